@@ -1,0 +1,134 @@
+"""Pipeline events: one msgspec Struct per event type, sharing a common envelope."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+import msgspec
+
+SCHEMA_VERSION: Final = 1
+ID_NAMESPACE: Final = uuid.UUID("6f1c1d52-3d55-4b8e-9a8f-5c3a1e0b7d21")
+
+
+class Stage(StrEnum):
+    """A pipeline stage that does work on a document."""
+
+    INGEST = "ingest"
+    PARSE = "parse"
+    EMBED = "embed"
+
+
+class BlobRef(msgspec.Struct, frozen=True):
+    """A claim check: where the bytes are, not the bytes."""
+
+    sha256: str
+    size: int
+    media_type: str
+
+
+class Producer(msgspec.Struct, frozen=True):
+    """Who emitted an event."""
+
+    service: str
+    instance: str
+    version: str = "0.1.0"
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """The envelope every pipeline event carries."""
+
+    event_id: str
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime
+    tenant_id: str
+    job_id: str
+    document_id: str
+    attempt: int = 1
+    trace_id: str | None = None
+    causation_id: str | None = None
+    producer: Producer | None = None
+
+
+class DocumentUploaded(Event, frozen=True, kw_only=True, tag="DocumentUploaded"):
+    """An upload was accepted and stored; parsing may begin."""
+
+    blob: BlobRef
+    filename: str
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class StageStarted(Event, frozen=True, kw_only=True, tag="StageStarted"):
+    """A worker picked the job up for a stage."""
+
+    stage: Stage
+
+
+class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
+    """Text was extracted; the text itself is in the blob store."""
+
+    text: BlobRef
+    title: str | None = None
+    page_count: int | None = None
+    char_count: int = 0
+    source: BlobRef | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class DocumentIndexed(Event, frozen=True, kw_only=True, tag="DocumentIndexed"):
+    """Chunks and vectors are stored and searchable."""
+
+    chunk_count: int
+    embedding_model: str
+    dimensions: int
+
+
+class DocumentFailed(Event, frozen=True, kw_only=True, tag="DocumentFailed"):
+    """A stage gave up on the document; `code` is machine-readable."""
+
+    stage: Stage
+    code: str
+    message: str
+    retryable: bool = False
+
+
+AnyEvent = DocumentUploaded | StageStarted | DocumentParsed | DocumentIndexed | DocumentFailed
+
+_last_ms = 0
+_seq = 0
+
+
+def uuid7() -> str:
+    """A new time-ordered UUIDv7 (RFC 9562), monotonic within this process."""
+    global _last_ms, _seq  # noqa: PLW0603
+    ms = time.time_ns() // 1_000_000
+    if ms <= _last_ms:
+        ms = _last_ms
+        _seq = (_seq + 1) & 0xFFF
+        if _seq == 0:
+            ms += 1
+    else:
+        _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+    _last_ms = ms
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | _seq << 64 | 0b10 << 62 | rand
+    return str(uuid.UUID(int=value))
+
+
+def derived_id(cause_event_id: str, kind: str) -> str:
+    """A deterministic id for an event caused by another: a redelivery yields the same id."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{cause_event_id}/{kind}"))
+
+
+def document_id_for(tenant_id: str, sha256: str) -> str:
+    """The document id: the same bytes uploaded by the same tenant are one document."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"doc/{tenant_id}/{sha256}"))
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

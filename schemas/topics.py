@@ -1,0 +1,32 @@
+"""Kafka topic names and their layout: the one place a topic name is spelled."""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "sluice"
+
+DOCUMENTS_UPLOADED: Final = f"{PREFIX}.documents.uploaded"
+DOCUMENTS_PARSED: Final = f"{PREFIX}.documents.parsed"
+DOCUMENTS_INDEXED: Final = f"{PREFIX}.documents.indexed"
+DOCUMENTS_FAILED: Final = f"{PREFIX}.documents.failed"
+JOBS_PROGRESS: Final = f"{PREFIX}.jobs.progress"
+
+PIPELINE_TOPICS: Final = (
+    DOCUMENTS_UPLOADED,
+    DOCUMENTS_PARSED,
+    DOCUMENTS_INDEXED,
+    DOCUMENTS_FAILED,
+    JOBS_PROGRESS,
+)
+
+DEFAULT_PARTITIONS: Final = 12
+DEFAULT_RETENTION_MS: Final = 14 * 24 * 3600 * 1000
+
+
+def dlq(topic: str) -> str:
+    """Name of the dead-letter topic for `topic`."""
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS: Final = PIPELINE_TOPICS + tuple(dlq(t) for t in PIPELINE_TOPICS)

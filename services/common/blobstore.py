@@ -1,0 +1,48 @@
+"""Content-addressed blob store (the claim check), kept in Postgres by default."""
+
+from __future__ import annotations
+
+import hashlib
+
+from psycopg_pool import AsyncConnectionPool
+
+from schemas.events import BlobRef
+
+
+class BlobNotFoundError(LookupError):
+    """No blob with that hash is stored."""
+
+
+def sha256_hex(data: bytes) -> str:
+    """The content address of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class PostgresBlobStore:
+    """Blobs in the `blobs` table; writing the same bytes twice is a no-op."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def put(self, data: bytes, media_type: str) -> BlobRef:
+        """Store `data` under its sha256 and return the reference."""
+        digest = sha256_hex(data)
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO blobs (sha256, size, media_type, data) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (sha256) DO NOTHING",
+                (digest, len(data), media_type, data),
+            )
+        return BlobRef(sha256=digest, size=len(data), media_type=media_type)
+
+    async def get(self, ref: BlobRef) -> bytes:
+        """The bytes behind `ref`; raises BlobNotFoundError if absent."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT data FROM blobs WHERE sha256 = %s", (ref.sha256,))
+            row = await cur.fetchone()
+        if row is None:
+            raise BlobNotFoundError(ref.sha256)
+        data = bytes(row["data"])  # type: ignore[call-overload]
+        if sha256_hex(data) != ref.sha256:
+            raise BlobNotFoundError(f"{ref.sha256} (stored bytes do not match their hash)")
+        return data

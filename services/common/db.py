@@ -1,0 +1,69 @@
+"""The one Postgres helper: connection pool and idempotent migrations."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+_MIGRATION_LOCK = 0x5_1_0_1_C_E
+
+
+async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> AsyncConnectionPool:
+    """An open pool of autocommit-off connections returning dict rows."""
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        name=name,
+        open=False,
+        kwargs={"row_factory": dict_row, "application_name": name},
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=60,
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+def _migrations() -> list[tuple[str, str]]:
+    folder = resources.files("services.common") / "migrations"
+    return sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply pending migrations once, under an advisory lock; return what was applied."""
+    applied: list[str] = []
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT name FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            for name, sql in _migrations():
+                if name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql.encode())
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                applied.append(name)
+                log.info("applied migration %s", name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    return applied
+
+
+async def ping(pool: AsyncConnectionPool) -> bool:
+    """True when a connection can run a query now."""
+    try:
+        async with pool.connection(timeout=2) as conn:
+            await conn.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means "not healthy"
+        return False
+    return True

@@ -1,0 +1,57 @@
+"""Process lifecycle: signals to a stop event, and running the service's tasks together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import msgspec
+
+from services.common.logs import setup_logging
+from services.common.settings import CommonSettings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=CommonSettings)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT set `stop` so the service finishes its batch, commits and leaves."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_until_stopped(stop: asyncio.Event, *coros: Coroutine[Any, Any, None]) -> None:
+    """Run the tasks; if one ends or fails, stop the rest."""
+    tasks = [asyncio.create_task(c) for c in coros]
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    waiter.cancel()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    for error in errors:
+        log.error("task failed", exc_info=error)
+    if errors:
+        raise errors[0]
+
+
+def run(
+    service: str,
+    settings_cls: type[S],
+    main: Callable[..., Coroutine[Any, Any, None]],
+) -> None:
+    """Entry point for `python -m services.<name>`: settings, logs, event loop, exit code."""
+    try:
+        config = load_settings(settings_cls)
+    except (SettingsError, msgspec.ValidationError, ValueError) as error:
+        print(f"{service}: {error}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging(service, config.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(config=config))
