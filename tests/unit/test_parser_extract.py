@@ -1,0 +1,303 @@
+"""Unit tests for text extraction from every supported media type."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN
+from services.parser.core.errors import ERROR_CODES, ParseError
+from services.parser.core.extract import MAX_TEXT_CHARS, ParsedText, extract
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+G = TypeVar("G")
+E = TypeVar("E")
+
+
+@dataclass(frozen=True)
+class Case(Generic[G, E]):
+    """One table row: what is given and what is expected."""
+
+    description: str
+    given: G
+    expected: E
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A document handed to extract()."""
+
+    data: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """What the extracted text must (and must not) contain, plus exact metadata."""
+
+    contains: tuple[str, ...]
+    absent: tuple[str, ...] = ()
+    title: str | None = None
+    page_count: int | None = None
+    sections: list[str] = field(default_factory=list)
+
+
+def _example(name: str) -> bytes:
+    """Return the bytes of an example file."""
+    return (EXAMPLES / name).read_bytes()
+
+
+def _pdf_writer() -> PdfWriter:
+    """Return a writer holding a copy of the example PDF."""
+    return PdfWriter(clone_from=PdfReader(io.BytesIO(_example("photosynthesis.pdf"))))
+
+
+def _encrypted_pdf(user_password: str) -> bytes:
+    """Return the example PDF encrypted with RC4 (no extra crypto library needed)."""
+    writer = _pdf_writer()
+    writer.encrypt(user_password, "owner-secret", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _blank_pdf() -> bytes:
+    """Return a one-page PDF with no text at all."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=612, height=792)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    """Return a zip archive holding the given entries."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+SUCCESS_CASES: list[Case[Doc, Text]] = [
+    Case(
+        "plain utf-8",
+        Doc(b"Hello, world.\nSecond line.\n", PLAIN),
+        Text(("Hello, world.\nSecond line.",)),
+    ),
+    Case(
+        "plain with charset parameter and upper case",
+        Doc(b"Parameters are ignored.", "Text/Plain; charset=utf-8"),
+        Text(("Parameters are ignored.",)),
+    ),
+    Case(
+        "utf-8 bom dropped",
+        Doc("\ufeffcaf\u00e9 cr\u00e8me".encode(), PLAIN),
+        Text(("caf\u00e9 cr\u00e8me",), absent=("\ufeff",)),
+    ),
+    Case(
+        "utf-16 with bom",
+        Doc("Gr\u00fc\u00dfe aus Z\u00fcrich".encode("utf-16"), PLAIN),
+        Text(("Gr\u00fc\u00dfe aus Z\u00fcrich",), absent=("\ufeff",)),
+    ),
+    Case(
+        "latin-1 fallback",
+        Doc("na\u00efve fa\u00e7ade".encode("latin-1"), PLAIN),
+        Text(("na\u00efve fa\u00e7ade",)),
+    ),
+    Case(
+        "blank lines collapsed and trailing spaces stripped",
+        Doc(b"one   \r\n\r\n\r\n\r\n\r\ntwo\t\n\n\n\nthree", PLAIN),
+        Text(("one\n\ntwo\n\nthree",), absent=("one ", "\n\n\n", "\r", "two\t")),
+    ),
+    Case(
+        "markdown headings, links and images",
+        Doc(
+            b"# Main Title\n\nSee [the docs](https://example.com/docs) now.\n\n"
+            b"![a diagram](https://example.com/d.png)\n\n## Part Two\n\n**Bold** and `code`.\n"
+            b"```\n# not a heading\n```\n",
+            MARKDOWN,
+        ),
+        Text(
+            ("Main Title", "See the docs now.", "a diagram", "Bold and code.", "# not a heading"),
+            absent=("https://", "](", "**", "`", "![", "## "),
+            title="Main Title",
+            sections=["Main Title", "Part Two"],
+        ),
+    ),
+    Case(
+        "markdown setext heading and no h1",
+        Doc(b"Intro text.\n\nSubtitle\n--\n\nBody.\n", MARKDOWN),
+        Text(("Intro text.", "Subtitle", "Body."), absent=("--",), sections=["Subtitle"]),
+    ),
+    Case(
+        "html script, style, noscript and template dropped",
+        Doc(
+            b"<html><head><title>Page  Title</title><style>p{color:red}</style>"
+            b"<script>var leak = '<p>LEAK</p>';</script></head><body>"
+            b"<h1>Big</h1><p>First&nbsp;para &amp; more.</p><noscript>NOSCRIPT</noscript>"
+            b"<template><p>TEMPLATE</p></template><div>Second\n   block</div>"
+            b"<ul><li>one</li><li>two</li></ul><h2>Small <em>print</em></h2></body></html>",
+            HTML,
+        ),
+        Text(
+            ("Big\n\nFirst\u00a0para & more.", "Second block", "one\n", "two", "Small print"),
+            absent=("LEAK", "color", "NOSCRIPT", "TEMPLATE", "var ", "<", "Page  Title"),
+            title="Page Title",
+            sections=["Big", "Small print"],
+        ),
+    ),
+    Case(
+        "html title falls back to first h1",
+        Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
+        Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),
+    ),
+    Case(
+        "pdf encrypted with empty user password opens",
+        Doc(_encrypted_pdf(""), PDF),
+        Text(
+            ("chlorophyll molecules capture sunlight",),
+            page_count=2,
+            title="Photosynthesis in Plants",
+        ),
+    ),
+    Case(
+        "example kafka-basics.txt",
+        Doc(_example("kafka-basics.txt"), PLAIN),
+        Text(("Kafka Basics: Partitions and Consumer Groups", "card dealer reshuffling the deck")),
+    ),
+    Case(
+        "example sourdough.md",
+        Doc(_example("sourdough.md"), MARKDOWN),
+        Text(
+            ("a bubbly starter that doubles in four to six hours", "100 g active sourdough"),
+            absent=("https://", "**", "```"),
+            title="Country Sourdough Bread",
+            sections=[
+                "Country Sourdough Bread",
+                "Ingredients",
+                "Feeding the Starter",
+                "Mixing and Bulk Fermentation",
+                "Shaping and Cold Retard",
+                "Baking",
+                "Troubleshooting",
+            ],
+        ),
+    ),
+    Case(
+        "example lighthouses.html",
+        Doc(_example("lighthouses.html"), HTML),
+        Text(
+            ("more than twenty nautical miles across the dark sea", "Pharos of Alexandria"),
+            absent=("SCRIPT_SHOULD_NOT_LEAK", "NOSCRIPT_SHOULD_NOT_LEAK", "font-family", "<"),
+            title="A Short History of Lighthouses",
+            sections=[
+                "A Short History of Lighthouses",
+                "Candles, Coal and Oil",
+                "The Fresnel Lens",
+                "Keepers and Automation",
+            ],
+        ),
+    ),
+    Case(
+        "example photosynthesis.pdf",
+        Doc(_example("photosynthesis.pdf"), PDF),
+        Text(
+            ("chlorophyll molecules capture sunlight", "the Calvin cycle fixes carbon dioxide"),
+            title="Photosynthesis in Plants",
+            page_count=2,
+        ),
+    ),
+    Case(
+        "example tea.docx",
+        Doc(_example("tea.docx"), DOCX),
+        Text(
+            ("misty hillside tea gardens in Darjeeling", "Green tea\tnot oxidised"),
+            title="Tea Cultivation",
+            sections=["Where Tea Grows", "Plucking and Processing"],
+        ),
+    ),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", SUCCESS_CASES, ids=[c.description for c in SUCCESS_CASES])
+def test_extract(case: Case[Doc, Text]) -> None:
+    parsed = extract(case.given.data, case.given.media_type)
+    assert isinstance(parsed, ParsedText)
+    for phrase in case.expected.contains:
+        assert phrase in parsed.text
+    for phrase in case.expected.absent:
+        assert phrase not in parsed.text
+    assert parsed.title == case.expected.title
+    assert parsed.page_count == case.expected.page_count
+    assert parsed.sections == case.expected.sections
+    assert parsed.text == parsed.text.strip()
+    assert "\n\n\n" not in parsed.text
+
+
+@pytest.mark.unit
+def test_pdf_pages_are_separated_by_a_blank_line() -> None:
+    parsed = extract(_example("photosynthesis.pdf"), PDF)
+    assert "at the end of the chain.\n\nThe Calvin Cycle" in parsed.text
+
+
+@pytest.mark.unit
+def test_text_is_truncated_at_the_cap() -> None:
+    parsed = extract(b"x" * (MAX_TEXT_CHARS + 10), PLAIN)
+    assert len(parsed.text) == MAX_TEXT_CHARS
+
+
+ERROR_CASES: list[Case[Doc, str]] = [
+    Case("unsupported media type", Doc(b"\x89PNG\r\n", "image/png"), "unsupported_media_type"),
+    Case("empty media type", Doc(b"hello", ""), "unsupported_media_type"),
+    Case("corrupt pdf example", Doc(_example("bad/corrupt.pdf"), PDF), "corrupt_file"),
+    Case("truncated pdf", Doc(_example("photosynthesis.pdf")[:400], PDF), "corrupt_file"),
+    Case("random bytes as pdf", Doc(_example("bad/random.bin"), PDF), "corrupt_file"),
+    Case("random bytes as docx", Doc(_example("bad/random.bin"), DOCX), "corrupt_file"),
+    Case("broken docx zip", Doc(b"PK\x03\x04 not a zip", DOCX), "corrupt_file"),
+    Case("zip without word parts", Doc(_zip({"a.txt": b"hi"}), DOCX), "corrupt_file"),
+    Case("truncated docx", Doc(_example("tea.docx")[:1000], DOCX), "corrupt_file"),
+    Case("encrypted pdf", Doc(_encrypted_pdf("s3cret"), PDF), "encrypted_pdf"),
+    Case("pdf without text", Doc(_blank_pdf(), PDF), "no_text"),
+    Case("empty text", Doc(b"", PLAIN), "no_text"),
+    Case("whitespace only text", Doc(b" \n\t\r\n ", PLAIN), "no_text"),
+    Case("html with only script", Doc(b"<html><script>x=1</script></html>", HTML), "no_text"),
+    Case("markdown with only an image", Doc(b"![](https://e.com/a.png)\n", MARKDOWN), "no_text"),
+    Case("odd-length utf-16", Doc(b"\xff\xfeA\x00B", PLAIN), "decode_error"),
+    Case("binary as plain text", Doc(_example("bad/random.bin"), PLAIN), "decode_error"),
+    Case("nul bytes without bom", Doc("Hello".encode("utf-16-le"), PLAIN), "decode_error"),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", ERROR_CASES, ids=[c.description for c in ERROR_CASES])
+def test_extract_errors(case: Case[Doc, str]) -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(case.given.data, case.given.media_type)
+    error = caught.value
+    assert error.code == case.expected
+    assert error.code in ERROR_CODES
+    assert error.retryable is False
+    assert "upload" in error.message
+    assert error.message in str(error)
+
+
+@pytest.mark.unit
+def test_every_error_code_is_covered() -> None:
+    assert {c.expected for c in ERROR_CASES} == set(ERROR_CODES)
+
+
+@pytest.mark.unit
+def test_corrupt_pdf_message_is_actionable() -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(_example("bad/corrupt.pdf"), PDF)
+    assert caught.value.message.startswith("the PDF could not be read: ")
+    assert caught.value.message.endswith("re-export it and upload again")
