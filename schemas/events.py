@@ -132,3 +132,18 @@ def document_id_for(tenant_id: str, sha256: str) -> str:
 def now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def caused_by(cause: Event, kind: str, producer: Producer | None = None) -> dict[str, Any]:
+    """Envelope fields for an event that `cause` led to: same job, deterministic event id."""
+    return {
+        "event_id": derived_id(cause.event_id, kind),
+        "occurred_at": now(),
+        "tenant_id": cause.tenant_id,
+        "job_id": cause.job_id,
+        "document_id": cause.document_id,
+        "attempt": cause.attempt,
+        "trace_id": cause.trace_id,
+        "causation_id": cause.event_id,
+        "producer": producer,
+    }

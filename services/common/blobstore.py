@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from psycopg_pool import AsyncConnectionPool
-
 from schemas.events import BlobRef
+from services.common.db import Pool
 
 
 class BlobNotFoundError(LookupError):
@@ -21,7 +20,7 @@ def sha256_hex(data: bytes) -> str:
 class PostgresBlobStore:
     """Blobs in the `blobs` table; writing the same bytes twice is a no-op."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def put(self, data: bytes, media_type: str) -> BlobRef:
@@ -42,7 +41,7 @@ class PostgresBlobStore:
             row = await cur.fetchone()
         if row is None:
             raise BlobNotFoundError(ref.sha256)
-        data = bytes(row["data"])  # type: ignore[call-overload]
+        data = bytes(row["data"])
         if sha256_hex(data) != ref.sha256:
             raise BlobNotFoundError(f"{ref.sha256} (stored bytes do not match their hash)")
         return data

@@ -6,16 +6,17 @@ import logging
 from importlib import resources
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 _MIGRATION_LOCK = 0x5_1_0_1_C_E
 
 
-async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> AsyncConnectionPool:
+async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> Pool:
     """An open pool of autocommit-off connections returning dict rows."""
-    pool: AsyncConnectionPool = AsyncConnectionPool(
+    pool: Pool = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
@@ -59,7 +60,7 @@ async def migrate(url: str) -> list[str]:
     return applied
 
 
-async def ping(pool: AsyncConnectionPool) -> bool:
+async def ping(pool: Pool) -> bool:
     """True when a connection can run a query now."""
     try:
         async with pool.connection(timeout=2) as conn:

@@ -12,12 +12,13 @@ from typing import Any
 import msgspec
 import uvicorn
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ControllerRouterHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.common.auth import AuthError
+from services.common.auth import AuthError, Principal, bearer, verify_token
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -149,3 +150,12 @@ async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> Non
     stopper.cancel()
     if task in done and not stop.is_set():
         raise RuntimeError(f"HTTP server on {host}:{port} stopped unexpectedly")
+
+
+def principal_provider(secret: str) -> Provide:
+    """A Litestar dependency that turns the bearer token into a Principal (or a 401)."""
+
+    async def provide(request: Request[Any, Any, Any]) -> Principal:
+        return verify_token(bearer(request.headers.get("authorization")), secret)
+
+    return Provide(provide)

@@ -27,18 +27,22 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def run_until_stopped(stop: asyncio.Event, *coros: Coroutine[Any, Any, None]) -> None:
-    """Run the tasks; if one ends or fails, stop the rest."""
-    tasks = [asyncio.create_task(c) for c in coros]
+    """Run the tasks until `stop` is set or one of them fails; then stop the rest."""
+    pending: set[asyncio.Task[Any]] = {asyncio.create_task(c) for c in coros}
     waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+    failure: BaseException | None = None
+    while pending and failure is None and not stop.is_set():
+        done, pending = await asyncio.wait(pending | {waiter}, return_when=asyncio.FIRST_COMPLETED)
+        pending.discard(waiter)
+        for task in done - {waiter}:
+            if not task.cancelled() and task.exception() is not None:
+                failure = task.exception()
     stop.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*pending, return_exceptions=True)
     waiter.cancel()
-    errors = [r for r in results if isinstance(r, BaseException)]
-    for error in errors:
-        log.error("task failed", exc_info=error)
-    if errors:
-        raise errors[0]
+    if failure is not None:
+        log.error("service task failed", exc_info=failure)
+        raise failure
 
 
 def run(

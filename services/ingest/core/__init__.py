@@ -1,1 +1,1 @@
-"""Sluice: services ingest core."""
+"""Ingest's pure logic: upload validation and identity."""

@@ -1,0 +1,63 @@
+"""Start-up shared by every service: migrations, topics, pool and producer, with retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.events import Producer
+from services.common.db import Pool, migrate, open_pool
+from services.common.kafka import ensure_topics, make_producer
+from services.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Infra:
+    """The connections a service holds for its lifetime."""
+
+    pool: Pool
+    producer: AIOKafkaProducer
+    identity: Producer
+
+
+async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: float = 90) -> T:
+    """Retry `action` with backoff until it succeeds or `timeout` seconds pass."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    delay = 0.25
+    while True:
+        try:
+            return await action()
+        except Exception as error:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise RuntimeError(f"{what} unavailable after {limit_s:.0f}s: {error}") from error
+            log.warning("%s not ready (%s); retrying in %.1fs", what, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+@asynccontextmanager
+async def infrastructure(config: CommonSettings, service: str) -> AsyncIterator[Infra]:
+    """Migrate, create topics, open the pool and a durable producer; close them on exit."""
+    await with_retries("postgres", lambda: migrate(config.database_url))
+    await with_retries(
+        "kafka",
+        lambda: ensure_topics(config.kafka_bootstrap, partitions=config.topic_partitions),
+    )
+    pool = await open_pool(config.database_url, max_size=config.db_pool_size, name=service)
+    identity = Producer(service=service, instance=config.instance)
+    producer = make_producer(config.kafka_bootstrap, f"{service}-{config.instance}")
+    try:
+        await with_retries("kafka producer", producer.start)
+        yield Infra(pool=pool, producer=producer, identity=identity)
+    finally:
+        await producer.stop()
+        await pool.close()

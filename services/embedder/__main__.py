@@ -1,0 +1,5 @@
+"""`python -m services.embedder`."""
+
+from services.embedder.main import run
+
+run()

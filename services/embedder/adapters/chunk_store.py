@@ -1,0 +1,66 @@
+"""Chunks and vectors in pgvector, upserted by (document_id, chunk_index, embedding_model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from services.common.db import Pool
+from services.embedder.core.chunking import Chunk
+
+UPSERT = (
+    "INSERT INTO chunks (document_id, chunk_index, embedding_model, tenant_id, text, start_char,"
+    " end_char, token_count, embedding, source_event_id, updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, now())"
+    " ON CONFLICT (document_id, chunk_index, embedding_model) DO UPDATE SET"
+    " tenant_id = EXCLUDED.tenant_id, text = EXCLUDED.text, start_char = EXCLUDED.start_char,"
+    " end_char = EXCLUDED.end_char, token_count = EXCLUDED.token_count,"
+    " embedding = EXCLUDED.embedding, source_event_id = EXCLUDED.source_event_id,"
+    " updated_at = now()"
+)
+TRIM = "DELETE FROM chunks WHERE document_id = %s AND embedding_model = %s AND chunk_index >= %s"
+
+
+class DocumentChunks(msgspec.Struct, frozen=True):
+    """Everything to store for one document."""
+
+    tenant_id: str
+    document_id: str
+    source_event_id: str
+    chunks: list[Chunk]
+    vectors: list[list[float]]
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form."""
+    return "[" + ",".join(map(repr, vector)) + "]"
+
+
+class ChunkStore:
+    """Writes a batch of documents' chunks in one transaction."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
+        """Upsert every chunk and drop any beyond the new count (re-chunking shrank it)."""
+        rows = [
+            (
+                d.document_id,
+                c.index,
+                model,
+                d.tenant_id,
+                c.text.replace("\x00", ""),
+                c.start,
+                c.end,
+                c.token_count,
+                vector_literal(v),
+                d.source_event_id,
+            )
+            for d in documents
+            for c, v in zip(d.chunks, d.vectors, strict=True)
+        ]
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(UPSERT, rows)
+            await cur.executemany(TRIM, [(d.document_id, model, len(d.chunks)) for d in documents])

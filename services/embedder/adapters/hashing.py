@@ -1,0 +1,71 @@
+"""BENCHMARK-ONLY embedding provider: feature hashing of words, no model."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+
+from services.embedder.core.ports import Tokenizer
+from services.embedder.core.tokenizing import WhitespaceTokenizer
+
+BENCH_DIMENSIONS = 384
+_BENCH_MAX_TOKENS = 512
+
+
+class HashingEmbedder:
+    """BENCHMARK ONLY: hashes lower-cased words into signed buckets of a 384-dim vector.
+
+    Deterministic across processes and very cheap, so a benchmark with it measures the
+    pipeline's plumbing (Kafka, Postgres, chunking) and not the model. The vectors carry
+    no meaning beyond shared words: never use this provider for real search.
+    """
+
+    def __init__(self, *, dimensions: int = BENCH_DIMENSIONS) -> None:
+        if dimensions <= 0:
+            raise ValueError(f"dimensions must be positive, got {dimensions}")
+        self._dimensions = dimensions
+        self._tokenizer = WhitespaceTokenizer()
+
+    @property
+    def model_name(self) -> str:
+        """Name stored with each vector; marks the vectors as benchmark-only."""
+        return f"bench-hashing-{self._dimensions}"
+
+    @property
+    def dimensions(self) -> int:
+        """Length of every vector."""
+        return self._dimensions
+
+    @property
+    def max_tokens(self) -> int:
+        """Most words per text; there is no model limit, this only keeps chunks comparable."""
+        return _BENCH_MAX_TOKENS
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Whitespace tokenizer: one token per word."""
+        return self._tokenizer
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Return one unit vector per text (a fixed unit vector for text without words)."""
+        return [self._embed_one(text) for text in texts]
+
+    def _embed_one(self, text: str) -> list[float]:
+        """Hash each word into a bucket with a sign, then scale the sum to unit length."""
+        vector = [0.0] * self._dimensions
+        for word in text.lower().split():
+            bucket, sign = _bucket(word, self._dimensions)
+            vector[bucket] += sign
+        norm = math.sqrt(sum(value * value for value in vector))
+        if norm == 0.0:
+            vector[0] = 1.0
+            return vector
+        return [value / norm for value in vector]
+
+
+@lru_cache(maxsize=65_536)
+def _bucket(word: str, dimensions: int) -> tuple[int, float]:
+    """Return the bucket and sign of a word (stable across runs, unlike `hash`)."""
+    digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+    return digest % dimensions, 1.0 if digest >> 63 else -1.0

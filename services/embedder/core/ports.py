@@ -1,0 +1,41 @@
+"""Ports of the embedder core: a tokenizer and an embedding provider."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Tokenizer(Protocol):
+    """Splits text into tokens, reporting where each token lies in the text."""
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Return the `(start, end)` character span of each token, in order, no special tokens."""
+        ...
+
+
+class EmbeddingProvider(Protocol):
+    """Turns texts into L2-normalised vectors; synchronous and CPU-bound (call it in a thread)."""
+
+    @property
+    def model_name(self) -> str:
+        """Name of the model, stored with each vector (e.g. "all-MiniLM-L6-v2")."""
+        ...
+
+    @property
+    def dimensions(self) -> int:
+        """Length of every vector `embed` returns."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Most tokens (of `tokenizer`) one text may have without being truncated by the model."""
+        ...
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer whose tokens the model counts, for sizing chunks."""
+        ...
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Return one L2-normalised vector of `dimensions` floats per text, in order."""
+        ...

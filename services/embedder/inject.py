@@ -1,0 +1,62 @@
+"""Wiring for the embedder: model, chunk store, stage and loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from schemas import topics
+from schemas.events import Stage
+from services.common.blobstore import PostgresBlobStore
+from services.common.bootstrap import infrastructure
+from services.common.db import Pool
+from services.common.kafka import ConsumerLoop
+from services.embedder.adapters.chunk_store import ChunkStore
+from services.embedder.config import EmbedderSettings
+from services.embedder.core.ports import EmbeddingProvider
+from services.embedder.providers import build_provider
+from services.embedder.stage import EmbedStage
+
+
+@dataclass(frozen=True)
+class EmbedderParts:
+    """The loop to run, its pool, and the loaded model."""
+
+    loop: ConsumerLoop
+    pool: Pool
+    provider: EmbeddingProvider
+
+
+@asynccontextmanager
+async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
+    """Load the model (off the loop), open infrastructure, build the stage."""
+    provider = await asyncio.to_thread(
+        build_provider,
+        config.embedding_provider,
+        batch_size=config.embedding_batch_size,
+        threads=config.embedding_threads or None,
+    )
+    async with infrastructure(config, "embedder") as infra:
+        stage = EmbedStage(
+            blobs=PostgresBlobStore(infra.pool),
+            chunks=ChunkStore(infra.pool),
+            producer=infra.producer,
+            provider=provider,
+            identity=infra.identity,
+            chunk_tokens=config.chunk_tokens,
+            chunk_overlap=config.chunk_overlap,
+        )
+        loop = ConsumerLoop(
+            bootstrap=config.kafka_bootstrap,
+            group_id=config.embedder_group,
+            topics=[topics.DOCUMENTS_PARSED],
+            handler=stage,
+            producer=infra.producer,
+            identity=infra.identity,
+            stage=Stage.EMBED,
+            max_records=config.embedder_batch,
+            max_poll_interval_ms=600_000,
+        )
+        yield EmbedderParts(loop=loop, pool=infra.pool, provider=provider)

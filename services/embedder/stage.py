@@ -1,0 +1,159 @@
+"""The embed stage: DocumentParsed in, chunks + vectors stored, DocumentIndexed out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import topics
+from schemas.events import (
+    DocumentFailed,
+    DocumentIndexed,
+    DocumentParsed,
+    Producer,
+    Stage,
+    StageStarted,
+    caused_by,
+)
+from services.common import metrics
+from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from services.common.kafka import Delivery, Position, send_event
+from services.common.logs import ctx
+from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
+from services.embedder.core.chunking import Chunk, chunk_text
+from services.embedder.core.ports import EmbeddingProvider
+
+log = logging.getLogger(__name__)
+
+
+class EmbedStage:
+    """Batch handler for the embedder's consumer loop; batches model calls across documents."""
+
+    def __init__(
+        self,
+        *,
+        blobs: PostgresBlobStore,
+        chunks: ChunkStore,
+        producer: AIOKafkaProducer,
+        provider: EmbeddingProvider,
+        identity: Producer,
+        chunk_tokens: int,
+        chunk_overlap: int,
+    ) -> None:
+        self.blobs = blobs
+        self.chunks = chunks
+        self.producer = producer
+        self.provider = provider
+        self.identity = identity
+        self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
+        self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
+
+    async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
+        """Embed every parsed document in the batch; effects are durable before returning."""
+        parsed = [d.event for d in batch if isinstance(d.event, DocumentParsed)]
+        if not parsed:
+            return
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                send_event(
+                    self.producer,
+                    topics.JOBS_PROGRESS,
+                    StageStarted(stage=Stage.EMBED, **caused_by(p, "embed-started", self.identity)),
+                )
+                for p in parsed
+            )
+        )
+        texts = await asyncio.gather(*(self._text(p) for p in parsed))
+        ready = [(p, t) for p, t in zip(parsed, texts, strict=True) if t is not None]
+        chunked = await asyncio.to_thread(self._chunk_all, [t for _, t in ready])
+        flat = [c.text for doc in chunked for c in doc]
+        vectors = await asyncio.to_thread(self.provider.embed, flat) if flat else []
+        documents: list[DocumentChunks] = []
+        failures: list[tuple[DocumentParsed, str, str]] = []
+        at = 0
+        for (event, _), doc_chunks in zip(ready, chunked, strict=True):
+            if not doc_chunks:
+                failures.append((event, "no_text", "the document has no text to index"))
+                continue
+            documents.append(
+                DocumentChunks(
+                    tenant_id=event.tenant_id,
+                    document_id=event.document_id,
+                    source_event_id=event.event_id,
+                    chunks=doc_chunks,
+                    vectors=vectors[at : at + len(doc_chunks)],
+                )
+            )
+            at += len(doc_chunks)
+        failures += [
+            (p, "blob_missing", "the parsed text is missing from the blob store; retry the job")
+            for p, t in zip(parsed, texts, strict=True)
+            if t is None
+        ]
+        await self.chunks.replace(self.provider.model_name, documents)
+        await asyncio.gather(
+            *(self._indexed(p, len(d.chunks)) for p, d in _pair(ready, documents)),
+            *(self._fail(p, code, message) for p, code, message in failures),
+        )
+        elapsed = time.perf_counter() - started
+        for _ in documents:
+            metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, len(documents)))
+        log.info(
+            "indexed %d documents, %d chunks in %.2fs",
+            len(documents),
+            len(flat),
+            elapsed,
+            extra=ctx(stage="embed"),
+        )
+
+    def _chunk_all(self, texts: list[str]) -> list[list[Chunk]]:
+        return [
+            chunk_text(
+                t,
+                self.provider.tokenizer,
+                max_tokens=self.chunk_tokens,
+                overlap_tokens=self.chunk_overlap,
+            )
+            for t in texts
+        ]
+
+    async def _text(self, event: DocumentParsed) -> str | None:
+        try:
+            return (await self.blobs.get(event.text)).decode("utf-8", errors="replace")
+        except BlobNotFoundError:
+            return None
+
+    async def _indexed(self, event: DocumentParsed, count: int) -> None:
+        indexed = DocumentIndexed(
+            chunk_count=count,
+            embedding_model=self.provider.model_name,
+            dimensions=self.provider.dimensions,
+            **caused_by(event, "indexed", self.identity),
+        )
+        await send_event(self.producer, topics.DOCUMENTS_INDEXED, indexed)
+
+    async def _fail(self, event: DocumentParsed, code: str, message: str) -> None:
+        failed = DocumentFailed(
+            stage=Stage.EMBED,
+            code=code,
+            message=message,
+            **caused_by(event, "embed-failed", self.identity),
+        )
+        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        metrics.JOBS_FAILED.labels("embed", code).inc()
+        log.warning(
+            "embed failed: %s",
+            code,
+            extra=ctx(job_id=event.job_id, document_id=event.document_id, stage="embed"),
+        )
+
+
+def _pair(
+    ready: list[tuple[DocumentParsed, str]], documents: list[DocumentChunks]
+) -> list[tuple[DocumentParsed, DocumentChunks]]:
+    by_event = {d.source_event_id: d for d in documents}
+    return [(p, by_event[p.event_id]) for p, _ in ready if p.event_id in by_event]

@@ -1,0 +1,5 @@
+"""`python -m services.ingest`."""
+
+from services.ingest.main import run
+
+run()

@@ -1,0 +1,91 @@
+"""Postgres record of accepted uploads: idempotency keys and publish state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from psycopg.types.json import Jsonb
+
+from services.common.db import Pool
+
+
+class UploadRecord(msgspec.Struct, frozen=True):
+    """A stored upload: what a retry with the same key gets back."""
+
+    job_id: str
+    tenant_id: str
+    document_id: str
+    event_id: str
+    sha256: str
+    filename: str
+    media_type: str
+    size: int
+    metadata: dict[str, Any]
+    created_at: datetime
+    idempotency_key: str | None = None
+    published_at: datetime | None = None
+
+
+_COLUMNS = (
+    "job_id, tenant_id, document_id, event_id, sha256, filename, media_type, size, metadata,"
+    " created_at, idempotency_key, published_at"
+)
+
+
+class UploadsStore:
+    """The `uploads` table."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def insert(self, record: UploadRecord) -> UploadRecord:
+        """Store `record`; if its idempotency key is taken, return the existing one instead."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"INSERT INTO uploads ({_COLUMNS}) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+                f" DO NOTHING RETURNING {_COLUMNS}",
+                (
+                    record.job_id,
+                    record.tenant_id,
+                    record.document_id,
+                    record.event_id,
+                    record.sha256,
+                    record.filename,
+                    record.media_type,
+                    record.size,
+                    Jsonb(record.metadata),
+                    record.created_at,
+                    record.idempotency_key,
+                    None,
+                ),
+            )
+            row = await cur.fetchone()
+        if row is not None:
+            return msgspec.convert(row, UploadRecord)
+        assert record.idempotency_key is not None  # noqa: S101 - only a key can conflict
+        existing = await self.by_key(record.tenant_id, record.idempotency_key)
+        assert existing is not None  # noqa: S101
+        return existing
+
+    async def by_key(self, tenant_id: str, key: str) -> UploadRecord | None:
+        """The upload a tenant made with this Idempotency-Key, if any."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS} FROM uploads WHERE tenant_id = %s AND idempotency_key = %s",
+                (tenant_id, key),
+            )
+            row = await cur.fetchone()
+        return None if row is None else msgspec.convert(row, UploadRecord)
+
+    async def mark_published(self, job_id: str) -> None:
+        """Remember that Kafka acknowledged the upload's event."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE uploads SET published_at = now()"
+                " WHERE job_id = %s AND published_at IS NULL",
+                (job_id,),
+            )

@@ -1,0 +1,100 @@
+"""Upload validation and identity: what is accepted, and which ids it gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from schemas.events import document_id_for
+from services.common.media import ALLOWED_MEDIA_TYPES, sanitize_filename, sniff_media_type
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class UploadRejectedError(Exception):
+    """The upload is refused; `status` is the HTTP status, the message the reason."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+class AcceptedUpload(msgspec.Struct, frozen=True):
+    """A validated upload, ready to store and announce."""
+
+    tenant_id: str
+    document_id: str
+    sha256: str
+    media_type: str
+    filename: str
+    size: int
+    metadata: dict[str, Any]
+
+
+def validate_upload(
+    *,
+    tenant_id: str,
+    data: bytes,
+    sha256: str,
+    filename: str | None,
+    metadata_json: str | bytes | None,
+    max_bytes: int,
+) -> AcceptedUpload:
+    """Check size, sniff the media type from the bytes, parse metadata; derive the document id."""
+    if not data:
+        raise UploadRejectedError(400, "Empty upload", "the 'file' part is empty")
+    if len(data) > max_bytes:
+        raise UploadRejectedError(
+            413, "Upload too large", f"{len(data)} bytes exceeds the limit of {max_bytes} bytes"
+        )
+    media_type = sniff_media_type(data, filename)
+    if media_type is None or media_type not in ALLOWED_MEDIA_TYPES:
+        allowed = ", ".join(sorted(ALLOWED_MEDIA_TYPES))
+        raise UploadRejectedError(
+            415,
+            "Unsupported media type",
+            f"the content is not a supported document type (detected from the bytes); "
+            f"supported: {allowed}",
+        )
+    return AcceptedUpload(
+        tenant_id=tenant_id,
+        document_id=document_id_for(tenant_id, sha256),
+        sha256=sha256,
+        media_type=media_type,
+        filename=sanitize_filename(filename),
+        size=len(data),
+        metadata=parse_metadata(metadata_json),
+    )
+
+
+def parse_metadata(raw: str | bytes | None) -> dict[str, Any]:
+    """The optional `metadata` part: a JSON object of at most 16 KiB."""
+    if raw is None or raw in ("", b""):
+        return {}
+    if len(raw) > MAX_METADATA_BYTES:
+        raise UploadRejectedError(400, "Invalid metadata", "metadata is larger than 16 KiB")
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:
+        raise UploadRejectedError(
+            400, "Invalid metadata", f"metadata is not valid JSON: {error}"
+        ) from error
+    if not isinstance(value, dict):
+        raise UploadRejectedError(400, "Invalid metadata", "metadata must be a JSON object")
+    return value
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """A usable Idempotency-Key, or None; rejects absurd ones."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise UploadRejectedError(
+            400, "Invalid Idempotency-Key", "Idempotency-Key must be 1-255 printable characters"
+        )
+    return key

@@ -1,0 +1,151 @@
+"""The ingest use case: validate, store the bytes, record the upload, announce it, answer."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas import topics
+from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
+from services.common import metrics
+from services.common.auth import Principal
+from services.common.blobstore import PostgresBlobStore, sha256_hex
+from services.common.kafka import send_event
+from services.common.logs import ctx
+from services.ingest.adapters.uploads_store import UploadRecord, UploadsStore
+from services.ingest.core.uploads import (
+    UploadRejectedError,
+    check_idempotency_key,
+    validate_upload,
+)
+
+log = logging.getLogger(__name__)
+
+
+class UploadAccepted(msgspec.Struct, frozen=True):
+    """The 202 body: where to follow the job."""
+
+    job_id: str
+    document_id: str
+    status: str
+    links: dict[str, str]
+
+
+class IngestService:
+    """Accepts uploads; answers only after Kafka has acknowledged the event."""
+
+    def __init__(
+        self,
+        *,
+        blobs: PostgresBlobStore,
+        uploads: UploadsStore,
+        producer: AIOKafkaProducer,
+        identity: Producer,
+        max_upload_bytes: int,
+        status_base_url: str,
+    ) -> None:
+        self.blobs = blobs
+        self.uploads = uploads
+        self.producer = producer
+        self.identity = identity
+        self.max_upload_bytes = max_upload_bytes
+        self.status_base_url = status_base_url.rstrip("/")
+
+    async def accept(
+        self,
+        principal: Principal,
+        *,
+        data: bytes,
+        filename: str | None,
+        metadata_json: str | bytes | None,
+        idempotency_key: str | None,
+    ) -> UploadAccepted:
+        """Run the upload; raises UploadRejectedError with an HTTP status on bad input."""
+        principal.require("documents:write")
+        key = check_idempotency_key(idempotency_key)
+        digest = sha256_hex(data)
+        if key is not None:
+            existing = await self.uploads.by_key(principal.tenant, key)
+            if existing is not None:
+                return await self._replay(existing, digest)
+        upload = validate_upload(
+            tenant_id=principal.tenant,
+            data=data,
+            sha256=digest,
+            filename=filename,
+            metadata_json=metadata_json,
+            max_bytes=self.max_upload_bytes,
+        )
+        await self.blobs.put(data, upload.media_type)
+        record = await self.uploads.insert(
+            UploadRecord(
+                job_id=uuid7(),
+                tenant_id=upload.tenant_id,
+                document_id=upload.document_id,
+                event_id=uuid7(),
+                sha256=upload.sha256,
+                filename=upload.filename,
+                media_type=upload.media_type,
+                size=upload.size,
+                metadata=upload.metadata,
+                created_at=now(),
+                idempotency_key=key,
+            )
+        )
+        return await self._replay(record, digest)
+
+    async def _replay(self, record: UploadRecord, digest: str) -> UploadAccepted:
+        if record.sha256 != digest:
+            raise UploadRejectedError(
+                409,
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used for different content; use a new key",
+            )
+        if record.published_at is None:
+            await self._publish(record)
+        metrics.UPLOADS.labels("accepted").inc()
+        return UploadAccepted(
+            job_id=record.job_id,
+            document_id=record.document_id,
+            status="queued",
+            links={
+                "job": f"{self.status_base_url}/v1/jobs/{record.job_id}",
+                "document": f"{self.status_base_url}/v1/documents/{record.document_id}",
+            },
+        )
+
+    async def _publish(self, record: UploadRecord) -> None:
+        event = DocumentUploaded(
+            event_id=record.event_id,
+            occurred_at=record.created_at,
+            tenant_id=record.tenant_id,
+            job_id=record.job_id,
+            document_id=record.document_id,
+            trace_id=record.job_id,
+            producer=self.identity,
+            blob=BlobRef(sha256=record.sha256, size=record.size, media_type=record.media_type),
+            filename=record.filename,
+            metadata=record.metadata,
+        )
+        try:
+            await send_event(self.producer, topics.DOCUMENTS_UPLOADED, event)
+        except KafkaError as error:
+            metrics.UPLOADS.labels("kafka_unavailable").inc()
+            raise UploadRejectedError(
+                503,
+                "Queue unavailable",
+                "the upload is stored but could not be queued; retry with the same Idempotency-Key",
+            ) from error
+        await self.uploads.mark_published(record.job_id)
+        log.info(
+            "upload accepted",
+            extra=ctx(
+                job_id=record.job_id,
+                document_id=record.document_id,
+                event_id=record.event_id,
+                tenant_id=record.tenant_id,
+            ),
+        )

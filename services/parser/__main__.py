@@ -1,0 +1,5 @@
+"""`python -m services.parser`."""
+
+from services.parser.main import run
+
+run()

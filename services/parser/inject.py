@@ -1,0 +1,52 @@
+"""Wiring for the parser: infrastructure, sandbox, stage and loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from schemas import topics
+from schemas.events import Stage
+from services.common.blobstore import PostgresBlobStore
+from services.common.bootstrap import infrastructure
+from services.common.db import Pool
+from services.common.kafka import ConsumerLoop
+from services.parser.adapters.sandbox import ParserSandbox
+from services.parser.config import ParserSettings
+from services.parser.stage import ParseStage
+
+
+@dataclass(frozen=True)
+class ParserParts:
+    """The loop to run and the pool its health check pings."""
+
+    loop: ConsumerLoop
+    pool: Pool
+
+
+@asynccontextmanager
+async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
+    """Open infrastructure and the sandbox; close both on exit."""
+    sandbox = ParserSandbox(config.parse_workers, config.parse_timeout_s, config.parse_memory_mb)
+    try:
+        async with infrastructure(config, "parser") as infra:
+            stage = ParseStage(
+                blobs=PostgresBlobStore(infra.pool),
+                producer=infra.producer,
+                sandbox=sandbox,
+                identity=infra.identity,
+            )
+            loop = ConsumerLoop(
+                bootstrap=config.kafka_bootstrap,
+                group_id=config.parser_group,
+                topics=[topics.DOCUMENTS_UPLOADED],
+                handler=stage,
+                producer=infra.producer,
+                identity=infra.identity,
+                stage=Stage.PARSE,
+                max_records=config.parser_batch,
+            )
+            yield ParserParts(loop=loop, pool=infra.pool)
+    finally:
+        sandbox.close()

@@ -1,0 +1,109 @@
+"""The parse stage: DocumentUploaded in, DocumentParsed or DocumentFailed out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import topics
+from schemas.events import (
+    DocumentFailed,
+    DocumentParsed,
+    DocumentUploaded,
+    Producer,
+    Stage,
+    StageStarted,
+    caused_by,
+)
+from services.common import metrics
+from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from services.common.kafka import Delivery, Position, send_event
+from services.common.logs import ctx
+from services.parser.adapters.sandbox import ParserSandbox
+from services.parser.core.errors import ParseError
+
+log = logging.getLogger(__name__)
+TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
+
+
+class ParseStage:
+    """Batch handler for the parser's consumer loop."""
+
+    def __init__(
+        self,
+        *,
+        blobs: PostgresBlobStore,
+        producer: AIOKafkaProducer,
+        sandbox: ParserSandbox,
+        identity: Producer,
+    ) -> None:
+        self.blobs = blobs
+        self.producer = producer
+        self.sandbox = sandbox
+        self.identity = identity
+
+    async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
+        """Parse every upload in the batch; all results are acknowledged before returning."""
+        uploads = [d.event for d in batch if isinstance(d.event, DocumentUploaded)]
+        await asyncio.gather(*(self.parse(u) for u in uploads))
+
+    async def parse(self, upload: DocumentUploaded) -> None:
+        """Parse one document and announce the outcome."""
+        started = time.perf_counter()
+        await send_event(
+            self.producer,
+            topics.JOBS_PROGRESS,
+            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", self.identity)),
+        )
+        try:
+            data = await self.blobs.get(upload.blob)
+            parsed = await self.sandbox.extract(data, upload.blob.media_type)
+        except (ParseError, BlobNotFoundError) as error:
+            code = error.code if isinstance(error, ParseError) else "blob_missing"
+            message = (
+                error.message
+                if isinstance(error, ParseError)
+                else "the uploaded bytes are no longer in the blob store; upload the file again"
+            )
+            await self._fail(upload, code, message)
+            metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
+            return
+        text = parsed.text.encode()
+        ref = await self.blobs.put(text, TEXT_MEDIA_TYPE)
+        await send_event(
+            self.producer,
+            topics.DOCUMENTS_PARSED,
+            DocumentParsed(
+                text=ref,
+                title=parsed.title,
+                page_count=parsed.page_count,
+                char_count=len(parsed.text),
+                source=upload.blob,
+                metadata=upload.metadata,
+                **caused_by(upload, "parsed", self.identity),
+            ),
+        )
+        metrics.STAGE_SECONDS.labels("parse", "ok").observe(time.perf_counter() - started)
+        log.info(
+            "parsed %d chars",
+            len(parsed.text),
+            extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
+        )
+
+    async def _fail(self, upload: DocumentUploaded, code: str, message: str) -> None:
+        failed = DocumentFailed(
+            stage=Stage.PARSE,
+            code=code,
+            message=message,
+            **caused_by(upload, "parse-failed", self.identity),
+        )
+        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        metrics.JOBS_FAILED.labels("parse", code).inc()
+        log.warning(
+            "parse failed: %s",
+            code,
+            extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
+        )

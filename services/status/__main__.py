@@ -1,0 +1,5 @@
+"""`python -m services.status`."""
+
+from services.status.main import run
+
+run()

@@ -1,0 +1,239 @@
+"""Tenant-scoped reads of jobs, documents and chunks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from services.common.db import Pool
+
+
+class JobError(msgspec.Struct, frozen=True):
+    """Why a job failed."""
+
+    stage: str | None
+    code: str | None
+    message: str | None
+
+
+class JobTimestamps(msgspec.Struct, frozen=True, omit_defaults=True):
+    """When the job reached each state."""
+
+    queued_at: datetime | None = None
+    parsing_at: datetime | None = None
+    parsed_at: datetime | None = None
+    embedding_at: datetime | None = None
+    indexed_at: datetime | None = None
+    failed_at: datetime | None = None
+
+
+class JobView(msgspec.Struct, frozen=True):
+    """A job as the API shows it."""
+
+    job_id: str
+    document_id: str
+    state: str
+    attempt: int
+    filename: str | None
+    media_type: str | None
+    size: int | None
+    title: str | None
+    page_count: int | None
+    chunk_count: int | None
+    embedding_model: str | None
+    error: JobError | None
+    timestamps: JobTimestamps
+    updated_at: datetime
+
+
+class JobPage(msgspec.Struct, frozen=True):
+    """One page of jobs, newest first."""
+
+    jobs: list[JobView]
+    next_cursor: str | None
+
+
+class JobSummary(msgspec.Struct, frozen=True):
+    """A job of a document, in brief."""
+
+    job_id: str
+    state: str
+    updated_at: datetime
+
+
+class DocumentView(msgspec.Struct, frozen=True):
+    """A document and the jobs that processed it."""
+
+    document_id: str
+    state: str
+    filename: str | None
+    media_type: str | None
+    size: int | None
+    title: str | None
+    chunk_count: int
+    latest_job_id: str
+    jobs: list[JobSummary]
+
+
+class SearchHit(msgspec.Struct, frozen=True):
+    """A ranked chunk."""
+
+    document_id: str
+    chunk_index: int
+    text: str
+    score: float
+    filename: str | None = None
+
+
+_JOB_COLUMNS = (
+    "job_id, document_id, state, attempt, filename, media_type, size, title, page_count,"
+    " chunk_count, embedding_model, error_stage, error_code, error_message, queued_at,"
+    " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at"
+)
+
+
+def _job(row: dict[str, Any]) -> JobView:
+    error = None
+    if row["state"] == "failed":
+        error = JobError(row["error_stage"], row["error_code"], row["error_message"])
+    stamps = {f.name: row[f.name] for f in msgspec.structs.fields(JobTimestamps)}
+    return JobView(
+        job_id=row["job_id"],
+        document_id=row["document_id"],
+        state=row["state"],
+        attempt=row["attempt"],
+        filename=row["filename"],
+        media_type=row["media_type"],
+        size=row["size"],
+        title=row["title"],
+        page_count=row["page_count"],
+        chunk_count=row["chunk_count"],
+        embedding_model=row["embedding_model"],
+        error=error,
+        timestamps=JobTimestamps(**stamps),
+        updated_at=row["updated_at"],
+    )
+
+
+class StatusQueries:
+    """Every query takes the tenant: nothing crosses tenants."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def job(self, tenant_id: str, job_id: str) -> JobView | None:
+        """A job, or an accepted upload not projected yet (state queued), or None."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE tenant_id = %s AND job_id = %s",
+                (tenant_id, job_id),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                cur = await conn.execute(
+                    "SELECT job_id, document_id, filename, media_type, size, created_at"
+                    " FROM uploads WHERE tenant_id = %s AND job_id = %s"
+                    " AND published_at IS NOT NULL",
+                    (tenant_id, job_id),
+                )
+                upload = await cur.fetchone()
+                return None if upload is None else _pending(upload)
+        return _job(row)
+
+    async def jobs(
+        self, tenant_id: str, *, state: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
+        """Newest first (job ids are time-ordered UUIDv7), keyset-paginated."""
+        clauses = ["tenant_id = %s"]
+        params: list[Any] = [tenant_id]
+        if state:
+            clauses.append("state = %s")
+            params.append(state)
+        if cursor:
+            clauses.append("job_id < %s")
+            params.append(cursor)
+        params.append(limit + 1)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {' AND '.join(clauses)}"
+                " ORDER BY job_id DESC LIMIT %s",
+                params,
+            )
+            rows = await cur.fetchall()
+        jobs = [_job(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return JobPage(jobs=jobs, next_cursor=jobs[-1].job_id if more and jobs else None)
+
+    async def document(self, tenant_id: str, document_id: str) -> DocumentView | None:
+        """The document's newest job and its chunk count."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE tenant_id = %s AND document_id = %s"
+                " ORDER BY job_id DESC LIMIT 50",
+                (tenant_id, document_id),
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                return None
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM chunks WHERE tenant_id = %s AND document_id = %s"
+                " AND embedding_model = %s",
+                (tenant_id, document_id, rows[0]["embedding_model"] or ""),
+            )
+            count = await cur.fetchone()
+        latest = rows[0]
+        return DocumentView(
+            document_id=document_id,
+            state=latest["state"],
+            filename=latest["filename"],
+            media_type=latest["media_type"],
+            size=latest["size"],
+            title=latest["title"],
+            chunk_count=int(count["n"]) if count else 0,
+            latest_job_id=latest["job_id"],
+            jobs=[JobSummary(r["job_id"], r["state"], r["updated_at"]) for r in rows],
+        )
+
+    async def search(
+        self, tenant_id: str, vector: list[float], model: str, top_k: int
+    ) -> list[SearchHit]:
+        """Chunks of the tenant ranked by cosine similarity to `vector`."""
+        literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT c.document_id, c.chunk_index, c.text,"
+                " 1 - (c.embedding <=> %s::vector) AS score,"
+                " (SELECT j.filename FROM jobs j WHERE j.document_id = c.document_id"
+                "  AND j.tenant_id = c.tenant_id LIMIT 1) AS filename"
+                " FROM chunks c WHERE c.tenant_id = %s AND c.embedding_model = %s"
+                " ORDER BY c.embedding <=> %s::vector LIMIT %s",
+                (literal, tenant_id, model, literal, top_k),
+            )
+            rows = await cur.fetchall()
+        return [
+            SearchHit(
+                r["document_id"], r["chunk_index"], r["text"], float(r["score"]), r["filename"]
+            )
+            for r in rows
+        ]
+
+
+def _pending(upload: dict[str, Any]) -> JobView:
+    return JobView(
+        job_id=upload["job_id"],
+        document_id=upload["document_id"],
+        state="queued",
+        attempt=1,
+        filename=upload["filename"],
+        media_type=upload["media_type"],
+        size=upload["size"],
+        title=None,
+        page_count=None,
+        chunk_count=None,
+        embedding_model=None,
+        error=None,
+        timestamps=JobTimestamps(queued_at=upload["created_at"]),
+        updated_at=upload["created_at"],
+    )

@@ -1,0 +1,87 @@
+"""Status HTTP routes: jobs, documents and search, always scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from services.common.auth import Principal
+from services.common.http import Problem, problem
+from services.status.adapters.queries import DocumentView, JobPage, JobView, SearchHit
+from services.status.core.projection import JobState
+from services.status.search import SearchService, SearchUnavailableError
+
+_STATES = ", ".join(s.value for s in JobState)
+
+
+class SearchRequest(msgspec.Struct, frozen=True):
+    """POST /v1/search body."""
+
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+
+
+class SearchResponse(msgspec.Struct, frozen=True):
+    """Ranked chunks."""
+
+    results: list[SearchHit]
+    embedding_model: str
+
+
+class StatusController(Controller):
+    """Reads for the calling tenant."""
+
+    path = "/v1"
+
+    @get("/jobs/{job_id:str}")
+    async def get_job(
+        self, job_id: str, principal: Principal, search: SearchService
+    ) -> Response[JobView] | Response[Problem]:
+        """One job: state, per-stage timestamps, chunk count, error."""
+        principal.require("documents:read")
+        job = await search.queries.job(principal.tenant, job_id)
+        if job is None:
+            return problem(404, "Not Found", f"no job {job_id}")
+        return Response(job)
+
+    @get("/jobs")
+    async def list_jobs(
+        self,
+        principal: Principal,
+        search: SearchService,
+        state: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> Response[JobPage] | Response[Problem]:
+        """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
+        principal.require("documents:read")
+        if state is not None and state not in JobState.__members__.values():
+            return problem(400, "Bad Request", f"state must be one of: {_STATES}")
+        page = await search.queries.jobs(principal.tenant, state=state, limit=limit, cursor=cursor)
+        return Response(page)
+
+    @get("/documents/{document_id:str}")
+    async def get_document(
+        self, document_id: str, principal: Principal, search: SearchService
+    ) -> Response[DocumentView] | Response[Problem]:
+        """A document with its jobs."""
+        principal.require("documents:read")
+        document = await search.queries.document(principal.tenant, document_id)
+        if document is None:
+            return problem(404, "Not Found", f"no document {document_id}")
+        return Response(document)
+
+    @post("/search", status_code=200)
+    async def search_chunks(
+        self, data: SearchRequest, principal: Principal, search: SearchService
+    ) -> Response[SearchResponse] | Response[Problem]:
+        """Semantic search over the tenant's chunks."""
+        principal.require("documents:read")
+        try:
+            hits = await search.search(principal.tenant, data.query, data.top_k)
+        except SearchUnavailableError as error:
+            return problem(503, "Service Unavailable", str(error))
+        return Response(SearchResponse(results=hits, embedding_model=search.model_name))

@@ -1,0 +1,70 @@
+"""Wiring for status: projector loop and HTTP app over one pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from schemas import topics
+from services.common.bootstrap import infrastructure
+from services.common.db import ping
+from services.common.http import Check, create_app, principal_provider
+from services.common.kafka import ConsumerLoop
+from services.status.adapters.projector import Projector
+from services.status.adapters.queries import StatusQueries
+from services.status.api import StatusController
+from services.status.config import StatusSettings
+from services.status.search import SearchService
+
+
+@dataclass(frozen=True)
+class StatusParts:
+    """What main runs: the projector loop, the app, and the search model loader."""
+
+    loop: ConsumerLoop
+    app: Litestar
+    search: SearchService
+
+
+@asynccontextmanager
+async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
+    """Open infrastructure and build the projector and the API."""
+    async with infrastructure(config, "status") as infra:
+        projector = Projector(infra.pool, config.status_group)
+        loop = ConsumerLoop(
+            bootstrap=config.kafka_bootstrap,
+            group_id=config.status_group,
+            topics=topics.PIPELINE_TOPICS,
+            handler=projector,
+            producer=infra.producer,
+            identity=infra.identity,
+            stored_offsets=projector.stored_offsets,
+            max_records=config.projector_batch,
+        )
+        search = SearchService(StatusQueries(infra.pool), config.embedding_provider)
+
+        async def readiness() -> dict[str, Check]:
+            ok, detail = loop.health.ready()
+            return {
+                "postgres": Check(ok=await ping(infra.pool)),
+                "projector": Check(ok=ok, detail=detail),
+                "search_model": Check(
+                    ok=search.load_error is None,
+                    detail="loaded" if search.provider else (search.load_error or "loading"),
+                ),
+            }
+
+        app = create_app(
+            "status",
+            readiness,
+            [StatusController],
+            dependencies={
+                "principal": principal_provider(config.jwt_secret),
+                "search": Provide(lambda: search, sync_to_thread=False),
+            },
+        )
+        yield StatusParts(loop=loop, app=app, search=search)

@@ -1,0 +1,48 @@
+"""Query embedding and search, with the model loaded in the background at start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.embedder.core.ports import EmbeddingProvider
+from services.embedder.providers import build_provider
+from services.status.adapters.queries import SearchHit, StatusQueries
+
+log = logging.getLogger(__name__)
+
+
+class SearchUnavailableError(Exception):
+    """The embedding model is not loaded (yet)."""
+
+
+class SearchService:
+    """Embeds the query with the indexing model and ranks the tenant's chunks."""
+
+    def __init__(self, queries: StatusQueries, provider_name: str) -> None:
+        self.queries = queries
+        self.provider_name = provider_name
+        self.provider: EmbeddingProvider | None = None
+        self.load_error: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The model whose vectors are searched."""
+        return self.provider.model_name if self.provider else self.provider_name
+
+    async def load(self) -> None:
+        """Load the model off the event loop."""
+        try:
+            self.provider = await asyncio.to_thread(build_provider, self.provider_name)
+        except Exception as error:
+            self.load_error = str(error)
+            log.exception("could not load the search model")
+
+    async def search(self, tenant_id: str, query: str, top_k: int) -> list[SearchHit]:
+        """Top `top_k` chunks for `query` in the tenant's documents."""
+        provider = self.provider
+        if provider is None:
+            reason = self.load_error or "the search model is still loading; retry shortly"
+            raise SearchUnavailableError(reason)
+        vectors = await asyncio.to_thread(provider.embed, [query])
+        return await self.queries.search(tenant_id, vectors[0], provider.model_name, top_k)
