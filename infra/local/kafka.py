@@ -1,0 +1,275 @@
+"""A single-node Kafka (KRaft, broker+controller) run from Maven Central jars, no tarball."""
+
+import asyncio
+import base64
+import concurrent.futures
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaClient
+from aiokafka.errors import KafkaError
+
+from infra.local import process
+from infra.local.ports import port_open
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KAFKA_DIR = REPO_ROOT / "infra" / "kafka"
+LOG4J2_CONFIG = KAFKA_DIR / "log4j2.properties"
+READY_LINE = "Kafka Server started"
+JVM_OPTS = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
+JVM_OPTS += ("-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true")
+
+
+@functools.cache
+def find_java() -> str:
+    """The `java` to run: $JAVA_HOME/bin/java, else the one on PATH; must be Java 17 or newer."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise RuntimeError("java not found: install a JDK 17+ (apt-get install openjdk-17-jre)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    found = re.search(r'version "(\d+)', out)
+    if not found or int(found.group(1)) < 17:
+        raise RuntimeError(f"Kafka 4 needs Java 17 or newer; {java} says: {out.strip()}")
+    return java
+
+
+def _pom_versions(pom: Path) -> dict[str, str]:
+    text = pom.read_text()
+    return {k: v for k, v in re.findall(r"<(kafka|log4j)\.version>([^<]+)<", text)}
+
+
+def ensure_kafka_jars(repo_root: Path = REPO_ROOT) -> Path:
+    """Resolve the broker jars into infra/kafka/target/libs once (Maven), and return that folder."""
+    pom = repo_root / "infra" / "kafka" / "pom.xml"
+    libs = pom.parent / "target" / "libs"
+    versions = _pom_versions(pom)
+    kafka, log4j = versions.get("kafka", "?"), versions.get("log4j", "?")
+    needed = [f"kafka_2.13-{kafka}.jar", f"kafka-server-{kafka}.jar", f"kafka-tools-{kafka}.jar"]
+    needed += [f"log4j-core-{log4j}.jar", f"log4j-slf4j-impl-{log4j}.jar"]
+    if all((libs / name).is_file() for name in needed):
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError("mvn not found: install Maven (apt-get install maven) for Kafka jars")
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    missing = [name for name in needed if not (libs / name).is_file()]
+    if result.returncode != 0 or missing:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed (rc={result.returncode}, missing {missing}):\n"
+            f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    return libs
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id, as `kafka-storage random-uuid` prints it (base64url of 16 bytes)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await client.bootstrap()
+        metadata = await client.fetch_all_metadata()
+        return bool(metadata.brokers())
+    except (KafkaError, OSError):
+        return False
+    finally:
+        await client.close()
+
+
+def metadata_ok(bootstrap: str) -> bool:
+    """Say whether the cluster at `bootstrap` answers a metadata request with a live broker."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # never touch the caller's loop
+        return pool.submit(asyncio.run, _metadata_ok(bootstrap)).result()
+
+
+class KafkaRunner:
+    """One combined broker+controller on 127.0.0.1, its data and config under `data_dir`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        controller_port: int,
+        log_file: Path,
+        *,
+        libs_dir: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.controller_port = controller_port
+        self.log_file = log_file.resolve()
+        self._libs_dir = libs_dir
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._detached = False
+        self._log_offset = 0
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers string clients use."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def config_file(self) -> Path:
+        """The generated server.properties."""
+        return self.data_dir / "server.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the broker's pid is kept, so a later runner can stop a detached broker."""
+        return self.data_dir / "kafka.pid"
+
+    def properties(self) -> dict[str, str]:
+        """The broker configuration."""
+        listeners = (
+            f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        )
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": listeners,
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir / "logs"),
+            "num.partitions": "12",
+            "default.replication.factor": "1",
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "168",
+            "group.initial.rebalance.delay.ms": "0",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "12",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "broker.session.timeout.ms": "4000",
+            "broker.heartbeat.interval.ms": "1000",
+        }
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        text = "".join(f"{key}={value}\n" for key, value in self.properties().items())
+        self.config_file.write_text(text)
+
+    def _java_cmd(self, main: str, *args: str) -> list[str]:
+        libs = self._libs_dir or ensure_kafka_jars()
+        return [
+            find_java(),
+            *JVM_OPTS,
+            f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}",
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
+        ]
+
+    def cluster_id(self) -> str:
+        """The cluster id kept in the data dir (made once)."""
+        id_file = self.data_dir / "cluster.id"
+        if not id_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            id_file.write_text(new_cluster_id())
+        return id_file.read_text().strip()
+
+    def format(self) -> None:
+        """Write the config and format the storage, unless it is formatted already."""
+        self._write_config()
+        if (self.data_dir / "logs" / "meta.properties").exists():
+            return
+        cmd = self._java_cmd("kafka.tools.StorageTool", "format", "-t", self.cluster_id())
+        cmd += ["-c", str(self.config_file), "--ignore-formatted"]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
+
+    def pid(self) -> int | None:
+        """The running broker's pid, or None."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc.pid
+        try:
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        alive = process.is_alive(pid, self._proc) and "kafka.Kafka" in process.cmdline(pid)
+        return pid if alive else None
+
+    def start(self, detach: bool = False) -> int:
+        """Format if needed and start the broker (no-op if it runs); return its pid."""
+        running = self.pid()
+        if running is not None:
+            return running
+        self.format()
+        self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        cmd = self._java_cmd("kafka.Kafka", str(self.config_file))
+        self._proc = process.spawn(cmd, log_file=self.log_file, detach=detach, cwd=self.data_dir)
+        self._detached = detach
+        self.pid_file.write_text(str(self._proc.pid))
+        return self._proc.pid
+
+    def _started_line_seen(self) -> bool:
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(self._log_offset)
+                return READY_LINE.encode() in log.read()
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the broker logged "started", accepts connections and answers metadata."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid = self.pid()
+            if pid is None:
+                raise RuntimeError(f"Kafka exited while starting:\n{process.tail(self.log_file)}")
+            if (
+                self._started_line_seen()
+                and port_open("127.0.0.1", self.port)
+                and metadata_ok(self.bootstrap)
+            ):
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Kafka not ready after {timeout:.0f}s:\n{process.tail(self.log_file)}"
+                )
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Shut the broker down cleanly (SIGTERM), SIGKILL if it takes longer than `timeout`."""
+        pid = self.pid()
+        if pid is not None:
+            process.terminate(pid, sig=signal.SIGTERM, timeout=timeout, proc=self._proc)
+        self.pid_file.unlink(missing_ok=True)
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would (for fault tests)."""
+        pid = self.pid()
+        if pid is not None:
+            process.signal_group(pid, signal.SIGKILL)
+            process.wait_dead(pid, 10.0, self._proc)
+        self.pid_file.unlink(missing_ok=True)
+        self._proc = None
+
+    def restart(self, timeout: float = 60.0) -> int:
+        """Stop (if running), start again as before, and wait until ready; return the new pid."""
+        self.stop()
+        pid = self.start(detach=self._detached)
+        self.wait_ready(timeout)
+        return pid

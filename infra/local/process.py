@@ -1,0 +1,113 @@
+"""Start, signal and reap the background processes the local runners own."""
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this child when the process that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(
+    cmd: Sequence[str],
+    *,
+    log_file: Path,
+    detach: bool,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: int | None = None,
+    group: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` in its own process group with stdout and stderr appended to `log_file`.
+
+    Detached children outlive the caller; attached ones get SIGTERM when the caller dies.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            user=user,
+            group=group,
+            extra_groups=[] if user is not None else None,
+            start_new_session=True,
+            preexec_fn=None if detach else _die_with_parent,  # noqa: PLW1509
+        )
+
+
+def is_alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Say whether `pid` runs (a zombie counts as dead; our own children are reaped)."""
+    if proc is not None and proc.pid == pid:
+        return proc.poll() is None
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in {"Z", "X"}
+
+
+def cmdline(pid: int) -> str:
+    """The command line of `pid`, or "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def wait_dead(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait up to `timeout` seconds for `pid` to exit; say whether it did."""
+    deadline = time.monotonic() + timeout
+    while is_alive(pid, proc):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send `sig` to the process group led by `pid` (each runner child leads its own)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def terminate(
+    pid: int,
+    *,
+    sig: signal.Signals,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Send `sig` to `pid`, then SIGKILL its whole group if it has not exited after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    if not wait_dead(pid, timeout, proc):
+        signal_group(pid, signal.SIGKILL)
+        wait_dead(pid, 10.0, proc)
+    signal_group(pid, signal.SIGKILL)  # leftovers of a crashed leader
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a log file, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,3 @@
+"""Test-wide plugins: each fixture module under tests/fixtures registers here."""
+
+pytest_plugins = ["tests.fixtures.infra"]
