@@ -52,15 +52,17 @@ class StatusController(Controller):
         self,
         principal: Principal,
         search: SearchService,
-        state: str | None = None,
+        job_state: Annotated[str | None, Parameter(query="state")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> Response[JobPage] | Response[Problem]:
         """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
         principal.require("documents:read")
-        if state is not None and state not in JobState.__members__.values():
+        if job_state is not None and job_state not in {s.value for s in JobState}:
             return problem(400, "Bad Request", f"state must be one of: {_STATES}")
-        page = await search.queries.jobs(principal.tenant, state=state, limit=limit, cursor=cursor)
+        page = await search.queries.jobs(
+            principal.tenant, state=job_state, limit=limit, cursor=cursor
+        )
         return Response(page)
 
     @get("/documents/{document_id:str}")

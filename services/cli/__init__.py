@@ -1,0 +1,1 @@
+"""The `sluice` command line: run the local stack, issue dev tokens, demo."""
