@@ -1,0 +1,179 @@
+"""Unit tests of the embedder's token-aware chunker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+import pytest
+
+from services.embedder.core.chunking import Chunk, chunk_text
+from services.embedder.core.tokenizing import WhitespaceTokenizer
+
+pytestmark = pytest.mark.unit
+
+WORDS = WhitespaceTokenizer()
+
+
+class CharTokenizer:
+    """Every non-space character is a token, so cuts inside words can be tested."""
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [(i, i + 1) for i, char in enumerate(text) if not char.isspace()]
+
+
+@dataclass(frozen=True)
+class Given:
+    text: str
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+
+
+@dataclass(frozen=True)
+class Case:
+    description: str
+    given: Given
+    expected: list[str]
+
+
+def words(count: int, start: int = 0) -> str:
+    return " ".join(f"w{i}" for i in range(start, start + count))
+
+
+CASES = [
+    Case("empty text gives no chunks", Given(""), []),
+    Case("whitespace-only text gives no chunks", Given("  \n\n\t "), []),
+    Case("short text is one chunk", Given("Hello world."), ["Hello world."]),
+    Case(
+        "surrounding whitespace is outside the chunk",
+        Given("\n\n  Hello world.  \n"),
+        ["Hello world."],
+    ),
+    Case(
+        "consecutive chunks overlap by overlap_tokens",
+        Given(words(20), max_tokens=10, overlap_tokens=4),
+        [words(10), words(10, start=6), words(8, start=12)],
+    ),
+    Case(
+        "no overlap when overlap_tokens is 0",
+        Given(words(20), max_tokens=10, overlap_tokens=0),
+        [words(10), words(10, start=10)],
+    ),
+    Case(
+        "a blank line wins over a later sentence end",
+        Given(
+            "One two three four five six.\n\nSeven eight nine. Ten eleven twelve",
+            max_tokens=10,
+            overlap_tokens=0,
+        ),
+        ["One two three four five six.", "Seven eight nine. Ten eleven twelve"],
+    ),
+    Case(
+        "a sentence end wins over a later space",
+        Given("a b c d e. f g h i j k l", max_tokens=8, overlap_tokens=0),
+        ["a b c d e.", "f g h i j k l"],
+    ),
+    Case(
+        "a sentence end inside closing quotes counts",
+        Given('a b c d "e." f g h i j k l', max_tokens=8, overlap_tokens=0),
+        ['a b c d "e."', "f g h i j k l"],
+    ),
+    Case(
+        "a line break counts as a sentence end",
+        Given("a b c d e\nf g h i j k l", max_tokens=8, overlap_tokens=0),
+        ["a b c d e", "f g h i j k l"],
+    ),
+    Case(
+        "the overlap starts at a sentence start when one is near",
+        Given("w0 w1 w2 w3 w4 w5 w6. w7 w8\n\nw9 w10 w11 w12", max_tokens=10, overlap_tokens=4),
+        ["w0 w1 w2 w3 w4 w5 w6. w7 w8", "w7 w8\n\nw9 w10 w11 w12"],
+    ),
+    Case(
+        "a blank line below half the budget is not used",
+        Given("a b.\n\nc d e f g h i j k l", max_tokens=8, overlap_tokens=0),
+        ["a b.\n\nc d e f g h", "i j k l"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.description for case in CASES])
+def test_chunk_texts(case: Case) -> None:
+    given = case.given
+    chunks = chunk_text(
+        given.text, WORDS, max_tokens=given.max_tokens, overlap_tokens=given.overlap_tokens
+    )
+    assert [chunk.text for chunk in chunks] == case.expected
+    assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
+
+
+def test_a_word_longer_than_the_budget_is_cut_between_tokens() -> None:
+    chunks = chunk_text("abcdefghij", CharTokenizer(), max_tokens=4, overlap_tokens=0)
+    assert [chunk.text for chunk in chunks] == ["abcd", "efgh", "ij"]
+
+
+PROSE = "\n\n".join(
+    " ".join(
+        f"Sentence {p}.{s} has some words in it, like {'word ' * (s % 7)}and more."
+        for s in range(1 + p % 9)
+    )
+    for p in range(60)
+)
+
+PROPERTY_CASES = [
+    Case("prose, default budget", Given(PROSE), []),
+    Case("prose, small budget", Given(PROSE, max_tokens=20, overlap_tokens=5), []),
+    Case("prose, overlap near budget", Given(PROSE, max_tokens=12, overlap_tokens=11), []),
+    Case("prose, no overlap", Given(PROSE, max_tokens=50, overlap_tokens=0), []),
+    Case("tabs, CRLF and non-ASCII", Given("Ça va?\r\n\tÜber\u00a0alles. " * 80, 16, 4), []),
+]
+
+
+@pytest.mark.parametrize("case", PROPERTY_CASES, ids=[case.description for case in PROPERTY_CASES])
+def test_chunks_stay_in_budget_cover_the_text_and_map_back(case: Case) -> None:
+    given = case.given
+    spans = WORDS.token_spans(given.text)
+    chunks = chunk_text(
+        given.text, WORDS, max_tokens=given.max_tokens, overlap_tokens=given.overlap_tokens
+    )
+
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert given.text[chunk.start : chunk.end] == chunk.text
+        assert 0 < chunk.token_count <= given.max_tokens
+        assert chunk.token_count == len(WORDS.token_spans(chunk.text))
+    assert chunks[0].start == spans[0][0]
+    assert chunks[-1].end == spans[-1][1]
+    for before, after in pairwise(chunks):
+        assert before.end < after.end
+        if given.overlap_tokens == 0:
+            assert after.start >= before.end
+        else:
+            assert before.start < after.start < before.end
+            shared = len(WORDS.token_spans(given.text[after.start : before.end]))
+            assert given.overlap_tokens // 2 <= shared <= given.overlap_tokens
+
+
+def test_chunking_is_deterministic() -> None:
+    first = chunk_text(PROSE, WORDS, max_tokens=30, overlap_tokens=6)
+    second = chunk_text(PROSE, WhitespaceTokenizer(), max_tokens=30, overlap_tokens=6)
+    assert first == second
+    assert all(isinstance(chunk, Chunk) for chunk in first)
+
+
+BAD_ARGUMENTS = [
+    Case("max_tokens zero", Given("a b", max_tokens=0, overlap_tokens=0), ["max_tokens"]),
+    Case("max_tokens negative", Given("a b", max_tokens=-3, overlap_tokens=0), ["max_tokens"]),
+    Case("overlap equals max", Given("a b", max_tokens=8, overlap_tokens=8), ["overlap_tokens"]),
+    Case("overlap above max", Given("a b", max_tokens=8, overlap_tokens=9), ["overlap_tokens"]),
+    Case("overlap negative", Given("a b", max_tokens=8, overlap_tokens=-1), ["overlap_tokens"]),
+    Case("checked even for empty text", Given("", max_tokens=0), ["max_tokens"]),
+]
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS, ids=[case.description for case in BAD_ARGUMENTS])
+def test_bad_arguments_are_rejected(case: Case) -> None:
+    given = case.given
+    with pytest.raises(ValueError, match=case.expected[0]):
+        chunk_text(
+            given.text, WORDS, max_tokens=given.max_tokens, overlap_tokens=given.overlap_tokens
+        )
