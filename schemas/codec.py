@@ -30,11 +30,11 @@ def encode(event: AnyEvent) -> bytes:
 
 
 def decode(data: bytes | None) -> AnyEvent:
-    """Parse JSON bytes into an event, upcasting older schema versions."""
+    """Parse JSON bytes into an event; a schema_version outside SUPPORTED_VERSIONS is refused."""
     if not data:
         raise EventDecodeError("empty_record", "record value is empty")
     try:
-        return _decoder.decode(data)
+        event = _decoder.decode(data)
     except msgspec.DecodeError as fast_error:
         raw = _raw(data, fast_error)
         version = raw.get("schema_version", SCHEMA_VERSION)
@@ -43,6 +43,11 @@ def decode(data: bytes | None) -> AnyEvent:
                 "unknown_schema_version", f"schema_version {version!r} is not supported"
             ) from fast_error
         raise EventDecodeError("invalid_event", str(fast_error)) from fast_error
+    if event.schema_version not in SUPPORTED_VERSIONS:
+        raise EventDecodeError(
+            "unknown_schema_version", f"schema_version {event.schema_version!r} is not supported"
+        )
+    return event
 
 
 def _raw(data: bytes, cause: Exception) -> dict[str, Any]:

@@ -96,7 +96,24 @@ class DocumentFailed(Event, frozen=True, kw_only=True, tag="DocumentFailed"):
     retryable: bool = False
 
 
-AnyEvent = DocumentUploaded | StageStarted | DocumentParsed | DocumentIndexed | DocumentFailed
+class RetryScheduled(Event, frozen=True, kw_only=True, tag="RetryScheduled"):
+    """A stage hit a retryable error and will try the document again at `not_before`."""
+
+    stage: Stage
+    code: str
+    message: str
+    retry: int
+    not_before: datetime
+
+
+AnyEvent = (
+    DocumentUploaded
+    | StageStarted
+    | DocumentParsed
+    | DocumentIndexed
+    | DocumentFailed
+    | RetryScheduled
+)
 
 _last_ms = 0
 _seq = 0

@@ -29,4 +29,15 @@ def dlq(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-ALL_TOPICS: Final = PIPELINE_TOPICS + tuple(dlq(t) for t in PIPELINE_TOPICS)
+def retry(topic: str) -> str:
+    """Name of the delayed-retry topic for a stage's input `topic`."""
+    return f"{topic}.retry"
+
+
+def base(topic: str) -> str:
+    """The pipeline topic a retry topic belongs to (itself for any other topic)."""
+    return topic.removesuffix(".retry")
+
+
+RETRY_TOPICS: Final = (retry(DOCUMENTS_UPLOADED), retry(DOCUMENTS_PARSED))
+ALL_TOPICS: Final = PIPELINE_TOPICS + RETRY_TOPICS + tuple(dlq(t) for t in PIPELINE_TOPICS)

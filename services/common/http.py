@@ -116,6 +116,7 @@ def create_app(
     **kwargs: Any,
 ) -> Litestar:
     """A Litestar app with the shared probes and error shapes plus `routes`."""
+    kwargs.setdefault("logging_config", None)  # keep our JSON root handler (setup_logging)
     return Litestar(
         route_handlers=[*health_routes(service, readiness), *routes],
         exception_handlers={

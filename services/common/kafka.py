@@ -6,13 +6,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
 from schemas import codec, topics
@@ -22,6 +22,8 @@ from services.common.logs import ctx
 
 log = logging.getLogger(__name__)
 Position = tuple[str, int]
+RETRY_ATTEMPT = "sluice.retry.attempt"
+RETRY_NOT_BEFORE = "sluice.retry.not_before"
 
 
 def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> AIOKafkaProducer:
@@ -71,12 +73,13 @@ async def send_event(producer: AIOKafkaProducer, topic: str, event: AnyEvent) ->
 
 
 class Delivery(msgspec.Struct, frozen=True):
-    """A decoded record with where it came from."""
+    """A decoded record with where it came from; `retries` counts earlier retry attempts."""
 
     topic: str
     partition: int
     offset: int
     event: AnyEvent
+    retries: int = 0
 
 
 class BatchHandler(Protocol):
@@ -88,24 +91,38 @@ class BatchHandler(Protocol):
 StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
 
 
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    """A record header's value as text, or None."""
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode(errors="replace")
+    return None
+
+
 class ConsumerHealth:
     """What the readiness probe needs to know about one consumer loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, stall_after_s: float) -> None:
         self.started = False
         self.last_poll = 0.0
+        self.last_progress = time.monotonic()
         self.assigned: set[TopicPartition] = set()
         self.consecutive_errors = 0
+        self.stall_after_s = stall_after_s
+        self.lag = 0
 
     def ready(self, max_silence: float = 30.0) -> tuple[bool, str]:
-        """Healthy when the loop is running, polling and not failing repeatedly."""
+        """Healthy when polling, not failing repeatedly, and not stalled behind a growing lag."""
+        now_ = time.monotonic()
         if not self.started:
             return False, "consumer not started"
-        if time.monotonic() - self.last_poll > max_silence:
-            return False, f"no poll for {time.monotonic() - self.last_poll:.0f}s"
+        if now_ - self.last_poll > max_silence:
+            return False, f"no poll for {now_ - self.last_poll:.0f}s"
         if self.consecutive_errors >= 5:
             return False, f"{self.consecutive_errors} consecutive batch failures"
-        return True, f"{len(self.assigned)} partitions assigned"
+        if self.lag > 0 and now_ - self.last_progress > self.stall_after_s:
+            return False, f"lag {self.lag} and no commit for {now_ - self.last_progress:.0f}s"
+        return True, f"{len(self.assigned)} partitions assigned, lag {self.lag}"
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -118,6 +135,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.loop.health.assigned |= set(assigned)
+        self.loop.health.last_progress = time.monotonic()
         metrics.ASSIGNED_PARTITIONS.labels(self.loop.group_id).set(len(self.loop.health.assigned))
         if self.loop.stored_offsets is not None and assigned:
             stored = await self.loop.stored_offsets(list(assigned))
@@ -127,7 +145,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ConsumerLoop:
-    """Poll a batch, decode it (poison to the DLQ), hand it over, then commit: at-least-once."""
+    """Poll a batch, decode it (poison to the DLQ), hand it over, then commit: at-least-once.
+
+    Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
+    paused (not slept on), so heartbeats and other partitions keep going.
+    """
 
     def __init__(
         self,
@@ -140,9 +162,11 @@ class ConsumerLoop:
         identity: Producer,
         stage: Stage | None = None,
         stored_offsets: StoredOffsets | None = None,
+        dead_letter_topics: Collection[str] | None = None,
         max_records: int = 64,
         max_poll_interval_ms: int = 300_000,
         session_timeout_ms: int = 10_000,
+        stall_after_s: float = 300.0,
     ) -> None:
         self.group_id = group_id
         self.topics = list(topics)
@@ -151,8 +175,11 @@ class ConsumerLoop:
         self.identity = identity
         self.stage = stage
         self.stored_offsets = stored_offsets
+        self.dead_letter_topics = set(dead_letter_topics or self.topics)
         self.max_records = max_records
-        self.health = ConsumerHealth()
+        self.health = ConsumerHealth(stall_after_s)
+        self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._seen: dict[TopicPartition, int] = {}
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -177,6 +204,7 @@ class ConsumerLoop:
                 self.health.last_poll = time.monotonic()
                 polled = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 records = [r for batch in polled.values() for r in batch]
+                self._update_lag()
                 if not records:
                     continue
                 try:
@@ -195,26 +223,86 @@ class ConsumerLoop:
                     backoff = 0.5
         finally:
             self.health.started = False
+            for handle in self._resume_handles.values():
+                handle.cancel()
             await self.consumer.stop()
 
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
         batch: list[Delivery] = []
         positions: dict[Position, int] = {}
+        delayed: set[Position] = set()
         for record in records:
+            where = (record.topic, record.partition)
+            if where in delayed or self._delay(record):
+                delayed.add(where)
+                continue
             metrics.RECORDS_CONSUMED.labels(self.group_id, record.topic).inc()
-            positions[(record.topic, record.partition)] = record.offset + 1
+            positions[where] = record.offset + 1
+            self._seen[TopicPartition(*where)] = record.offset + 1
             try:
                 event = codec.decode(record.value)
             except codec.EventDecodeError as error:
-                await self._dead_letter(record, error)
+                await self._poison(record, error)
                 continue
-            batch.append(Delivery(record.topic, record.partition, record.offset, event))
+            retries = int(header(record, RETRY_ATTEMPT) or 0)
+            batch.append(Delivery(record.topic, record.partition, record.offset, event, retries))
         await self.handler(batch, positions)
-        await self.consumer.commit(
-            {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
-        )
+        await self._commit(positions)
         metrics.BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+
+    def _delay(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Pause the partition if this retry record is not due yet; True if it was."""
+        due = header(record, RETRY_NOT_BEFORE)
+        if due is None:
+            return False
+        wait_s = (int(due) - time.time() * 1000) / 1000
+        if wait_s <= 0:
+            return False
+        tp = TopicPartition(record.topic, record.partition)
+        self.consumer.seek(tp, record.offset)
+        self.consumer.pause(tp)
+        loop = asyncio.get_running_loop()
+        old = self._resume_handles.pop(tp, None)
+        if old is not None:
+            old.cancel()
+        self._resume_handles[tp] = loop.call_later(wait_s, self._resume, tp)
+        return True
+
+    def _resume(self, tp: TopicPartition) -> None:
+        self._resume_handles.pop(tp, None)
+        if tp in self.consumer.assignment():
+            self.consumer.resume(tp)
+
+    async def _commit(self, positions: dict[Position, int]) -> None:
+        assigned = self.consumer.assignment()
+        offsets = {
+            tp: offset
+            for (t, p), offset in positions.items()
+            if (tp := TopicPartition(t, p)) in assigned
+        }
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group rebalanced while we worked (e.g. work outlived max_poll_interval_ms):
+            # the new owner re-reads these records, and every effect is idempotent.
+            log.warning(
+                "commit rejected after a rebalance (%s); records will be redelivered", error
+            )
+            return
+        self.health.last_progress = time.monotonic()
+
+    def _update_lag(self) -> None:
+        """Records behind the partition ends, for partitions this loop has read from."""
+        lag = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            seen = self._seen.get(tp)
+            if high is not None and seen is not None:
+                lag += max(0, high - seen)
+        self.health.lag = lag
 
     def _rewind(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         first: dict[TopicPartition, int] = {}
@@ -224,6 +312,20 @@ class ConsumerLoop:
         for tp, offset in first.items():
             if tp in self.consumer.assignment():
                 self.consumer.seek(tp, offset)
+
+    async def _poison(
+        self, record: ConsumerRecord[bytes, bytes], error: codec.EventDecodeError
+    ) -> None:
+        if record.topic in self.dead_letter_topics:
+            await self._dead_letter(record, error)
+        else:
+            log.warning(
+                "skipped undecodable %s[%d]@%d (%s): its owning stage dead-letters it",
+                record.topic,
+                record.partition,
+                record.offset,
+                error.code,
+            )
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: codec.EventDecodeError
@@ -235,11 +337,11 @@ class ConsumerLoop:
             ("sluice.original.topic", record.topic.encode()),
             ("sluice.original.partition", str(record.partition).encode()),
             ("sluice.original.offset", str(record.offset).encode()),
-            ("sluice.attempts", b"1"),
+            ("sluice.attempts", str(int(header(record, RETRY_ATTEMPT) or 0) + 1).encode()),
             ("sluice.consumer.group", self.group_id.encode()),
         ]
         await self.producer.send_and_wait(
-            topics.dlq(record.topic), record.value, key=record.key, headers=headers
+            topics.dlq(topics.base(record.topic)), record.value, key=record.key, headers=headers
         )
         metrics.DEAD_LETTERS.labels(record.topic, error.code).inc()
         log.warning(

@@ -13,6 +13,7 @@ from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.db import Pool
 from services.common.kafka import ConsumerLoop
+from services.common.retry import Retrier
 from services.embedder.adapters.chunk_store import ChunkStore
 from services.embedder.config import EmbedderSettings
 from services.embedder.core.ports import EmbeddingProvider
@@ -45,13 +46,14 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
             producer=infra.producer,
             provider=provider,
             identity=infra.identity,
+            retrier=Retrier(infra.producer, infra.identity, Stage.EMBED),
             chunk_tokens=config.chunk_tokens,
             chunk_overlap=config.chunk_overlap,
         )
         loop = ConsumerLoop(
             bootstrap=config.kafka_bootstrap,
             group_id=config.embedder_group,
-            topics=[topics.DOCUMENTS_PARSED],
+            topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
             handler=stage,
             producer=infra.producer,
             identity=infra.identity,

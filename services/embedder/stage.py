@@ -22,6 +22,7 @@ from services.common import metrics
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.kafka import Delivery, Position, send_event
 from services.common.logs import ctx
+from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.ports import EmbeddingProvider
@@ -40,6 +41,7 @@ class EmbedStage:
         producer: AIOKafkaProducer,
         provider: EmbeddingProvider,
         identity: Producer,
+        retrier: Retrier,
         chunk_tokens: int,
         chunk_overlap: int,
     ) -> None:
@@ -48,14 +50,23 @@ class EmbedStage:
         self.producer = producer
         self.provider = provider
         self.identity = identity
+        self.retrier = retrier
         self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Embed every parsed document in the batch; effects are durable before returning."""
-        parsed = [d.event for d in batch if isinstance(d.event, DocumentParsed)]
-        if not parsed:
+        deliveries = [d for d in batch if isinstance(d.event, DocumentParsed)]
+        if not deliveries:
             return
+        try:
+            await self._embed([d.event for d in deliveries if isinstance(d.event, DocumentParsed)])
+        except RetryableError as error:
+            await asyncio.gather(
+                *(self.retrier.retry_later(d, error.code, error.message) for d in deliveries)
+            )
+
+    async def _embed(self, parsed: list[DocumentParsed]) -> None:
         started = time.perf_counter()
         await asyncio.gather(
             *(

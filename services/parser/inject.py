@@ -12,6 +12,7 @@ from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.db import Pool
 from services.common.kafka import ConsumerLoop
+from services.common.retry import Retrier
 from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.config import ParserSettings
 from services.parser.stage import ParseStage
@@ -36,11 +37,12 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
                 producer=infra.producer,
                 sandbox=sandbox,
                 identity=infra.identity,
+                retrier=Retrier(infra.producer, infra.identity, Stage.PARSE),
             )
             loop = ConsumerLoop(
                 bootstrap=config.kafka_bootstrap,
                 group_id=config.parser_group,
-                topics=[topics.DOCUMENTS_UPLOADED],
+                topics=[topics.DOCUMENTS_UPLOADED, topics.retry(topics.DOCUMENTS_UPLOADED)],
                 handler=stage,
                 producer=infra.producer,
                 identity=infra.identity,

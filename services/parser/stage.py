@@ -22,11 +22,14 @@ from services.common import metrics
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.kafka import Delivery, Position, send_event
 from services.common.logs import ctx
-from services.parser.adapters.sandbox import ParserSandbox
+from services.common.retry import Retrier
+from services.parser.adapters.sandbox import RESOURCES, TIMEOUT, ParserSandbox
 from services.parser.core.errors import ParseError
 
 log = logging.getLogger(__name__)
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
+TRANSIENT = frozenset({TIMEOUT, RESOURCES})  # may pass on a less loaded worker
+TRANSIENT_RETRIES = 2
 
 
 class ParseStage:
@@ -39,7 +42,9 @@ class ParseStage:
         producer: AIOKafkaProducer,
         sandbox: ParserSandbox,
         identity: Producer,
+        retrier: Retrier,
     ) -> None:
+        self.retrier = retrier
         self.blobs = blobs
         self.producer = producer
         self.sandbox = sandbox
@@ -47,11 +52,14 @@ class ParseStage:
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Parse every upload in the batch; all results are acknowledged before returning."""
-        uploads = [d.event for d in batch if isinstance(d.event, DocumentUploaded)]
-        await asyncio.gather(*(self.parse(u) for u in uploads))
+        await asyncio.gather(
+            *(self.parse(d) for d in batch if isinstance(d.event, DocumentUploaded))
+        )
 
-    async def parse(self, upload: DocumentUploaded) -> None:
-        """Parse one document and announce the outcome."""
+    async def parse(self, delivery: Delivery) -> None:
+        """Parse one document and announce the outcome (or schedule a retry)."""
+        upload = delivery.event
+        assert isinstance(upload, DocumentUploaded)  # noqa: S101 - filtered by the caller
         started = time.perf_counter()
         await send_event(
             self.producer,
@@ -61,14 +69,16 @@ class ParseStage:
         try:
             data = await self.blobs.get(upload.blob)
             parsed = await self.sandbox.extract(data, upload.blob.media_type)
-        except (ParseError, BlobNotFoundError) as error:
-            code = error.code if isinstance(error, ParseError) else "blob_missing"
-            message = (
-                error.message
-                if isinstance(error, ParseError)
-                else "the uploaded bytes are no longer in the blob store; upload the file again"
-            )
-            await self._fail(upload, code, message)
+        except ParseError as error:
+            if error.code in TRANSIENT and delivery.retries < TRANSIENT_RETRIES:
+                await self.retrier.retry_later(delivery, error.code, error.message)
+                return
+            await self._fail(upload, error.code, error.message)
+            metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
+            return
+        except BlobNotFoundError:
+            message = "the uploaded bytes are no longer in the blob store; upload the file again"
+            await self._fail(upload, "blob_missing", message)
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         text = parsed.text.encode()

@@ -12,6 +12,7 @@ from services.common.auth import Principal
 from services.common.http import Problem, problem
 from services.status.adapters.queries import DocumentView, JobPage, JobView, SearchHit
 from services.status.core.projection import JobState
+from services.status.redrive import Redrive, Redriver, RedriveRefusedError
 from services.status.search import SearchService, SearchUnavailableError
 
 _STATES = ", ".join(s.value for s in JobState)
@@ -75,6 +76,20 @@ class StatusController(Controller):
         if document is None:
             return problem(404, "Not Found", f"no document {document_id}")
         return Response(document)
+
+    @post("/jobs/{job_id:str}/retry", status_code=202)
+    async def retry_job(
+        self, job_id: str, principal: Principal, redriver: Redriver
+    ) -> Response[Redrive] | Response[Problem]:
+        """Re-drive a failed job from the stage that failed (same tenant, or admin)."""
+        principal.require("documents:write")
+        tenant = None if "admin" in principal.scopes else principal.tenant
+        try:
+            result = await redriver.retry(tenant, job_id)
+        except RedriveRefusedError as error:
+            title = "Not Found" if error.status == 404 else "Conflict"
+            return problem(error.status, title, error.detail)
+        return Response(result, status_code=202)
 
     @post("/search", status_code=200)
     async def search_chunks(

@@ -18,6 +18,7 @@ from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
 from services.status.config import StatusSettings
+from services.status.redrive import Redriver
 from services.status.search import SearchService
 
 
@@ -43,9 +44,16 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             producer=infra.producer,
             identity=infra.identity,
             stored_offsets=projector.stored_offsets,
+            # uploaded/parsed poison is dead-lettered by the stage that owns the topic
+            dead_letter_topics=(
+                topics.DOCUMENTS_INDEXED,
+                topics.DOCUMENTS_FAILED,
+                topics.JOBS_PROGRESS,
+            ),
             max_records=config.projector_batch,
         )
         search = SearchService(StatusQueries(infra.pool), config.embedding_provider)
+        redriver = Redriver(infra.pool, infra.producer, infra.identity)
 
         async def readiness() -> dict[str, Check]:
             ok, detail = loop.health.ready()
@@ -65,6 +73,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             dependencies={
                 "principal": principal_provider(config.jwt_secret),
                 "search": Provide(lambda: search, sync_to_thread=False),
+                "redriver": Provide(lambda: redriver, sync_to_thread=False),
             },
         )
         yield StatusParts(loop=loop, app=app, search=search)

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from services.common.db import Pool
 from services.common.kafka import Delivery, Position
-from services.status.core.projection import RANK, fields_of, state_of, timestamp_column
+from services.status.core.projection import fields_of, rank_of, state_of, timestamp_column
 
 _DATA_COLUMNS = (
     "filename",
@@ -23,6 +23,7 @@ _DATA_COLUMNS = (
     "embedding_model",
 )
 _ERROR_COLUMNS = ("error_stage", "error_code", "error_message")
+_RETRY_COLUMNS = ("retries", "next_retry_at", "last_error_code", "last_error_message")
 _TS_COLUMNS = ("queued_at", "parsing_at", "parsed_at", "embedding_at", "indexed_at", "failed_at")
 _ALL = (
     "job_id",
@@ -51,7 +52,17 @@ UPSERT_JOB = (
                 f"{c} = CASE WHEN {_WINS} THEN EXCLUDED.{c} ELSE jobs.{c} END"
                 for c in _ERROR_COLUMNS
             ],
-            *[f"{c} = COALESCE(jobs.{c}, EXCLUDED.{c})" for c in _TS_COLUMNS],
+            *[
+                f"{c} = CASE WHEN EXCLUDED.attempt > jobs.attempt THEN EXCLUDED.{c}"
+                f" ELSE COALESCE(jobs.{c}, EXCLUDED.{c}) END"
+                for c in _TS_COLUMNS
+            ],
+            "retries = GREATEST(jobs.retries, EXCLUDED.retries)",
+            *[
+                f"{c} = CASE WHEN EXCLUDED.retries > 0 AND EXCLUDED.retries >= jobs.retries"
+                f" THEN EXCLUDED.{c} ELSE jobs.{c} END"
+                for c in _RETRY_COLUMNS[1:]
+            ],
             "updated_at = now()",
         ]
     )
@@ -82,11 +93,13 @@ def job_row(delivery: Delivery) -> tuple[Any, ...]:
         tenant_id=event.tenant_id,
         document_id=event.document_id,
         state=str(state),
-        state_rank=RANK[state],
+        state_rank=rank_of(event),
         attempt=event.attempt,
     )
+    values["retries"] = 0
     values.update(fields_of(event))
-    values[timestamp_column(state)] = event.occurred_at
+    if values["state_rank"] > 0:
+        values[timestamp_column(state)] = event.occurred_at
     return tuple(values[c] for c in _ALL)
 
 

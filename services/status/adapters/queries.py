@@ -46,6 +46,9 @@ class JobView(msgspec.Struct, frozen=True):
     error: JobError | None
     timestamps: JobTimestamps
     updated_at: datetime
+    retries: int = 0
+    next_retry_at: datetime | None = None
+    last_error: JobError | None = None
 
 
 class JobPage(msgspec.Struct, frozen=True):
@@ -90,7 +93,8 @@ class SearchHit(msgspec.Struct, frozen=True):
 _JOB_COLUMNS = (
     "job_id, document_id, state, attempt, filename, media_type, size, title, page_count,"
     " chunk_count, embedding_model, error_stage, error_code, error_message, queued_at,"
-    " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at"
+    " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at, retries,"
+    " next_retry_at, last_error_code, last_error_message"
 )
 
 
@@ -114,6 +118,13 @@ def _job(row: dict[str, Any]) -> JobView:
         error=error,
         timestamps=JobTimestamps(**stamps),
         updated_at=row["updated_at"],
+        retries=row["retries"],
+        next_retry_at=row["next_retry_at"] if row["state"] not in ("indexed", "failed") else None,
+        last_error=(
+            JobError(None, row["last_error_code"], row["last_error_message"])
+            if row["last_error_code"]
+            else None
+        ),
     )
 
 

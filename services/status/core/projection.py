@@ -12,6 +12,7 @@ from schemas.events import (
     DocumentIndexed,
     DocumentParsed,
     DocumentUploaded,
+    RetryScheduled,
     Stage,
     StageStarted,
 )
@@ -61,7 +62,16 @@ def state_of(event: AnyEvent) -> JobState:
             return JobState.INDEXED
         case DocumentFailed():
             return JobState.FAILED
+        case RetryScheduled():
+            return JobState.QUEUED
     raise TypeError(f"not a pipeline event: {type(event).__name__}")
+
+
+def rank_of(event: AnyEvent) -> int:
+    """How far along the job the event puts it; 0 for events that only annotate (retries)."""
+    if isinstance(event, RetryScheduled):
+        return 0
+    return RANK[state_of(event)]
 
 
 def wins(new: tuple[int, int], current: tuple[int, int] | None) -> bool:
@@ -87,6 +97,13 @@ def fields_of(event: AnyEvent) -> dict[str, Any]:
                 "error_stage": str(event.stage),
                 "error_code": event.code,
                 "error_message": event.message,
+            }
+        case RetryScheduled():
+            return {
+                "retries": event.retry,
+                "next_retry_at": event.not_before,
+                "last_error_code": event.code,
+                "last_error_message": event.message,
             }
     return {}
 

@@ -1,0 +1,67 @@
+# Sluice — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+KAFKA_JARS := infra/kafka/target/libs/.complete
+TENANT ?= acme
+PYTEST_ARGS ?=
+
+.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas docs bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(KAFKA_JARS): infra/kafka/pom.xml | $(STAMP)
+	$(BIN)/python -c "from infra.local.kafka import ensure_kafka_jars; ensure_kafka_jars()"
+	@touch $@
+
+install: $(STAMP) $(KAFKA_JARS) ## Create .venv with the project, dev tools, the `sluice` command and Kafka's jars
+
+up: install ## Start Kafka, Postgres and the four services in the background (.run/)
+	$(BIN)/sluice up
+
+down: ## Stop exactly what `make up` started
+	@if [ -x $(BIN)/sluice ]; then $(BIN)/sluice down; fi
+
+ps: ## Show which services are running
+	$(BIN)/sluice ps
+
+demo: install ## Set up, start everything, index examples/ and search them (no API keys)
+	$(BIN)/sluice demo
+
+token: ## Print a development JWT: make token TENANT=acme
+	@$(BIN)/sluice token --tenant $(TENANT)
+
+test: install ## The whole suite: unit, integration and end-to-end on real Kafka + Postgres
+	$(BIN)/pytest -m "not faults_full" $(PYTEST_ARGS)
+
+test-unit: install ## Unit tests only (no Kafka, no Postgres)
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+test-faults: install ## The full fault-injection run (long)
+	SLUICE_FAULTS_FULL=1 $(BIN)/pytest tests/faults -m "faults or faults_full" -s $(PYTEST_ARGS)
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy --strict on schemas and services
+	$(BIN)/mypy
+
+schemas: install ## Re-export the JSON Schemas of the events
+	$(BIN)/python -m schemas.export
+
+bench: install ## Benchmarks; results appended to docs/benchmarks.md
+	$(BIN)/python -m bench.run
+
+clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)
+	rm -rf .run

@@ -1,0 +1,124 @@
+"""Retryable failures: delayed retry through `<topic>.retry`, then dead letter when exhausted."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import UTC, datetime
+
+import msgspec
+from aiokafka import AIOKafkaProducer
+
+from schemas import codec, topics
+from schemas.events import DocumentFailed, Producer, RetryScheduled, Stage, caused_by
+from services.common import metrics
+from services.common.kafka import RETRY_ATTEMPT, RETRY_NOT_BEFORE, Delivery, send_event
+from services.common.logs import ctx
+
+log = logging.getLogger(__name__)
+RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class RetryPolicy(msgspec.Struct, frozen=True):
+    """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5..1."""
+
+    max_retries: int = 8
+    base_s: float = 1.0
+    cap_s: float = 60.0
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number `retry` (1-based)."""
+        ceiling: float = min(self.cap_s, self.base_s * 2 ** (retry - 1))
+        return float(ceiling * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
+
+
+class RetryableError(Exception):
+    """A failure that may pass if tried later (timeouts, 429/5xx, database or broker blips)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Retrier:
+    """Sends a document back through its stage's retry topic, or dead-letters it."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        identity: Producer,
+        stage: Stage,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.producer = producer
+        self.identity = identity
+        self.stage = stage
+        self.policy = policy or RetryPolicy()
+
+    async def retry_later(self, delivery: Delivery, code: str, message: str) -> None:
+        """Schedule the next attempt; after the last one the job fails and the record is a DLQ."""
+        event = delivery.event
+        retry = delivery.retries + 1
+        base_topic = topics.base(delivery.topic)
+        if retry > self.policy.max_retries:
+            await self._exhausted(delivery, code, message)
+            return
+        delay = self.policy.delay(retry)
+        due_ms = int((time.time() + delay) * 1000)
+        await self.producer.send_and_wait(
+            topics.retry(base_topic),
+            codec.encode(event),
+            key=event.document_id.encode(),
+            headers=[
+                (RETRY_ATTEMPT, str(retry).encode()),
+                (RETRY_NOT_BEFORE, str(due_ms).encode()),
+                ("sluice.error.code", code.encode()),
+                ("sluice.error.message", message[:1000].encode()),
+            ],
+        )
+        scheduled = RetryScheduled(
+            stage=self.stage,
+            code=code,
+            message=message,
+            retry=retry,
+            not_before=datetime.fromtimestamp(due_ms / 1000, UTC),
+            **caused_by(event, f"{self.stage}-retry-{retry}", self.identity),
+        )
+        await send_event(self.producer, topics.JOBS_PROGRESS, scheduled)
+        log.warning(
+            "retry %d in %.1fs: %s",
+            retry,
+            delay,
+            code,
+            extra=ctx(job_id=event.job_id, document_id=event.document_id, stage=self.stage),
+        )
+
+    async def _exhausted(self, delivery: Delivery, code: str, message: str) -> None:
+        event = delivery.event
+        base_topic = topics.base(delivery.topic)
+        await self.producer.send_and_wait(
+            topics.dlq(base_topic),
+            codec.encode(event),
+            key=event.document_id.encode(),
+            headers=[
+                ("sluice.error.code", RETRIES_EXHAUSTED.encode()),
+                ("sluice.error.message", f"{code}: {message}"[:1000].encode()),
+                ("sluice.error.stage", str(self.stage).encode()),
+                ("sluice.original.topic", delivery.topic.encode()),
+                ("sluice.original.partition", str(delivery.partition).encode()),
+                ("sluice.original.offset", str(delivery.offset).encode()),
+                ("sluice.attempts", str(delivery.retries + 1).encode()),
+            ],
+        )
+        metrics.DEAD_LETTERS.labels(base_topic, RETRIES_EXHAUSTED).inc()
+        failed = DocumentFailed(
+            stage=self.stage,
+            code=RETRIES_EXHAUSTED,
+            message=f"gave up after {delivery.retries + 1} attempts; last error {code}: {message}",
+            retryable=True,
+            **caused_by(event, f"{self.stage}-exhausted", self.identity),
+        )
+        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        metrics.JOBS_FAILED.labels(str(self.stage), RETRIES_EXHAUSTED).inc()
