@@ -1,4 +1,4 @@
-"""Export the JSON Schema of every pipeline event to `schemas/json/` (`python -m schemas.export`)."""
+"""Export every pipeline event's JSON Schema to `schemas/json/` (`python -m schemas.export`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,221 @@
+"""Unit tests for the job projection rules: which state an event announces, and which wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from schemas.events import (
+    AnyEvent,
+    BlobRef,
+    DocumentFailed,
+    DocumentIndexed,
+    DocumentParsed,
+    DocumentUploaded,
+    RetryScheduled,
+    Stage,
+    StageStarted,
+)
+from services.status.core.projection import (
+    RANK,
+    TERMINAL,
+    JobState,
+    fields_of,
+    rank_of,
+    state_of,
+    timestamp_column,
+    wins,
+)
+
+G = TypeVar("G")
+E = TypeVar("E")
+
+AT = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+BLOB = BlobRef(sha256="ab" * 32, size=10, media_type="text/plain")
+ENVELOPE: dict[str, Any] = {
+    "event_id": "e",
+    "occurred_at": AT,
+    "tenant_id": "acme",
+    "job_id": "j",
+    "document_id": "d",
+}
+
+
+@dataclass(frozen=True)
+class Case(Generic[G, E]):
+    """One table row: what is given and what is expected."""
+
+    description: str
+    given: G
+    expected: E
+
+
+def _ids(cases: list[Case[G, E]]) -> list[str]:
+    return [c.description for c in cases]
+
+
+UPLOADED = DocumentUploaded(blob=BLOB, filename="a.txt", **ENVELOPE)
+PARSE_STARTED = StageStarted(stage=Stage.PARSE, **ENVELOPE)
+EMBED_STARTED = StageStarted(stage=Stage.EMBED, **ENVELOPE)
+INGEST_STARTED = StageStarted(stage=Stage.INGEST, **ENVELOPE)
+PARSED = DocumentParsed(text=BLOB, title="T", page_count=2, **ENVELOPE)
+INDEXED = DocumentIndexed(chunk_count=3, embedding_model="m", dimensions=4, **ENVELOPE)
+FAILED = DocumentFailed(stage=Stage.EMBED, code="no_text", message="empty", **ENVELOPE)
+RETRY = RetryScheduled(
+    stage=Stage.PARSE, code="parse_timeout", message="slow", retry=2, not_before=AT, **ENVELOPE
+)
+
+STATES: list[Case[AnyEvent, JobState]] = [
+    Case("uploaded -> queued", UPLOADED, JobState.QUEUED),
+    Case("parse started -> parsing", PARSE_STARTED, JobState.PARSING),
+    Case("embed started -> embedding", EMBED_STARTED, JobState.EMBEDDING),
+    Case("ingest started -> queued", INGEST_STARTED, JobState.QUEUED),
+    Case("parsed -> parsed", PARSED, JobState.PARSED),
+    Case("indexed -> indexed", INDEXED, JobState.INDEXED),
+    Case("failed -> failed", FAILED, JobState.FAILED),
+    Case("retry scheduled -> queued", RETRY, JobState.QUEUED),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", STATES, ids=_ids(STATES))
+def test_state_of(case: Case[AnyEvent, JobState]) -> None:
+    assert state_of(case.given) is case.expected
+
+
+RANKS: list[Case[AnyEvent, int]] = [
+    Case("uploaded", UPLOADED, RANK[JobState.QUEUED]),
+    Case("parse started", PARSE_STARTED, RANK[JobState.PARSING]),
+    Case("parsed", PARSED, RANK[JobState.PARSED]),
+    Case("embed started", EMBED_STARTED, RANK[JobState.EMBEDDING]),
+    Case("indexed", INDEXED, RANK[JobState.INDEXED]),
+    Case("failed", FAILED, RANK[JobState.FAILED]),
+    Case("retry scheduled only annotates", RETRY, 0),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", RANKS, ids=_ids(RANKS))
+def test_rank_of(case: Case[AnyEvent, int]) -> None:
+    assert rank_of(case.given) == case.expected
+
+
+@pytest.mark.unit
+def test_a_retry_never_moves_a_job() -> None:
+    for state in JobState:
+        assert not wins((1, rank_of(RETRY)), _at(1, state))
+    assert wins((1, rank_of(RETRY)), None)
+
+
+@pytest.mark.unit
+def test_state_of_rejects_non_events() -> None:
+    with pytest.raises(TypeError, match="not a pipeline event"):
+        state_of(BLOB)  # type: ignore[arg-type]
+
+
+@pytest.mark.unit
+def test_ranks_follow_the_pipeline_and_terminal_states_share_the_top() -> None:
+    order = [JobState.QUEUED, JobState.PARSING, JobState.PARSED, JobState.EMBEDDING]
+    ranks = [RANK[s] for s in order]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    assert RANK[JobState.INDEXED] == RANK[JobState.FAILED] > max(ranks)
+    assert frozenset({JobState.INDEXED, JobState.FAILED}) == TERMINAL
+    assert set(RANK) == set(JobState)
+
+
+def _at(attempt: int, state: JobState) -> tuple[int, int]:
+    return (attempt, RANK[state])
+
+
+WINS: list[Case[tuple[tuple[int, int], tuple[int, int] | None], bool]] = [
+    Case("first event for a job", (_at(1, JobState.PARSING), None), True),
+    Case("forward in the same attempt", (_at(1, JobState.PARSED), _at(1, JobState.PARSING)), True),
+    Case("late parsing after parsed", (_at(1, JobState.PARSING), _at(1, JobState.PARSED)), False),
+    Case("late upload after indexed", (_at(1, JobState.QUEUED), _at(1, JobState.INDEXED)), False),
+    Case("replay of the same state", (_at(1, JobState.PARSED), _at(1, JobState.PARSED)), False),
+    Case(
+        "failed after indexed, same attempt",
+        (_at(1, JobState.FAILED), _at(1, JobState.INDEXED)),
+        False,
+    ),
+    Case(
+        "indexed after failed, same attempt",
+        (_at(1, JobState.INDEXED), _at(1, JobState.FAILED)),
+        False,
+    ),
+    Case("retry's queued beats failed", (_at(2, JobState.QUEUED), _at(1, JobState.FAILED)), True),
+    Case(
+        "retry's parsing beats indexed", (_at(2, JobState.PARSING), _at(1, JobState.INDEXED)), True
+    ),
+    Case(
+        "old attempt's indexed loses to retry",
+        (_at(1, JobState.INDEXED), _at(2, JobState.QUEUED)),
+        False,
+    ),
+    Case(
+        "old attempt's failed loses to retry",
+        (_at(1, JobState.FAILED), _at(3, JobState.PARSING)),
+        False,
+    ),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", WINS, ids=_ids(WINS))
+def test_wins(case: Case[tuple[tuple[int, int], tuple[int, int] | None], bool]) -> None:
+    new, current = case.given
+    assert wins(new, current) is case.expected
+
+
+@pytest.mark.unit
+def test_any_delivery_order_ends_in_the_furthest_state() -> None:
+    events = [(1, JobState.QUEUED), (1, JobState.PARSING), (1, JobState.PARSED),
+              (1, JobState.EMBEDDING), (1, JobState.INDEXED)]  # fmt: skip
+    for shift in range(len(events)):
+        current: tuple[int, int] | None = None
+        for attempt, state in events[shift:] + events[:shift]:
+            if wins(_at(attempt, state), current):
+                current = _at(attempt, state)
+        assert current == _at(1, JobState.INDEXED)
+
+
+FIELDS: list[Case[AnyEvent, dict[str, Any]]] = [
+    Case(
+        "uploaded fills file facts",
+        UPLOADED,
+        {"filename": "a.txt", "media_type": "text/plain", "size": 10},
+    ),
+    Case("stage started fills nothing", PARSE_STARTED, {}),
+    Case("parsed fills title and pages", PARSED, {"title": "T", "page_count": 2}),
+    Case("indexed fills chunks and model", INDEXED, {"chunk_count": 3, "embedding_model": "m"}),
+    Case(
+        "failed fills the error",
+        FAILED,
+        {"error_stage": "embed", "error_code": "no_text", "error_message": "empty"},
+    ),
+    Case(
+        "retry scheduled fills the retry columns",
+        RETRY,
+        {
+            "retries": 2,
+            "next_retry_at": AT,
+            "last_error_code": "parse_timeout",
+            "last_error_message": "slow",
+        },
+    ),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", FIELDS, ids=_ids(FIELDS))
+def test_fields_of(case: Case[AnyEvent, dict[str, Any]]) -> None:
+    assert fields_of(case.given) == case.expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("state", list(JobState), ids=str)
+def test_every_state_has_a_timestamp_column(state: JobState) -> None:
+    assert timestamp_column(state) == f"{state.value}_at"

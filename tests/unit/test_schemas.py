@@ -1,0 +1,428 @@
+"""Unit tests for the event contracts: exported JSON Schemas, codec, old records, ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from schemas import codec, export
+from schemas.events import (
+    AnyEvent,
+    BlobRef,
+    DocumentFailed,
+    DocumentIndexed,
+    DocumentParsed,
+    DocumentUploaded,
+    Producer,
+    RetryScheduled,
+    Stage,
+    StageStarted,
+    derived_id,
+    document_id_for,
+    uuid7,
+)
+
+G = TypeVar("G")
+E = TypeVar("E")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "v1"
+AT = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+JOB_1 = "0190a3c4-5b6d-7000-8000-000000000001"
+JOB_2 = "0190a3c4-5b6d-7000-8000-000000000002"
+DOC_1 = "7d6c2a4e-3b1f-5c8d-9e0a-112233445566"
+DOC_2 = "7d6c2a4e-3b1f-5c8d-9e0a-112233445567"
+UPLOAD_ID = "0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6b"
+PARSED_ID = "6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f60"
+SOURCE = BlobRef(
+    sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    size=4,
+    media_type="text/plain",
+)
+TEXT = BlobRef(
+    sha256="b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+    size=11,
+    media_type="text/plain; charset=utf-8",
+)
+
+
+@dataclass(frozen=True)
+class Case(Generic[G, E]):
+    """One table row: what is given and what is expected."""
+
+    description: str
+    given: G
+    expected: E
+
+
+def _ids(cases: list[Case[G, E]]) -> list[str]:
+    return [c.description for c in cases]
+
+
+# --- exported JSON Schemas -------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_committed_json_schemas_match_a_fresh_export() -> None:
+    stale = export.stale()
+    assert not stale, f"run `make schemas` (python -m schemas.export); out of date: {stale}"
+
+
+@pytest.mark.unit
+def test_no_leftover_schema_files() -> None:
+    committed = {p.name for p in export.OUT_DIR.glob("*.json")}
+    assert committed == set(export.render())
+
+
+@pytest.mark.unit
+def test_export_is_deterministic_and_covers_every_event() -> None:
+    first, second = export.render(), export.render()
+    assert first == second
+    assert all(text.endswith("}\n") for text in first.values())
+    union = json.loads(first[export.UNION_FILE])
+    tags = {m["$ref"].rsplit("/", 1)[-1] for m in union["anyOf"]}
+    assert tags == {cls.__name__ for cls in export.event_types()}
+
+
+@pytest.mark.unit
+def test_export_main_check_and_write(tmp_path: Path) -> None:
+    assert export.main(["--check", "--out", str(tmp_path)]) == 1
+    assert export.main(["--out", str(tmp_path)]) == 0
+    assert export.main(["--check", "--out", str(tmp_path)]) == 0
+
+
+# --- round trips ----------------------------------------------------------------------------
+
+ENVELOPE: dict[str, Any] = {
+    "occurred_at": AT,
+    "tenant_id": "acme",
+    "job_id": JOB_1,
+    "document_id": DOC_1,
+    "attempt": 2,
+    "trace_id": JOB_1,
+    "causation_id": UPLOAD_ID,
+    "producer": Producer(service="test", instance="t-1"),
+}
+
+ROUND_TRIPS: list[Case[AnyEvent, None]] = [
+    Case(
+        "DocumentUploaded",
+        DocumentUploaded(
+            event_id=uuid7(), blob=SOURCE, filename="a.txt", metadata={"k": [1, 2]}, **ENVELOPE
+        ),
+        None,
+    ),
+    Case("StageStarted", StageStarted(event_id=uuid7(), stage=Stage.EMBED, **ENVELOPE), None),
+    Case(
+        "DocumentParsed",
+        DocumentParsed(
+            event_id=uuid7(), text=TEXT, title="T", page_count=3, source=SOURCE, **ENVELOPE
+        ),
+        None,
+    ),
+    Case(
+        "DocumentIndexed",
+        DocumentIndexed(
+            event_id=uuid7(), chunk_count=4, embedding_model="m", dimensions=384, **ENVELOPE
+        ),
+        None,
+    ),
+    Case(
+        "RetryScheduled",
+        RetryScheduled(
+            event_id=uuid7(),
+            stage=Stage.EMBED,
+            code="provider_unavailable",
+            message="429 from the embeddings API",
+            retry=3,
+            not_before=AT,
+            **ENVELOPE,
+        ),
+        None,
+    ),
+    Case(
+        "DocumentFailed",
+        DocumentFailed(
+            event_id=uuid7(),
+            stage=Stage.PARSE,
+            code="timeout",
+            message="too slow",
+            retryable=True,
+            **ENVELOPE,
+        ),
+        None,
+    ),
+]
+
+
+@pytest.mark.unit
+def test_round_trips_cover_every_event_type() -> None:
+    assert {type(c.given) for c in ROUND_TRIPS} == set(export.event_types())
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", ROUND_TRIPS, ids=_ids(ROUND_TRIPS))
+def test_encode_decode_round_trip(case: Case[AnyEvent, None]) -> None:
+    data = codec.encode(case.given)
+    assert json.loads(data)["type"] == type(case.given).__name__
+    assert codec.decode(data) == case.given
+
+
+# --- records written by v1 producers --------------------------------------------------------
+
+OLD_RECORDS: list[Case[str, AnyEvent]] = [
+    Case(
+        "uploaded, every field",
+        "DocumentUploaded.json",
+        DocumentUploaded(
+            event_id=UPLOAD_ID,
+            occurred_at=AT,
+            tenant_id="acme",
+            job_id=JOB_1,
+            document_id=DOC_1,
+            trace_id=JOB_1,
+            producer=Producer(service="ingest", instance="ingest-local"),
+            blob=SOURCE,
+            filename="test.txt",
+            metadata={"source": "crm", "tags": ["a", "b"]},
+        ),
+    ),
+    Case(
+        "uploaded, without the optional fields",
+        "DocumentUploaded.minimal.json",
+        DocumentUploaded(
+            event_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6c",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 0, 250000, tzinfo=UTC),
+            tenant_id="globex",
+            job_id=JOB_2,
+            document_id=DOC_2,
+            blob=BlobRef(
+                sha256="2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+                size=3,
+                media_type="text/markdown",
+            ),
+            filename="notes.md",
+        ),
+    ),
+    Case(
+        "stage started",
+        "StageStarted.json",
+        StageStarted(
+            event_id="5a1e8f0c-2d3b-5c4a-8e9f-0a1b2c3d4e5f",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 1, tzinfo=UTC),
+            tenant_id="acme",
+            job_id=JOB_1,
+            document_id=DOC_1,
+            trace_id=JOB_1,
+            causation_id=UPLOAD_ID,
+            producer=Producer(service="parser", instance="parser-local"),
+            stage=Stage.PARSE,
+        ),
+    ),
+    Case(
+        "parsed, every field",
+        "DocumentParsed.json",
+        DocumentParsed(
+            event_id=PARSED_ID,
+            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            tenant_id="acme",
+            job_id=JOB_1,
+            document_id=DOC_1,
+            trace_id=JOB_1,
+            causation_id=UPLOAD_ID,
+            producer=Producer(service="parser", instance="parser-local"),
+            text=TEXT,
+            title="Hello",
+            page_count=1,
+            char_count=11,
+            source=SOURCE,
+            metadata={"source": "crm"},
+        ),
+    ),
+    Case(
+        "parsed, without the optional fields",
+        "DocumentParsed.minimal.json",
+        DocumentParsed(
+            event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f61",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            tenant_id="globex",
+            job_id=JOB_2,
+            document_id=DOC_2,
+            text=TEXT,
+        ),
+    ),
+    Case(
+        "indexed, second attempt",
+        "DocumentIndexed.json",
+        DocumentIndexed(
+            event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6071",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 5, tzinfo=UTC),
+            tenant_id="acme",
+            job_id=JOB_1,
+            document_id=DOC_1,
+            attempt=2,
+            trace_id=JOB_1,
+            causation_id=PARSED_ID,
+            producer=Producer(service="embedder", instance="embedder-local"),
+            chunk_count=3,
+            embedding_model="all-MiniLM-L6-v2",
+            dimensions=384,
+        ),
+    ),
+    Case(
+        "retry scheduled",
+        "RetryScheduled.json",
+        RetryScheduled(
+            event_id="9e5c2d4a-6b7f-5a8e-8c3d-4e5f60718293",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 4, tzinfo=UTC),
+            tenant_id="acme",
+            job_id=JOB_1,
+            document_id=DOC_1,
+            trace_id=JOB_1,
+            causation_id=UPLOAD_ID,
+            producer=Producer(service="parser", instance="parser-local"),
+            stage=Stage.PARSE,
+            code="parse_timeout",
+            message="parsing took longer than 30s",
+            retry=1,
+            not_before=datetime(2024, 7, 1, 12, 0, 5, 500000, tzinfo=UTC),
+        ),
+    ),
+    Case(
+        "failed, without the optional fields",
+        "DocumentFailed.json",
+        DocumentFailed(
+            event_id="8d4b1c3f-5a6e-5f7d-9b2c-3d4e5f607182",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 3, tzinfo=UTC),
+            tenant_id="globex",
+            job_id=JOB_2,
+            document_id=DOC_2,
+            stage=Stage.PARSE,
+            code="corrupt_pdf",
+            message="the PDF could not be read",
+        ),
+    ),
+]
+
+
+@pytest.mark.unit
+def test_every_fixture_is_checked_and_every_event_type_has_one() -> None:
+    assert {p.name for p in FIXTURES.glob("*.json")} == {c.given for c in OLD_RECORDS}
+    assert {type(c.expected) for c in OLD_RECORDS} == set(export.event_types())
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", OLD_RECORDS, ids=_ids(OLD_RECORDS))
+def test_v1_records_still_decode(case: Case[str, AnyEvent]) -> None:
+    event = codec.decode((FIXTURES / case.given).read_bytes())
+    assert event == case.expected
+    assert event.schema_version == 1
+
+
+@pytest.mark.unit
+def test_defaults_of_a_minimal_v1_record() -> None:
+    event = codec.decode((FIXTURES / "DocumentUploaded.minimal.json").read_bytes())
+    assert isinstance(event, DocumentUploaded)
+    assert (event.attempt, event.trace_id, event.causation_id, event.producer) == (
+        1,
+        None,
+        None,
+        None,
+    )
+    assert event.metadata == {}
+
+
+# --- records that are not events ------------------------------------------------------------
+
+
+def _record(**changes: object) -> bytes:
+    raw = json.loads((FIXTURES / "StageStarted.json").read_bytes())
+    raw.update(changes)
+    return json.dumps(raw).encode()
+
+
+BAD_RECORDS: list[Case[bytes | None, str]] = [
+    Case("unknown type", _record(type="DocumentTeleported"), "invalid_event"),
+    Case(
+        "missing type", json.dumps({"event_id": "x", "schema_version": 1}).encode(), "invalid_event"
+    ),
+    Case("missing required field", _record(tenant_id=None), "invalid_event"),
+    Case("unknown stage", _record(stage="dance"), "invalid_event"),
+    Case(
+        "unknown schema_version, valid body", _record(schema_version=99), "unknown_schema_version"
+    ),
+    Case(
+        "unknown schema_version, unknown body",
+        _record(schema_version=99, type="DocumentTeleported"),
+        "unknown_schema_version",
+    ),
+    Case("schema_version not an int", _record(schema_version="1"), "unknown_schema_version"),
+    Case("random bytes", b"\x8f\x01\xff" + hashlib.sha256(b"sluice").digest(), "not_json"),
+    Case("JSON array", b"[1, 2]", "not_json"),
+    Case("truncated JSON", _record()[:40], "not_json"),
+    Case("empty bytes", b"", "empty_record"),
+    Case("no value (tombstone)", None, "empty_record"),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", BAD_RECORDS, ids=_ids(BAD_RECORDS))
+def test_records_that_are_not_events_raise(case: Case[bytes | None, str]) -> None:
+    with pytest.raises(codec.EventDecodeError) as raised:
+        codec.decode(case.given)
+    assert raised.value.code == case.expected
+    assert raised.value.message
+
+
+# --- ids ------------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_uuid7_is_version_7_time_ordered_and_unique() -> None:
+    before_ms = time.time_ns() // 1_000_000
+    ids = [uuid7() for _ in range(10_000)]
+    after_ms = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert [u.int for u in parsed] == sorted(u.int for u in parsed)
+    first_ms, last_ms = parsed[0].int >> 80, parsed[-1].int >> 80
+    # the counter may borrow a millisecond or two ahead of the clock when it overflows
+    assert before_ms <= first_ms <= last_ms <= after_ms + 16
+
+
+@pytest.mark.unit
+def test_derived_id_is_deterministic_and_distinct() -> None:
+    cause = uuid7()
+    assert derived_id(cause, "parsed") == derived_id(cause, "parsed")
+    assert uuid.UUID(derived_id(cause, "parsed")).version == 5
+    assert derived_id(cause, "parsed") != derived_id(cause, "parse-failed")
+    assert derived_id(cause, "parsed") != derived_id(uuid7(), "parsed")
+
+
+@pytest.mark.unit
+def test_document_id_for_is_deterministic_and_tenant_scoped() -> None:
+    sha = os.urandom(32).hex()
+    assert document_id_for("acme", sha) == document_id_for("acme", sha)
+    assert document_id_for("acme", sha) != document_id_for("globex", sha)
+    assert document_id_for("acme", sha) != document_id_for("acme", os.urandom(32).hex())
+
+
+@pytest.mark.unit
+def test_ids_are_stable_across_releases() -> None:
+    # Pinned values: changing ID_NAMESPACE or the name format would split documents and
+    # make redelivered events look new.
+    assert (
+        derived_id("0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6b", "parsed")
+        == "a5db8ce0-1f72-5d70-a266-bdf2f388b92a"
+    )
+    assert document_id_for("acme", "ab" * 32) == "3503f428-a01c-5407-846b-1d852702ea76"

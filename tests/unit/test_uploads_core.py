@@ -1,0 +1,169 @@
+"""Unit tests for upload validation and identity (services/ingest/core/uploads.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from schemas.events import document_id_for
+from services.common.media import MARKDOWN, PDF, PLAIN
+from services.ingest.core.uploads import (
+    MAX_IDEMPOTENCY_KEY,
+    MAX_METADATA_BYTES,
+    AcceptedUpload,
+    UploadRejectedError,
+    check_idempotency_key,
+    validate_upload,
+)
+
+G = TypeVar("G")
+E = TypeVar("E")
+LIMIT = 1024
+TEXT = b"Sluice turns documents into searchable chunks.\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+
+
+@dataclass(frozen=True)
+class Case(Generic[G, E]):
+    """One table row: what is given and what is expected."""
+
+    description: str
+    given: G
+    expected: E
+
+
+def _ids(cases: list[Case[G, E]]) -> list[str]:
+    return [c.description for c in cases]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Arguments to validate_upload."""
+
+    data: bytes = TEXT
+    filename: str | None = "notes.txt"
+    metadata: str | bytes | None = None
+    tenant: str = "acme"
+    max_bytes: int = LIMIT
+
+    def validate(self) -> AcceptedUpload:
+        """Run validate_upload with these arguments."""
+        return validate_upload(
+            tenant_id=self.tenant,
+            data=self.data,
+            sha256=hashlib.sha256(self.data).hexdigest(),
+            filename=self.filename,
+            metadata_json=self.metadata,
+            max_bytes=self.max_bytes,
+        )
+
+
+REJECTED: list[Case[Upload, tuple[int, str]]] = [
+    Case("empty file", Upload(data=b""), (400, "empty")),
+    Case("one byte over the limit", Upload(data=b"a" * (LIMIT + 1)), (413, "exceeds the limit")),
+    Case("binary bytes", Upload(data=bytes(range(256)) * 2), (415, "not a supported")),
+    Case("PNG named .txt", Upload(data=PNG, filename="a.txt"), (415, "not a supported")),
+    Case("zip that is not DOCX", Upload(data=b"PK\x03\x04garbage"), (415, "not a supported")),
+    Case("metadata not JSON", Upload(metadata="{nope"), (400, "not valid JSON")),
+    Case("metadata a JSON array", Upload(metadata="[1, 2]"), (400, "must be a JSON object")),
+    Case("metadata a JSON string", Upload(metadata=b'"x"'), (400, "must be a JSON object")),
+    Case(
+        "metadata over 16 KiB",
+        Upload(metadata='{"k": "' + "x" * MAX_METADATA_BYTES + '"}'),
+        (400, "larger than 16 KiB"),
+    ),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", REJECTED, ids=_ids(REJECTED))
+def test_rejected_uploads(case: Case[Upload, tuple[int, str]]) -> None:
+    status, reason = case.expected
+    with pytest.raises(UploadRejectedError) as raised:
+        case.given.validate()
+    assert raised.value.status == status
+    assert reason in raised.value.detail
+    assert raised.value.title
+
+
+ACCEPTED: list[Case[Upload, dict[str, Any]]] = [
+    Case("plain text", Upload(), {"media_type": PLAIN, "filename": "notes.txt", "metadata": {}}),
+    Case("exactly at the limit", Upload(data=b"a" * LIMIT), {"size": LIMIT}),
+    Case(
+        "PDF named .txt is a PDF",
+        Upload(data=b"%PDF-1.7\n...", filename="x.txt"),
+        {"media_type": PDF},
+    ),
+    Case("markdown by filename", Upload(filename="README.md"), {"media_type": MARKDOWN}),
+    Case(
+        "metadata object",
+        Upload(metadata='{"source": "crm", "n": 1}'),
+        {"metadata": {"source": "crm", "n": 1}},
+    ),
+    Case("metadata as bytes", Upload(metadata=b'{"a": [1]}'), {"metadata": {"a": [1]}}),
+    Case("empty metadata part", Upload(metadata=""), {"metadata": {}}),
+    Case(
+        "path stripped from filename",
+        Upload(filename="../../etc/passwd.txt"),
+        {"filename": "passwd.txt"},
+    ),
+    Case("no filename", Upload(filename=None), {"filename": "upload"}),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", ACCEPTED, ids=_ids(ACCEPTED))
+def test_accepted_uploads(case: Case[Upload, dict[str, Any]]) -> None:
+    accepted = case.given.validate()
+    for name, value in case.expected.items():
+        assert getattr(accepted, name) == value, name
+    assert accepted.size == len(case.given.data)
+    assert accepted.sha256 == hashlib.sha256(case.given.data).hexdigest()
+    assert accepted.document_id == document_id_for(case.given.tenant, accepted.sha256)
+
+
+@pytest.mark.unit
+def test_document_id_is_per_tenant_and_content() -> None:
+    first = Upload(tenant="acme", filename="a.txt").validate()
+    again = Upload(tenant="acme", filename="renamed.txt").validate()
+    other_tenant = Upload(tenant="globex").validate()
+    other_bytes = Upload(tenant="acme", data=TEXT + b"more\n").validate()
+    assert first.document_id == again.document_id
+    assert first.document_id != other_tenant.document_id
+    assert first.document_id != other_bytes.document_id
+
+
+KEYS: list[Case[str | None, str | None]] = [
+    Case("no header", None, None),
+    Case("plain key", "order-42", "order-42"),
+    Case("surrounding spaces trimmed", "  abc  ", "abc"),
+    Case("longest allowed", "k" * MAX_IDEMPOTENCY_KEY, "k" * MAX_IDEMPOTENCY_KEY),
+    Case("uuid", "0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6b", "0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6b"),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", KEYS, ids=_ids(KEYS))
+def test_idempotency_key_accepted(case: Case[str | None, str | None]) -> None:
+    assert check_idempotency_key(case.given) == case.expected
+
+
+BAD_KEYS: list[Case[str, int]] = [
+    Case("empty", "", 400),
+    Case("only spaces", "   ", 400),
+    Case("too long", "k" * (MAX_IDEMPOTENCY_KEY + 1), 400),
+    Case("control character", "abc\x00def", 400),
+    Case("newline inside", "abc\ndef", 400),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", BAD_KEYS, ids=_ids(BAD_KEYS))
+def test_idempotency_key_rejected(case: Case[str, int]) -> None:
+    with pytest.raises(UploadRejectedError) as raised:
+        check_idempotency_key(case.given)
+    assert raised.value.status == case.expected
+    assert "Idempotency-Key" in raised.value.title
