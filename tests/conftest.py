@@ -1,3 +1,6 @@
 """Test-wide plugins: each fixture module under tests/fixtures registers here."""
 
-pytest_plugins = ["tests.fixtures.infra"]
+pytest_plugins = [
+    "tests.fixtures.infra",
+    "tests.fixtures.pipeline",
+]

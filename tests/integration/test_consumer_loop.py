@@ -1,0 +1,257 @@
+"""The shared ConsumerLoop on a real broker: ordered hand-over, commit after, poison to the DLQ."""
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from schemas import codec, topics
+from schemas.events import BlobRef, DocumentUploaded, Producer
+from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from tests.fixtures.infra import TopicFactory
+
+pytestmark = pytest.mark.integration
+
+IDENTITY = Producer(service="test", instance="loop-test")
+Handler = Callable[[list[Delivery], dict[Position, int]], Awaitable[None]]
+
+
+def event(n: int) -> DocumentUploaded:
+    """A valid pipeline event whose filename carries its sequence number."""
+    return DocumentUploaded(
+        event_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+        tenant_id="t",
+        job_id=str(uuid.uuid4()),
+        document_id=str(uuid.uuid4()),
+        blob=BlobRef(sha256="0" * 64, size=1, media_type="text/plain"),
+        filename=f"doc-{n}.txt",
+    )
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer with the pipeline's durability settings."""
+    started = make_producer(kafka_bootstrap, "loop-test")
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+@pytest.fixture
+async def dlq_for(kafka_bootstrap: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """`await dlq_for(topic)` creates `<topic>.dlq` (1 partition), deleted after the test."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    created: list[str] = []
+
+    async def create(topic: str) -> str:
+        name = topics.dlq(topic)
+        await admin.create_topics([NewTopic(name, 1, 1)])
+        created.append(name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            (described,) = await admin.describe_topics([name])
+            parts = described.get("partitions", [])
+            if parts and all(p.get("leader", -1) >= 0 for p in parts):
+                return name
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{name} has no leader")
+
+    try:
+        yield create
+    finally:
+        if created:
+            with contextlib.suppress(KafkaError):
+                await admin.delete_topics(created)
+        await admin.close()
+
+
+def loop_for(
+    kafka_bootstrap: str, topic: str, handler: Handler, producer: AIOKafkaProducer
+) -> ConsumerLoop:
+    """A ConsumerLoop on `topic` with a fresh group and small batches."""
+    return ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"loop-test-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handler=handler,
+        producer=producer,
+        identity=IDENTITY,
+        max_records=4,
+    )
+
+
+async def run_until(loop: ConsumerLoop, done: Callable[[], bool], timeout: float = 60) -> None:
+    """Run `loop` until `done()` holds, then stop it cleanly (it commits and leaves)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    deadline = time.monotonic() + timeout
+    try:
+        while not done():
+            if task.done():
+                task.result()
+                raise AssertionError("the consumer loop stopped by itself")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met after {timeout:.0f}s")
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def committed(kafka_bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[int, int]:
+    """The group's committed offset per partition, read by an outside client."""
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group)
+    await reader.start()
+    try:
+        return {tp.partition: await reader.committed(tp) for tp in tps}
+    finally:
+        await reader.stop()
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, count: int, partitions: int) -> None:
+    """`count` events spread round-robin over the partitions, in sequence within each."""
+    for n in range(count):
+        await producer.send_and_wait(topic, codec.encode(event(n)), partition=n % partitions)
+
+
+def sequence(delivery: Delivery) -> int:
+    """The number `event(n)` put in the filename."""
+    assert isinstance(delivery.event, DocumentUploaded)
+    return int(delivery.event.filename.removeprefix("doc-").removesuffix(".txt"))
+
+
+async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
+    kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    partitions, count = 3, 30
+    topic = await topic_factory(partitions=partitions)
+    await produce(producer, topic, count, partitions)
+    seen: dict[int, list[int]] = {p: [] for p in range(partitions)}
+    early_commits: list[str] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        for delivery in batch:
+            assert delivery.topic == topic
+            assert sequence(delivery) % partitions == delivery.partition
+            seen[delivery.partition].append(delivery.offset)
+        for _, partition in positions:
+            first = min(d.offset for d in batch if d.partition == partition)
+            done = await loop.consumer.committed(TopicPartition(topic, partition))
+            if done is not None and done > first:
+                early_commits.append(f"p{partition}: committed {done} before handling {first}")
+
+    loop = loop_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(loop, lambda: sum(map(len, seen.values())) == count)
+
+    assert early_commits == []
+    for partition, offsets in seen.items():
+        assert offsets == list(range(count // partitions)), partition
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    assert await committed(kafka_bootstrap, loop.group_id, tps) == dict.fromkeys(
+        range(partitions), count // partitions
+    )
+
+
+async def test_a_failing_batch_is_redelivered_and_nothing_is_skipped(
+    kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    partitions, count = 2, 20
+    topic = await topic_factory(partitions=partitions)
+    await produce(producer, topic, count, partitions)
+    calls: list[tuple[bool, list[tuple[int, int]]]] = []
+    handled: dict[int, list[int]] = {p: [] for p in range(partitions)}
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        records = [(d.partition, d.offset) for d in batch]
+        if not calls:
+            calls.append((False, records))
+            raise RuntimeError("transient failure in the first batch")
+        calls.append((True, records))
+        for partition, offset in records:
+            handled[partition].append(offset)
+
+    loop = loop_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(loop, lambda: all(len(v) >= count // partitions for v in handled.values()))
+
+    failed = calls[0][1]
+    assert failed, "the first call had records"
+    redelivered = [r for ok, records in calls[1:] for r in records if ok]
+    assert set(failed) <= set(redelivered)
+    for partition, offsets in handled.items():
+        # Handled exactly once each, in order: the failed batch was re-read from its start.
+        assert offsets == list(range(count // partitions)), partition
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    assert await committed(kafka_bootstrap, loop.group_id, tps) == dict.fromkeys(
+        range(partitions), count // partitions
+    )
+    assert loop.health.consecutive_errors == 0
+
+
+async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    dlq_for: Callable[[str], Awaitable[str]],
+    producer: AIOKafkaProducer,
+) -> None:
+    topic = await topic_factory(partitions=1)
+    dead_letters = await dlq_for(topic)
+    newer = msgspec.json.decode(codec.encode(event(1)))
+    newer["schema_version"] = 99  # a newer producer: structurally valid, version unknown
+    future = {**newer, "type": "DocumentUploadedV9", "schema_version": 9}
+    values = [
+        codec.encode(event(0)),
+        b"\xff" + os.urandom(63),
+        msgspec.json.encode(newer),
+        msgspec.json.encode(future),
+        codec.encode(event(2)),
+    ]
+    for value in values:
+        await producer.send_and_wait(topic, value, key=b"k", partition=0)
+    handled: list[int] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        handled.extend(sequence(d) for d in batch)
+
+    loop = loop_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(loop, lambda: len(handled) >= 2)
+
+    assert handled == [0, 2]
+    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {
+        0: len(values)
+    }
+    reader = AIOKafkaConsumer(
+        dead_letters, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    records = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(records) < 3 and time.monotonic() < deadline:
+            fetched = await reader.getmany(timeout_ms=1000, max_records=10)
+            records.extend(r for batch in fetched.values() for r in batch)
+    finally:
+        await reader.stop()
+    assert [r.value for r in records] == values[1:4]
+    assert all(r.key == b"k" for r in records)
+    headers = [{k: bytes(v).decode() for k, v in r.headers} for r in records]
+    assert [h["sluice.error.code"] for h in headers] == [
+        "not_json",
+        "unknown_schema_version",
+        "unknown_schema_version",
+    ]
+    assert [h["sluice.original.offset"] for h in headers] == ["1", "2", "3"]
+    assert all(h["sluice.original.topic"] == topic for h in headers)
+    assert all(h["sluice.error.message"] for h in headers)

@@ -1,0 +1,315 @@
+"""The status projection on a real Postgres: replay-safe, order-independent, monotonic, atomic."""
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from aiokafka import TopicPartition
+
+from schemas import topics
+from schemas.events import (
+    AnyEvent,
+    BlobRef,
+    DocumentFailed,
+    DocumentIndexed,
+    DocumentParsed,
+    DocumentUploaded,
+    Producer,
+    Stage,
+    StageStarted,
+    caused_by,
+    document_id_for,
+)
+from services.common.db import Pool, migrate, open_pool
+from services.common.kafka import Delivery, Position
+from services.status.adapters.projector import Projector
+
+pytestmark = pytest.mark.integration
+
+GROUP = "test-status"
+PARTITIONS = 3
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+TOPIC_OF: dict[type[Any], str] = {
+    DocumentUploaded: topics.DOCUMENTS_UPLOADED,
+    StageStarted: topics.JOBS_PROGRESS,
+    DocumentParsed: topics.DOCUMENTS_PARSED,
+    DocumentIndexed: topics.DOCUMENTS_INDEXED,
+    DocumentFailed: topics.DOCUMENTS_FAILED,
+}
+WORKER = Producer(service="test", instance="test-1")
+
+
+class Log:
+    """Events as they would sit in Kafka: keyed by document onto partitions, offsets in order."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self._next: dict[Position, int] = {}
+
+    def append(self, event: AnyEvent) -> Delivery:
+        """Put `event` on its topic's partition for its document; return where it landed."""
+        topic = TOPIC_OF[type(event)]
+        partition = uuid.UUID(event.document_id).int % PARTITIONS
+        offset = self._next.get((topic, partition), 0)
+        self._next[(topic, partition)] = offset + 1
+        delivery = Delivery(topic, partition, offset, event)
+        self.deliveries.append(delivery)
+        return delivery
+
+    def positions(self, deliveries: list[Delivery] | None = None) -> dict[Position, int]:
+        """The next offset per partition after `deliveries` (all by default)."""
+        positions: dict[Position, int] = {}
+        for d in deliveries if deliveries is not None else self.deliveries:
+            key = (d.topic, d.partition)
+            positions[key] = max(positions.get(key, 0), d.offset + 1)
+        return positions
+
+
+def at(cause: AnyEvent, kind: str, seconds: float) -> dict[str, Any]:
+    """Envelope for an event caused by `cause`, `seconds` after T0."""
+    fields = caused_by(cause, kind, WORKER)
+    fields["occurred_at"] = T0 + timedelta(seconds=seconds)
+    return fields
+
+
+def upload(tenant: str, name: str, seconds: float) -> DocumentUploaded:
+    """A DocumentUploaded as ingest would announce it."""
+    sha = uuid.uuid4().hex * 2
+    return DocumentUploaded(
+        event_id=str(uuid.uuid4()),
+        occurred_at=T0 + timedelta(seconds=seconds),
+        tenant_id=tenant,
+        job_id=str(uuid.uuid4()),
+        document_id=document_id_for(tenant, sha),
+        producer=Producer(service="ingest", instance="ingest-1"),
+        blob=BlobRef(sha256=sha, size=1234, media_type="application/pdf"),
+        filename=name,
+    )
+
+
+def indexed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+    """Upload, parse and embed a document successfully."""
+    up = upload(tenant, name, start)
+    parsed = DocumentParsed(
+        text=BlobRef(sha256="a" * 64, size=99, media_type="text/plain; charset=utf-8"),
+        title=f"Title of {name}",
+        page_count=2,
+        char_count=99,
+        **at(up, "parsed", start + 2),
+    )
+    events: list[AnyEvent] = [
+        up,
+        StageStarted(stage=Stage.PARSE, **at(up, "parse-started", start + 1)),
+        parsed,
+        StageStarted(stage=Stage.EMBED, **at(parsed, "embed-started", start + 3)),
+        DocumentIndexed(
+            chunk_count=4,
+            embedding_model="all-MiniLM-L6-v2",
+            dimensions=384,
+            **at(parsed, "indexed", start + 4),
+        ),
+    ]
+    for event in events:
+        log.append(event)
+    return events
+
+
+def failed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+    """Upload a document whose parse fails."""
+    up = upload(tenant, name, start)
+    events: list[AnyEvent] = [
+        up,
+        StageStarted(stage=Stage.PARSE, **at(up, "parse-started", start + 1)),
+        DocumentFailed(
+            stage=Stage.PARSE,
+            code="corrupt_file",
+            message="the PDF is damaged",
+            **at(up, "parse-failed", start + 2),
+        ),
+    ]
+    for event in events:
+        log.append(event)
+    return events
+
+
+def in_progress_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+    """A document parsed but not embedded yet."""
+    events = indexed_job(Log(), tenant, name, start)[:3]
+    for event in events:
+        log.append(event)
+    return events
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[Pool]:
+    """A pool on a freshly migrated database."""
+    await migrate(fresh_database)
+    opened = await open_pool(fresh_database, max_size=2, name="test-projection")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def log() -> Log:
+    """Two tenants' jobs: two indexed, one failed, one still embedding."""
+    events = Log()
+    indexed_job(events, "tenant-a", "one.pdf", 0)
+    indexed_job(events, "tenant-a", "two.pdf", 1)
+    failed_job(events, "tenant-b", "bad.pdf", 2)
+    in_progress_job(events, "tenant-b", "slow.pdf", 3)
+    return events
+
+
+async def snapshot(pool: Pool) -> dict[str, list[dict[str, Any]]]:
+    """Everything the projection wrote, except wall-clock bookkeeping (updated_at)."""
+    async with pool.connection() as conn:
+        jobs = await (await conn.execute("SELECT * FROM jobs ORDER BY job_id")).fetchall()
+        events = await (await conn.execute("SELECT * FROM job_events ORDER BY event_id")).fetchall()
+    for row in jobs:
+        row.pop("updated_at")
+    return {"jobs": jobs, "job_events": events}
+
+
+async def offsets(pool: Pool) -> dict[Position, int]:
+    """The stored consumer positions of GROUP."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT topic, kafka_partition, next_offset FROM consumer_offsets"
+            " WHERE consumer_group = %s",
+            (GROUP,),
+        )
+        rows = await cur.fetchall()
+    return {(r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
+
+
+async def clear(pool: Pool) -> None:
+    """Empty the projection, as if the status service started on a new database."""
+    async with pool.connection() as conn:
+        await conn.execute("TRUNCATE jobs, job_events, consumer_offsets")
+        await conn.commit()
+
+
+async def test_the_projection_reflects_each_jobs_events(pool: Pool, log: Log) -> None:
+    projector = Projector(pool, GROUP)
+    await projector(log.deliveries, log.positions())
+
+    jobs = {row["filename"]: row for row in (await snapshot(pool))["jobs"]}
+    assert set(jobs) == {"one.pdf", "two.pdf", "bad.pdf", "slow.pdf"}
+    one = jobs["one.pdf"]
+    assert (one["state"], one["chunk_count"], one["title"], one["page_count"]) == (
+        "indexed",
+        4,
+        "Title of one.pdf",
+        2,
+    )
+    assert one["embedding_model"] == "all-MiniLM-L6-v2"
+    assert one["error_code"] is None
+    stamps = [one[c] for c in ("queued_at", "parsing_at", "parsed_at", "embedding_at")]
+    assert stamps == [T0 + timedelta(seconds=s) for s in range(4)]
+    assert one["indexed_at"] == T0 + timedelta(seconds=4)
+    assert one["failed_at"] is None
+
+    bad = jobs["bad.pdf"]
+    assert bad["state"] == "failed"
+    assert (bad["error_stage"], bad["error_code"], bad["error_message"]) == (
+        "parse",
+        "corrupt_file",
+        "the PDF is damaged",
+    )
+    assert bad["failed_at"] == T0 + timedelta(seconds=4)
+    assert bad["chunk_count"] is None
+    assert jobs["slow.pdf"]["state"] == "parsed"
+    assert jobs["slow.pdf"]["tenant_id"] == "tenant-b"
+
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM job_events")
+        assert (await cur.fetchone())["n"] == len(log.deliveries)
+    assert await offsets(pool) == log.positions()
+
+
+async def test_replays_and_reorderings_project_identically(pool: Pool, log: Log) -> None:
+    projector = Projector(pool, GROUP)
+    await projector(log.deliveries, log.positions())
+    expected = await snapshot(pool)
+
+    # A replay (e.g. after a crash before the Kafka commit) changes nothing.
+    async with pool.connection() as conn, conn.transaction():
+        assert await projector.apply(conn, log.deliveries) == 0
+    await projector(log.deliveries, log.positions())
+    assert await snapshot(pool) == expected
+
+    # Topics interleave arbitrarily: any order, in any batch sizes, yields the same rows.
+    for seed in range(5):
+        await clear(pool)
+        shuffled = list(log.deliveries)
+        random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
+        batch_size = [len(shuffled), 1, 2, 3, 7][seed]
+        for start in range(0, len(shuffled), batch_size):
+            batch = shuffled[start : start + batch_size]
+            await projector(batch, log.positions(batch))
+        assert await snapshot(pool) == expected, f"seed {seed}"
+
+
+async def test_a_late_event_never_moves_a_job_back(pool: Pool, log: Log) -> None:
+    projector = Projector(pool, GROUP)
+    indexed = indexed_job(log, "tenant-c", "late.pdf", 10)
+    failed = failed_job(log, "tenant-c", "late-bad.pdf", 20)
+    await projector(log.deliveries, log.positions())
+    before = {row["job_id"]: row for row in (await snapshot(pool))["jobs"]}
+
+    # A redelivered StageStarted from another topic (new event id) arrives after the outcome.
+    late = [
+        log.append(StageStarted(stage=Stage.PARSE, **at(indexed[0], "parse-again", 30))),
+        log.append(StageStarted(stage=Stage.EMBED, **at(indexed[2], "embed-again", 31))),
+        log.append(StageStarted(stage=Stage.PARSE, **at(failed[0], "parse-again", 32))),
+    ]
+    await projector(late, log.positions(late))
+
+    after = {row["job_id"]: row for row in (await snapshot(pool))["jobs"]}
+    for job_id in (indexed[0].job_id, failed[0].job_id):
+        assert after[job_id] == before[job_id]
+    assert after[indexed[0].job_id]["state"] == "indexed"
+    assert after[failed[0].job_id]["state"] == "failed"
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM job_events WHERE event_id = ANY(%s)",
+            ([d.event.event_id for d in late],),
+        )
+        assert (await cur.fetchone())["n"] == 3  # recorded in the history, state untouched
+
+
+async def test_offsets_commit_with_the_rows_or_not_at_all(pool: Pool, log: Log) -> None:
+    projector = Projector(pool, GROUP)
+    empty = {"jobs": [], "job_events": []}
+
+    # An error after apply inside the transaction leaves no rows behind.
+    with pytest.raises(RuntimeError, match="crash"):
+        async with pool.connection() as conn, conn.transaction():
+            assert await projector.apply(conn, log.deliveries) == len(log.deliveries)
+            raise RuntimeError("crash after apply")
+    assert await snapshot(pool) == empty
+    assert await offsets(pool) == {}
+
+    # The offset write failing rolls back the rows the same call applied.
+    broken = {**log.positions(), ("sluice.documents.uploaded", 2**40): 1}
+    with pytest.raises(psycopg.Error):
+        await projector(log.deliveries, broken)
+    assert await snapshot(pool) == empty
+    assert await offsets(pool) == {}
+
+    # A clean call stores rows and positions together; a restart resumes from them.
+    first, rest = log.deliveries[:5], log.deliveries[5:]
+    await projector(first, log.positions(first))
+    assert await offsets(pool) == log.positions(first)
+    assignment = [TopicPartition(t, p) for t in topics.PIPELINE_TOPICS for p in range(PARTITIONS)]
+    resumed = await projector.stored_offsets(assignment)
+    assert {(tp.topic, tp.partition): o for tp, o in resumed.items()} == log.positions(first)
+    await projector(rest, log.positions(rest))
+    assert await offsets(pool) == log.positions()
+    assert len((await snapshot(pool))["job_events"]) == len(log.deliveries)
