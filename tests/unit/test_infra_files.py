@@ -1,0 +1,296 @@
+"""Deployment files under infra/ (and the Tiltfile) parse and keep the project's invariants."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import yaml
+
+from services.common.settings import env_name
+from services.embedder.config import EmbedderSettings
+from services.ingest.config import IngestSettings
+from services.parser.config import ParserSettings
+from services.status.config import StatusSettings
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+K8S = INFRA / "k8s"
+PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003}
+PARTITIONS = 12
+
+
+def _infra_files(*suffixes: str) -> list[Path]:
+    return sorted(
+        p
+        for p in INFRA.rglob("*")
+        if p.suffix in suffixes and "target" not in p.relative_to(INFRA).parts
+    )
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _known_variables() -> set[str]:
+    classes = (IngestSettings, StatusSettings, ParserSettings, EmbedderSettings)
+    return {env_name(f.name) for cls in classes for f in msgspec.structs.fields(cls)}
+
+
+def _series_names() -> set[str]:
+    """Every series name the metrics in services/common/metrics.py expose."""
+    text = (ROOT / "services" / "common" / "metrics.py").read_text()
+    names: set[str] = set()
+    for kind, name in re.findall(r'\b(Counter|Gauge|Histogram)\(\s*"(\w+)"', text):
+        base = name.removesuffix("_total")
+        names |= {
+            "Counter": {f"{base}_total", f"{base}_created"},
+            "Gauge": {name},
+            "Histogram": {f"{name}_bucket", f"{name}_count", f"{name}_sum", f"{name}_created"},
+        }[kind]
+    return names
+
+
+SERIES = _series_names()
+
+
+def _check_expr(expr: str, where: str) -> None:
+    """Every sluice_* name in `expr` exists, and it queries at least one real series or `up`."""
+    tokens = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"', "", expr)))
+    unknown = {t for t in tokens if t.startswith("sluice_")} - SERIES
+    assert not unknown, f"{where}: unknown metric(s) {sorted(unknown)} in {expr!r}"
+    assert tokens & (SERIES | {"up"}), f"{where}: no Sluice metric or `up` in {expr!r}"
+
+
+def test_metric_names_found() -> None:
+    assert "sluice_stage_seconds_bucket" in SERIES
+    assert "sluice_dead_letters_total" in SERIES
+    assert "sluice_assigned_partitions" in SERIES
+
+
+@pytest.mark.parametrize("path", _infra_files(".yaml", ".yml"), ids=lambda p: p.name)
+def test_yaml_parses(path: Path) -> None:
+    assert _docs(path), f"{path} is empty"
+
+
+@pytest.mark.parametrize("path", _infra_files(".json"), ids=lambda p: p.name)
+def test_json_parses(path: Path) -> None:
+    assert json.loads(path.read_text())
+
+
+# --- Kubernetes ---
+
+
+def _k8s_objects(folder: Path) -> list[dict[str, Any]]:
+    return [
+        d for p in sorted(folder.glob("*.yaml")) if p.name != "kustomization.yaml" for d in _docs(p)
+    ]
+
+
+BASE = _k8s_objects(K8S / "base")
+DEV = _k8s_objects(K8S / "dev")
+
+
+def _get(kind: str, name: str, objects: list[dict[str, Any]] = BASE) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("folder", ["", "base", "dev"])
+def test_kustomizations_list_existing_resources(folder: str) -> None:
+    kustomization = yaml.safe_load((K8S / folder / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        assert (K8S / folder / resource).exists(), f"{folder}/kustomization.yaml: {resource}"
+    if folder == "base":
+        listed = set(kustomization["resources"])
+        assert listed == {p.name for p in (K8S / "base").glob("*.yaml")} - {"kustomization.yaml"}
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_service_manifests(service: str) -> None:
+    port = PORTS[service]
+    _get("ServiceAccount", service)
+    svc = _get("Service", service)
+    assert svc["spec"]["ports"][0]["port"] == port
+    deployment = _get("Deployment", service)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == service
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    assert container["args"] == [f"services.{service}"]
+    assert container["ports"][0]["containerPort"] == port
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    tmp = {m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp"}  # noqa: S108
+    assert any("emptyDir" in v for v in pod["volumes"] if v["name"] in tmp)
+    sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
+    assert sources == {"sluice-config", "sluice-secrets"}
+    hpa = _get("HorizontalPodAutoscaler", service)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == service
+    if service in ("parser", "embedder"):
+        assert hpa["spec"]["maxReplicas"] <= PARTITIONS, "replicas above the partitions idle"
+
+
+def test_model_services_get_memory_for_the_model() -> None:
+    for service in ("embedder", "status"):
+        container = _get("Deployment", service)["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["requests"]["memory"] in ("1536Mi", "1.5Gi", "2Gi")
+
+
+def test_config_is_production_and_known() -> None:
+    data = _get("ConfigMap", "sluice-config")["data"]
+    assert data["SLUICE_ENV"] == "production"
+    assert set(data) <= _known_variables()
+
+
+def test_dev_overlay_has_kafka_postgres_and_known_secrets() -> None:
+    _get("StatefulSet", "kafka", DEV)
+    _get("Deployment", "postgres", DEV)
+    kustomization = yaml.safe_load((K8S / "dev" / "kustomization.yaml").read_text())
+    (secret,) = kustomization["secretGenerator"]
+    keys = {item.split("=", 1)[0] for item in secret["literals"]}
+    assert secret["name"] == "sluice-secrets"
+    assert keys == {"SLUICE_JWT_SECRET", "SLUICE_DATABASE_URL"}
+
+
+# --- compose ---
+
+
+def test_compose_services() -> None:
+    compose = yaml.safe_load((INFRA / "compose" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["kafka"]["image"] == "apache/kafka:4.1.1"
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:pg16")
+    for name, port in PORTS.items():
+        svc = services[name]
+        assert svc["command"] == [f"services.{name}"]
+        assert f"{port}/health/ready" in " ".join(svc["healthcheck"]["test"])
+        for dep in ("kafka", "postgres"):
+            assert svc["depends_on"][dep]["condition"] == "service_healthy"
+        assert set(svc["environment"]) <= _known_variables(), name
+
+
+# --- Prometheus and Grafana ---
+
+
+def test_alert_exprs_use_real_metrics() -> None:
+    rules = yaml.safe_load((INFRA / "prometheus" / "alerts.yaml").read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"]]
+    assert len(alerts) >= 6
+    for rule in alerts:
+        _check_expr(rule["expr"], rule["alert"])
+        assert rule["labels"]["severity"] in ("warning", "critical")
+
+
+def test_prometheus_scrapes_the_four_ports() -> None:
+    config = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]
+    }
+    assert targets == {f"127.0.0.1:{p}" for p in PORTS.values()}
+
+
+def test_dashboard_queries_real_metrics() -> None:
+    dashboard = json.loads((INFRA / "grafana" / "sluice-dashboard.json").read_text())
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            _check_expr(target["expr"], panel["title"])
+
+
+# --- Dockerfile and Tiltfile ---
+
+
+def test_dockerfile_and_dockerignore() -> None:
+    dockerfile = (INFRA / "docker" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m"]' in dockerfile
+    assert re.search(r"^USER 10001", dockerfile, re.MULTILINE)
+    assert dockerfile.rstrip().splitlines()[-1].startswith("FROM runtime AS production")
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".run", "infra/kafka/target"} <= ignored
+
+
+class _Tilt:
+    """Records the Tiltfile's calls; `local` is the value of its --local flag."""
+
+    def __init__(self, local: bool) -> None:
+        self.local = local
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def recorder(self, name: str) -> Callable[..., str]:
+        def record(*args: Any, **kwargs: Any) -> str:
+            self.calls.append((name, args, kwargs))
+            return name
+
+        return record
+
+    def named(self, name: str) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+        return ((a, k) for n, a, k in self.calls if n == name)
+
+    def run(self) -> None:
+        flags = {"local": self.local}
+        config = type(
+            "Config",
+            (),
+            {
+                "define_bool": staticmethod(self.recorder("define_bool")),
+                "parse": staticmethod(lambda: flags),
+                "tilt_subcommand": "up",
+            },
+        )
+        scope: dict[str, Any] = {"config": config, "TRIGGER_MODE_MANUAL": "manual"}
+        builtins = (
+            "k8s_yaml",
+            "kustomize",
+            "k8s_resource",
+            "sync",
+            "fall_back_on",
+            "local",
+            "local_resource",
+            "link",
+            "docker_build",
+            "docker_build_with_restart",
+        )
+        scope |= {name: self.recorder(name) for name in builtins}
+        scope["load"] = lambda _ext, *names: scope.update({n: self.recorder(n) for n in names})
+        exec(compile((ROOT / "Tiltfile").read_text(), "Tiltfile", "exec"), scope)  # noqa: S102
+
+
+def test_tiltfile_on_kubernetes() -> None:
+    tilt = _Tilt(local=False)
+    tilt.run()
+    ((args, build),) = tilt.named("docker_build_with_restart")
+    assert args == ("sluice",) and build["target"] == "dev"
+    assert set(build["only"]) == {"services", "schemas", "pyproject.toml"}
+    assert [a for a, _ in tilt.named("kustomize")] == [("infra/k8s/dev",)]
+    workloads = {
+        o["metadata"]["name"] for o in BASE + DEV if o["kind"] in ("Deployment", "StatefulSet")
+    }
+    resources = {(a[0] if a else k["new_name"]): k for a, k in tilt.named("k8s_resource")}
+    assert workloads <= set(resources)
+    for name, port in PORTS.items():
+        assert resources[name]["port_forwards"] == str(port)
+        assert {"kafka", "postgres"} <= set(resources[name]["resource_deps"])
+        assert set(resources[name]["resource_deps"]) <= set(resources)
+    assert {k["labels"][0] for k in resources.values()} == {"infra", "pipeline", "api"}
+
+
+def test_tiltfile_local_mode_runs_make_up() -> None:
+    tilt = _Tilt(local=True)
+    tilt.run()
+    assert not list(tilt.named("k8s_yaml"))
+    assert any(k.get("cmd") == "make up" for _, k in tilt.named("local_resource"))
