@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from aiokafka import TopicPartition
@@ -22,6 +23,7 @@ from schemas.events import (
     Stage,
     StageStarted,
     caused_by,
+    derived_id,
     document_id_for,
 )
 from services.common.db import Pool, migrate, open_pool
@@ -139,6 +141,37 @@ def failed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]
 def in_progress_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
     """A document parsed but not embedded yet."""
     events = indexed_job(Log(), tenant, name, start)[:3]
+    for event in events:
+        log.append(event)
+    return events
+
+
+def redriven_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+    """Embedding fails; POST /v1/jobs/{id}/retry re-sends DocumentParsed as attempt 2."""
+    first = indexed_job(Log(), tenant, name, start)[:4]
+    parsed = first[2]
+    failed = DocumentFailed(
+        stage=Stage.EMBED,
+        code="model_error",
+        message="boom",
+        **at(parsed, "embed-failed", start + 4),
+    )
+    again = msgspec.structs.replace(
+        parsed,
+        event_id=derived_id(parsed.event_id, "redrive-2"),
+        occurred_at=T0 + timedelta(seconds=start + 10),
+        attempt=2,
+        causation_id=parsed.event_id,
+    )
+    events: list[AnyEvent] = [
+        *first,
+        failed,
+        again,
+        StageStarted(stage=Stage.EMBED, **at(again, "embed-started", start + 11)),
+        DocumentIndexed(
+            chunk_count=3, embedding_model="m", dimensions=384, **at(again, "indexed", start + 12)
+        ),
+    ]
     for event in events:
         log.append(event)
     return events
@@ -313,3 +346,29 @@ async def test_offsets_commit_with_the_rows_or_not_at_all(pool: Pool, log: Log) 
     await projector(rest, log.positions(rest))
     assert await offsets(pool) == log.positions()
     assert len((await snapshot(pool))["job_events"]) == len(log.deliveries)
+
+
+async def test_a_redriven_job_projects_its_latest_attempt_in_any_order(pool: Pool) -> None:
+    log = Log()
+    events = redriven_job(log, "tenant-r", "again.pdf", 0)
+    projector = Projector(pool, GROUP)
+    await projector(log.deliveries, log.positions())
+    (expected,) = (await snapshot(pool))["jobs"]
+    assert (expected["state"], expected["attempt"], expected["chunk_count"]) == ("indexed", 2, 3)
+    assert expected["error_code"] is None  # the re-drive cleared the failure
+    # The new attempt's timeline replaced the old one's.
+    assert expected["parsed_at"] == events[-3].occurred_at
+    assert expected["embedding_at"] == events[-2].occurred_at
+    assert expected["indexed_at"] == events[-1].occurred_at
+    assert expected["queued_at"] is None
+    assert expected["failed_at"] is None
+
+    # A rebuild reads the topics in another interleaving; late attempt-1 events change nothing.
+    for seed in range(8):
+        await clear(pool)
+        shuffled = list(log.deliveries)
+        random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
+        for delivery in shuffled:
+            await projector([delivery], log.positions([delivery]))
+        (row,) = (await snapshot(pool))["jobs"]
+        assert row == expected, f"seed {seed}"

@@ -54,7 +54,8 @@ UPSERT_JOB = (
             ],
             *[
                 f"{c} = CASE WHEN EXCLUDED.attempt > jobs.attempt THEN EXCLUDED.{c}"
-                f" ELSE COALESCE(jobs.{c}, EXCLUDED.{c}) END"
+                f" WHEN EXCLUDED.attempt = jobs.attempt THEN COALESCE(jobs.{c}, EXCLUDED.{c})"
+                f" ELSE jobs.{c} END"
                 for c in _TS_COLUMNS
             ],
             "retries = GREATEST(jobs.retries, EXCLUDED.retries)",
