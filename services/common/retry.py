@@ -34,12 +34,16 @@ class RetryPolicy(msgspec.Struct, frozen=True):
 
 
 class RetryableError(Exception):
-    """A failure that may pass if tried later (timeouts, 429/5xx, database or broker blips)."""
+    """A failure that may pass if tried later (timeouts, 429/5xx, database or broker blips).
 
-    def __init__(self, code: str, message: str) -> None:
+    `retry_after_s` is the least wait the failing side asked for (e.g. HTTP `Retry-After`).
+    """
+
+    def __init__(self, code: str, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class Retrier:
@@ -57,8 +61,18 @@ class Retrier:
         self.stage = stage
         self.policy = policy or RetryPolicy()
 
-    async def retry_later(self, delivery: Delivery, code: str, message: str) -> None:
-        """Schedule the next attempt; after the last one the job fails and the record is a DLQ."""
+    async def retry_later(
+        self,
+        delivery: Delivery,
+        code: str,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+    ) -> None:
+        """Schedule the next attempt; after the last one the job fails and the record is a DLQ.
+
+        The wait is the policy's backoff, or `retry_after_s` when that is longer.
+        """
         event = delivery.event
         retry = delivery.retries + 1
         base_topic = topics.base(delivery.topic)
@@ -66,6 +80,8 @@ class Retrier:
             await self._exhausted(delivery, code, message)
             return
         delay = self.policy.delay(retry)
+        if retry_after_s is not None:
+            delay = max(delay, retry_after_s)
         due_ms = int((time.time() + delay) * 1000)
         await self.producer.send_and_wait(
             topics.retry(base_topic),

@@ -4,19 +4,54 @@ from __future__ import annotations
 
 from services.embedder.core.ports import EmbeddingProvider
 
-PROVIDERS = ("local", "hashing")
+PROVIDERS = ("local", "openai", "hashing")
 
 
 def build_provider(
-    name: str, *, batch_size: int = 32, threads: int | None = None
+    name: str,
+    *,
+    batch_size: int = 32,
+    threads: int | None = None,
+    openai_base_url: str = "",
+    openai_api_key: str = "",
+    openai_model: str = "",
+    openai_dimensions: int = 0,
 ) -> EmbeddingProvider:
-    """`local`: all-MiniLM-L6-v2 on CPU (default); `hashing`: benchmark-only, not for search."""
+    """Build the named provider.
+
+    `local`: all-MiniLM-L6-v2 on CPU (default); `openai`: any OpenAI-compatible embeddings
+    API at `openai_base_url` (OpenAI, vLLM, Ollama, TEI); `hashing`: benchmark-only, not for
+    search.
+    """
     if name == "local":
         from services.embedder.adapters.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )
 
         return LocalSentenceTransformer(batch_size=batch_size, threads=threads)
+    if name == "openai":
+        from services.embedder.adapters.openai_provider import (  # noqa: PLC0415
+            OpenAICompatibleEmbedder,
+        )
+
+        missing = [
+            variable
+            for variable, value in (
+                ("SLUICE_OPENAI_BASE_URL", openai_base_url),
+                ("SLUICE_OPENAI_MODEL", openai_model),
+                ("SLUICE_OPENAI_DIMENSIONS", openai_dimensions),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"the openai embedding provider needs {', '.join(missing)}")
+        return OpenAICompatibleEmbedder(
+            base_url=openai_base_url,
+            api_key=openai_api_key,
+            model=openai_model,
+            dimensions=openai_dimensions,
+            batch_size=batch_size,
+        )
     if name == "hashing":
         from services.embedder.adapters.hashing import HashingEmbedder  # noqa: PLC0415
 

@@ -63,7 +63,12 @@ class EmbedStage:
             await self._embed([d.event for d in deliveries if isinstance(d.event, DocumentParsed)])
         except RetryableError as error:
             await asyncio.gather(
-                *(self.retrier.retry_later(d, error.code, error.message) for d in deliveries)
+                *(
+                    self.retrier.retry_later(
+                        d, error.code, error.message, retry_after_s=error.retry_after_s
+                    )
+                    for d in deliveries
+                )
             )
 
     async def _embed(self, parsed: list[DocumentParsed]) -> None:

@@ -1,4 +1,4 @@
-"""Status settings: the common ones plus the HTTP port and the search model."""
+"""Status settings: the common ones plus the HTTP port and the search model (as the embedder's)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Annotated
 
 import msgspec
 
-from services.common.settings import CommonSettings
+from services.embedder.config import ProviderSettings
 
 
-class StatusSettings(CommonSettings, kw_only=True, frozen=True):
+class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the status service."""
 
     status_port: Annotated[int, msgspec.Meta(description="Status HTTP port")] = 8001
@@ -17,6 +17,9 @@ class StatusSettings(CommonSettings, kw_only=True, frozen=True):
         "sluice-status"
     )
     embedding_provider: Annotated[
-        str, msgspec.Meta(description="Model used to embed search queries: local | hashing")
+        str,
+        msgspec.Meta(
+            description="Embeds search queries; must match the embedder's: local | openai | hashing"
+        ),
     ] = "local"
     projector_batch: Annotated[int, msgspec.Meta(description="Max events per projection txn")] = 500

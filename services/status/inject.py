@@ -52,7 +52,9 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             ),
             max_records=config.projector_batch,
         )
-        search = SearchService(StatusQueries(infra.pool), config.embedding_provider)
+        search = SearchService(
+            StatusQueries(infra.pool), config.embedding_provider, config.provider_options()
+        )
         redriver = Redriver(infra.pool, infra.producer, infra.identity)
 
         async def readiness() -> dict[str, Check]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
+from services.common.retry import RetryableError
 from services.embedder.core.ports import EmbeddingProvider
 from services.embedder.providers import build_provider
 from services.status.adapters.queries import SearchHit, StatusQueries
@@ -13,15 +16,21 @@ log = logging.getLogger(__name__)
 
 
 class SearchUnavailableError(Exception):
-    """The embedding model is not loaded (yet)."""
+    """The embedding model is not loaded (yet), or its remote provider is unavailable."""
 
 
 class SearchService:
     """Embeds the query with the indexing model and ranks the tenant's chunks."""
 
-    def __init__(self, queries: StatusQueries, provider_name: str) -> None:
+    def __init__(
+        self,
+        queries: StatusQueries,
+        provider_name: str,
+        provider_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.queries = queries
         self.provider_name = provider_name
+        self.provider_options = dict(provider_options or {})
         self.provider: EmbeddingProvider | None = None
         self.load_error: str | None = None
 
@@ -33,7 +42,9 @@ class SearchService:
     async def load(self) -> None:
         """Load the model off the event loop."""
         try:
-            self.provider = await asyncio.to_thread(build_provider, self.provider_name)
+            self.provider = await asyncio.to_thread(
+                lambda: build_provider(self.provider_name, **self.provider_options)
+            )
         except Exception as error:
             self.load_error = str(error)
             log.exception("could not load the search model")
@@ -44,5 +55,10 @@ class SearchService:
         if provider is None:
             reason = self.load_error or "the search model is still loading; retry shortly"
             raise SearchUnavailableError(reason)
-        vectors = await asyncio.to_thread(provider.embed, [query])
+        try:
+            vectors = await asyncio.to_thread(provider.embed, [query])
+        except RetryableError as error:
+            raise SearchUnavailableError(
+                f"the embedding provider is unavailable ({error.code}); retry shortly"
+            ) from error
         return await self.queries.search(tenant_id, vectors[0], provider.model_name, top_k)
