@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DIR = REPO_ROOT / "infra" / "kafka"
 LOG4J2_CONFIG = KAFKA_DIR / "log4j2.properties"
 READY_LINE = "Kafka Server started"
-JVM_OPTS = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
+JVM_OPTS: tuple[str, ...] = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 JVM_OPTS += ("-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true")
 
 

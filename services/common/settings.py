@@ -42,8 +42,8 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         if self.env == "production" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError("SLUICE_JWT_SECRET must be set in production")
-        if len(self.jwt_secret) < 16:
-            raise ValueError("SLUICE_JWT_SECRET must be at least 16 characters")
+        if len(self.jwt_secret) < 32:
+            raise ValueError("SLUICE_JWT_SECRET must be at least 32 characters (HS256 key size)")
 
     @property
     def instance(self) -> str:

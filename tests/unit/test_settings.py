@@ -132,7 +132,7 @@ REFUSED: list[Case[dict[str, str], str]] = [
         {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": DEV_JWT_SECRET},
         "SLUICE_JWT_SECRET must be set",
     ),
-    Case("short secret", {"SLUICE_JWT_SECRET": "short"}, "at least 16 characters"),
+    Case("short secret", {"SLUICE_JWT_SECRET": "short"}, "at least 32 characters"),
 ]
 
 

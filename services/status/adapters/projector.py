@@ -36,6 +36,9 @@ _ALL = (
     *_ERROR_COLUMNS,
     *_TS_COLUMNS,
 )
+# Payloads go as a *binary* jsonb[] (%b above): the text array format escapes every quote of
+# every JSON document with a regex, which cost two thirds of the projector's time.
+_PAYLOAD_JSON = msgspec.json.Encoder()
 _WINS = "(EXCLUDED.attempt, EXCLUDED.state_rank) > (jobs.attempt, jobs.state_rank)"
 
 UPSERT_JOB = (
@@ -73,7 +76,7 @@ INSERT_EVENTS = (
     "INSERT INTO job_events (event_id, job_id, tenant_id, type, occurred_at, topic,"
     " kafka_partition, kafka_offset, payload)"
     " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],"
-    " %s::text[], %s::int[], %s::bigint[], %s::jsonb[])"
+    " %s::text[], %s::int[], %s::bigint[], %b::jsonb[])"
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
 
@@ -136,7 +139,7 @@ class Projector:
                 d.topic,
                 d.partition,
                 d.offset,
-                Jsonb(msgspec.to_builtins(e)),
+                Jsonb(e, dumps=_PAYLOAD_JSON.encode),
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
