@@ -9,7 +9,7 @@ KAFKA_JARS := infra/kafka/target/libs/.complete
 TENANT ?= acme
 PYTEST_ARGS ?=
 
-.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas docs bench clean
+.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -54,14 +54,17 @@ lint: install ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install ## mypy --strict on schemas and services
+typecheck: install ## mypy --strict on schemas, services, infra and bench
 	$(BIN)/mypy
 
 schemas: install ## Re-export the JSON Schemas of the events
 	$(BIN)/python -m schemas.export
 
-bench: install ## Benchmarks; results appended to docs/benchmarks.md
+bench: install ## Benchmarks (~40 min); results appended to docs/benchmarks.md
 	$(BIN)/python -m bench.run
+
+bench-quick: install ## Smaller benchmark corpora, fewer runs (~10 min); also appended
+	$(BIN)/python -m bench.run --quick
 
 clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)
 	rm -rf .run

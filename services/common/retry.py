@@ -112,6 +112,32 @@ class Retrier:
         )
 
     async def _exhausted(self, delivery: Delivery, code: str, message: str) -> None:
+        attempts = delivery.retries + 1
+        await self.dead_letter(
+            delivery,
+            RETRIES_EXHAUSTED,
+            f"{code}: {message}",
+            failure=f"gave up after {attempts} attempts; last error {code}: {message}",
+            kind=f"{self.stage}-exhausted",
+            retryable=True,
+        )
+
+    async def dead_letter(
+        self,
+        delivery: Delivery,
+        code: str,
+        message: str,
+        *,
+        kind: str,
+        failure: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        """Give up on a decodable record: copy it to `<topic>.dlq` with the cause, fail the job.
+
+        For failures on the pipeline's side (retries exhausted, a provider that refuses the
+        input, bytes gone from the blob store). A file that is itself bad (corrupt, encrypted,
+        no text) only fails its job: see docs/architecture.md.
+        """
         event = delivery.event
         base_topic = topics.base(delivery.topic)
         await self.producer.send_and_wait(
@@ -119,8 +145,8 @@ class Retrier:
             codec.encode(event),
             key=event.document_id.encode(),
             headers=[
-                ("sluice.error.code", RETRIES_EXHAUSTED.encode()),
-                ("sluice.error.message", f"{code}: {message}"[:1000].encode()),
+                ("sluice.error.code", code.encode()),
+                ("sluice.error.message", message[:1000].encode()),
                 ("sluice.error.stage", str(self.stage).encode()),
                 ("sluice.original.topic", delivery.topic.encode()),
                 ("sluice.original.partition", str(delivery.partition).encode()),
@@ -128,13 +154,18 @@ class Retrier:
                 ("sluice.attempts", str(delivery.retries + 1).encode()),
             ],
         )
-        metrics.DEAD_LETTERS.labels(base_topic, RETRIES_EXHAUSTED).inc()
+        metrics.DEAD_LETTERS.labels(base_topic, code).inc()
         failed = DocumentFailed(
             stage=self.stage,
-            code=RETRIES_EXHAUSTED,
-            message=f"gave up after {delivery.retries + 1} attempts; last error {code}: {message}",
-            retryable=True,
-            **caused_by(event, f"{self.stage}-exhausted", self.identity),
+            code=code,
+            message=failure or message,
+            retryable=retryable,
+            **caused_by(event, kind, self.identity),
         )
         await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels(str(self.stage), RETRIES_EXHAUSTED).inc()
+        metrics.JOBS_FAILED.labels(str(self.stage), code).inc()
+        log.warning(
+            "dead-lettered: %s",
+            code,
+            extra=ctx(job_id=event.job_id, document_id=event.document_id, stage=self.stage),
+        )

@@ -29,6 +29,8 @@ from services.embedder.core.ports import EmbeddingProvider
 
 log = logging.getLogger(__name__)
 
+EMBEDDING_REJECTED = "embedding_rejected"
+
 
 class EmbedStage:
     """Batch handler for the embedder's consumer loop; batches model calls across documents."""
@@ -60,7 +62,7 @@ class EmbedStage:
         if not deliveries:
             return
         try:
-            await self._embed([d.event for d in deliveries if isinstance(d.event, DocumentParsed)])
+            await self._embed(deliveries)
         except RetryableError as error:
             await asyncio.gather(
                 *(
@@ -71,7 +73,8 @@ class EmbedStage:
                 )
             )
 
-    async def _embed(self, parsed: list[DocumentParsed]) -> None:
+    async def _embed(self, deliveries: list[Delivery]) -> None:
+        parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
         started = time.perf_counter()
         await asyncio.gather(
             *(
@@ -85,15 +88,19 @@ class EmbedStage:
         )
         texts = await asyncio.gather(*(self._text(p) for p in parsed))
         ready = [(p, t) for p, t in zip(parsed, texts, strict=True) if t is not None]
+        delivery_of = {d.event.event_id: d for d in deliveries}
         chunked = await asyncio.to_thread(self._chunk_all, [t for _, t in ready])
-        flat = [c.text for doc in chunked for c in doc]
-        vectors = await asyncio.to_thread(self.provider.embed, flat) if flat else []
+        embedded = await self._vectors(chunked)
         documents: list[DocumentChunks] = []
-        failures: list[tuple[DocumentParsed, str, str]] = []
-        at = 0
-        for (event, _), doc_chunks in zip(ready, chunked, strict=True):
+        failures: list[tuple[DocumentParsed, str, str]] = []  # only the document is at fault
+        refused: list[tuple[DocumentParsed, str, str]] = []  # dead-lettered: our side gave up
+        for (event, _), doc_chunks, vectors in zip(ready, chunked, embedded, strict=True):
             if not doc_chunks:
                 failures.append((event, "no_text", "the document has no text to index"))
+                continue
+            if isinstance(vectors, ValueError):
+                message = f"the embedding provider refused this document: {vectors}"
+                refused.append((event, EMBEDDING_REJECTED, message))
                 continue
             documents.append(
                 DocumentChunks(
@@ -101,11 +108,10 @@ class EmbedStage:
                     document_id=event.document_id,
                     source_event_id=event.event_id,
                     chunks=doc_chunks,
-                    vectors=vectors[at : at + len(doc_chunks)],
+                    vectors=vectors,
                 )
             )
-            at += len(doc_chunks)
-        failures += [
+        refused += [
             (p, "blob_missing", "the parsed text is missing from the blob store; retry the job")
             for p, t in zip(parsed, texts, strict=True)
             if t is None
@@ -114,8 +120,15 @@ class EmbedStage:
         await asyncio.gather(
             *(self._indexed(p, len(d.chunks)) for p, d in _pair(ready, documents)),
             *(self._fail(p, code, message) for p, code, message in failures),
+            *(
+                self.retrier.dead_letter(
+                    delivery_of[p.event_id], code, message, kind="embed-failed"
+                )
+                for p, code, message in refused
+            ),
         )
         elapsed = time.perf_counter() - started
+        flat = [c for doc in documents for c in doc.chunks]
         for _ in documents:
             metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, len(documents)))
         log.info(
@@ -125,6 +138,41 @@ class EmbedStage:
             elapsed,
             extra=ctx(stage="embed"),
         )
+
+    async def _vectors(self, chunked: list[list[Chunk]]) -> list[list[list[float]] | ValueError]:
+        """Vectors per document, from one provider call for the whole batch.
+
+        A provider refusal (`ValueError`: a 4xx, a bad vector) must not hold the batch hostage:
+        the documents are then embedded one by one, and each one still refused gets its error
+        instead of vectors. `RetryableError` propagates (the batch goes to the retry topic).
+        """
+        flat = [c.text for doc in chunked for c in doc]
+        if not flat:
+            return [[] for _ in chunked]
+        try:
+            vectors = await asyncio.to_thread(self.provider.embed, flat)
+        except ValueError as error:
+            log.warning(
+                "provider refused a batch of %d documents (%s); embedding them one by one",
+                len(chunked),
+                error,
+                extra=ctx(stage="embed"),
+            )
+            return [await self._one(doc) for doc in chunked]
+        out: list[list[list[float]] | ValueError] = []
+        at = 0
+        for doc in chunked:
+            out.append(vectors[at : at + len(doc)])
+            at += len(doc)
+        return out
+
+    async def _one(self, chunks: list[Chunk]) -> list[list[float]] | ValueError:
+        if not chunks:
+            return []
+        try:
+            return await asyncio.to_thread(self.provider.embed, [c.text for c in chunks])
+        except ValueError as error:
+            return error
 
     def _chunk_all(self, texts: list[str]) -> list[list[Chunk]]:
         return [

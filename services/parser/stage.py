@@ -78,7 +78,7 @@ class ParseStage:
             return
         except BlobNotFoundError:
             message = "the uploaded bytes are no longer in the blob store; upload the file again"
-            await self._fail(upload, "blob_missing", message)
+            await self.retrier.dead_letter(delivery, "blob_missing", message, kind="parse-failed")
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         text = parsed.text.encode()

@@ -481,3 +481,59 @@ async def test_exhausted_retries_dead_letter_the_record_and_fail_the_job(
     assert key == parsed.document_id.encode()
     assert stored is not None and stored["n"] == 0
     assert [c.status for c in openai_server.embedding_requests] == [503, 503]
+
+
+async def test_a_refused_document_is_dead_lettered_and_failed_without_blocking_its_batch(
+    kafka_bootstrap: str,
+    fresh_database: str,
+    openai_server: OpenAIServer,
+    make_embedder: Callable[..., OpenAICompatibleEmbedder],
+    unique_suffix: str,
+) -> None:
+    openai_server.refuse_word = "forbidden"
+    policy = RetryPolicy(max_retries=1, base_s=0.2, cap_s=0.2)
+    async with running_stage(
+        kafka_bootstrap, fresh_database, make_embedder(), policy, unique_suffix
+    ) as run:
+        good = await run.parsed(TEXT)
+        bad = await run.parsed(TEXT + " This sentence holds a forbidden word.")
+        later = await run.parsed(TEXT + " A later document.")
+        dlq = topics.dlq(topics.DOCUMENTS_PARSED)
+
+        def settled() -> bool:
+            return bool(
+                run.events(topics.DOCUMENTS_INDEXED, DocumentIndexed, good.job_id)
+                and run.events(topics.DOCUMENTS_INDEXED, DocumentIndexed, later.job_id)
+                and run.events(topics.DOCUMENTS_FAILED, DocumentFailed, bad.job_id)
+                and any(t == dlq and e.job_id == bad.job_id for t, e, _, _ in run.seen)
+            )
+
+        await run.wait_for(settled)
+        for _ in range(3):  # a duplicate or a late retry would show up now
+            await run.read(0.3)
+        async with run.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT document_id, count(*) AS n FROM chunks WHERE document_id = ANY(%s)"
+                " GROUP BY document_id",
+                ([good.document_id, bad.document_id, later.document_id],),
+            )
+            stored = {r["document_id"]: r["n"] for r in await cur.fetchall()}
+
+    (failed,) = run.events(topics.DOCUMENTS_FAILED, DocumentFailed, bad.job_id)
+    (headers,) = [h for t, e, h, _ in run.seen if t == dlq and e.job_id == bad.job_id]
+    assert failed.code == "embedding_rejected"
+    assert failed.stage == Stage.EMBED
+    assert not failed.retryable
+    assert "'forbidden' is not allowed" in failed.message
+    assert "400" in failed.message
+    assert headers["sluice.error.code"] == "embedding_rejected"
+    assert headers["sluice.error.stage"] == "embed"
+    assert headers["sluice.original.topic"] == topics.DOCUMENTS_PARSED
+    assert run.events(topics.JOBS_PROGRESS, RetryScheduled, bad.job_id) == []  # not retried
+    assert len(run.events(topics.DOCUMENTS_INDEXED, DocumentIndexed, good.job_id)) == 1
+    assert len(run.events(topics.DOCUMENTS_INDEXED, DocumentIndexed, later.job_id)) == 1
+    assert bad.document_id not in stored
+    assert stored[good.document_id] > 1 and stored[later.document_id] > 1
+    assert [e for t, e, _, _ in run.seen if t == dlq] == [
+        e for t, e, _, _ in run.seen if t == dlq and e.job_id == bad.job_id
+    ]

@@ -35,13 +35,14 @@ def _signed(claims: dict[str, Any], secret: str = SECRET, algorithm: str = "HS25
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
+    # Built at collection time, and the suite runs for minutes: valid for a day, not a minute.
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": "alice",
         "tenant": "acme",
         "scope": "documents:read",
         "iat": now,
-        "exp": now + 60,
+        "exp": now + 86_400,
     }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}

@@ -37,5 +37,10 @@ class EmbeddingProvider(Protocol):
         ...
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """Return one L2-normalised vector of `dimensions` floats per text, in order."""
+        """Return one L2-normalised vector of `dimensions` floats per text, in order.
+
+        Raise `RetryableError` (services.common.retry) when a later call may pass (429, 5xx,
+        timeout) and `ValueError` when the provider refuses these inputs (4xx, a bad vector):
+        the stage then fails the refused documents instead of blocking the batch.
+        """
         ...

@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline measured beside its limits, in one run (`python -m bench.run`)."""

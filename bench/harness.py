@@ -1,0 +1,408 @@
+"""Shared benchmark plumbing: an isolated stack on free ports, uploads, waits, stats, results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.corpus import Document
+from infra.local import process
+from infra.local.kafka import ensure_kafka_jars
+from infra.local.ports import free_port
+from services.cli.stack import REPO_ROOT, SERVICES, Stack, StackConfig, http_ok
+from services.common.auth import issue_token
+from services.common.kafka import ensure_topics
+from services.common.settings import DEV_JWT_SECRET
+
+Out = Callable[[str], None]
+
+
+def log(message: str) -> None:
+    """Progress line on stderr, timestamped (stdout carries the results)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One figure of a benchmark: median over runs, with the spread (min-max) and a target."""
+
+    metric: str
+    values: list[float]
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        """The median over runs."""
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def spread(self) -> str:
+        """`min-max (n runs)`, or '' for a single value."""
+        if len(self.values) < 2:
+            return ""
+        return f"{fmt(min(self.values))}-{fmt(max(self.values))} (n={len(self.values)})"
+
+
+@dataclass
+class Outcome:
+    """What one benchmark measured, with notes that say how."""
+
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        """Append `row` and print it."""
+        self.rows.append(row)
+        verdict = {True: "  [meets target]", False: "  [SHORT of target]", None: ""}[row.ok]
+        target = f"  target {row.target}" if row.target else ""
+        spread = f"  spread {row.spread()}" if row.spread() else ""
+        print(f"  {row.metric}: {fmt(row.median)} {row.unit}{spread}{target}{verdict}", flush=True)
+        return row
+
+
+@dataclass
+class Context:
+    """Options of this run and figures one benchmark hands to another."""
+
+    quick: bool
+    shared: dict[str, float] = field(default_factory=dict)
+    started: datetime = field(default_factory=datetime.now)
+
+
+def fmt(value: float) -> str:
+    """A number with sensible precision."""
+    if math.isnan(value):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if value else "0"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest-rank; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+# --- the stack ---------------------------------------------------------------------------
+
+
+class _OverriddenStack(Stack):
+    """A Stack whose services get extra environment variables (per benchmark)."""
+
+    def __init__(self, config: StackConfig, overrides: dict[str, str]) -> None:
+        super().__init__(config)
+        self.overrides = overrides
+
+    @property
+    def bootstrap(self) -> str:
+        """This stack's own broker, whatever the caller's environment says."""
+        return self.kafka.bootstrap
+
+    def service_env(self, name: str) -> dict[str, str]:
+        """The usual service environment plus this benchmark's overrides."""
+        env = super().service_env(name)
+        env.update(self.overrides)
+        return env
+
+
+class BenchStack:
+    """Kafka + Postgres (+ the four services) on free ports under `.run/bench-<id>`, removed after.
+
+    Use as a context manager. `services=False` starts only Kafka and Postgres.
+    """
+
+    def __init__(self, label: str, env: dict[str, str] | None = None, *, services: bool = True):
+        for name in ("SLUICE_KAFKA_BOOTSTRAP", "SLUICE_DATABASE_URL"):
+            if os.environ.pop(name, None) is not None:
+                log(f"ignoring {name}: a benchmark runs its own isolated stack")
+        self.label = label
+        self.env = dict(env or {})
+        self.with_services = services
+        self.run_dir = REPO_ROOT / ".run" / f"bench-{label}-{uuid.uuid4().hex[:8]}"
+        kafka_port = free_port()
+        config = StackConfig(
+            run_dir=self.run_dir,
+            kafka_port=kafka_port,
+            kafka_controller_port=free_port(),
+            postgres_port=free_port(),
+            ports={name: free_port() for name in SERVICES},
+            database_url=None,
+        )
+        self.stack = _OverriddenStack(config, self.env)
+        self.extra: dict[str, int] = {}  # label -> pid of processes started besides the stack
+
+    def __enter__(self) -> BenchStack:
+        log(f"{self.label}: starting an isolated stack in {self.run_dir.relative_to(REPO_ROOT)}")
+        try:
+            if self.with_services:
+                self.stack.up(out=lambda line: None)
+            else:
+                self._up_infra()
+        except BaseException:
+            self.close(keep=True)
+            raise
+        return self
+
+    def _up_infra(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_kafka_jars(REPO_ROOT)
+        self.stack.kafka.format()
+        self.stack.kafka.start(detach=True)
+        self.stack.postgres.start(detach=True)
+        self.stack.kafka.wait_ready(timeout=120)
+        self.stack.postgres.wait_ready(timeout=120)
+        asyncio.run(ensure_topics(self.bootstrap))
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(keep=error is not None)
+
+    def close(self, *, keep: bool = False) -> None:
+        """Stop everything this stack started; remove its run dir unless `keep` (for logs)."""
+        for pid in self.extra.values():
+            if process.is_alive(pid):
+                process.terminate(pid, sig=signal.SIGTERM, timeout=30)
+        self.extra.clear()
+        self.stack.down(out=lambda line: None)
+        if keep:
+            log(f"{self.label}: kept {self.run_dir} for its logs")
+        else:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    @property
+    def bootstrap(self) -> str:
+        """Kafka bootstrap servers of this stack."""
+        return self.stack.kafka.bootstrap
+
+    @property
+    def db_url(self) -> str:
+        """The services' database."""
+        return self.stack.database_url
+
+    def url(self, service: str) -> str:
+        """Base URL of a service."""
+        return f"http://127.0.0.1:{self.stack.config.ports[service]}"
+
+    def stop_services(self) -> None:
+        """Stop the four services (and extra processes), keep Kafka and Postgres."""
+        for pid in self.extra.values():
+            process.terminate(pid, sig=signal.SIGTERM, timeout=30)
+        self.extra.clear()
+        for name in reversed(SERVICES):
+            service_pid = self.stack.service_pid(name)
+            if service_pid is not None:
+                process.terminate(service_pid, sig=signal.SIGTERM, timeout=30)
+
+    def spawn_service(self, name: str, label: str, env: dict[str, str]) -> int:
+        """Start another replica of a service with extra `env`; return its pid."""
+        service_env = self.stack.service_env(name)
+        service_env.update(env)
+        proc = process.spawn(
+            [sys.executable, "-m", f"services.{name}"],
+            log_file=self.run_dir / "logs" / f"{label}.log",
+            detach=True,
+            env=service_env,
+            cwd=REPO_ROOT,
+        )
+        self.extra[label] = proc.pid
+        return proc.pid
+
+    def pids(self) -> dict[str, int]:
+        """The pid of every process this stack runs, by label."""
+        found = {name: pid for name in SERVICES if (pid := self.stack.service_pid(name))}
+        found.update({label: pid for label, pid in self.extra.items() if process.is_alive(pid)})
+        if (pid := self.stack.kafka.pid()) is not None:
+            found["kafka"] = pid
+        if (pid := self.stack.postgres.pid()) is not None:
+            found["postgres"] = pid
+        return found
+
+
+def wait_http_ok(url: str, timeout: float = 180) -> None:
+    """Block until GET `url` answers 200."""
+    deadline = time.monotonic() + timeout
+    while not http_ok(url):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def ready_detail(url: str) -> dict[str, Any]:
+    """The JSON body of a /health/ready answer (any status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        return dict(json.loads(error.read()))
+
+
+def token(tenant: str) -> str:
+    """A development JWT for `tenant`, signed with the services' secret."""
+    return issue_token(tenant, os.environ.get("SLUICE_JWT_SECRET", DEV_JWT_SECRET))
+
+
+# --- uploads and waiting -----------------------------------------------------------------
+
+
+async def upload_all(
+    ingest_url: str, tenant: str, docs: Sequence[Document], *, concurrency: int = 8
+) -> float:
+    """Upload every document as fast as `concurrency` allows; return the wall time of the first."""
+    headers = {"Authorization": f"Bearer {token(tenant)}"}
+    queue: asyncio.Queue[Document] = asyncio.Queue()
+    for doc in docs:
+        queue.put_nowait(doc)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            doc = queue.get_nowait()
+            files = {"file": (doc.filename, doc.data, doc.media_type)}
+            response = await client.post(f"{ingest_url}/v1/documents", headers=headers, files=files)
+            response.raise_for_status()
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        started = time.time()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return started
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a tenant's jobs ended, from the projection in Postgres."""
+
+    indexed: int
+    failed: int
+    first_queued: float
+    last_indexed: float
+    chunks: int
+    events: int
+
+
+def wait_done(db_url: str, tenant: str, count: int, *, timeout: float = 900) -> Finished:
+    """Wait until `count` jobs of `tenant` are indexed or failed, then summarise them."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while True:
+            indexed, failed = conn.execute(
+                "SELECT count(*) FILTER (WHERE state = 'indexed'),"
+                " count(*) FILTER (WHERE state = 'failed') FROM jobs WHERE tenant_id = %s",
+                (tenant,),
+            ).fetchone() or (0, 0)
+            if indexed + failed >= count:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{tenant}: {indexed} indexed, {failed} failed of {count}")
+            time.sleep(0.25)
+        first, last = conn.execute(
+            "SELECT min(queued_at), max(indexed_at) FROM jobs WHERE tenant_id = %s", (tenant,)
+        ).fetchone() or (None, None)
+        (chunks,) = conn.execute(
+            "SELECT count(*) FROM chunks WHERE tenant_id = %s", (tenant,)
+        ).fetchone() or (0,)
+        (events,) = conn.execute(
+            "SELECT count(*) FROM job_events WHERE tenant_id = %s", (tenant,)
+        ).fetchone() or (0,)
+    return Finished(
+        indexed=indexed,
+        failed=failed,
+        first_queued=first.timestamp() if first else float("nan"),
+        last_indexed=last.timestamp() if last else float("nan"),
+        chunks=chunks,
+        events=events,
+    )
+
+
+def job_latencies(db_url: str, tenant: str) -> dict[str, list[float]]:
+    """Per-job stage delays in ms: parse pickup, embed pickup, upload→indexed."""
+    query = (
+        "SELECT extract(epoch FROM parsing_at - queued_at) * 1000,"
+        " extract(epoch FROM embedding_at - parsed_at) * 1000,"
+        " extract(epoch FROM indexed_at - queued_at) * 1000"
+        " FROM jobs WHERE tenant_id = %s AND state = 'indexed'"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(query, (tenant,)).fetchall()
+    return {
+        "parse_pickup": [float(r[0]) for r in rows if r[0] is not None],
+        "embed_pickup": [float(r[1]) for r in rows if r[1] is not None],
+        "indexed": [float(r[2]) for r in rows if r[2] is not None],
+    }
+
+
+def warm_up(stack: BenchStack, docs: Sequence[Document]) -> None:
+    """Push a few documents through so first-call costs (model, pools, groups) are paid."""
+    tenant = f"warmup-{uuid.uuid4().hex[:6]}"
+    asyncio.run(upload_all(stack.url("ingest"), tenant, docs, concurrency=2))
+    wait_done(stack.db_url, tenant, len(docs), timeout=300)
+
+
+# --- processes and the machine -----------------------------------------------------------
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process in MiB; NaN if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine() -> dict[str, str]:
+    """Facts about this machine for the report."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+    }
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages now."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,0 +1,231 @@
+"""Plumbing: the pipeline with the benchmark-only hashing provider, and the projector alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from psycopg import sql
+
+from bench.corpus import corpus
+from bench.harness import BenchStack, Context, Outcome, Row, log, upload_all, wait_done, warm_up
+from schemas import codec, topics
+from schemas.events import (
+    AnyEvent,
+    BlobRef,
+    DocumentIndexed,
+    DocumentParsed,
+    DocumentUploaded,
+    Producer,
+    Stage,
+    StageStarted,
+    caused_by,
+    now,
+    uuid7,
+)
+from services.common.db import migrate, open_pool
+from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from services.status.adapters.projector import Projector
+from services.status.config import StatusSettings
+
+PROJECTOR_TARGET = 5000.0
+HASHING = {"SLUICE_EMBEDDING_PROVIDER": "hashing"}
+
+
+def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
+    """One job's realistic happy path: uploaded, parse started, parsed, embed started, indexed."""
+    job, sha = uuid7(), uuid.uuid4().hex * 2
+    uploaded = DocumentUploaded(
+        event_id=uuid7(),
+        occurred_at=now(),
+        tenant_id="bench-projector",
+        job_id=job,
+        document_id=str(uuid.uuid4()),
+        trace_id=job,
+        producer=identity,
+        blob=BlobRef(sha256=sha, size=8123, media_type="text/markdown"),
+        filename="quarterly-report.md",
+        metadata={"source": "bench"},
+    )
+    parsed = DocumentParsed(
+        text=BlobRef(sha256=sha[::-1], size=7900, media_type="text/plain; charset=utf-8"),
+        title="Quarterly report",
+        char_count=7900,
+        source=uploaded.blob,
+        **caused_by(uploaded, "parsed", identity),
+    )
+    return [
+        (topics.DOCUMENTS_UPLOADED, uploaded),
+        (
+            topics.JOBS_PROGRESS,
+            StageStarted(stage=Stage.PARSE, **caused_by(uploaded, "parse-started", identity)),
+        ),
+        (topics.DOCUMENTS_PARSED, parsed),
+        (
+            topics.JOBS_PROGRESS,
+            StageStarted(stage=Stage.EMBED, **caused_by(parsed, "embed-started", identity)),
+        ),
+        (
+            topics.DOCUMENTS_INDEXED,
+            DocumentIndexed(
+                chunk_count=9,
+                embedding_model="all-MiniLM-L6-v2",
+                dimensions=384,
+                **caused_by(parsed, "indexed", identity),
+            ),
+        ),
+    ]
+
+
+async def produce_events(bootstrap: str, count: int) -> None:
+    """Put `count` pipeline events (count/5 jobs) onto the pipeline topics."""
+    identity = Producer(service="bench", instance="bench-1")
+    producer = make_producer(bootstrap, "bench-preproduce")
+    await producer.start()
+    try:
+        pending = []
+        for _ in range(count // 5):
+            for topic, event in job_events(identity):
+                pending.append(
+                    await producer.send(topic, codec.encode(event), key=event.document_id.encode())
+                )
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def topic_total(bootstrap: str) -> int:
+    """Records now in the pipeline topics (no transactions, so offsets count records)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(t, p)
+            for t in topics.PIPELINE_TOPICS
+            for p in range(topics.DEFAULT_PARTITIONS)  # as ensure_topics created them
+        ]
+        ends = await consumer.end_offsets(parts)
+        starts = await consumer.beginning_offsets(parts)
+        return sum(ends[tp] - starts[tp] for tp in parts)
+    finally:
+        await consumer.stop()
+
+
+async def project_all(bootstrap: str, db_url: str, total: int) -> tuple[float, float]:
+    """Drain every pipeline event with Projector + ConsumerLoop into `db_url`.
+
+    Returns (events/s from first batch to last commit, events/s including group join).
+    """
+    await migrate(db_url)
+    pool = await open_pool(db_url, name="bench-projector")
+    producer = make_producer(bootstrap, "bench-projector")
+    await producer.start()
+    projector = Projector(pool, f"bench-projector-{uuid.uuid4().hex[:6]}")
+    done = asyncio.Event()
+    marks = {"first": 0.0, "last": 0.0, "seen": 0}
+
+    async def timed(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        if not marks["first"]:
+            marks["first"] = time.perf_counter()
+        await projector(batch, positions)
+        marks["seen"] += len(batch)
+        marks["last"] = time.perf_counter()
+        if marks["seen"] >= total:
+            done.set()
+
+    loop = ConsumerLoop(
+        bootstrap=bootstrap,
+        group_id=projector.group,
+        topics=topics.PIPELINE_TOPICS,
+        handler=timed,
+        producer=producer,
+        identity=Producer(service="bench", instance="projector"),
+        stored_offsets=projector.stored_offsets,
+        max_records=StatusSettings().projector_batch,
+    )
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await asyncio.wait_for(done.wait(), timeout=600)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+        await pool.close()
+    seen = float(marks["seen"])
+    return seen / (marks["last"] - marks["first"]), seen / (marks["last"] - started)
+
+
+def fresh_database(stack: BenchStack, name: str) -> str:
+    """Create an empty database on the stack's server; return its URL."""
+    with psycopg.connect(stack.stack.postgres.url("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return stack.stack.postgres.url(name)
+
+
+def run(ctx: Context) -> Outcome:
+    """End-to-end docs/s and events/s with hashing, then the projector alone on seeded events."""
+    count, repeats, synthetic = (60, 2, 10_000) if ctx.quick else (200, 3, 20_000)
+    docs = corpus(count)
+    out = Outcome("plumbing")
+    out.notes.append(
+        "provider: `hashing` — BENCHMARK-ONLY feature hashing, no model: what is left is"
+        " Kafka + Postgres + parsing + chunking + the services"
+    )
+    doc_rates: list[float] = []
+    event_rates: list[float] = []
+    chunk_rates: list[float] = []
+    with BenchStack("plumbing", HASHING) as stack:
+        warm_up(stack, corpus(2, seed=1))
+        for rep in range(repeats):
+            tenant = f"plumb-{rep}-{uuid.uuid4().hex[:6]}"
+            log(f"plumbing: pipeline run {rep + 1}/{repeats} ({count} documents)")
+            started = asyncio.run(upload_all(stack.url("ingest"), tenant, docs))
+            done = wait_done(stack.db_url, tenant, count)
+            wall = done.last_indexed - started
+            doc_rates.append(done.indexed / wall)
+            event_rates.append(done.events / wall)
+            chunk_rates.append(done.chunks / wall)
+            if done.failed:
+                out.notes.append(f"run {rep + 1}: {done.failed} jobs failed")
+        out.add(Row("pipeline (hashing) documents", doc_rates, "docs/s"))
+        out.add(Row("pipeline (hashing) events projected", event_rates, "events/s"))
+        out.add(Row("pipeline (hashing) chunks", chunk_rates, "chunks/s"))
+        ctx.shared["pipeline_events_per_s"] = out.rows[1].median
+        ctx.shared["pipeline_docs_per_s"] = out.rows[0].median
+
+        log("plumbing: stopping the services; pre-producing events for the projector alone")
+        stack.stop_services()
+        asyncio.run(produce_events(stack.bootstrap, synthetic))
+        total = asyncio.run(topic_total(stack.bootstrap))
+        steady: list[float] = []
+        overall: list[float] = []
+        for rep in range(repeats):
+            log(f"plumbing: projector run {rep + 1}/{repeats} ({total} events)")
+            db_url = fresh_database(stack, f"projector_{rep}")
+            rate, with_join = asyncio.run(project_all(stack.bootstrap, db_url, total))
+            steady.append(rate)
+            overall.append(with_join)
+    out.add(
+        Row(
+            "status projector alone (first batch → last commit)",
+            steady,
+            "events/s",
+            target=f"≥ {PROJECTOR_TARGET:,.0f}",
+            ok=Row("", steady, "").median >= PROJECTOR_TARGET,
+        )
+    )
+    out.add(Row("status projector alone (incl. consumer group join)", overall, "events/s"))
+    out.notes.append(
+        f"projector: {total} events ({synthetic} synthetic, {total - synthetic} from the"
+        f" pipeline runs) drained by `Projector` + `ConsumerLoop` (max_records"
+        f" {StatusSettings().projector_batch}) into a fresh database, fresh group each run"
+    )
+    return out

@@ -1,0 +1,96 @@
+"""Scaling: pipeline throughput with 1, 2 and 3 embedder replicas, and peak RSS per process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+from bench.corpus import corpus
+from bench.harness import (
+    BenchStack,
+    Context,
+    Outcome,
+    Row,
+    log,
+    peak_rss_mb,
+    ready_detail,
+    upload_all,
+    wait_done,
+    warm_up,
+)
+from infra.local.ports import free_port
+
+# The real model, one torch thread per replica: the replicas, not torch's own threads, are
+# what spreads the work over the cores (on 2 cores, expect a gain up to 2 replicas, not beyond).
+ENV = {"SLUICE_EMBEDDING_PROVIDER": "local", "SLUICE_EMBEDDING_THREADS": "1"}
+
+
+def _assigned(port: int) -> int:
+    detail = ready_detail(f"http://127.0.0.1:{port}/health/ready")
+    text = detail.get("checks", {}).get("consumer", {}).get("detail", "")
+    head = text.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def wait_balanced(ports: list[int], timeout: float = 120) -> None:
+    """Wait until every embedder holds partitions and together they hold all 24."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = [_assigned(p) for p in ports]
+        if all(counts) and sum(counts) == 2 * 12:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"embedders not balanced: {[_assigned(p) for p in ports]}")
+
+
+def run(ctx: Context) -> Outcome:
+    """Same corpus per replica count, new tenant each run; replicas added to a live stack."""
+    count, repeats = (40, 1) if ctx.quick else (120, 2)
+    docs = corpus(count)
+    out = Outcome("scaling")
+    out.notes.append(
+        f"provider local all-MiniLM-L6-v2 with SLUICE_EMBEDDING_THREADS=1 per replica;"
+        f" {os.cpu_count()} CPUs; {count} documents per run, {repeats} run(s)"
+        " per replica count; replicas are extra `python -m services.embedder` processes"
+        " (own SLUICE_EMBEDDER_PORT and SLUICE_INSTANCE_ID) in the same consumer group"
+    )
+    with BenchStack("scaling", ENV) as stack:
+        ports = [stack.stack.config.ports["embedder"]]
+        rates: dict[int, float] = {}
+        warm_up(stack, corpus(2, seed=1))
+        for replicas in (1, 2, 3):
+            if replicas > 1:
+                port = free_port()
+                stack.spawn_service(
+                    "embedder",
+                    f"embedder-{replicas}",
+                    {
+                        "SLUICE_EMBEDDER_PORT": str(port),
+                        "SLUICE_INSTANCE_ID": f"embedder-{replicas}",
+                    },
+                )
+                ports.append(port)
+            wait_balanced(ports)
+            docs_s: list[float] = []
+            chunks_s: list[float] = []
+            for rep in range(repeats):
+                tenant = f"scale{replicas}-{rep}-{uuid.uuid4().hex[:6]}"
+                log(f"scaling: {replicas} embedder(s), run {rep + 1}/{repeats}")
+                started = asyncio.run(upload_all(stack.url("ingest"), tenant, docs))
+                done = wait_done(stack.db_url, tenant, count)
+                docs_s.append(done.indexed / (done.last_indexed - started))
+                chunks_s.append(done.chunks / (done.last_indexed - started))
+            out.add(Row(f"{replicas} embedder(s): documents", docs_s, "docs/s"))
+            out.add(Row(f"{replicas} embedder(s): chunks", chunks_s, "chunks/s"))
+            rates[replicas] = Row("", chunks_s, "").median
+        for replicas in (2, 3):
+            out.add(Row(f"speed-up {replicas} vs 1 embedder", [rates[replicas] / rates[1]], "x"))
+        for name, pid in sorted(stack.pids().items()):
+            out.add(Row(f"peak RSS {name}", [peak_rss_mb(pid)], "MiB"))
+    out.notes.append(
+        "peak RSS = VmHWM of each service's main process (parser sandbox workers and"
+        " Postgres backends are separate processes, not included)"
+    )
+    return out
