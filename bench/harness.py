@@ -262,12 +262,14 @@ def wait_http_ok(url: str, timeout: float = 180) -> None:
 
 
 def ready_detail(url: str) -> dict[str, Any]:
-    """The JSON body of a /health/ready answer (any status)."""
+    """The JSON body of a /health/ready answer (any status); {} while nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as error:
         return dict(json.loads(error.read()))
+    except OSError:  # not listening yet (a replica still loading its model)
+        return {}
 
 
 def token(tenant: str) -> str:

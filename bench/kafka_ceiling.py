@@ -7,6 +7,7 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.harness import BenchStack, Context, Outcome, Row, log
 from schemas import codec, topics
@@ -44,6 +45,7 @@ async def produce(
     producer = make_producer(bootstrap, "bench-ceiling")
     await producer.start()
     try:
+        await producer.send_and_wait(topic, batch[0][1], key=batch[0][0])  # metadata, connection
         started = time.perf_counter()
         if wait_each:
             for key, value in batch:
@@ -82,12 +84,31 @@ async def consume(bootstrap: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
+async def wait_for_leaders(bootstrap: str, topic: str, within_s: float = 30) -> None:
+    """Block until every partition of a new topic has a leader (metadata has caught up)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            (described,) = await admin.describe_topics([topic])
+            parts = described.get("partitions", [])
+            if len(parts) == topics.DEFAULT_PARTITIONS and all(p["leader"] >= 0 for p in parts):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: partitions without a leader after {within_s:.0f}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
 async def one_run(
     bootstrap: str, rep: int, count: int, sequential: int
 ) -> tuple[float, float, float]:
     """Produce pipelined, produce one-at-a-time, consume: msgs/s of each."""
     topic = f"{BENCH_TOPIC}.{rep}"
     await ensure_topics(bootstrap, [topic])
+    await wait_for_leaders(bootstrap, topic)
     batch = messages(count)
     pipelined = await produce(bootstrap, topic, batch, wait_each=False)
     one_by_one = await produce(bootstrap, topic, batch[:sequential], wait_each=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
+
+from psycopg import AsyncConnection
 
 from schemas.events import BlobRef
 from services.common.db import Pool
@@ -23,15 +26,24 @@ class PostgresBlobStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def put(self, data: bytes, media_type: str) -> BlobRef:
-        """Store `data` under its sha256 and return the reference."""
+    async def put(
+        self, data: bytes, media_type: str, *, conn: AsyncConnection[Any] | None = None
+    ) -> BlobRef:
+        """Store `data` under its sha256 and return the reference.
+
+        With `conn`, inside the caller's transaction (committed with it); else in its own.
+        """
         digest = sha256_hex(data)
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO blobs (sha256, size, media_type, data) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (sha256) DO NOTHING",
-                (digest, len(data), media_type, data),
-            )
+        query = (
+            "INSERT INTO blobs (sha256, size, media_type, data) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (sha256) DO NOTHING"
+        )
+        params = (digest, len(data), media_type, data)
+        if conn is not None:
+            await conn.execute(query, params)
+        else:
+            async with self.pool.connection() as own:
+                await own.execute(query, params)
         return BlobRef(sha256=digest, size=len(data), media_type=media_type)
 
     async def get(self, ref: BlobRef) -> bytes:

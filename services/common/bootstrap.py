@@ -45,8 +45,14 @@ async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: f
 
 
 @asynccontextmanager
-async def infrastructure(config: CommonSettings, service: str) -> AsyncIterator[Infra]:
-    """Migrate, create topics, open the pool and a durable producer; close them on exit."""
+async def infrastructure(
+    config: CommonSettings, service: str, *, linger_ms: int = 5
+) -> AsyncIterator[Infra]:
+    """Migrate, create topics, open the pool and a durable producer; close them on exit.
+
+    `linger_ms`: how long the producer waits to batch. Workers send bursts (5 ms batches
+    them); ingest answers a request per send and passes 0.
+    """
     await with_retries("postgres", lambda: migrate(config.database_url))
     await with_retries(
         "kafka",
@@ -54,7 +60,9 @@ async def infrastructure(config: CommonSettings, service: str) -> AsyncIterator[
     )
     pool = await open_pool(config.database_url, max_size=config.db_pool_size, name=service)
     identity = Producer(service=service, instance=config.instance)
-    producer = make_producer(config.kafka_bootstrap, f"{service}-{config.instance}")
+    producer = make_producer(
+        config.kafka_bootstrap, f"{service}-{config.instance}", linger_ms=linger_ms
+    )
     try:
         await with_retries("kafka producer", producer.start)
         yield Infra(pool=pool, producer=producer, identity=identity)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,6 +18,17 @@ from services.common.settings import CommonSettings, SettingsError, load_setting
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
+
+
+def lower_cpu_priority(increment: int) -> None:
+    """Raise this process's nice value (call before any thread starts: threads inherit it).
+
+    Parser and embedder do batch CPU work; on a machine they share with ingest and status,
+    the request paths then get the CPU first and the batch work takes what is left.
+    """
+    if increment > 0:
+        niceness = os.nice(increment)
+        log.info("nice value now %d", niceness)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

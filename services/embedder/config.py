@@ -56,6 +56,16 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the embedder service."""
 
+    cpu_nice: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=19,
+            description="Added to the process's nice value at start: batch CPU work yields to"
+            " ingest and status on a shared machine (0 = leave it)",
+        ),
+    ] = 10
+
     embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
     embedder_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-embedder"
     embedding_batch_size: Annotated[int, msgspec.Meta(description="Texts per model call")] = 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from services.common.http import Check
-from services.common.runtime import install_signal_handlers
+from services.common.runtime import install_signal_handlers, lower_cpu_priority
 from services.common.runtime import run as run_service
 from services.common.worker import run_worker
 from services.embedder.config import EmbedderSettings
@@ -17,6 +17,7 @@ async def main(*, config: EmbedderSettings, stop: asyncio.Event | None = None) -
     if stop is None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
+        lower_cpu_priority(config.cpu_nice)  # a service process, not a test's event loop
     async with prepare(config) as parts:
 
         async def model_check() -> dict[str, Check]:

@@ -21,7 +21,7 @@ from services.ingest.service import IngestService
 @asynccontextmanager
 async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
     """The ingest app with its pool and producer open."""
-    async with infrastructure(config, "ingest") as infra:
+    async with infrastructure(config, "ingest", linger_ms=0) as infra:
         service = IngestService(
             blobs=PostgresBlobStore(infra.pool),
             uploads=UploadsStore(infra.pool),
@@ -39,7 +39,7 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
                 "kafka": Check(ok=bool(kafka), detail=f"{len(kafka)} brokers known"),
             }
 
-        yield create_app(
+        app = create_app(
             "ingest",
             readiness,
             [upload_document],
@@ -49,3 +49,7 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
             },
             request_max_body_size=config.max_upload_bytes + 1024 * 1024,
         )
+        try:
+            yield app
+        finally:
+            await service.drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import msgspec
@@ -53,6 +54,12 @@ class IngestService:
         self.identity = identity
         self.max_upload_bytes = max_upload_bytes
         self.status_base_url = status_base_url.rstrip("/")
+        self._marking: set[asyncio.Task[None]] = set()
+
+    async def drain(self) -> None:
+        """Wait for the `published_at` updates still running (at shutdown)."""
+        if self._marking:
+            await asyncio.gather(*self._marking, return_exceptions=True)
 
     async def accept(
         self,
@@ -79,22 +86,24 @@ class IngestService:
             metadata_json=metadata_json,
             max_bytes=self.max_upload_bytes,
         )
-        await self.blobs.put(data, upload.media_type)
-        record = await self.uploads.insert(
-            UploadRecord(
-                job_id=uuid7(),
-                tenant_id=upload.tenant_id,
-                document_id=upload.document_id,
-                event_id=uuid7(),
-                sha256=upload.sha256,
-                filename=upload.filename,
-                media_type=upload.media_type,
-                size=upload.size,
-                metadata=upload.metadata,
-                created_at=now(),
-                idempotency_key=key,
+        async with self.uploads.pool.connection() as conn:  # one transaction, one WAL flush
+            await self.blobs.put(data, upload.media_type, conn=conn)
+            record = await self.uploads.insert(
+                conn,
+                UploadRecord(
+                    job_id=uuid7(),
+                    tenant_id=upload.tenant_id,
+                    document_id=upload.document_id,
+                    event_id=uuid7(),
+                    sha256=upload.sha256,
+                    filename=upload.filename,
+                    media_type=upload.media_type,
+                    size=upload.size,
+                    metadata=upload.metadata,
+                    created_at=now(),
+                    idempotency_key=key,
+                ),
             )
-        )
         return await self._replay(record, digest)
 
     async def _replay(self, record: UploadRecord, digest: str) -> UploadAccepted:
@@ -116,6 +125,12 @@ class IngestService:
                 "document": f"{self.status_base_url}/v1/documents/{record.document_id}",
             },
         )
+
+    async def _mark_published(self, job_id: str) -> None:
+        try:
+            await self.uploads.mark_published(job_id)
+        except Exception:  # logged; see the comment in _publish
+            log.warning("could not mark upload published", exc_info=True, extra=ctx(job_id=job_id))
 
     async def _publish(self, record: UploadRecord) -> None:
         event = DocumentUploaded(
@@ -139,7 +154,11 @@ class IngestService:
                 "Queue unavailable",
                 "the upload is stored but could not be queued; retry with the same Idempotency-Key",
             ) from error
-        await self.uploads.mark_published(record.job_id)
+        # Off the response path: the answer does not depend on it, and a lost update only
+        # means a keyed retry re-sends the same event (same event_id, deduplicated).
+        task = asyncio.create_task(self._mark_published(record.job_id))
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
         log.info(
             "upload accepted",
             extra=ctx(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from services.common.db import Pool
@@ -40,36 +41,43 @@ class UploadsStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def insert(self, record: UploadRecord) -> UploadRecord:
-        """Store `record`; if its idempotency key is taken, return the existing one instead."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                f"INSERT INTO uploads ({_COLUMNS}) VALUES"
-                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-                f" DO NOTHING RETURNING {_COLUMNS}",
-                (
-                    record.job_id,
-                    record.tenant_id,
-                    record.document_id,
-                    record.event_id,
-                    record.sha256,
-                    record.filename,
-                    record.media_type,
-                    record.size,
-                    Jsonb(record.metadata),
-                    record.created_at,
-                    record.idempotency_key,
-                    None,
-                ),
-            )
-            row = await cur.fetchone()
+    async def insert(self, conn: AsyncConnection[Any], record: UploadRecord) -> UploadRecord:
+        """Store `record` in `conn`'s transaction; if its key is taken, return that upload.
+
+        The caller commits (ingest writes the blob and this row in one transaction).
+        """
+        cur = await conn.execute(
+            f"INSERT INTO uploads ({_COLUMNS}) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+            f" DO NOTHING RETURNING {_COLUMNS}",
+            (
+                record.job_id,
+                record.tenant_id,
+                record.document_id,
+                record.event_id,
+                record.sha256,
+                record.filename,
+                record.media_type,
+                record.size,
+                Jsonb(record.metadata),
+                record.created_at,
+                record.idempotency_key,
+                None,
+            ),
+        )
+        row = await cur.fetchone()
         if row is not None:
             return msgspec.convert(row, UploadRecord)
         assert record.idempotency_key is not None  # noqa: S101 - only a key can conflict
-        existing = await self.by_key(record.tenant_id, record.idempotency_key)
+        # The conflicting row is committed (ON CONFLICT waited for it): this statement sees it.
+        cur = await conn.execute(
+            f"SELECT {_COLUMNS} FROM uploads WHERE tenant_id = %s AND idempotency_key = %s",
+            (record.tenant_id, record.idempotency_key),
+        )
+        existing = await cur.fetchone()
         assert existing is not None  # noqa: S101
-        return existing
+        return msgspec.convert(existing, UploadRecord)
 
     async def by_key(self, tenant_id: str, key: str) -> UploadRecord | None:
         """The upload a tenant made with this Idempotency-Key, if any."""
@@ -82,8 +90,14 @@ class UploadsStore:
         return None if row is None else msgspec.convert(row, UploadRecord)
 
     async def mark_published(self, job_id: str) -> None:
-        """Remember that Kafka acknowledged the upload's event."""
+        """Remember that Kafka acknowledged the upload's event.
+
+        Committed without waiting for the WAL flush (`synchronous_commit off`): if a crash
+        loses it, the row looks unpublished, and a retry with the same Idempotency-Key
+        publishes the same event (same `event_id`) again, which consumers deduplicate.
+        """
         async with self.pool.connection() as conn:
+            await conn.execute("SET LOCAL synchronous_commit TO off")
             await conn.execute(
                 "UPDATE uploads SET published_at = now()"
                 " WHERE job_id = %s AND published_at IS NULL",

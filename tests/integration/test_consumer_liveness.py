@@ -1,0 +1,221 @@
+"""ConsumerLoop liveness on a real broker: the aiokafka failure modes users hit, as regressions.
+
+- work that outlives `max_poll_interval_ms` (aiokafka #848: the consumer is dropped from the
+  group, its commit is refused; it must neither crash nor lose the records);
+- more consumers than partitions (aiokafka #1187 and friends: the idle ones must stay up and
+  ready, and take over when an active one leaves);
+- graceful stop (SIGTERM in the services): finish the batch, commit, leave the group at once so
+  the partitions move without waiting for the session timeout.
+"""
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from tests.fixtures.infra import TopicFactory
+from tests.integration.test_consumer_loop import (
+    IDENTITY,
+    Handler,
+    committed,
+    produce,
+    run_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer with the pipeline's durability settings."""
+    started = make_producer(kafka_bootstrap, "liveness-test")
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+def loop_in(
+    kafka_bootstrap: str,
+    topic: str,
+    group: str,
+    handler: Handler,
+    producer: AIOKafkaProducer,
+    **options: int,
+) -> ConsumerLoop:
+    """A ConsumerLoop on `topic` in `group` (shared by the loops of one test)."""
+    return ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=group,
+        topics=[topic],
+        handler=handler,
+        producer=producer,
+        identity=IDENTITY,
+        max_records=4,
+        **options,
+    )
+
+
+async def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not after {timeout:.0f}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_work_longer_than_max_poll_interval_loses_nothing_and_the_loop_goes_on(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    """aiokafka #848: the slow member is dropped, its peer redoes the batch, nobody loops."""
+    count = 8
+    topic = await topic_factory(partitions=1)
+    group = f"liveness-{uuid.uuid4().hex[:8]}"
+    calls: list[tuple[int, list[int]]] = []  # (loop number, offsets)
+
+    def handler_for(number: int) -> Handler:
+        async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+            calls.append((number, [d.offset for d in batch]))
+            if len(calls) == 1:
+                await asyncio.sleep(8)  # far past max_poll_interval_ms (2 s)
+
+        return handler
+
+    loops = [
+        loop_in(kafka_bootstrap, topic, group, handler_for(n), producer, max_poll_interval_ms=2000)
+        for n in range(2)
+    ]
+    stops = [asyncio.Event() for _ in loops]
+    tasks = [asyncio.create_task(lp.run(s)) for lp, s in zip(loops, stops, strict=True)]
+    tp = TopicPartition(topic, 0)
+    try:
+        await wait(lambda: sum(len(lp.health.assigned) for lp in loops) == 1, 60, "assigned")
+        await produce(producer, topic, count, 1)
+        await wait(lambda: len(calls) >= 1, 30, "first batch")
+        slow_loop, slow_batch = calls[0]
+        # The slow member is dropped from the group; the other takes the partition over and
+        # re-reads from the last commit, while the slow one is still busy.
+        await wait(
+            lambda: {o for n, c in calls if n != slow_loop for o in c} == set(range(count)),
+            60,
+            "the peer handled every record",
+        )
+        await wait(lambda: len(calls) >= 2 and not tasks[slow_loop].done(), 5, "slow one alive")
+        await asyncio.sleep(8)  # the slow batch ends; its commit is refused; it rejoins
+        assert not any(t.done() for t in tasks), "no loop crashed"
+        assert await committed(kafka_bootstrap, group, [tp]) == {0: count}
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+
+    handled = Counter(o for _, c in calls for o in c)
+    assert set(handled) == set(range(count)), "every record was handed over"
+    assert all(handled[o] == 2 for o in slow_batch), calls  # redelivered, not lost
+    assert all(handled[o] == 1 for o in range(count) if o not in slow_batch), calls
+    assert await committed(kafka_bootstrap, group, [tp]) == {0: count}
+
+
+async def test_more_consumers_than_partitions_idle_ones_stay_ready_and_take_over(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    partitions = 2
+    topic = await topic_factory(partitions=partitions)
+    group = f"liveness-{uuid.uuid4().hex[:8]}"
+    handled: Counter[tuple[int, int]] = Counter()
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        handled.update((d.partition, d.offset) for d in batch)
+
+    loops = [loop_in(kafka_bootstrap, topic, group, handler, producer) for _ in range(4)]
+    stops = [asyncio.Event() for _ in loops]
+    tasks = [asyncio.create_task(lp.run(s)) for lp, s in zip(loops, stops, strict=True)]
+    try:
+        await wait(
+            lambda: (
+                sum(len(lp.health.assigned) for lp in loops) == partitions
+                and all(lp.health.started for lp in loops)
+            ),
+            60,
+            "group balanced",
+        )
+        active = [lp for lp in loops if lp.health.assigned]
+        idle = [lp for lp in loops if not lp.health.assigned]
+        assert len(active) == partitions and len(idle) == 2
+        await asyncio.sleep(1.5)  # a few empty polls: the idle ones must not crash or go unready
+        for lp in idle:
+            ok, detail = lp.health.ready()
+            assert ok, detail
+            assert detail.startswith("0 partitions assigned")
+        assert not any(t.done() for t in tasks)
+
+        await produce(producer, topic, 20, partitions)
+        await wait(lambda: len(handled) == 20, 60, "first 20 handled")
+
+        # An active one leaves gracefully: an idle one takes its partition over.
+        leaving = loops.index(active[0])
+        stops[leaving].set()
+        await asyncio.wait_for(tasks[leaving], 30)
+        await wait(
+            lambda: sum(len(lp.health.assigned) for lp in idle) == 1, 60, "idle one took over"
+        )
+        await produce(producer, topic, 20, partitions)
+        await wait(lambda: len(handled) == 40, 60, "next 20 handled")
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+
+    assert set(handled) == {(p, o) for p in range(partitions) for o in range(20)}
+    assert max(handled.values()) == 1, "nothing handled twice: every hand-over was committed"
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    assert await committed(kafka_bootstrap, group, tps) == dict.fromkeys(range(partitions), 20)
+
+
+async def test_graceful_stop_finishes_the_batch_commits_and_hands_over_at_once(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    topic = await topic_factory(partitions=1)
+    group = f"liveness-{uuid.uuid4().hex[:8]}"
+    await produce(producer, topic, 4, 1)
+    started = asyncio.Event()
+    first_done: list[int] = []
+
+    async def slow(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        started.set()
+        await asyncio.sleep(2)  # the stop arrives in the middle of this batch
+        first_done.extend(d.offset for d in batch)
+
+    second_seen: list[int] = []
+
+    async def fast(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        second_seen.extend(d.offset for d in batch)
+
+    # session timeout 30 s: a hand-over faster than that can only come from leaving the group
+    first = loop_in(kafka_bootstrap, topic, group, slow, producer, session_timeout_ms=30_000)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    await asyncio.wait_for(started.wait(), 60)
+    second = loop_in(kafka_bootstrap, topic, group, fast, producer, session_timeout_ms=30_000)
+    stop.set()  # what the services do on SIGTERM
+    await asyncio.wait_for(task, 30)
+    assert first_done == [0, 1, 2, 3], "the batch in hand was finished"
+    assert await committed(kafka_bootstrap, group, [TopicPartition(topic, 0)]) == {0: 4}
+
+    await produce(producer, topic, 2, 1)
+    began = time.monotonic()
+    await run_until(second, lambda: len(second_seen) == 2, timeout=25)
+    assert second_seen == [4, 5], "the next owner starts after the committed batch"
+    assert time.monotonic() - began < 25
