@@ -39,10 +39,15 @@ def messages(count: int) -> list[tuple[bytes, bytes]]:
 
 
 async def produce(
-    bootstrap: str, topic: str, batch: list[tuple[bytes, bytes]], *, wait_each: bool
+    bootstrap: str,
+    topic: str,
+    batch: list[tuple[bytes, bytes]],
+    *,
+    wait_each: bool,
+    linger_ms: int = 5,
 ) -> float:
     """Produce with `make_producer`; pipelined (send) or one at a time (send_and_wait). msgs/s."""
-    producer = make_producer(bootstrap, "bench-ceiling")
+    producer = make_producer(bootstrap, "bench-ceiling", linger_ms=linger_ms)
     await producer.start()
     try:
         await producer.send_and_wait(topic, batch[0][1], key=batch[0][0])  # metadata, connection
@@ -104,16 +109,17 @@ async def wait_for_leaders(bootstrap: str, topic: str, within_s: float = 30) -> 
 
 async def one_run(
     bootstrap: str, rep: int, count: int, sequential: int
-) -> tuple[float, float, float]:
-    """Produce pipelined, produce one-at-a-time, consume: msgs/s of each."""
+) -> tuple[float, float, float, float]:
+    """Produce pipelined, one at a time (linger 5 ms, then 0), consume: msgs/s of each."""
     topic = f"{BENCH_TOPIC}.{rep}"
     await ensure_topics(bootstrap, [topic])
     await wait_for_leaders(bootstrap, topic)
     batch = messages(count)
     pipelined = await produce(bootstrap, topic, batch, wait_each=False)
     one_by_one = await produce(bootstrap, topic, batch[:sequential], wait_each=True)
-    consumed = await consume(bootstrap, topic, count + sequential)
-    return pipelined, one_by_one, consumed
+    no_linger = await produce(bootstrap, topic, batch[:sequential], wait_each=True, linger_ms=0)
+    consumed = await consume(bootstrap, topic, count + 2 * sequential)
+    return pipelined, one_by_one, no_linger, consumed
 
 
 def run(ctx: Context) -> Outcome:
@@ -124,17 +130,25 @@ def run(ctx: Context) -> Outcome:
     out.notes.append(
         f"{count} encoded DocumentUploaded events ({len(sample)} B each) per run to a"
         f" {topics.DEFAULT_PARTITIONS}-partition topic, producer = `make_producer` (acks=all,"
-        " idempotent, linger 5 ms); consumer = the ConsumerLoop's settings, getmany(500);"
+        " idempotent, linger 5 ms: a lone send_and_wait waits out the linger); consumer = the"
+        " ConsumerLoop's settings, getmany(500);"
         " Kafka + Postgres only, no services running"
     )
-    results: list[tuple[float, float, float]] = []
+    results: list[tuple[float, float, float, float]] = []
     with BenchStack("kafka", services=False) as stack:
         for rep in range(repeats):
             log(f"kafka_ceiling: run {rep + 1}/{repeats}")
             results.append(asyncio.run(one_run(stack.bootstrap, rep, count, sequential)))
     out.add(Row("produce, pipelined (send + gather)", [r[0] for r in results], "msgs/s"))
     out.add(Row("produce, send_and_wait one at a time", [r[1] for r in results], "msgs/s"))
-    out.add(Row("consume (getmany, no processing)", [r[2] for r in results], "msgs/s"))
+    out.add(
+        Row(
+            "produce, send_and_wait one at a time, linger 0 (ingest's producer)",
+            [r[2] for r in results],
+            "msgs/s",
+        )
+    )
+    out.add(Row("consume (getmany, no processing)", [r[3] for r in results], "msgs/s"))
     pipeline = ctx.shared.get("pipeline_events_per_s")
     if pipeline is not None:
         out.add(Row("pipeline events/s (from plumbing, this run)", [pipeline], "events/s"))

@@ -138,9 +138,15 @@ class _Server(uvicorn.Server):
 
 
 async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve `app` until `stop` is set (uvicorn, inside this event loop)."""
+    """Serve `app` until `stop` is set (uvicorn with httptools, inside this event loop)."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())

@@ -130,6 +130,17 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.loop = loop
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Commit on revocation: let the batch in hand finish and commit (its generation is
+        # still valid while the group prepares the rebalance), so the next owner starts after
+        # it instead of redoing it. Bounded: a stuck batch must not hold the group forever.
+        if not self.loop.batch_done.is_set():
+            try:
+                await asyncio.wait_for(self.loop.batch_done.wait(), self.loop.revoke_wait_s)
+            except TimeoutError:
+                log.warning(
+                    "rebalance: batch still running after %.0fs; its records will be redone",
+                    self.loop.revoke_wait_s,
+                )
         self.loop.health.assigned -= set(revoked)
         metrics.ASSIGNED_PARTITIONS.labels(self.loop.group_id).set(len(self.loop.health.assigned))
 
@@ -178,6 +189,9 @@ class ConsumerLoop:
         self.dead_letter_topics = set(dead_letter_topics or self.topics)
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
+        self.batch_done = asyncio.Event()  # clear while a batch is handled and committed
+        self.batch_done.set()
+        self.revoke_wait_s = min(60.0, max_poll_interval_ms / 2000)
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._seen: dict[TopicPartition, int] = {}
         self.consumer = AIOKafkaConsumer(
@@ -207,6 +221,7 @@ class ConsumerLoop:
                 self._update_lag()
                 if not records:
                     continue
+                self.batch_done.clear()
                 try:
                     await self._process(records)
                 except asyncio.CancelledError:
@@ -216,11 +231,14 @@ class ConsumerLoop:
                     metrics.HANDLER_ERRORS.labels(self.group_id).inc()
                     log.exception("batch failed; will re-poll it after %.1fs", backoff)
                     self._rewind(records)
+                    self.batch_done.set()  # nothing in hand while backing off
                     await _sleep_or_stop(stop, backoff * (1 + random.random() / 2))  # noqa: S311
                     backoff = min(backoff * 2, 30.0)
                 else:
                     self.health.consecutive_errors = 0
                     backoff = 0.5
+                finally:
+                    self.batch_done.set()
         finally:
             self.health.started = False
             for handle in self._resume_handles.values():

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import msgspec
+import uvloop
 
 from services.common.logs import setup_logging
 from services.common.settings import CommonSettings, SettingsError, load_settings
@@ -70,4 +71,4 @@ def run(
         sys.exit(2)
     setup_logging(service, config.log_level)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(config=config))
+        uvloop.run(main(config=config))

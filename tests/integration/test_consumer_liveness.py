@@ -219,3 +219,46 @@ async def test_graceful_stop_finishes_the_batch_commits_and_hands_over_at_once(
     await run_until(second, lambda: len(second_seen) == 2, timeout=25)
     assert second_seen == [4, 5], "the next owner starts after the committed batch"
     assert time.monotonic() - began < 25
+
+
+async def test_a_rebalance_waits_for_the_batch_in_hand_and_its_commit(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    """Commit on revocation: a member joining mid-batch does not make anyone redo the batch."""
+    partitions, count = 2, 16
+    topic = await topic_factory(partitions=partitions)
+    group = f"liveness-{uuid.uuid4().hex[:8]}"
+    await produce(producer, topic, count, partitions)
+    handled: Counter[tuple[int, int]] = Counter()
+    in_batch = asyncio.Event()
+
+    async def slow(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        in_batch.set()
+        await asyncio.sleep(3)  # the second member joins during this
+        handled.update((d.partition, d.offset) for d in batch)
+
+    async def fast(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        handled.update((d.partition, d.offset) for d in batch)
+
+    first = loop_in(kafka_bootstrap, topic, group, slow, producer)
+    second = loop_in(kafka_bootstrap, topic, group, fast, producer)
+    stops = [asyncio.Event(), asyncio.Event()]
+    tasks = [asyncio.create_task(first.run(stops[0]))]
+    try:
+        await asyncio.wait_for(in_batch.wait(), 60)
+        tasks.append(asyncio.create_task(second.run(stops[1])))
+        await wait(lambda: len(handled) == count, 90, "all records handled")
+        await wait(lambda: bool(second.health.assigned), 30, "second member assigned")
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+
+    assert set(handled) == {(p, o) for p in range(partitions) for o in range(count // partitions)}
+    assert max(handled.values()) == 1, f"redone after the rebalance: {handled}"
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    assert await committed(kafka_bootstrap, group, tps) == dict.fromkeys(
+        range(partitions), count // partitions
+    )
