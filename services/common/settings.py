@@ -16,6 +16,18 @@ DEV_JWT_SECRET = "sluice-dev-secret-do-not-use-in-production"  # noqa: S105 - re
 T = TypeVar("T", bound=msgspec.Struct)
 
 
+CpuNice = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=19,
+        description="Added to the process's nice value at start: batch CPU work yields to"
+        " ingest and status on a shared machine (0 = leave it)",
+    ),
+]
+"""The `cpu_nice` setting of the services doing batch CPU work (parser, embedder)."""
+
+
 class SettingsError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
 

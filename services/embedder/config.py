@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, CpuNice
 
 
 class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
@@ -56,15 +56,7 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the embedder service."""
 
-    cpu_nice: Annotated[
-        int,
-        msgspec.Meta(
-            ge=0,
-            le=19,
-            description="Added to the process's nice value at start: batch CPU work yields to"
-            " ingest and status on a shared machine (0 = leave it)",
-        ),
-    ] = 10
+    cpu_nice: CpuNice = 10
 
     embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
     embedder_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-embedder"

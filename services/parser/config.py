@@ -6,21 +6,13 @@ from typing import Annotated
 
 import msgspec
 
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, CpuNice
 
 
 class ParserSettings(CommonSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the parser service."""
 
-    cpu_nice: Annotated[
-        int,
-        msgspec.Meta(
-            ge=0,
-            le=19,
-            description="Added to the process's nice value at start: batch CPU work yields to"
-            " ingest and status on a shared machine (0 = leave it)",
-        ),
-    ] = 10
+    cpu_nice: CpuNice = 10
 
     parser_port: Annotated[int, msgspec.Meta(description="Parser health/metrics port")] = 8002
     parser_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-parser"

@@ -262,6 +262,12 @@ def test_faults_lose_nothing_and_do_nothing_twice(cluster: Cluster) -> None:  # 
     ]
     dlq = asyncio.run(checks.dead_letters(cluster.bootstrap))
     live = checks.rows(url, checks.JOB_SNAPSHOT)
+    per_tenant = ", ".join(
+        f"{r['tenant_id']} {r['n']}"
+        for r in checks.rows(
+            url, "SELECT tenant_id, count(*) AS n FROM jobs GROUP BY tenant_id ORDER BY tenant_id"
+        )
+    )
     rebuilt_url = asyncio.run(
         checks.rebuild_projection(cluster.bootstrap, url, f"rebuild_{uuid.uuid4().hex[:8]}")
     )
@@ -275,7 +281,8 @@ def test_faults_lose_nothing_and_do_nothing_twice(cluster: Cluster) -> None:  # 
         f"duplicate/missing job events {len(duplicate_events)}",
         f"jobs moved backwards {len(monitor.backwards)} ({monitor.samples} samples)",
         f"poison injected {len(poison)}, dead letters {len(dlq)}, matching {len(poison & dlq)}",
-        f"projection rows live {len(live)}, rebuilt {len(rebuilt)}, equal {live == rebuilt}",
+        f"projection rows live {len(live)}, rebuilt {len(rebuilt)}, equal {live == rebuilt}"
+        f" (jobs per tenant: {per_tenant})",
         *log,
     ]
     print("\nfault drill:\n  " + "\n  ".join(report))

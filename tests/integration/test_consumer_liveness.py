@@ -12,12 +12,12 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from services.common.kafka import ConsumerLoop, Delivery, Position
 from tests.fixtures.infra import TopicFactory
 from tests.integration.test_consumer_loop import (
     IDENTITY,
@@ -28,17 +28,6 @@ from tests.integration.test_consumer_loop import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    """A started producer with the pipeline's durability settings."""
-    started = make_producer(kafka_bootstrap, "liveness-test")
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
 
 
 def loop_in(

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import codec, topics
 from schemas.events import BlobRef, DocumentUploaded, Producer
-from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from services.common.kafka import ConsumerLoop, Delivery, Position
 from tests.fixtures.infra import TopicFactory
 
 pytestmark = pytest.mark.integration
@@ -36,17 +36,6 @@ def event(n: int) -> DocumentUploaded:
         blob=BlobRef(sha256="0" * 64, size=1, media_type="text/plain"),
         filename=f"doc-{n}.txt",
     )
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    """A started producer with the pipeline's durability settings."""
-    started = make_producer(kafka_bootstrap, "loop-test")
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
 
 
 @pytest.fixture
