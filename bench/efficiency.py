@@ -43,7 +43,7 @@ def _raw(count: int, env: dict[str, str]) -> dict[str, Any]:
 
 def run(ctx: Context) -> Outcome:
     """Interleave raw-model runs and pipeline runs on one stack; ratio of the medians."""
-    count, repeats = (24, 2) if ctx.quick else (200, 2)
+    count, repeats = (24, 2) if ctx.quick else (200, 3)
     env = {"SLUICE_EMBEDDING_PROVIDER": "local"}
     docs = corpus(count)
     out = Outcome("efficiency")

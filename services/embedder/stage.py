@@ -55,6 +55,7 @@ class EmbedStage:
         self.retrier = retrier
         self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
+        self.model_seconds = 0.0  # time spent in provider.embed, for the batch log line
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Embed every parsed document in the batch; effects are durable before returning."""
@@ -76,6 +77,7 @@ class EmbedStage:
     async def _embed(self, deliveries: list[Delivery]) -> None:
         parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
         started = time.perf_counter()
+        model_before = self.model_seconds
         await asyncio.gather(
             *(
                 send_event(
@@ -132,10 +134,11 @@ class EmbedStage:
         for _ in documents:
             metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, len(documents)))
         log.info(
-            "indexed %d documents, %d chunks in %.2fs",
+            "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
             len(documents),
             len(flat),
             elapsed,
+            self.model_seconds - model_before,
             extra=ctx(stage="embed"),
         )
 
@@ -149,6 +152,7 @@ class EmbedStage:
         flat = [c.text for doc in chunked for c in doc]
         if not flat:
             return [[] for _ in chunked]
+        started = time.perf_counter()
         try:
             vectors = await asyncio.to_thread(self.provider.embed, flat)
         except ValueError as error:
@@ -159,6 +163,7 @@ class EmbedStage:
                 extra=ctx(stage="embed"),
             )
             return [await self._one(doc) for doc in chunked]
+        self.model_seconds += time.perf_counter() - started
         out: list[list[list[float]] | ValueError] = []
         at = 0
         for doc in chunked:
