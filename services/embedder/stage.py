@@ -30,6 +30,7 @@ from services.embedder.core.ports import EmbeddingProvider
 log = logging.getLogger(__name__)
 
 EMBEDDING_REJECTED = "embedding_rejected"
+GROUP_CHUNKS = 96  # chunks per model call; storing one group overlaps embedding the next
 
 
 class EmbedStage:
@@ -62,8 +63,9 @@ class EmbedStage:
         deliveries = [d for d in batch if isinstance(d.event, DocumentParsed)]
         if not deliveries:
             return
+        stored: set[str] = set()  # event ids whose outcome is already durable
         try:
-            await self._embed(deliveries)
+            await self._embed(deliveries, stored)
         except RetryableError as error:
             await asyncio.gather(
                 *(
@@ -71,14 +73,20 @@ class EmbedStage:
                         d, error.code, error.message, retry_after_s=error.retry_after_s
                     )
                     for d in deliveries
+                    if d.event.event_id not in stored
                 )
             )
 
-    async def _embed(self, deliveries: list[Delivery]) -> None:
+    async def _embed(self, deliveries: list[Delivery], stored: set[str]) -> None:
+        """Chunk, embed and store the batch, in groups of documents.
+
+        Storing a group (pgvector upserts, events) overlaps the model call for the next group,
+        so the model is not left idle while the database and Kafka answer.
+        """
         parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
         started = time.perf_counter()
         model_before = self.model_seconds
-        await asyncio.gather(
+        announced = asyncio.gather(
             *(
                 send_event(
                     self.producer,
@@ -88,59 +96,91 @@ class EmbedStage:
                 for p in parsed
             )
         )
-        texts = await asyncio.gather(*(self._text(p) for p in parsed))
-        ready = [(p, t) for p, t in zip(parsed, texts, strict=True) if t is not None]
         delivery_of = {d.event.event_id: d for d in deliveries}
-        chunked = await asyncio.to_thread(self._chunk_all, [t for _, t in ready])
-        embedded = await self._vectors(chunked)
-        documents: list[DocumentChunks] = []
-        failures: list[tuple[DocumentParsed, str, str]] = []  # only the document is at fault
-        refused: list[tuple[DocumentParsed, str, str]] = []  # dead-lettered: our side gave up
-        for (event, _), doc_chunks, vectors in zip(ready, chunked, embedded, strict=True):
+        storing: asyncio.Task[int] | None = None
+        indexed = chunk_total = 0
+        try:
+            texts = await asyncio.gather(*(self._text(p) for p in parsed))
+            ready = [(p, t) for p, t in zip(parsed, texts, strict=True) if t is not None]
+            chunked = await asyncio.to_thread(self._chunk_all, [t for _, t in ready])
+            await announced  # every StageStarted is acknowledged before any outcome
+            missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
+            await asyncio.gather(
+                *(
+                    self.retrier.dead_letter(
+                        delivery_of[p.event_id],
+                        "blob_missing",
+                        "the parsed text is missing from the blob store; retry the job",
+                        kind="embed-failed",
+                    )
+                    for p in missing
+                )
+            )
+            stored.update(p.event_id for p in missing)
+            for group in _groups(ready, chunked, GROUP_CHUNKS):
+                embedded = await self._vectors([c for _, c in group])
+                if storing is not None:
+                    indexed += await storing
+                storing = asyncio.create_task(self._store(group, embedded, delivery_of, stored))
+                chunk_total += sum(len(c) for _, c in group)
+            if storing is not None:
+                indexed += await storing
+                storing = None
+        finally:
+            if not announced.done():
+                announced.cancel()
+            if storing is not None:  # an error mid-batch: let the group being stored finish
+                await asyncio.gather(storing, return_exceptions=True)
+        elapsed = time.perf_counter() - started
+        for _ in range(indexed):
+            metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, indexed))
+        log.info(
+            "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
+            indexed,
+            chunk_total,
+            elapsed,
+            self.model_seconds - model_before,
+            extra=ctx(stage="embed"),
+        )
+
+    async def _store(
+        self,
+        group: list[tuple[DocumentParsed, list[Chunk]]],
+        embedded: list[list[list[float]] | ValueError],
+        delivery_of: dict[str, Delivery],
+        stored: set[str],
+    ) -> int:
+        """Upsert a group's chunks (one transaction), then announce each outcome; # indexed."""
+        documents: list[tuple[DocumentParsed, DocumentChunks]] = []
+        failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
+        refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
+        for (event, doc_chunks), vectors in zip(group, embedded, strict=True):
             if not doc_chunks:
-                failures.append((event, "no_text", "the document has no text to index"))
-                continue
-            if isinstance(vectors, ValueError):
-                message = f"the embedding provider refused this document: {vectors}"
-                refused.append((event, EMBEDDING_REJECTED, message))
-                continue
-            documents.append(
-                DocumentChunks(
+                failures.append((event, "the document has no text to index"))
+            elif isinstance(vectors, ValueError):
+                refused.append((event, f"the embedding provider refused this document: {vectors}"))
+            else:
+                chunks = DocumentChunks(
                     tenant_id=event.tenant_id,
                     document_id=event.document_id,
                     source_event_id=event.event_id,
                     chunks=doc_chunks,
                     vectors=vectors,
                 )
-            )
-        refused += [
-            (p, "blob_missing", "the parsed text is missing from the blob store; retry the job")
-            for p, t in zip(parsed, texts, strict=True)
-            if t is None
-        ]
-        await self.chunks.replace(self.provider.model_name, documents)
+                documents.append((event, chunks))
+        await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
         await asyncio.gather(
-            *(self._indexed(p, len(d.chunks)) for p, d in _pair(ready, documents)),
-            *(self._fail(p, code, message) for p, code, message in failures),
+            *(self._indexed(event, len(d.chunks)) for event, d in documents),
+            *(self._fail(event, "no_text", message) for event, message in failures),
             *(
                 self.retrier.dead_letter(
-                    delivery_of[p.event_id], code, message, kind="embed-failed"
+                    delivery_of[event.event_id], EMBEDDING_REJECTED, message, kind="embed-failed"
                 )
-                for p, code, message in refused
+                for event, message in refused
             ),
         )
-        elapsed = time.perf_counter() - started
-        flat = [c for doc in documents for c in doc.chunks]
-        for _ in documents:
-            metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, len(documents)))
-        log.info(
-            "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
-            len(documents),
-            len(flat),
-            elapsed,
-            self.model_seconds - model_before,
-            extra=ctx(stage="embed"),
-        )
+        stored.update(event.event_id for event, _ in group)
+        return len(documents)
 
     async def _vectors(self, chunked: list[list[Chunk]]) -> list[list[list[float]] | ValueError]:
         """Vectors per document, from one provider call for the whole batch.
@@ -221,8 +261,19 @@ class EmbedStage:
         )
 
 
-def _pair(
-    ready: list[tuple[DocumentParsed, str]], documents: list[DocumentChunks]
-) -> list[tuple[DocumentParsed, DocumentChunks]]:
-    by_event = {d.source_event_id: d for d in documents}
-    return [(p, by_event[p.event_id]) for p, _ in ready if p.event_id in by_event]
+def _groups(
+    ready: list[tuple[DocumentParsed, str]], chunked: list[list[Chunk]], size: int
+) -> list[list[tuple[DocumentParsed, list[Chunk]]]]:
+    """Consecutive documents in groups of at least `size` chunks (the last may be smaller)."""
+    groups: list[list[tuple[DocumentParsed, list[Chunk]]]] = []
+    current: list[tuple[DocumentParsed, list[Chunk]]] = []
+    count = 0
+    for (event, _), chunks in zip(ready, chunked, strict=True):
+        current.append((event, chunks))
+        count += len(chunks)
+        if count >= size:
+            groups.append(current)
+            current, count = [], 0
+    if current:
+        groups.append(current)
+    return groups
