@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import shlex
+import subprocess
 import sys
 import time
 import traceback
@@ -25,6 +26,21 @@ average beside them.
 """
 
 
+def commit() -> str:
+    """The checked-out commit, marked when the working tree has changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], check=False, capture_output=True, text=True, cwd=REPO_ROOT
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (
+        " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    )
+
+
 def render(
     ctx: Context, command: str, outcomes: list[Outcome], seconds: float, loads: list[str]
 ) -> str:
@@ -32,6 +48,7 @@ def render(
     facts = machine()
     lines = [
         f"\n## {ctx.started:%Y-%m-%d %H:%M} — {'quick' if ctx.quick else 'full'}\n",
+        f"- commit: `{commit()}`",
         f"- command: `{command}`",
         f"- machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory']} RAM,"
         f" Python {facts['python']}",
