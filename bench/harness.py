@@ -26,7 +26,6 @@ import psycopg
 from bench.corpus import Document
 from infra.local import process
 from infra.local.kafka import ensure_kafka_jars
-from infra.local.ports import free_port
 from services.cli.stack import REPO_ROOT, SERVICES, Stack, StackConfig, http_ok
 from services.common.auth import issue_token
 from services.common.kafka import ensure_topics
@@ -149,16 +148,7 @@ class BenchStack:
         self.env = dict(env or {})
         self.with_services = services
         self.run_dir = REPO_ROOT / ".run" / f"bench-{label}-{uuid.uuid4().hex[:8]}"
-        kafka_port = free_port()
-        config = StackConfig(
-            run_dir=self.run_dir,
-            kafka_port=kafka_port,
-            kafka_controller_port=free_port(),
-            postgres_port=free_port(),
-            ports={name: free_port() for name in SERVICES},
-            database_url=None,
-        )
-        self.stack = _OverriddenStack(config, self.env)
+        self.stack = _OverriddenStack(StackConfig.on_free_ports(self.run_dir), self.env)
         self.extra: dict[str, int] = {}  # label -> pid of processes started besides the stack
         self.started = time.monotonic()
 

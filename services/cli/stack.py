@@ -13,6 +13,7 @@ from pathlib import Path
 
 from infra.local import process
 from infra.local.kafka import KafkaRunner, ensure_kafka_jars
+from infra.local.ports import free_port
 from infra.local.postgres import PostgresRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,18 @@ class StackConfig:
     postgres_port: int
     ports: dict[str, int]
     database_url: str | None
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path) -> StackConfig:
+        """An isolated stack under `run_dir`: every port free, its own Kafka and Postgres."""
+        return cls(
+            run_dir=run_dir,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            postgres_port=free_port(),
+            ports={name: free_port() for name in SERVICES},
+            database_url=None,
+        )
 
     @classmethod
     def from_env(cls, run_dir: Path | None = None) -> StackConfig:

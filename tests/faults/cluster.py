@@ -15,7 +15,7 @@ import psycopg
 
 from infra.local import process
 from infra.local.ports import free_port
-from services.cli.stack import REPO_ROOT, SERVICES, Stack, StackConfig, http_ok
+from services.cli.stack import REPO_ROOT, Stack, StackConfig, http_ok
 from services.common.auth import issue_token
 
 SECRET = "fault-drill-secret-0123456789-abcdefghij"
@@ -40,16 +40,7 @@ class Cluster:
     replicas: list[Replica] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        kafka_port = free_port()
-        config = StackConfig(
-            run_dir=self.run_dir,
-            kafka_port=kafka_port,
-            kafka_controller_port=free_port(),
-            postgres_port=free_port(),
-            ports={name: free_port() for name in SERVICES},
-            database_url=None,
-        )
-        self.stack = Stack(config)
+        self.stack = Stack(StackConfig.on_free_ports(self.run_dir))
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
