@@ -26,6 +26,7 @@ from schemas import topics
 from tests.faults import checks
 from tests.faults.cluster import Cluster
 from tests.faults.corpus import document
+from tests.fixtures.infra import unavailable
 
 pytestmark = pytest.mark.faults
 FULL = os.environ.get("SLUICE_FAULTS_FULL") == "1"
@@ -37,7 +38,7 @@ TENANT = f"drill-{uuid.uuid4().hex[:6]}"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     if shutil.which("java") is None or shutil.which("mvn") is None:
-        pytest.skip("the fault drill needs Java and Maven to run its own Kafka broker")
+        unavailable("the fault drill needs Java and Maven to run its own Kafka broker")
     run_dir = REPO_ROOT / ".run" / f"faults-{uuid.uuid4().hex[:8]}"
     cluster = Cluster(run_dir, provider=os.environ.get("SLUICE_FAULTS_PROVIDER", "local"))
     try:

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.infra import unavailable
+
 PROMETHEUS = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 PROMTOOL = shutil.which("promtool")
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.skipif(
-        PROMTOOL is None,
-        reason="promtool is not installed (Debian/Ubuntu: apt-get install prometheus)",
-    ),
-]
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _needs_promtool() -> None:
+    if PROMTOOL is None:
+        unavailable("promtool is not installed (Debian/Ubuntu: apt-get install prometheus)")
 
 
 def _promtool(*args: str) -> str:
