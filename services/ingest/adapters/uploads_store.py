@@ -71,23 +71,14 @@ class UploadsStore:
             return msgspec.convert(row, UploadRecord)
         assert record.idempotency_key is not None  # noqa: S101 - only a key can conflict
         # The conflicting row is committed (ON CONFLICT waited for it): this statement sees it.
-        cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM uploads WHERE tenant_id = %s AND idempotency_key = %s",
-            (record.tenant_id, record.idempotency_key),
-        )
-        existing = await cur.fetchone()
+        existing = await _by_key(conn, record.tenant_id, record.idempotency_key)
         assert existing is not None  # noqa: S101
-        return msgspec.convert(existing, UploadRecord)
+        return existing
 
     async def by_key(self, tenant_id: str, key: str) -> UploadRecord | None:
         """The upload a tenant made with this Idempotency-Key, if any."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM uploads WHERE tenant_id = %s AND idempotency_key = %s",
-                (tenant_id, key),
-            )
-            row = await cur.fetchone()
-        return None if row is None else msgspec.convert(row, UploadRecord)
+            return await _by_key(conn, tenant_id, key)
 
     async def mark_published(self, job_id: str) -> None:
         """Remember that Kafka acknowledged the upload's event.
@@ -103,3 +94,12 @@ class UploadsStore:
                 " WHERE job_id = %s AND published_at IS NULL",
                 (job_id,),
             )
+
+
+async def _by_key(conn: AsyncConnection[Any], tenant_id: str, key: str) -> UploadRecord | None:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM uploads WHERE tenant_id = %s AND idempotency_key = %s",
+        (tenant_id, key),
+    )
+    row = await cur.fetchone()
+    return None if row is None else msgspec.convert(row, UploadRecord)
