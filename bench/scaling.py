@@ -24,7 +24,11 @@ from infra.local.ports import free_port
 
 # The real model, one torch thread per replica: the replicas, not torch's own threads, are
 # what spreads the work over the cores (on 2 cores, expect a gain up to 2 replicas, not beyond).
-ENV = {"SLUICE_EMBEDDING_PROVIDER": "local", "SLUICE_EMBEDDING_THREADS": "1"}
+ENV = {
+    "SLUICE_EMBEDDING_PROVIDER": "local",
+    "SLUICE_EMBEDDING_THREADS": "1",
+    "SLUICE_EMBEDDING_LANES": "1",
+}
 
 
 def _assigned(port: int) -> int:
@@ -51,7 +55,7 @@ def run(ctx: Context) -> Outcome:
     docs = corpus(count)
     out = Outcome("scaling")
     out.notes.append(
-        f"provider local all-MiniLM-L6-v2 with SLUICE_EMBEDDING_THREADS=1 per replica;"
+        f"provider local all-MiniLM-L6-v2, one lane of one torch thread per replica;"
         f" {os.cpu_count()} CPUs; {count} documents per run, {repeats} run(s)"
         " per replica count; replicas are extra `python -m services.embedder` processes"
         " (own SLUICE_EMBEDDER_PORT and SLUICE_INSTANCE_ID) in the same consumer group"

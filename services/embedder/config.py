@@ -61,7 +61,12 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
     embedder_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-embedder"
     embedding_batch_size: Annotated[int, msgspec.Meta(description="Texts per model call")] = 32
-    embedding_threads: Annotated[int, msgspec.Meta(description="Torch threads (0 = default)")] = 0
+    embedding_threads: Annotated[
+        int, msgspec.Meta(description="Torch threads per model lane (0 = CPUs / lanes)")
+    ] = 0
+    embedding_lanes: Annotated[
+        int, msgspec.Meta(description="Model calls run at once (0 = one per CPU, at most 4)")
+    ] = 0
     chunk_tokens: Annotated[int, msgspec.Meta(description="Max tokens per chunk")] = 256
     chunk_overlap: Annotated[int, msgspec.Meta(description="Tokens shared by neighbours")] = 32
     embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16

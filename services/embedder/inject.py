@@ -38,6 +38,7 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
         config.embedding_provider,
         batch_size=config.embedding_batch_size,
         threads=config.embedding_threads or None,
+        lanes=config.embedding_lanes or None,
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:

@@ -12,6 +12,7 @@ def build_provider(
     *,
     batch_size: int = 32,
     threads: int | None = None,
+    lanes: int | None = None,
     openai_base_url: str = "",
     openai_api_key: str = "",
     openai_model: str = "",
@@ -28,7 +29,7 @@ def build_provider(
             LocalSentenceTransformer,
         )
 
-        return LocalSentenceTransformer(batch_size=batch_size, threads=threads)
+        return LocalSentenceTransformer(batch_size=batch_size, threads=threads, lanes=lanes)
     if name == "openai":
         from services.embedder.adapters.openai_provider import (  # noqa: PLC0415
             OpenAICompatibleEmbedder,

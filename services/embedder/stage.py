@@ -24,13 +24,13 @@ from services.common.kafka import Delivery, Position, send_event
 from services.common.logs import ctx
 from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
+from services.embedder.core.calls import plan_calls
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.ports import EmbeddingProvider
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_REJECTED = "embedding_rejected"
-GROUP_CHUNKS = 96  # chunks per model call; storing one group overlaps embedding the next
 
 
 class EmbedStage:
@@ -56,7 +56,9 @@ class EmbedStage:
         self.retrier = retrier
         self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
-        self.model_seconds = 0.0  # time spent in provider.embed, for the batch log line
+        self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
+        self._calls_running = 0
+        self._busy_since = 0.0
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Embed every parsed document in the batch; effects are durable before returning."""
@@ -65,7 +67,8 @@ class EmbedStage:
             return
         stored: set[str] = set()  # event ids whose outcome is already durable
         try:
-            await self._embed(deliveries, stored)
+            for round_ in _rounds(deliveries):
+                await self._embed(round_, stored)
         except RetryableError as error:
             await asyncio.gather(
                 *(
@@ -78,11 +81,7 @@ class EmbedStage:
             )
 
     async def _embed(self, deliveries: list[Delivery], stored: set[str]) -> None:
-        """Chunk, embed and store the batch, in groups of documents.
-
-        Storing a group (pgvector upserts, events) overlaps the model call for the next group,
-        so the model is not left idle while the database and Kafka answer.
-        """
+        """Chunk, embed and store documents (each document at most once in `deliveries`)."""
         parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
         started = time.perf_counter()
         model_before = self.model_seconds
@@ -97,8 +96,7 @@ class EmbedStage:
             )
         )
         delivery_of = {d.event.event_id: d for d in deliveries}
-        storing: asyncio.Task[int] | None = None
-        indexed = chunk_total = 0
+        indexed = 0
         try:
             texts = await asyncio.gather(*(self._text(p) for p in parsed))
             ready = [(p, t) for p, t in zip(parsed, texts, strict=True) if t is not None]
@@ -117,55 +115,94 @@ class EmbedStage:
                 )
             )
             stored.update(p.event_id for p in missing)
-            for group in _groups(ready, chunked, GROUP_CHUNKS):
-                embedded = await self._vectors([c for _, c in group])
-                if storing is not None:
-                    indexed += await storing
-                storing = asyncio.create_task(self._store(group, embedded, delivery_of, stored))
-                chunk_total += sum(len(c) for _, c in group)
-            if storing is not None:
-                indexed += await storing
-                storing = None
+            documents = [_Document(p, c) for (p, _), c in zip(ready, chunked, strict=True)]
+            indexed = await self._embed_and_store(documents, delivery_of, stored)
         finally:
             if not announced.done():
                 announced.cancel()
-            if storing is not None:  # an error mid-batch: let the group being stored finish
-                await asyncio.gather(storing, return_exceptions=True)
         elapsed = time.perf_counter() - started
         for _ in range(indexed):
             metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, indexed))
         log.info(
             "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
             indexed,
-            chunk_total,
+            sum(len(c) for c in chunked),
             elapsed,
             self.model_seconds - model_before,
             extra=ctx(stage="embed"),
         )
 
-    async def _store(
-        self,
-        group: list[tuple[DocumentParsed, list[Chunk]]],
-        embedded: list[list[list[float]] | ValueError],
-        delivery_of: dict[str, Delivery],
-        stored: set[str],
+    async def _embed_and_store(
+        self, documents: list[_Document], delivery_of: dict[str, Delivery], stored: set[str]
     ) -> int:
-        """Upsert a group's chunks (one transaction), then announce each outcome; # indexed."""
+        """Embed the documents' chunks and store each document once its last chunk has a vector.
+
+        The chunks go to the model longest first, `provider.batch_size` per call and
+        `provider.concurrency` calls at a time, so texts of like length share a padded pass.
+        Storing (pgvector upserts, then the events) runs beside the model calls, one store at
+        a time, so the model is not left idle while the database and Kafka answer. Returns the
+        number of documents indexed.
+        """
+        calls = _calls(documents, self.provider.batch_size, self.provider.concurrency)
+        finished = [d for d in documents if d.done]  # no chunks: nothing to embed
+        running: set[asyncio.Task[list[_Document]]] = set()
+        storing: asyncio.Task[int] | None = None
+        indexed = 0
+
+        async def collect(*, all_: bool = False) -> None:
+            """Take the next finished call's documents; start the next store when none runs."""
+            nonlocal running, storing, indexed
+            if running:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                errors = [e for e in (task.exception() for task in done) if e is not None]
+                if errors:
+                    raise errors[0]
+                for task in done:
+                    finished.extend(task.result())
+            if storing is not None and (storing.done() or all_):
+                indexed += await storing
+                storing = None
+            if storing is None and finished:
+                storing = asyncio.create_task(self._store(list(finished), delivery_of, stored))
+                finished.clear()
+
+        try:
+            for call in calls:
+                while len(running) >= self.provider.concurrency:
+                    await collect()
+                running.add(asyncio.create_task(self._vectors(call)))
+            while running:
+                await collect()
+            while storing is not None or finished:
+                await collect(all_=True)
+        finally:  # on an error, let the calls and the store in flight finish; store no more
+            await asyncio.gather(*running, return_exceptions=True)
+            if storing is not None:
+                await asyncio.gather(storing, return_exceptions=True)
+        return indexed
+
+    async def _store(
+        self, finished: list[_Document], delivery_of: dict[str, Delivery], stored: set[str]
+    ) -> int:
+        """Upsert finished documents' chunks (one transaction), then announce each; # indexed."""
         documents: list[tuple[DocumentParsed, DocumentChunks]] = []
         failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
         refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
-        for (event, doc_chunks), vectors in zip(group, embedded, strict=True):
-            if not doc_chunks:
+        for doc in finished:
+            event = doc.event
+            if not doc.chunks:
                 failures.append((event, "the document has no text to index"))
-            elif isinstance(vectors, ValueError):
-                refused.append((event, f"the embedding provider refused this document: {vectors}"))
+            elif doc.refused is not None:
+                refused.append(
+                    (event, f"the embedding provider refused this document: {doc.refused}")
+                )
             else:
                 chunks = DocumentChunks(
                     tenant_id=event.tenant_id,
                     document_id=event.document_id,
                     source_event_id=event.event_id,
-                    chunks=doc_chunks,
-                    vectors=vectors,
+                    chunks=doc.chunks,
+                    vectors=doc.embedded(),
                 )
                 documents.append((event, chunks))
         await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
@@ -179,37 +216,68 @@ class EmbedStage:
                 for event, message in refused
             ),
         )
-        stored.update(event.event_id for event, _ in group)
+        stored.update(doc.event.event_id for doc in finished)
         return len(documents)
 
-    async def _vectors(self, chunked: list[list[Chunk]]) -> list[list[list[float]] | ValueError]:
-        """Vectors per document, from one provider call for the whole batch.
+    async def _vectors(self, call: list[tuple[_Document, int]]) -> list[_Document]:
+        """Embed one call's chunks (`(document, chunk index)`); return the documents finished.
 
         A provider refusal (`ValueError`: a 4xx, a bad vector) must not hold the batch hostage:
-        the documents are then embedded one by one, and each one still refused gets its error
-        instead of vectors. `RetryableError` propagates (the batch goes to the retry topic).
+        the call's documents are then embedded one by one, and each one still refused is
+        finished with its error instead of vectors. `RetryableError` propagates (the batch
+        goes to the retry topic).
         """
-        flat = [c.text for doc in chunked for c in doc]
-        if not flat:
-            return [[] for _ in chunked]
-        started = time.perf_counter()
+        call = [(doc, i) for doc, i in call if doc.refused is None]
+        if not call:
+            return []
+        self._model_busy(+1)
         try:
-            vectors = await asyncio.to_thread(self.provider.embed, flat)
+            vectors = await asyncio.to_thread(
+                self.provider.embed, [doc.chunks[i].text for doc, i in call]
+            )
         except ValueError as error:
             log.warning(
-                "provider refused a batch of %d documents (%s); embedding them one by one",
-                len(chunked),
+                "provider refused a call of %d chunks (%s); embedding its documents one by one",
+                len(call),
                 error,
                 extra=ctx(stage="embed"),
             )
-            return [await self._one(doc) for doc in chunked]
-        self.model_seconds += time.perf_counter() - started
-        out: list[list[list[float]] | ValueError] = []
-        at = 0
-        for doc in chunked:
-            out.append(vectors[at : at + len(doc)])
-            at += len(doc)
-        return out
+            return await self._one_by_one(call)
+        finally:
+            self._model_busy(-1)
+        if len(vectors) != len(call):
+            raise ValueError(f"the provider returned {len(vectors)} vectors for {len(call)} texts")
+        finished: list[_Document] = []
+        for (doc, i), vector in zip(call, vectors, strict=True):
+            if doc.put(i, vector):
+                finished.append(doc)
+        return finished
+
+    def _model_busy(self, change: int) -> None:
+        """Count calls in flight; `model_seconds` adds the time at least one was running."""
+        now_ = time.perf_counter()
+        if self._calls_running:
+            self.model_seconds += now_ - self._busy_since
+        self._busy_since = now_
+        self._calls_running += change
+
+    async def _one_by_one(self, call: list[tuple[_Document, int]]) -> list[_Document]:
+        indexes: dict[int, list[int]] = {}
+        documents: dict[int, _Document] = {}
+        for doc, i in call:
+            indexes.setdefault(id(doc), []).append(i)
+            documents[id(doc)] = doc
+        finished: list[_Document] = []
+        for key, doc in documents.items():
+            outcome = await self._one([doc.chunks[i] for i in indexes[key]])
+            if isinstance(outcome, ValueError):
+                doc.refused = outcome
+                finished.append(doc)
+                continue
+            done = [doc.put(i, v) for i, v in zip(indexes[key], outcome, strict=True)]
+            if any(done):
+                finished.append(doc)
+        return finished
 
     async def _one(self, chunks: list[Chunk]) -> list[list[float]] | ValueError:
         if not chunks:
@@ -261,19 +329,54 @@ class EmbedStage:
         )
 
 
-def _groups(
-    ready: list[tuple[DocumentParsed, str]], chunked: list[list[Chunk]], size: int
-) -> list[list[tuple[DocumentParsed, list[Chunk]]]]:
-    """Consecutive documents in groups of at least `size` chunks (the last may be smaller)."""
-    groups: list[list[tuple[DocumentParsed, list[Chunk]]]] = []
-    current: list[tuple[DocumentParsed, list[Chunk]]] = []
-    count = 0
-    for (event, _), chunks in zip(ready, chunked, strict=True):
-        current.append((event, chunks))
-        count += len(chunks)
-        if count >= size:
-            groups.append(current)
-            current, count = [], 0
-    if current:
-        groups.append(current)
-    return groups
+class _Document:
+    """One document of a batch on its way through the model: its chunks and their vectors."""
+
+    def __init__(self, event: DocumentParsed, chunks: list[Chunk]) -> None:
+        self.event = event
+        self.chunks = chunks
+        self.vectors: list[list[float] | None] = [None] * len(chunks)
+        self.left = len(chunks)
+        self.refused: ValueError | None = None
+
+    @property
+    def done(self) -> bool:
+        """Every chunk has its vector, or the provider refused the document."""
+        return self.left == 0 or self.refused is not None
+
+    def put(self, index: int, vector: list[float]) -> bool:
+        """Keep the vector of chunk `index`; True when that was the last one missing."""
+        if self.vectors[index] is None:
+            self.left -= 1
+        self.vectors[index] = vector
+        return self.left == 0
+
+    def embedded(self) -> list[list[float]]:
+        """The vectors in chunk order (all present)."""
+        return [v for v in self.vectors if v is not None]
+
+
+def _calls(documents: list[_Document], size: int, lanes: int) -> list[list[tuple[_Document, int]]]:
+    """Every chunk as `(document, index)`, cut into model calls by `plan_calls`."""
+    chunks = [(doc, i) for doc in documents for i in range(len(doc.chunks))]
+    counts = [doc.chunks[i].token_count for doc, i in chunks]
+    return [[chunks[k] for k in call] for call in plan_calls(counts, size, lanes)]
+
+
+def _rounds(deliveries: list[Delivery]) -> list[list[Delivery]]:
+    """Split a batch so that no document appears twice in a round, keeping their order.
+
+    Documents finish in the order the model reaches their chunks, not in batch order, so two
+    events for one document (a reprocess behind the original) go in successive rounds: the
+    later one is stored last and wins.
+    """
+    rounds: list[list[Delivery]] = []
+    seen: dict[str, int] = {}
+    for delivery in deliveries:
+        key = delivery.event.document_id if isinstance(delivery.event, DocumentParsed) else ""
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(delivery)
+    return rounds

@@ -62,6 +62,7 @@ class Cluster:
             "SLUICE_EMBEDDING_PROVIDER": self.provider,
             "SLUICE_LOG_LEVEL": "WARNING",
             "SLUICE_EMBEDDING_THREADS": "1",
+            "SLUICE_EMBEDDING_LANES": "1",
             "SLUICE_PARSE_WORKERS": "1",
         }
 

@@ -120,3 +120,19 @@ def test_hashing_embedder_ranks_shared_words_higher() -> None:
         ["kafka topic partition offset", "kafka topic partition lag", "sourdough bread recipe"]
     )
     assert cosine(base, close) > cosine(base, far)
+
+
+def test_model_lanes_embed_side_by_side_as_encode_does(model: LocalSentenceTransformer) -> None:
+    """`embed` from several threads at once gives what one `encode` gives, in input order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"{s} number {i} " * (1 + i % 7) for i, s in enumerate(SENTENCES * 12)]
+    expected = model._model.encode(texts, batch_size=32, normalize_embeddings=True).tolist()
+
+    with ThreadPoolExecutor(3) as lanes:
+        parts = list(lanes.map(model.embed, [texts[i : i + 5] for i in range(0, len(texts), 5)]))
+
+    got = [vector for part in parts for vector in part]
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected, strict=True):
+        assert mine == pytest.approx(theirs, abs=1e-5)

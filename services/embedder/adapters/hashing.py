@@ -47,6 +47,16 @@ class HashingEmbedder:
         """Whitespace tokenizer: one token per word."""
         return self._tokenizer
 
+    @property
+    def batch_size(self) -> int:
+        """Texts per call: any number is as cheap."""
+        return 256
+
+    @property
+    def concurrency(self) -> int:
+        """One call at a time: hashing holds the GIL, threads would not help."""
+        return 1
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one unit vector per text (a fixed unit vector for text without words)."""
         return [self._embed_one(text) for text in texts]

@@ -94,6 +94,16 @@ class OpenAICompatibleEmbedder(EmbeddingProvider):
         """Whitespace tokenizer, an approximation of the provider's tokens."""
         return self._tokenizer
 
+    @property
+    def batch_size(self) -> int:
+        """Texts per request."""
+        return self._batch_size
+
+    @property
+    def concurrency(self) -> int:
+        """One request at a time, so a provider's rate limit sees one client's steady pace."""
+        return 1
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one L2-normalised vector per text, in order, `batch_size` texts per request."""
         vectors: list[list[float]] = []

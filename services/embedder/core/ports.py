@@ -36,6 +36,16 @@ class EmbeddingProvider(Protocol):
         """The tokenizer whose tokens the model counts, for sizing chunks."""
         ...
 
+    @property
+    def batch_size(self) -> int:
+        """Texts the provider takes in one pass or request; the stage sizes its calls to it."""
+        ...
+
+    @property
+    def concurrency(self) -> int:
+        """How many `embed` calls may run at once, each in its own thread (1: one at a time)."""
+        ...
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one L2-normalised vector of `dimensions` floats per text, in order.
 

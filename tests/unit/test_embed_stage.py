@@ -1,0 +1,286 @@
+"""Unit tests of the embed stage's batching: length-sorted model calls, per-document outcomes.
+
+Kafka, Postgres and the model are replaced by recording fakes here; the stage runs against the
+real ones in tests/integration/test_openai_provider.py and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas import codec, topics
+from schemas.events import (
+    BlobRef,
+    DocumentFailed,
+    DocumentIndexed,
+    DocumentParsed,
+    Producer,
+    Stage,
+    now,
+)
+from services.common.blobstore import PostgresBlobStore
+from services.common.kafka import Delivery
+from services.common.retry import Retrier, RetryableError
+from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
+from services.embedder.core.calls import plan_calls
+from services.embedder.core.tokenizing import WhitespaceTokenizer
+from services.embedder.stage import EmbedStage
+
+pytestmark = pytest.mark.unit
+
+IDENTITY = Producer(service="embedder", instance="unit")
+
+
+class FakeProvider:
+    """Word tokens; a text's vector is [word count, hash of the text]; refuses `refuse_word`.
+
+    `fail_call`: that call (1-based) raises RetryableError; `pause_s`: each call's duration.
+    """
+
+    model_name = "fake"
+    dimensions = 2
+    max_tokens = 8
+    batch_size = 16
+
+    def __init__(
+        self,
+        refuse_word: str = "",
+        *,
+        concurrency: int = 1,
+        fail_call: int = 0,
+        pause_s: float = 0.0,
+    ) -> None:
+        self.tokenizer = WhitespaceTokenizer()
+        self.calls: list[list[str]] = []
+        self.refuse_word = refuse_word
+        self.concurrency = concurrency
+        self.fail_call = fail_call
+        self.pause_s = pause_s
+        self.active = self.most_active = 0
+        self.lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        with self.lock:
+            self.calls.append(list(texts))
+            number = len(self.calls)
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(self.pause_s)
+            if number == self.fail_call:
+                raise RetryableError("provider_unavailable", "the provider answered 503")
+            if self.refuse_word and any(self.refuse_word in t for t in texts):
+                raise ValueError(f"{self.refuse_word!r} is not allowed")
+            return [vector(t) for t in texts]
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def vector(text: str) -> list[float]:
+    return [float(len(text.split())), float(hash(text) % 1000)]
+
+
+@dataclass
+class FakeBlobs:
+    texts: dict[str, bytes] = field(default_factory=dict)
+
+    async def get(self, ref: BlobRef) -> bytes:
+        return self.texts[ref.sha256]
+
+
+@dataclass
+class FakeChunks:
+    stored: list[DocumentChunks] = field(default_factory=list)
+
+    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
+        await asyncio.sleep(0)
+        self.stored.extend(documents)
+
+
+@dataclass
+class FakeProducer:
+    sent: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
+        self.sent.append((topic, codec.decode(value)))
+
+
+@dataclass
+class Harness:
+    stage: EmbedStage
+    provider: FakeProvider
+    blobs: FakeBlobs
+    chunks: FakeChunks
+    producer: FakeProducer
+
+    def parsed(self, text: str, document_id: str | None = None) -> Delivery:
+        sha = uuid.uuid4().hex
+        self.blobs.texts[sha] = text.encode()
+        event = DocumentParsed(
+            event_id=uuid.uuid4().hex,
+            occurred_at=now(),
+            tenant_id="t",
+            job_id=uuid.uuid4().hex,
+            document_id=document_id or uuid.uuid4().hex,
+            text=BlobRef(sha256=sha, size=len(text), media_type="text/plain"),
+        )
+        return Delivery(topic=topics.DOCUMENTS_PARSED, partition=0, offset=0, event=event)
+
+    def events(self, topic: str) -> list[Any]:
+        return [e for t, e in self.producer.sent if t == topic]
+
+
+def harness(provider: FakeProvider | None = None) -> Harness:
+    provider = provider or FakeProvider()
+    blobs, chunks, producer = FakeBlobs(), FakeChunks(), FakeProducer()
+    kafka = cast(AIOKafkaProducer, producer)
+    stage = EmbedStage(
+        blobs=cast(PostgresBlobStore, blobs),
+        chunks=cast(ChunkStore, chunks),
+        producer=kafka,
+        provider=provider,
+        identity=IDENTITY,
+        retrier=Retrier(kafka, IDENTITY, Stage.EMBED),
+        chunk_tokens=8,
+        chunk_overlap=0,
+    )
+    return Harness(stage, provider, blobs, chunks, producer)
+
+
+def words(count: int, tag: str) -> str:
+    return " ".join(f"{tag}{i}" for i in range(count))
+
+
+async def test_model_calls_take_the_batchs_chunks_longest_first() -> None:
+    run = harness()
+    # 60 documents of 3-40 words: chunks of 8 words and a shorter tail, ~190 chunks in all
+    batch = [run.parsed(words(3 + (i * 7) % 38, f"d{i}w")) for i in range(60)]
+
+    await run.stage(batch, {})
+
+    lengths = [len(t.split()) for call in run.provider.calls for t in call]
+    assert lengths == sorted(lengths, reverse=True)
+    assert all(len(call) <= run.provider.batch_size for call in run.provider.calls)
+    assert sum(len(call) for call in run.provider.calls) == sum(
+        len(d.chunks) for d in run.chunks.stored
+    )
+    assert len(run.provider.calls) > 1  # more than one call: storing overlapped embedding
+
+
+async def test_each_document_is_stored_once_with_its_vectors_in_chunk_order() -> None:
+    run = harness()
+    batch = [run.parsed(words(5 + 3 * i, f"d{i}w")) for i in range(30)]
+
+    await run.stage(batch, {})
+
+    by_document = {d.document_id: d for d in run.chunks.stored}
+    assert len(run.chunks.stored) == len(batch) == len(by_document)
+    for delivery in batch:
+        stored = by_document[delivery.event.document_id]
+        assert [c.index for c in stored.chunks] == list(range(len(stored.chunks)))
+        assert stored.vectors == [vector(c.text) for c in stored.chunks]
+        assert (
+            " ".join(c.text for c in stored.chunks)
+            == run.blobs.texts[cast(DocumentParsed, delivery.event).text.sha256].decode()
+        )
+    indexed = run.events(topics.DOCUMENTS_INDEXED)
+    assert sorted(e.job_id for e in indexed) == sorted(d.event.job_id for d in batch)
+    assert all(isinstance(e, DocumentIndexed) for e in indexed)
+    assert {e.document_id: e.chunk_count for e in indexed} == {
+        d: len(c.chunks) for d, c in by_document.items()
+    }
+
+
+async def test_a_later_event_for_the_same_document_is_stored_last() -> None:
+    run = harness()
+    first = run.parsed(words(3, "old"), document_id="doc-1")  # shorter: it would finish last
+    second = run.parsed(words(30, "new"), document_id="doc-1")
+    other = run.parsed(words(20, "other"))
+
+    await run.stage([first, other, second], {})
+
+    stored = [d for d in run.chunks.stored if d.document_id == "doc-1"]
+    assert [d.source_event_id for d in stored] == [first.event.event_id, second.event.event_id]
+    assert len(run.events(topics.DOCUMENTS_INDEXED)) == 3
+
+
+async def test_a_refused_document_is_dead_lettered_and_the_rest_indexed() -> None:
+    run = harness(FakeProvider(refuse_word="forbidden"))
+    good = [run.parsed(words(20, f"g{i}w")) for i in range(10)]
+    bad = run.parsed(words(12, "b") + " forbidden " + words(12, "c"))
+    empty = run.parsed("   ")
+
+    await run.stage([*good[:5], bad, empty, *good[5:]], {})
+
+    assert {d.document_id for d in run.chunks.stored} == {d.event.document_id for d in good}
+    failed = {e.job_id: e for e in run.events(topics.DOCUMENTS_FAILED)}
+    assert set(failed) == {bad.event.job_id, empty.event.job_id}
+    assert all(isinstance(e, DocumentFailed) for e in failed.values())
+    assert failed[bad.event.job_id].code == "embedding_rejected"
+    assert failed[empty.event.job_id].code == "no_text"
+    dead = run.events(topics.dlq(topics.DOCUMENTS_PARSED))
+    assert [e.job_id for e in dead] == [bad.event.job_id]
+    assert len(run.events(topics.DOCUMENTS_INDEXED)) == len(good)
+
+
+async def test_calls_run_side_by_side_up_to_the_providers_concurrency() -> None:
+    run = harness(FakeProvider(concurrency=3, pause_s=0.02))
+    batch = [run.parsed(words(10 + i % 25, f"d{i}w")) for i in range(40)]
+
+    await run.stage(batch, {})
+
+    sizes = [len(call) for call in run.provider.calls]
+    assert run.provider.most_active == 3
+    assert len(sizes) % 3 == 0  # the last calls of the batch fill every lane
+    assert max(sizes) - min(sizes) <= 1 and max(sizes) <= run.provider.batch_size
+    assert sorted(d.document_id for d in run.chunks.stored) == sorted(
+        d.event.document_id for d in batch
+    )
+    assert len(run.events(topics.DOCUMENTS_INDEXED)) == len(batch)
+
+
+async def test_a_retryable_error_mid_batch_retries_only_what_was_not_stored() -> None:
+    run = harness(FakeProvider(concurrency=2, fail_call=5, pause_s=0.01))
+    batch = [run.parsed(words(4 + (i * 5) % 30, f"d{i}w")) for i in range(30)]
+
+    await run.stage(batch, {})
+
+    stored = {d.document_id for d in run.chunks.stored}
+    retried = {e.document_id for e in run.events(topics.retry(topics.DOCUMENTS_PARSED))}
+    indexed = {e.document_id for e in run.events(topics.DOCUMENTS_INDEXED)}
+    assert stored and retried  # the error came mid-batch: some documents were already done
+    assert stored == indexed
+    assert stored.isdisjoint(retried)
+    assert stored | retried == {d.event.document_id for d in batch}
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "lanes", "sizes"),
+    [
+        (0, 32, 2, []),
+        (1, 32, 2, [1]),  # never more calls than texts
+        (3, 32, 4, [1, 1, 1]),
+        (32, 32, 1, [32]),
+        (33, 32, 1, [17, 16]),
+        (160, 32, 2, [27, 27, 27, 27, 26, 26]),  # 5 calls of 32 would leave one lane idle
+        (64, 32, 2, [32, 32]),
+    ],
+)
+def test_plan_calls_sizes(count: int, size: int, lanes: int, sizes: list[int]) -> None:
+    lengths = [(i * 37) % 101 for i in range(count)]
+
+    calls = plan_calls(lengths, size, lanes)
+
+    assert [len(call) for call in calls] == sizes
+    flat = [i for call in calls for i in call]
+    assert sorted(flat) == list(range(count))
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
