@@ -262,19 +262,17 @@ class EmbedStage:
         self._calls_running += change
 
     async def _one_by_one(self, call: list[tuple[_Document, int]]) -> list[_Document]:
-        indexes: dict[int, list[int]] = {}
-        documents: dict[int, _Document] = {}
+        indexes: dict[_Document, list[int]] = {}  # by identity, in call order
         for doc, i in call:
-            indexes.setdefault(id(doc), []).append(i)
-            documents[id(doc)] = doc
+            indexes.setdefault(doc, []).append(i)
         finished: list[_Document] = []
-        for key, doc in documents.items():
-            outcome = await self._one([doc.chunks[i] for i in indexes[key]])
+        for doc, mine in indexes.items():
+            outcome = await self._one([doc.chunks[i] for i in mine])
             if isinstance(outcome, ValueError):
                 doc.refused = outcome
                 finished.append(doc)
                 continue
-            done = [doc.put(i, v) for i, v in zip(indexes[key], outcome, strict=True)]
+            done = [doc.put(i, v) for i, v in zip(mine, outcome, strict=True)]
             if any(done):
                 finished.append(doc)
         return finished
