@@ -14,7 +14,7 @@ if str(REPO) not in sys.path:
 
 import msgspec  # noqa: E402
 
-from services.common.settings import CommonSettings, describe  # noqa: E402
+from services.common.settings import MIN_JWT_SECRET_CHARS, CommonSettings, describe  # noqa: E402
 from services.embedder.config import EmbedderSettings  # noqa: E402
 from services.ingest.config import IngestSettings  # noqa: E402
 from services.parser.config import ParserSettings  # noqa: E402
@@ -91,7 +91,7 @@ Every service reads its settings once at start from `SLUICE_*` environment varia
 the variable, e.g. ``invalid configuration (SLUICE_DB_POOL_SIZE): Expected `int`, got `str` ``.
 
 With `SLUICE_ENV=production` a service refuses to start while `SLUICE_JWT_SECRET` is the
-development default; in every mode the secret must be at least 16 characters.
+development default; in every mode the secret must be at least {min_secret} characters.
 """
 
 PROVIDERS = """\
@@ -170,7 +170,7 @@ def _plain_table(rows: tuple[tuple[str, str, str], ...]) -> list[str]:
 def render() -> str:
     """The whole configuration.md."""
     common = {row[0] for row in describe(CommonSettings)}
-    lines = [HEADER, "## Every service", ""]
+    lines = [HEADER.replace("{min_secret}", str(MIN_JWT_SECRET_CHARS)), "## Every service", ""]
     lines += ["Read by ingest, parser, embedder and status alike.", ""]
     lines += [*_table(CommonSettings, set()), ""]
     for name, cls in SERVICES:

@@ -50,13 +50,16 @@ def spawn(
 
 
 def is_alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
-    """Say whether `pid` runs (a zombie counts as dead; our own children are reaped)."""
+    """Say whether `pid` runs. Our own child counts as alive until it is reaped (a killed
+    process with threads still exiting is not gone yet); another process's zombie is dead."""
     if proc is not None and proc.pid == pid:
         return proc.poll() is None
-    with contextlib.suppress(ChildProcessError):
+    try:
         done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
+    except ChildProcessError:
+        pass  # not our child, or already reaped: ask /proc
+    else:
+        return done != pid
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
@@ -70,6 +73,25 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def in_sessions(sids: set[int]) -> dict[int, str]:
+    """Live processes whose session id is in `sids`, with their command lines.
+
+    Every runner child leads its own session, and its descendants stay in it even when they
+    are orphaned, so this finds what a killed service left behind.
+    """
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in {"Z", "X"} and int(fields[3]) in sids:
+            found[int(entry.name)] = cmdline(int(entry.name))
+    return found
 
 
 def wait_dead(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:

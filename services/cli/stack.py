@@ -179,11 +179,18 @@ class Stack:
             out("stopping Kafka")
             self.kafka.stop()
 
-    def kill_service(self, name: str) -> None:
-        """SIGKILL a service (fault drills)."""
+    def kill_service(self, name: str, timeout: float = 30) -> bool:
+        """SIGKILL a service and what it started (its process group), as a node failure would,
+        and wait until it is gone, so that `up` starts a new one; False when none was running.
+        """
         pid = self.service_pid(name)
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+        if pid is None:
+            return False
+        process.signal_group(pid, signal.SIGKILL)
+        if not process.wait_dead(pid, timeout):
+            raise RuntimeError(f"{name} (pid {pid}) still alive {timeout:.0f}s after SIGKILL")
+        self.pid_file(name).unlink(missing_ok=True)
+        return True
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -12,6 +12,7 @@ import msgspec
 
 PREFIX = "SLUICE_"
 DEV_JWT_SECRET = "sluice-dev-secret-do-not-use-in-production"  # noqa: S105 - refused in production
+MIN_JWT_SECRET_CHARS = 32  # HS256 wants a key at least as long as its 256-bit hash
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -54,8 +55,11 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         if self.env == "production" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError("SLUICE_JWT_SECRET must be set in production")
-        if len(self.jwt_secret) < 32:
-            raise ValueError("SLUICE_JWT_SECRET must be at least 32 characters (HS256 key size)")
+        if len(self.jwt_secret) < MIN_JWT_SECRET_CHARS:
+            raise ValueError(
+                f"SLUICE_JWT_SECRET must be at least {MIN_JWT_SECRET_CHARS} characters"
+                " (HS256 key size)"
+            )
 
     @property
     def instance(self) -> str:

@@ -15,7 +15,7 @@ import psycopg
 
 from infra.local import process
 from infra.local.ports import free_port
-from services.cli.stack import REPO_ROOT, Stack, StackConfig, http_ok
+from services.cli.stack import REPO_ROOT, SERVICES, Stack, StackConfig, http_ok
 from services.common.auth import issue_token
 
 SECRET = "fault-drill-secret-0123456789-abcdefghij"
@@ -38,6 +38,7 @@ class Cluster:
     provider: str = "local"
     stack: Stack = field(init=False)
     replicas: list[Replica] = field(default_factory=list)
+    sessions: set[int] = field(default_factory=set)  # every process it started leads one
 
     def __post_init__(self) -> None:
         self.stack = Stack(StackConfig.on_free_ports(self.run_dir))
@@ -49,12 +50,20 @@ class Cluster:
         os.environ.update(self._env())
         try:
             self.stack.up(out=lambda _line: None)
+            self._note_sessions()
         finally:
             for key in self._env():
                 os.environ.pop(key, None)
             for key, value in saved.items():
                 if value is not None:
                     os.environ[key] = value
+
+    def _note_sessions(self) -> None:
+        """Remember the sessions of the processes running now (each leads its own)."""
+        pids = [self.stack.service_pid(name) for name in SERVICES]
+        pids += [self.stack.kafka.pid(), self.stack.postgres.pid()]
+        pids += [replica.proc.pid for replica in self.replicas]  # type: ignore[attr-defined]
+        self.sessions |= {pid for pid in pids if pid is not None}
 
     def _env(self) -> dict[str, str]:
         return {
@@ -67,20 +76,24 @@ class Cluster:
         }
 
     def stop(self) -> None:
-        """Stop replicas, services, Postgres and Kafka; remove the run dir."""
+        """Stop replicas, services, Postgres and Kafka; remove the run dir.
+
+        Raises when any process the cluster started (or one of theirs: parser workers, the
+        broker's children) outlives the stop.
+        """
+        self._note_sessions()
         for replica in self.replicas:
             process.terminate(replica.proc.pid, sig=signal.SIGTERM, timeout=20)  # type: ignore[attr-defined]
         self.stack.down(out=lambda _line: None)
+        left = process.in_sessions(self.sessions)
+        assert not left, f"processes left behind after stop: {left}"
         if not os.environ.get("SLUICE_KEEP_RUN"):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # -- faults ------------------------------------------------------------------------------
     def kill(self, name: str) -> None:
         """SIGKILL a service (no chance to commit or leave the group)."""
-        pid = self.stack.service_pid(name)
-        assert pid is not None, f"{name} is not running"
-        os.kill(pid, signal.SIGKILL)
-        process.wait_dead(pid, 10)
+        assert self.stack.kill_service(name), f"{name} is not running"
 
     def restart_broker(self) -> None:
         """SIGKILL the broker and start it again on the same data."""
@@ -119,6 +132,7 @@ class Cluster:
         )
         replica = Replica(name, port, proc)
         self.replicas.append(replica)
+        self.sessions.add(proc.pid)
         deadline = time.monotonic() + 180
         while not http_ok(f"http://127.0.0.1:{port}/health/ready"):
             assert proc.poll() is None, f"replica of {name} exited: {proc.returncode}"
