@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
 
-from schemas.events import SCHEMA_VERSION, AnyEvent
+from schemas.events import AnyEvent, version_of
 
-SUPPORTED_VERSIONS: Final = frozenset({1})
+# Every version from 1 up to the one this release writes, per event type: a consumer accepts
+# the records of older producers (a v1 DocumentParsed decodes with `layout=None`).
+SUPPORTED_VERSIONS: Final[Mapping[str, frozenset[int]]] = {
+    cls.__name__: frozenset(range(1, version_of(cls) + 1)) for cls in typing.get_args(AnyEvent)
+}
+_ANY_VERSION: Final = frozenset().union(*SUPPORTED_VERSIONS.values())
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
@@ -30,22 +37,24 @@ def encode(event: AnyEvent) -> bytes:
 
 
 def decode(data: bytes | None) -> AnyEvent:
-    """Parse JSON bytes into an event; a schema_version outside SUPPORTED_VERSIONS is refused."""
+    """Parse JSON bytes into an event; a schema_version its type does not support is refused."""
     if not data:
         raise EventDecodeError("empty_record", "record value is empty")
     try:
         event = _decoder.decode(data)
     except msgspec.DecodeError as fast_error:
         raw = _raw(data, fast_error)
-        version = raw.get("schema_version", SCHEMA_VERSION)
-        if not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
+        supported = SUPPORTED_VERSIONS.get(str(raw.get("type")), _ANY_VERSION)
+        version = raw.get("schema_version", min(supported))
+        if not isinstance(version, int) or version not in supported:
             raise EventDecodeError(
                 "unknown_schema_version", f"schema_version {version!r} is not supported"
             ) from fast_error
         raise EventDecodeError("invalid_event", str(fast_error)) from fast_error
-    if event.schema_version not in SUPPORTED_VERSIONS:
+    if event.schema_version not in SUPPORTED_VERSIONS[type(event).__name__]:
         raise EventDecodeError(
-            "unknown_schema_version", f"schema_version {event.schema_version!r} is not supported"
+            "unknown_schema_version",
+            f"schema_version {event.schema_version!r} of {type(event).__name__} is not supported",
         )
     return event
 

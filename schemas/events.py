@@ -11,7 +11,8 @@ from typing import Any, Final
 
 import msgspec
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 1  # the envelope's version; an event type that changed overrides it
+PARSED_VERSION: Final = 2  # DocumentParsed v2 adds `layout`
 ID_NAMESPACE: Final = uuid.UUID("6f1c1d52-3d55-4b8e-9a8f-5c3a1e0b7d21")
 
 
@@ -69,14 +70,18 @@ class StageStarted(Event, frozen=True, kw_only=True, tag="StageStarted"):
 
 
 class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
-    """Text was extracted; the text itself is in the blob store."""
+    """Text was extracted; the text itself (and its layout, if any) is in the blob store."""
 
+    # v2 adds `layout`: a schemas.layout.Layout blob (where pages and headings start in the
+    # text); None when the format has neither. A v1 record decodes with layout=None.
+    schema_version: int = PARSED_VERSION
     text: BlobRef
     title: str | None = None
     page_count: int | None = None
     char_count: int = 0
     source: BlobRef | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    layout: BlobRef | None = None
 
 
 class DocumentIndexed(Event, frozen=True, kw_only=True, tag="DocumentIndexed"):
@@ -114,6 +119,15 @@ AnyEvent = (
     | DocumentFailed
     | RetryScheduled
 )
+
+
+def version_of(event_type: type[msgspec.Struct]) -> int:
+    """The schema_version this release writes for `event_type`."""
+    default = {f.name: f.default for f in msgspec.structs.fields(event_type)}["schema_version"]
+    if not isinstance(default, int):
+        raise TypeError(f"{event_type.__name__}.schema_version has no integer default")
+    return default
+
 
 _last_ms = 0
 _seq = 0

@@ -12,7 +12,7 @@ from typing import Any, Final
 import msgspec
 
 from schemas import codec
-from schemas.events import SCHEMA_VERSION, AnyEvent
+from schemas.events import AnyEvent, version_of
 
 OUT_DIR: Final = Path(__file__).resolve().parent / "json"
 UNION_FILE: Final = "pipeline-events.json"
@@ -27,10 +27,23 @@ def _render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def history() -> list[str]:
+    """Schema files of the older versions consumers still accept: kept as written, never rendered.
+
+    They document what an older producer writes (`DocumentParsed.v1.json`) and must stay.
+    """
+    return sorted(
+        f"{cls.__name__}.v{version}.json"
+        for cls in event_types()
+        for version in codec.SUPPORTED_VERSIONS[cls.__name__]
+        if version != version_of(cls)
+    )
+
+
 def render() -> dict[str, str]:
-    """File name -> file text for every schema file, byte-for-byte deterministic."""
+    """File name -> file text for the current version of every event, byte-for-byte stable."""
     files = {
-        f"{cls.__name__}.v{SCHEMA_VERSION}.json": _render(msgspec.json.schema(cls))
+        f"{cls.__name__}.v{version_of(cls)}.json": _render(msgspec.json.schema(cls))
         for cls in event_types()
     }
     files[UNION_FILE] = _render(codec.schema())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
+
+MEDIA_TYPE: Final = "application/vnd.sluice.layout+json"
 
 
 class Heading(msgspec.Struct, frozen=True):
@@ -23,3 +27,17 @@ class Layout(msgspec.Struct, frozen=True):
 
     pages: list[int] = msgspec.field(default_factory=list)
     headings: list[Heading] = msgspec.field(default_factory=list)
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Layout)
+
+
+def encode_layout(layout: Layout) -> bytes:
+    """The layout blob's bytes (JSON)."""
+    return _encoder.encode(layout)
+
+
+def decode_layout(data: bytes) -> Layout:
+    """A layout from its blob's bytes; raises msgspec.DecodeError when they are not one."""
+    return _decoder.decode(data)

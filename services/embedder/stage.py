@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 
 from schemas import topics
@@ -18,6 +19,7 @@ from schemas.events import (
     StageStarted,
     caused_by,
 )
+from schemas.layout import Layout, decode_layout
 from services.common import metrics
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.kafka import Delivery, Position, send_event
@@ -26,6 +28,7 @@ from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
 from services.embedder.core.calls import plan_calls
 from services.embedder.core.chunking import Chunk, chunk_text
+from services.embedder.core.citations import cite
 from services.embedder.core.ports import EmbeddingProvider
 
 log = logging.getLogger(__name__)
@@ -98,9 +101,18 @@ class EmbedStage:
         delivery_of = {d.event.event_id: d for d in deliveries}
         indexed = 0
         try:
-            texts = await asyncio.gather(*(self._text(p) for p in parsed))
-            ready = [(p, t) for p, t in zip(parsed, texts, strict=True) if t is not None]
-            chunked = await asyncio.to_thread(self._chunk_all, [t for _, t in ready])
+            texts, layouts = await asyncio.gather(
+                asyncio.gather(*(self._text(p) for p in parsed)),
+                asyncio.gather(*(self._layout(p) for p in parsed)),
+            )
+            ready = [
+                (p, t, lay)
+                for p, t, lay in zip(parsed, texts, layouts, strict=True)
+                if t is not None
+            ]
+            chunked = await asyncio.to_thread(
+                self._chunk_all, [t for _, t, _ in ready], [lay for _, _, lay in ready]
+            )
             await announced  # every StageStarted is acknowledged before any outcome
             missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
             await asyncio.gather(
@@ -115,7 +127,7 @@ class EmbedStage:
                 )
             )
             stored.update(p.event_id for p in missing)
-            documents = [_Document(p, c) for (p, _), c in zip(ready, chunked, strict=True)]
+            documents = [_Document(p, c) for (p, _, _), c in zip(ready, chunked, strict=True)]
             indexed = await self._embed_and_store(documents, delivery_of, stored)
         finally:
             if not announced.done():
@@ -285,21 +297,41 @@ class EmbedStage:
         except ValueError as error:
             return error
 
-    def _chunk_all(self, texts: list[str]) -> list[list[Chunk]]:
+    def _chunk_all(self, texts: list[str], layouts: list[Layout | None]) -> list[list[Chunk]]:
         return [
-            chunk_text(
-                t,
-                self.provider.tokenizer,
-                max_tokens=self.chunk_tokens,
-                overlap_tokens=self.chunk_overlap,
+            cite(
+                chunk_text(
+                    t,
+                    self.provider.tokenizer,
+                    max_tokens=self.chunk_tokens,
+                    overlap_tokens=self.chunk_overlap,
+                ),
+                layout,
             )
-            for t in texts
+            for t, layout in zip(texts, layouts, strict=True)
         ]
 
     async def _text(self, event: DocumentParsed) -> str | None:
         try:
             return (await self.blobs.get(event.text)).decode("utf-8", errors="replace")
         except BlobNotFoundError:
+            return None
+
+    async def _layout(self, event: DocumentParsed) -> Layout | None:
+        """The document's layout; None when it has none (a v1 event, a format without pages or
+        headings) or when its blob is missing or unreadable: that costs citations, not the job.
+        """
+        if event.layout is None:
+            return None
+        try:
+            return decode_layout(await self.blobs.get(event.layout))
+        except (BlobNotFoundError, msgspec.DecodeError) as error:
+            log.warning(
+                "layout blob %s unusable (%s): chunks get no page or heading",
+                event.layout.sha256,
+                error,
+                extra=ctx(job_id=event.job_id, document_id=event.document_id, stage="embed"),
+            )
             return None
 
     async def _indexed(self, event: DocumentParsed, count: int) -> None:

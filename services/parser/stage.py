@@ -18,6 +18,8 @@ from schemas.events import (
     StageStarted,
     caused_by,
 )
+from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
+from schemas.layout import Layout, encode_layout
 from services.common import metrics
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.kafka import Delivery, Position, send_event
@@ -83,6 +85,12 @@ class ParseStage:
             return
         text = parsed.text.encode()
         ref = await self.blobs.put(text, TEXT_MEDIA_TYPE)
+        layout = None  # pages and headings, for citations; None when the format has neither
+        if parsed.pages or parsed.headings:
+            layout = await self.blobs.put(
+                encode_layout(Layout(pages=parsed.pages, headings=parsed.headings)),
+                LAYOUT_MEDIA_TYPE,
+            )
         await send_event(
             self.producer,
             topics.DOCUMENTS_PARSED,
@@ -93,6 +101,7 @@ class ParseStage:
                 char_count=len(parsed.text),
                 source=upload.blob,
                 metadata=upload.metadata,
+                layout=layout,
                 **caused_by(upload, "parsed", self.identity),
             ),
         )

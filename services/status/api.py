@@ -6,10 +6,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from services.common.auth import Principal
-from services.common.http import Problem, problem
+from services.common.http import PROBLEM_JSON, Problem, problem
 from services.status.adapters.queries import DocumentView, JobPage, JobView, SearchHit
 from services.status.core.projection import JobState
 from services.status.redrive import Redrive, Redriver, RedriveRefusedError
@@ -91,7 +92,21 @@ class StatusController(Controller):
             return problem(error.status, title, error.detail)
         return Response(result, status_code=202)
 
-    @post("/search", status_code=200)
+    @post(
+        "/search",
+        status_code=200,
+        responses={
+            200: ResponseSpec(
+                SearchResponse, description="Ranked chunks, best first", generate_examples=False
+            ),
+            503: ResponseSpec(
+                Problem,
+                description="The search model is loading or its provider is unavailable",
+                media_type=PROBLEM_JSON,
+                generate_examples=False,
+            ),
+        },
+    )
     async def search_chunks(
         self, data: SearchRequest, principal: Principal, search: SearchService
     ) -> Response[SearchResponse] | Response[Problem]:

@@ -173,6 +173,50 @@ def test_search_finds_a_documents_phrase_in_the_top_three(
     assert phrase in " ".join(best["text"].split())
 
 
+# (document, phrase, the 1-based page it is on | the headings at or above it, best first)
+CITED_PAGES = (
+    ("photosynthesis.pdf", "chlorophyll molecules capture sunlight", 1),
+    ("photosynthesis.pdf", "The enzyme RuBisCO attaches each carbon dioxide molecule", 2),
+)
+CITED_HEADINGS = (
+    ("sourdough.md", "a bubbly starter that doubles in four to six hours", 1),
+    ("sourdough.md", "perform four sets of stretch and folds, thirty minutes apart", 4),
+)
+SOURDOUGH_HEADINGS = [
+    line.lstrip("#").strip()
+    for line in (EXAMPLES / "sourdough.md").read_text().splitlines()
+    if line.startswith("#")
+]
+
+
+def _best_hit(status: httpx.Client, corpus: Corpus, name: str, phrase: str) -> dict[str, Any]:
+    """The top search hit for `phrase`, which must come from `name`, with its offsets checked."""
+    hit = search(status, corpus.token, phrase, top_k=1)[0]
+    assert hit["document_id"] == corpus.accepted[name]["document_id"], hit
+    assert hit["char_end"] - hit["char_start"] == len(hit["text"]) > 0, hit
+    return hit
+
+
+@pytest.mark.parametrize(("name", "phrase", "page"), CITED_PAGES)
+def test_pdf_hits_cite_the_page_they_start_on(
+    corpus: Corpus, status: httpx.Client, name: str, phrase: str, page: int
+) -> None:
+    # Needs the parser to fill ParsedText.pages for PDFs (the formats branch).
+    hit = _best_hit(status, corpus, name, phrase)
+    assert isinstance(hit["page"], int), hit
+    assert 1 <= hit["page"] <= page  # a chunk may start on an earlier page than the phrase
+
+
+@pytest.mark.parametrize(("name", "phrase", "sections"), CITED_HEADINGS)
+def test_markdown_hits_cite_the_heading_above_them(
+    corpus: Corpus, status: httpx.Client, name: str, phrase: str, sections: int
+) -> None:
+    # Needs the parser to fill ParsedText.headings for Markdown (the formats branch).
+    hit = _best_hit(status, corpus, name, phrase)
+    assert hit["heading"] in SOURDOUGH_HEADINGS[:sections], (hit, SOURDOUGH_HEADINGS)
+    assert hit["page"] is None  # Markdown has no pages
+
+
 def test_a_corrupt_pdf_fails_in_the_parse_stage(
     pipeline: Pipeline, ingest: httpx.Client, status: httpx.Client
 ) -> None:

@@ -20,6 +20,7 @@ from schemas.events import (
     DocumentParsed,
     DocumentUploaded,
     Producer,
+    RetryScheduled,
     Stage,
     StageStarted,
     caused_by,
@@ -29,6 +30,7 @@ from schemas.events import (
 from services.common.db import Pool, migrate, open_pool
 from services.common.kafka import Delivery, Position
 from services.status.adapters.projector import Projector
+from services.status.adapters.queries import JobError, StatusQueries
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +43,7 @@ TOPIC_OF: dict[type[Any], str] = {
     DocumentParsed: topics.DOCUMENTS_PARSED,
     DocumentIndexed: topics.DOCUMENTS_INDEXED,
     DocumentFailed: topics.DOCUMENTS_FAILED,
+    RetryScheduled: topics.JOBS_PROGRESS,
 }
 WORKER = Producer(service="test", instance="test-1")
 
@@ -170,6 +173,35 @@ def redriven_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEven
         StageStarted(stage=Stage.EMBED, **at(again, "embed-started", start + 11)),
         DocumentIndexed(
             chunk_count=3, embedding_model="m", dimensions=384, **at(again, "indexed", start + 12)
+        ),
+    ]
+    for event in events:
+        log.append(event)
+    return events
+
+
+def retried_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+    """The parser times out twice (two RetryScheduled), then parses the document."""
+    up = upload(tenant, name, start)
+
+    def retry(number: int, seconds: float) -> RetryScheduled:
+        return RetryScheduled(
+            stage=Stage.PARSE,
+            code="parse_timeout",
+            message=f"parsing took longer than 30s (try {number})",
+            retry=number,
+            not_before=T0 + timedelta(seconds=start + seconds + 1.5),
+            **at(up, f"parse-retry-{number}", start + seconds),
+        )
+
+    events: list[AnyEvent] = [
+        up,
+        StageStarted(stage=Stage.PARSE, **at(up, "parse-started", start + 1)),
+        retry(1, 2),
+        retry(2, 4),
+        DocumentParsed(
+            text=BlobRef(sha256="b" * 64, size=9, media_type="text/plain; charset=utf-8"),
+            **at(up, "parsed", start + 7),
         ),
     ]
     for event in events:
@@ -365,6 +397,37 @@ async def test_a_redriven_job_projects_its_latest_attempt_in_any_order(pool: Poo
 
     # A rebuild reads the topics in another interleaving; late attempt-1 events change nothing.
     for seed in range(8):
+        await clear(pool)
+        shuffled = list(log.deliveries)
+        random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
+        for delivery in shuffled:
+            await projector([delivery], log.positions([delivery]))
+        (row,) = (await snapshot(pool))["jobs"]
+        assert row == expected, f"seed {seed}"
+
+
+async def test_a_jobs_retries_are_projected_and_shown_in_any_order(pool: Pool) -> None:
+    log = Log()
+    events = retried_job(log, "tenant-q", "slow.pdf", 0)
+    last = events[3]
+    assert isinstance(last, RetryScheduled)
+    projector = Projector(pool, GROUP)
+    await projector(log.deliveries, log.positions())
+    (expected,) = (await snapshot(pool))["jobs"]
+    assert (expected["state"], expected["retries"]) == ("parsed", 2)
+    assert expected["next_retry_at"] == last.not_before
+    assert (expected["last_error_code"], expected["last_error_message"]) == (
+        "parse_timeout",
+        "parsing took longer than 30s (try 2)",
+    )
+
+    job = await StatusQueries(pool).job("tenant-q", events[0].job_id)
+    assert job is not None
+    assert (job.retries, job.next_retry_at) == (2, last.not_before)
+    assert job.last_error == JobError(None, "parse_timeout", "parsing took longer than 30s (try 2)")
+
+    # Retry 2 may be projected before retry 1 (and before or after the outcome): same row.
+    for seed in range(6):
         await clear(pool)
         shuffled = list(log.deliveries)
         random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret

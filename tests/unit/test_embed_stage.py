@@ -26,7 +26,7 @@ from schemas.events import (
     Stage,
     now,
 )
-from services.common.blobstore import PostgresBlobStore
+from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.kafka import Delivery
 from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
@@ -94,6 +94,8 @@ class FakeBlobs:
     texts: dict[str, bytes] = field(default_factory=dict)
 
     async def get(self, ref: BlobRef) -> bytes:
+        if ref.sha256 not in self.texts:
+            raise BlobNotFoundError(ref.sha256)
         return self.texts[ref.sha256]
 
 

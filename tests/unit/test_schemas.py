@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import msgspec
 import pytest
 
 from schemas import codec, export
@@ -29,12 +30,15 @@ from schemas.events import (
     derived_id,
     document_id_for,
     uuid7,
+    version_of,
 )
+from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
+from schemas.layout import Heading, Layout, decode_layout, encode_layout
 
 G = TypeVar("G")
 E = TypeVar("E")
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "v1"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 AT = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 JOB_1 = "0190a3c4-5b6d-7000-8000-000000000001"
 JOB_2 = "0190a3c4-5b6d-7000-8000-000000000002"
@@ -51,6 +55,11 @@ TEXT = BlobRef(
     sha256="b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
     size=11,
     media_type="text/plain; charset=utf-8",
+)
+LAYOUT = BlobRef(
+    sha256="3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7",
+    size=76,
+    media_type=LAYOUT_MEDIA_TYPE,
 )
 
 
@@ -79,7 +88,27 @@ def test_committed_json_schemas_match_a_fresh_export() -> None:
 @pytest.mark.unit
 def test_no_leftover_schema_files() -> None:
     committed = {p.name for p in export.OUT_DIR.glob("*.json")}
-    assert committed == set(export.render())
+    assert committed == set(export.render()) | set(export.history())
+    assert "DocumentParsed.v1.json" in export.history()  # the old version's schema stays
+
+
+@pytest.mark.unit
+def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
+    # msgspec's evolution rules: a new field has a default, no field changes type, nothing
+    # becomes required; so a v2 consumer reads v1 records and a v1 reader skips `layout`.
+    def struct(name: str) -> dict[str, Any]:
+        doc = json.loads((export.OUT_DIR / name).read_text(encoding="utf-8"))
+        schema: dict[str, Any] = doc["$defs"]["DocumentParsed"]
+        return schema
+
+    v1, v2 = struct("DocumentParsed.v1.json"), struct("DocumentParsed.v2.json")
+    assert v2["required"] == v1["required"]
+    assert set(v2["properties"]) - set(v1["properties"]) == {"layout"}
+    assert v2["properties"]["layout"]["default"] is None
+    for name, field in v1["properties"].items():
+        if name != "schema_version":
+            assert v2["properties"][name] == field, name
+    assert (v1["properties"]["schema_version"]["default"], version_of(DocumentParsed)) == (1, 2)
 
 
 @pytest.mark.unit
@@ -126,6 +155,11 @@ ROUND_TRIPS: list[Case[AnyEvent, None]] = [
         DocumentParsed(
             event_id=uuid7(), text=TEXT, title="T", page_count=3, source=SOURCE, **ENVELOPE
         ),
+        None,
+    ),
+    Case(
+        "DocumentParsed with a layout",
+        DocumentParsed(event_id=uuid7(), text=TEXT, layout=LAYOUT, page_count=2, **ENVELOPE),
         None,
     ),
     Case(
@@ -176,12 +210,12 @@ def test_encode_decode_round_trip(case: Case[AnyEvent, None]) -> None:
     assert codec.decode(data) == case.given
 
 
-# --- records written by v1 producers --------------------------------------------------------
+# --- records written by older and current producers ----------------------------------------
 
-OLD_RECORDS: list[Case[str, AnyEvent]] = [
+RECORDS: list[Case[str, AnyEvent]] = [
     Case(
         "uploaded, every field",
-        "DocumentUploaded.json",
+        "v1/DocumentUploaded.json",
         DocumentUploaded(
             event_id=UPLOAD_ID,
             occurred_at=AT,
@@ -197,7 +231,7 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
     ),
     Case(
         "uploaded, without the optional fields",
-        "DocumentUploaded.minimal.json",
+        "v1/DocumentUploaded.minimal.json",
         DocumentUploaded(
             event_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6c",
             occurred_at=datetime(2024, 7, 1, 12, 0, 0, 250000, tzinfo=UTC),
@@ -214,7 +248,7 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
     ),
     Case(
         "stage started",
-        "StageStarted.json",
+        "v1/StageStarted.json",
         StageStarted(
             event_id="5a1e8f0c-2d3b-5c4a-8e9f-0a1b2c3d4e5f",
             occurred_at=datetime(2024, 7, 1, 12, 0, 1, tzinfo=UTC),
@@ -228,10 +262,11 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
         ),
     ),
     Case(
-        "parsed, every field",
-        "DocumentParsed.json",
+        "parsed v1, every field",
+        "v1/DocumentParsed.json",
         DocumentParsed(
             event_id=PARSED_ID,
+            schema_version=1,
             occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
             tenant_id="acme",
             job_id=JOB_1,
@@ -248,10 +283,11 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
         ),
     ),
     Case(
-        "parsed, without the optional fields",
-        "DocumentParsed.minimal.json",
+        "parsed v1, without the optional fields",
+        "v1/DocumentParsed.minimal.json",
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f61",
+            schema_version=1,
             occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
             tenant_id="globex",
             job_id=JOB_2,
@@ -260,8 +296,41 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
         ),
     ),
     Case(
+        "parsed v2, every field",
+        "v2/DocumentParsed.json",
+        DocumentParsed(
+            event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f62",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            tenant_id="acme",
+            job_id="0190a3c4-5b6d-7000-8000-000000000003",
+            document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
+            trace_id="0190a3c4-5b6d-7000-8000-000000000003",
+            causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
+            producer=Producer(service="parser", instance="parser-local"),
+            text=TEXT,
+            title="Photosynthesis",
+            page_count=2,
+            char_count=11,
+            source=BlobRef(sha256=SOURCE.sha256, size=4, media_type="application/pdf"),
+            metadata={"source": "crm"},
+            layout=LAYOUT,
+        ),
+    ),
+    Case(
+        "parsed v2, without the optional fields",
+        "v2/DocumentParsed.minimal.json",
+        DocumentParsed(
+            event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f63",
+            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            tenant_id="globex",
+            job_id="0190a3c4-5b6d-7000-8000-000000000004",
+            document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445569",
+            text=TEXT,
+        ),
+    ),
+    Case(
         "indexed, second attempt",
-        "DocumentIndexed.json",
+        "v1/DocumentIndexed.json",
         DocumentIndexed(
             event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6071",
             occurred_at=datetime(2024, 7, 1, 12, 0, 5, tzinfo=UTC),
@@ -279,7 +348,7 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
     ),
     Case(
         "retry scheduled",
-        "RetryScheduled.json",
+        "v1/RetryScheduled.json",
         RetryScheduled(
             event_id="9e5c2d4a-6b7f-5a8e-8c3d-4e5f60718293",
             occurred_at=datetime(2024, 7, 1, 12, 0, 4, tzinfo=UTC),
@@ -298,7 +367,7 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
     ),
     Case(
         "failed, without the optional fields",
-        "DocumentFailed.json",
+        "v1/DocumentFailed.json",
         DocumentFailed(
             event_id="8d4b1c3f-5a6e-5f7d-9b2c-3d4e5f607182",
             occurred_at=datetime(2024, 7, 1, 12, 0, 3, tzinfo=UTC),
@@ -313,23 +382,70 @@ OLD_RECORDS: list[Case[str, AnyEvent]] = [
 ]
 
 
+def _version(fixture: str) -> int:
+    return int(fixture.split("/", 1)[0].removeprefix("v"))
+
+
 @pytest.mark.unit
 def test_every_fixture_is_checked_and_every_event_type_has_one() -> None:
-    assert {p.name for p in FIXTURES.glob("*.json")} == {c.given for c in OLD_RECORDS}
-    assert {type(c.expected) for c in OLD_RECORDS} == set(export.event_types())
+    on_disk = {str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("v*/*.json")}
+    assert on_disk == {c.given for c in RECORDS}
+    assert {type(c.expected) for c in RECORDS} == set(export.event_types())
+    # every version a consumer accepts has a record written by that version's producer
+    fixed = {(type(c.expected).__name__, _version(c.given)) for c in RECORDS}
+    wanted = {(name, v) for name, versions in codec.SUPPORTED_VERSIONS.items() for v in versions}
+    assert fixed == wanted
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", OLD_RECORDS, ids=_ids(OLD_RECORDS))
-def test_v1_records_still_decode(case: Case[str, AnyEvent]) -> None:
+@pytest.mark.parametrize("case", RECORDS, ids=_ids(RECORDS))
+def test_records_of_every_supported_version_decode(case: Case[str, AnyEvent]) -> None:
     event = codec.decode((FIXTURES / case.given).read_bytes())
     assert event == case.expected
-    assert event.schema_version == 1
+    assert event.schema_version == _version(case.given)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "case",
+    [c for c in RECORDS if _version(c.given) == version_of(type(c.expected))],
+    ids=_ids([c for c in RECORDS if _version(c.given) == version_of(type(c.expected))]),
+)
+def test_this_release_writes_the_current_version_fixtures(case: Case[str, AnyEvent]) -> None:
+    written = json.loads(codec.encode(case.expected))
+    fixture = json.loads((FIXTURES / case.given).read_bytes())
+    assert set(fixture) <= set(written)
+    assert _same_instants({k: written[k] for k in fixture}) == _same_instants(fixture)
+
+
+def _same_instants(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with its timestamps parsed, so "…Z" and "…+00:00" compare equal."""
+    return {
+        k: datetime.fromisoformat(v) if k in {"occurred_at", "not_before"} else v
+        for k, v in record.items()
+    }
+
+
+@pytest.mark.unit
+def test_a_v1_document_parsed_has_no_layout() -> None:
+    event = codec.decode((FIXTURES / "v1/DocumentParsed.json").read_bytes())
+    assert isinstance(event, DocumentParsed)
+    assert (event.schema_version, event.layout) == (1, None)
+    again = codec.decode(codec.encode(event))  # a re-drive re-sends it as it was
+    assert again == event
+
+
+@pytest.mark.unit
+def test_a_new_document_parsed_is_written_as_v2() -> None:
+    event = DocumentParsed(event_id=uuid7(), text=TEXT, **ENVELOPE)
+    assert json.loads(codec.encode(event))["schema_version"] == 2
+    started = StageStarted(event_id=uuid7(), stage=Stage.PARSE, **ENVELOPE)
+    assert json.loads(codec.encode(started))["schema_version"] == 1
 
 
 @pytest.mark.unit
 def test_defaults_of_a_minimal_v1_record() -> None:
-    event = codec.decode((FIXTURES / "DocumentUploaded.minimal.json").read_bytes())
+    event = codec.decode((FIXTURES / "v1/DocumentUploaded.minimal.json").read_bytes())
     assert isinstance(event, DocumentUploaded)
     assert (event.attempt, event.trace_id, event.causation_id, event.producer) == (
         1,
@@ -343,8 +459,8 @@ def test_defaults_of_a_minimal_v1_record() -> None:
 # --- records that are not events ------------------------------------------------------------
 
 
-def _record(**changes: object) -> bytes:
-    raw = json.loads((FIXTURES / "StageStarted.json").read_bytes())
+def _record(fixture: str = "v1/StageStarted.json", **changes: object) -> bytes:
+    raw = json.loads((FIXTURES / fixture).read_bytes())
     raw.update(changes)
     return json.dumps(raw).encode()
 
@@ -365,6 +481,21 @@ BAD_RECORDS: list[Case[bytes | None, str]] = [
         "unknown_schema_version",
     ),
     Case("schema_version not an int", _record(schema_version="1"), "unknown_schema_version"),
+    Case(
+        "a version only another event type has",
+        _record(schema_version=2),
+        "unknown_schema_version",
+    ),
+    Case(
+        "parsed, a version newer than this release",
+        _record("v2/DocumentParsed.json", schema_version=3),
+        "unknown_schema_version",
+    ),
+    Case(
+        "parsed v2, layout not a blob reference",
+        _record("v2/DocumentParsed.json", layout="pages 1-3"),
+        "invalid_event",
+    ),
     Case("random bytes", b"\x8f\x01\xff" + hashlib.sha256(b"sluice").digest(), "not_json"),
     Case("JSON array", b"[1, 2]", "not_json"),
     Case("truncated JSON", _record()[:40], "not_json"),
@@ -380,6 +511,19 @@ def test_records_that_are_not_events_raise(case: Case[bytes | None, str]) -> Non
         codec.decode(case.given)
     assert raised.value.code == case.expected
     assert raised.value.message
+
+
+# --- the layout blob ------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_a_layout_blob_round_trips_and_garbage_is_a_decode_error() -> None:
+    layout = Layout(pages=[0, 120, 250], headings=[Heading(0, 1, "Intro"), Heading(130, 2, "Ü")])
+    assert decode_layout(encode_layout(layout)) == layout
+    assert decode_layout(b"{}") == Layout()
+    for garbage in (b"", b"[1, 2]", b'{"pages": "1-3"}', b'{"headings": [{"start": 1}]}'):
+        with pytest.raises(msgspec.DecodeError):
+            decode_layout(garbage)
 
 
 # --- ids ------------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ from services.embedder.core.chunking import Chunk
 
 UPSERT = (
     "INSERT INTO chunks (document_id, chunk_index, embedding_model, tenant_id, text, start_char,"
-    " end_char, token_count, embedding, source_event_id, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, now())"
+    " end_char, token_count, embedding, source_event_id, page, heading, updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s, %s, now())"
     " ON CONFLICT (document_id, chunk_index, embedding_model) DO UPDATE SET"
     " tenant_id = EXCLUDED.tenant_id, text = EXCLUDED.text, start_char = EXCLUDED.start_char,"
     " end_char = EXCLUDED.end_char, token_count = EXCLUDED.token_count,"
     " embedding = EXCLUDED.embedding, source_event_id = EXCLUDED.source_event_id,"
-    " updated_at = now()"
+    " page = EXCLUDED.page, heading = EXCLUDED.heading, updated_at = now()"
 )
 TRIM = "DELETE FROM chunks WHERE document_id = %s AND embedding_model = %s AND chunk_index >= %s"
 
@@ -57,6 +57,8 @@ class ChunkStore:
                 c.token_count,
                 vector_literal(v),
                 d.source_event_id,
+                c.page,
+                c.heading,  # one printable line (core.citations)
             )
             for d in documents
             for c, v in zip(d.chunks, d.vectors, strict=True)

@@ -22,13 +22,19 @@ _MAX_CLOSERS = 3
 
 
 class Chunk(msgspec.Struct, frozen=True):
-    """A run of whole tokens of a document; `text == source[start:end]`."""
+    """A run of whole tokens of a document; `text == source[start:end]`.
+
+    `page` (1-based) and `heading` say where it starts in the document, when its layout
+    is known (set by `services.embedder.core.citations.cite`).
+    """
 
     index: int
     text: str
     start: int
     end: int
     token_count: int
+    page: int | None = None
+    heading: str | None = None
 
 
 def chunk_text(

@@ -34,6 +34,7 @@ _ALL = (
     "attempt",
     *_DATA_COLUMNS,
     *_ERROR_COLUMNS,
+    *_RETRY_COLUMNS,
     *_TS_COLUMNS,
 )
 # Payloads go as a *binary* jsonb[] (%b above): the text array format escapes every quote of
@@ -100,7 +101,7 @@ def job_row(delivery: Delivery) -> tuple[Any, ...]:
         state_rank=rank_of(event),
         attempt=event.attempt,
     )
-    values["retries"] = 0
+    values["retries"] = 0  # the column is NOT NULL; RetryScheduled sets the count
     values.update(fields_of(event))
     if values["state_rank"] > 0:
         values[timestamp_column(state)] = event.occurred_at

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -80,14 +80,27 @@ class DocumentView(msgspec.Struct, frozen=True):
     jobs: list[JobSummary]
 
 
-class SearchHit(msgspec.Struct, frozen=True):
-    """A ranked chunk."""
+class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
+    """A ranked chunk and where it is in its document."""
 
     document_id: str
     chunk_index: int
     text: str
-    score: float
+    score: Annotated[float, msgspec.Meta(description="cosine similarity to the query")]
     filename: str | None = None
+    page: Annotated[
+        int | None,
+        msgspec.Meta(description="1-based page (PDF) or slide (PPTX) the chunk starts on"),
+    ]
+    heading: Annotated[
+        str | None, msgspec.Meta(description="title of the nearest heading above the chunk")
+    ]
+    char_start: Annotated[
+        int, msgspec.Meta(description="offset of the chunk's first character in the parsed text")
+    ]
+    char_end: Annotated[
+        int, msgspec.Meta(description="offset just past the chunk's last character")
+    ]
 
 
 _JOB_COLUMNS = (
@@ -214,8 +227,8 @@ class StatusQueries:
         literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT c.document_id, c.chunk_index, c.text,"
-                " 1 - (c.embedding <=> %s::vector) AS score,"
+                "SELECT c.document_id, c.chunk_index, c.text, c.page, c.heading, c.start_char,"
+                " c.end_char, 1 - (c.embedding <=> %s::vector) AS score,"
                 " (SELECT j.filename FROM jobs j WHERE j.document_id = c.document_id"
                 "  AND j.tenant_id = c.tenant_id LIMIT 1) AS filename"
                 " FROM chunks c WHERE c.tenant_id = %s AND c.embedding_model = %s"
@@ -225,7 +238,15 @@ class StatusQueries:
             rows = await cur.fetchall()
         return [
             SearchHit(
-                r["document_id"], r["chunk_index"], r["text"], float(r["score"]), r["filename"]
+                document_id=r["document_id"],
+                chunk_index=r["chunk_index"],
+                text=r["text"],
+                score=float(r["score"]),
+                filename=r["filename"],
+                page=r["page"],
+                heading=r["heading"],
+                char_start=r["start_char"],
+                char_end=r["end_char"],
             )
             for r in rows
         ]
