@@ -286,6 +286,9 @@ class ParserSandbox:
                 await slot.kill()
             return await self._spawn()
         except asyncio.CancelledError:
+            if isinstance(slot, asyncio.Task) and slot.cancelled():  # close() stopped its start
+                self._idle.put_nowait(None)
+                raise SandboxUnavailableError("the parser sandbox is closed") from None
             self._idle.put_nowait(slot if isinstance(slot, asyncio.Task) else None)
             raise
         except Exception:
