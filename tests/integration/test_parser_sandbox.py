@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
+from services.parser.adapters import frames
+from services.parser.adapters.sandbox import (
+    INTERNAL,
+    RESOURCES,
+    TIMEOUT,
+    ParserSandbox,
+    worker_environment,
+)
 from services.parser.core.errors import ParseError
 from tests.fixtures.sandbox_parent import start_time
 
@@ -202,3 +209,24 @@ def test_a_killed_parent_leaves_no_worker_behind() -> None:
         time.sleep(0.05)
         alive = [(pid, started) for pid, started in alive if start_time(pid) == started]
     assert alive == [], "processes outlived their SIGKILLed parent"
+
+
+def test_a_worker_exits_when_its_parent_closes_the_pipe() -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-P", "-m", "services.parser.adapters.worker", "--parent",
+         str(os.getpid()), "--extractor", TEST_EXTRACTOR, "--memory-mb", "1024",
+         "--cpu-s", "10", "--file-mb", "8"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=worker_environment(),
+    )  # fmt: skip
+    try:
+        assert worker.stdin is not None and worker.stdout is not None
+        length = frames.HEADER.unpack(worker.stdout.read(frames.HEADER.size))[0]
+        assert isinstance(frames.decode_reply(worker.stdout.read(length)), frames.Ready)
+        worker.stdin.close()  # the parent's end of the pipe closes; the parent lives on
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

@@ -165,6 +165,8 @@ class ParserSandbox:
         file_mb: int = 64,
         extractor: str = DEFAULT_EXTRACTOR,
     ) -> None:
+        if workers < 1:
+            raise ValueError("a parser sandbox needs at least one worker")
         self.workers = workers
         self.extractor = extractor
         self.limits = Limits(timeout_s, memory_mb, timeout_s if cpu_s is None else cpu_s, file_mb)
