@@ -329,6 +329,9 @@ class ParserSandbox:
             async with asyncio.timeout(limits.timeout_s):
                 reply = await worker.call(job)
         except TimeoutError:
+            log.warning(
+                "parser worker %d: over %gs on a document, replaced", worker.pid, limits.timeout_s
+            )
             raise ParseError(
                 TIMEOUT,
                 f"parsing took longer than {limits.timeout_s:g}s; the file may be malformed "
@@ -336,6 +339,12 @@ class ParserSandbox:
             ) from None
         except frames.BrokenStreamError as error:
             status = await worker.kill()
+            log.warning(
+                "parser worker %d ended during a document (%s, status %d)",
+                worker.pid,
+                error,
+                status,
+            )
             if self._closed:
                 raise SandboxUnavailableError("the parser sandbox closed during parsing") from None
             raise _death(status, error, limits) from None
