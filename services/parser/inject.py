@@ -29,8 +29,15 @@ class ParserParts:
 @asynccontextmanager
 async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
     """Open infrastructure and the sandbox; close both on exit."""
-    sandbox = ParserSandbox(config.parse_workers, config.parse_timeout_s, config.parse_memory_mb)
+    sandbox = ParserSandbox(
+        config.parse_workers,
+        config.parse_timeout_s,
+        config.parse_memory_mb,
+        cpu_s=config.parse_cpu_s,
+        file_mb=config.parse_file_mb,
+    )
     try:
+        await sandbox.start()  # a parser that cannot start its workers fails at start
         async with infrastructure(config, "parser") as infra:
             stage = ParseStage(
                 blobs=PostgresBlobStore(infra.pool),
@@ -51,4 +58,4 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
             )
             yield ParserParts(loop=loop, pool=infra.pool)
     finally:
-        sandbox.close()
+        await sandbox.close()
