@@ -14,6 +14,7 @@ import pytest
 
 from tests.fixtures.corpus import (
     Outcome,
+    close_sandbox,
     corpus_file,
     format_report,
     new_sandbox,
@@ -115,7 +116,7 @@ async def mutant_outcomes() -> AsyncIterator[dict[str, Outcome]]:
     try:
         results = await run_all(sandbox, ((m.id, m.data, m.filename) for m in MUTANTS))
     finally:
-        sandbox.close()
+        await close_sandbox(sandbox)
     report = record("mutants of corpus PDFs/DOCX", results, time.monotonic() - start)
     print("\n" + format_report(report))
     yield results

@@ -2,7 +2,8 @@
 
 Each file must end explained: text, a parse failure with a named code and a message, or a
 refusal at upload with a reason; never an unhandled exception, never past the time limit. A
-file whose format Sluice accepts (manifest `must_accept`) must not be refused at upload.
+file whose format Sluice accepts (manifest `must_accept`) must not be refused at upload, and a
+PDF that cannot be opened without a password or certificate must end `encrypted_pdf`.
 """
 
 import time
@@ -11,9 +12,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fixtures.corpus import (
+    FAILED,
     REFUSED,
     CorpusFile,
     Outcome,
+    close_sandbox,
     format_report,
     load_manifest,
     new_sandbox,
@@ -34,7 +37,7 @@ async def outcomes() -> AsyncIterator[dict[str, Outcome]]:
     try:
         results = await run_all(sandbox, ((f.path, f.read(), f.name) for f in FILES))
     finally:
-        sandbox.close()
+        await close_sandbox(sandbox)
     report = record("corpus through upload check + sandbox", results, time.monotonic() - start)
     print("\n" + format_report(report))
     yield results
@@ -56,3 +59,15 @@ def test_each_corpus_file_ends_in_text_or_a_named_failure(
     assert outcome.explained(), describe(entry, outcome)
     if entry.must_accept:
         assert outcome.kind != REFUSED, describe(entry, outcome)
+
+
+LOCKED = [f for f in FILES if {"password-required", "certificate-required"} & set(f.tags)]
+
+
+@pytest.mark.parametrize("entry", LOCKED, ids=[f.path for f in LOCKED])
+def test_a_pdf_that_needs_a_password_ends_encrypted_pdf(
+    entry: CorpusFile, outcomes: dict[str, Outcome]
+) -> None:
+    # The user can act on "remove the password"; "corrupt, re-export it" sends them astray.
+    outcome = outcomes[entry.path]
+    assert (outcome.kind, outcome.code) == (FAILED, "encrypted_pdf"), describe(entry, outcome)
