@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.infra",
     "tests.fixtures.pipeline",
     "tests.fixtures.openai_server",
+    "tests.fixtures.corpus",
 ]

@@ -1,0 +1,134 @@
+"""End to end with files nobody here wrote: upload over HTTP, follow each job to its end state.
+
+Twelve varied files from the real-world corpus (tests/corpus) go through the four services on
+the real Kafka and Postgres. Each upload is accepted, and each job ends `indexed`, or `failed`
+with the expected code and a message a person can act on, within the parser's time limit plus
+the retry budget, while the others keep flowing.
+
+This module sorts after test_pipeline.py on purpose: every pipeline started by a later module
+reads the shared topics from the beginning, so a record that stalls a parser here (as a PDF
+with a bookmark outline does today) must not stall the pipelines of the modules that follow.
+"""
+
+import mimetypes
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.corpus import corpus_file
+from tests.fixtures.pipeline import TERMINAL, Pipeline
+
+pytestmark = pytest.mark.e2e
+
+# Parser time limit (30 s) plus its retry budget, with room for a CPU shared with other work.
+JOBS_DEADLINE_S = 240.0
+INDEXED = "indexed"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus file and how its job must end: `indexed`, or the failure code expected."""
+
+    description: str
+    path: str
+    expected: str
+
+
+CASES = (
+    Case("a LaTeX PDF with a bookmark outline", "pypdf-samples/pdflatex-outline.pdf", INDEXED),
+    Case("a two-column LaTeX PDF", "pypdf-samples/multicolumn.pdf", INDEXED),
+    Case("an Arabic (right-to-left) PDF", "pypdf-samples/habibi.pdf", INDEXED),
+    Case("a PDF without a cross-reference table", "pdfjs/issue15590.pdf", "corrupt_file"),
+    Case("a PDF with a password", "pypdf-samples/libreoffice-writer-password.pdf", "encrypted_pdf"),
+    Case("a scanned PDF without a text layer", "tika/testOCR.pdf", "no_text"),
+    Case("Windows-1252 text with curly quotes", "tika/testTXT_win-1252.txt", INDEXED),
+    Case("Shift-JIS Japanese text", "cpython/shift_jis.txt", INDEXED),
+    Case("UTF-16 HTML with a byte-order mark", "tika/testHTML_charset_utf16le.html", INDEXED),
+    Case("a Word document", "python-docx/test.docx", INDEXED),
+    Case("a PowerPoint deck", "tika/testPPT.pptx", INDEXED),
+    Case("an Excel workbook", "tika/testEXCEL.xlsx", INDEXED),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Journey:
+    """What happened to one upload: the ingest answer, and the job as last seen."""
+
+    response: httpx.Response
+    job: dict[str, Any] | None
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def upload(ingest: httpx.Client, token: str, path: str) -> httpx.Response:
+    """POST one corpus file to /v1/documents under its own file name."""
+    entry = corpus_file(path)
+    media = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
+    return ingest.post(
+        "/v1/documents",
+        headers=bearer(token),
+        files={"file": (entry.name, entry.read(), media)},
+    )
+
+
+def follow(status: httpx.Client, token: str, job_ids: dict[str, str]) -> dict[str, Any]:
+    """Poll every job until all are terminal or the deadline passes; the last body of each."""
+    last: dict[str, Any] = {}
+    pending = dict(job_ids)
+    deadline = time.monotonic() + JOBS_DEADLINE_S
+    while pending and time.monotonic() < deadline:
+        for path, job_id in list(pending.items()):
+            response = status.get(f"/v1/jobs/{job_id}", headers=bearer(token))
+            if response.status_code == 200:
+                last[path] = response.json()
+                if last[path]["state"] in TERMINAL:
+                    del pending[path]
+        time.sleep(0.5)
+    return last
+
+
+@pytest.fixture(scope="module")
+def journeys(pipeline: Pipeline) -> Iterator[dict[str, Journey]]:
+    """Every case uploaded by one fresh tenant, then followed until terminal (or the deadline)."""
+    token = pipeline.token(f"real-world-{time.monotonic_ns()}")
+    with (
+        httpx.Client(base_url=pipeline.ingest_url, timeout=60) as ingest,
+        httpx.Client(base_url=pipeline.status_url, timeout=60) as status,
+    ):
+        responses = {case.path: upload(ingest, token, case.path) for case in CASES}
+        job_ids = {p: r.json()["job_id"] for p, r in responses.items() if r.status_code == 202}
+        jobs = follow(status, token, job_ids)
+    yield {path: Journey(responses[path], jobs.get(path)) for path in responses}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.path for c in CASES])
+def test_each_upload_ends_indexed_or_failed_with_its_code(
+    case: Case, journeys: dict[str, Journey]
+) -> None:
+    journey = journeys[case.path]
+    assert journey.response.status_code == 202, (
+        f"{case.description} ({case.path}) was refused at upload: "
+        f"{journey.response.status_code} {journey.response.text}"
+    )
+    job = journey.job
+    assert job is not None and job["state"] in TERMINAL, (
+        f"{case.description} ({case.path}) did not end within {JOBS_DEADLINE_S:.0f}s; "
+        f"last seen: {job}"
+    )
+    if case.expected == INDEXED:
+        assert job["state"] == INDEXED, f"{case.description}: {job}"
+        assert job["error"] is None
+        assert job["chunk_count"] >= 1, job
+    else:
+        assert job["state"] == "failed", f"{case.description}: {job}"
+        error = job["error"]
+        assert error["code"] == case.expected, f"{case.description}: {job}"
+        assert error["message"].strip(), job
+        assert job["chunk_count"] is None

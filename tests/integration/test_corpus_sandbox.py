@@ -1,0 +1,73 @@
+"""Every file of the real-world corpus, run the way production runs it: upload check, then sandbox.
+
+Each file must end explained: text, a parse failure with a named code and a message, or a
+refusal at upload with a reason; never an unhandled exception, never past the time limit. A
+file whose format Sluice accepts (manifest `must_accept`) must not be refused at upload, and a
+PDF that cannot be opened without a password or certificate must end `encrypted_pdf`.
+"""
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fixtures.corpus import (
+    FAILED,
+    REFUSED,
+    CorpusFile,
+    Outcome,
+    close_sandbox,
+    format_report,
+    load_manifest,
+    new_sandbox,
+    record,
+    run_all,
+)
+
+pytestmark = pytest.mark.integration
+
+FILES = load_manifest()
+
+
+@pytest.fixture(scope="module")
+async def outcomes() -> AsyncIterator[dict[str, Outcome]]:
+    """The outcome of every corpus file, from one sandbox with the production limits."""
+    sandbox = new_sandbox()
+    start = time.monotonic()
+    try:
+        results = await run_all(sandbox, ((f.path, f.read(), f.name) for f in FILES))
+    finally:
+        await close_sandbox(sandbox)
+    report = record("corpus through upload check + sandbox", results, time.monotonic() - start)
+    print("\n" + format_report(report))
+    yield results
+
+
+def describe(entry: CorpusFile, outcome: Outcome) -> str:
+    """What went wrong with one file, with what the manifest says about it."""
+    return (
+        f"{entry.path} (tags: {', '.join(entry.tags) or '-'}; from {entry.source} "
+        f"{entry.original_path}) ended {outcome.kind}: {outcome.code} {outcome.detail}"
+    )
+
+
+@pytest.mark.parametrize("entry", FILES, ids=[f.path for f in FILES])
+def test_each_corpus_file_ends_in_text_or_a_named_failure(
+    entry: CorpusFile, outcomes: dict[str, Outcome]
+) -> None:
+    outcome = outcomes[entry.path]
+    assert outcome.explained(), describe(entry, outcome)
+    if entry.must_accept:
+        assert outcome.kind != REFUSED, describe(entry, outcome)
+
+
+LOCKED = [f for f in FILES if {"password-required", "certificate-required"} & set(f.tags)]
+
+
+@pytest.mark.parametrize("entry", LOCKED, ids=[f.path for f in LOCKED])
+def test_a_pdf_that_needs_a_password_ends_encrypted_pdf(
+    entry: CorpusFile, outcomes: dict[str, Outcome]
+) -> None:
+    # The user can act on "remove the password"; "corrupt, re-export it" sends them astray.
+    outcome = outcomes[entry.path]
+    assert (outcome.kind, outcome.code) == (FAILED, "encrypted_pdf"), describe(entry, outcome)
