@@ -32,12 +32,16 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
     sandbox = ParserSandbox(config.parse_workers, config.parse_timeout_s, config.parse_memory_mb)
     try:
         async with infrastructure(config, "parser") as infra:
+            retrier = Retrier(
+                infra.producer, infra.identity, Stage.PARSE, group=config.parser_group
+            )
             stage = ParseStage(
                 blobs=PostgresBlobStore(infra.pool),
                 producer=infra.producer,
                 sandbox=sandbox,
                 identity=infra.identity,
-                retrier=Retrier(infra.producer, infra.identity, Stage.PARSE),
+                retrier=retrier,
+                timeout_retries=config.parse_timeout_retries,
             )
             loop = ConsumerLoop(
                 bootstrap=config.kafka_bootstrap,
@@ -47,7 +51,9 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
                 producer=infra.producer,
                 identity=infra.identity,
                 stage=Stage.PARSE,
+                retrier=retrier,
                 max_records=config.parser_batch,
+                concurrency=config.parser_in_flight or config.parse_workers,
             )
             yield ParserParts(loop=loop, pool=infra.pool)
     finally:
