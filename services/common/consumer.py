@@ -259,7 +259,7 @@ class ConsumerLoop:
                     )
                 self.health.last_poll = time.monotonic()
                 polled = await self.consumer.getmany(
-                    timeout_ms=0 if full else 200,
+                    timeout_ms=0 if full else (200 if flight.running else 500),
                     max_records=max(1, min(self.max_records, flight.room)),
                 )
                 self._update_lag()

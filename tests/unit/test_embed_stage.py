@@ -266,9 +266,7 @@ async def test_an_unexpected_error_for_one_document_costs_only_that_document() -
     failed = run.events(topics.DOCUMENTS_FAILED)
     assert [(e.job_id, e.code) for e in failed] == [(bad.event.job_id, "internal_error")]
     assert "ValueError: the provider returned" in failed[0].message
-    assert [e.job_id for e in run.events(topics.dlq(topics.DOCUMENTS_PARSED))] == [
-        bad.event.job_id
-    ]
+    assert [e.job_id for e in run.events(topics.dlq(topics.DOCUMENTS_PARSED))] == [bad.event.job_id]
 
 
 async def test_calls_run_side_by_side_up_to_the_providers_concurrency() -> None:
