@@ -14,7 +14,9 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 HANDLER_ERRORS = Counter(
-    "sluice_handler_errors_total", "Batches that failed and were re-polled", ["group"]
+    "sluice_handler_errors_total",
+    "Outages (Kafka or Postgres unreachable) that made the loop retry the same records",
+    ["group"],
 )
 DEAD_LETTERS = Counter(
     "sluice_dead_letters_total", "Records sent to a dead-letter topic", ["topic", "code"]

@@ -13,8 +13,12 @@ from aiokafka import AIOKafkaProducer
 from schemas import codec, topics
 from schemas.events import DocumentFailed, Producer, RetryScheduled, Stage, caused_by
 from services.common import metrics
-from services.common.kafka import RETRY_ATTEMPT, RETRY_NOT_BEFORE, Delivery, send_event
+from services.common.deadletter import DeadLetters
+from services.common.errors import RetryableError
 from services.common.logs import ctx
+from services.common.records import RETRY_ATTEMPT, RETRY_NOT_BEFORE, Delivery, send_event
+
+__all__ = ["RETRIES_EXHAUSTED", "Retrier", "RetryPolicy", "RetryableError"]
 
 log = logging.getLogger(__name__)
 RETRIES_EXHAUSTED = "retries_exhausted"
@@ -33,21 +37,11 @@ class RetryPolicy(msgspec.Struct, frozen=True):
         return float(ceiling * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
 
 
-class RetryableError(Exception):
-    """A failure that may pass if tried later (timeouts, 429/5xx, database or broker blips).
-
-    `retry_after_s` is the least wait the failing side asked for (e.g. HTTP `Retry-After`).
-    """
-
-    def __init__(self, code: str, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-
 class Retrier:
-    """Sends a document back through its stage's retry topic, or dead-letters it."""
+    """Sends a document back through its stage's retry topic, or dead-letters it.
+
+    `group` is the consumer group of the loop the stage runs in (a dead-letter header).
+    """
 
     def __init__(
         self,
@@ -55,11 +49,14 @@ class Retrier:
         identity: Producer,
         stage: Stage,
         policy: RetryPolicy | None = None,
+        *,
+        group: str = "",
     ) -> None:
         self.producer = producer
         self.identity = identity
         self.stage = stage
         self.policy = policy or RetryPolicy()
+        self.dead_letters = DeadLetters(producer, stage=str(stage), group=group)
 
     async def retry_later(
         self,
@@ -120,6 +117,7 @@ class Retrier:
             failure=f"gave up after {attempts} attempts; last error {code}: {message}",
             kind=f"{self.stage}-exhausted",
             retryable=True,
+            error_type="RetryableError",
         )
 
     async def dead_letter(
@@ -131,30 +129,29 @@ class Retrier:
         kind: str,
         failure: str | None = None,
         retryable: bool = False,
+        error_type: str = "",
+        attempts: int | None = None,
     ) -> None:
         """Give up on a decodable record: copy it to `<topic>.dlq` with the cause, fail the job.
 
         For failures on the pipeline's side (retries exhausted, a provider that refuses the
-        input, bytes gone from the blob store). A file that is itself bad (corrupt, encrypted,
-        no text) only fails its job: see docs/architecture.md.
+        input, bytes gone from the blob store, an unexpected exception). A file that is itself
+        bad (corrupt, encrypted, no text) only fails its job: see docs/architecture.md.
+        `failure` is the job's message when it should differ from the header's `message`;
+        `attempts` defaults to one more than the record's retries.
         """
         event = delivery.event
-        base_topic = topics.base(delivery.topic)
-        await self.producer.send_and_wait(
-            topics.dlq(base_topic),
-            codec.encode(event),
+        await self.dead_letters.write(
+            topic=delivery.topic,
+            partition=delivery.partition,
+            offset=delivery.offset,
             key=event.document_id.encode(),
-            headers=[
-                ("sluice.error.code", code.encode()),
-                ("sluice.error.message", message[:1000].encode()),
-                ("sluice.error.stage", str(self.stage).encode()),
-                ("sluice.original.topic", delivery.topic.encode()),
-                ("sluice.original.partition", str(delivery.partition).encode()),
-                ("sluice.original.offset", str(delivery.offset).encode()),
-                ("sluice.attempts", str(delivery.retries + 1).encode()),
-            ],
+            value=codec.encode(event),
+            attempts=attempts if attempts is not None else delivery.retries + 1,
+            code=code,
+            message=message,
+            error_type=error_type,
         )
-        metrics.DEAD_LETTERS.labels(base_topic, code).inc()
         failed = DocumentFailed(
             stage=self.stage,
             code=code,
@@ -164,8 +161,3 @@ class Retrier:
         )
         await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
         metrics.JOBS_FAILED.labels(str(self.stage), code).inc()
-        log.warning(
-            "dead-lettered: %s",
-            code,
-            extra=ctx(job_id=event.job_id, document_id=event.document_id, stage=self.stage),
-        )

@@ -42,13 +42,14 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:
+        retrier = Retrier(infra.producer, infra.identity, Stage.EMBED, group=config.embedder_group)
         stage = EmbedStage(
             blobs=PostgresBlobStore(infra.pool),
             chunks=ChunkStore(infra.pool),
             producer=infra.producer,
             provider=provider,
             identity=infra.identity,
-            retrier=Retrier(infra.producer, infra.identity, Stage.EMBED),
+            retrier=retrier,
             chunk_tokens=config.chunk_tokens,
             chunk_overlap=config.chunk_overlap,
         )
@@ -60,6 +61,7 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
             producer=infra.producer,
             identity=infra.identity,
             stage=Stage.EMBED,
+            retrier=retrier,
             max_records=config.embedder_batch,
             max_poll_interval_ms=600_000,
         )

@@ -27,6 +27,14 @@ class ParserSettings(CommonSettings, kw_only=True, frozen=True):
             " is killed and replaced, and the document ends `parse_timeout`",
         ),
     ] = 30.0
+    parse_timeout_retries: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="Retries of a document that hit the time limit (0: `parse_timeout` is"
+            " final; each retry costs a worker the whole limit again)",
+        ),
+    ] = 0
     parse_cpu_s: Annotated[
         float,
         msgspec.Meta(
@@ -52,3 +60,11 @@ class ParserSettings(CommonSettings, kw_only=True, frozen=True):
         ),
     ] = 64
     parser_batch: Annotated[int, msgspec.Meta(description="Max records per poll")] = 8
+    parser_in_flight: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="Documents handled at once, each handed on as it finishes"
+            " (0: SLUICE_PARSE_WORKERS)",
+        ),
+    ] = 0

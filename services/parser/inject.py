@@ -39,12 +39,16 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
     try:
         await sandbox.start()  # a parser that cannot start its workers fails at start
         async with infrastructure(config, "parser") as infra:
+            retrier = Retrier(
+                infra.producer, infra.identity, Stage.PARSE, group=config.parser_group
+            )
             stage = ParseStage(
                 blobs=PostgresBlobStore(infra.pool),
                 producer=infra.producer,
                 sandbox=sandbox,
                 identity=infra.identity,
-                retrier=Retrier(infra.producer, infra.identity, Stage.PARSE),
+                retrier=retrier,
+                timeout_retries=config.parse_timeout_retries,
             )
             loop = ConsumerLoop(
                 bootstrap=config.kafka_bootstrap,
@@ -54,7 +58,9 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
                 producer=infra.producer,
                 identity=infra.identity,
                 stage=Stage.PARSE,
+                retrier=retrier,
                 max_records=config.parser_batch,
+                concurrency=config.parser_in_flight or config.parse_workers,
             )
             yield ParserParts(loop=loop, pool=infra.pool)
     finally:

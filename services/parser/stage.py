@@ -30,12 +30,15 @@ from services.parser.core.errors import ParseError
 
 log = logging.getLogger(__name__)
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
-TRANSIENT = frozenset({TIMEOUT, RESOURCES})  # may pass on a less loaded worker
-TRANSIENT_RETRIES = 2
+RESOURCE_RETRIES = 2  # resource_limit may pass on a less loaded worker
 
 
 class ParseStage:
-    """Batch handler for the parser's consumer loop."""
+    """Handler for the parser's consumer loop (per-record mode: a batch of one).
+
+    `parse_timeout` is final unless `timeout_retries` > 0: a file that hangs the parser once
+    would only hang it again, and each retry costs a worker the whole time limit.
+    """
 
     def __init__(
         self,
@@ -45,18 +48,28 @@ class ParseStage:
         sandbox: ParserSandbox,
         identity: Producer,
         retrier: Retrier,
+        timeout_retries: int = 0,
     ) -> None:
         self.retrier = retrier
+        self.retries_for = {TIMEOUT: timeout_retries, RESOURCES: RESOURCE_RETRIES}
         self.blobs = blobs
         self.producer = producer
         self.sandbox = sandbox
         self.identity = identity
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
-        """Parse every upload in the batch; all results are acknowledged before returning."""
-        await asyncio.gather(
-            *(self.parse(d) for d in batch if isinstance(d.event, DocumentUploaded))
+        """Parse every upload in the batch; all results are acknowledged before returning.
+
+        Every document runs to its end before an exception of one is raised, so the loop can
+        hand the others over again without two runs of one document at once.
+        """
+        outcomes = await asyncio.gather(
+            *(self.parse(d) for d in batch if isinstance(d.event, DocumentUploaded)),
+            return_exceptions=True,
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def parse(self, delivery: Delivery) -> None:
         """Parse one document and announce the outcome (or schedule a retry)."""
@@ -72,7 +85,7 @@ class ParseStage:
             data = await self.blobs.get(upload.blob)
             parsed = await self.sandbox.extract(data, upload.blob.media_type)
         except ParseError as error:
-            if error.code in TRANSIENT and delivery.retries < TRANSIENT_RETRIES:
+            if delivery.retries < self.retries_for.get(error.code, 0):
                 await self.retrier.retry_later(delivery, error.code, error.message)
                 return
             await self._fail(upload, error.code, error.message)
@@ -80,7 +93,13 @@ class ParseStage:
             return
         except BlobNotFoundError:
             message = "the uploaded bytes are no longer in the blob store; upload the file again"
-            await self.retrier.dead_letter(delivery, "blob_missing", message, kind="parse-failed")
+            await self.retrier.dead_letter(
+                delivery,
+                "blob_missing",
+                message,
+                kind="parse-failed",
+                error_type=BlobNotFoundError.__name__,
+            )
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         text = parsed.text.encode()

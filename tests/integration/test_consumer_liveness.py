@@ -210,12 +210,19 @@ async def test_graceful_stop_finishes_the_batch_commits_and_hands_over_at_once(
     assert time.monotonic() - began < 25
 
 
+@pytest.mark.parametrize(
+    "concurrency", [pytest.param(0, id="batch-mode"), pytest.param(4, id="per-record-mode")]
+)
 async def test_a_rebalance_waits_for_the_batch_in_hand_and_its_commit(
     kafka_bootstrap: str,
     topic_factory: TopicFactory,
     producer: AIOKafkaProducer,
+    concurrency: int,
 ) -> None:
-    """Commit on revocation: a member joining mid-batch does not make anyone redo the batch."""
+    """Commit on revocation: a member joining mid-batch does not make anyone redo the batch.
+
+    In per-record mode the records in flight are waited for, and committed, the same way.
+    """
     partitions, count = 2, 16
     topic = await topic_factory(partitions=partitions)
     group = f"liveness-{uuid.uuid4().hex[:8]}"
@@ -231,8 +238,8 @@ async def test_a_rebalance_waits_for_the_batch_in_hand_and_its_commit(
     async def fast(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.update((d.partition, d.offset) for d in batch)
 
-    first = loop_in(kafka_bootstrap, topic, group, slow, producer)
-    second = loop_in(kafka_bootstrap, topic, group, fast, producer)
+    first = loop_in(kafka_bootstrap, topic, group, slow, producer, concurrency=concurrency)
+    second = loop_in(kafka_bootstrap, topic, group, fast, producer, concurrency=concurrency)
     stops = [asyncio.Event(), asyncio.Event()]
     tasks = [asyncio.create_task(first.run(stops[0]))]
     try:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
+import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -154,7 +155,7 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
     )
 
 
-async def test_a_failing_batch_is_redelivered_and_nothing_is_skipped(
+async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:
     partitions, count = 2, 20
@@ -167,7 +168,7 @@ async def test_a_failing_batch_is_redelivered_and_nothing_is_skipped(
         records = [(d.partition, d.offset) for d in batch]
         if not calls:
             calls.append((False, records))
-            raise RuntimeError("transient failure in the first batch")
+            raise psycopg.OperationalError("the database went away during the first batch")
         calls.append((True, records))
         for partition, offset in records:
             handled[partition].append(offset)

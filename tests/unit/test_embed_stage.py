@@ -27,7 +27,8 @@ from schemas.events import (
     now,
 )
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
-from services.common.kafka import Delivery
+from services.common.isolation import Isolation
+from services.common.kafka import ConsumerHealth, Delivery
 from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
 from services.embedder.core.calls import plan_calls
@@ -42,7 +43,8 @@ IDENTITY = Producer(service="embedder", instance="unit")
 class FakeProvider:
     """Word tokens; a text's vector is [word count, hash of the text]; refuses `refuse_word`.
 
-    `fail_call`: that call (1-based) raises RetryableError; `pause_s`: each call's duration.
+    `fail_call`: that call (1-based) raises RetryableError; `pause_s`: each call's duration;
+    `glitch_word`: a call with it returns one vector too few (a provider bug one input triggers).
     """
 
     model_name = "fake"
@@ -57,6 +59,7 @@ class FakeProvider:
         concurrency: int = 1,
         fail_call: int = 0,
         pause_s: float = 0.0,
+        glitch_word: str = "",
     ) -> None:
         self.tokenizer = WhitespaceTokenizer()
         self.calls: list[list[str]] = []
@@ -64,6 +67,7 @@ class FakeProvider:
         self.concurrency = concurrency
         self.fail_call = fail_call
         self.pause_s = pause_s
+        self.glitch_word = glitch_word
         self.active = self.most_active = 0
         self.lock = threading.Lock()
 
@@ -79,7 +83,10 @@ class FakeProvider:
                 raise RetryableError("provider_unavailable", "the provider answered 503")
             if self.refuse_word and any(self.refuse_word in t for t in texts):
                 raise ValueError(f"{self.refuse_word!r} is not allowed")
-            return [vector(t) for t in texts]
+            vectors = [vector(t) for t in texts]
+            if self.glitch_word and any(self.glitch_word in t for t in texts):
+                return vectors[1:]
+            return vectors
         finally:
             with self.lock:
                 self.active -= 1
@@ -232,6 +239,36 @@ async def test_a_refused_document_is_dead_lettered_and_the_rest_indexed() -> Non
     dead = run.events(topics.dlq(topics.DOCUMENTS_PARSED))
     assert [e.job_id for e in dead] == [bad.event.job_id]
     assert len(run.events(topics.DOCUMENTS_INDEXED)) == len(good)
+
+
+async def test_an_unexpected_error_for_one_document_costs_only_that_document() -> None:
+    """The stage raises for the whole batch; the loop's isolation finds the document."""
+    run = harness(FakeProvider(glitch_word="glitch"))
+    good = [run.parsed(words(6 + i, f"g{i}w")) for i in range(9)]
+    bad = run.parsed(words(5, "b") + " glitch")
+    batch = [*good[:4], bad, *good[4:]]
+    retrier = run.stage.retrier
+    runner = Isolation(
+        handler=run.stage,
+        group="sluice-embedder",
+        stage=Stage.EMBED,
+        topics_read=(topics.DOCUMENTS_PARSED,),  # no retry topic: straight to the DLQ
+        retrier=retrier,
+        dead_letters=retrier.dead_letters,
+        outages=ConsumerHealth(300),
+        in_place_attempts=1,
+    )
+
+    with pytest.raises(ValueError, match="vectors for"):
+        await run.stage(batch, {})  # what the loop sees first
+    await runner.hand_over(batch, {})
+
+    indexed = {e.job_id for e in run.events(topics.DOCUMENTS_INDEXED)}
+    assert indexed == {d.event.job_id for d in good}
+    failed = run.events(topics.DOCUMENTS_FAILED)
+    assert [(e.job_id, e.code) for e in failed] == [(bad.event.job_id, "internal_error")]
+    assert "ValueError: the provider returned" in failed[0].message
+    assert [e.job_id for e in run.events(topics.dlq(topics.DOCUMENTS_PARSED))] == [bad.event.job_id]
 
 
 async def test_calls_run_side_by_side_up_to_the_providers_concurrency() -> None:

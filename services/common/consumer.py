@@ -1,0 +1,397 @@
+"""The one consumer loop: poll, decode, hand over, commit; batch or per-record mode."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from schemas import codec
+from schemas.events import Producer, Stage
+from services.common import metrics
+from services.common.deadletter import DeadLetters
+from services.common.inflight import InFlight
+from services.common.isolation import BatchHandler, Isolation
+from services.common.poison import Poison
+from services.common.records import (
+    RETRY_ATTEMPT,
+    RETRY_NOT_BEFORE,
+    Delivery,
+    Position,
+    header,
+)
+from services.common.retry import Retrier
+
+log = logging.getLogger(__name__)
+StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
+
+
+class ConsumerHealth:
+    """What the readiness probe needs to know about one consumer loop."""
+
+    def __init__(self, stall_after_s: float) -> None:
+        self.started = False
+        self.last_poll = 0.0
+        self.last_progress = time.monotonic()
+        self.assigned: set[TopicPartition] = set()
+        self.consecutive_errors = 0  # outages in a row (a record's own failure is not one)
+        self.stall_after_s = stall_after_s
+        self.lag = 0
+
+    def ready(self, max_silence: float = 30.0) -> tuple[bool, str]:
+        """Healthy when polling, not failing repeatedly, and not stalled behind a growing lag."""
+        now_ = time.monotonic()
+        if not self.started:
+            return False, "consumer not started"
+        if now_ - self.last_poll > max_silence:
+            return False, f"no poll for {now_ - self.last_poll:.0f}s"
+        if self.consecutive_errors >= 5:
+            return False, f"{self.consecutive_errors} consecutive failures (Kafka or Postgres?)"
+        if self.lag > 0 and now_ - self.last_progress > self.stall_after_s:
+            return False, f"lag {self.lag} and no commit for {now_ - self.last_progress:.0f}s"
+        return True, f"{len(self.assigned)} partitions assigned, lag {self.lag}"
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Commit on revocation: let the work in hand finish and commit (its generation is
+        # still valid while the group prepares the rebalance), so the next owner starts after
+        # it instead of redoing it. Bounded: stuck work must not hold the group forever.
+        if self.loop.in_flight is not None:
+            await self.loop.hand_back(revoked)
+        elif not self.loop.batch_done.is_set():
+            try:
+                await asyncio.wait_for(self.loop.batch_done.wait(), self.loop.revoke_wait_s)
+            except TimeoutError:
+                log.warning(
+                    "rebalance: batch still running after %.0fs; its records will be redone",
+                    self.loop.revoke_wait_s,
+                )
+        self.loop.health.assigned -= set(revoked)
+        metrics.ASSIGNED_PARTITIONS.labels(self.loop.group_id).set(len(self.loop.health.assigned))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.loop.health.assigned |= set(assigned)
+        self.loop.health.last_progress = time.monotonic()
+        metrics.ASSIGNED_PARTITIONS.labels(self.loop.group_id).set(len(self.loop.health.assigned))
+        if self.loop.stored_offsets is not None and assigned:
+            stored = await self.loop.stored_offsets(list(assigned))
+            for tp, offset in stored.items():
+                self.loop.consumer.seek(tp, offset)
+            log.info("resumed %d partitions from stored offsets", len(stored))
+
+
+class ConsumerLoop:
+    """Poll, decode (poison to the DLQ), hand over, then commit: at-least-once.
+
+    Batch mode (`concurrency=0`): each polled batch goes to the handler at once, and is
+    committed when the handler returns. Per-record mode (`concurrency=N`): up to N records
+    are handled at once, each as a one-record batch, and each partition is committed up to its
+    lowest record still in flight. Either way a record's own failure is isolated (see
+    `services/common/isolation.py`) and an outage retries the same records.
+
+    Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
+    paused (not slept on), so heartbeats and other partitions keep going.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        producer: AIOKafkaProducer,
+        identity: Producer,
+        stage: Stage | None = None,
+        retrier: Retrier | None = None,
+        stored_offsets: StoredOffsets | None = None,
+        dead_letter_topics: Collection[str] | None = None,
+        max_records: int = 64,
+        concurrency: int = 0,
+        in_place_attempts: int = 2,
+        record_retries: int = 2,
+        max_poll_interval_ms: int = 300_000,
+        session_timeout_ms: int = 10_000,
+        stall_after_s: float = 300.0,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handler = handler
+        self.producer = producer
+        self.identity = identity
+        self.stage = stage
+        self.stored_offsets = stored_offsets
+        self.max_records = max_records
+        self.health = ConsumerHealth(stall_after_s)
+        if retrier is None and stage is not None:
+            retrier = Retrier(producer, identity, stage, group=group_id)
+        self.dead_letters = (
+            retrier.dead_letters
+            if retrier is not None
+            else DeadLetters(producer, stage=str(stage or "status"), group=group_id)
+        )
+        self.poison = Poison(
+            self.dead_letters,
+            producer=producer,
+            identity=identity,
+            stage=stage,
+            owned=set(dead_letter_topics or self.topics),
+        )
+        self.isolation = Isolation(
+            handler=handler,
+            group=group_id,
+            stage=stage,
+            topics_read=self.topics,
+            retrier=retrier,
+            dead_letters=self.dead_letters,
+            outages=self.health,
+            in_place_attempts=in_place_attempts,
+            record_retries=record_retries,
+        )
+        self.in_flight = InFlight(concurrency) if concurrency > 0 else None
+        self.batch_done = asyncio.Event()  # clear while a batch is handled and committed
+        self.batch_done.set()
+        self.revoke_wait_s = min(60.0, max_poll_interval_ms / 2000)
+        self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._seen: dict[TopicPartition, int] = {}
+        self._held = False  # per-record mode: every partition paused, no room for more
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=f"{group_id}-{identity.instance}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_interval_ms=max_poll_interval_ms,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, then commit and leave the group."""
+        self.consumer.subscribe(self.topics, listener=_Listener(self))
+        await self.consumer.start()
+        self.health.started = True
+        try:
+            if self.in_flight is not None:
+                await self._run_records(stop, self.in_flight)
+            else:
+                await self._run_batches(stop)
+        finally:
+            self.health.started = False
+            for handle in self._resume_handles.values():
+                handle.cancel()
+            await self.consumer.stop()
+
+    async def _run_batches(self, stop: asyncio.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            self.health.last_poll = time.monotonic()
+            polled = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            records = [r for batch in polled.values() for r in batch]
+            self._update_lag()
+            if not records:
+                continue
+            self.batch_done.clear()
+            try:
+                await self._process(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # An outage (classified in services/common/failures.py): retry the same records.
+                self.health.consecutive_errors += 1
+                metrics.HANDLER_ERRORS.labels(self.group_id).inc()
+                log.exception("batch failed; will re-poll it after %.1fs", backoff)
+                self._rewind(records)
+                self.batch_done.set()  # nothing in hand while backing off
+                await _sleep_or_stop(stop, backoff * (1 + random.random() / 2))  # noqa: S311
+                backoff = min(backoff * 2, 30.0)
+            else:
+                self.health.consecutive_errors = 0
+                backoff = 0.5
+            finally:
+                self.batch_done.set()
+
+    async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        started = time.perf_counter()
+        batch: list[Delivery] = []
+        positions: dict[Position, int] = {}
+        delayed: set[TopicPartition] = set()
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if tp in delayed or self._delay(record):
+                delayed.add(tp)
+                continue
+            self._consumed(record)
+            positions[(record.topic, record.partition)] = record.offset + 1
+            try:
+                event = codec.decode(record.value)
+            except codec.EventDecodeError as error:
+                await self.poison.handle(record, error)
+                continue
+            retries = int(header(record, RETRY_ATTEMPT) or 0)
+            batch.append(Delivery(record.topic, record.partition, record.offset, event, retries))
+        if await self.isolation.hand_over(batch, positions):
+            await self.handler([], positions)  # split: a handler storing offsets gets them all
+        await self._commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
+        metrics.BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+
+    async def _run_records(self, stop: asyncio.Event, flight: InFlight) -> None:
+        try:
+            while not stop.is_set():
+                full = flight.full
+                self._hold(full)
+                if full:
+                    await asyncio.wait(
+                        flight.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                    )
+                self.health.last_poll = time.monotonic()
+                polled = await self.consumer.getmany(
+                    timeout_ms=0 if full else (200 if flight.running else 500),
+                    max_records=max(1, min(self.max_records, flight.room)),
+                )
+                self._update_lag()
+                delayed: set[TopicPartition] = set()
+                for record in (r for batch in polled.values() for r in batch):
+                    tp = TopicPartition(record.topic, record.partition)
+                    if tp in delayed or self._delay(record):
+                        delayed.add(tp)
+                        continue
+                    self._consumed(record)
+                    flight.start(
+                        tp, record.offset, record.key, functools.partial(self._one, record)
+                    )
+                await self._commit_finished(flight)
+        finally:  # graceful stop: finish what is in hand (bounded), commit, leave
+            self._hold(True)
+            if not await flight.drain(None, self.revoke_wait_s):
+                log.warning("stopping with records still running; they will be redone")
+            await flight.cancel()
+            await self._commit_finished(flight)
+
+    async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Per-record mode: decode and hand over one record, outages waited out in place."""
+        try:
+            event = codec.decode(record.value)
+        except codec.EventDecodeError as error:
+            await self.isolation.persist(functools.partial(self.poison.handle, record, error), True)
+            return
+        retries = int(header(record, RETRY_ATTEMPT) or 0)
+        delivery = Delivery(record.topic, record.partition, record.offset, event, retries)
+        await self.isolation.settle(delivery, wait_out_outages=True)
+
+    async def hand_back(self, revoked: list[TopicPartition]) -> None:
+        """Per-record mode, on revocation: let their records finish (bounded), then commit."""
+        assert self.in_flight is not None  # noqa: S101 - only called in per-record mode
+        assigned = self.consumer.assignment()
+        self.consumer.pause(*(tp for tp in revoked if tp in assigned))
+        if not await self.in_flight.drain(revoked, self.revoke_wait_s):
+            log.warning(
+                "rebalance: records still running after %.0fs; they will be redone",
+                self.revoke_wait_s,
+            )
+        await self._commit_finished(self.in_flight, revoked)
+        self.in_flight.forget(revoked)
+
+    async def _commit_finished(
+        self, flight: InFlight, tps: Sequence[TopicPartition] | None = None
+    ) -> None:
+        offsets = flight.marks.committable(tps)
+        try:
+            if offsets and await self._commit(offsets):
+                flight.marks.committed(offsets)
+        except KafkaError as error:  # an outage: the next round commits again
+            self.health.consecutive_errors += 1
+            log.warning("commit failed (%s); will commit again", error)
+
+    def _hold(self, full: bool) -> None:
+        """Pause every partition while no record may start; resume the ones not delayed."""
+        assigned = self.consumer.assignment()
+        if full:
+            self.consumer.pause(*assigned)
+        elif self._held:
+            self.consumer.resume(*(tp for tp in assigned if tp not in self._resume_handles))
+        self._held = full
+
+    def _consumed(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        metrics.RECORDS_CONSUMED.labels(self.group_id, record.topic).inc()
+        self._seen[TopicPartition(record.topic, record.partition)] = record.offset + 1
+
+    def _delay(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Pause the partition if this retry record is not due yet; True if it was."""
+        due = header(record, RETRY_NOT_BEFORE)
+        if due is None:
+            return False
+        wait_s = (int(due) - time.time() * 1000) / 1000
+        if wait_s <= 0:
+            return False
+        tp = TopicPartition(record.topic, record.partition)
+        self.consumer.seek(tp, record.offset)
+        self.consumer.pause(tp)
+        loop = asyncio.get_running_loop()
+        old = self._resume_handles.pop(tp, None)
+        if old is not None:
+            old.cancel()
+        self._resume_handles[tp] = loop.call_later(wait_s, self._resume, tp)
+        return True
+
+    def _resume(self, tp: TopicPartition) -> None:
+        self._resume_handles.pop(tp, None)
+        if tp in self.consumer.assignment() and not self._held:
+            self.consumer.resume(tp)
+
+    async def _commit(self, positions: dict[TopicPartition, int]) -> bool:
+        """Commit the positions of partitions still assigned; False if the group refused."""
+        assigned = self.consumer.assignment()
+        offsets = {tp: offset for tp, offset in positions.items() if tp in assigned}
+        if not offsets:
+            return False
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group rebalanced while we worked (e.g. work outlived max_poll_interval_ms):
+            # the new owner re-reads these records, and every effect is idempotent.
+            log.warning(
+                "commit rejected after a rebalance (%s); records will be redelivered", error
+            )
+            return False
+        self.health.last_progress = time.monotonic()
+        return True
+
+    def _update_lag(self) -> None:
+        """Records behind the partition ends, for partitions this loop has read from."""
+        lag = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            seen = self._seen.get(tp)
+            if high is not None and seen is not None:
+                lag += max(0, high - seen)
+        self.health.lag = lag
+
+    def _rewind(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            first[tp] = min(first.get(tp, record.offset), record.offset)
+        for tp, offset in first.items():
+            if tp in self.consumer.assignment():
+                self.consumer.seek(tp, offset)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return

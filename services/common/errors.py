@@ -1,0 +1,29 @@
+"""Error types a stage raises to tell the consumer loop what a failure means (no Kafka imports)."""
+
+from __future__ import annotations
+
+INTERNAL_ERROR = "internal_error"
+"""The `DocumentFailed.code` of a record the pipeline gave up on after an unexpected exception."""
+
+
+class RetryableError(Exception):
+    """A failure that may pass if tried later (timeouts, 429/5xx, database or broker blips).
+
+    `retry_after_s` is the least wait the failing side asked for (e.g. HTTP `Retry-After`).
+    A stage may handle it itself (the embedder sends the batch to its retry topic); one that
+    escapes a handler sends that record through `<topic>.retry` (see `failures.classify`).
+    """
+
+    def __init__(self, code: str, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class InfrastructureError(Exception):
+    """Something every record needs is down (a broker, the database, a provider's host).
+
+    The consumer loop pauses and retries the same records until it is back, and dead-letters
+    nothing: raise it (or let a psycopg/aiokafka connection error escape) for outages only.
+    """

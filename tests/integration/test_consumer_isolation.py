@@ -1,0 +1,351 @@
+"""Per-record failure isolation and per-record mode on a real broker (issues 8 and 13).
+
+A record whose handler raises must cost only that record: the rest of its batch and its
+partition go on, it is retried a bounded number of times and then dead-lettered with its job
+failed `internal_error`. An outage (Postgres down) retries the same records instead. In
+per-record mode each record is handed on as it finishes, and the committed offset never
+passes a record still running.
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from schemas import codec, topics
+from schemas.events import AnyEvent, DocumentFailed, DocumentUploaded, RetryScheduled, Stage
+from services.common import metrics
+from services.common.kafka import ConsumerLoop, Delivery, Position, ensure_topics
+from services.common.retry import Retrier, RetryPolicy
+from tests.fixtures.infra import TopicFactory
+from tests.integration.test_consumer_loop import IDENTITY, committed, event, sequence
+
+pytestmark = pytest.mark.integration
+
+MODES = [pytest.param(0, id="batch-mode"), pytest.param(3, id="per-record-mode")]
+QUICK = RetryPolicy(max_retries=8, base_s=0.2, cap_s=0.5)
+
+
+@pytest.fixture
+async def stage_topics(
+    kafka_bootstrap: str, topic_factory: TopicFactory
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """`await stage_topics()`: an input topic (1 partition) with its `.retry` and `.dlq`."""
+    await ensure_topics(kafka_bootstrap, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    created: list[str] = []
+
+    async def create() -> str:
+        topic = await topic_factory(partitions=1)
+        names = [topics.retry(topic), topics.dlq(topic)]
+        await admin.create_topics([NewTopic(n, 1, 1) for n in names])
+        created.extend(names)
+        await _leaders(admin, names)
+        return topic
+
+    try:
+        yield create
+    finally:
+        if created:
+            with contextlib.suppress(KafkaError):
+                await admin.delete_topics(created)
+        await admin.close()
+
+
+async def _leaders(admin: AIOKafkaAdminClient, names: list[str]) -> list[TopicPartition]:
+    """Every partition of `names`, once each has a leader."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(names)
+        found = [(d["topic"], p) for d in described for p in d.get("partitions", [])]
+        if {t for t, _ in found} == set(names) and all(p.get("leader", -1) >= 0 for _, p in found):
+            return [TopicPartition(t, p["partition"]) for t, p in found]
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{names} have no leader")
+
+
+@dataclass
+class Outputs:
+    """What the loop produced for our jobs: failed jobs, retry notices, dead letters."""
+
+    reader: AIOKafkaConsumer
+    dlq: str
+    seen: list[tuple[str, AnyEvent, dict[str, str]]] = field(default_factory=list)
+
+    async def read(self, seconds: float = 0.2) -> None:
+        polled = await self.reader.getmany(timeout_ms=int(seconds * 1000))
+        for record in (r for batch in polled.values() for r in batch):
+            headers = {k: bytes(v).decode() for k, v in record.headers or ()}
+            with contextlib.suppress(codec.EventDecodeError):
+                self.seen.append((record.topic, codec.decode(record.value), headers))
+
+    def of(self, topic: str, job_id: str, kind: type[Any] = object) -> list[Any]:
+        return [
+            e for t, e, _ in self.seen if t == topic and e.job_id == job_id and isinstance(e, kind)
+        ]
+
+    def dead_letters(self) -> list[tuple[AnyEvent, dict[str, str]]]:
+        return [(e, h) for t, e, h in self.seen if t == self.dlq]
+
+
+@contextlib.asynccontextmanager
+async def outputs(kafka_bootstrap: str, topic: str) -> AsyncIterator[Outputs]:
+    """Reads sluice.documents.failed / jobs.progress from now on, and the topic's DLQ."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        tps = await _leaders(admin, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
+    finally:
+        await admin.close()
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        dlq = TopicPartition(topics.dlq(topic), 0)
+        reader.assign([*tps, dlq])
+        await reader.seek_to_end(*tps)
+        for tp in tps:
+            await reader.position(tp)  # pin "the end before the test" now
+        await reader.seek_to_beginning(dlq)
+        yield Outputs(reader, dlq.topic)
+    finally:
+        await reader.stop()
+
+
+def stage_loop(
+    kafka_bootstrap: str,
+    topic: str,
+    handler: Callable[[list[Delivery], dict[Position, int]], Awaitable[None]],
+    producer: AIOKafkaProducer,
+    *,
+    concurrency: int,
+    group: str | None = None,
+    **options: Any,
+) -> ConsumerLoop:
+    """A parse-stage loop on `topic` and its retry topic, with a quick retry policy."""
+    group = group or f"isolation-{uuid.uuid4().hex[:8]}"
+    return ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=group,
+        topics=[topic, topics.retry(topic)],
+        handler=handler,
+        producer=producer,
+        identity=IDENTITY,
+        stage=Stage.PARSE,
+        retrier=Retrier(producer, IDENTITY, Stage.PARSE, QUICK, group=group),
+        max_records=4,
+        concurrency=concurrency,
+        **options,
+    )
+
+
+async def run_reading(
+    loop: ConsumerLoop, out: Outputs, done: Callable[[], bool], timeout: float = 90
+) -> None:
+    """Run `loop`, reading its outputs, until `done()`; then stop it (it commits and leaves)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    deadline = time.monotonic() + timeout
+    try:
+        while not done():
+            if task.done():
+                task.result()
+                raise AssertionError("the consumer loop stopped by itself")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met after {timeout:.0f}s; saw {out.seen}")
+            await out.read()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, count: int) -> list[DocumentUploaded]:
+    """`count` uploads on partition 0, keyed by document id, in sequence."""
+    sent = [event(n) for n in range(count)]
+    for upload in sent:
+        await producer.send_and_wait(
+            topic, codec.encode(upload), key=upload.document_id.encode(), partition=0
+        )
+    return sent
+
+
+@pytest.mark.parametrize("concurrency", MODES)
+async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing(
+    kafka_bootstrap: str,
+    stage_topics: Callable[[], Awaitable[str]],
+    producer: AIOKafkaProducer,
+    concurrency: int,
+) -> None:
+    topic = await stage_topics()
+    uploads = await produce(producer, topic, 12)
+    bad = uploads[2]
+    handled: list[int] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        if any(d.event.event_id == bad.event_id for d in batch):
+            raise TypeError("Encoding objects of type TextStringObject is unsupported")
+        handled.extend(sequence(d) for d in batch)
+
+    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    async with outputs(kafka_bootstrap, topic) as out:
+        await run_reading(
+            loop,
+            out,
+            lambda: len(handled) >= 11 and bool(out.of(topics.DOCUMENTS_FAILED, bad.job_id)),
+        )
+
+    assert sorted(handled) == [n for n in range(12) if n != 2], "every other record handled"
+    (failed,) = out.of(topics.DOCUMENTS_FAILED, bad.job_id)
+    assert isinstance(failed, DocumentFailed)
+    assert (failed.code, failed.stage) == ("internal_error", Stage.PARSE)
+    assert "TypeError: Encoding objects of type TextStringObject" in failed.message
+    retries = out.of(topics.JOBS_PROGRESS, bad.job_id, RetryScheduled)
+    assert [r.retry for r in retries] == [1, 2], "two trips through the retry topic"
+    ((dead, headers),) = out.dead_letters()
+    assert dead.event_id == bad.event_id
+    assert headers["sluice.error.code"] == "internal_error"
+    assert headers["sluice.error.type"] == "TypeError"
+    assert "Encoding objects of type TextStringObject" in headers["sluice.error.message"]
+    assert headers["sluice.original.topic"] == topics.retry(topic)
+    assert headers["sluice.consumer.group"] == loop.group_id
+    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {0: 12}
+    retry_tp = TopicPartition(topics.retry(topic), 0)
+    assert await committed(kafka_bootstrap, loop.group_id, [retry_tp]) == {0: 2}
+    assert loop.health.consecutive_errors == 0
+
+
+@pytest.mark.parametrize("concurrency", MODES)
+async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
+    kafka_bootstrap: str,
+    stage_topics: Callable[[], Awaitable[str]],
+    producer: AIOKafkaProducer,
+    concurrency: int,
+) -> None:
+    topic = await stage_topics()
+    uploads = await produce(producer, topic, 6)
+    flaky = uploads[3]
+    raised: list[str] = []
+    handled: list[int] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        if any(d.event.event_id == flaky.event_id for d in batch) and not raised:
+            raised.append(flaky.event_id)
+            raise RuntimeError("a race that one try loses")
+        handled.extend(sequence(d) for d in batch)
+
+    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    outages_before = metrics.HANDLER_ERRORS.labels(loop.group_id)._value.get()
+    async with outputs(kafka_bootstrap, topic) as out:
+        await run_reading(loop, out, lambda: len(handled) >= 6)
+        for _ in range(5):  # anything set aside would show up now
+            await out.read()
+
+    assert sorted(handled) == list(range(6)) and raised
+    assert out.dead_letters() == []
+    assert out.of(topics.DOCUMENTS_FAILED, flaky.job_id) == []
+    assert out.of(topics.JOBS_PROGRESS, flaky.job_id) == [], "retried in place, not later"
+    outages = metrics.HANDLER_ERRORS.labels(loop.group_id)._value.get() - outages_before
+    assert outages == 0, "one record's failure is not a consumer outage"
+
+
+@pytest.mark.parametrize("concurrency", MODES)
+async def test_an_outage_retries_the_same_records_and_dead_letters_nothing(
+    kafka_bootstrap: str,
+    stage_topics: Callable[[], Awaitable[str]],
+    producer: AIOKafkaProducer,
+    concurrency: int,
+) -> None:
+    topic = await stage_topics()
+    uploads = await produce(producer, topic, 6)
+    victim = uploads[1]
+    refusals: list[int] = []
+    handled: list[int] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        if any(d.event.event_id == victim.event_id for d in batch) and len(refusals) < 4:
+            refusals.append(len(batch))
+            raise psycopg.OperationalError("connection to server failed: Connection refused")
+        handled.extend(sequence(d) for d in batch)
+
+    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    async with outputs(kafka_bootstrap, topic) as out:
+        await run_reading(loop, out, lambda: len(handled) >= 6)
+        for _ in range(5):
+            await out.read()
+
+    assert len(refusals) == 4, "the same record was tried again after each refusal"
+    assert sorted(handled) == list(range(6))
+    assert out.dead_letters() == []
+    assert out.of(topics.DOCUMENTS_FAILED, victim.job_id) == []
+    assert out.of(topics.JOBS_PROGRESS, victim.job_id) == [], "no retry-topic trip for an outage"
+    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {0: 6}
+
+
+async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_slow_one(
+    kafka_bootstrap: str,
+    stage_topics: Callable[[], Awaitable[str]],
+    producer: AIOKafkaProducer,
+) -> None:
+    topic = await stage_topics()
+    uploads = await produce(producer, topic, 6)
+    slow = uploads[1]
+    release = asyncio.Event()  # never set: the slow record is still running at the "crash"
+    finished: list[int] = []
+    group = f"isolation-{uuid.uuid4().hex[:8]}"
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        for d in batch:
+            if d.event.event_id == slow.event_id:
+                await release.wait()
+            finished.append(sequence(d))
+
+    # max_poll_interval 4 s: a stop waits at most 2 s for the slow record, then leaves it
+    loop = stage_loop(
+        kafka_bootstrap,
+        topic,
+        handler,
+        producer,
+        concurrency=3,
+        group=group,
+        max_poll_interval_ms=4000,
+    )
+    tp = TopicPartition(topic, 0)
+    async with outputs(kafka_bootstrap, topic) as out:
+        offsets: dict[int, int] = {}
+
+        def fast_ones_done_and_committed() -> bool:
+            return sorted(finished) == [0, 2, 3, 4, 5] and offsets.get(0) is not None
+
+        async def poll_commits() -> None:
+            while True:
+                offsets.update(await committed(kafka_bootstrap, group, [tp]))
+                await asyncio.sleep(0.2)
+
+        watcher = asyncio.create_task(poll_commits())
+        try:
+            await run_reading(loop, out, fast_ones_done_and_committed)
+        finally:
+            watcher.cancel()
+    assert 1 not in finished, "the slow record never finished"
+    assert offsets == {0: 1}, "committed up to the slow record, not past it"
+    assert await committed(kafka_bootstrap, group, [tp]) == {0: 1}, "the stop did not pass it"
+
+    redelivered: list[int] = []
+
+    async def after_restart(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        redelivered.extend(sequence(d) for d in batch)
+
+    again = stage_loop(kafka_bootstrap, topic, after_restart, producer, concurrency=3, group=group)
+    async with outputs(kafka_bootstrap, topic) as out:
+        await run_reading(again, out, lambda: len(redelivered) >= 5)
+    assert sorted(redelivered) == [1, 2, 3, 4, 5], "the unfinished record came back, and after it"
+    assert await committed(kafka_bootstrap, group, [tp]) == {0: 6}
