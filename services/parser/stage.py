@@ -25,12 +25,16 @@ from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.kafka import Delivery, Position, send_event
 from services.common.logs import ctx
 from services.common.retry import Retrier
-from services.parser.adapters.sandbox import RESOURCES, TIMEOUT, ParserSandbox
+from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
 from services.parser.core.errors import ParseError
 
 log = logging.getLogger(__name__)
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
 RESOURCE_RETRIES = 2  # resource_limit may pass on a less loaded worker
+
+
+class ExtractorFailedError(Exception):
+    """An extractor raised something other than a ParseError on this document (a bug)."""
 
 
 class ParseStage:
@@ -85,6 +89,10 @@ class ParseStage:
             data = await self.blobs.get(upload.blob)
             parsed = await self.sandbox.extract(data, upload.blob.media_type)
         except ParseError as error:
+            if error.code == INTERNAL:
+                # A bug in an extractor that this file triggers: the consumer loop's isolation
+                # retries it a bounded number of times, then dead-letters it (internal_error).
+                raise ExtractorFailedError(error.message) from error
             if delivery.retries < self.retries_for.get(error.code, 0):
                 await self.retrier.retry_later(delivery, error.code, error.message)
                 return

@@ -12,6 +12,8 @@ from aiokafka import errors as kafka_errors
 
 from services.common.errors import InfrastructureError, RetryableError
 from services.common.failures import Failure, classify, describe, error_type
+from services.parser.adapters.sandbox import SandboxUnavailableError
+from services.parser.stage import ExtractorFailedError
 
 pytestmark = pytest.mark.unit
 OUTAGE = Failure.INFRASTRUCTURE
@@ -41,6 +43,8 @@ CASES = [
     Case("pool exhausted", psycopg_pool.PoolTimeout("no connection"), OUTAGE),
     Case("socket refused", ConnectionRefusedError(), OUTAGE),
     Case("declared outage", InfrastructureError("provider host down"), OUTAGE),
+    Case("no parser worker could start", SandboxUnavailableError("no worker"), OUTAGE),
+    Case("an extractor bug one file triggers", ExtractorFailedError("TypeError"), Failure.RECORD),
     Case("provider said 429", RetryableError("rate_limited", "slow down"), Failure.RETRYABLE),
     Case("msgspec refuses a str subclass", TypeError("Encoding objects of type X"), Failure.RECORD),
     Case("a bug one input triggers", ValueError("bad vector"), Failure.RECORD),

@@ -13,10 +13,10 @@ from schemas.events import BlobRef, DocumentFailed, DocumentParsed, Producer, St
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.records import Delivery
 from services.common.retry import Retrier
-from services.parser.adapters.sandbox import RESOURCES, TIMEOUT, ParserSandbox
+from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
 from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.parsed import ParsedText
-from services.parser.stage import ParseStage
+from services.parser.stage import ExtractorFailedError, ParseStage
 from tests.fixtures.fakes import RecordingProducer, upload
 
 pytestmark = pytest.mark.unit
@@ -154,4 +154,16 @@ async def test_an_unexpected_error_reaches_the_loop_after_the_others_finished() 
 
     # The loop isolates `bad` next: `slow` must not still be running then (two runs at once).
     assert [p.job_id for p in producer.events(topics.DOCUMENTS_PARSED)] == [slow.event.job_id]
+    assert producer.to(topics.DOCUMENTS_FAILED) == []
+
+
+async def test_an_extractor_bug_goes_to_the_loops_isolation_not_to_a_plain_failure() -> None:
+    record = delivery()
+    bug = ParseError(INTERNAL, "TypeError: Encoding objects of type X is unsupported")
+    parse, producer = stage(FakeSandbox({record.event.blob.sha256: bug}))  # type: ignore[union-attr]
+
+    with pytest.raises(ExtractorFailedError, match="TypeError"):
+        await parse([record], {})
+
+    # Bounded retries, then DLQ + internal_error, are the loop's (tests/unit/test_isolation.py).
     assert producer.to(topics.DOCUMENTS_FAILED) == []

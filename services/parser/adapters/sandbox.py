@@ -36,6 +36,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from services.common.errors import InfrastructureError
 from services.parser.adapters import frames
 from services.parser.adapters.frames import INTERNAL, RESOURCES, TIMEOUT
 from services.parser.core.errors import ParseError
@@ -52,10 +53,11 @@ STOP_GRACE_S = 2.0
 STDERR_LINE = 2000
 
 
-class SandboxUnavailableError(Exception):
+class SandboxUnavailableError(InfrastructureError):
     """No worker could be started (or the sandbox is closed): the parser's fault, not the file's.
 
-    Not a ParseError: the document must not fail for it, its batch is retried later.
+    Not a ParseError: the document must not fail for it; the consumer loop treats it as an
+    outage (pause and retry the same records), see services/common/failures.py.
     """
 
 
