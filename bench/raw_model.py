@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from bench.corpus import corpus
+from services.common.embedding.build import build_provider
+from services.common.embedding.local_model import _load_model, bundled_model_path
+from services.common.embedding.ports import EmbeddingProvider
 from services.common.settings import load_settings
-from services.embedder.adapters.local_model import _load_model, bundled_model_path
 from services.embedder.config import EmbedderSettings
 from services.embedder.core.calls import plan_calls
 from services.embedder.core.chunking import Chunk, chunk_text
-from services.embedder.core.ports import EmbeddingProvider
-from services.embedder.providers import build_provider
 from services.parser.core.extract import extract
 
 

@@ -123,7 +123,7 @@ URL or model) does not go through the retry topic: the batch fails and the consu
 it with growing pauses (up to 30 s) and reports not ready after 5 failures in a row, until the
 configuration is fixed. Texts go `SLUICE_EMBEDDING_BATCH_SIZE` per request. Chunks are sized
 in whitespace words, an approximation of the model's tokens, kept to 3/4 of a 512-token limit
-(see `services/embedder/adapters/openai_provider.py`); keep `SLUICE_CHUNK_TOKENS` well under
+(see `services/common/embedding/openai_compatible.py`); keep `SLUICE_CHUNK_TOKENS` well under
 the served model's limit.
 """
 

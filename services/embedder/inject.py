@@ -12,12 +12,12 @@ from schemas.events import Stage
 from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.db import Pool
+from services.common.embedding.build import build_provider
+from services.common.embedding.ports import EmbeddingProvider
 from services.common.kafka import ConsumerLoop
 from services.common.retry import Retrier
 from services.embedder.adapters.chunk_store import ChunkStore
 from services.embedder.config import EmbedderSettings
-from services.embedder.core.ports import EmbeddingProvider
-from services.embedder.providers import build_provider
 from services.embedder.stage import EmbedStage
 
 

@@ -22,14 +22,14 @@ from schemas.events import (
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from services.common.embedding.ports import EmbeddingProvider
 from services.common.kafka import Delivery, Position, send_event
 from services.common.logs import ctx
 from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
-from services.embedder.core.calls import plan_calls
+from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.citations import cite
-from services.embedder.core.ports import EmbeddingProvider
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class EmbedStage:
             return
         stored: set[str] = set()  # event ids whose outcome is already durable
         try:
-            for round_ in _rounds(deliveries):
+            for round_ in rounds(deliveries, lambda d: d.event.document_id):
                 await self._embed(round_, stored)
         except RetryableError as error:
             await asyncio.gather(
@@ -127,7 +127,7 @@ class EmbedStage:
                 )
             )
             stored.update(p.event_id for p in missing)
-            documents = [_Document(p, c) for (p, _, _), c in zip(ready, chunked, strict=True)]
+            documents = [PendingDocument(p, c) for (p, _, _), c in zip(ready, chunked, strict=True)]
             indexed = await self._embed_and_store(documents, delivery_of, stored)
         finally:
             if not announced.done():
@@ -145,7 +145,7 @@ class EmbedStage:
         )
 
     async def _embed_and_store(
-        self, documents: list[_Document], delivery_of: dict[str, Delivery], stored: set[str]
+        self, documents: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
     ) -> int:
         """Embed the documents' chunks and store each document once its last chunk has a vector.
 
@@ -155,9 +155,9 @@ class EmbedStage:
         a time, so the model is not left idle while the database and Kafka answer. Returns the
         number of documents indexed.
         """
-        calls = _calls(documents, self.provider.batch_size, self.provider.concurrency)
+        calls = model_calls(documents, self.provider.batch_size, self.provider.concurrency)
         finished = [d for d in documents if d.done]  # no chunks: nothing to embed
-        running: set[asyncio.Task[list[_Document]]] = set()
+        running: set[asyncio.Task[list[PendingDocument]]] = set()
         storing: asyncio.Task[int] | None = None
         indexed = 0
 
@@ -194,7 +194,7 @@ class EmbedStage:
         return indexed
 
     async def _store(
-        self, finished: list[_Document], delivery_of: dict[str, Delivery], stored: set[str]
+        self, finished: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
     ) -> int:
         """Upsert finished documents' chunks (one transaction), then announce each; # indexed."""
         documents: list[tuple[DocumentParsed, DocumentChunks]] = []
@@ -231,7 +231,7 @@ class EmbedStage:
         stored.update(doc.event.event_id for doc in finished)
         return len(documents)
 
-    async def _vectors(self, call: list[tuple[_Document, int]]) -> list[_Document]:
+    async def _vectors(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
         """Embed one call's chunks (`(document, chunk index)`); return the documents finished.
 
         A provider refusal (`ValueError`: a 4xx, a bad vector) must not hold the batch hostage:
@@ -259,7 +259,7 @@ class EmbedStage:
             self._model_busy(-1)
         if len(vectors) != len(call):
             raise ValueError(f"the provider returned {len(vectors)} vectors for {len(call)} texts")
-        finished: list[_Document] = []
+        finished: list[PendingDocument] = []
         for (doc, i), vector in zip(call, vectors, strict=True):
             if doc.put(i, vector):
                 finished.append(doc)
@@ -273,11 +273,11 @@ class EmbedStage:
         self._busy_since = now_
         self._calls_running += change
 
-    async def _one_by_one(self, call: list[tuple[_Document, int]]) -> list[_Document]:
-        indexes: dict[_Document, list[int]] = {}  # by identity, in call order
+    async def _one_by_one(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
+        indexes: dict[PendingDocument, list[int]] = {}  # by identity, in call order
         for doc, i in call:
             indexes.setdefault(doc, []).append(i)
-        finished: list[_Document] = []
+        finished: list[PendingDocument] = []
         for doc, mine in indexes.items():
             outcome = await self._one([doc.chunks[i] for i in mine])
             if isinstance(outcome, ValueError):
@@ -357,56 +357,3 @@ class EmbedStage:
             code,
             extra=ctx(job_id=event.job_id, document_id=event.document_id, stage="embed"),
         )
-
-
-class _Document:
-    """One document of a batch on its way through the model: its chunks and their vectors."""
-
-    def __init__(self, event: DocumentParsed, chunks: list[Chunk]) -> None:
-        self.event = event
-        self.chunks = chunks
-        self.vectors: list[list[float] | None] = [None] * len(chunks)
-        self.left = len(chunks)
-        self.refused: ValueError | None = None
-
-    @property
-    def done(self) -> bool:
-        """Every chunk has its vector, or the provider refused the document."""
-        return self.left == 0 or self.refused is not None
-
-    def put(self, index: int, vector: list[float]) -> bool:
-        """Keep the vector of chunk `index`; True when that was the last one missing."""
-        if self.vectors[index] is None:
-            self.left -= 1
-        self.vectors[index] = vector
-        return self.left == 0
-
-    def embedded(self) -> list[list[float]]:
-        """The vectors in chunk order (all present)."""
-        return [v for v in self.vectors if v is not None]
-
-
-def _calls(documents: list[_Document], size: int, lanes: int) -> list[list[tuple[_Document, int]]]:
-    """Every chunk as `(document, index)`, cut into model calls by `plan_calls`."""
-    chunks = [(doc, i) for doc in documents for i in range(len(doc.chunks))]
-    counts = [doc.chunks[i].token_count for doc, i in chunks]
-    return [[chunks[k] for k in call] for call in plan_calls(counts, size, lanes)]
-
-
-def _rounds(deliveries: list[Delivery]) -> list[list[Delivery]]:
-    """Split a batch so that no document appears twice in a round, keeping their order.
-
-    Documents finish in the order the model reaches their chunks, not in batch order, so two
-    events for one document (a reprocess behind the original) go in successive rounds: the
-    later one is stored last and wins.
-    """
-    rounds: list[list[Delivery]] = []
-    seen: dict[str, int] = {}
-    for delivery in deliveries:
-        key = delivery.event.document_id if isinstance(delivery.event, DocumentParsed) else ""
-        n = seen.get(key, 0)
-        seen[key] = n + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(delivery)
-    return rounds

@@ -11,7 +11,13 @@ from litestar.params import Parameter
 
 from services.common.auth import Principal
 from services.common.http import PROBLEM_JSON, Problem, problem
-from services.status.adapters.queries import DocumentView, JobPage, JobView, SearchHit
+from services.status.adapters.queries import (
+    DocumentView,
+    JobPage,
+    JobView,
+    SearchHit,
+    StatusQueries,
+)
 from services.status.core.projection import JobState
 from services.status.redrive import Redrive, Redriver, RedriveRefusedError
 from services.status.search import SearchService, SearchUnavailableError
@@ -34,17 +40,21 @@ class SearchResponse(msgspec.Struct, frozen=True):
 
 
 class StatusController(Controller):
-    """Reads for the calling tenant."""
+    """Reads for the calling tenant.
+
+    Collaborators come by name from the app's dependencies: `queries` (jobs and documents),
+    `search` (query embedding and ranking), `redriver` (retries) and `principal` (the caller).
+    """
 
     path = "/v1"
 
     @get("/jobs/{job_id:str}")
     async def get_job(
-        self, job_id: str, principal: Principal, search: SearchService
+        self, job_id: str, principal: Principal, queries: StatusQueries
     ) -> Response[JobView] | Response[Problem]:
         """One job: state, per-stage timestamps, chunk count, error."""
         principal.require("documents:read")
-        job = await search.queries.job(principal.tenant, job_id)
+        job = await queries.job(principal.tenant, job_id)
         if job is None:
             return problem(404, "Not Found", f"no job {job_id}")
         return Response(job)
@@ -53,7 +63,7 @@ class StatusController(Controller):
     async def list_jobs(
         self,
         principal: Principal,
-        search: SearchService,
+        queries: StatusQueries,
         job_state: Annotated[str | None, Parameter(query="state")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: str | None = None,
@@ -62,18 +72,16 @@ class StatusController(Controller):
         principal.require("documents:read")
         if job_state is not None and job_state not in {s.value for s in JobState}:
             return problem(400, "Bad Request", f"state must be one of: {_STATES}")
-        page = await search.queries.jobs(
-            principal.tenant, state=job_state, limit=limit, cursor=cursor
-        )
+        page = await queries.jobs(principal.tenant, state=job_state, limit=limit, cursor=cursor)
         return Response(page)
 
     @get("/documents/{document_id:str}")
     async def get_document(
-        self, document_id: str, principal: Principal, search: SearchService
+        self, document_id: str, principal: Principal, queries: StatusQueries
     ) -> Response[DocumentView] | Response[Problem]:
         """A document with its jobs."""
         principal.require("documents:read")
-        document = await search.queries.document(principal.tenant, document_id)
+        document = await queries.document(principal.tenant, document_id)
         if document is None:
             return problem(404, "Not Found", f"no document {document_id}")
         return Response(document)

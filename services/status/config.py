@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from services.embedder.config import ProviderSettings
+from services.common.embedding.settings import ProviderSettings
 
 
 class StatusSettings(ProviderSettings, kw_only=True, frozen=True):

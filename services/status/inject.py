@@ -52,9 +52,8 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             ),
             max_records=config.projector_batch,
         )
-        search = SearchService(
-            StatusQueries(infra.pool), config.embedding_provider, config.provider_options()
-        )
+        queries = StatusQueries(infra.pool)
+        search = SearchService(queries, config.embedding_provider, config.provider_options())
         redriver = Redriver(infra.pool, infra.producer, infra.identity)
 
         async def readiness() -> dict[str, Check]:
@@ -74,6 +73,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             [StatusController],
             dependencies={
                 "principal": principal_provider(config.jwt_secret),
+                "queries": Provide(lambda: queries, sync_to_thread=False),
                 "search": Provide(lambda: search, sync_to_thread=False),
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
             },

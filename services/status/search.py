@@ -7,9 +7,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from services.common.embedding.build import build_provider
+from services.common.embedding.ports import EmbeddingProvider
 from services.common.retry import RetryableError
-from services.embedder.core.ports import EmbeddingProvider
-from services.embedder.providers import build_provider
 from services.status.adapters.queries import SearchHit, StatusQueries
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class SearchService:
         provider_name: str,
         provider_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.queries = queries
+        self._queries = queries  # ranks the tenant's chunks
         self.provider_name = provider_name
         self.provider_options = dict(provider_options or {})
         self.provider: EmbeddingProvider | None = None
@@ -61,4 +61,4 @@ class SearchService:
             raise SearchUnavailableError(
                 f"the embedding provider is unavailable ({error.code}); retry shortly"
             ) from error
-        return await self.queries.search(tenant_id, vectors[0], provider.model_name, top_k)
+        return await self._queries.search(tenant_id, vectors[0], provider.model_name, top_k)

@@ -33,6 +33,7 @@ from schemas.events import (
 )
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, migrate, open_pool
+from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.kafka import (
     ConsumerLoop,
     Delivery,
@@ -43,7 +44,6 @@ from services.common.kafka import (
 )
 from services.common.retry import RETRIES_EXHAUSTED, Retrier, RetryableError, RetryPolicy
 from services.embedder.adapters.chunk_store import ChunkStore
-from services.embedder.adapters.openai_provider import OpenAICompatibleEmbedder
 from services.embedder.stage import EmbedStage
 from services.status.adapters.queries import StatusQueries
 from services.status.search import SearchService, SearchUnavailableError

@@ -7,8 +7,8 @@ from itertools import pairwise
 
 import pytest
 
+from services.common.embedding.tokenizing import WhitespaceTokenizer
 from services.embedder.core.chunking import Chunk, chunk_text
-from services.embedder.core.tokenizing import WhitespaceTokenizer
 
 pytestmark = pytest.mark.unit
 

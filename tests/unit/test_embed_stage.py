@@ -27,12 +27,11 @@ from schemas.events import (
     now,
 )
 from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from services.common.embedding.tokenizing import WhitespaceTokenizer
 from services.common.isolation import Isolation
 from services.common.kafka import ConsumerHealth, Delivery
 from services.common.retry import Retrier, RetryableError
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
-from services.embedder.core.calls import plan_calls
-from services.embedder.core.tokenizing import WhitespaceTokenizer
 from services.embedder.stage import EmbedStage
 
 pytestmark = pytest.mark.unit
@@ -300,26 +299,3 @@ async def test_a_retryable_error_mid_batch_retries_only_what_was_not_stored() ->
     assert stored == indexed
     assert stored.isdisjoint(retried)
     assert stored | retried == {d.event.document_id for d in batch}
-
-
-@pytest.mark.parametrize(
-    ("count", "size", "lanes", "sizes"),
-    [
-        (0, 32, 2, []),
-        (1, 32, 2, [1]),  # never more calls than texts
-        (3, 32, 4, [1, 1, 1]),
-        (32, 32, 1, [32]),
-        (33, 32, 1, [17, 16]),
-        (160, 32, 2, [27, 27, 27, 27, 26, 26]),  # 5 calls of 32 would leave one lane idle
-        (64, 32, 2, [32, 32]),
-    ],
-)
-def test_plan_calls_sizes(count: int, size: int, lanes: int, sizes: list[int]) -> None:
-    lengths = [(i * 37) % 101 for i in range(count)]
-
-    calls = plan_calls(lengths, size, lanes)
-
-    assert [len(call) for call in calls] == sizes
-    flat = [i for call in calls for i in call]
-    assert sorted(flat) == list(range(count))
-    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)

@@ -7,14 +7,14 @@ from itertools import pairwise
 
 import pytest
 
-from services.embedder.adapters.hashing import HashingEmbedder
-from services.embedder.adapters.local_model import (
+from services.common.embedding.hashing import HashingEmbedder
+from services.common.embedding.local_model import (
     LocalSentenceTransformer,
     ModelTokenizer,
     bundled_model_path,
 )
+from services.common.embedding.ports import EmbeddingProvider
 from services.embedder.core.chunking import chunk_text
-from services.embedder.core.ports import EmbeddingProvider
 
 pytestmark = pytest.mark.unit
 

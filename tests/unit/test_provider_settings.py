@@ -2,10 +2,13 @@
 
 import pytest
 
+from services.common.embedding.build import build_provider
+from services.common.embedding.openai_compatible import (
+    OpenAICompatibleEmbedder,
+    retry_after_seconds,
+)
 from services.common.settings import SettingsError, load_settings
-from services.embedder.adapters.openai_provider import OpenAICompatibleEmbedder, retry_after_seconds
 from services.embedder.config import EmbedderSettings
-from services.embedder.providers import build_provider
 from services.status.config import StatusSettings
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from services.embedder.core.ports import Tokenizer
+from services.common.embedding.ports import Tokenizer
 
 # How good a cut between two tokens is; higher is better.
 _MID_WORD = 0

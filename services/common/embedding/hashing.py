@@ -6,8 +6,8 @@ import hashlib
 import math
 from functools import lru_cache
 
-from services.embedder.core.ports import Tokenizer
-from services.embedder.core.tokenizing import WhitespaceTokenizer
+from services.common.embedding.ports import Tokenizer
+from services.common.embedding.tokenizing import WhitespaceTokenizer
 
 BENCH_DIMENSIONS = 384
 _BENCH_MAX_TOKENS = 512

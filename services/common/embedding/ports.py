@@ -1,4 +1,4 @@
-"""Ports of the embedder core: a tokenizer and an embedding provider."""
+"""Ports for embedding: a tokenizer and an embedding provider, whatever model is behind it."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class EmbeddingProvider(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one L2-normalised vector of `dimensions` floats per text, in order.
 
-        Raise `RetryableError` (services.common.retry) when a later call may pass (429, 5xx,
+        Raise `RetryableError` (services.common.errors) when a later call may pass (429, 5xx,
         timeout) and `ValueError` when the provider refuses these inputs (4xx, a bad vector):
         the stage then fails the refused documents instead of blocking the batch.
         """

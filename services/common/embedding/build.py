@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.embedder.core.ports import EmbeddingProvider
+from services.common.embedding.ports import EmbeddingProvider
 
 PROVIDERS = ("local", "openai", "hashing")
 
@@ -25,13 +25,13 @@ def build_provider(
     search.
     """
     if name == "local":
-        from services.embedder.adapters.local_model import (  # noqa: PLC0415 - torch loads only when chosen
+        from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )
 
         return LocalSentenceTransformer(batch_size=batch_size, threads=threads, lanes=lanes)
     if name == "openai":
-        from services.embedder.adapters.openai_provider import (  # noqa: PLC0415
+        from services.common.embedding.openai_compatible import (  # noqa: PLC0415
             OpenAICompatibleEmbedder,
         )
 
@@ -54,7 +54,7 @@ def build_provider(
             batch_size=batch_size,
         )
     if name == "hashing":
-        from services.embedder.adapters.hashing import HashingEmbedder  # noqa: PLC0415
+        from services.common.embedding.hashing import HashingEmbedder  # noqa: PLC0415
 
         return HashingEmbedder()
     raise ValueError(f"unknown embedding provider {name!r}; choose one of {', '.join(PROVIDERS)}")

@@ -9,9 +9,9 @@ from email.utils import parsedate_to_datetime
 
 import openai
 
-from services.common.retry import RetryableError
-from services.embedder.core.ports import EmbeddingProvider, Tokenizer
-from services.embedder.core.tokenizing import WhitespaceTokenizer
+from services.common.embedding.ports import EmbeddingProvider, Tokenizer
+from services.common.embedding.tokenizing import WhitespaceTokenizer
+from services.common.errors import RetryableError
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_TIMEOUT_S = 30.0

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.embedder.core.ports import EmbeddingProvider, Tokenizer
+from services.common.embedding.ports import EmbeddingProvider, Tokenizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

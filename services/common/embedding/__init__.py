@@ -1,0 +1,1 @@
+"""Embedding providers shared by the embedder (documents) and status (search queries)."""

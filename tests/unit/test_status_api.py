@@ -1,0 +1,226 @@
+"""Unit tests of the status routes: jobs and documents from the queries, search from its service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from litestar.di import Provide
+from litestar.testing import TestClient
+
+from services.common.auth import issue_token
+from services.common.embedding.hashing import HashingEmbedder
+from services.common.http import Check, create_app, principal_provider
+from services.status.adapters.queries import (
+    DocumentView,
+    JobPage,
+    JobSummary,
+    JobTimestamps,
+    JobView,
+    SearchHit,
+    StatusQueries,
+)
+from services.status.api import StatusController
+from services.status.search import SearchService
+
+pytestmark = pytest.mark.unit
+
+SECRET = "unit-test-secret-that-is-long-enough-to-sign"
+AT = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+JOB = JobView(
+    job_id="j1",
+    document_id="d1",
+    state="indexed",
+    attempt=1,
+    filename="tea.txt",
+    media_type="text/plain",
+    size=24,
+    title=None,
+    page_count=None,
+    chunk_count=1,
+    embedding_model="bench-hashing-384",
+    error=None,
+    timestamps=JobTimestamps(queued_at=AT, indexed_at=AT),
+    updated_at=AT,
+)
+HIT = SearchHit(
+    document_id="d1",
+    chunk_index=0,
+    text="Steep for three minutes.",
+    score=0.5,
+    page=None,
+    heading=None,
+    char_start=0,
+    char_end=24,
+)
+
+
+class JobsAndDocuments(StatusQueries):
+    """Tenant t's job j1 of document d1; records every read. It ranks no chunks."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[Any, ...]] = []
+
+    async def job(self, tenant_id: str, job_id: str) -> JobView | None:
+        self.reads.append(("job", tenant_id, job_id))
+        return JOB if (tenant_id, job_id) == ("t", "j1") else None
+
+    async def jobs(
+        self, tenant_id: str, *, state: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
+        self.reads.append(("jobs", tenant_id, state, limit, cursor))
+        return JobPage(jobs=[JOB] if tenant_id == "t" else [], next_cursor=None)
+
+    async def document(self, tenant_id: str, document_id: str) -> DocumentView | None:
+        self.reads.append(("document", tenant_id, document_id))
+        if (tenant_id, document_id) != ("t", "d1"):
+            return None
+        return DocumentView(
+            document_id="d1",
+            state="indexed",
+            filename="tea.txt",
+            media_type="text/plain",
+            size=24,
+            title=None,
+            chunk_count=1,
+            latest_job_id="j1",
+            jobs=[JobSummary("j1", "indexed", AT)],
+        )
+
+    async def search(
+        self, tenant_id: str, vector: list[float], model: str, top_k: int
+    ) -> list[SearchHit]:
+        raise AssertionError("search goes through the search service")
+
+
+class RankedChunks(StatusQueries):
+    """Ranks chunks for the search service and records each ranking; it knows no jobs."""
+
+    def __init__(self) -> None:
+        self.rankings: list[tuple[str, str, int]] = []
+
+    async def job(self, tenant_id: str, job_id: str) -> JobView | None:
+        raise AssertionError("jobs are read from the queries, not through the search service")
+
+    async def jobs(
+        self, tenant_id: str, *, state: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
+        raise AssertionError("jobs are read from the queries, not through the search service")
+
+    async def document(self, tenant_id: str, document_id: str) -> DocumentView | None:
+        raise AssertionError("documents are read from the queries, not through search")
+
+    async def search(
+        self, tenant_id: str, vector: list[float], model: str, top_k: int
+    ) -> list[SearchHit]:
+        self.rankings.append((tenant_id, model, top_k))
+        return [HIT]
+
+
+@dataclass
+class Api:
+    client: TestClient[Any]
+    queries: JobsAndDocuments
+    chunks: RankedChunks
+
+    def get(self, path: str, tenant: str = "t") -> tuple[int, Any]:
+        response = self.client.get(path, headers=self.auth(tenant))
+        return response.status_code, response.json()
+
+    @staticmethod
+    def auth(tenant: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {issue_token(tenant, SECRET)}"}
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    """The status routes over in-memory queries and a search service with a loaded model."""
+    queries, chunks = JobsAndDocuments(), RankedChunks()
+    search = SearchService(chunks, "hashing")
+    search.provider = HashingEmbedder()
+
+    async def ready() -> dict[str, Check]:
+        return {}
+
+    app = create_app(
+        "status",
+        ready,
+        [StatusController],
+        dependencies={
+            "principal": principal_provider(SECRET),
+            "queries": Provide(lambda: queries, sync_to_thread=False),
+            "search": Provide(lambda: search, sync_to_thread=False),
+        },
+    )
+    with TestClient(app) as client:
+        yield Api(client, queries, chunks)
+
+
+@dataclass(frozen=True)
+class Case:
+    description: str
+    given: tuple[str, str]  # (tenant, path)
+    expected: tuple[int, Any, tuple[Any, ...]]  # (status, a field of the body, the read)
+
+
+READ_CASES = [
+    Case("a job of the caller's tenant", ("t", "/v1/jobs/j1"), (200, "j1", ("job", "t", "j1"))),
+    Case(
+        "a job the caller's tenant does not have",
+        ("u", "/v1/jobs/j1"),
+        (404, None, ("job", "u", "j1")),
+    ),
+    Case(
+        "jobs, filtered and paged as asked",
+        ("t", "/v1/jobs?state=indexed&limit=3&cursor=c"),
+        (200, ["j1"], ("jobs", "t", "indexed", 3, "c")),
+    ),
+    Case(
+        "a document with its jobs", ("t", "/v1/documents/d1"), (200, "j1", ("document", "t", "d1"))
+    ),
+    Case("an unknown document", ("t", "/v1/documents/d9"), (404, None, ("document", "t", "d9"))),
+]
+
+
+def _field(body: Any) -> Any:
+    """What identifies an answer: the job id, the page's job ids, or a document's latest job."""
+    if "jobs" in body and "next_cursor" in body:
+        return [job["job_id"] for job in body["jobs"]]
+    return body.get("latest_job_id") or body.get("job_id")
+
+
+@pytest.mark.parametrize("case", READ_CASES, ids=[c.description for c in READ_CASES])
+def test_jobs_and_documents_are_read_from_the_queries(api: Api, case: Case) -> None:
+    tenant, path = case.given
+    status, field, read = case.expected
+
+    code, body = api.get(path, tenant)
+
+    assert code == status, body
+    assert _field(body) == field
+    assert api.queries.reads == [read]
+    assert api.chunks.rankings == []
+
+
+def test_an_unknown_state_is_refused_before_any_read(api: Api) -> None:
+    code, body = api.get("/v1/jobs?state=bogus")
+
+    assert code == 400
+    assert "state must be one of" in body["detail"]
+    assert api.queries.reads == []
+
+
+def test_search_embeds_the_query_and_ranks_through_the_search_service(api: Api) -> None:
+    response = api.client.post(
+        "/v1/search", headers=api.auth("t"), json={"query": "how long to steep", "top_k": 3}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["embedding_model"] == "bench-hashing-384"
+    assert [hit["text"] for hit in body["results"]] == [HIT.text]
+    assert api.chunks.rankings == [("t", "bench-hashing-384", 3)]
+    assert api.queries.reads == []
