@@ -17,6 +17,16 @@ from services.status.api import SearchResponse, StatusController
 pytestmark = pytest.mark.unit
 
 CITATION = ("page", "heading", "char_start", "char_end")
+HIT = SearchHit(
+    document_id="d",
+    chunk_index=0,
+    text="Steep for three minutes.",
+    score=0.71,
+    page=None,
+    heading=None,
+    char_start=120,
+    char_end=144,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +43,7 @@ def openapi() -> Iterator[dict[str, Any]]:
 
 
 def test_a_hit_without_page_or_heading_says_null_not_nothing() -> None:
-    hit = SearchHit(
-        document_id="d",
-        chunk_index=0,
-        text="Steep for three minutes.",
-        score=0.71,
-        page=None,
-        heading=None,
-        char_start=120,
-        char_end=144,
-    )
-    body = json.loads(msgspec.json.encode(SearchResponse(results=[hit], embedding_model="m")))
+    body = json.loads(msgspec.json.encode(SearchResponse(results=[HIT], embedding_model="m")))
     assert {k: body["results"][0][k] for k in CITATION} == {
         "page": None,
         "heading": None,

@@ -25,6 +25,7 @@ from services.status.adapters.queries import (
 )
 from services.status.api import StatusController
 from services.status.search import SearchService
+from tests.unit.test_search_api import HIT
 
 pytestmark = pytest.mark.unit
 
@@ -45,16 +46,6 @@ JOB = JobView(
     error=None,
     timestamps=JobTimestamps(queued_at=AT, indexed_at=AT),
     updated_at=AT,
-)
-HIT = SearchHit(
-    document_id="d1",
-    chunk_index=0,
-    text="Steep for three minutes.",
-    score=0.5,
-    page=None,
-    heading=None,
-    char_start=0,
-    char_end=24,
 )
 
 
