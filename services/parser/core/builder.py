@@ -48,7 +48,7 @@ class TextBuilder:
         if self.full:
             self._cut = True
             return None
-        block = normalize_text(text)
+        block = normalize_text(text) if text else ""
         if not block:
             return None
         if self._parts:

@@ -23,7 +23,7 @@ __all__ = ["MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
 def _extract_plain(data: bytes) -> ParsedText:
     """Plain text: decoded, no title, no headings."""
     builder = TextBuilder()
-    builder.add(decode_text(data)[: 2 * MAX_TEXT_CHARS])
+    builder.add(decode_text(data))
     return builder.build()
 
 

@@ -97,6 +97,8 @@ class _Walker:
             self._loose = True
 
     def _flush(self) -> None:
+        if not self._inline:
+            return
         text = "".join(self._inline)
         self._inline.clear()
         block = text if self._pre else text.strip(" ")

@@ -22,6 +22,7 @@ MAX_PARSED_CHARS = 256 * 1024
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 _FENCES = ("```", "~~~")
 _MAX_ATX_INDENT = 3
+_LINES_PER_BLOCK = 1024
 
 
 class _Blocks:
@@ -128,7 +129,7 @@ def _split(text: str, limit: int) -> tuple[str, str]:
 def _scan_lines(text: str, builder: TextBuilder) -> None:
     """Add text past the parsed part: paragraphs as written, ATX headings as headings."""
     paragraph: list[str] = []
-    fence = False
+    fence = continued = False
     for line in text.splitlines():
         if builder.full:
             return
@@ -138,12 +139,17 @@ def _scan_lines(text: str, builder: TextBuilder) -> None:
         heading = None if fence else _atx_heading(line)
         if heading is None and (stripped or fence):
             paragraph.append(line)
+            if len(paragraph) >= _LINES_PER_BLOCK:  # same text, and `full` can stop the scan
+                builder.add("\n".join(paragraph), tight=continued)
+                paragraph.clear()
+                continued = True
             continue
-        builder.add("\n".join(paragraph))
+        builder.add("\n".join(paragraph), tight=continued)
         paragraph.clear()
+        continued = False
         if heading is not None:
             builder.heading(heading[1], heading[0])
-    builder.add("\n".join(paragraph))
+    builder.add("\n".join(paragraph), tight=continued)
 
 
 def _atx_heading(line: str) -> tuple[int, str] | None:

@@ -63,6 +63,8 @@ def _cell_text(value: object) -> str:
     """Return a cell's value as one line of text ("" for an empty cell)."""
     if value is None:
         return ""
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time():
+        return value.date().isoformat()  # Excel stores dates as midnight datetimes
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:

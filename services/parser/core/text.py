@@ -14,6 +14,8 @@ from services.common.encoding import (
 from services.parser.core.errors import DECODE_ERROR, ParseError
 
 MAX_TEXT_CHARS = 5_000_000
+# Decoded text read at most: markup and blank lines shrink on the way to MAX_TEXT_CHARS.
+MAX_SOURCE_CHARS = 2 * MAX_TEXT_CHARS
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRAILING_SPACE = " \t\u00a0"
@@ -25,7 +27,10 @@ _NOT_TEXT = (
 
 
 def decode_text(data: bytes) -> str:
-    """Decode text bytes: a byte-order mark, else UTF-8, else the detected legacy encoding."""
+    """Decode text bytes: a byte-order mark, else UTF-8, else the detected legacy encoding.
+
+    Returns at most MAX_SOURCE_CHARS characters.
+    """
     bom = bom_encoding(data)
     if bom is not None:
         try:
@@ -53,7 +58,8 @@ def decode_text(data: bytes) -> str:
 
 
 def _readable(text: str) -> str:
-    """Return the text, or raise decode_error when too much of it is control characters."""
+    """Return the text (cut), or raise decode_error when too much of it is control characters."""
+    text = text[:MAX_SOURCE_CHARS]
     if unreadable_share(text) > MAX_UNREADABLE_SHARE:
         raise ParseError(DECODE_ERROR, _NOT_TEXT)
     return text
