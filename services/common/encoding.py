@@ -30,7 +30,8 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _WESTERN = "cp1252"
 _WESTERN_SLACK = 0.01
 # Bytes below 0x40 are whole characters in every ASCII-compatible encoding (multi-byte ones
-# use 0x40 and up for their trailing bytes), so a sample cut after one splits no character.
+# use 0x40 and up for their trailing bytes), and an even length splits no UTF-16 code unit:
+# a sample cut after such a byte at an odd index splits no character in either.
 _SAFE_CUT = 0x40
 _CUT_SEARCH = 4096
 
@@ -55,13 +56,11 @@ def sample_of(data: bytes, *, size: int = SAMPLE_BYTES) -> bytes:
     sample = data[:size]
     if len(data) <= size:
         return sample
+    last = len(sample) - 1 - (len(sample) % 2 == 1)  # an odd index, so the cut is even
     cut = next(
-        (i + 1 for i in range(len(sample) - 1, max(-1, len(sample) - _CUT_SEARCH), -1)
-         if sample[i] < _SAFE_CUT),
-        len(sample),
-    )  # fmt: skip
-    if sample.count(b"\x00") > len(sample) // 8:  # looks like UTF-16: keep whole code units
-        cut -= cut % 2
+        (i + 1 for i in range(last, max(-1, last - _CUT_SEARCH), -2) if sample[i] < _SAFE_CUT),
+        len(sample) - len(sample) % 2,
+    )
     return sample[:cut]
 
 
@@ -75,7 +74,7 @@ def telling_sample(data: bytes, *, size: int = SAMPLE_BYTES) -> bytes:
         first = _NON_ASCII.search(data)
         if first is not None and first.start() > size // 2:
             # Only ASCII before `first`: any offset there is the start of a character.
-            return sample_of(data[first.start() - 1024 :], size=size)
+            return sample_of(data[(first.start() - 1024) & ~1 :], size=size)
     return sample_of(data, size=size)
 
 
