@@ -40,7 +40,7 @@ class _Walker:
         self.title_parts: list[str] = []
         self.first_h1: str | None = None
         self._inline: list[str] = []
-        self._loose = False
+        self._loose = True  # the first block follows whatever came before after a blank line
         self._skip = 0
         self._pre = 0
         self._in_title = False
