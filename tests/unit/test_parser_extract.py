@@ -257,6 +257,11 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         ),
     ),
     Case(
+        "html nested 300 levels deep",
+        Doc(b"<p>before</p>" + b"<b>" * 300 + b"deep text" + b"<p>after</p>", HTML),
+        Text(("before", "deep text", "after")),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),
@@ -385,6 +390,11 @@ ERROR_CASES: list[Case[Doc, str]] = [
         "archive_too_large",
     ),
     Case("broken pptx", Doc(b"PK\x03\x04 not a zip", PPTX), "corrupt_file"),
+    Case(
+        "html nested past 2,048 levels",
+        Doc(b"<p>before</p>" + b"<b>" * 3000 + b"deep" + b"<p>after</p>", HTML),
+        "corrupt_file",
+    ),
     Case("zip without workbook", Doc(_zip({"a.txt": b"hi"}), XLSX), "corrupt_file"),
     Case("truncated xlsx", Doc(xlsx_workbook()[:2000], XLSX), "corrupt_file"),
 ]

@@ -11,6 +11,7 @@ import re
 from lxml import etree
 
 from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import MAX_TEXT_CHARS, one_line
 
@@ -111,13 +112,22 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     their own lines, headings recorded. Returns the walker (title, first H1)."""
     walker = _Walker(builder)
     data = markup[:MAX_HTML_CHARS].replace("\x00", "").encode("utf-8", errors="replace")
+    # huge_tree: nesting up to 2,048 deep (not 256); the input is bounded above.
     parser = etree.HTMLParser(
-        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True
+        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
     )
     try:
         root = etree.fromstring(data, parser) if data.strip() else None
     except etree.LxmlError:  # "Document is empty" and the like: no text, said by the caller
         root = None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        # libxml2 stops reading there: say so rather than keep the text before it silently.
+        raise ParseError(
+            CORRUPT_FILE,
+            "the HTML nests elements more than 2,048 levels deep (unclosed tags?), so the "
+            "text after that point cannot be read; close the tags or save the page again "
+            "from a browser, and upload again",
+        )
     if root is None:
         return walker
     for event, element in etree.iterwalk(root, events=("start", "end")):
