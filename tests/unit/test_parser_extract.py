@@ -235,6 +235,18 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         ),
     ),
     Case(
+        "markdown nested past markdown-it's limit keeps every word",
+        Doc(
+            b"# Top\n\n"
+            + b"".join(b"  " * i + b"- item%d\n" % i for i in range(30))
+            + b"\n"
+            + b"> " * 40
+            + b"deep quote\n\nafter",
+            MARKDOWN,
+        ),
+        Text(("item0", "item29", "deep quote", "after"), title="Top", sections=["Top"]),
+    ),
+    Case(
         "markdown setext heading and no h1",
         Doc(b"Intro text.\n\nSubtitle\n--\n\nBody.\n", MARKDOWN),
         Text(("Intro text.", "Subtitle", "Body."), absent=("--",), sections=["Subtitle"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -20,6 +21,7 @@ from services.parser.core.parsed import ParsedText
 MAX_PARSED_CHARS = 256 * 1024
 
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+_DEEPEST = _MARKDOWN.options.maxNesting - 1
 _FENCES = ("```", "~~~")
 _MAX_ATX_INDENT = 3
 _LINES_PER_BLOCK = 1024
@@ -30,7 +32,6 @@ class _Blocks:
 
     def __init__(self, builder: TextBuilder) -> None:
         self.builder = builder
-        self.title: str | None = None
         self._row: list[str] | None = None
         self._rows = 0
         self._tight = False
@@ -74,9 +75,7 @@ class _Blocks:
     def _inline(self, token: Token) -> None:
         words = render_inline(token.children or [])
         if self._heading_level:
-            heading = self.builder.heading(words, self._heading_level)
-            if heading is not None and self._heading_level == 1 and self.title is None:
-                self.title = heading.title
+            self.builder.heading(words, self._heading_level)
         elif self._row is not None:
             self._row.append(" ".join(words.split()))
         else:
@@ -101,11 +100,18 @@ def extract_markdown(text: str) -> ParsedText:
     """Turn Markdown into plain text; the title is the first H1, sections are all headings."""
     builder = TextBuilder()
     head, rest = _split(text, MAX_PARSED_CHARS)
-    blocks = _Blocks(builder)
-    blocks.feed(_MARKDOWN.parse(head))
+    tokens = _MARKDOWN.parse(head)
+    if any(token.level >= _DEEPEST for token in tokens):
+        # markdown-it drops everything after its nesting limit (20 levels: ten nested list
+        # items, twenty quote marks); read such a document line by line instead.
+        _scan_lines(head, builder)
+    else:
+        _Blocks(builder).feed(tokens)
     if rest:
         _scan_lines(rest, builder)
-    return builder.build(title=blocks.title)
+    parsed = builder.build()
+    title = next((heading.title for heading in parsed.headings if heading.level == 1), None)
+    return msgspec.structs.replace(parsed, title=title)
 
 
 def _split(text: str, limit: int) -> tuple[str, str]:
