@@ -1,45 +1,64 @@
-"""Media-type sniffing from raw bytes and filename sanitising for uploads."""
+"""Media-type sniffing from raw bytes and filename sanitising for uploads.
+
+Every check here reads a bounded head of the upload and runs in linear time: the bytes come
+from anyone with a token.
+"""
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
 import zipfile
 from pathlib import PurePosixPath
 
+from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
+from services.common.encoding import (
+    MAX_UNREADABLE_SHARE,
+    detect_encoding,
+    sample_of,
+    unreadable_share,
+)
+
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HTML = "text/html"
 MARKDOWN = "text/markdown"
 PLAIN = "text/plain"
 
-ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset({PDF, DOCX, HTML, MARKDOWN, PLAIN})
+ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset({PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN})
+# Formats stored as a ZIP archive of XML parts.
+OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
 
 MAX_FILENAME_CHARS = 255
 FALLBACK_FILENAME = "upload"
 
-_SNIFF_BYTES = 64 * 1024
+SNIFF_BYTES = 64 * 1024
 _HTML_HEAD_CHARS = 1024
-_MAX_CONTROL_RATIO = 0.01
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
+# The part that makes a ZIP archive an office document of each kind.
+_OFFICE_MAIN_PARTS = (
+    ("word/document.xml", DOCX),
+    ("ppt/presentation.xml", PPTX),
+    ("xl/workbook.xml", XLSX),
+)
 
-_HTML_START = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
-_HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)\b[^>]*>", re.I)
-_MD_HEADING = re.compile(r"^#{1,6} \S", re.M)
-_MD_FENCE = re.compile(r"^```", re.M)
-_MD_LINK = re.compile(r"\[[^\]\n]+\]\([^)\s]+\)")
-_MD_LIST = re.compile(r"^(?:[-*+]|\d+\.) \S", re.M)
+# Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
+_HTML_OPENERS = ("<!doctype html", "<html")
+_HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)[\s/>]", re.I)
+_MD_HEADING = re.compile(r"#{1,6} \S")
+_MD_LIST = re.compile(r"(?:[-*+]|[0-9]{1,9}\.) \S")
 
 
 def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     """Return the media type the bytes really are, or None when unknown or not allowed."""
     if data.startswith(b"%PDF-"):
         return PDF
-    if data.startswith(b"PK\x03\x04"):
-        return DOCX if _is_docx(data) else None
-    text = _decode_text(data[:_SNIFF_BYTES], truncated=len(data) > _SNIFF_BYTES)
-    if text is None or not _looks_like_text(text):
+    if is_zip(data):
+        return _office_kind(data)
+    text = _head_text(data)
+    if text is None:
         return None
     if _looks_like_html(text):
         return HTML
@@ -48,55 +67,69 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     return PLAIN
 
 
-def _is_docx(data: bytes) -> bool:
-    """Return True when the bytes are a readable zip that holds word/document.xml."""
+def _office_kind(data: bytes) -> str | None:
+    """Return the office media type of a ZIP archive, from its entry names, or None."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return "word/document.xml" in archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return False
-
-
-def _decode_text(head: bytes, *, truncated: bool) -> str | None:
-    """Decode the leading bytes as UTF-8 or BOM-marked UTF-16, or return None."""
-    encoding = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
-    if truncated:
-        # The cut may split a multi-byte character; drop a few trailing bytes at most.
-        for cut in range(4):
-            try:
-                return head[: len(head) - cut].decode(encoding)
-            except UnicodeDecodeError:
-                continue
+        names = {entry.filename for entry in inspect_archive(data)}
+    except (ArchiveTooLargeError, zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None
-    try:
-        return head.decode(encoding)
-    except UnicodeDecodeError:
+    return next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
+
+
+def _head_text(data: bytes) -> str | None:
+    """Decode the head of the upload in its detected encoding; None when it is not text."""
+    sample = sample_of(data, size=SNIFF_BYTES)
+    encoding = detect_encoding(sample)
+    if encoding is None:
         return None
-
-
-def _looks_like_text(text: str) -> bool:
-    """Return True when the text is not empty and holds few control characters."""
-    if not text.strip():
-        return False
-    controls = sum(
-        1 for ch in text if ch not in "\t\n\r\f" and unicodedata.category(ch) in ("Cc", "Cs")
-    )
-    return controls <= len(text) * _MAX_CONTROL_RATIO
+    text = sample.decode(encoding, errors="replace")
+    if not text.strip() or unreadable_share(text) > MAX_UNREADABLE_SHARE:
+        return None
+    return text
 
 
 def _looks_like_html(text: str) -> bool:
     """Return True when the text starts like an HTML document or has HTML tags early on."""
     head = text[:_HTML_HEAD_CHARS]
-    return bool(_HTML_START.match(head) or _HTML_TAG.search(head))
+    return _skip_comments(head).lower().startswith(_HTML_OPENERS) or bool(_HTML_TAG.search(head))
+
+
+def _skip_comments(text: str) -> str:
+    """Return the text after leading whitespace and `<!-- -->` comments."""
+    rest = text.lstrip()
+    while rest.startswith("<!--"):
+        end = rest.find("-->", 4)
+        if end < 0:
+            return ""
+        rest = rest[end + 3 :].lstrip()
+    return rest
 
 
 def _looks_like_markdown(text: str, filename: str | None) -> bool:
-    """Return True for a Markdown filename or for text with strong Markdown signals."""
+    """Return True for a Markdown filename or for text with strong Markdown signals.
+
+    Signals: an ATX heading or a code fence; or an inline link together with a list item.
+    """
     if filename and filename.lower().endswith(_MARKDOWN_SUFFIXES):
         return True
-    if _MD_HEADING.search(text) or _MD_FENCE.search(text):
-        return True
-    return bool(_MD_LINK.search(text) and _MD_LIST.search(text))
+    link = listed = False
+    for line in text.splitlines():
+        if line.startswith("```") or _MD_HEADING.match(line):
+            return True
+        link = link or _has_inline_link(line)
+        listed = listed or bool(_MD_LIST.match(line))
+        if link and listed:
+            return True
+    return False
+
+
+def _has_inline_link(line: str) -> bool:
+    """Return True when the line holds `[text](target)`: three scans, each linear."""
+    middle = line.find("](")
+    if not 0 <= line.rfind("[", 0, middle) < middle - 1:
+        return False
+    target_end = line.find(")", middle + 2)
+    return target_end > middle + 2 and not any(ch.isspace() for ch in line[middle + 2 : target_end])
 
 
 def sanitize_filename(name: str | None) -> str:

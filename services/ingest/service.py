@@ -73,12 +73,15 @@ class IngestService:
         """Run the upload; raises UploadRejectedError with an HTTP status on bad input."""
         principal.require("documents:write")
         key = check_idempotency_key(idempotency_key)
-        digest = sha256_hex(data)
+        # Hashing and content checks of a body up to the upload limit run in a thread, so
+        # the event loop (and /health/live) never waits for them.
+        digest = await asyncio.to_thread(sha256_hex, data)
         if key is not None:
             existing = await self.uploads.by_key(principal.tenant, key)
             if existing is not None:
                 return await self._replay(existing, digest)
-        upload = validate_upload(
+        upload = await asyncio.to_thread(
+            validate_upload,
             tenant_id=principal.tenant,
             data=data,
             sha256=digest,
@@ -87,7 +90,7 @@ class IngestService:
             max_bytes=self.max_upload_bytes,
         )
         async with self.uploads.pool.connection() as conn:  # one transaction, one WAL flush
-            await self.blobs.put(data, upload.media_type, conn=conn)
+            await self.blobs.put(data, upload.media_type, conn=conn, sha256=digest)
             record = await self.uploads.insert(
                 conn,
                 UploadRecord(

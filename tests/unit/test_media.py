@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 
 import pytest
 
+from services.common import media
 from services.common.media import (
     ALLOWED_MEDIA_TYPES,
     DOCX,
@@ -18,9 +19,18 @@ from services.common.media import (
     MARKDOWN,
     PDF,
     PLAIN,
+    PPTX,
+    XLSX,
     sanitize_filename,
     sniff_media_type,
 )
+from tests.fixtures.documents import (
+    docx_with_headings,
+    pptx_deck,
+    ratio_bomb,
+    xlsx_workbook,
+)
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -67,6 +77,19 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("pdf magic", Sniff(b"%PDF-1.7\n1 0 obj\n"), PDF),
     Case("pdf ignores a lying filename", Sniff(b"%PDF-1.4\n", "notes.txt"), PDF),
     Case("docx zip", Sniff(_zip({"word/document.xml": b"<w:document/>"})), DOCX),
+    Case("pptx zip", Sniff(_zip({"ppt/presentation.xml": b"<p:presentation/>"})), PPTX),
+    Case("xlsx zip", Sniff(_zip({"xl/workbook.xml": b"<workbook/>"})), XLSX),
+    Case("pptx from python-pptx", Sniff(pptx_deck(), "deck.docx"), PPTX),
+    Case("xlsx from openpyxl", Sniff(xlsx_workbook()), XLSX),
+    Case("docx from python-docx", Sniff(docx_with_headings()), DOCX),
+    Case("zip bomb is no document", Sniff(ratio_bomb(unpacked=8 * 1024 * 1024)), None),
+    Case("link and list make markdown", Sniff(b"Intro\n- see [docs](http://x.y/z)\n"), MARKDOWN),
+    Case("link without list is plain", Sniff(b"see [docs](http://x.y/z) now\n"), PLAIN),
+    Case("link target with a space is no link", Sniff(b"- a\n[x](a b)\n"), PLAIN),
+    Case("comment then doctype", Sniff(b" <!-- a --><!--b-->\n<!DOCTYPE html><p>x"), HTML),
+    Case("unclosed comment is not html", Sniff(b"<!-- never closed <html>"), PLAIN),
+    Case("p tag with attribute", Sniff(b"text <p class='x'>para</p>"), HTML),
+    Case("word starting like a tag is not html", Sniff(b"a <pre-release> note"), PLAIN),
     Case("zip that is not docx", Sniff(_zip({"readme.txt": b"hello"}), "a.docx"), None),
     Case("broken zip", Sniff(b"PK\x03\x04 not really a zip at all"), None),
     Case("png", Sniff(PNG, "picture.txt"), None),
@@ -86,8 +109,32 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("utf-8 with bom", Sniff("\ufeffcaf\u00e9 au lait".encode()), PLAIN),
     Case("utf-16 le with bom", Sniff("Gr\u00fc\u00dfe aus Z\u00fcrich".encode("utf-16")), PLAIN),
     Case("utf-16 be with bom", Sniff(b"\xfe\xff" + "Hello there".encode("utf-16-be")), PLAIN),
-    Case("utf-16 without bom is binary", Sniff("Hello there".encode("utf-16-le")), None),
-    Case("invalid utf-8", Sniff(b"caf\xe9 \xff\xfe\xfd"), None),
+    Case("utf-16 le without bom", Sniff("Hello there, friend".encode("utf-16-le")), PLAIN),
+    Case("utf-16 be without bom", Sniff("Hello there, friend".encode("utf-16-be")), PLAIN),
+    Case(
+        "windows-1252 curly quotes (was 415)",
+        Sniff("\u201cQuoted\u201d \u2013 the caf\u00e9\u2019s menu".encode("cp1252")),
+        PLAIN,
+    ),
+    Case("latin-1", Sniff("na\u00efve fa\u00e7ade".encode("latin-1")), PLAIN),
+    Case(
+        "shift-jis",
+        Sniff("\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002".encode("shift_jis")),
+        PLAIN,
+    ),
+    Case(
+        "windows-1252 markdown",
+        Sniff("# Men\u00fc\n\n\u201cSuppe\u201d\n".encode("cp1252")),
+        MARKDOWN,
+    ),
+    Case(
+        "long shift-jis cut inside a character",
+        Sniff(
+            ("\u6771\u4eac\u306f\u65e5\u672c\u306e\u9996\u90fd\u3002" * 5000).encode("shift_jis")
+        ),
+        PLAIN,
+    ),
+    Case("nul bytes in utf-8", Sniff(b"ab\x00cd\x00" * 100), None),
     Case("many control chars", Sniff(b"ab\x01\x02\x03\x04cd" * 20), None),
     Case("long text cut inside a character", Sniff(("\u00e9" * 40_000).encode()), PLAIN),
     Case("example txt", Sniff(_example("kafka-basics.txt"), "kafka-basics.txt"), PLAIN),
@@ -139,3 +186,36 @@ def test_sanitize_filename(case: Case[str | None, str]) -> None:
     assert len(result) <= 255
     assert "/" not in result
     assert "\\" not in result
+
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # IngestSettings.max_upload_bytes default
+HOSTILE_PATTERNS: list[Case[str, None]] = [
+    Case("link openers (froze ingest 9 s at 64 KiB)", "[", None),
+    Case("link halves", "[a](", None),
+    Case("list digits", "1", None),
+    Case("unclosed comments", "<!--", None),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", HOSTILE_PATTERNS, ids=[c.description for c in HOSTILE_PATTERNS])
+def test_sniffing_a_hostile_upload_of_the_maximum_size_grows_linearly(
+    case: Case[str, None],
+) -> None:
+    """16 KiB to 50 MiB: linear up to the 64 KiB sniffing window (4x), flat after it."""
+    small = (case.given * (16 * 1024 // len(case.given))).encode()
+    largest = (case.given * (MAX_UPLOAD_BYTES // len(case.given))).encode()
+    assert len(largest) > MAX_UPLOAD_BYTES - 4
+    assert growth(sniff_media_type, small, largest) < LINEAR_GROWTH_BOUND
+    assert sniff_media_type(largest) in (PLAIN, MARKDOWN, HTML)
+
+
+@pytest.mark.unit
+def test_markdown_signals_scan_grows_linearly_past_the_window() -> None:
+    """The line checks themselves, on text far longer than the window."""
+    lines = "- item [x](y z) [[[[ 12345 ]( (\n"
+    small = lines * 20_000
+    large = lines * 80_000
+    assert growth(lambda text: media._looks_like_markdown(text, None), small, large) < (
+        LINEAR_GROWTH_BOUND
+    )

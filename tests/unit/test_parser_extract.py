@@ -11,9 +11,17 @@ from typing import Generic, TypeVar
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN
+from services.common.archive import MAX_ENTRIES
+from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.parser.core.errors import ERROR_CODES, ParseError
 from services.parser.core.extract import MAX_TEXT_CHARS, ParsedText, extract
+from tests.fixtures.documents import (
+    docx_with_headings,
+    many_entries_bomb,
+    pptx_deck,
+    ratio_bomb,
+    xlsx_workbook,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -113,6 +121,100 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("na\u00efve fa\u00e7ade",)),
     ),
     Case(
+        "windows-1252 curly quotes, dash and euro",
+        Doc(
+            "\u201cSmart quotes\u201d \u2013 the caf\u00e9\u2019s menu costs \u20ac5.".encode(
+                "cp1252"
+            ),
+            PLAIN,
+        ),
+        Text(("\u201cSmart quotes\u201d \u2013 the caf\u00e9\u2019s menu costs \u20ac5.",)),
+    ),
+    Case(
+        "windows-1252 after 300 KiB of ASCII",
+        Doc(
+            b"plain ascii line\n" * 20_000 + "\u2018late\u2019 \u00e9t\u00e9".encode("cp1252"),
+            PLAIN,
+        ),
+        Text(("\u2018late\u2019 \u00e9t\u00e9",)),
+    ),
+    Case(
+        "shift-jis japanese",
+        Doc(
+            "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8\u3067\u3059\u3002"
+            "\u6771\u4eac\u306f\u65e5\u672c\u306e\u9996\u90fd\u3067\u3059\u3002".encode(
+                "shift_jis"
+            ),
+            PLAIN,
+        ),
+        Text(
+            (
+                "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8",
+                "\u6771\u4eac\u306f\u65e5\u672c\u306e\u9996\u90fd",
+            )
+        ),
+    ),
+    Case(
+        "utf-16le without bom",
+        Doc("Hello from UTF-16, no mark.".encode("utf-16-le"), PLAIN),
+        Text(("Hello from UTF-16, no mark.",), absent=("\x00",)),
+    ),
+    Case(
+        "utf-16be without bom, japanese",
+        Doc(
+            "\u3053\u3093\u306b\u3061\u306f\u4e16\u754c\u3002\u6771\u4eac\u3002".encode(
+                "utf-16-be"
+            ),
+            PLAIN,
+        ),
+        Text(("\u3053\u3093\u306b\u3061\u306f\u4e16\u754c",)),
+    ),
+    Case(
+        "windows-1252 markdown",
+        Doc("# Caf\u00e9 Men\u00fc\n\n\u201cSoup\u201d of the day.\n".encode("cp1252"), MARKDOWN),
+        Text(
+            ("Caf\u00e9 Men\u00fc", "\u201cSoup\u201d of the day."),
+            title="Caf\u00e9 Men\u00fc",
+            sections=["Caf\u00e9 Men\u00fc"],
+        ),
+    ),
+    Case(
+        "pptx slides, table and notes",
+        Doc(pptx_deck(), PPTX),
+        Text(
+            (
+                "Quarterly Review\n\nPrepared by the river team",
+                "Spring floods peaked in April\nSummer was dry",
+                "Mention the new gauges.",
+                "Station\tMetres\nWeir\t3.2",
+            ),
+            title="Quarterly Review",
+            page_count=3,
+            sections=["Quarterly Review", "Water Levels"],
+        ),
+    ),
+    Case(
+        "xlsx sheets as tables",
+        Doc(xlsx_workbook(), XLSX),
+        Text(
+            (
+                "Prices\n\nItem\tPrice\tSince\nTea\t3.5\t2024-01-02\nCoffee\t4",
+                "Notes\n\nTea is cheaper than coffee",
+            ),
+            absent=("None", "\t\n", "Coffee\t4\t"),
+            sections=["Prices", "Notes"],
+        ),
+    ),
+    Case(
+        "docx headings on two levels",
+        Doc(docx_with_headings(), DOCX),
+        Text(
+            ("Field Guide\n\nA short guide", "Name\tColour\nPoppy\tRed"),
+            title="Field Guide",
+            sections=["Flowers", "Wild Orchids", "Grasses"],
+        ),
+    ),
+    Case(
         "blank lines collapsed and trailing spaces stripped",
         Doc(b"one   \r\n\r\n\r\n\r\n\r\ntwo\t\n\n\n\nthree", PLAIN),
         Text(("one\n\ntwo\n\nthree",), absent=("one ", "\n\n\n", "\r", "two\t")),
@@ -131,6 +233,18 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
             title="Main Title",
             sections=["Main Title", "Part Two"],
         ),
+    ),
+    Case(
+        "markdown nested past markdown-it's limit keeps every word",
+        Doc(
+            b"# Top\n\n"
+            + b"".join(b"  " * i + b"- item%d\n" % i for i in range(30))
+            + b"\n"
+            + b"> " * 40
+            + b"deep quote\n\nafter",
+            MARKDOWN,
+        ),
+        Text(("item0", "item29", "deep quote", "after"), title="Top", sections=["Top"]),
     ),
     Case(
         "markdown setext heading and no h1",
@@ -153,6 +267,11 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
             title="Page Title",
             sections=["Big", "Small print"],
         ),
+    ),
+    Case(
+        "html nested 300 levels deep",
+        Doc(b"<p>before</p>" + b"<b>" * 300 + b"deep text" + b"<p>after</p>", HTML),
+        Text(("before", "deep text", "after")),
     ),
     Case(
         "html title falls back to first h1",
@@ -273,7 +392,23 @@ ERROR_CASES: list[Case[Doc, str]] = [
     Case("markdown with only an image", Doc(b"![](https://e.com/a.png)\n", MARKDOWN), "no_text"),
     Case("odd-length utf-16", Doc(b"\xff\xfeA\x00B", PLAIN), "decode_error"),
     Case("binary as plain text", Doc(_example("bad/random.bin"), PLAIN), "decode_error"),
-    Case("nul bytes without bom", Doc("Hello".encode("utf-16-le"), PLAIN), "decode_error"),
+    Case("nul-ridden binary", Doc(b"\x00\x01\x02\x03ab" * 200, PLAIN), "decode_error"),
+    Case("utf-32 bom, broken", Doc(b"\xff\xfe\x00\x00A\x00\x00", PLAIN), "decode_error"),
+    Case("docx bomb", Doc(ratio_bomb("word/document.xml"), DOCX), "archive_too_large"),
+    Case("pptx bomb", Doc(ratio_bomb("ppt/presentation.xml"), PPTX), "archive_too_large"),
+    Case(
+        "xlsx with too many parts",
+        Doc(many_entries_bomb(MAX_ENTRIES + 1, "xl/workbook.xml"), XLSX),
+        "archive_too_large",
+    ),
+    Case("broken pptx", Doc(b"PK\x03\x04 not a zip", PPTX), "corrupt_file"),
+    Case(
+        "html nested past 2,048 levels",
+        Doc(b"<p>before</p>" + b"<b>" * 3000 + b"deep" + b"<p>after</p>", HTML),
+        "corrupt_file",
+    ),
+    Case("zip without workbook", Doc(_zip({"a.txt": b"hi"}), XLSX), "corrupt_file"),
+    Case("truncated xlsx", Doc(xlsx_workbook()[:2000], XLSX), "corrupt_file"),
 ]
 
 

@@ -9,7 +9,8 @@ from typing import Any, Generic, TypeVar
 import pytest
 
 from schemas.events import document_id_for
-from services.common.media import MARKDOWN, PDF, PLAIN
+from services.common.archive import MAX_ENTRIES
+from services.common.media import DOCX, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.ingest.core.uploads import (
     MAX_IDEMPOTENCY_KEY,
     MAX_METADATA_BYTES,
@@ -18,10 +19,19 @@ from services.ingest.core.uploads import (
     check_idempotency_key,
     validate_upload,
 )
+from tests.fixtures.documents import (
+    docx_with_headings,
+    many_entries_bomb,
+    overlapping_bomb,
+    pptx_deck,
+    ratio_bomb,
+    xlsx_workbook,
+)
 
 G = TypeVar("G")
 E = TypeVar("E")
 LIMIT = 1024
+BIG = 64 * 1024 * 1024
 TEXT = b"Sluice turns documents into searchable chunks.\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 
@@ -67,6 +77,21 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
     Case("binary bytes", Upload(data=bytes(range(256)) * 2), (415, "not a supported")),
     Case("PNG named .txt", Upload(data=PNG, filename="a.txt"), (415, "not a supported")),
     Case("zip that is not DOCX", Upload(data=b"PK\x03\x04garbage"), (415, "not a supported")),
+    Case(
+        "DOCX that expands 1,000 times",
+        Upload(data=ratio_bomb(), max_bytes=BIG),
+        (422, "looks like a decompression bomb"),
+    ),
+    Case(
+        "XLSX with too many parts",
+        Upload(data=many_entries_bomb(MAX_ENTRIES + 1, "xl/workbook.xml"), max_bytes=BIG),
+        (422, f"more than the {MAX_ENTRIES:,}"),
+    ),
+    Case(
+        "archive whose parts overlap",
+        Upload(data=overlapping_bomb(), max_bytes=BIG),
+        (422, "overlap"),
+    ),
     Case("metadata not JSON", Upload(metadata="{nope"), (400, "not valid JSON")),
     Case("metadata a JSON array", Upload(metadata="[1, 2]"), (400, "must be a JSON object")),
     Case("metadata a JSON string", Upload(metadata=b'"x"'), (400, "must be a JSON object")),
@@ -98,6 +123,24 @@ ACCEPTED: list[Case[Upload, dict[str, Any]]] = [
         {"media_type": PDF},
     ),
     Case("markdown by filename", Upload(filename="README.md"), {"media_type": MARKDOWN}),
+    Case(
+        "windows-1252 text with curly quotes (was 415)",
+        Upload(data="\u201cHello\u201d \u2013 it\u2019s caf\u00e9 time.\n".encode("cp1252")),
+        {"media_type": PLAIN},
+    ),
+    Case(
+        "shift-jis text",
+        Upload(data="\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8".encode("shift_jis")),
+        {"media_type": PLAIN},
+    ),
+    Case(
+        "utf-16le text without bom",
+        Upload(data="Plain words in UTF-16.".encode("utf-16-le")),
+        {"media_type": PLAIN},
+    ),
+    Case("DOCX", Upload(data=docx_with_headings(), max_bytes=BIG), {"media_type": DOCX}),
+    Case("PPTX", Upload(data=pptx_deck(), max_bytes=BIG), {"media_type": PPTX}),
+    Case("XLSX", Upload(data=xlsx_workbook(), max_bytes=BIG), {"media_type": XLSX}),
     Case(
         "metadata object",
         Upload(metadata='{"source": "crm", "n": 1}'),

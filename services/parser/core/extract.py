@@ -1,24 +1,30 @@
-"""Turn the bytes of an uploaded document into normalised plain text."""
+"""Turn the bytes of an uploaded document into normalised plain text with its layout."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN
+from schemas.layout import Heading
+from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
+from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
 from services.parser.core.markdown import extract_markdown
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
-from services.parser.core.text import MAX_TEXT_CHARS, decode_text, normalize_text, truncate
+from services.parser.core.sheets import extract_xlsx
+from services.parser.core.slides import extract_pptx
+from services.parser.core.text import MAX_TEXT_CHARS, decode_text
 from services.parser.core.word import extract_docx
 
 __all__ = ["MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
 
 
 def _extract_plain(data: bytes) -> ParsedText:
-    """Plain text: decoded, no title, no sections."""
-    return ParsedText(text=decode_text(data))
+    """Plain text: decoded, no title, no headings."""
+    builder = TextBuilder()
+    builder.add(decode_text(data))
+    return builder.build()
 
 
 def _extract_markdown(data: bytes) -> ParsedText:
@@ -37,6 +43,8 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     HTML: _extract_html,
     PDF: extract_pdf,
     DOCX: extract_docx,
+    PPTX: extract_pptx,
+    XLSX: extract_xlsx,
 }
 
 _NO_TEXT_HINTS: dict[str, str] = {
@@ -46,7 +54,11 @@ _NO_TEXT_HINTS: dict[str, str] = {
 
 
 def extract(data: bytes, media_type: str) -> ParsedText:
-    """Return the text, title, page count and headings of a document, or raise ParseError."""
+    """Return the text, title, pages and headings of a document, or raise ParseError.
+
+    Page and heading offsets point into the returned text (see TextBuilder), and every
+    string is a plain `str`, whatever the library that read the file returned.
+    """
     kind = media_type.split(";", 1)[0].strip().lower()
     extractor = _EXTRACTORS.get(kind)
     if extractor is None:
@@ -56,23 +68,27 @@ def extract(data: bytes, media_type: str) -> ParsedText:
             f"documents of type {media_type!r} cannot be parsed; upload one of: {supported}",
         )
     parsed = extractor(data)
-    text = truncate(normalize_text(parsed.text))
-    if not text.strip():
+    if not parsed.text.strip():
         hint = _NO_TEXT_HINTS.get(
             kind, "the document contains no readable text; check the file and upload again"
         )
         raise ParseError(NO_TEXT, hint)
     return ParsedText(
-        text=text,
+        text=str(parsed.text),
         title=_clean_title(parsed.title),
         page_count=parsed.page_count,
-        sections=[section for section in parsed.sections if section],
+        sections=[str(section) for section in parsed.sections if section],
+        pages=[int(offset) for offset in parsed.pages],
+        headings=[
+            Heading(start=int(h.start), level=int(h.level), title=str(h.title))
+            for h in parsed.headings
+        ],
     )
 
 
 def _clean_title(title: str | None) -> str | None:
-    """Return the title on one line and at most 500 characters, or None when blank."""
+    """Return the title as a plain `str` on one line, at most 500 characters, or None."""
     if title is None:
         return None
-    one_line = " ".join(title.split())
+    one_line = " ".join(str(title).split())
     return one_line[:500] or None

@@ -1,14 +1,25 @@
-"""HTML to plain text with the standard library parser."""
+"""HTML to plain text with lxml (libxml2's HTML parser), headings kept with their level.
+
+Not `html.parser`: on Python 3.11 it backtracks quadratically on malformed markup (80 KB of
+`<a ` took a minute) and raises on some of it; libxml2 parses any input in linear time.
+"""
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
+from lxml import etree
+
+from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.parsed import ParsedText
+from services.parser.core.text import MAX_TEXT_CHARS, one_line
+
+# Markup beyond this is not read: plenty for the text limit, and bounded parse work.
+MAX_HTML_CHARS = 2 * MAX_TEXT_CHARS
 
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "math", "iframe"})
-_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_HEADING_LEVELS = {f"h{level}": level for level in range(1, 7)}
 _BLOCK_TAGS = frozenset(
     {
         "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "details",
@@ -16,83 +27,124 @@ _BLOCK_TAGS = frozenset(
         "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
         "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
     }
-    | _HEADING_TAGS
+    | _HEADING_LEVELS.keys()
 )  # fmt: skip
-_PARAGRAPH_TAGS = frozenset({"p", "pre", "blockquote", "table", "ul", "ol", "dl"} | _HEADING_TAGS)
+_PARAGRAPH_TAGS = frozenset({"p", "pre", "blockquote", "table", "ul", "ol", "dl"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
 
-class _TextCollector(HTMLParser):
-    """Collects visible text, the <title> and the headings of an HTML document."""
+class _Walker:
+    """Turns the element tree into blocks: a block ends at every block-level tag."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.sections: list[str] = []
+    def __init__(self, builder: TextBuilder) -> None:
+        self.builder = builder
         self.title_parts: list[str] = []
         self.first_h1: str | None = None
-        self._skip_depth = 0
-        self._pre_depth = 0
+        self._inline: list[str] = []
+        self._loose = True  # the first block follows whatever came before after a blank line
+        self._skip = 0
+        self._pre = 0
         self._in_title = False
-        self._heading: list[str] | None = None
-        self._heading_tag = ""
+        self._heading: tuple[int, list[str]] | None = None
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip_depth += 1
+    def start(self, tag: str, text: str | None) -> None:
+        if self._skip or tag in _SKIP_TAGS:
+            self._skip += 1
             return
+        self._boundary(tag)
         if tag == "title":
             self._in_title = True
         elif tag == "pre":
-            self._pre_depth += 1
-        elif tag in _HEADING_TAGS:
-            self._heading, self._heading_tag = [], tag
-        self._break(tag)
+            self._pre += 1
+        elif tag in _HEADING_LEVELS:
+            self._heading = (_HEADING_LEVELS[tag], [])
+        self.data(text)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _SKIP_TAGS:
-            self._break(tag)
+    def end(self, tag: str, tail: str | None) -> None:
+        if self._skip:
+            self._skip -= 1
+        else:
+            self._boundary(tag)
+            if tag == "title":
+                self._in_title = False
+            elif tag == "pre":
+                self._pre = max(0, self._pre - 1)
+            elif tag in _HEADING_LEVELS and self._heading is not None:
+                level, parts = self._heading
+                self._heading = None
+                heading = self.builder.heading("".join(parts), level)
+                if heading is not None and level == 1 and self.first_h1 is None:
+                    self.first_h1 = heading.title
+                self._loose = True
+        self.data(tail)
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
-            return
-        if tag == "title":
-            self._in_title = False
-        elif tag == "pre":
-            self._pre_depth = max(0, self._pre_depth - 1)
-        elif tag in _HEADING_TAGS and self._heading is not None:
-            words = _SPACES.sub(" ", "".join(self._heading)).strip()
-            if words:
-                self.sections.append(words)
-                if self._heading_tag == "h1" and self.first_h1 is None:
-                    self.first_h1 = words
-            self._heading = None
-        self._break(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self._skip_depth:
+    def data(self, text: str | None) -> None:
+        if not text or self._skip:
             return
         if self._in_title:
-            self.title_parts.append(data)
-            return
-        if self._heading is not None:
-            self._heading.append(data)
-        self.parts.append(data if self._pre_depth else _SPACES.sub(" ", data))
+            self.title_parts.append(text)
+        elif self._heading is not None:
+            self._heading[1].append(text)
+        else:
+            self._inline.append(text if self._pre else _SPACES.sub(" ", text))
 
-    def _break(self, tag: str) -> None:
-        """End the current line at a block boundary (a blank line after paragraphs)."""
-        if tag in _PARAGRAPH_TAGS:
-            self.parts.append("\n\n")
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+    def finish(self) -> None:
+        self._flush()
+
+    def _boundary(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self._flush()
+        if tag in _PARAGRAPH_TAGS or tag in _HEADING_LEVELS:
+            self._loose = True
+
+    def _flush(self) -> None:
+        if not self._inline:
+            return
+        text = "".join(self._inline)
+        self._inline.clear()
+        block = text if self._pre else text.strip(" ")
+        if self.builder.add(block, tight=not self._loose) is not None:
+            self._loose = False
+
+
+def feed_html(markup: str, builder: TextBuilder) -> _Walker:
+    """Add the visible text of `markup` to `builder`: scripts and styles dropped, blocks on
+    their own lines, headings recorded. Returns the walker (title, first H1)."""
+    walker = _Walker(builder)
+    data = markup[:MAX_HTML_CHARS].replace("\x00", "").encode("utf-8", errors="replace")
+    # huge_tree: nesting up to 2,048 deep (not 256); the input is bounded above.
+    parser = etree.HTMLParser(
+        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+    )
+    try:
+        root = etree.fromstring(data, parser) if data.strip() else None
+    except etree.LxmlError:  # "Document is empty" and the like: no text, said by the caller
+        root = None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        # libxml2 stops reading there: say so rather than keep the text before it silently.
+        raise ParseError(
+            CORRUPT_FILE,
+            "the HTML nests elements more than 2,048 levels deep (unclosed tags?), so the "
+            "text after that point cannot be read; close the tags or save the page again "
+            "from a browser, and upload again",
+        )
+    if root is None:
+        return walker
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            walker.start(tag.lower(), element.text)
+        else:
+            walker.end(tag.lower(), element.tail if element is not root else None)
+        if builder.full:
+            break
+    walker.finish()
+    return walker
 
 
 def extract_html(markup: str) -> ParsedText:
-    """Turn HTML into text: scripts and styles dropped, blocks on their own lines."""
-    collector = _TextCollector()
-    collector.feed(markup)
-    collector.close()
-    lines = [line.strip(" ") for line in "".join(collector.parts).split("\n")]
-    title = _SPACES.sub(" ", "".join(collector.title_parts)).strip() or collector.first_h1
-    return ParsedText(text="\n".join(lines), title=title, sections=collector.sections)
+    """Turn HTML into text; the title is <title>, else the first <h1>."""
+    builder = TextBuilder()
+    walker = feed_html(markup, builder)
+    title = one_line("".join(walker.title_parts)) or walker.first_h1
+    return builder.build(title=title)

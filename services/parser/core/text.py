@@ -3,57 +3,82 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from services.common.encoding import (
+    MAX_UNREADABLE_SHARE,
+    bom_encoding,
+    detect_encoding,
+    telling_sample,
+    unreadable_share,
+)
 from services.parser.core.errors import DECODE_ERROR, ParseError
 
 MAX_TEXT_CHARS = 5_000_000
+# Decoded text read at most: markup and blank lines shrink on the way to MAX_TEXT_CHARS.
+MAX_SOURCE_CHARS = 2 * MAX_TEXT_CHARS
 
-_MAX_CONTROL_RATIO = 0.01
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TRAILING_SPACE = re.compile(r"[ \t\u00a0]+$", re.M)
+_TRAILING_SPACE = " \t\u00a0"
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_NOT_TEXT = (
+    "the file is not readable text (binary content, or an encoding that could not be "
+    "recognised); save it as UTF-8 text and upload again"
+)
 
 
 def decode_text(data: bytes) -> str:
-    """Decode text bytes: UTF-8 (BOM optional), UTF-16 with BOM, else Latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    """Decode text bytes: a byte-order mark, else UTF-8, else the detected legacy encoding.
+
+    Returns at most MAX_SOURCE_CHARS characters.
+    """
+    bom = bom_encoding(data)
+    if bom is not None:
         try:
-            return data.decode("utf-16")
+            return _readable(data.decode(bom))
         except UnicodeDecodeError as exc:
             raise ParseError(
                 DECODE_ERROR,
-                f"the file says it is UTF-16 but is not valid UTF-16 ({exc.reason}); "
-                "save it again as UTF-8 and upload again",
+                f"the file says it is {bom.upper().removesuffix('-SIG')} but is not valid "
+                f"{bom.upper().removesuffix('-SIG')} ({exc.reason}); save it again as UTF-8 "
+                "and upload again",
             ) from exc
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    if b"\x00" in data or _control_ratio(text) > _MAX_CONTROL_RATIO:
-        raise ParseError(
-            DECODE_ERROR,
-            "the file is not readable text (unknown encoding or binary content); "
-            "save it as UTF-8 text and upload again",
-        )
+        pass
+    else:
+        if "\x00" not in text:  # fast path; NULs mean UTF-16 (or binary)
+            return _readable(text)
+    encoding = detect_encoding(telling_sample(data))
+    if encoding is None:
+        raise ParseError(DECODE_ERROR, _NOT_TEXT)
+    # The guess comes from a sample: a byte it cannot map further on becomes U+FFFD, and
+    # too many of those end as decode_error below.
+    return _readable(data.decode(encoding, errors="replace"))
+
+
+def _readable(text: str) -> str:
+    """Return the text (cut), or raise decode_error when too much of it is control characters."""
+    text = text[:MAX_SOURCE_CHARS]
+    if unreadable_share(text) > MAX_UNREADABLE_SHARE:
+        raise ParseError(DECODE_ERROR, _NOT_TEXT)
     return text
-
-
-def _control_ratio(text: str) -> float:
-    """Return the share of characters that are control characters other than whitespace."""
-    if not text:
-        return 0.0
-    controls = sum(1 for ch in text if ch not in "\t\n\r\f" and unicodedata.category(ch) == "Cc")
-    return controls / len(text)
 
 
 def normalize_text(text: str) -> str:
     """Unify newlines, drop control characters and trailing spaces, squeeze blank lines."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     text = _CONTROL_CHARS.sub("", text)
-    text = _TRAILING_SPACE.sub("", text)
+    # Per line with rstrip: the regex `[ \t]+$` backtracks quadratically on a long run of
+    # spaces that ends in a word.
+    text = "\n".join(line.rstrip(_TRAILING_SPACE) for line in text.split("\n"))
     text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip("\n")
+
+
+def one_line(text: str) -> str:
+    """Return the text normalised onto one line with single spaces (titles, headings)."""
+    return " ".join(normalize_text(text).split())
 
 
 def truncate(text: str, limit: int = MAX_TEXT_CHARS) -> str:

@@ -1,4 +1,4 @@
-"""DOCX text extraction with python-docx."""
+"""DOCX text extraction with python-docx; headings come from the "Heading N" styles."""
 
 from __future__ import annotations
 
@@ -8,44 +8,41 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.builder import TextBuilder
+from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
+from services.parser.core.text import one_line
 
 
 def extract_docx(data: bytes) -> ParsedText:
-    """Extract paragraphs and tables in order; headings come from "Heading" styles."""
-    try:
+    """Extract paragraphs and tables in order, headings with their level."""
+    with open_package(data, "DOCX", "save it again from your word processor"):
         document = docx.Document(io.BytesIO(data))
         blocks = list(document.iter_inner_content())
         core_title = document.core_properties.title
-    except Exception as exc:  # python-docx raises zip, XML and key errors on broken files
-        reason = str(exc).strip() or type(exc).__name__
-        raise ParseError(
-            CORRUPT_FILE,
-            f"the DOCX file could not be read: {reason[:200]}; "
-            "save it again from your word processor and upload again",
-        ) from exc
-    lines: list[str] = []
-    sections: list[str] = []
+    builder = TextBuilder()
     style_title: str | None = None
     for block in blocks:
+        if builder.full:
+            break
         if isinstance(block, Table):
-            lines.extend(_table_lines(block))
+            for number, row in enumerate(block.rows):
+                cells = (" ".join(cell.text.split()) for cell in row.cells)
+                builder.add("\t".join(cells), tight=number > 0)
             continue
-        words = block.text.strip()
         style = _style_name(block)
-        if words and style.startswith("Heading"):
-            sections.append(words)
-            if style_title is None and style in ("Heading", "Heading 1"):
-                style_title = words
-            lines.extend(["", words, ""])
-        elif words and style == "Title":
-            style_title = words
-            lines.extend([words, ""])
+        level = _heading_level(style)
+        if level is not None and block.text.strip():
+            heading = builder.heading(block.text, level)
+            if heading is not None and style_title is None and level == 1:
+                style_title = heading.title
+        elif style == "Title" and block.text.strip():
+            style_title = one_line(block.text)
+            builder.add(style_title)
         else:
-            lines.extend([block.text, ""])
-    title = (core_title or "").strip() or style_title
-    return ParsedText(text="\n".join(lines), title=title, sections=sections)
+            builder.add(block.text)
+    title = one_line(core_title or "") or style_title
+    return builder.build(title=title)
 
 
 def _style_name(paragraph: Paragraph) -> str:
@@ -54,6 +51,11 @@ def _style_name(paragraph: Paragraph) -> str:
     return (style.name or "") if style is not None else ""
 
 
-def _table_lines(table: Table) -> list[str]:
-    """Return one tab-separated line per table row."""
-    return ["\t".join(cell.text.strip() for cell in row.cells) for row in table.rows]
+def _heading_level(style: str) -> int | None:
+    """Return the level of a "Heading N" style ("Heading" alone is 1), else None."""
+    if not style.startswith("Heading"):
+        return None
+    number = style.removeprefix("Heading").strip()
+    if not number:
+        return 1
+    return int(number) if number.isdigit() and 0 < int(number) < 10 else None

@@ -1,0 +1,72 @@
+"""XLSX text extraction with openpyxl: each sheet a heading, then one tab-separated line per row."""
+
+from __future__ import annotations
+
+import datetime
+import io
+from typing import Any
+
+import openpyxl
+
+from services.parser.core.builder import TextBuilder
+from services.parser.core.office import open_package
+from services.parser.core.parsed import ParsedText
+from services.parser.core.text import one_line
+
+# Excel's own row limit; openpyxl yields an empty row for every gap, however large the gap
+# a hostile sheet declares, so counting what it yields bounds the walk.
+MAX_ROWS_PER_SHEET = 1_048_576
+# Cells looked at in the whole workbook: a row is as wide as its last cell, and one cell far
+# to the right makes a wide row out of a few bytes of XML.
+MAX_CELLS = 20_000_000
+_EXACT_INTEGERS = 2**53  # floats below this that are whole print as integers ("3", not "3.0")
+
+
+def extract_xlsx(data: bytes) -> ParsedText:
+    """Extract every worksheet as a heading (its name) and its rows of cell values."""
+    builder = TextBuilder()
+    with open_package(data, "XLSX", "save it again from your spreadsheet program"):
+        # read_only streams rows; data_only gives formulas' cached values, not the formulas.
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            title = one_line(workbook.properties.title or "") or None
+            budget = MAX_CELLS
+            for sheet in workbook.worksheets:
+                if builder.full or budget <= 0:
+                    break
+                builder.heading(sheet.title, 1)
+                budget = _add_rows(builder, sheet, budget)
+        finally:
+            workbook.close()
+    return builder.build(title=title)
+
+
+def _add_rows(builder: TextBuilder, sheet: Any, budget: int) -> int:
+    """Add the sheet's non-empty rows; return the cell budget left."""
+    # The stored dimension is often wrong, and openpyxl pads every row to it.
+    sheet.reset_dimensions()
+    first = True
+    for number, row in enumerate(sheet.iter_rows(values_only=True)):
+        budget -= len(row) + 1
+        if number >= MAX_ROWS_PER_SHEET or budget <= 0 or builder.full:
+            break
+        cells = [_cell_text(value) for value in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            builder.add("\t".join(cells), tight=not first)
+            first = False
+    return budget
+
+
+def _cell_text(value: object) -> str:
+    """Return a cell's value as one line of text ("" for an empty cell)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time():
+        return value.date().isoformat()  # Excel stores dates as midnight datetimes
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
+        return str(int(value))
+    return " ".join(str(value).split())

@@ -1,0 +1,69 @@
+"""Unit tests for encoding detection (services/common/encoding.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.encoding import detect_encoding, sample_of, telling_sample
+
+pytestmark = pytest.mark.unit
+
+JAPANESE = "東京は日本の首都です。「テキスト」を読みます。\n"
+WESTERN = (
+    "\u201cSmart quotes\u201d \u2013 the caf\u00e9\u2019s menu costs \u20ac5; "
+    "na\u00efve fa\u00e7ade.\n"
+)
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "shift-jis": (JAPANESE, "shift_jis"),
+    "utf-16-le japanese": (JAPANESE, "utf-16-le"),
+    "utf-16-be japanese": (JAPANESE, "utf-16-be"),
+    "utf-16-le ascii": ("plain words\n", "utf-16-le"),
+    "utf-8 japanese": (JAPANESE, "utf-8"),
+    "windows-1252": (WESTERN, "cp1252"),
+    "euc-jp": (JAPANESE, "euc_jp"),
+}
+
+
+@pytest.mark.parametrize("name", TEXTS)
+@pytest.mark.parametrize("size", [1000, 1001, 4096, 65_536])
+def test_a_sample_is_cut_between_characters(name: str, size: int) -> None:
+    text, encoding = TEXTS[name]
+    data = (text * 4000).encode(encoding)
+    sample = sample_of(data, size=size)
+    assert size - 64 <= len(sample) <= size
+    assert text[:5] in sample.decode(encoding)  # strict: raises on a split character
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ((WESTERN * 3).encode("cp1252"), "cp1252"),
+        ("naïve façade".encode("latin-1"), "cp1252"),
+        ((JAPANESE * 3).encode("shift_jis"), "cp932"),
+        ((JAPANESE * 3).encode("utf-16-le"), "utf_16_le"),
+        (b"\xef\xbb\xbfBOM", "utf-8-sig"),
+        ("x".encode("utf-16"), "utf-16"),
+        (b"plain", "utf-8"),
+        ((JAPANESE * 3).encode(), "utf-8"),
+        (bytes(range(256)) * 8, None),
+    ],
+    ids=[
+        "cp1252",
+        "latin-1 short",
+        "shift-jis",
+        "utf-16le",
+        "utf-8 bom",
+        "utf-16 bom",
+        "ascii",
+        "utf-8",
+        "binary",
+    ],
+)
+def test_detect_encoding(data: bytes, expected: str | None) -> None:
+    assert detect_encoding(data) == expected
+
+
+def test_a_long_ascii_preamble_does_not_hide_the_encoding() -> None:
+    data = b"ascii only\n" * 100_000 + (WESTERN * 10).encode("cp1252")
+    assert detect_encoding(telling_sample(data)) == "cp1252"
