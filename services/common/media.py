@@ -44,6 +44,8 @@ _OFFICE_MAIN_PARTS = (
     ("xl/workbook.xml", XLSX),
 )
 
+_PDF_HEADER_WITHIN = 1024  # where PDF readers look for the header
+
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
 _HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)[\s/>]", re.I)
@@ -53,7 +55,7 @@ _MD_LIST = re.compile(r"(?:[-*+]|[0-9]{1,9}\.) \S")
 
 def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     """Return the media type the bytes really are, or None when unknown or not allowed."""
-    if data.startswith(b"%PDF-"):
+    if _is_pdf(data):
         return PDF
     if is_zip(data):
         return _office_kind(data)
@@ -65,6 +67,13 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     if _looks_like_markdown(text, filename):
         return MARKDOWN
     return PLAIN
+
+
+def _is_pdf(data: bytes) -> bool:
+    """A PDF header at the start, after a UTF-8 byte-order mark or leading whitespace (PDF
+    readers, pypdf among them, accept those; some tools write them)."""
+    head = data[:_PDF_HEADER_WITHIN]
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"%PDF-")
 
 
 def _office_kind(data: bytes) -> str | None:

@@ -144,6 +144,9 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("example pdf", Sniff(_example("photosynthesis.pdf")), PDF),
     Case("example docx", Sniff(_example("tea.docx"), "tea.docx"), DOCX),
     Case("corrupt pdf is still pdf by magic", Sniff(_example("bad/corrupt.pdf")), PDF),
+    Case("pdf after a utf-8 bom", Sniff(b"\xef\xbb\xbf" + _example("photosynthesis.pdf")), PDF),
+    Case("pdf after blank lines", Sniff(b"\r\n\n" + _example("photosynthesis.pdf")), PDF),
+    Case("text that mentions %PDF- later", Sniff(b"see the %PDF-1.7 header\n"), PLAIN),
     Case("example random.bin", Sniff(_example("bad/random.bin"), "random.txt"), None),
 ]
 

@@ -15,6 +15,7 @@ from services.common.archive import MAX_ENTRIES
 from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.parser.core.errors import ERROR_CODES, ParseError
 from services.parser.core.extract import MAX_TEXT_CHARS, ParsedText, extract
+from services.parser.core.text import normalize_text
 from tests.fixtures.documents import (
     docx_with_headings,
     many_entries_bomb,
@@ -436,3 +437,13 @@ def test_corrupt_pdf_message_is_actionable() -> None:
         extract(_example("bad/corrupt.pdf"), PDF)
     assert caught.value.message.startswith("the PDF could not be read: ")
     assert caught.value.message.endswith("re-export it and upload again")
+
+
+@pytest.mark.unit
+def test_lone_surrogates_from_a_pdf_become_replacement_characters() -> None:
+    # pypdf decodes some PDFs' text into lone UTF-16 surrogates (tika testPDFVarious.pdf);
+    # no UTF-8 encoder takes them, so the whole document used to be lost.
+    text = normalize_text("pair \ud83d\ude00 lone \ud800 end \udc80")
+
+    assert text == "pair \U0001f600 lone \ufffd end \ufffd"
+    assert text.encode("utf-8")

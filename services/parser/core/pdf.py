@@ -50,6 +50,13 @@ def extract_pdf(data: bytes) -> ParsedText:
             raise
         except (FileNotDecryptedError, WrongPasswordError) as exc:
             raise ParseError(ENCRYPTED_PDF, _ENCRYPTED_MESSAGE) from exc
+        except NotImplementedError as exc:
+            if "encrypt" not in str(exc).lower():
+                raise ParseError(
+                    CORRUPT_FILE, f"the PDF uses a feature we cannot read: {exc}"
+                ) from exc
+            # e.g. certificate (public-key) security: only the recipient's key opens it
+            raise ParseError(ENCRYPTED_PDF, _ENCRYPTED_MESSAGE) from exc
         except Exception as exc:  # pypdf raises many types on hostile input
             raise ParseError(
                 CORRUPT_FILE,
@@ -71,7 +78,7 @@ def _unlock(reader: PdfReader) -> None:
         return
     try:
         opened = reader.decrypt("")
-    except DependencyError as exc:
+    except (DependencyError, NotImplementedError) as exc:  # an encryption pypdf cannot open
         raise ParseError(ENCRYPTED_PDF, _ENCRYPTED_MESSAGE) from exc
     if not opened:
         raise ParseError(ENCRYPTED_PDF, _ENCRYPTED_MESSAGE)

@@ -17,6 +17,7 @@ MAX_TEXT_CHARS = 5_000_000
 # Decoded text read at most: markup and blank lines shrink on the way to MAX_TEXT_CHARS.
 MAX_SOURCE_CHARS = 2 * MAX_TEXT_CHARS
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRAILING_SPACE = " \t\u00a0"
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -67,6 +68,7 @@ def _readable(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """Unify newlines, drop control characters and trailing spaces, squeeze blank lines."""
+    text = _valid_unicode(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     text = _CONTROL_CHARS.sub("", text)
     # Per line with rstrip: the regex `[ \t]+$` backtracks quadratically on a long run of
@@ -74,6 +76,17 @@ def normalize_text(text: str) -> str:
     text = "\n".join(line.rstrip(_TRAILING_SPACE) for line in text.split("\n"))
     text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip("\n")
+
+
+def _valid_unicode(text: str) -> str:
+    """Join surrogate pairs and replace lone surrogates with U+FFFD.
+
+    pypdf decodes some PDFs' text into lone UTF-16 surrogates; no UTF-8 encoder (msgpack,
+    Postgres, JSON) accepts them, and the document would otherwise fail as a whole.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def one_line(text: str) -> str:
