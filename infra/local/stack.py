@@ -350,11 +350,14 @@ class Stack:
         )
         self._forget(replica)
 
-    def stop_services(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def stop_services(
+        self, timeout: float = STOP_TIMEOUT_S, out: Callable[[str], None] = _quiet
+    ) -> None:
         """Stop every replica gracefully, all at once; Kafka and Postgres go on."""
         order = {name: i for i, name in enumerate(reversed(SERVICES))}
         live = sorted(self.replicas(), key=lambda r: (order[r.service], r.index))
         for replica in live:
+            out(f"stopping {replica.label}")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(replica.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -371,9 +374,7 @@ class Stack:
         leaders = dict(self._sessions)
         running = [r.pid for r in self.replicas()] + [self.kafka.pid(), self.postgres.pid()]
         leaders |= {pid: process.started(pid) for pid in running if pid and pid not in leaders}
-        for replica in self.replicas():
-            out(f"stopping {replica.label}")
-        self.stop_services()
+        self.stop_services(out=out)
         if self.postgres.pid() is not None:
             out("stopping PostgreSQL")
             self.postgres.stop()
