@@ -1,10 +1,8 @@
 """One local stack: Kafka, Postgres and N replicas of each service as processes under `run_dir`.
 
-The one way to start Sluice locally: `sluice up|down|ps|demo` (infra/local/cli.py), the
-benchmarks (bench/), the end-to-end tests (tests/fixtures/pipeline.py) and the fault drill
-(tests/faults/) all build a `Stack`. Its state is on disk, so a later process (`sluice down`)
-can stop what an earlier one (`sluice up`) started: `<label>.pid` per replica (pid, then port),
-`logs/<label>.log`, and the runners' data (`kafka/`, `postgres/`).
+`sluice up|down|ps|demo`, the benchmarks, the end-to-end tests and the fault drill all use it.
+Its state is on disk (`<label>.pid`: pid and port; `logs/<label>.log`; `kafka/`, `postgres/`),
+so a later process (`sluice down`) can stop what an earlier one (`sluice up`) started.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local import REPO_ROOT, process
-from infra.local.kafka import KafkaRunner, ensure_kafka_jars
+from infra.local.kafka import KafkaRunner
 from infra.local.ports import free_port, http_ok
 from infra.local.postgres import PostgresRunner, create_database, with_database
 from services.common.auth import issue_token
@@ -236,8 +234,8 @@ class Stack:
 
     def _note(self, pid: int | None) -> None:
         """Remember the session `pid` leads, so `down` can find what it leaves behind."""
-        if pid is not None:
-            self._sessions.setdefault(pid, process.started(pid))
+        if pid is not None:  # a reused pid: the session it led before is empty, or it would not be
+            self._sessions[pid] = process.started(pid)
 
     # -- lifecycle -------------------------------------------------------------------------
     def up(self, out: Callable[[str], None] = _quiet) -> None:
@@ -248,7 +246,6 @@ class Stack:
         if self.config.kafka_bootstrap is None:
             if self.kafka.pid() is None:
                 out(f"starting Kafka on {self.kafka.bootstrap} (jars from Maven Central)")
-                ensure_kafka_jars(REPO_ROOT)
                 self.kafka.start(detach=self.config.detach)
             self._note(self.kafka.pid())
             self.kafka.wait_ready(timeout=120)
@@ -386,23 +383,22 @@ class Stack:
             process.kill_all(left)
             raise StackError(f"killed processes that outlived the stop: {left}")
 
-    def restart_kafka(self) -> None:
-        """SIGKILL the stack's broker and start it again on the same data."""
-        if self.config.kafka_bootstrap is not None:
-            raise StackError("this stack uses an existing Kafka: it does not restart it")
-        self.kafka.kill()
-        self.kafka.start(detach=self.config.detach)
-        self._note(self.kafka.pid())
-        self.kafka.wait_ready(timeout=120)
-
-    def restart_postgres(self) -> None:
-        """SIGKILL the stack's Postgres and start it again (crash recovery from its WAL)."""
-        if self.config.database_url is not None:
-            raise StackError("this stack uses an existing Postgres: it does not restart it")
-        self.postgres.kill()
-        self.postgres.start(detach=self.config.detach)
-        self._note(self.postgres.pid())
-        self.postgres.wait_ready(timeout=120)
+    def crash_restart(self, name: str) -> None:
+        """SIGKILL the stack's `kafka` or `postgres` and start it again on the same data, as
+        a machine that crashed and came back would (Postgres recovers from its WAL)."""
+        runner: KafkaRunner | PostgresRunner
+        if name == "kafka":
+            runner, existing = self.kafka, self.config.kafka_bootstrap
+        elif name == "postgres":
+            runner, existing = self.postgres, self.config.database_url
+        else:
+            raise StackError(f"no runner {name!r}; kafka or postgres")
+        if existing is not None:
+            raise StackError(f"this stack uses an existing {name}: it does not restart it")
+        runner.kill()
+        runner.start(detach=self.config.detach)
+        self._note(runner.pid())
+        runner.wait_ready(timeout=120)
 
     def pids(self) -> dict[str, int]:
         """The pid of every process this stack runs, by label (`kafka`, `postgres` too)."""

@@ -202,7 +202,7 @@ def test_faults_lose_nothing_and_do_nothing_twice(cluster: Stack) -> None:  # no
     step("SIGKILL parser #2", lambda: cluster.restart("parser"))
     step("SIGKILL embedder #2", lambda: cluster.restart("embedder"))
     when(cluster, 0.55)
-    step("broker SIGKILL + restart", cluster.restart_kafka)
+    step("broker SIGKILL + restart", lambda: cluster.crash_restart("kafka"))
     step(
         "removed replicas (SIGTERM)",
         lambda: (
@@ -211,7 +211,7 @@ def test_faults_lose_nothing_and_do_nothing_twice(cluster: Stack) -> None:  # no
         ),
     )
     when(cluster, 0.7)
-    step("Postgres SIGKILL + restart", cluster.restart_postgres)
+    step("Postgres SIGKILL + restart", lambda: cluster.crash_restart("postgres"))
     step("SIGKILL parser #3", lambda: cluster.restart("parser"))
     step("SIGKILL embedder #3", lambda: cluster.restart("embedder"))
 
