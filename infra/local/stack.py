@@ -232,6 +232,15 @@ class Stack:
         self.config.run_dir.joinpath(f"{replica.label}.pid").unlink(missing_ok=True)
         self._procs.pop(replica.label, None)
 
+    def _own_runners(self) -> dict[str, KafkaRunner | PostgresRunner]:
+        """The runners this stack starts itself: those it was not given an existing one for."""
+        runners: dict[str, KafkaRunner | PostgresRunner] = {}
+        if self.config.kafka_bootstrap is None:
+            runners["kafka"] = self.kafka
+        if self.config.database_url is None:
+            runners["postgres"] = self.postgres
+        return runners
+
     def _note(self, pid: int | None) -> None:
         """Remember the session `pid` leads, so `down` can find what it leaves behind."""
         if pid is not None:  # a reused pid: the session it led before is empty, or it would not be
@@ -243,18 +252,16 @@ class Stack:
         and wait until every replica answers /health/ready; leave healthy processes alone."""
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
-        if self.config.kafka_bootstrap is None:
-            if self.kafka.pid() is None:
-                out(f"starting Kafka on {self.kafka.bootstrap} (jars from Maven Central)")
-                self.kafka.start(detach=self.config.detach)
-            self._note(self.kafka.pid())
-            self.kafka.wait_ready(timeout=120)
-        if self.config.database_url is None:
-            if self.postgres.pid() is None:
-                out(f"starting PostgreSQL on 127.0.0.1:{self.config.postgres_port}")
-                self.postgres.start(detach=self.config.detach)
-            self._note(self.postgres.pid())
-            self.postgres.wait_ready(timeout=120)
+        where = {
+            "kafka": f"Kafka on {self.kafka.bootstrap} (jars from Maven Central)",
+            "postgres": f"PostgreSQL on 127.0.0.1:{self.postgres.port}",
+        }
+        for name, runner in self._own_runners().items():
+            if runner.pid() is None:
+                out(f"starting {where[name]}")
+                runner.start(detach=self.config.detach)
+            self._note(runner.pid())
+            runner.wait_ready(timeout=120)
         if self.config.database:
             create_database(self.database_url, self.config.database)
         for service in SERVICES:
@@ -386,15 +393,9 @@ class Stack:
     def crash_restart(self, name: str) -> None:
         """SIGKILL the stack's `kafka` or `postgres` and start it again on the same data, as
         a machine that crashed and came back would (Postgres recovers from its WAL)."""
-        runner: KafkaRunner | PostgresRunner
-        if name == "kafka":
-            runner, existing = self.kafka, self.config.kafka_bootstrap
-        elif name == "postgres":
-            runner, existing = self.postgres, self.config.database_url
-        else:
-            raise StackError(f"no runner {name!r}; kafka or postgres")
-        if existing is not None:
-            raise StackError(f"this stack uses an existing {name}: it does not restart it")
+        runner = self._own_runners().get(name)
+        if runner is None:
+            raise StackError(f"this stack runs no {name!r} of its own (kafka, postgres) to restart")
         runner.kill()
         runner.start(detach=self.config.detach)
         self._note(runner.pid())
