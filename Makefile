@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 KAFKA_JARS := infra/kafka/target/libs/.complete
 TENANT ?= acme
 PYTEST_ARGS ?=
+# The local stack's commands (`sluice up|down|ps|demo` once installed), run from this checkout.
+LOCAL := $(BIN)/python -m infra.local.cli
 
 .PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean
 
@@ -17,26 +19,26 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,local]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(KAFKA_JARS): infra/kafka/pom.xml | $(STAMP)
 	$(BIN)/python -c "from infra.local.kafka import ensure_kafka_jars; ensure_kafka_jars()"
 	@touch $@
 
-install: $(STAMP) $(KAFKA_JARS) ## Create .venv with the project, dev tools, the `sluice` command and Kafka's jars
+install: $(STAMP) $(KAFKA_JARS) ## Create .venv with the project, dev tools, the local stack, `sluice` and Kafka's jars
 
 up: install ## Start Kafka, Postgres and the four services in the background (.run/)
-	$(BIN)/sluice up
+	$(LOCAL) up
 
 down: ## Stop exactly what `make up` started
-	@if [ -x $(BIN)/sluice ]; then $(BIN)/sluice down; fi
+	@if [ -x $(BIN)/python ]; then $(LOCAL) down; fi
 
 ps: ## Show which services are running
-	$(BIN)/sluice ps
+	$(LOCAL) ps
 
 demo: install ## Set up, start everything, index examples/ and search them (no API keys)
-	$(BIN)/sluice demo
+	$(LOCAL) demo
 
 token: ## Print a development JWT: make token TENANT=acme
 	@$(BIN)/sluice token --tenant $(TENANT)

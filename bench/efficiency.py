@@ -13,17 +13,17 @@ from typing import Any
 
 from bench.corpus import corpus
 from bench.harness import (
-    BenchStack,
     Context,
     Outcome,
     Row,
+    bench_stack,
     log,
     peak_rss_mb,
     upload_all,
     wait_done,
     warm_up,
 )
-from services.cli.stack import REPO_ROOT
+from infra.local import REPO_ROOT
 
 TARGET = 0.90
 
@@ -79,14 +79,14 @@ def run(ctx: Context) -> Outcome:
             lanes = max(lanes, int(result["lanes"]))
             raw[mode].append(result["chunks"] / result["embed_seconds"])
 
-    with BenchStack("efficiency", env) as stack:
+    with bench_stack("efficiency", env) as stack:
         warm_up(stack, corpus(2, seed=1))
         raw_runs(0)
         for rep in range(repeats):
             log(f"efficiency: pipeline run {rep + 1}/{repeats}")
             tenant = f"eff-{rep}-{uuid.uuid4().hex[:6]}"
-            started = asyncio.run(upload_all(stack.url("ingest"), tenant, docs))
-            done = wait_done(stack.db_url, tenant, count)
+            started = asyncio.run(upload_all(stack.ingest_url, tenant, docs))
+            done = wait_done(stack.database_url, tenant, count)
             if done.failed:
                 out.notes.append(f"run {rep + 1}: {done.failed} jobs failed")
             pipe_rates.append(done.chunks / (done.last_indexed - started))

@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import psycopg
 
 from bench.corpus import Document
-from infra.local import process
-from infra.local.kafka import ensure_kafka_jars
-from services.cli.stack import REPO_ROOT, SERVICES, Stack, StackConfig, http_ok
+from infra.local import REPO_ROOT
+from infra.local.stack import SERVICES, Stack, StackConfig
 from services.common.auth import issue_token
 from services.common.kafka import ensure_topics
 from services.common.settings import DEV_JWT_SECRET
@@ -115,142 +113,34 @@ def percentile(values: Sequence[float], q: float) -> float:
 # --- the stack ---------------------------------------------------------------------------
 
 
-class _OverriddenStack(Stack):
-    """A Stack whose services get extra environment variables (per benchmark)."""
-
-    def __init__(self, config: StackConfig, overrides: dict[str, str]) -> None:
-        super().__init__(config)
-        self.overrides = overrides
-
-    @property
-    def bootstrap(self) -> str:
-        """This stack's own broker, whatever the caller's environment says."""
-        return self.kafka.bootstrap
-
-    def service_env(self, name: str) -> dict[str, str]:
-        """The usual service environment plus this benchmark's overrides."""
-        env = super().service_env(name)
-        env.update(self.overrides)
-        return env
-
-
-class BenchStack:
-    """Kafka + Postgres (+ the four services) on free ports under `.run/bench-<id>`, removed after.
-
-    Use as a context manager. `services=False` starts only Kafka and Postgres.
-    """
-
-    def __init__(self, label: str, env: dict[str, str] | None = None, *, services: bool = True):
-        for name in ("SLUICE_KAFKA_BOOTSTRAP", "SLUICE_DATABASE_URL"):
-            if os.environ.pop(name, None) is not None:
-                log(f"ignoring {name}: a benchmark runs its own isolated stack")
-        self.label = label
-        self.env = dict(env or {})
-        self.with_services = services
-        self.run_dir = REPO_ROOT / ".run" / f"bench-{label}-{uuid.uuid4().hex[:8]}"
-        self.stack = _OverriddenStack(StackConfig.on_free_ports(self.run_dir), self.env)
-        self.extra: dict[str, int] = {}  # label -> pid of processes started besides the stack
-        self.started = time.monotonic()
-
-    def __enter__(self) -> BenchStack:
-        log(f"{self.label}: starting an isolated stack in {self.run_dir.relative_to(REPO_ROOT)}")
-        self.started = time.monotonic()
+@contextlib.contextmanager
+def bench_stack(
+    label: str, env: dict[str, str] | None = None, *, services: bool = True
+) -> Iterator[Stack]:
+    """Kafka + Postgres (+ the four services, unless `services` is False) on free ports under
+    `.run/bench-<label>-<id>`, with `env` for every service; removed after (kept on error)."""
+    for name in ("SLUICE_KAFKA_BOOTSTRAP", "SLUICE_DATABASE_URL"):
+        if os.environ.pop(name, None) is not None:
+            log(f"ignoring {name}: a benchmark runs its own isolated stack")
+    run_dir = REPO_ROOT / ".run" / f"bench-{label}-{uuid.uuid4().hex[:8]}"
+    replicas = dict.fromkeys(SERVICES, 1 if services else 0)
+    stack = Stack(StackConfig.on_free_ports(run_dir, env=dict(env or {}), replicas=replicas))
+    log(f"{label}: starting an isolated stack in {run_dir.relative_to(REPO_ROOT)}")
+    keep = True
+    try:
+        stack.up()
+        if not services:  # the services would create the topics
+            asyncio.run(ensure_topics(stack.bootstrap))
+        yield stack
+        keep = False
+    finally:
         try:
-            if self.with_services:
-                self.stack.up(out=lambda line: None)
+            stack.down()
+        finally:
+            if keep:
+                log(f"{label}: kept {run_dir} for its logs")
             else:
-                self._up_infra()
-        except BaseException:
-            self.close(keep=True)
-            raise
-        return self
-
-    def _up_infra(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        ensure_kafka_jars(REPO_ROOT)
-        self.stack.kafka.format()
-        self.stack.kafka.start(detach=True)
-        self.stack.postgres.start(detach=True)
-        self.stack.kafka.wait_ready(timeout=120)
-        self.stack.postgres.wait_ready(timeout=120)
-        asyncio.run(ensure_topics(self.bootstrap))
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(keep=error is not None)
-
-    def close(self, *, keep: bool = False) -> None:
-        """Stop everything this stack started; remove its run dir unless `keep` (for logs)."""
-        for pid in self.extra.values():
-            if process.is_alive(pid):
-                process.terminate(pid, sig=signal.SIGTERM, timeout=30)
-        self.extra.clear()
-        self.stack.down(out=lambda line: None)
-        if keep:
-            log(f"{self.label}: kept {self.run_dir} for its logs")
-        else:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    @property
-    def bootstrap(self) -> str:
-        """Kafka bootstrap servers of this stack."""
-        return self.stack.kafka.bootstrap
-
-    @property
-    def db_url(self) -> str:
-        """The services' database."""
-        return self.stack.database_url
-
-    def url(self, service: str) -> str:
-        """Base URL of a service."""
-        return f"http://127.0.0.1:{self.stack.config.ports[service]}"
-
-    def stop_services(self) -> None:
-        """Stop the four services (and extra processes), keep Kafka and Postgres."""
-        for pid in self.extra.values():
-            process.terminate(pid, sig=signal.SIGTERM, timeout=30)
-        self.extra.clear()
-        for name in reversed(SERVICES):
-            service_pid = self.stack.service_pid(name)
-            if service_pid is not None:
-                process.terminate(service_pid, sig=signal.SIGTERM, timeout=30)
-
-    def spawn_service(self, name: str, label: str, env: dict[str, str]) -> int:
-        """Start another replica of a service with extra `env`; return its pid."""
-        service_env = self.stack.service_env(name)
-        service_env.update(env)
-        proc = process.spawn(
-            [sys.executable, "-m", f"services.{name}"],
-            log_file=self.run_dir / "logs" / f"{label}.log",
-            detach=True,
-            env=service_env,
-            cwd=REPO_ROOT,
-        )
-        self.extra[label] = proc.pid
-        return proc.pid
-
-    def pids(self) -> dict[str, int]:
-        """The pid of every process this stack runs, by label."""
-        found = {name: pid for name in SERVICES if (pid := self.stack.service_pid(name))}
-        found.update({label: pid for label, pid in self.extra.items() if process.is_alive(pid)})
-        if (pid := self.stack.kafka.pid()) is not None:
-            found["kafka"] = pid
-        if (pid := self.stack.postgres.pid()) is not None:
-            found["postgres"] = pid
-        return found
-
-
-def wait_http_ok(url: str, timeout: float = 180) -> None:
-    """Block until GET `url` answers 200."""
-    deadline = time.monotonic() + timeout
-    while not http_ok(url):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
-        time.sleep(0.5)
+                shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def ready_detail(url: str) -> dict[str, Any]:
@@ -360,7 +250,7 @@ def job_latencies(db_url: str, tenant: str) -> dict[str, list[float]]:
 WARM_S = 75.0  # a fresh broker's JIT settles in about a minute (measured: 11 % → 5 % of a core)
 
 
-def warm_up(stack: BenchStack, docs: Sequence[Document]) -> None:
+def warm_up(stack: Stack, docs: Sequence[Document]) -> None:
     """Pay first-call costs (model, pools, groups) and let the fresh stack settle.
 
     Pushes `docs` through, then waits until the stack has run for `WARM_S`: a broker that was
@@ -368,11 +258,11 @@ def warm_up(stack: BenchStack, docs: Sequence[Document]) -> None:
     deployment does not, and which would be charged to the pipeline.
     """
     tenant = f"warmup-{uuid.uuid4().hex[:6]}"
-    asyncio.run(upload_all(stack.url("ingest"), tenant, docs, concurrency=2))
-    wait_done(stack.db_url, tenant, len(docs), timeout=300)
+    asyncio.run(upload_all(stack.ingest_url, tenant, docs, concurrency=2))
+    wait_done(stack.database_url, tenant, len(docs), timeout=300)
     rest = WARM_S - (time.monotonic() - stack.started)
     if rest > 0:
-        log(f"{stack.label}: letting the fresh stack settle for {rest:.0f}s")
+        log(f"{stack.config.run_dir.name}: letting the fresh stack settle for {rest:.0f}s")
         time.sleep(rest)
 
 

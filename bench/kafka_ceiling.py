@@ -9,7 +9,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.harness import BenchStack, Context, Outcome, Row, log
+from bench.harness import Context, Outcome, Row, bench_stack, log
 from schemas import codec, topics
 from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
 from services.common.kafka import ensure_topics, make_producer
@@ -135,7 +135,7 @@ def run(ctx: Context) -> Outcome:
         " Kafka + Postgres only, no services running"
     )
     results: list[tuple[float, float, float, float]] = []
-    with BenchStack("kafka", services=False) as stack:
+    with bench_stack("kafka", services=False) as stack:
         for rep in range(repeats):
             log(f"kafka_ceiling: run {rep + 1}/{repeats}")
             results.append(asyncio.run(one_run(stack.bootstrap, rep, count, sequential)))

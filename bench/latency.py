@@ -9,17 +9,17 @@ import uuid
 
 from bench.corpus import corpus
 from bench.harness import (
-    BenchStack,
     Context,
     Outcome,
     Row,
+    bench_stack,
     job_latencies,
     log,
     percentile,
     wait_done,
     warm_up,
 )
-from services.cli.stack import REPO_ROOT
+from infra.local import REPO_ROOT
 
 API_P95_TARGET_MS = 25.0
 PICKUP_P95_TARGET_MS = 100.0
@@ -52,12 +52,12 @@ def run(ctx: Context) -> Outcome:
             "errors",
         )
     }
-    with BenchStack("latency", {"SLUICE_EMBEDDING_PROVIDER": "local"}) as stack:
+    with bench_stack("latency", {"SLUICE_EMBEDDING_PROVIDER": "local"}) as stack:
         warm_up(stack, corpus(2, seed=1))
         for rep in range(repeats):
             tenant = f"lat-{rep}-{uuid.uuid4().hex[:6]}"
             log(f"latency: run {rep + 1}/{repeats} ({rate:g}/s for {duration:g}s)")
-            cmd = [sys.executable, "-m", "bench.loadgen", "--url", stack.url("ingest")]
+            cmd = [sys.executable, "-m", "bench.loadgen", "--url", stack.ingest_url]
             cmd += ["--tenant", tenant, "--rate", str(rate), "--duration", str(duration)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO_ROOT)
             result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -71,8 +71,8 @@ def run(ctx: Context) -> Outcome:
             series["api95"].append(percentile(ok, 95))
             series["api99"].append(percentile(ok, 99))
             series["late99"].append(percentile(result["lateness_ms"], 99))
-            wait_done(stack.db_url, tenant, int(result["requests"]), timeout=600)
-            stages = job_latencies(stack.db_url, tenant)
+            wait_done(stack.database_url, tenant, int(result["requests"]), timeout=600)
+            stages = job_latencies(stack.database_url, tenant)
             series["parse95"].append(percentile(stages["parse_pickup"], 95))
             series["embed95"].append(percentile(stages["embed_pickup"], 95))
             series["idx50"].append(percentile(stages["indexed"], 50))

@@ -6,12 +6,11 @@ import asyncio
 import time
 import uuid
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from psycopg import sql
 
 from bench.corpus import corpus
-from bench.harness import BenchStack, Context, Outcome, Row, log, upload_all, wait_done, warm_up
+from bench.harness import Context, Outcome, Row, bench_stack, log, upload_all, wait_done, warm_up
+from infra.local.postgres import create_database
 from schemas import codec, topics
 from schemas.events import (
     AnyEvent,
@@ -163,13 +162,6 @@ async def project_all(bootstrap: str, db_url: str, total: int) -> tuple[float, f
     return seen / (marks["last"] - marks["first"]), seen / (marks["last"] - started)
 
 
-def fresh_database(stack: BenchStack, name: str) -> str:
-    """Create an empty database on the stack's server; return its URL."""
-    with psycopg.connect(stack.stack.postgres.url("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return stack.stack.postgres.url(name)
-
-
 def run(ctx: Context) -> Outcome:
     """End-to-end docs/s and events/s with hashing, then the projector alone on seeded events."""
     count, repeats, synthetic = (60, 2, 10_000) if ctx.quick else (200, 3, 20_000)
@@ -182,13 +174,13 @@ def run(ctx: Context) -> Outcome:
     doc_rates: list[float] = []
     event_rates: list[float] = []
     chunk_rates: list[float] = []
-    with BenchStack("plumbing", HASHING) as stack:
+    with bench_stack("plumbing", HASHING) as stack:
         warm_up(stack, corpus(2, seed=1))
         for rep in range(repeats):
             tenant = f"plumb-{rep}-{uuid.uuid4().hex[:6]}"
             log(f"plumbing: pipeline run {rep + 1}/{repeats} ({count} documents)")
-            started = asyncio.run(upload_all(stack.url("ingest"), tenant, docs))
-            done = wait_done(stack.db_url, tenant, count)
+            started = asyncio.run(upload_all(stack.ingest_url, tenant, docs))
+            done = wait_done(stack.database_url, tenant, count)
             wall = done.last_indexed - started
             doc_rates.append(done.indexed / wall)
             event_rates.append(done.events / wall)
@@ -209,7 +201,7 @@ def run(ctx: Context) -> Outcome:
         overall: list[float] = []
         for rep in range(repeats):
             log(f"plumbing: projector run {rep + 1}/{repeats} ({total} events)")
-            db_url = fresh_database(stack, f"projector_{rep}")
+            db_url = create_database(stack.database_url, f"projector_{rep}")
             rate, with_join = asyncio.run(project_all(stack.bootstrap, db_url, total))
             steady.append(rate)
             overall.append(with_join)

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from bench.harness import Context, Outcome, fmt, load_average, log, machine
-from services.cli.stack import REPO_ROOT
+from infra.local import REPO_ROOT
 
 BENCHMARKS = ("efficiency", "plumbing", "latency", "kafka_ceiling", "scaling")
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"

@@ -9,10 +9,10 @@ import uuid
 
 from bench.corpus import corpus
 from bench.harness import (
-    BenchStack,
     Context,
     Outcome,
     Row,
+    bench_stack,
     log,
     peak_rss_mb,
     ready_detail,
@@ -20,7 +20,6 @@ from bench.harness import (
     wait_done,
     warm_up,
 )
-from infra.local.ports import free_port
 
 # The real model, one torch thread per replica: the replicas, not torch's own threads, are
 # what spreads the work over the cores (on 2 cores, expect a gain up to 2 replicas, not beyond).
@@ -58,32 +57,23 @@ def run(ctx: Context) -> Outcome:
         f"provider local all-MiniLM-L6-v2, one lane of one torch thread per replica;"
         f" {os.cpu_count()} CPUs; {count} documents per run, {repeats} run(s)"
         " per replica count; replicas are extra `python -m services.embedder` processes"
-        " (own SLUICE_EMBEDDER_PORT and SLUICE_INSTANCE_ID) in the same consumer group"
+        " (own port and SLUICE_INSTANCE_ID) in the same consumer group"
     )
-    with BenchStack("scaling", ENV) as stack:
-        ports = [stack.stack.config.ports["embedder"]]
+    with bench_stack("scaling", ENV) as stack:
+        ports = [stack.replica("embedder").port]
         rates: dict[int, float] = {}
         warm_up(stack, corpus(2, seed=1))
         for replicas in (1, 2, 3):
             if replicas > 1:
-                port = free_port()
-                stack.spawn_service(
-                    "embedder",
-                    f"embedder-{replicas}",
-                    {
-                        "SLUICE_EMBEDDER_PORT": str(port),
-                        "SLUICE_INSTANCE_ID": f"embedder-{replicas}",
-                    },
-                )
-                ports.append(port)
+                ports.append(stack.start("embedder", wait=False).port)
             wait_balanced(ports)
             docs_s: list[float] = []
             chunks_s: list[float] = []
             for rep in range(repeats):
                 tenant = f"scale{replicas}-{rep}-{uuid.uuid4().hex[:6]}"
                 log(f"scaling: {replicas} embedder(s), run {rep + 1}/{repeats}")
-                started = asyncio.run(upload_all(stack.url("ingest"), tenant, docs))
-                done = wait_done(stack.db_url, tenant, count)
+                started = asyncio.run(upload_all(stack.ingest_url, tenant, docs))
+                done = wait_done(stack.database_url, tenant, count)
                 docs_s.append(done.indexed / (done.last_indexed - started))
                 chunks_s.append(done.chunks / (done.last_indexed - started))
             out.add(Row(f"{replicas} embedder(s): documents", docs_s, "docs/s"))

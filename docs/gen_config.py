@@ -179,7 +179,7 @@ def render() -> str:
         lines += [*_table(cls, common), ""]
     lines += [PROVIDERS]
     lines += ["## Local stack (`sluice up` / `make up`)", ""]
-    lines += ["Read by `services/cli/stack.py`, `services/cli/main.py` and `infra/local/`.", ""]
+    lines += ["Read by `infra/local/` (the stack, `sluice up`) and `services/cli/main.py`.", ""]
     lines += [*_plain_table(CLI_VARIABLES), ""]
     lines += ["## Tests only", ""]
     lines += ["Read by `tests/fixtures/infra.py`; no service reads them.", ""]

@@ -16,10 +16,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from infra.local import process
+from infra.local import REPO_ROOT, process
 from infra.local.ports import port_open
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DIR = REPO_ROOT / "infra" / "kafka"
 LOG4J2_CONFIG = KAFKA_DIR / "log4j2.properties"
 READY_LINE = "Kafka Server started"

@@ -1,7 +1,8 @@
-"""Free TCP ports and waiting for a port to accept connections."""
+"""Free TCP ports, waiting for a port to accept connections, and HTTP health probes."""
 
 import socket
 import time
+import urllib.request
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -27,3 +28,12 @@ def wait_port(host: str, port: int, timeout: float) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{host}:{port} did not accept connections within {timeout:.0f}s")
         time.sleep(0.05)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when GET `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URL
+            return bool(response.status == 200)
+    except OSError:
+        return False

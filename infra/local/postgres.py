@@ -12,6 +12,7 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -45,6 +46,31 @@ def pg_bin_dir() -> Path:
     if not (path / "postgres").is_file() or not (path / "initdb").is_file():
         raise RuntimeError(f"no PostgreSQL binaries (initdb, postgres) in {path}")
     return path
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` pointing at database `database` on the same server."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def create_database(url: str, database: str) -> str:
+    """Create `database` on the server of `url` unless it exists; return its URL."""
+    admin = with_database(url, "postgres")
+    with psycopg.connect(admin, autocommit=True, connect_timeout=2) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return with_database(url, database)
+
+
+def drop_database(url: str, database: str) -> None:
+    """Drop `database` on the server of `url` (if it exists), closing its connections."""
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -183,12 +209,7 @@ class PostgresRunner:
 
     def create_database(self, name: str) -> None:
         """Create database `name` unless it exists."""
-        with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=2) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
-            if exists is None:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create_database(self.url(), name)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT: roll back open transactions), SIGKILL after `timeout`."""

@@ -75,6 +75,23 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first), or [] when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def started(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot), or None when it is gone.
+
+    A pid and its start time name one process even after the pid has been reused.
+    """
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
 def in_sessions(sids: set[int]) -> dict[int, str]:
     """Live processes whose session id is in `sids`, with their command lines.
 
@@ -85,13 +102,30 @@ def in_sessions(sids: set[int]) -> dict[int, str]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] not in {"Z", "X"} and int(fields[3]) in sids:
+        fields = _stat(entry.name)
+        if fields and fields[0] not in {"Z", "X"} and int(fields[3]) in sids:
             found[int(entry.name)] = cmdline(int(entry.name))
     return found
+
+
+def left_in_sessions(leaders: Mapping[int, int | None]) -> dict[int, str]:
+    """Live processes in the sessions that `leaders` (leader pid -> its start time) led.
+
+    Linux hands out a pid again only once no process has it as its session id, so a leader's
+    pid that now names a process started at another time means that session is gone, and the
+    processes in the new one are someone else's: they are not counted.
+    """
+    ours = {pid for pid, start in leaders.items() if started(pid) in (None, start)}
+    return in_sessions(ours)
+
+
+def kill_all(pids: Mapping[int, str], timeout: float = 10.0) -> None:
+    """SIGKILL each of `pids` and wait (up to `timeout` each) until it is gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        wait_dead(pid, timeout)
 
 
 def wait_dead(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
@@ -120,6 +154,12 @@ def terminate(
     """Send `sig` to `pid`, then SIGKILL its whole group if it has not exited after `timeout`."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+    reap(pid, timeout=timeout, proc=proc)
+
+
+def reap(pid: int, *, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait up to `timeout` for `pid` (already signalled) to exit, SIGKILL its group if it has
+    not, and SIGKILL what is left of the group either way."""
     if not wait_dead(pid, timeout, proc):
         signal_group(pid, signal.SIGKILL)
         wait_dead(pid, 10.0, proc)

@@ -14,7 +14,7 @@ import httpx
 import jwt
 import pytest
 
-from infra.local.kafka import REPO_ROOT
+from infra.local import REPO_ROOT
 from tests.fixtures.pipeline import SERVICES, Pipeline, wait_for_state
 
 pytestmark = pytest.mark.e2e

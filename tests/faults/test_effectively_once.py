@@ -21,10 +21,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from infra.local.kafka import REPO_ROOT
+from infra.local import REPO_ROOT
+from infra.local.stack import Stack
 from schemas import topics
 from tests.faults import checks
-from tests.faults.cluster import Cluster
+from tests.faults.cluster import drill_stack, terminate_backends
 from tests.faults.corpus import document
 from tests.fixtures.infra import unavailable
 
@@ -36,22 +37,25 @@ TENANT = f"drill-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Iterator[Stack]:
+    """The drill's own stack; its stop fails when any process it started is left behind."""
     if shutil.which("java") is None or shutil.which("mvn") is None:
         unavailable("the fault drill needs Java and Maven to run its own Kafka broker")
     run_dir = REPO_ROOT / ".run" / f"faults-{uuid.uuid4().hex[:8]}"
-    cluster = Cluster(run_dir, provider=os.environ.get("SLUICE_FAULTS_PROVIDER", "local"))
+    cluster = drill_stack(run_dir, provider=os.environ.get("SLUICE_FAULTS_PROVIDER", "local"))
     try:
-        cluster.start()
+        cluster.up()
         yield cluster
     finally:
-        cluster.stop()
+        cluster.down()  # raises (after killing them) when processes outlived the stop
+    if not os.environ.get("SLUICE_KEEP_RUN"):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 class Feeder(threading.Thread):
     """Uploads the corpus at a steady pace, retrying each with its Idempotency-Key until 202."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Stack) -> None:
         super().__init__(daemon=True)
         self.cluster = cluster
         self.accepted: dict[str, str] = {}  # job_id -> document_id
@@ -74,7 +78,7 @@ class Feeder(threading.Thread):
                 while True:
                     try:
                         response = client.post(
-                            f"{self.cluster.url('ingest')}/v1/documents",
+                            f"{self.cluster.ingest_url}/v1/documents",
                             headers={**headers, "Idempotency-Key": f"drill-{i}"},
                             files={"file": (name, data)},
                         )
@@ -120,7 +124,7 @@ class Monitor(threading.Thread):
             time.sleep(0.3)
 
 
-def indexed_fraction(cluster: Cluster) -> float:
+def indexed_fraction(cluster: Stack) -> float:
     try:
         n = checks.rows(
             cluster.database_url,
@@ -132,7 +136,7 @@ def indexed_fraction(cluster: Cluster) -> float:
     return float(n) / DOCS
 
 
-def when(cluster: Cluster, fraction: float, timeout: float = 300) -> None:
+def when(cluster: Stack, fraction: float, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while indexed_fraction(cluster) < fraction:
         assert time.monotonic() < deadline, f"progress stuck below {fraction:.0%}"
@@ -166,7 +170,7 @@ async def inject_poison(bootstrap: str) -> set[tuple[str, int, int]]:
     return positions
 
 
-def test_faults_lose_nothing_and_do_nothing_twice(cluster: Cluster) -> None:  # noqa: PLR0915
+def test_faults_lose_nothing_and_do_nothing_twice(cluster: Stack) -> None:  # noqa: PLR0915
     feeder = Feeder(cluster)
     monitor = Monitor(cluster.database_url)
     feeder.start()
@@ -179,31 +183,37 @@ def test_faults_lose_nothing_and_do_nothing_twice(cluster: Cluster) -> None:  # 
         log.append(f"{label} ({time.monotonic() - started:.1f}s, {indexed_fraction(cluster):.0%})")
 
     when(cluster, 0.2)
-    step("SIGKILL parser #1", lambda: (cluster.kill("parser"), cluster.start()))
-    step("SIGKILL embedder #1", lambda: (cluster.kill("embedder"), cluster.start()))
+    step("SIGKILL parser #1", lambda: cluster.restart("parser"))
+    step("SIGKILL embedder #1", lambda: cluster.restart("embedder"))
     poison = asyncio.run(inject_poison(cluster.bootstrap))
     log.append(f"injected {len(poison)} poison records")
     when(cluster, 0.3)
-    parser_replica = cluster.add_replica("parser")
-    embedder_replica = cluster.add_replica("embedder")
+    parser_replica = cluster.start("parser")
+    embedder_replica = cluster.start("embedder")
     log.append(f"added parser + embedder replicas ({indexed_fraction(cluster):.0%})")
     when(cluster, 0.4)
     step(
         "pg_terminate_backend status + embedder",
-        lambda: (cluster.terminate_backends("status"), cluster.terminate_backends("embedder")),
+        lambda: (
+            terminate_backends(cluster.database_url, "status"),
+            terminate_backends(cluster.database_url, "embedder"),
+        ),
     )
-    step("SIGKILL parser #2", lambda: (cluster.kill("parser"), cluster.start()))
-    step("SIGKILL embedder #2", lambda: (cluster.kill("embedder"), cluster.start()))
+    step("SIGKILL parser #2", lambda: cluster.restart("parser"))
+    step("SIGKILL embedder #2", lambda: cluster.restart("embedder"))
     when(cluster, 0.55)
-    step("broker SIGKILL + restart", cluster.restart_broker)
+    step("broker SIGKILL + restart", lambda: cluster.crash_restart("kafka"))
     step(
         "removed replicas (SIGTERM)",
-        lambda: (cluster.remove_replica(parser_replica), cluster.remove_replica(embedder_replica)),
+        lambda: (
+            cluster.stop(parser_replica.label, timeout=60),
+            cluster.stop(embedder_replica.label, timeout=60),
+        ),
     )
     when(cluster, 0.7)
-    step("Postgres SIGKILL + restart", cluster.restart_postgres)
-    step("SIGKILL parser #3", lambda: (cluster.kill("parser"), cluster.start()))
-    step("SIGKILL embedder #3", lambda: (cluster.kill("embedder"), cluster.start()))
+    step("Postgres SIGKILL + restart", lambda: cluster.crash_restart("postgres"))
+    step("SIGKILL parser #3", lambda: cluster.restart("parser"))
+    step("SIGKILL embedder #3", lambda: cluster.restart("embedder"))
 
     feeder.join(timeout=FEED_SECONDS + 600)
     assert feeder.error is None, feeder.error

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from services.cli.stack import REPO_ROOT
+from infra.local import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "examples"
 QUERIES = (
