@@ -51,7 +51,7 @@ class Runner(Protocol):
         """Shut the process down cleanly."""
 
 
-class StopRequested(Exception):  # noqa: N818 - a request, not an error
+class StopRequested(Exception):
     """SIGTERM or SIGINT arrived (Tilt stops a serve_cmd with SIGTERM)."""
 
 
@@ -132,13 +132,14 @@ def serve(
         _say(out, f"{name} ready")
         while runner.pid() is not None:
             time.sleep(poll)
-        _say(out, f"{name} exited on its own; its last lines are above")
-        return 1
     except StopRequested as stop:
         _say(out, f"{stop} received: stopping {name}")
         return 0
     except (RuntimeError, TimeoutError) as error:
         _say(out, f"{name} did not start: {error}")
+        return 1
+    else:
+        _say(out, f"{name} exited on its own; its last lines are above")
         return 1
     finally:
         for sig in previous:  # a second signal must not cut the shutdown short
