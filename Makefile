@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 KAFKA_JARS := infra/kafka/target/libs/.complete
 TENANT ?= acme
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+TOOLS := .tools/bin
+KUSTOMIZE_VERSION := v5.8.2
+KUBECONFORM_VERSION := v0.8.0
 PYTEST_ARGS ?=
 
-.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean
+.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean lock image tools
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +69,22 @@ bench: install ## Benchmarks (~40 min); results appended to docs/benchmarks.md
 
 bench-quick: install ## Smaller benchmark corpora, fewer runs (~10 min); also appended
 	$(BIN)/python -m bench.run --quick
+
+lock: install ## Re-pin the image's dependencies with hashes (infra/docker/requirements.lock)
+	$(BIN)/python -m infra.docker.lock
+
+image: ## Build the image, tagged with pyproject's version (the tag infra/k8s deploys)
+	docker build -f infra/docker/Dockerfile -t sluice:$(VERSION) .
+
+tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) ## kustomize and kubeconform for the k8s tests (.tools/bin, built with Go)
+
+$(TOOLS)/.kustomize-%:
+	GOBIN=$(abspath $(TOOLS)) go install sigs.k8s.io/kustomize/kustomize/v5@$*
+	@touch $@
+
+$(TOOLS)/.kubeconform-%:
+	GOBIN=$(abspath $(TOOLS)) go install github.com/yannh/kubeconform/cmd/kubeconform@$*
+	@touch $@
 
 clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)
 	rm -rf .run

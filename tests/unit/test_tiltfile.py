@@ -194,7 +194,7 @@ def test_kubernetes_mode_builds_one_image_and_deploys_the_dev_overlay() -> None:
         "sluice-tilt_docker_build_with_restart_base"
     ]
     only = set(build["only"])
-    assert {"services", "schemas", "pyproject.toml", "infra/docker"} == only
+    assert {"services", "schemas", "pyproject.toml", "README.md", "infra/docker"} == only
     assert [k["pathToDir"] for k in tilt.named("kustomize")] == ["infra/k8s/dev"]
     (deploy,) = tilt.named("k8s_yaml")
     assert deploy["yaml"]["_call"] == "kustomize"
