@@ -104,7 +104,7 @@ def split_torch(blocks: list[Block]) -> tuple[list[Block], str]:
     by_name = {b.name: b for b in blocks}
     torch = by_name.get("torch")
     if torch is None:
-        raise RuntimeError("torch is not in the resolution: does sentence-transformers still pull it?")
+        raise RuntimeError("torch is not in the resolution: does sentence-transformers pull it?")
     dropped = {b.name for b in blocks if CUDA_ONLY.match(b.name)} | {"torch"}
     kept = [b for b in blocks if b.name not in dropped]
     for block in kept:
