@@ -11,6 +11,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 TOOLS := .tools/bin
 KUSTOMIZE_VERSION := v5.8.2
 KUBECONFORM_VERSION := v0.8.0
+COMPOSE_GO_VERSION := v2.16.2
 PYTEST_ARGS ?=
 
 .PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean lock image tools
@@ -76,7 +77,7 @@ lock: install ## Re-pin the image's dependencies with hashes (infra/docker/requi
 image: ## Build the image, tagged with pyproject's version (the tag infra/k8s deploys)
 	docker build -f infra/docker/Dockerfile -t sluice:$(VERSION) .
 
-tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) ## kustomize and kubeconform for the k8s tests (.tools/bin, built with Go)
+tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/.compose-spec-$(COMPOSE_GO_VERSION) ## kustomize, kubeconform, compose-spec for the infra tests (.tools/bin, built with Go)
 
 $(TOOLS)/.kustomize-%:
 	GOBIN=$(abspath $(TOOLS)) go install sigs.k8s.io/kustomize/kustomize/v5@$*
@@ -84,6 +85,12 @@ $(TOOLS)/.kustomize-%:
 
 $(TOOLS)/.kubeconform-%:
 	GOBIN=$(abspath $(TOOLS)) go install github.com/yannh/kubeconform/cmd/kubeconform@$*
+	@touch $@
+
+# compose-go's validator (the library `docker compose` loads files with); Go names it `cmd`.
+$(TOOLS)/.compose-spec-%:
+	GOBIN=$(abspath $(TOOLS)) go install github.com/compose-spec/compose-go/v2/cmd@$*
+	mv $(TOOLS)/cmd $(TOOLS)/compose-spec
 	@touch $@
 
 clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)
