@@ -47,6 +47,7 @@ token: ## Print a development JWT: make token TENANT=acme
 	@$(BIN)/sluice token --tenant $(TENANT)
 
 test: install ## The whole suite: unit, integration and end-to-end on real Kafka + Postgres
+	@if command -v go >/dev/null; then $(MAKE) -s tools; else echo "no Go: the k8s and compose validation tests skip"; fi
 	$(BIN)/pytest -m "not faults_full" $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only (no Kafka, no Postgres)
