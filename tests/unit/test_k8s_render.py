@@ -123,7 +123,7 @@ def test_the_overlays_and_components_are_found() -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_objects_match_the_kubernetes_schemas(rendered: dict[str, str], variant: str) -> None:
     objects = _objects(rendered[variant])
-    assert len(objects) >= 20
+    assert objects, f"{variant} renders nothing"
     for obj in objects:
         if obj["apiVersion"].startswith("keda.sh/"):
             continue  # a CRD: test_scaledobjects_match_their_schema

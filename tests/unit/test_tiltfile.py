@@ -283,10 +283,22 @@ def test_local_mode_runs_kafka_and_postgres_in_the_foreground() -> None:
         assert resource["labels"] == ["infra"]
 
 
+def test_local_mode_points_the_services_at_its_kafka_and_postgres() -> None:
+    from infra.local import serve
+
+    env = {"SLUICE_KAFKA_PORT": "19092", "SLUICE_POSTGRES_PORT": "15434"}
+    resources = evaluate({"local": True}, env).resources("local_resource")
+    for name in PORTS:
+        served = resources[name]["serve_env"]
+        assert served["SLUICE_KAFKA_BOOTSTRAP"] == serve.kafka_runner(env).bootstrap
+        assert served["SLUICE_DATABASE_URL"] == serve.postgres_runner(env).url()
+
+
 def test_local_mode_follows_the_port_variables() -> None:
-    tilt = evaluate({"local": True}, {"SLUICE_INGEST_PORT": "18000"})
-    probe = tilt.resources("local_resource")["ingest"]["readiness_probe"]
-    assert probe["http_get"]["port"] == 18000
+    tilt = evaluate({"local": True}, {"SLUICE_INGEST_PORT": "18000", "SLUICE_STATUS_PORT": "18001"})
+    resources = tilt.resources("local_resource")
+    assert resources["ingest"]["readiness_probe"]["http_get"]["port"] == 18000
+    assert resources["ingest"]["serve_env"]["SLUICE_STATUS_BASE_URL"] == "http://127.0.0.1:18001"
 
 
 def test_the_tiltfile_has_no_python_only_syntax() -> None:
