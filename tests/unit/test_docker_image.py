@@ -97,6 +97,7 @@ def test_the_image_installs_only_the_lock_torch_and_the_project() -> None:
     assert "embedded" not in DOCKERFILE and "[dev]" not in DOCKERFILE
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert not ignored & {"infra", "infra/docker", "README.md", "pyproject.toml"}
+    assert {".tools", ".venv", ".run"} <= ignored  # binaries and data stay out of the context
 
 
 def test_make_lock_regenerates_it() -> None:

@@ -8,6 +8,7 @@ it would in `tilt up`.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import starlark
 import starlark_go
 import yaml
 
+from tests.fixtures.infra import unavailable
 from tests.fixtures.tools import find_tool
 
 pytestmark = pytest.mark.unit
@@ -201,13 +203,10 @@ def test_kubernetes_mode_builds_one_image_and_deploys_the_dev_overlay() -> None:
 
 
 def _dev_objects() -> list[dict[str, Any]]:
+    """The objects `kustomize build infra/k8s/dev` makes (what Tilt deploys)."""
     kustomize = find_tool("kustomize")
     if kustomize is None:
-        from tests.fixtures.infra import unavailable
-
         unavailable("kustomize is not installed: `make tools` builds it into .tools/bin")
-    import subprocess
-
     assert kustomize is not None
     done = subprocess.run(
         [kustomize, "build", str(ROOT / "infra/k8s/dev")],
