@@ -7,11 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 KAFKA_JARS := infra/kafka/target/libs/.complete
 TENANT ?= acme
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+TOOLS := .tools/bin
+KUSTOMIZE_VERSION := v5.8.2
+KUBECONFORM_VERSION := v0.8.0
+COMPOSE_GO_VERSION := v2.16.2
 PYTEST_ARGS ?=
 # The local stack's commands (`sluice up|down|ps|demo` once installed), run from this checkout.
 LOCAL := $(BIN)/python -m infra.local.cli
 
-.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean
+.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean lock image tools
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -44,6 +49,7 @@ token: ## Print a development JWT: make token TENANT=acme
 	@$(BIN)/sluice token --tenant $(TENANT)
 
 test: install ## The whole suite: unit, integration and end-to-end on real Kafka + Postgres
+	@if command -v go >/dev/null; then $(MAKE) -s tools; else echo "no Go: the k8s and compose validation tests skip"; fi
 	$(BIN)/pytest -m "not faults_full" $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only (no Kafka, no Postgres)
@@ -67,6 +73,28 @@ bench: install ## Benchmarks (~40 min); results appended to docs/benchmarks.md
 
 bench-quick: install ## Smaller benchmark corpora, fewer runs (~10 min); also appended
 	$(BIN)/python -m bench.run --quick
+
+lock: install ## Re-pin the image's dependencies with hashes (infra/docker/requirements.lock)
+	$(BIN)/python -m infra.docker.lock
+
+image: ## Build the image, tagged with pyproject's version (the tag infra/k8s deploys)
+	docker build -f infra/docker/Dockerfile -t sluice:$(VERSION) .
+
+tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/.compose-spec-$(COMPOSE_GO_VERSION) ## kustomize, kubeconform, compose-spec for the infra tests (.tools/bin, built with Go)
+
+$(TOOLS)/.kustomize-%:
+	GOBIN=$(abspath $(TOOLS)) go install sigs.k8s.io/kustomize/kustomize/v5@$*
+	@touch $@
+
+$(TOOLS)/.kubeconform-%:
+	GOBIN=$(abspath $(TOOLS)) go install github.com/yannh/kubeconform/cmd/kubeconform@$*
+	@touch $@
+
+# compose-go's validator (the library `docker compose` loads files with); Go names it `cmd`.
+$(TOOLS)/.compose-spec-%:
+	GOBIN=$(abspath $(TOOLS)) go install github.com/compose-spec/compose-go/v2/cmd@$*
+	mv $(TOOLS)/cmd $(TOOLS)/compose-spec
+	@touch $@
 
 clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)
 	rm -rf .run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +211,7 @@ def test_dashboard_queries_real_metrics() -> None:
             _check_expr(target["expr"], panel["title"])
 
 
-# --- Dockerfile and Tiltfile ---
+# --- Dockerfile ---
 
 
 def test_dockerfile_and_dockerignore() -> None:
@@ -222,75 +221,3 @@ def test_dockerfile_and_dockerignore() -> None:
     assert dockerfile.rstrip().splitlines()[-1].startswith("FROM runtime AS production")
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".run", "infra/kafka/target"} <= ignored
-
-
-class _Tilt:
-    """Records the Tiltfile's calls; `local` is the value of its --local flag."""
-
-    def __init__(self, local: bool) -> None:
-        self.local = local
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-
-    def recorder(self, name: str) -> Callable[..., str]:
-        def record(*args: Any, **kwargs: Any) -> str:
-            self.calls.append((name, args, kwargs))
-            return name
-
-        return record
-
-    def named(self, name: str) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-        return ((a, k) for n, a, k in self.calls if n == name)
-
-    def run(self) -> None:
-        flags = {"local": self.local}
-        config = type(
-            "Config",
-            (),
-            {
-                "define_bool": staticmethod(self.recorder("define_bool")),
-                "parse": staticmethod(lambda: flags),
-                "tilt_subcommand": "up",
-            },
-        )
-        scope: dict[str, Any] = {"config": config, "TRIGGER_MODE_MANUAL": "manual"}
-        builtins = (
-            "k8s_yaml",
-            "kustomize",
-            "k8s_resource",
-            "sync",
-            "fall_back_on",
-            "local",
-            "local_resource",
-            "link",
-            "docker_build",
-            "docker_build_with_restart",
-        )
-        scope |= {name: self.recorder(name) for name in builtins}
-        scope["load"] = lambda _ext, *names: scope.update({n: self.recorder(n) for n in names})
-        exec(compile((ROOT / "Tiltfile").read_text(), "Tiltfile", "exec"), scope)  # noqa: S102
-
-
-def test_tiltfile_on_kubernetes() -> None:
-    tilt = _Tilt(local=False)
-    tilt.run()
-    ((args, build),) = tilt.named("docker_build_with_restart")
-    assert args == ("sluice",) and build["target"] == "dev"
-    assert set(build["only"]) == {"services", "schemas", "pyproject.toml"}
-    assert [a for a, _ in tilt.named("kustomize")] == [("infra/k8s/dev",)]
-    workloads = {
-        o["metadata"]["name"] for o in BASE + DEV if o["kind"] in ("Deployment", "StatefulSet")
-    }
-    resources = {(a[0] if a else k["new_name"]): k for a, k in tilt.named("k8s_resource")}
-    assert workloads <= set(resources)
-    for name, port in PORTS.items():
-        assert resources[name]["port_forwards"] == str(port)
-        assert {"kafka", "postgres"} <= set(resources[name]["resource_deps"])
-        assert set(resources[name]["resource_deps"]) <= set(resources)
-    assert {k["labels"][0] for k in resources.values()} == {"infra", "pipeline", "api"}
-
-
-def test_tiltfile_local_mode_runs_make_up() -> None:
-    tilt = _Tilt(local=True)
-    tilt.run()
-    assert not list(tilt.named("k8s_yaml"))
-    assert any(k.get("cmd") == "make up" for _, k in tilt.named("local_resource"))
