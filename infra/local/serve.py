@@ -24,7 +24,8 @@ from typing import BinaryIO, Protocol
 
 import psycopg
 
-from infra.local.kafka import REPO_ROOT, KafkaRunner, metadata_ok
+from infra.local import REPO_ROOT
+from infra.local.kafka import KafkaRunner, metadata_ok
 from infra.local.postgres import PostgresRunner
 
 READY_TIMEOUT = 120.0
