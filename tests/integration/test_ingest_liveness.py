@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local.ports import free_port
-from tests.fixtures.pipeline import Pipeline
+from infra.local.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +24,23 @@ LIVE_BOUND_S = 2.0
 
 
 @pytest.fixture
-def ingest_alone(kafka_bootstrap: str, fresh_database: str, tmp_path: Path) -> Iterator[Pipeline]:
+def ingest_alone(kafka_bootstrap: str, fresh_database: str, tmp_path: Path) -> Iterator[Stack]:
     """Only the ingest service, as a process on the session Kafka and a fresh database."""
-    running = Pipeline(
-        run_dir=tmp_path,
-        database_url=fresh_database,
+    config = StackConfig.on_free_ports(
+        tmp_path,
         kafka_bootstrap=kafka_bootstrap,
-        jwt_secret=secrets.token_urlsafe(32),
-        ports={"ingest": free_port(), "status": free_port()},
-        suffix=uuid.uuid4().hex[:8],
+        database_url=fresh_database,
+        env={"SLUICE_JWT_SECRET": secrets.token_urlsafe(32)},
+        replicas={"ingest": 1, "status": 0, "parser": 0, "embedder": 0},
+        group_suffix=uuid.uuid4().hex[:8],
+        detach=False,
     )
+    running = Stack(config)
     try:
-        running.start("ingest")
+        running.up()
         yield running
     finally:
-        running.stop_all()
+        running.down()
 
 
 def _upload(url: str, token: str) -> httpx.Response:
@@ -55,7 +56,7 @@ def _upload(url: str, token: str) -> httpx.Response:
 
 
 def test_live_answers_promptly_while_hostile_uploads_are_inspected(
-    ingest_alone: Pipeline,
+    ingest_alone: Stack,
 ) -> None:
     token = ingest_alone.token(f"tenant-{uuid.uuid4().hex[:8]}")
     latencies: list[float] = []
