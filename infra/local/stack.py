@@ -276,6 +276,7 @@ class Stack:
                     replica = self.start(service, index=index, wait=False)
                     out(f"starting {replica.label} on 127.0.0.1:{replica.port}")
         self.wait_ready(self.replicas(), waiting=waiting)
+        waiting("ready")
         out("ready:")
         out(f"  ingest  {self.ingest_url}/v1/documents")
         out(f"  status  {self.status_url}/v1/jobs")

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from services.cli.models import Job
 
+WHOLE = frozenset({"job", "ref", "state", "#", "score", "updated", "at"})  # columns never wrapped
 STATE_STYLES = {"indexed": "green", "failed": "red", "rejected": "red"}
 
 
@@ -57,7 +58,8 @@ class Output:
         """A table of text cells (cells may hold rich markup)."""
         table = Table(title=title, title_justify="left", header_style="bold")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            # ids and states stay whole (a script copies them); long text folds
+            table.add_column(column, overflow="fold", no_wrap=column in WHOLE)
         for row in rows:
             table.add_row(*row)
         self.console.print(table)

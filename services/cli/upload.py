@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from services.cli.client import Api, ApiError
 from services.cli.exits import CliError, Exit
@@ -18,6 +19,8 @@ from services.cli.models import STAGES, TERMINAL, Job, JobError
 from services.cli.output import Output, escape_markup, reason, styled_state
 
 UNITS = 1 + len(STAGES)  # a file's share of the overall bar: its upload, then each stage
+NAME_WIDTH = 32  # of a file's name in the live display
+WHY_WIDTH = 80  # of a reason there (the summary shows all of it)
 MANY = 15  # above this many files, finished ones leave the live display (the table keeps them)
 
 
@@ -79,16 +82,21 @@ class _Board:
         self.by_job: dict[str, _File] = {}
         self.progress: Progress | None = None
         if not out.json_mode:
+            width = min(NAME_WIDTH, max(len(f.path.name) for f in files))
             self.progress = Progress(
-                TextColumn("{task.description}", style="bold"),
+                TextColumn(
+                    "{task.description}",
+                    style="bold",
+                    table_column=Column(no_wrap=True, min_width=width, max_width=NAME_WIDTH),
+                ),
                 BarColumn(bar_width=30),
-                TextColumn("{task.fields[what]}"),
                 TimeElapsedColumn(),
+                TextColumn("{task.fields[what]}", table_column=Column(no_wrap=True, ratio=1)),
                 console=out.errors,
                 transient=False,
+                expand=True,
             )
             self.overall = self.progress.add_task("overall", total=len(files) * UNITS, what="")
-            width = max(len(f.path.name) for f in files)
             for item in files:
                 name = escape_markup(item.path.name.ljust(width))
                 item.task = self.progress.add_task(name, total=max(item.size, 1), what="waiting")
@@ -114,7 +122,8 @@ class _Board:
     def refused(self, item: _File, error: ApiError) -> None:
         item.refused = error
         item.units = UNITS
-        self._show(item, len(STAGES), f"[red]rejected[/red] {escape_markup(error.detail)}")
+        why = escape_markup(_clip(error.detail))
+        self._show(item, len(STAGES), f"[red]rejected[/red] {why}")
 
     def job(self, job: Job) -> None:
         item = self.by_job.get(job.job_id)
@@ -125,9 +134,10 @@ class _Board:
         item.units = UNITS if job.state in TERMINAL else 1 + done
         what = styled_state(job.state)
         if job.state == "failed":
-            what += f" {escape_markup(reason(job))}"
+            what += f" {escape_markup(_clip(reason(job)))}"
         elif job.state == "indexed":
-            what += f" · {job.chunk_count or 0} chunks"
+            count = job.chunk_count or 0
+            what += f" · {count} chunk{'' if count == 1 else 's'}"
         self._show(item, done, what)
 
     def _show(self, item: _File, done: int, what: str) -> None:
@@ -151,6 +161,10 @@ class _Board:
             what += f" · [red]{failed} failed[/red]"
         completed = sum(f.units for f in self.files)
         self.progress.update(self.overall, completed=completed, what=what)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= WHY_WIDTH else text[: WHY_WIDTH - 1] + "…"
 
 
 def _size(count: int) -> str:
