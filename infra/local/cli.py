@@ -85,12 +85,16 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _down(_args: argparse.Namespace) -> int:
+def _down(args: argparse.Namespace) -> int:
+    json = getattr(args, "json", False)
+    done: list[str] = []
     try:
-        _stack().down(out=print)
+        _stack().down(out=done.append if json else print)
     except StackError as error:
         print(f"sluice down: {error}", file=sys.stderr)
         return 1
+    if json:
+        print(msgspec.json.format(msgspec.json.encode({"done": done}), indent=2).decode())
     return 0
 
 
