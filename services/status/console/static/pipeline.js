@@ -16,7 +16,9 @@ function stageRows(body) {
 
 export function render(body) {
   const rows = stageRows(body);
-  const keys = [...new Set(rows.flatMap(([, s]) => (s && typeof s === "object" ? Object.keys(s) : [])))];
+  const named = new Set(["stage", "name"]); // already the first column
+  const keys = [...new Set(rows.flatMap(([, s]) => (s && typeof s === "object" ? Object.keys(s) : [])))]
+    .filter((key) => !named.has(key));
   return el(
     "table",
     {},
