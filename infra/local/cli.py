@@ -11,6 +11,9 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import msgspec
+from rich.console import Console
+
 from infra.local.stack import SERVICES, Stack, StackConfig, StackError
 
 if TYPE_CHECKING:  # a generic only to type checkers
@@ -55,23 +58,56 @@ def _stack(scale: list[tuple[str, int]] | None = None) -> Stack:
     return Stack(config)
 
 
+def _up_with_spinner(stack: Stack, *, json: bool = False) -> None:
+    """`stack.up()`, showing what it waits for (Kafka, Postgres, each service) on a spinner."""
+    if json:
+        stack.up()
+        return
+    console = Console(stderr=True, highlight=False)
+    with console.status("starting", spinner="dots") as spinner:
+        stack.up(out=console.print, waiting=spinner.update)
+
+
 def _up(args: argparse.Namespace) -> int:
-    _stack(args.scale).up(out=print)
+    stack = _stack(args.scale)
+    json = getattr(args, "json", False)
+    _up_with_spinner(stack, json=json)
+    if json:
+        addresses = {
+            "ingest_url": stack.ingest_url,
+            "status_url": stack.status_url,
+            "console_url": f"{stack.status_url}/console",
+            "kafka_bootstrap": stack.bootstrap,
+            "database_url": stack.database_url,
+            "logs": str(stack.config.run_dir / "logs"),
+        }
+        print(msgspec.json.format(msgspec.json.encode(addresses), indent=2).decode())
     return 0
 
 
-def _down(_args: argparse.Namespace) -> int:
+def _down(args: argparse.Namespace) -> int:
+    json = getattr(args, "json", False)
+    done: list[str] = []
     try:
-        _stack().down(out=print)
+        _stack().down(out=done.append if json else print)
     except StackError as error:
         print(f"sluice down: {error}", file=sys.stderr)
         return 1
+    if json:
+        print(msgspec.json.format(msgspec.json.encode({"done": done}), indent=2).decode())
     return 0
 
 
-def _ps(_args: argparse.Namespace) -> int:
+def _ps(args: argparse.Namespace) -> int:
     stack = _stack()
     running = stack.replicas()
+    if getattr(args, "json", False):
+        rows = [
+            {"service": r.service, "replica": r.label, "pid": r.pid, "port": r.port}
+            for r in running
+        ]
+        print(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode())
+        return 0
     for name in SERVICES:
         mine = [replica for replica in running if replica.service == name]
         for replica in mine:
@@ -85,7 +121,7 @@ def _demo(args: argparse.Namespace) -> int:
     from infra.local.demo import run_demo  # httpx only for the demo
 
     stack = _stack()
-    stack.up(out=print)
+    _up_with_spinner(stack)
     ok = run_demo(stack.ingest_url, stack.status_url, stack.token(args.tenant))
     return 0 if ok else 1
 

@@ -188,6 +188,7 @@ class Stack:
             SLUICE_DATABASE_URL=self.database_url,
             SLUICE_INSTANCE_ID=f"{label}-{self.config.group_suffix or 'local'}",
             SLUICE_STATUS_BASE_URL=self.status_url,
+            SLUICE_PUBLIC_INGEST_URL=self.ingest_url,  # where the web console uploads
             PYTHONUNBUFFERED="1",
             **{f"SLUICE_{name.upper()}_PORT": str(p) for name, p in self.config.ports.items()},
         )
@@ -247,9 +248,12 @@ class Stack:
             self._sessions[pid] = process.started(pid)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def up(self, out: Callable[[str], None] = _quiet) -> None:
+    def up(
+        self, out: Callable[[str], None] = _quiet, waiting: Callable[[str], None] = _quiet
+    ) -> None:
         """Bring up whatever is not running (infrastructure, then `replicas` of each service)
-        and wait until every replica answers /health/ready; leave healthy processes alone."""
+        and wait until every replica answers /health/ready; leave healthy processes alone.
+        `out` gets what was done, `waiting` what is waited for (a spinner's text)."""
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
         where = {
@@ -261,6 +265,7 @@ class Stack:
                 out(f"starting {where[name]}")
                 runner.start(detach=self.config.detach)
             self._note(runner.pid())
+            waiting(f"waiting for {where[name]}")
             runner.wait_ready(timeout=120)
         if self.config.database:
             create_database(self.database_url, self.config.database)
@@ -270,10 +275,12 @@ class Stack:
                 if index not in running:
                     replica = self.start(service, index=index, wait=False)
                     out(f"starting {replica.label} on 127.0.0.1:{replica.port}")
-        self.wait_ready(self.replicas())
+        self.wait_ready(self.replicas(), waiting=waiting)
+        waiting("ready")
         out("ready:")
         out(f"  ingest  {self.ingest_url}/v1/documents")
         out(f"  status  {self.status_url}/v1/jobs")
+        out(f"  console {self.status_url}/console")
         out(f"  kafka   {self.bootstrap}")
         out(f"  postgres {self.database_url}")
         out(f"  logs    {self.config.run_dir / 'logs'}")
@@ -307,12 +314,18 @@ class Stack:
             self.wait_ready([replica])
         return replica
 
-    def wait_ready(self, replicas: Iterable[Replica], timeout: float = READY_TIMEOUT_S) -> None:
+    def wait_ready(
+        self,
+        replicas: Iterable[Replica],
+        timeout: float = READY_TIMEOUT_S,
+        waiting: Callable[[str], None] = _quiet,
+    ) -> None:
         """Block until each replica answers /health/ready with 200; StackError with its log's
         tail when one exits first or the time runs out."""
         pending = {replica.label: replica for replica in replicas}
         deadline = time.monotonic() + timeout
         while pending:
+            waiting(f"waiting for {', '.join(sorted(pending))} to answer /health/ready")
             for label, replica in sorted(pending.items()):
                 proc = self._procs.get(label)
                 if not process.is_alive(replica.pid, proc):

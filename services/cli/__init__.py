@@ -1,1 +1,1 @@
-"""The `sluice` command line: run the local stack, issue dev tokens, demo."""
+"""The `sluice` command line: upload, follow, search and re-drive; plugins add the local stack."""

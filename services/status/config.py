@@ -23,3 +23,11 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
         ),
     ] = "local"
     projector_batch: Annotated[int, msgspec.Meta(description="Max events per projection txn")] = 500
+    public_ingest_url: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^https?://[^/\s]+(/\S*)?$",
+            description="Ingest's base URL as a browser reaches it: the console (/console)"
+            " uploads there; ingest must allow the console's origin (SLUICE_CORS_ORIGINS)",
+        ),
+    ] = "http://127.0.0.1:8000"

@@ -18,6 +18,8 @@ from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
 from services.status.config import StatusSettings
+from services.status.console import console_routes
+from services.status.deadletters import DeadLetterController, DeadLetterReader
 from services.status.redrive import Redriver
 from services.status.search import SearchService
 
@@ -55,6 +57,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
         redriver = Redriver(infra.pool, infra.producer, infra.identity)
+        dead_letters = DeadLetterReader(config.kafka_bootstrap)
 
         async def readiness() -> dict[str, Check]:
             ok, detail = loop.health.ready()
@@ -70,12 +73,13 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         app = create_app(
             "status",
             readiness,
-            [StatusController],
+            [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
             dependencies={
                 "principal": principal_provider(config.jwt_secret),
                 "queries": Provide(lambda: queries, sync_to_thread=False),
                 "search": Provide(lambda: search, sync_to_thread=False),
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
+                "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
             },
         )
         yield StatusParts(loop=loop, app=app, search=search)

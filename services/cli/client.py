@@ -1,0 +1,199 @@
+"""The HTTP client of `sluice`: ingest and status over httpx, errors as exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import mimetypes
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from services.cli.config import CliConfig
+from services.cli.exits import CliError, Exit, exit_for_status
+from services.cli.models import (
+    Accepted,
+    DeadLetter,
+    DeadLetterPage,
+    Job,
+    JobPage,
+    Redrive,
+    SearchResult,
+)
+
+T = TypeVar("T")
+USER_AGENT = "sluice-cli/0.1.0"
+UPLOAD_ATTEMPTS = 3  # a retry carries the same Idempotency-Key: it returns the same job
+MAX_PAGE = 500  # GET /v1/jobs answers at most this many per page
+
+
+class ApiError(CliError):
+    """A service answered with an error; `status` and the problem's `detail` say which."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}", exit_for_status(status))
+        self.status = status
+        self.detail = detail
+
+
+def _problem(response: httpx.Response) -> ApiError:
+    detail = response.reason_phrase or "error"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or body.get("title") or detail)
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            detail += " (" + "; ".join(str(e.get("message", e)) for e in errors[:3]) + ")"
+    return ApiError(response.status_code, detail)
+
+
+class _Counted(io.FileIO):
+    """A file whose reads report how far they got (httpx streams multipart from it)."""
+
+    def __init__(self, path: Path, report: Callable[[int], None]) -> None:
+        super().__init__(path, "rb")
+        self._report = report
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        chunk = super().read(size)
+        self._report(self.tell())
+        return chunk or b""
+
+
+class Api:
+    """Ingest and status for one token; use as an async context manager."""
+
+    def __init__(
+        self, config: CliConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self.http = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {config.token}", "User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(60, connect=10),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.http.aclose()
+
+    def status(self, path: str) -> str:
+        """The status service's URL for `path`."""
+        return f"{self.config.status_url}{path}"
+
+    async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """Send; CliError (exit 3) when the service does not answer, ApiError on an error."""
+        try:
+            response = await self.http.request(method, url, **options)
+        except httpx.TransportError as error:
+            where = httpx.URL(url).copy_with(path="/", query=None)
+            raise CliError(
+                f"{where} did not answer ({type(error).__name__}: {error or 'no detail'})",
+                Exit.UNREACHABLE,
+            ) from error
+        if response.is_error:
+            raise _problem(response)
+        return response
+
+    async def _get(self, url: str, kind: type[T], **options: Any) -> T:
+        response = await self.request("GET", url, **options)
+        return msgspec.json.decode(response.content, type=kind)
+
+    async def upload(
+        self,
+        path: Path,
+        *,
+        metadata: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        progress: Callable[[int], None] = lambda _sent: None,
+    ) -> Accepted:
+        """POST one file to ingest; retries a lost answer with the same Idempotency-Key."""
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        data = {"metadata": json.dumps(metadata)} if metadata else None
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            try:
+                with _Counted(path, progress) as file:
+                    response = await self.request(
+                        "POST",
+                        f"{self.config.ingest_url}/v1/documents",
+                        files={"file": (path.name, file, media)},
+                        data=data,
+                        headers=headers,
+                    )
+                return msgspec.json.decode(response.content, type=Accepted)
+            except CliError as error:
+                if error.exit != Exit.UNREACHABLE or not idempotency_key:
+                    raise
+                if attempt == UPLOAD_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def job(self, job_id: str) -> Job:
+        """One job of the caller's tenant."""
+        return await self._get(self.status(f"/v1/jobs/{job_id}"), Job)
+
+    async def jobs(self, *, state: str | None = None, limit: int = 50) -> list[Job]:
+        """Up to `limit` jobs, newest first (as many pages as it takes)."""
+        found: list[Job] = []
+        cursor: str | None = None
+        while len(found) < limit:
+            params: dict[str, Any] = {"limit": min(MAX_PAGE, limit - len(found))}
+            if state:
+                params["state"] = state
+            if cursor:
+                params["cursor"] = cursor
+            page = await self._get(self.status("/v1/jobs"), JobPage, params=params)
+            found += page.jobs
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    async def search(self, query: str, top_k: int, wait_s: float = 60) -> SearchResult:
+        """Ranked chunks; waits up to `wait_s` while the search model loads (503)."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            try:
+                response = await self.request(
+                    "POST", self.status("/v1/search"), json={"query": query, "top_k": top_k}
+                )
+            except ApiError as error:
+                if error.status != 503 or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(1)
+                continue
+            return msgspec.json.decode(response.content, type=SearchResult)
+
+    async def retry(self, job_id: str) -> Redrive:
+        """Re-drive a failed job from the stage that failed."""
+        response = await self.request("POST", self.status(f"/v1/jobs/{job_id}/retry"))
+        return msgspec.json.decode(response.content, type=Redrive)
+
+    async def dead_letters(self, *, topic: str | None = None, limit: int = 50) -> list[DeadLetter]:
+        """The newest dead-lettered records the caller may see."""
+        params: dict[str, Any] = {"limit": limit}
+        if topic:
+            params["topic"] = topic
+        page = await self._get(self.status("/v1/dead-letters"), DeadLetterPage, params=params)
+        return page.records
+
+    async def dead_letter(self, ref: str) -> DeadLetter:
+        """One dead-lettered record with its payload; `ref` is TOPIC/PARTITION/OFFSET."""
+        return await self._get(self.status(f"/v1/dead-letters/{ref}"), DeadLetter)

@@ -1,0 +1,124 @@
+"""The API bodies `sluice` reads, as msgspec Structs (unknown fields are ignored, so a newer
+service with more fields still decodes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+TERMINAL = frozenset({"indexed", "failed"})
+STAGES = ("queued", "parsing", "parsed", "embedding", "indexed")  # the order a job moves in
+
+
+class JobError(msgspec.Struct, frozen=True):
+    """Why a job failed (or why its last attempt did)."""
+
+    stage: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """GET /v1/jobs/{id}."""
+
+    job_id: str
+    document_id: str
+    state: str
+    attempt: int = 1
+    filename: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    title: str | None = None
+    page_count: int | None = None
+    chunk_count: int | None = None
+    embedding_model: str | None = None
+    error: JobError | None = None
+    timestamps: dict[str, datetime] = msgspec.field(default_factory=dict)
+    updated_at: datetime | None = None
+    retries: int = 0
+    next_retry_at: datetime | None = None
+    last_error: JobError | None = None
+
+
+class JobPage(msgspec.Struct, frozen=True):
+    """GET /v1/jobs."""
+
+    jobs: list[Job]
+    next_cursor: str | None = None
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """POST /v1/documents: 202."""
+
+    job_id: str
+    document_id: str
+    status: str
+    links: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class Hit(msgspec.Struct, frozen=True, kw_only=True):
+    """One ranked chunk of POST /v1/search, with where it is in its document."""
+
+    document_id: str
+    chunk_index: int
+    text: str
+    score: float
+    filename: str | None = None
+    page: int | None = None
+    heading: str | None = None
+    char_start: int = 0
+    char_end: int = 0
+
+
+class SearchResult(msgspec.Struct, frozen=True):
+    """POST /v1/search."""
+
+    results: list[Hit]
+    embedding_model: str = ""
+
+
+class Redrive(msgspec.Struct, frozen=True):
+    """POST /v1/jobs/{id}/retry: 202."""
+
+    job_id: str
+    state: str
+    attempt: int
+    restarted_stage: str
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """One record of a `<topic>.dlq` topic (GET /v1/dead-letters)."""
+
+    ref: str
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime | None = None
+    code: str | None = None
+    message: str | None = None
+    error_type: str | None = None
+    stage: str | None = None
+    original_topic: str | None = None
+    original_partition: int | None = None
+    original_offset: int | None = None
+    attempts: int | None = None
+    consumer_group: str | None = None
+    event_type: str | None = None
+    tenant_id: str | None = None
+    job_id: str | None = None
+    document_id: str | None = None
+    key: str | None = None
+    value: str | None = None  # the record itself, in `show` only
+
+
+class DeadLetterPage(msgspec.Struct, frozen=True):
+    """GET /v1/dead-letters."""
+
+    records: list[DeadLetter]
+
+
+def to_builtins(value: Any) -> Any:
+    """A Struct (or a list of them) as plain JSON types, for --json."""
+    return msgspec.to_builtins(value)

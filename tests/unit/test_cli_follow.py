@@ -1,0 +1,151 @@
+"""Following jobs: over the status service's event stream when it answers, by polling when it
+does not (404, as today), with states that never move backwards. The status service here is a
+small Litestar app called in memory (httpx's ASGI transport)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar, get
+from litestar.exceptions import NotFoundException
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from services.cli.client import Api
+from services.cli.config import CliConfig
+from services.cli.follow import Tracker, follow
+from services.cli.models import Job, JobError
+
+pytestmark = pytest.mark.unit
+
+PATHS = {  # each job's states in order
+    "j-ok": ("queued", "parsing", "parsed", "embedding", "indexed"),
+    "j-bad": ("queued", "parsing", "failed"),
+}
+ERROR = {"stage": "parse", "code": "corrupt_file", "message": "not a PDF"}
+
+
+class FakeStatus:
+    """Jobs that move one state per GET (polling); or, with a stream, that are queued when
+    first read (the catch-up read as the stream opens) and ended when read again (the read
+    after a job's last event). The transport buffers the whole stream, so its events cannot
+    be interleaved with the reads in any other way."""
+
+    def __init__(self, *, events: bool) -> None:
+        self.gets: list[str] = []
+        self.events_mode = events
+        self.step = dict.fromkeys(PATHS, 0)
+        routes: list[Any] = [self.job]
+        if events:
+            routes.insert(0, self.events)
+        self.app = Litestar(route_handlers=routes)
+
+    def body(self, job_id: str, state: str) -> dict[str, Any]:
+        return {
+            "job_id": job_id,
+            "document_id": f"d-{job_id}",
+            "state": state,
+            "error": ERROR if state == "failed" else None,
+            "chunk_count": 3 if state == "indexed" else None,
+        }
+
+    @property
+    def job(self) -> Any:
+        @get("/v1/jobs/{job_id:str}", sync_to_thread=False)
+        def read(job_id: str) -> dict[str, Any]:
+            if job_id not in PATHS:
+                raise NotFoundException(f"no job {job_id}")
+            self.gets.append(job_id)
+            path = PATHS[job_id]
+            if self.events_mode:
+                state = path[0] if self.gets.count(job_id) == 1 else path[-1]
+            else:
+                state = path[min(self.step[job_id], len(path) - 1)]
+                self.step[job_id] += 1
+            return self.body(job_id, state)
+
+        return read
+
+    @property
+    def events(self) -> Any:
+        @get("/v1/jobs/events", sync_to_thread=False)
+        def stream() -> ServerSentEvent:
+            async def changes() -> AsyncIterator[ServerSentEventMessage]:
+                for number, (job_id, state) in enumerate(
+                    (j, s) for j, path in PATHS.items() for s in path
+                ):
+                    data = msgspec.json.encode({"job_id": job_id, "state": state}).decode()
+                    yield ServerSentEventMessage(data=data, id=number, event="job")
+
+            return ServerSentEvent(changes())
+
+        return stream
+
+
+async def _follow(status: FakeStatus) -> tuple[str, Tracker, list[tuple[str, str]]]:
+    seen: list[tuple[str, str]] = []
+    tracker = Tracker(lambda job: seen.append((job.job_id, job.state)))
+    config = CliConfig("http://ingest", "http://status", token="t", tenant=None)
+    async with Api(config, transport=httpx.ASGITransport(app=status.app)) as api:
+        done = asyncio.Event()
+        for job_id in PATHS:
+            tracker.add(Job(job_id=job_id, document_id=f"d-{job_id}", state="queued"))
+        done.set()
+        mode = await asyncio.wait_for(
+            follow(api, tracker, adding_done=done, poll_s=0.01), timeout=20
+        )
+    return mode, tracker, seen
+
+
+def _ended_well(tracker: Tracker) -> None:
+    assert tracker.jobs["j-ok"].state == "indexed"
+    assert tracker.jobs["j-ok"].chunk_count == 3
+    assert tracker.jobs["j-bad"].state == "failed"
+    assert tracker.jobs["j-bad"].error == JobError(**ERROR), "the reason is read once it ends"
+
+
+def _in_order(seen: list[tuple[str, str]]) -> None:
+    for job_id, path in PATHS.items():
+        steps = [path.index(state) for seen_id, state in seen if seen_id == job_id]
+        assert steps == sorted(steps), seen
+
+
+async def test_without_an_event_stream_jobs_are_polled_to_the_end() -> None:
+    status = FakeStatus(events=False)
+    mode, tracker, seen = await _follow(status)
+    assert mode == "polling"
+    _ended_well(tracker)
+    _in_order(seen)
+    assert status.gets.count("j-ok") >= len(PATHS["j-ok"]) - 1, "one state per read"
+
+
+async def test_with_an_event_stream_its_events_move_the_jobs() -> None:
+    status = FakeStatus(events=True)
+    mode, tracker, seen = await _follow(status)
+    assert mode == "events"
+    _ended_well(tracker)
+    _in_order(seen)
+    assert ("j-ok", "embedding") in seen, "states only the stream told"
+    assert status.gets.count("j-ok") <= 2, "a catch-up read, and one at the end at most"
+
+
+def test_a_state_never_moves_backwards_but_a_new_attempt_starts_over() -> None:
+    tracker = Tracker()
+    tracker.add(Job(job_id="j", document_id="d", state="parsed"))
+    assert tracker.update(Job(job_id="j", document_id="d", state="parsing")) is None
+    assert tracker.jobs["j"].state == "parsed"
+    tracker.update(Job(job_id="j", document_id="d", state="failed"))
+    assert tracker.pending() == []
+    again = tracker.update(Job(job_id="j", document_id="d", state="queued", attempt=2))
+    assert again is not None and tracker.pending() == ["j"]
+
+
+def test_an_event_before_the_job_is_added_is_kept_for_it() -> None:
+    tracker = Tracker()
+    assert tracker.update(Job(job_id="j", document_id="d", state="indexed")) is None
+    tracker.add(Job(job_id="j", document_id="d", state="queued"))
+    assert tracker.jobs["j"].state == "indexed"
