@@ -12,7 +12,7 @@ import os
 import sys
 from importlib.metadata import entry_points
 
-from services.common.auth import SCOPES, issue_token
+from services.common.auth import ADMIN_SCOPES, SCOPES, issue_token
 from services.common.settings import DEV_JWT_SECRET
 
 PLUGINS = "sluice.commands"
@@ -23,8 +23,19 @@ DEV_HINT = (
 
 
 def _token(args: argparse.Namespace) -> int:
-    secret = os.environ.get("SLUICE_JWT_SECRET", DEV_JWT_SECRET)
     scopes = tuple(args.scope or ("documents:write", "documents:read"))
+    production = os.environ.get("SLUICE_ENV") == "production"
+    if production and set(scopes) & set(ADMIN_SCOPES):
+        print(
+            "sluice: refusing to mint an admin token with SLUICE_ENV=production: admin scopes"
+            " come from your identity provider, to named people, audited there",
+            file=sys.stderr,
+        )
+        return 2
+    secret = os.environ.get("SLUICE_JWT_SECRET") or ("" if production else DEV_JWT_SECRET)
+    if not secret:
+        print("sluice: SLUICE_JWT_SECRET is not set (production has no default)", file=sys.stderr)
+        return 2
     print(issue_token(args.tenant, secret, subject=args.subject, scopes=scopes))
     return 0
 
