@@ -50,19 +50,20 @@ class JwksKeys:
         self._fetched_at: float | None = None  # last successful fetch
         self._tried_at: float | None = None  # last attempt, successful or not
         self._last_error = "not fetched yet"
+        self._attempts = 0  # fetches ended, successful or not: requests waiting compare it
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str | None) -> jwt.PyJWK:
         """The signing key named `kid` (None: the set's only key)."""
         expired = self._fetched_at is None or self.clock() - self._fetched_at >= self.cache_s
-        if expired and self._may_refetch():
+        if expired and self._may_fetch():
             await self._refresh(reason="first use" if self._fetched_at is None else "expired")
         if self._fetched_at is None:
             raise KeysUnavailableError(
                 f"the identity provider's keys could not be fetched: {self._last_error}"
             )
         found = self._pick(kid)
-        if found is None and self._may_refetch():
+        if found is None and self._may_fetch():
             await self._refresh(reason=f"unknown kid {kid!r}")
             found = self._pick(kid)
         if found is None:
@@ -78,21 +79,26 @@ class JwksKeys:
             return next(iter(self._keys.values())) if len(self._keys) == 1 else None
         return self._keys.get(kid)
 
-    def _may_refetch(self) -> bool:
+    def _may_fetch(self) -> bool:
+        """A fetch is running (wait for it), or the last one is `min_refresh_s` old."""
+        if self._lock.locked():
+            return True
         return self._tried_at is None or self.clock() - self._tried_at >= self.min_refresh_s
 
     async def _refresh(self, *, reason: str) -> None:
-        attempts = self.fetches
+        attempts = self._attempts
         async with self._lock:
-            if self.fetches != attempts:
-                return  # another request fetched while this one waited: use its result
-            self._tried_at = self.clock()
+            if self._attempts != attempts:
+                return  # a fetch ended while this request waited: use its result
             try:
+                self._tried_at = self.clock()
                 keys = await self._fetch()
             except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
                 self._last_error = str(error) or type(error).__name__
                 log.warning("could not fetch the JWKS %s (%s): %s", self.url, reason, error)
                 return  # keep the keys already held, if any
+            finally:
+                self._attempts += 1
             self._keys = keys
             self._fetched_at = self.clock()
             log.info("fetched %d signing keys from %s (%s)", len(keys), self.url, reason)
