@@ -69,7 +69,9 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[P
     errors = None
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         errors = [e if isinstance(e, dict) else {"message": str(e)} for e in exc.extra]
-    return problem(exc.status_code, title_of(exc.status_code), exc.detail, errors=errors)
+    return problem(  # the exception's headers stay (Allow on a 405, Retry-After)
+        exc.status_code, title_of(exc.status_code), exc.detail, headers=exc.headers, errors=errors
+    )
 
 
 def _auth_error(_: Request[Any, Any, Any], exc: AuthError) -> Response[Problem]:

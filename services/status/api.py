@@ -24,7 +24,7 @@ from services.status.core.projection import JobState
 from services.status.redrive import Redrive, Redriver, RedriveRefusedError
 from services.status.search import SearchService, SearchUnavailableError
 
-_STATES = ", ".join(s.value for s in JobState)
+_STATES = [s.value for s in JobState]
 # Job and document ids are UUIDs; this admits any id-like text, refuses what no id can be
 # (NUL and other controls, spaces, slashes, 10 KB of text) with a 400 before any query.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -81,7 +81,14 @@ class StatusController(Controller):
         self,
         principal: Principal,
         queries: StatusQueries,
-        job_state: Annotated[str | None, Parameter(query="state")] = None,
+        job_state: Annotated[
+            str | None,
+            Parameter(
+                query="state",
+                description="Only jobs in this state",
+                schema_extra={"enum": _STATES},
+            ),
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: Annotated[
             str | None,
@@ -89,8 +96,8 @@ class StatusController(Controller):
         ] = None,
     ) -> Response[JobPage] | Response[Problem]:
         """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
-        if job_state is not None and job_state not in {s.value for s in JobState}:
-            return problem(400, "Bad Request", f"state must be one of: {_STATES}")
+        if job_state is not None and job_state not in _STATES:
+            return problem(400, "Bad Request", f"state must be one of: {', '.join(_STATES)}")
         page = await queries.jobs(principal.tenant, state=job_state, limit=limit, cursor=cursor)
         return Response(page)
 
