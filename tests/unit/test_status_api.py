@@ -268,7 +268,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=[c.description for c in BAD_INPUT])
-def test_ids_no_id_can_be_are_refused_before_any_read(api: Api, case: Case) -> None:
+def test_what_no_id_can_be_is_refused_before_any_read(api: Api, case: Case) -> None:
     tenant, path = case.given
     status, key, _ = case.expected
 
