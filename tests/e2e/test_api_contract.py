@@ -137,7 +137,11 @@ def served(api_stack: Stack) -> dict[str, str]:
     urls = {"ingest": api_stack.ingest_url, "status": api_stack.status_url}
     for service, url in urls.items():
         document = httpx.get(f"{url}/schema/openapi.json", timeout=30).json()
-        assert document == DOCUMENTS[service], f"{service} serves another document"
+        assert document == DOCUMENTS[service], (
+            f"{service} serves another OpenAPI document than _document() builds: a route or a"
+            f" dependency was added in services/{service}/inject.py; add it to _document() so"
+            f" that schemathesis tests it. Served paths: {sorted(document['paths'])}"
+        )
     return urls
 
 
