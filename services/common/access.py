@@ -23,22 +23,23 @@ from services.common.problems import PROBLEM_JSON, Problem
 from services.common.settings import CommonSettings
 
 VERIFIER_STATE = "token_verifier"
-_PRINCIPAL_STATE = "principal"
 BEARER_SCHEME = "bearer"
 SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """The caller's principal from the bearer token (verified once per request)."""
-    state = connection.scope.setdefault("state", {})
-    cached = state.get(_PRINCIPAL_STATE)
+    """The caller's principal from the bearer token (verified once per request).
+
+    Kept as the request scope's `user` (a new scope per request; Litestar's `request.user`).
+    """
+    cached = connection.scope.get("user")
     if isinstance(cached, Principal):
         return cached
     verifier = connection.app.state.get(VERIFIER_STATE)
     if not isinstance(verifier, TokenVerifier):
         raise AuthError("this service accepts no tokens (no verifier configured)")
     principal = await verifier.verify(bearer(connection.headers.get("authorization")))
-    state[_PRINCIPAL_STATE] = principal
+    connection.scope["user"] = principal
     return principal
 
 

@@ -352,3 +352,11 @@ def test_retrying_another_tenants_job_needs_admin_jobs_and_is_audited(
     assert api.redriver.retries == ([(tenant, job)] if status == 202 else [])
     assert api.audit.asked == ([job] if "admin:jobs" in scopes else [])
     assert api.audit.recorded == ([("dev", "t", "jobs.retry", job)] if audited else [])
+
+
+def test_each_request_verifies_its_own_token(api: Api) -> None:
+    """The principal a guard verified belongs to its request: the next caller is not it."""
+    answers = [api.get("/v1/jobs/j1", tenant)[0] for tenant in ("t", "u", "t")]
+
+    assert answers == [200, 404, 200]
+    assert [read[1] for read in api.queries.reads] == ["t", "u", "t"]
