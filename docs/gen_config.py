@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -14,7 +15,12 @@ if str(REPO) not in sys.path:
 
 import msgspec  # noqa: E402
 
-from services.common.settings import MIN_JWT_SECRET_CHARS, CommonSettings, describe  # noqa: E402
+from services.common.settings import (  # noqa: E402
+    MIN_JWT_SECRET_CHARS,
+    MIN_SECRET_BITS,
+    CommonSettings,
+    describe,
+)
 from services.embedder.config import EmbedderSettings  # noqa: E402
 from services.ingest.config import IngestSettings  # noqa: E402
 from services.parser.config import ParserSettings  # noqa: E402
@@ -56,7 +62,8 @@ CLI_VARIABLES = (
     (
         "SLUICE_JWT_SECRET",
         "the dev secret",
-        "Secret `sluice token` signs with (and the CLI's development token, when none is set)",
+        "Secret `sluice token` signs with; with `SLUICE_ENV=production` it must be set, and"
+        " `sluice token` mints no `admin:*` scope",
     ),
     ("SLUICE_TOKEN", "(unset)", "Bearer token of the CLI (over the config file's)"),
     ("SLUICE_INGEST_URL", "`http://127.0.0.1:8000`", "Ingest base URL the CLI uploads to"),
@@ -108,8 +115,14 @@ Every service reads its settings once at start from `SLUICE_*` environment varia
 (`"12"` becomes `12`); an invalid value stops the service with exit code 2 and a message naming
 the variable, e.g. ``invalid configuration (SLUICE_DB_POOL_SIZE): Expected `int`, got `str` ``.
 
-With `SLUICE_ENV=production` a service refuses to start while `SLUICE_JWT_SECRET` is the
-development default; in every mode the secret must be at least {min_secret} characters.
+In every mode a set `SLUICE_JWT_SECRET` must be at least {min_secret} characters. With
+`SLUICE_ENV=production` a service refuses to start (exit code 2, the message names the
+variable) when: `SLUICE_JWT_SECRET` is the public development secret; neither
+`SLUICE_JWT_JWKS_URL` nor `SLUICE_JWT_SECRET` is set; the secret is predictable (under
+{min_bits} bits by `secret_strength_bits`, or a repeated pattern: use `openssl rand -hex 32`);
+the JWKS URL is not `https://`; `SLUICE_CORS_ALLOW_ORIGINS` holds `*`; `SLUICE_DEBUG` is on.
+The OpenAPI UI is off in production unless `SLUICE_DOCS_UI=true`; the OpenAPI document itself
+(`/schema/openapi.json`) is always served. See [security.md](security.md).
 """
 
 PROVIDERS = """\
@@ -154,6 +167,8 @@ def _default(text: str) -> str:
         return f"`{text}`"
     if value == "":
         return "(empty)"
+    if value is None:
+        return "(unset)"
     return f"`{value}`"
 
 
@@ -162,6 +177,11 @@ def _type(cls: type[msgspec.Struct], name: str) -> str:
     hint = typing.get_type_hints(cls)[name]
     if typing.get_origin(hint) is typing.Literal:
         return " \\| ".join(f"`{v}`" for v in typing.get_args(hint))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        names = [
+            getattr(a, "__name__", str(a)) for a in typing.get_args(hint) if a is not type(None)
+        ]
+        return " or ".join(names) + " (optional)"
     return getattr(hint, "__name__", str(hint))
 
 
@@ -188,7 +208,8 @@ def _plain_table(rows: tuple[tuple[str, str, str], ...]) -> list[str]:
 def render() -> str:
     """The whole configuration.md."""
     common = {row[0] for row in describe(CommonSettings)}
-    lines = [HEADER.replace("{min_secret}", str(MIN_JWT_SECRET_CHARS)), "## Every service", ""]
+    header = HEADER.replace("{min_secret}", str(MIN_JWT_SECRET_CHARS))
+    lines = [header.replace("{min_bits}", str(MIN_SECRET_BITS)), "## Every service", ""]
     lines += ["Read by ingest, parser, embedder and status alike.", ""]
     lines += [*_table(CommonSettings, set()), ""]
     for name, cls in SERVICES:

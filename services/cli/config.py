@@ -124,6 +124,8 @@ def load_config(
     chosen_token = (
         token or env.get("SLUICE_TOKEN") or per_tenant.get("token") or file.get("token") or None
     )
+    if chosen_token is None and env.get("SLUICE_ENV") == "production":
+        raise CliError(f"no token configured (SLUICE_TOKEN or {path})", Exit.USAGE)
     if chosen_token is None:
         for_tenant = chosen_tenant or DEFAULT_TENANT
         secret = env.get("SLUICE_JWT_SECRET", DEV_JWT_SECRET)

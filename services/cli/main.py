@@ -22,7 +22,7 @@ from services.cli.config import CliConfig, config_path, load_config, token_tenan
 from services.cli.exits import CliError, Exit
 from services.cli.output import Output
 from services.cli.upload import run_upload
-from services.common.auth import SCOPES, issue_token
+from services.common.auth import ADMIN_SCOPES, SCOPES, issue_token
 from services.common.settings import DEV_JWT_SECRET
 
 PLUGINS = "sluice.commands"
@@ -152,8 +152,19 @@ async def _dlq_retry(api: Api, out: Output, args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    secret = os.environ.get("SLUICE_JWT_SECRET", DEV_JWT_SECRET)
     scopes = tuple(args.scope or ("documents:write", "documents:read"))
+    production = os.environ.get("SLUICE_ENV") == "production"
+    if production and set(scopes) & set(ADMIN_SCOPES):
+        print(
+            "sluice: refusing to mint an admin token with SLUICE_ENV=production: admin scopes"
+            " come from your identity provider, to named people, audited there",
+            file=sys.stderr,
+        )
+        return Exit.USAGE
+    secret = os.environ.get("SLUICE_JWT_SECRET") or ("" if production else DEV_JWT_SECRET)
+    if not secret:
+        print("sluice: SLUICE_JWT_SECRET is not set (production has no default)", file=sys.stderr)
+        return Exit.USAGE
     token = issue_token(args.tenant or "acme", secret, subject=args.subject, scopes=scopes)
     if args.json:
         Output(json=True).json({"token": token})

@@ -6,22 +6,40 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal, cast
 
 import msgspec
 import uvicorn
-from litestar import Litestar, MediaType, Request, Response, get
-from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ControllerRouterHandler
+from litestar import Litestar, MediaType, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler, Method
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.common.auth import AuthError, Principal, bearer, verify_token
+from services.common.access import (
+    VERIFIER_STATE,
+    principal_dependency,
+    security_components,
+    verifier_from_settings,
+)
+from services.common.auth import TokenVerifier
+from services.common.problems import (
+    EXCEPTION_HANDLERS,
+    PROBLEM_JSON,
+    LimitedRequest,
+    Problem,
+    problem,
+)
+from services.common.settings import CommonSettings
+
+__all__ = ["PROBLEM_JSON", "Check", "Health", "Problem", "create_app", "problem", "serve"]
 
 log = logging.getLogger(__name__)
-PROBLEM_JSON = "application/problem+json"
+METRICS_PORT_STATE = "metrics_port"
+MAX_JSON_BODY_BYTES = 1024 * 1024  # services without uploads take small JSON bodies only
+API_VERSION = "1.0.0"
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -39,54 +57,13 @@ class Health(msgspec.Struct, frozen=True):
     checks: dict[str, Check]
 
 
-class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
-    """RFC 9457 problem details."""
-
-    title: str
-    status: int
-    detail: str | None = None
-    type: str = "about:blank"
-    errors: list[dict[str, Any]] | None = None
-
-
 ReadinessCheck = Callable[[], Awaitable[dict[str, Check]]]
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> Response[Problem]:
-    """A problem+json response."""
-    body = Problem(title=title, status=status, detail=detail, **extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON)
-
-
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
-    errors = None
-    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        errors = [e if isinstance(e, dict) else {"message": str(e)} for e in exc.extra]
-    return problem(exc.status_code, _title(exc.status_code), exc.detail, errors=errors)
-
-
-def _auth_error(_: Request[Any, Any, Any], exc: AuthError) -> Response[Problem]:
-    return problem(401, "Unauthorized", str(exc))
-
-
-def _permission_error(_: Request[Any, Any, Any], exc: PermissionError) -> Response[Problem]:
-    return problem(403, "Forbidden", str(exc))
-
-
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error", "see server logs")
-
-
-def _title(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def health_routes(service: str, readiness: ReadinessCheck) -> list[ControllerRouterHandler]:
-    """/health/live, /health/ready and /metrics for `service`."""
+def health_routes(
+    service: str, readiness: ReadinessCheck, *, with_metrics: bool = True
+) -> list[ControllerRouterHandler]:
+    """/health/live, /health/ready and (unless served on a port of its own) /metrics."""
 
     @get("/health/live", sync_to_thread=False, include_in_schema=False)
     def live() -> dict[str, str]:
@@ -102,29 +79,83 @@ def health_routes(service: str, readiness: ReadinessCheck) -> list[ControllerRou
         body = Health(status="ok" if ok else "fail", service=service, checks=checks)
         return Response(body, status_code=200 if ok else 503)
 
+    return [live, ready, metrics_route()] if with_metrics else [live, ready]
+
+
+def metrics_route() -> ControllerRouterHandler:
+    """GET /metrics in Prometheus' text format."""
+
     @get("/metrics", sync_to_thread=False, include_in_schema=False, media_type=MediaType.TEXT)
     def metrics() -> Response[bytes]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return [live, ready, metrics]
+    return metrics
+
+
+def openapi_config(service: str, *, docs_ui: bool) -> OpenAPIConfig:
+    """The service's OpenAPI document at /schema/openapi.json; the UIs only when `docs_ui`."""
+    plugins: list[Any] = [JsonRenderPlugin()]
+    if docs_ui:
+        plugins += [SwaggerRenderPlugin(), RedocRenderPlugin(path=["/", "/redoc"])]
+    return OpenAPIConfig(
+        title=f"Sluice {service} API",
+        version=API_VERSION,
+        components=security_components(),
+        render_plugins=plugins,
+    )
+
+
+def cors_config(settings: CommonSettings) -> CORSConfig | None:
+    """CORS from the settings' explicit lists; None (no CORS headers) without origins."""
+    origins, methods, headers = settings.cors
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=cast(list[Method | Literal["*"]], list(methods)),
+        allow_headers=list(headers),
+        allow_credentials=False,
+        expose_headers=["Retry-After", "Location"],
+        max_age=600,
+    )
 
 
 def create_app(
     service: str,
     readiness: ReadinessCheck,
     routes: Sequence[ControllerRouterHandler] = (),
+    *,
+    settings: CommonSettings | None = None,
+    verifier: TokenVerifier | None = None,
     **kwargs: Any,
 ) -> Litestar:
-    """A Litestar app with the shared probes and error shapes plus `routes`."""
+    """A Litestar app with the shared probes, error shapes and auth, plus `routes`.
+
+    With `settings` (ingest, status): tokens are verified as they configure (unless
+    `verifier` is given), CORS, debug, the docs UI and a separate metrics port follow them.
+    A `verifier` alone (tests) gives the auth without the rest.
+    """
     kwargs.setdefault("logging_config", None)  # keep our JSON root handler (setup_logging)
+    kwargs.setdefault("request_max_body_size", MAX_JSON_BODY_BYTES)
+    metrics_port = settings.metrics_port if settings is not None else 0
+    if settings is not None:
+        verifier = verifier or verifier_from_settings(settings)
+        kwargs.setdefault("cors_config", cors_config(settings))
+        kwargs.setdefault("debug", settings.debug)
+    docs_ui = settings.serves_docs_ui if settings is not None else False
+    dependencies = dict(kwargs.pop("dependencies", {}))
+    if verifier is not None:
+        dependencies.setdefault("principal", principal_dependency())
     return Litestar(
-        route_handlers=[*health_routes(service, readiness), *routes],
-        exception_handlers={
-            HTTPException: _http_exception,
-            AuthError: _auth_error,
-            PermissionError: _permission_error,
-            Exception: _unexpected,
-        },
+        route_handlers=[
+            *health_routes(service, readiness, with_metrics=not metrics_port),
+            *routes,
+        ],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        request_class=LimitedRequest,
+        openapi_config=openapi_config(service, docs_ui=docs_ui),
+        dependencies=dependencies,
+        state=State({VERIFIER_STATE: verifier, METRICS_PORT_STATE: metrics_port}),
         **kwargs,
     )
 
@@ -137,8 +168,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve `app` until `stop` is set (uvicorn with httptools, inside this event loop)."""
+async def _serve_one(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
     config = uvicorn.Config(
         app,
         host=host,
@@ -159,10 +189,23 @@ async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> Non
         raise RuntimeError(f"HTTP server on {host}:{port} stopped unexpectedly")
 
 
-def principal_provider(secret: str) -> Provide:
-    """A Litestar dependency that turns the bearer token into a Principal (or a 401)."""
+async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve `app` until `stop` is set (uvicorn with httptools, inside this event loop).
 
-    async def provide(request: Request[Any, Any, Any]) -> Principal:
-        return verify_token(bearer(request.headers.get("authorization")), secret)
-
-    return Provide(provide)
+    When the app was built with a metrics port of its own, /metrics is served there too.
+    """
+    servers = [_serve_one(app, host, port, stop)]
+    metrics_port = int(app.state.get(METRICS_PORT_STATE) or 0)
+    if metrics_port:
+        metrics_app = Litestar(
+            route_handlers=[metrics_route()], openapi_config=None, logging_config=None
+        )
+        servers.append(_serve_one(metrics_app, host, metrics_port, stop))
+    tasks = [asyncio.create_task(server) for server in servers]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -13,6 +15,7 @@ import msgspec
 PREFIX = "SLUICE_"
 DEV_JWT_SECRET = "sluice-dev-secret-do-not-use-in-production"  # noqa: S105 - refused in production
 MIN_JWT_SECRET_CHARS = 32  # HS256 wants a key at least as long as its 256-bit hash
+MIN_SECRET_BITS = 128  # estimated entropy a production secret must have (secret_strength_bits)
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -45,7 +48,57 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     database_url: Annotated[str, _doc("PostgreSQL URL")] = (
         "postgresql://postgres@127.0.0.1:5434/sluice"
     )
-    jwt_secret: Annotated[str, _doc("HS256 secret for JWTs")] = DEV_JWT_SECRET
+    jwt_secret: Annotated[
+        str,
+        _doc(
+            "HS256 secret for JWTs; empty: the development secret in development, HS256 off in"
+            " production"
+        ),
+    ] = ""
+    jwt_jwks_url: Annotated[
+        str, _doc("JWKS URL of the identity provider: RS256/ES256 tokens verified with its keys")
+    ] = ""
+    jwt_issuer: Annotated[str, _doc("Required `iss` of every token (empty: not checked)")] = ""
+    jwt_audience: Annotated[
+        str, _doc("Required `aud` of every token (empty: not checked, any `aud` accepted)")
+    ] = ""
+    jwt_tenant_claim: Annotated[str, _doc("The claim that names the caller's tenant")] = "tenant"
+    jwt_max_lifetime_s: Annotated[
+        int, msgspec.Meta(ge=60, description="Longest accepted token lifetime (`exp` - `iat`)")
+    ] = 24 * 3600
+    jwt_leeway_s: Annotated[
+        int, msgspec.Meta(ge=0, le=300, description="Clock skew allowed on `exp`, `iat`, `nbf`")
+    ] = 30
+    jwks_cache_s: Annotated[
+        int, msgspec.Meta(ge=1, description="How long fetched JWKS keys are used before a refresh")
+    ] = 300
+    jwks_min_refresh_s: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, description="Least time between two fetches of the JWKS (an unknown `kid`)"
+        ),
+    ] = 30
+    cors_allow_origins: Annotated[
+        str, _doc("Comma-separated origins browsers may call from (empty: no CORS headers)")
+    ] = ""
+    cors_allow_methods: Annotated[str, _doc("Comma-separated methods allowed by CORS")] = "GET,POST"
+    cors_allow_headers: Annotated[str, _doc("Comma-separated request headers allowed by CORS")] = (
+        "Authorization,Content-Type,Idempotency-Key"
+    )
+    docs_ui: Annotated[
+        bool | None,
+        _doc("Serve the OpenAPI UI under /schema (unset: in development only)"),
+    ] = None
+    debug: Annotated[bool, _doc("Tracebacks in HTTP error bodies (refused in production)")] = False
+    metrics_port: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=65535,
+            description="Serve ingest's and status's /metrics on this port instead (0: the"
+            " service's own port)",
+        ),
+    ] = 0
     log_level: Annotated[str, _doc("Log level")] = "INFO"
     http_host: Annotated[str, _doc("Address the HTTP server binds")] = "127.0.0.1"
     instance_id: Annotated[str, _doc("This replica's name")] = ""
@@ -53,18 +106,89 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_size: Annotated[int, _doc("Max Postgres connections per process")] = 8
 
     def __post_init__(self) -> None:
-        if self.env == "production" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("SLUICE_JWT_SECRET must be set in production")
-        if len(self.jwt_secret) < MIN_JWT_SECRET_CHARS:
+        if self.jwt_secret and len(self.jwt_secret) < MIN_JWT_SECRET_CHARS:
             raise ValueError(
                 f"SLUICE_JWT_SECRET must be at least {MIN_JWT_SECRET_CHARS} characters"
                 " (HS256 key size)"
             )
+        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith(("https://", "http://")):
+            raise ValueError("SLUICE_JWT_JWKS_URL must be an http(s) URL")
+        if self.env == "production":
+            refuse_insecure_production(self)
 
     @property
     def instance(self) -> str:
         """A stable name for this process in logs and events."""
         return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    @property
+    def hs256_secret(self) -> str | None:
+        """The HS256 key tokens may be signed with, or None when only the JWKS keys count."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        if self.env == "development" and not self.jwt_jwks_url:
+            return DEV_JWT_SECRET
+        return None
+
+    @property
+    def serves_docs_ui(self) -> bool:
+        """Whether the OpenAPI UI is served (the JSON document always is)."""
+        return self.env == "development" if self.docs_ui is None else self.docs_ui
+
+    @property
+    def cors(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """(origins, methods, headers) allowed by CORS; no origins means no CORS."""
+        return (
+            _words(self.cors_allow_origins),
+            _words(self.cors_allow_methods),
+            _words(self.cors_allow_headers),
+        )
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(word.strip() for word in text.split(",") if word.strip())
+
+
+def secret_strength_bits(secret: str) -> float:
+    """An estimate of a secret's entropy: its length times the Shannon entropy of its characters.
+
+    Generous to random strings (`openssl rand -hex 32` scores ~250) and harsh to repetition
+    ('a' * 32 scores 0). A pattern repeated to length scores low on distinct trigrams, which
+    `refuse_insecure_production` checks as well.
+    """
+    if not secret:
+        return 0.0
+    n = len(secret)
+    counts = Counter(secret).values()
+    return -n * sum(c / n * math.log2(c / n) for c in counts)
+
+
+def _repeats_a_pattern(secret: str) -> bool:
+    trigrams = [secret[i : i + 3] for i in range(len(secret) - 2)]
+    return bool(trigrams) and len(set(trigrams)) < 0.75 * len(trigrams)
+
+
+def refuse_insecure_production(settings: CommonSettings) -> None:
+    """Raise ValueError for each setting `SLUICE_ENV=production` must not run with."""
+    secret = settings.jwt_secret
+    if secret == DEV_JWT_SECRET:
+        raise ValueError("SLUICE_JWT_SECRET is the public development secret: set your own")
+    if not secret and not settings.jwt_jwks_url:
+        raise ValueError(
+            "production needs SLUICE_JWT_JWKS_URL (RS256/ES256 from your identity provider)"
+            " or SLUICE_JWT_SECRET (HS256)"
+        )
+    if secret and (secret_strength_bits(secret) < MIN_SECRET_BITS or _repeats_a_pattern(secret)):
+        raise ValueError(
+            "SLUICE_JWT_SECRET is too predictable (repeated characters or a pattern): use a"
+            " random one, e.g. `openssl rand -hex 32`"
+        )
+    if settings.jwt_jwks_url and not settings.jwt_jwks_url.startswith("https://"):
+        raise ValueError("SLUICE_JWT_JWKS_URL must be https:// in production")
+    if "*" in settings.cors[0]:
+        raise ValueError("SLUICE_CORS_ALLOW_ORIGINS may not be '*' in production: list the origins")
+    if settings.debug:
+        raise ValueError("SLUICE_DEBUG must be off in production (it shows tracebacks)")
 
 
 def env_name(field: str) -> str:

@@ -2,20 +2,92 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+)
+from litestar.openapi.spec import Schema as OpenAPISchema
+from litestar.params import Parameter
 
-from services.common.auth import Principal
-from services.common.http import Problem, problem
-from services.ingest.core.uploads import UploadRejectedError
+from services.common.access import SECURITY, error_responses, requires
+from services.common.auth import WRITE, Principal
+from services.common.problems import Problem, problem
+from services.ingest.core.uploads import (
+    MAX_IDEMPOTENCY_KEY,
+    MAX_METADATA_BYTES,
+    UploadRejectedError,
+)
 from services.ingest.service import IngestService, UploadAccepted
 
+_UPLOAD_BODY = RequestBody(
+    required=True,
+    description="The document and, optionally, metadata to carry along with it.",
+    content={
+        "multipart/form-data": OpenAPIMediaType(
+            schema=OpenAPISchema(
+                type=OpenAPIType.OBJECT,
+                required=["file"],
+                properties={
+                    "file": OpenAPISchema(
+                        type=OpenAPIType.STRING,
+                        format=OpenAPIFormat.BINARY,
+                        description="The document; its type is sniffed from the bytes",
+                    ),
+                    "metadata": OpenAPISchema(
+                        type=OpenAPIType.STRING,
+                        max_length=MAX_METADATA_BYTES,
+                        description="A JSON object (at most 16 KiB, 32 levels, no NUL)",
+                    ),
+                },
+            )
+        )
+    },
+)
 
-@post("/v1/documents", status_code=202)
+
+@dataclass
+class _UploadOperation(Operation):
+    """The upload's OpenAPI operation: the multipart body the handler reads itself."""
+
+    def __post_init__(self) -> None:
+        self.request_body = _UPLOAD_BODY
+
+
+@post(
+    "/v1/documents",
+    status_code=202,
+    guards=[requires(WRITE)],  # before the body is read: a token without the scope costs nothing
+    security=SECURITY,
+    operation_class=_UploadOperation,
+    responses={
+        202: ResponseSpec(
+            UploadAccepted, description="Queued: where to follow the job", generate_examples=False
+        ),
+        **error_responses(409, 413, 415, 422),
+    },
+)
 async def upload_document(
-    request: Request[Any, Any, Any], principal: Principal, ingest: IngestService
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    ingest: IngestService,
+    idempotency_key: Annotated[
+        str | None,
+        Parameter(
+            header="Idempotency-Key",
+            min_length=1,
+            max_length=MAX_IDEMPOTENCY_KEY,
+            description="A retry with the same key and bytes returns the original job",
+        ),
+    ] = None,
 ) -> Response[UploadAccepted] | Response[Problem]:
     """Accept a document (multipart field `file`, optional `metadata` JSON object)."""
     content_type = request.headers.get("content-type", "")
@@ -34,7 +106,7 @@ async def upload_document(
             data=await file.read(),
             filename=file.filename,
             metadata_json=metadata if isinstance(metadata, str | bytes) else None,
-            idempotency_key=request.headers.get("idempotency-key"),
+            idempotency_key=idempotency_key,
         )
     except UploadRejectedError as error:
         return problem(error.status, error.title, error.detail)

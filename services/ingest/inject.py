@@ -12,7 +12,7 @@ from litestar.di import Provide
 from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.db import ping
-from services.common.http import Check, create_app, principal_provider
+from services.common.http import Check, create_app
 from services.ingest.adapters.uploads_store import UploadsStore
 from services.ingest.api import upload_document
 from services.ingest.config import IngestSettings
@@ -44,8 +44,8 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
             "ingest",
             readiness,
             [upload_document],
+            settings=config,
             dependencies={
-                "principal": principal_provider(config.jwt_secret),
                 "ingest": Provide(lambda: service, sync_to_thread=False),
             },
             request_max_body_size=config.max_upload_bytes + 1024 * 1024,

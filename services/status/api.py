@@ -9,8 +9,10 @@ from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from services.common.auth import Principal
-from services.common.http import PROBLEM_JSON, Problem, problem
+from services.common.access import SECURITY, error_responses, ok_responses, requires
+from services.common.auth import ADMIN_JOBS, READ, WRITE, Principal
+from services.common.problems import PROBLEM_JSON, Problem, problem
+from services.status.adapters.audit import AuditLog
 from services.status.adapters.queries import (
     DocumentView,
     JobPage,
@@ -22,7 +24,13 @@ from services.status.core.projection import JobState
 from services.status.redrive import Redrive, Redriver, RedriveRefusedError
 from services.status.search import SearchService, SearchUnavailableError
 
-_STATES = ", ".join(s.value for s in JobState)
+_STATES = [s.value for s in JobState]
+# Job and document ids are UUIDs; this admits any id-like text, refuses what no id can be
+# (NUL and other controls, spaces, slashes, 10 KB of text) with a 400 before any query.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+Id = Annotated[
+    str, Parameter(pattern=ID_PATTERN, min_length=1, max_length=128, description="An id")
+]
 
 
 class SearchRequest(msgspec.Struct, frozen=True):
@@ -43,56 +51,84 @@ class StatusController(Controller):
     """Reads for the calling tenant.
 
     Collaborators come by name from the app's dependencies: `queries` (jobs and documents),
-    `search` (query embedding and ranking), `redriver` (retries) and `principal` (the caller).
+    `search` (query embedding and ranking), `redriver` (retries), `audit` (admin actions) and
+    `principal` (the caller, verified by each route's guard before the body is read).
     """
 
     path = "/v1"
+    security = SECURITY
 
-    @get("/jobs/{job_id:str}")
+    @get(
+        "/jobs/{job_id:str}",
+        guards=[requires(READ)],
+        responses=ok_responses(JobView, "The job", 404),
+    )
     async def get_job(
-        self, job_id: str, principal: Principal, queries: StatusQueries
+        self, job_id: Id, principal: Principal, queries: StatusQueries
     ) -> Response[JobView] | Response[Problem]:
         """One job: state, per-stage timestamps, chunk count, error."""
-        principal.require("documents:read")
         job = await queries.job(principal.tenant, job_id)
         if job is None:
             return problem(404, "Not Found", f"no job {job_id}")
         return Response(job)
 
-    @get("/jobs")
+    @get("/jobs", guards=[requires(READ)], responses=ok_responses(JobPage, "A page of jobs"))
     async def list_jobs(
         self,
         principal: Principal,
         queries: StatusQueries,
-        job_state: Annotated[str | None, Parameter(query="state")] = None,
+        job_state: Annotated[
+            str | None,
+            Parameter(
+                query="state",
+                description="Only jobs in this state",
+                schema_extra={"enum": _STATES},
+            ),
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[
+            str | None,
+            Parameter(pattern=ID_PATTERN, max_length=128, description="`next_cursor` of a page"),
+        ] = None,
     ) -> Response[JobPage] | Response[Problem]:
         """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
-        principal.require("documents:read")
-        if job_state is not None and job_state not in {s.value for s in JobState}:
-            return problem(400, "Bad Request", f"state must be one of: {_STATES}")
+        if job_state is not None and job_state not in _STATES:
+            return problem(400, "Bad Request", f"state must be one of: {', '.join(_STATES)}")
         page = await queries.jobs(principal.tenant, state=job_state, limit=limit, cursor=cursor)
         return Response(page)
 
-    @get("/documents/{document_id:str}")
+    @get(
+        "/documents/{document_id:str}",
+        guards=[requires(READ)],
+        responses=ok_responses(DocumentView, "The document and its jobs", 404),
+    )
     async def get_document(
-        self, document_id: str, principal: Principal, queries: StatusQueries
+        self, document_id: Id, principal: Principal, queries: StatusQueries
     ) -> Response[DocumentView] | Response[Problem]:
         """A document with its jobs."""
-        principal.require("documents:read")
         document = await queries.document(principal.tenant, document_id)
         if document is None:
             return problem(404, "Not Found", f"no document {document_id}")
         return Response(document)
 
-    @post("/jobs/{job_id:str}/retry", status_code=202)
+    @post(
+        "/jobs/{job_id:str}/retry",
+        status_code=202,
+        guards=[requires(WRITE, ADMIN_JOBS)],
+        responses={
+            202: ResponseSpec(Redrive, description="Re-driven", generate_examples=False),
+            **error_responses(404, 409),
+        },
+    )
     async def retry_job(
-        self, job_id: str, principal: Principal, redriver: Redriver
+        self, job_id: Id, principal: Principal, redriver: Redriver, audit: AuditLog
     ) -> Response[Redrive] | Response[Problem]:
-        """Re-drive a failed job from the stage that failed (same tenant, or admin)."""
-        principal.require("documents:write")
-        tenant = None if "admin" in principal.scopes else principal.tenant
+        """Re-drive a failed job from the stage that failed (the caller's, or with `admin:jobs`
+        any tenant's: recorded in the audit log)."""
+        tenant: str | None = principal.tenant
+        if principal.holds(ADMIN_JOBS):
+            await audit.job_action(principal, "jobs.retry", job_id)
+            tenant = None
         try:
             result = await redriver.retry(tenant, job_id)
         except RedriveRefusedError as error:
@@ -103,7 +139,9 @@ class StatusController(Controller):
     @post(
         "/search",
         status_code=200,
+        guards=[requires(READ)],
         responses={
+            **error_responses(),
             200: ResponseSpec(
                 SearchResponse, description="Ranked chunks, best first", generate_examples=False
             ),
@@ -119,7 +157,6 @@ class StatusController(Controller):
         self, data: SearchRequest, principal: Principal, search: SearchService
     ) -> Response[SearchResponse] | Response[Problem]:
         """Semantic search over the tenant's chunks."""
-        principal.require("documents:read")
         try:
             hits = await search.search(principal.tenant, data.query, data.top_k)
         except SearchUnavailableError as error:

@@ -1,13 +1,14 @@
 """Dead letters for people: the newest records of the `<topic>.dlq` topics, and one by its
 place, read with a consumer of no group (nothing committed, no member of any group).
 
-A caller with `admin` sees every record; any other caller sees the records whose event
-names its tenant (a record that does not decode as an event names none).
+A caller with `admin:pipeline` sees every record (audited); any other caller sees the records
+whose event names its tenant (a record that does not decode as an event names none).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
@@ -21,8 +22,10 @@ from litestar.params import Parameter
 
 from schemas import topics
 from services.common import deadletter as headers
-from services.common.auth import Principal
+from services.common.access import SECURITY, ok_responses, requires
+from services.common.auth import ADMIN_PIPELINE, READ, Principal
 from services.common.http import Problem, problem
+from services.status.adapters.audit import AuditLog
 
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
 SCAN_PER_PARTITION = 1000  # a listing reads at most the newest this many of each partition
@@ -217,9 +220,13 @@ async def _read_tail(
     return records
 
 
-def _scope(principal: Principal) -> str | None:
-    principal.require("documents:read")
-    return None if "admin" in principal.scopes else principal.tenant
+async def _scope(principal: Principal, audit: AuditLog, action: str, target: str) -> str | None:
+    """The tenant whose records the caller may see; None (every tenant, audited) for a token
+    with `admin:pipeline`."""
+    if ADMIN_PIPELINE in principal.scopes:
+        await audit.record(principal, ADMIN_PIPELINE, action, "*", target)
+        return None
+    return principal.tenant
 
 
 def _topics(topic: str | None) -> Iterable[str] | None:
@@ -229,21 +236,35 @@ def _topics(topic: str | None) -> Iterable[str] | None:
     return (name,) if name in DLQ_TOPICS else None
 
 
+# A pipeline topic or its `.dlq`: in the OpenAPI document, so a client sees the choices.
+TOPIC_PATTERN = (
+    "^(?:" + "|".join(re.escape(name) for name in topics.PIPELINE_TOPICS) + r")(?:\.dlq)?$"
+)
+
+
 class DeadLetterController(Controller):
     """GET /v1/dead-letters[/{topic}/{partition}/{offset}] (`dead_letters`: the reader)."""
 
     path = "/v1/dead-letters"
+    security = SECURITY
 
-    @get("/")
+    @get(
+        "/",
+        guards=[requires(READ, ADMIN_PIPELINE)],
+        responses=ok_responses(DeadLetterPage, "The newest dead letters the caller may see"),
+    )
     async def list_dead_letters(
         self,
         principal: Principal,
         dead_letters: DeadLetterReader,
-        topic: str | None = None,
+        audit: AuditLog,
+        topic: Annotated[
+            str | None, Parameter(pattern=TOPIC_PATTERN, description="One pipeline topic")
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> Response[DeadLetterPage] | Response[Problem]:
         """The newest dead letters the caller may see, newest first."""
-        tenant = _scope(principal)
+        tenant = await _scope(principal, audit, "dead_letters.list", topic or "*")
         names = _topics(topic)
         if names is None:
             known = ", ".join(topics.PIPELINE_TOPICS)
@@ -254,17 +275,25 @@ class DeadLetterController(Controller):
             return problem(503, "Service Unavailable", f"Kafka did not answer: {error}")
         return Response(DeadLetterPage(records=records))
 
-    @get("/{topic:str}/{partition:int}/{offset:int}")
+    @get(
+        "/{topic:str}/{partition:int}/{offset:int}",
+        guards=[requires(READ, ADMIN_PIPELINE)],
+        responses=ok_responses(DeadLetterView, "One dead letter with its payload", 404),
+    )
     async def get_dead_letter(
         self,
+        *,
         topic: str,
         partition: int,
         offset: int,
         principal: Principal,
         dead_letters: DeadLetterReader,
+        audit: AuditLog,
     ) -> Response[DeadLetterView] | Response[Problem]:
         """One dead letter with its payload."""
-        tenant = _scope(principal)
+        tenant = await _scope(
+            principal, audit, "dead_letters.show", f"{topic}/{partition}/{offset}"
+        )
         try:
             found = await dead_letters.one(topic, partition, offset, tenant)
         except DeadLettersUnavailableError as error:

@@ -12,8 +12,9 @@ from litestar.di import Provide
 from schemas import topics
 from services.common.bootstrap import infrastructure
 from services.common.db import ping
-from services.common.http import Check, create_app, principal_provider
+from services.common.http import Check, create_app
 from services.common.kafka import ConsumerLoop
+from services.status.adapters.audit import AuditLog
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
@@ -58,6 +59,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         search = SearchService(queries, config.embedding_provider, config.provider_options())
         redriver = Redriver(infra.pool, infra.producer, infra.identity)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
+        audit = AuditLog(infra.pool)
 
         async def readiness() -> dict[str, Check]:
             ok, detail = loop.health.ready()
@@ -74,12 +76,13 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             "status",
             readiness,
             [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
+            settings=config,
             dependencies={
-                "principal": principal_provider(config.jwt_secret),
                 "queries": Provide(lambda: queries, sync_to_thread=False),
                 "search": Provide(lambda: search, sync_to_thread=False),
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
+                "audit": Provide(lambda: audit, sync_to_thread=False),
             },
         )
         yield StatusParts(loop=loop, app=app, search=search)

@@ -151,7 +151,9 @@ def test_upload_watch_search_and_a_failed_files_reason(
 def test_the_pipeline_view_shows_for_admins_when_the_endpoint_answers(
     pipeline: Pipeline, page: Page, shots: Path
 ) -> None:
-    admin = pipeline.token(f"ops-{uuid.uuid4().hex[:8]}", scopes=("admin",))
+    admin = pipeline.token(
+        f"ops-{uuid.uuid4().hex[:8]}", scopes=("documents:read", "admin:pipeline")
+    )
     sign_in(page, pipeline, admin)
     tab = page.locator('#tabs [data-tab="pipeline"]')
     expect(tab).to_be_hidden()  # GET /v1/pipeline is not there (404): no tab

@@ -57,8 +57,10 @@ def _probe_site(root: Path) -> Path:
 def _sluice(
     code: str, cwd: Path, site: Path, *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    environ = {**os.environ, "PYTHONPATH": str(site)}
     environ.pop("SLUICE_JWT_SECRET", None)
+    environ.pop("SLUICE_ENV", None)
+    environ.update(env)
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
@@ -130,3 +132,27 @@ def test_no_service_imports_infra() -> None:
                 f"{path.relative_to(REPO_ROOT)}: {n}" for n in names if n.split(".")[0] == "infra"
             ]
     assert files and not wrong, wrong
+
+
+def test_token_refuses_admin_scopes_in_production(tmp_path: Path) -> None:
+    site = _probe_site(tmp_path)
+    secret = "c0f9d1a27e3b4c58a6d70e12f9b83a4d5e6f7a8b9c0d1e2f"
+    prod = {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": secret}
+
+    admin = _sluice(RUN_SLUICE, REPO_ROOT, site, "token", "--scope", "admin:jobs", **prod)
+    assert admin.returncode == 2
+    assert "refusing to mint an admin token" in admin.stderr
+    assert admin.stdout == ""
+
+    reader = _sluice(RUN_SLUICE, REPO_ROOT, site, "token", "--scope", "documents:read", **prod)
+    assert reader.returncode == 0, reader.stderr
+    assert jwt.decode(reader.stdout.strip(), secret, algorithms=["HS256"])["scope"] == (
+        "documents:read"
+    )
+
+    no_secret = _sluice(RUN_SLUICE, REPO_ROOT, site, "token", SLUICE_ENV="production")
+    assert no_secret.returncode == 2
+    assert "SLUICE_JWT_SECRET is not set" in no_secret.stderr
+
+    dev_admin = _sluice(RUN_SLUICE, REPO_ROOT, site, "token", "--scope", "admin:jobs")
+    assert dev_admin.returncode == 0, dev_admin.stderr

@@ -11,8 +11,9 @@ from litestar.di import Provide
 from litestar.testing import TestClient
 
 from schemas import topics
-from services.common.auth import issue_token
-from services.common.http import Check, create_app, principal_provider
+from services.common.auth import Principal, TokenVerifier, issue_token
+from services.common.http import Check, create_app
+from services.status.adapters.audit import AuditLog
 from services.status.deadletters import (
     DLQ_TOPICS,
     DeadLetterController,
@@ -76,6 +77,21 @@ class Reader(DeadLetterReader):
         return next((r for r in found if tenant is None or r.tenant_id == tenant), None)
 
 
+class Audit(AuditLog):
+    """Remembers each cross-tenant read it is told of."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, str, str, str]] = []
+
+    async def record(
+        self, actor: Principal, scope: str, action: str, tenant_id: str, target: str
+    ) -> None:
+        self.recorded.append((scope, action, tenant_id, target))
+
+
+AUDIT = Audit()
+
+
 async def _ready() -> dict[str, Check]:
     return {}
 
@@ -85,9 +101,10 @@ def _client(reader: Reader) -> TestClient[Any]:
         "status",
         _ready,
         [DeadLetterController],
+        verifier=TokenVerifier(secret=SECRET, jwks=None),
         dependencies={
-            "principal": principal_provider(SECRET),
             "dead_letters": Provide(lambda: reader, sync_to_thread=False),
+            "audit": Provide(lambda: AUDIT, sync_to_thread=False),
         },
     )
     return TestClient(app)
@@ -116,9 +133,12 @@ def test_a_tenant_sees_its_own_records_and_an_admin_all(
     mine = client.get("/v1/dead-letters", headers=_as("t"))
     assert [r["job_id"] for r in mine.json()["records"]] == ["j1"]
     assert reader.asked[-1] == (DLQ_TOPICS, 50, "t")
-    everything = client.get("/v1/dead-letters?limit=10", headers=_as("ops", "admin"))
+    everything = client.get("/v1/dead-letters?limit=10", headers=_as("ops", "admin:pipeline"))
     assert [r["offset"] for r in everything.json()["records"]] == [1, 2, 3]
     assert reader.asked[-1] == (DLQ_TOPICS, 10, None)
+    assert AUDIT.recorded[-1] == ("admin:pipeline", "dead_letters.list", "*", "*")
+    old_admin = client.get("/v1/dead-letters?limit=10", headers=_as("ops", "admin"))
+    assert old_admin.status_code == 403, "`admin` alone grants nothing since scopes are explicit"
     one = client.get(f"/v1/dead-letters/{topics.DOCUMENTS_UPLOADED}", headers=_as("t"))
     assert one.status_code == 404
 
@@ -129,7 +149,7 @@ def test_one_record_by_its_place_only_for_whom_it_names(
     assert client.get(f"/v1/dead-letters/{DLQ}/0/1", headers=_as("t")).json()["job_id"] == "j1"
     assert client.get(f"/v1/dead-letters/{DLQ}/0/2", headers=_as("t")).status_code == 404
     assert client.get(f"/v1/dead-letters/{DLQ}/0/3", headers=_as("t")).status_code == 404
-    admin = client.get(f"/v1/dead-letters/{DLQ}/0/3", headers=_as("ops", "admin"))
+    admin = client.get(f"/v1/dead-letters/{DLQ}/0/3", headers=_as("ops", "admin:pipeline"))
     assert admin.status_code == 200
 
 

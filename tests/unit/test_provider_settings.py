@@ -13,7 +13,7 @@ from services.status.config import StatusSettings
 
 pytestmark = pytest.mark.unit
 
-SECRET = "a-production-secret-of-32-chars!"
+SECRET = "9f2c4e7a1b3d5f60c8e2a4b6d8f0a1c3e5b7d9f1"  # random, as production needs
 OPENAI = {
     "SLUICE_EMBEDDING_PROVIDER": "openai",
     "SLUICE_OPENAI_BASE_URL": "http://vllm.internal:8000/v1",

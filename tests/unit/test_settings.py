@@ -10,11 +10,13 @@ import pytest
 
 from services.common.settings import (
     DEV_JWT_SECRET,
+    MIN_SECRET_BITS,
     CommonSettings,
     SettingsError,
     describe,
     env_name,
     load_settings,
+    secret_strength_bits,
 )
 from services.embedder.config import EmbedderSettings
 from services.ingest.config import IngestSettings
@@ -23,7 +25,8 @@ from services.status.config import StatusSettings
 
 G = TypeVar("G")
 E = TypeVar("E")
-SECRET = "a-production-secret-of-some-length"
+SECRET = "c0f9d1a27e3b4c58a6d70e12f9b83a4d5e6f7a8b9c0d1e2f"  # random hex, as `openssl rand` gives
+JWKS = "https://idp.example.com/.well-known/jwks.json"
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,15 @@ def test_defaults_from_an_empty_environment() -> None:
     assert settings == CommonSettings()
     assert settings.env == "development"
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
-    assert settings.jwt_secret == DEV_JWT_SECRET
+    assert settings.jwt_secret == ""
+    assert settings.hs256_secret == DEV_JWT_SECRET  # development signs with the public secret
+    assert settings.serves_docs_ui
+    assert settings.cors == (
+        (),
+        ("GET", "POST"),
+        ("Authorization", "Content-Type", "Idempotency-Key"),
+    )
+    assert settings.metrics_port == 0
     assert settings.topic_partitions == 12
 
 
@@ -123,16 +134,65 @@ def test_invalid_value_names_the_variable(
 
 REFUSED: list[Case[dict[str, str], str]] = [
     Case(
-        "production with the dev secret",
+        "production without a secret or a JWKS URL",
         {"SLUICE_ENV": "production"},
-        "SLUICE_JWT_SECRET must be set",
+        "production needs SLUICE_JWT_JWKS_URL",
     ),
     Case(
         "production with the dev secret spelled out",
         {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": DEV_JWT_SECRET},
-        "SLUICE_JWT_SECRET must be set",
+        "public development secret",
+    ),
+    Case(
+        "production with the dev secret beside a JWKS URL",
+        {
+            "SLUICE_ENV": "production",
+            "SLUICE_JWT_SECRET": DEV_JWT_SECRET,
+            "SLUICE_JWT_JWKS_URL": JWKS,
+        },
+        "public development secret",
+    ),
+    Case(
+        "production with one character repeated",
+        {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": "a" * 32},
+        "too predictable",
+    ),
+    Case(
+        "production with a repeated pattern",
+        {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": "abcdefghijklmnop" * 3},
+        "too predictable",
+    ),
+    Case(
+        "production with few distinct characters",
+        {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": "abab" * 8 + "ba" * 8},
+        "too predictable",
+    ),
+    Case(
+        "production with a plain-http JWKS URL",
+        {"SLUICE_ENV": "production", "SLUICE_JWT_JWKS_URL": "http://idp.example.com/jwks"},
+        "https:// in production",
+    ),
+    Case(
+        "production with wildcard CORS",
+        {"SLUICE_ENV": "production", "SLUICE_JWT_JWKS_URL": JWKS, "SLUICE_CORS_ALLOW_ORIGINS": "*"},
+        "SLUICE_CORS_ALLOW_ORIGINS may not be '\\*'",
+    ),
+    Case(
+        "production with a wildcard among origins",
+        {
+            "SLUICE_ENV": "production",
+            "SLUICE_JWT_JWKS_URL": JWKS,
+            "SLUICE_CORS_ALLOW_ORIGINS": "https://app.example.com, *",
+        },
+        "SLUICE_CORS_ALLOW_ORIGINS",
+    ),
+    Case(
+        "production with debug",
+        {"SLUICE_ENV": "production", "SLUICE_JWT_JWKS_URL": JWKS, "SLUICE_DEBUG": "true"},
+        "SLUICE_DEBUG must be off",
     ),
     Case("short secret", {"SLUICE_JWT_SECRET": "short"}, "at least 32 characters"),
+    Case("JWKS URL not http(s)", {"SLUICE_JWT_JWKS_URL": "file:///etc/jwks"}, "http\\(s\\) URL"),
 ]
 
 
@@ -141,6 +201,64 @@ REFUSED: list[Case[dict[str, str], str]] = [
 def test_insecure_settings_are_refused(case: Case[dict[str, str], str]) -> None:
     with pytest.raises(SettingsError, match=case.expected):
         load_settings(CommonSettings, case.given)
+
+
+PRODUCTION: list[Case[dict[str, str], tuple[str | None, bool]]] = [
+    Case("a random secret: HS256", {"SLUICE_JWT_SECRET": SECRET}, (SECRET, False)),
+    Case("a JWKS URL only: no HS256 at all", {"SLUICE_JWT_JWKS_URL": JWKS}, (None, False)),
+    Case(
+        "the docs UI when asked for",
+        {"SLUICE_JWT_JWKS_URL": JWKS, "SLUICE_DOCS_UI": "true"},
+        (None, True),
+    ),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", PRODUCTION, ids=_ids(PRODUCTION))
+def test_production_settings_that_start(
+    case: Case[dict[str, str], tuple[str | None, bool]],
+) -> None:
+    settings = load_settings(CommonSettings, {"SLUICE_ENV": "production", **case.given})
+    assert (settings.hs256_secret, settings.serves_docs_ui) == case.expected
+
+
+@pytest.mark.unit
+def test_explicit_cors_lists() -> None:
+    settings = load_settings(
+        CommonSettings,
+        {
+            "SLUICE_CORS_ALLOW_ORIGINS": "https://a.example.com, https://b.example.com",
+            "SLUICE_CORS_ALLOW_METHODS": "GET",
+            "SLUICE_CORS_ALLOW_HEADERS": "Authorization",
+        },
+    )
+    assert settings.cors == (
+        ("https://a.example.com", "https://b.example.com"),
+        ("GET",),
+        ("Authorization",),
+    )
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("secret", "weak"),
+    [
+        ("a" * 32, True),
+        ("ab" * 32, True),
+        (SECRET, False),
+        ("Xk9#mQ2$vL7@pR4!wT8&zN5^bH3*" * 2, True),
+    ],
+)
+def test_secret_strength(secret: str, weak: bool) -> None:
+    """Repetition scores low, a random secret high (a pattern repeated twice is refused too)."""
+    environ = {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": secret}
+    if weak:
+        with pytest.raises(SettingsError, match="too predictable"):
+            load_settings(CommonSettings, environ)
+    else:
+        assert load_settings(CommonSettings, environ).jwt_secret == secret
+    assert (secret_strength_bits(secret) < MIN_SECRET_BITS) == (secret in ("a" * 32, "ab" * 32))
 
 
 @pytest.mark.unit

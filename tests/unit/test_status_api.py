@@ -11,9 +11,10 @@ import pytest
 from litestar.di import Provide
 from litestar.testing import TestClient
 
-from services.common.auth import issue_token
+from services.common.auth import Principal, TokenVerifier, issue_token
 from services.common.embedding.hashing import HashingEmbedder
-from services.common.http import Check, create_app, principal_provider
+from services.common.http import Check, create_app
+from services.status.adapters.audit import AuditLog
 from services.status.adapters.queries import (
     DocumentView,
     JobPage,
@@ -24,6 +25,7 @@ from services.status.adapters.queries import (
     StatusQueries,
 )
 from services.status.api import StatusController
+from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService
 from tests.unit.test_search_api import HIT
 
@@ -111,25 +113,56 @@ class RankedChunks(StatusQueries):
         return [HIT]
 
 
+class RecordingRedriver(Redriver):
+    """Re-drives every job it is asked to; remembers (tenant, job) of each request."""
+
+    def __init__(self) -> None:
+        self.retries: list[tuple[str | None, str]] = []
+
+    async def retry(self, tenant_id: str | None, job_id: str) -> Redrive:
+        self.retries.append((tenant_id, job_id))
+        return Redrive(job_id, "queued", 2, "parse")
+
+
+class RecordingAudit(AuditLog):
+    """Job j9 belongs to tenant "other": an admin action on it is recorded, as the real log
+    records only actions that cross a tenant."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.recorded: list[tuple[str, str, str, str]] = []
+
+    async def job_action(self, actor: Principal, action: str, job_id: str) -> str | None:
+        self.asked.append(job_id)
+        if job_id != "j9" or actor.tenant == "other":
+            return None
+        self.recorded.append((actor.subject, actor.tenant, action, job_id))
+        return "other"
+
+
 @dataclass
 class Api:
     client: TestClient[Any]
     queries: JobsAndDocuments
     chunks: RankedChunks
+    redriver: RecordingRedriver
+    audit: RecordingAudit
 
     def get(self, path: str, tenant: str = "t") -> tuple[int, Any]:
         response = self.client.get(path, headers=self.auth(tenant))
         return response.status_code, response.json()
 
     @staticmethod
-    def auth(tenant: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {issue_token(tenant, SECRET)}"}
+    def auth(tenant: str, *scopes: str, **claims: Any) -> dict[str, str]:
+        scopes = scopes or ("documents:read", "documents:write")
+        return {"authorization": f"Bearer {issue_token(tenant, SECRET, scopes=scopes, **claims)}"}
 
 
 @pytest.fixture
 def api() -> Iterator[Api]:
     """The status routes over in-memory queries and a search service with a loaded model."""
     queries, chunks = JobsAndDocuments(), RankedChunks()
+    redriver, audit = RecordingRedriver(), RecordingAudit()
     search = SearchService(chunks, "hashing")
     search.provider = HashingEmbedder()
 
@@ -140,14 +173,16 @@ def api() -> Iterator[Api]:
         "status",
         ready,
         [StatusController],
+        verifier=TokenVerifier(secret=SECRET, jwks=None),
         dependencies={
-            "principal": principal_provider(SECRET),
             "queries": Provide(lambda: queries, sync_to_thread=False),
             "search": Provide(lambda: search, sync_to_thread=False),
+            "redriver": Provide(lambda: redriver, sync_to_thread=False),
+            "audit": Provide(lambda: audit, sync_to_thread=False),
         },
     )
     with TestClient(app) as client:
-        yield Api(client, queries, chunks)
+        yield Api(client, queries, chunks, redriver, audit)
 
 
 @dataclass(frozen=True)
@@ -215,3 +250,113 @@ def test_search_embeds_the_query_and_ranks_through_the_search_service(api: Api) 
     assert [hit["text"] for hit in body["results"]] == [HIT.text]
     assert api.chunks.rankings == [("t", "bench-hashing-384", 3)]
     assert api.queries.reads == []
+
+
+BAD_INPUT = [
+    # Each reached Postgres and failed there with a 500 (NUL in a text parameter).
+    Case("NUL in a job id", ("t", "/v1/jobs/j%001"), (400, "job_id", ())),
+    Case("NUL in a document id", ("t", "/v1/documents/d%001"), (400, "document_id", ())),
+    Case("NUL in the cursor", ("t", "/v1/jobs?cursor=j%001"), (400, "cursor", ())),
+    Case("a job id of 129 characters", ("t", "/v1/jobs/" + "j" * 129), (400, "job_id", ())),
+    Case(
+        "a cursor of 10,000 characters",
+        ("t", "/v1/jobs?cursor=" + "c" * 10_000),
+        (400, "cursor", ()),
+    ),
+    Case("a space in a document id", ("t", "/v1/documents/d%201"), (400, "document_id", ())),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=[c.description for c in BAD_INPUT])
+def test_what_no_id_can_be_is_refused_before_any_read(api: Api, case: Case) -> None:
+    tenant, path = case.given
+    status, key, _ = case.expected
+
+    response = api.client.get(path, headers=api.auth(tenant))
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["key"] for e in response.json()["errors"]] == [key]
+    assert api.queries.reads == []
+
+
+BAD_TOKENS = [
+    # (tenant, extra claims): the integer scope raised TypeError, the NUL reached Postgres.
+    ("scope an integer", "t", {"scope": 7}, "claim 'scope' must be"),
+    ("tenant with a NUL", "t\x00", {}, "printable"),
+    ("tenant of 200 characters", "t" * 200, {}, "1-128"),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "tenant", "claims", "reason"), BAD_TOKENS, ids=[c[0] for c in BAD_TOKENS]
+)
+def test_validly_signed_tokens_with_wrong_claims_are_401(
+    api: Api, description: str, tenant: str, claims: dict[str, Any], reason: str
+) -> None:
+    response = api.client.get("/v1/jobs/j1", headers=api.auth(tenant, **claims))
+
+    assert response.status_code == 401, f"{description}: {response.text}"
+    assert reason in response.json()["detail"]
+    assert api.queries.reads == []
+
+
+def test_deeply_nested_search_bodies_are_400(api: Api) -> None:
+    for depth in (65, 100_000):  # 100,000 raised RecursionError in the JSON decoder: a 500
+        body = '{"query": "tea", "x": ' + "[" * depth + "]" * depth + "}"
+        response = api.client.post(
+            "/v1/search",
+            headers={**api.auth("t"), "content-type": "application/json"},
+            content=body,
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"] == "JSON nested deeper than 64 levels"
+    assert api.chunks.rankings == []
+
+
+def test_the_read_scope_is_checked_before_the_search_body_is_parsed(api: Api) -> None:
+    response = api.client.post(
+        "/v1/search",
+        headers={**api.auth("t", "documents:write"), "content-type": "application/json"},
+        content="{not json",
+    )
+    assert response.status_code == 403, response.text
+
+
+RETRIES = [
+    # (scopes, job) -> (status, the tenant the redriver was limited to, audited)
+    ("write: own tenant only", ("documents:write",), "j9", (202, "t", False)),
+    ("the retired 'admin' scope is nothing", ("admin",), "j9", (403, None, False)),
+    ("'admin' with write: still own tenant", ("documents:write", "admin"), "j9", (202, "t", False)),
+    ("admin:jobs: any tenant, audited", ("admin:jobs",), "j9", (202, None, True)),
+    ("admin:jobs on an own job: audit finds nothing", ("admin:jobs",), "j1", (202, None, False)),
+    ("read only", ("documents:read",), "j1", (403, None, False)),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "scopes", "job", "expected"), RETRIES, ids=[c[0] for c in RETRIES]
+)
+def test_retrying_another_tenants_job_needs_admin_jobs_and_is_audited(
+    api: Api,
+    description: str,
+    scopes: tuple[str, ...],
+    job: str,
+    expected: tuple[int, str | None, bool],
+) -> None:
+    status, tenant, audited = expected
+
+    response = api.client.post(f"/v1/jobs/{job}/retry", headers=api.auth("t", *scopes))
+
+    assert response.status_code == status, f"{description}: {response.text}"
+    assert api.redriver.retries == ([(tenant, job)] if status == 202 else [])
+    assert api.audit.asked == ([job] if "admin:jobs" in scopes else [])
+    assert api.audit.recorded == ([("dev", "t", "jobs.retry", job)] if audited else [])
+
+
+def test_each_request_verifies_its_own_token(api: Api) -> None:
+    """The principal a guard verified belongs to its request: the next caller is not it."""
+    answers = [api.get("/v1/jobs/j1", tenant)[0] for tenant in ("t", "u", "t")]
+
+    assert answers == [200, 404, 200]
+    assert [read[1] for read in api.queries.reads] == ["t", "u", "t"]

@@ -100,6 +100,25 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         Upload(metadata='{"k": "' + "x" * MAX_METADATA_BYTES + '"}'),
         (400, "larger than 16 KiB"),
     ),
+    # Postgres' jsonb holds no NUL: these were 500s (a DataError from the INSERT).
+    Case("metadata value with a NUL", Upload(metadata='{"a": "x\\u0000y"}'), (400, "NUL")),
+    Case("metadata key with a NUL", Upload(metadata='{"a\\u0000": 1}'), (400, "NUL")),
+    Case(
+        "metadata NUL deep in a list",
+        Upload(metadata='{"a": [1, {"b": ["\\u0000"]}]}'),
+        (400, "NUL"),
+    ),
+    # msgspec raised RecursionError: a 500.
+    Case(
+        "metadata nested 5,000 levels",
+        Upload(metadata='{"a": ' + "[" * 5000 + "]" * 5000 + "}"),
+        (400, "nested deeper than 32"),
+    ),
+    Case(
+        "metadata nested 33 levels",
+        Upload(metadata='{"a": ' + "[" * 32 + "]" * 32 + "}"),
+        (400, "nested deeper than 32"),
+    ),
 ]
 
 
@@ -148,6 +167,11 @@ ACCEPTED: list[Case[Upload, dict[str, Any]]] = [
     ),
     Case("metadata as bytes", Upload(metadata=b'{"a": [1]}'), {"metadata": {"a": [1]}}),
     Case("empty metadata part", Upload(metadata=""), {"metadata": {}}),
+    Case(
+        "metadata nested 32 levels",
+        Upload(metadata='{"a": ' + "[" * 31 + "]" * 31 + "}"),
+        {"metadata": {"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}},
+    ),
     Case(
         "path stripped from filename",
         Upload(filename="../../etc/passwd.txt"),

@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.events import document_id_for
 from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
+from services.common.jsonlimits import MAX_METADATA_DEPTH, JsonLimitError, decode_json_limited
 from services.common.media import ALLOWED_MEDIA_TYPES, sanitize_filename, sniff_media_type
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -90,17 +91,23 @@ def _refuse_archive_bomb(data: bytes) -> None:
 
 
 def parse_metadata(raw: str | bytes | None) -> dict[str, Any]:
-    """The optional `metadata` part: a JSON object of at most 16 KiB."""
+    """The optional `metadata` part: a JSON object of at most 16 KiB, 32 levels, without NUL.
+
+    Postgres stores it as jsonb, which holds no NUL character; msgspec and the JSON encoders
+    downstream recurse: both would otherwise fail the upload with a 500.
+    """
     if raw is None or raw in ("", b""):
         return {}
     if len(raw) > MAX_METADATA_BYTES:
         raise UploadRejectedError(400, "Invalid metadata", "metadata is larger than 16 KiB")
     try:
-        value = msgspec.json.decode(raw)
+        value = decode_json_limited(raw, max_depth=MAX_METADATA_DEPTH, allow_nul=False)
     except msgspec.DecodeError as error:
         raise UploadRejectedError(
             400, "Invalid metadata", f"metadata is not valid JSON: {error}"
         ) from error
+    except JsonLimitError as error:
+        raise UploadRejectedError(400, "Invalid metadata", f"metadata: {error}") from error
     if not isinstance(value, dict):
         raise UploadRejectedError(400, "Invalid metadata", "metadata must be a JSON object")
     return value

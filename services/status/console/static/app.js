@@ -31,7 +31,7 @@ async function start(config, token) {
   const jobs = new Jobs(api);
   setUpUploads(api, jobs);
   setUpSearch(api);
-  const admin = String(who.scope ?? "").split(" ").includes("admin");
+  const admin = String(who.scope ?? "").split(" ").includes("admin:pipeline");
   if (admin && (await pipeline.probe(api)) !== null) {
     document.querySelector('#tabs [data-tab="pipeline"]').hidden = false;
   }
