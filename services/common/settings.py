@@ -9,6 +9,7 @@ import socket
 from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -113,6 +114,11 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
             )
         if self.jwt_jwks_url and not self.jwt_jwks_url.startswith(("https://", "http://")):
             raise ValueError("SLUICE_JWT_JWKS_URL must be an http(s) URL")
+        for value in _words(self.cors_allow_origins):
+            if value != "*" and origin_of(value) != value.rstrip("/"):
+                raise ValueError(
+                    f"SLUICE_CORS_ALLOW_ORIGINS: {value!r} is not an origin (scheme://host[:port])"
+                )
         if self.env == "production":
             refuse_insecure_production(self)
 
@@ -143,6 +149,12 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
             _words(self.cors_allow_methods),
             _words(self.cors_allow_headers),
         )
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL: what a browser sends as `Origin`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _words(text: str) -> tuple[str, ...]:

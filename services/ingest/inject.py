@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 
 from services.common.blobstore import PostgresBlobStore
@@ -49,13 +48,6 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
                 "ingest": Provide(lambda: service, sync_to_thread=False),
             },
             request_max_body_size=config.max_upload_bytes + 1024 * 1024,
-            # the web console (served by status) uploads from the browser
-            cors_config=CORSConfig(
-                allow_origins=config.allowed_origins,
-                allow_methods=["POST"],
-                allow_headers=["Authorization", "Idempotency-Key"],
-                max_age=600,
-            ),
         )
         try:
             yield app

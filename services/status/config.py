@@ -28,6 +28,6 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
         msgspec.Meta(
             pattern=r"^https?://[^/\s]+(/\S*)?$",
             description="Ingest's base URL as a browser reaches it: the console (/console)"
-            " uploads there; ingest must allow the console's origin (SLUICE_CORS_ORIGINS)",
+            " uploads there; ingest must allow the console's origin (SLUICE_CORS_ALLOW_ORIGINS)",
         ),
     ] = "http://127.0.0.1:8000"

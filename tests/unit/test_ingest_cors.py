@@ -9,34 +9,39 @@ from services.ingest.config import IngestSettings
 
 pytestmark = pytest.mark.unit
 
+RANDOM_SECRET = "Zq8vN2kT5xRw0LmYb7Hc3Jf9Ps6Ud1Ge4Ai"
+
 
 def test_the_consoles_origin_is_allowed_and_more_can_be_listed() -> None:
     settings = load_settings(
         IngestSettings,
         {
             "SLUICE_STATUS_BASE_URL": "https://status.example.com/base/",
-            "SLUICE_CORS_ORIGINS": "http://localhost:5173, https://app.example.com/",
+            "SLUICE_CORS_ALLOW_ORIGINS": "http://localhost:5173, https://app.example.com",
         },
     )
-    assert settings.allowed_origins == [
+    origins, methods, headers = settings.cors
+    assert origins == (
         "https://status.example.com",
         "http://localhost:5173",
         "https://app.example.com",
-    ]
-    assert load_settings(IngestSettings, {}).allowed_origins == ["http://127.0.0.1:8001"]
+    )
+    assert "POST" in methods
+    assert {"Authorization", "Idempotency-Key"} <= set(headers)
+    assert load_settings(IngestSettings, {}).cors[0] == ("http://127.0.0.1:8001",)
 
 
 @pytest.mark.parametrize(
     ("env", "says"),
     [
-        ({"SLUICE_CORS_ORIGINS": "https://app.example.com/path"}, "is not an origin"),
+        ({"SLUICE_CORS_ALLOW_ORIGINS": "https://app.example.com/path"}, "is not an origin"),
         (
             {
-                "SLUICE_CORS_ORIGINS": "*",
+                "SLUICE_CORS_ALLOW_ORIGINS": "*",
                 "SLUICE_ENV": "production",
-                "SLUICE_JWT_SECRET": "x" * 40,
+                "SLUICE_JWT_SECRET": RANDOM_SECRET,
             },
-            "not '*'",
+            "may not be '\\*'",
         ),
     ],
 )
