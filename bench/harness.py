@@ -26,7 +26,7 @@ from bench.corpus import Document
 from infra.local import REPO_ROOT
 from infra.local.stack import SERVICES, Stack, StackConfig
 from services.common.auth import issue_token
-from services.common.kafka import ensure_topics
+from services.common.kafka.producer import ensure_topics
 from services.common.settings import DEV_JWT_SECRET
 
 Out = Callable[[str], None]

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.harness import Context, Outcome, Row, bench_stack, log
 from schemas import codec, topics
 from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka.producer import ensure_topics, make_producer
 
 BENCH_TOPIC = f"{topics.PREFIX}.bench.ceiling"  # benchmark-only topic, never used by services
 

@@ -26,7 +26,9 @@ from schemas.events import (
     uuid7,
 )
 from services.common.db import migrate, open_pool
-from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher, make_producer
+from services.common.kafka.records import Delivery, Position
 from services.status.adapters.projector import Projector
 from services.status.config import StatusSettings
 
@@ -143,7 +145,7 @@ async def project_all(bootstrap: str, db_url: str, total: int) -> tuple[float, f
         group_id=projector.group,
         topics=topics.PIPELINE_TOPICS,
         handler=timed,
-        producer=producer,
+        publisher=KafkaPublisher(producer),
         identity=Producer(service="bench", instance="projector"),
         stored_offsets=projector.stored_offsets,
         max_records=StatusSettings().projector_batch,

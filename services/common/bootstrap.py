@@ -9,11 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiokafka import AIOKafkaProducer
-
 from schemas.events import Producer
 from services.common.db import Pool, migrate, open_pool
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -25,7 +23,7 @@ class Infra:
     """The connections a service holds for its lifetime."""
 
     pool: Pool
-    producer: AIOKafkaProducer
+    publisher: KafkaPublisher
     identity: Producer
 
 
@@ -65,7 +63,7 @@ async def infrastructure(
     )
     try:
         await with_retries("kafka producer", producer.start)
-        yield Infra(pool=pool, producer=producer, identity=identity)
+        yield Infra(pool=pool, publisher=KafkaPublisher(producer), identity=identity)
     finally:
         await producer.stop()
         await pool.close()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from services.common.db import Pool, ping
 from services.common.http import Check, create_app, serve
-from services.common.kafka import ConsumerLoop
+from services.common.kafka.consumer import ConsumerLoop
 from services.common.runtime import run_until_stopped
 
 

@@ -14,8 +14,8 @@ from services.common.bootstrap import infrastructure
 from services.common.db import Pool
 from services.common.embedding.build import build_provider
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.kafka import ConsumerLoop
-from services.common.retry import Retrier
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.retry import Retrier
 from services.embedder.adapters.chunk_store import ChunkStore
 from services.embedder.config import EmbedderSettings
 from services.embedder.stage import EmbedStage
@@ -42,11 +42,11 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:
-        retrier = Retrier(infra.producer, infra.identity, Stage.EMBED, group=config.embedder_group)
+        retrier = Retrier(infra.publisher, infra.identity, Stage.EMBED, group=config.embedder_group)
         stage = EmbedStage(
             blobs=PostgresBlobStore(infra.pool),
             chunks=ChunkStore(infra.pool),
-            producer=infra.producer,
+            publisher=infra.publisher,
             provider=provider,
             identity=infra.identity,
             retrier=retrier,
@@ -58,7 +58,7 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
             group_id=config.embedder_group,
             topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
             handler=stage,
-            producer=infra.producer,
+            publisher=infra.publisher,
             identity=infra.identity,
             stage=Stage.EMBED,
             retrier=retrier,

@@ -7,7 +7,6 @@ import logging
 import time
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
 from schemas import topics
 from schemas.events import (
@@ -21,11 +20,13 @@ from schemas.events import (
 )
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from services.common.blobstore import PostgresBlobStore
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.kafka import Delivery, Position, send_event
+from services.common.errors import BlobNotFoundError, RetryableError
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.retry import Retrier, RetryableError
+from services.common.ports import EventPublisher
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, chunk_text
@@ -44,7 +45,7 @@ class EmbedStage:
         *,
         blobs: PostgresBlobStore,
         chunks: ChunkStore,
-        producer: AIOKafkaProducer,
+        publisher: EventPublisher,
         provider: EmbeddingProvider,
         identity: Producer,
         retrier: Retrier,
@@ -53,7 +54,7 @@ class EmbedStage:
     ) -> None:
         self.blobs = blobs
         self.chunks = chunks
-        self.producer = producer
+        self.publisher = publisher
         self.provider = provider
         self.identity = identity
         self.retrier = retrier
@@ -90,8 +91,7 @@ class EmbedStage:
         model_before = self.model_seconds
         announced = asyncio.gather(
             *(
-                send_event(
-                    self.producer,
+                self.publisher.publish(
                     topics.JOBS_PROGRESS,
                     StageStarted(stage=Stage.EMBED, **caused_by(p, "embed-started", self.identity)),
                 )
@@ -341,7 +341,7 @@ class EmbedStage:
             dimensions=self.provider.dimensions,
             **caused_by(event, "indexed", self.identity),
         )
-        await send_event(self.producer, topics.DOCUMENTS_INDEXED, indexed)
+        await self.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
 
     async def _fail(self, event: DocumentParsed, code: str, message: str) -> None:
         failed = DocumentFailed(
@@ -350,7 +350,7 @@ class EmbedStage:
             message=message,
             **caused_by(event, "embed-failed", self.identity),
         )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
         metrics.JOBS_FAILED.labels("embed", code).inc()
         log.warning(
             "embed failed: %s",

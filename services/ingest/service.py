@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import topics
@@ -14,8 +13,8 @@ from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
 from services.common import metrics
 from services.common.auth import Principal
 from services.common.blobstore import PostgresBlobStore, sha256_hex
-from services.common.kafka import send_event
 from services.common.logs import ctx
+from services.common.ports import EventPublisher
 from services.ingest.adapters.uploads_store import UploadRecord, UploadsStore
 from services.ingest.core.uploads import (
     UploadRejectedError,
@@ -43,14 +42,14 @@ class IngestService:
         *,
         blobs: PostgresBlobStore,
         uploads: UploadsStore,
-        producer: AIOKafkaProducer,
+        publisher: EventPublisher,
         identity: Producer,
         max_upload_bytes: int,
         status_base_url: str,
     ) -> None:
         self.blobs = blobs
         self.uploads = uploads
-        self.producer = producer
+        self.publisher = publisher
         self.identity = identity
         self.max_upload_bytes = max_upload_bytes
         self.status_base_url = status_base_url.rstrip("/")
@@ -149,7 +148,7 @@ class IngestService:
             metadata=record.metadata,
         )
         try:
-            await send_event(self.producer, topics.DOCUMENTS_UPLOADED, event)
+            await self.publisher.publish(topics.DOCUMENTS_UPLOADED, event)
         except KafkaError as error:
             metrics.UPLOADS.labels("kafka_unavailable").inc()
             raise UploadRejectedError(

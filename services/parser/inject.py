@@ -11,8 +11,8 @@ from schemas.events import Stage
 from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.db import Pool
-from services.common.kafka import ConsumerLoop
-from services.common.retry import Retrier
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.retry import Retrier
 from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.config import ParserSettings
 from services.parser.stage import ParseStage
@@ -40,11 +40,11 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
         await sandbox.start()  # a parser that cannot start its workers fails at start
         async with infrastructure(config, "parser") as infra:
             retrier = Retrier(
-                infra.producer, infra.identity, Stage.PARSE, group=config.parser_group
+                infra.publisher, infra.identity, Stage.PARSE, group=config.parser_group
             )
             stage = ParseStage(
                 blobs=PostgresBlobStore(infra.pool),
-                producer=infra.producer,
+                publisher=infra.publisher,
                 sandbox=sandbox,
                 identity=infra.identity,
                 retrier=retrier,
@@ -55,7 +55,7 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
                 group_id=config.parser_group,
                 topics=[topics.DOCUMENTS_UPLOADED, topics.retry(topics.DOCUMENTS_UPLOADED)],
                 handler=stage,
-                producer=infra.producer,
+                publisher=infra.publisher,
                 identity=infra.identity,
                 stage=Stage.PARSE,
                 retrier=retrier,

@@ -6,8 +6,6 @@ import asyncio
 import logging
 import time
 
-from aiokafka import AIOKafkaProducer
-
 from schemas import topics
 from schemas.events import (
     DocumentFailed,
@@ -21,10 +19,12 @@ from schemas.events import (
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Layout, encode_layout
 from services.common import metrics
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
-from services.common.kafka import Delivery, Position, send_event
+from services.common.blobstore import PostgresBlobStore
+from services.common.errors import BlobNotFoundError
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.retry import Retrier
+from services.common.ports import EventPublisher
 from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
 from services.parser.core.errors import ParseError
 
@@ -48,7 +48,7 @@ class ParseStage:
         self,
         *,
         blobs: PostgresBlobStore,
-        producer: AIOKafkaProducer,
+        publisher: EventPublisher,
         sandbox: ParserSandbox,
         identity: Producer,
         retrier: Retrier,
@@ -57,7 +57,7 @@ class ParseStage:
         self.retrier = retrier
         self.retries_for = {TIMEOUT: timeout_retries, RESOURCES: RESOURCE_RETRIES}
         self.blobs = blobs
-        self.producer = producer
+        self.publisher = publisher
         self.sandbox = sandbox
         self.identity = identity
 
@@ -80,8 +80,7 @@ class ParseStage:
         upload = delivery.event
         assert isinstance(upload, DocumentUploaded)  # noqa: S101 - filtered by the caller
         started = time.perf_counter()
-        await send_event(
-            self.producer,
+        await self.publisher.publish(
             topics.JOBS_PROGRESS,
             StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", self.identity)),
         )
@@ -118,8 +117,7 @@ class ParseStage:
                 encode_layout(Layout(pages=parsed.pages, headings=parsed.headings)),
                 LAYOUT_MEDIA_TYPE,
             )
-        await send_event(
-            self.producer,
+        await self.publisher.publish(
             topics.DOCUMENTS_PARSED,
             DocumentParsed(
                 text=ref,
@@ -146,7 +144,7 @@ class ParseStage:
             message=message,
             **caused_by(upload, "parse-failed", self.identity),
         )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
         metrics.JOBS_FAILED.labels("parse", code).inc()
         log.warning(
             "parse failed: %s",

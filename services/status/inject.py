@@ -13,7 +13,7 @@ from schemas import topics
 from services.common.bootstrap import infrastructure
 from services.common.db import ping
 from services.common.http import Check, create_app, principal_provider
-from services.common.kafka import ConsumerLoop
+from services.common.kafka.consumer import ConsumerLoop
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
@@ -41,7 +41,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
             group_id=config.status_group,
             topics=topics.PIPELINE_TOPICS,
             handler=projector,
-            producer=infra.producer,
+            publisher=infra.publisher,
             identity=infra.identity,
             stored_offsets=projector.stored_offsets,
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
@@ -54,7 +54,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         )
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
-        redriver = Redriver(infra.pool, infra.producer, infra.identity)
+        redriver = Redriver(infra.pool, infra.publisher, infra.identity)
 
         async def readiness() -> dict[str, Check]:
             ok, detail = loop.health.ready()

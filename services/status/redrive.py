@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
 from schemas import topics
 from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Producer, derived_id, now
 from services.common.db import Pool
-from services.common.kafka import send_event
+from services.common.ports import EventPublisher
 
 
 class RedriveRefusedError(Exception):
@@ -34,9 +33,9 @@ class Redrive(msgspec.Struct, frozen=True):
 class Redriver:
     """Finds the event that fed the failed stage and produces it again with attempt + 1."""
 
-    def __init__(self, pool: Pool, producer: AIOKafkaProducer, identity: Producer) -> None:
+    def __init__(self, pool: Pool, publisher: EventPublisher, identity: Producer) -> None:
         self.pool = pool
-        self.producer = producer
+        self.publisher = publisher
         self.identity = identity
 
     async def retry(self, tenant_id: str | None, job_id: str) -> Redrive:
@@ -78,9 +77,9 @@ class Redriver:
             producer=self.identity,
         )
         if isinstance(again, DocumentParsed):
-            await send_event(self.producer, topics.DOCUMENTS_PARSED, again)
+            await self.publisher.publish(topics.DOCUMENTS_PARSED, again)
             return Redrive(again.job_id, "parsed", attempt, "embed")
-        await send_event(self.producer, topics.DOCUMENTS_UPLOADED, again)
+        await self.publisher.publish(topics.DOCUMENTS_UPLOADED, again)
         return Redrive(again.job_id, "queued", attempt, "parse")
 
 

@@ -22,7 +22,7 @@ from schemas.events import BlobRef, DocumentParsed, Producer, now
 from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, open_pool
-from services.common.kafka import send_event
+from services.common.kafka.producer import KafkaPublisher
 from tests.fixtures.pipeline import Pipeline, wait_for_state
 
 pytestmark = pytest.mark.integration
@@ -145,8 +145,9 @@ async def test_chunks_and_search_hits_cite_page_heading_and_offsets(
     cited = parsed(tenant, text_ref, layout_ref, 2)
     v1 = parsed(tenant, plain_ref, None, 1)  # an older parser: no layout at all
     missing = parsed(tenant, black_ref, lost, 2)  # the layout blob is gone
+    publisher = KafkaPublisher(producer)
     for event in (cited, v1, missing):
-        await send_event(producer, topics.DOCUMENTS_PARSED, event)
+        await publisher.publish(topics.DOCUMENTS_PARSED, event)
 
     for event in (cited, v1, missing):
         job = wait_for_state(status, event.job_id, token, timeout=180)

@@ -24,8 +24,10 @@ from aiokafka.errors import KafkaError
 from schemas import codec, topics
 from schemas.events import AnyEvent, DocumentFailed, DocumentUploaded, RetryScheduled, Stage
 from services.common import metrics
-from services.common.kafka import ConsumerLoop, Delivery, Position, ensure_topics
-from services.common.retry import Retrier, RetryPolicy
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher, ensure_topics
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier, RetryPolicy
 from tests.fixtures.infra import TopicFactory
 from tests.integration.test_consumer_loop import IDENTITY, committed, event, sequence
 
@@ -133,15 +135,16 @@ def stage_loop(
 ) -> ConsumerLoop:
     """A parse-stage loop on `topic` and its retry topic, with a quick retry policy."""
     group = group or f"isolation-{uuid.uuid4().hex[:8]}"
+    publisher = KafkaPublisher(producer)
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
         group_id=group,
         topics=[topic, topics.retry(topic)],
         handler=handler,
-        producer=producer,
+        publisher=publisher,
         identity=IDENTITY,
         stage=Stage.PARSE,
-        retrier=Retrier(producer, IDENTITY, Stage.PARSE, QUICK, group=group),
+        retrier=Retrier(publisher, IDENTITY, Stage.PARSE, QUICK, group=group),
         max_records=4,
         concurrency=concurrency,
         **options,

@@ -17,7 +17,9 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from services.common.kafka import ConsumerLoop, Delivery, Position
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher
+from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
 from tests.integration.test_consumer_loop import (
     IDENTITY,
@@ -44,7 +46,7 @@ def loop_in(
         group_id=group,
         topics=[topic],
         handler=handler,
-        producer=producer,
+        publisher=KafkaPublisher(producer),
         identity=IDENTITY,
         max_records=4,
         **options,

@@ -17,7 +17,9 @@ from aiokafka.errors import KafkaError
 
 from schemas import codec, topics
 from schemas.events import BlobRef, DocumentUploaded, Producer
-from services.common.kafka import ConsumerLoop, Delivery, Position
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher
+from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
 
 pytestmark = pytest.mark.integration
@@ -77,7 +79,7 @@ def loop_for(
         group_id=f"loop-test-{uuid.uuid4().hex[:8]}",
         topics=[topic],
         handler=handler,
-        producer=producer,
+        publisher=KafkaPublisher(producer),
         identity=IDENTITY,
         max_records=4,
     )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.ports import free_port
@@ -34,15 +34,11 @@ from schemas.events import (
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, migrate, open_pool
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
-from services.common.kafka import (
-    ConsumerLoop,
-    Delivery,
-    Position,
-    ensure_topics,
-    make_producer,
-    send_event,
-)
-from services.common.retry import RETRIES_EXHAUSTED, Retrier, RetryableError, RetryPolicy
+from services.common.errors import RETRIES_EXHAUSTED, RetryableError
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier, RetryPolicy
 from services.embedder.adapters.chunk_store import ChunkStore
 from services.embedder.stage import EmbedStage
 from services.status.adapters.queries import StatusQueries
@@ -243,7 +239,7 @@ class Harness:
     """A running embed stage on the real topics, and readers of what it produced."""
 
     pool: Pool
-    producer: AIOKafkaProducer
+    publisher: KafkaPublisher
     tenant: str
     reader: AIOKafkaConsumer
     seen: list[tuple[str, AnyEvent, dict[str, str], bytes | None]] = field(default_factory=list)
@@ -260,7 +256,7 @@ class Harness:
             text=ref,
             char_count=len(text),
         )
-        await send_event(self.producer, topics.DOCUMENTS_PARSED, event)
+        await self.publisher.publish(topics.DOCUMENTS_PARSED, event)
         return event
 
     async def wait_for(self, done: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -327,6 +323,7 @@ async def running_stage(
     pool = await open_pool(database_url, max_size=4, name="test-openai-stage")
     producer = make_producer(kafka_bootstrap, f"test-embed-{suffix}")
     await producer.start()
+    publisher = KafkaPublisher(producer)
     identity = Producer(service="embedder", instance=f"test-{suffix}")
     tenant = f"tenant-{suffix}"
     read = [
@@ -348,10 +345,10 @@ async def running_stage(
         stage = EmbedStage(
             blobs=PostgresBlobStore(pool),
             chunks=ChunkStore(pool),
-            producer=producer,
+            publisher=publisher,
             provider=provider,
             identity=identity,
-            retrier=Retrier(producer, identity, Stage.EMBED, policy),
+            retrier=Retrier(publisher, identity, Stage.EMBED, policy),
             chunk_tokens=24,
             chunk_overlap=4,
         )
@@ -365,13 +362,13 @@ async def running_stage(
             group_id=f"test-embedder-{suffix}",
             topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
             handler=ours,
-            producer=producer,
+            publisher=publisher,
             identity=identity,
             stage=Stage.EMBED,
             max_records=16,
         )
         task = asyncio.create_task(loop.run(stop))
-        yield Harness(pool=pool, producer=producer, tenant=tenant, reader=reader)
+        yield Harness(pool=pool, publisher=publisher, tenant=tenant, reader=reader)
     finally:
         stop.set()
         if task is not None:

@@ -28,7 +28,7 @@ from schemas.events import (
     document_id_for,
 )
 from services.common.db import Pool, migrate, open_pool
-from services.common.kafka import Delivery, Position
+from services.common.kafka.records import Delivery, Position
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import JobError, StatusQueries
 

@@ -12,7 +12,7 @@ from schemas import topics
 from schemas.events import BlobRef
 from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.embedding.tokenizing import WhitespaceTokenizer
-from services.common.kafka import Delivery
+from services.common.kafka.records import Delivery
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.citations import MAX_HEADING_CHARS, Locator, cite, heading_title
 from tests.unit.test_embed_stage import Harness, harness

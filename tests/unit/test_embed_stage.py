@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas import codec, topics
+from schemas import topics
 from schemas.events import (
     BlobRef,
     DocumentFailed,
@@ -26,13 +25,16 @@ from schemas.events import (
     Stage,
     now,
 )
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from services.common.blobstore import PostgresBlobStore
 from services.common.embedding.tokenizing import WhitespaceTokenizer
-from services.common.isolation import Isolation
-from services.common.kafka import ConsumerHealth, Delivery
-from services.common.retry import Retrier, RetryableError
+from services.common.errors import BlobNotFoundError, RetryableError
+from services.common.kafka.consumer import ConsumerHealth
+from services.common.kafka.isolation import Isolation
+from services.common.kafka.records import Delivery
+from services.common.kafka.retry import Retrier
 from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
 from services.embedder.stage import EmbedStage
+from tests.fixtures.fakes import RecordingPublisher
 
 pytestmark = pytest.mark.unit
 
@@ -115,20 +117,12 @@ class FakeChunks:
 
 
 @dataclass
-class FakeProducer:
-    sent: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
-        self.sent.append((topic, codec.decode(value)))
-
-
-@dataclass
 class Harness:
     stage: EmbedStage
     provider: FakeProvider
     blobs: FakeBlobs
     chunks: FakeChunks
-    producer: FakeProducer
+    publisher: RecordingPublisher
 
     def parsed(self, text: str, document_id: str | None = None) -> Delivery:
         sha = uuid.uuid4().hex
@@ -144,24 +138,23 @@ class Harness:
         return Delivery(topic=topics.DOCUMENTS_PARSED, partition=0, offset=0, event=event)
 
     def events(self, topic: str) -> list[Any]:
-        return [e for t, e in self.producer.sent if t == topic]
+        return self.publisher.events(topic)
 
 
 def harness(provider: FakeProvider | None = None) -> Harness:
     provider = provider or FakeProvider()
-    blobs, chunks, producer = FakeBlobs(), FakeChunks(), FakeProducer()
-    kafka = cast(AIOKafkaProducer, producer)
+    blobs, chunks, publisher = FakeBlobs(), FakeChunks(), RecordingPublisher()
     stage = EmbedStage(
         blobs=cast(PostgresBlobStore, blobs),
         chunks=cast(ChunkStore, chunks),
-        producer=kafka,
+        publisher=publisher,
         provider=provider,
         identity=IDENTITY,
-        retrier=Retrier(kafka, IDENTITY, Stage.EMBED),
+        retrier=Retrier(publisher, IDENTITY, Stage.EMBED),
         chunk_tokens=8,
         chunk_overlap=0,
     )
-    return Harness(stage, provider, blobs, chunks, producer)
+    return Harness(stage, provider, blobs, chunks, publisher)
 
 
 def words(count: int, tag: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import errors as kafka_errors
 
 from services.common.errors import InfrastructureError, RetryableError
-from services.common.failures import Failure, classify, describe, error_type
+from services.common.kafka.failures import Failure, classify, describe, error_type
 from services.parser.adapters.sandbox import SandboxUnavailableError
 from services.parser.stage import ExtractorFailedError
 

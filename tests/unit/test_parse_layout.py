@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas import codec, topics
+from schemas import topics
 from schemas.events import BlobRef, DocumentParsed, DocumentUploaded, Producer, Stage, now
 from schemas.layout import MEDIA_TYPE, Heading, Layout, decode_layout
 from services.common.blobstore import PostgresBlobStore
-from services.common.kafka import Delivery
-from services.common.retry import Retrier
+from services.common.kafka.records import Delivery
+from services.common.kafka.retry import Retrier
 from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.core.parsed import ParsedText
 from services.parser.stage import ParseStage
+from tests.fixtures.fakes import RecordingPublisher
 
 pytestmark = pytest.mark.unit
 
@@ -39,14 +39,6 @@ class FakeBlobs:
 
 
 @dataclass
-class FakeProducer:
-    sent: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
-        self.sent.append((topic, codec.decode(value)))
-
-
-@dataclass
 class FakeSandbox:
     """Answers every document with `parsed`."""
 
@@ -58,15 +50,14 @@ class FakeSandbox:
 
 async def parse(parsed: ParsedText) -> tuple[DocumentParsed, FakeBlobs]:
     """Run the stage on one upload whose extraction gives `parsed`; return its event."""
-    blobs, producer = FakeBlobs(), FakeProducer()
+    blobs, publisher = FakeBlobs(), RecordingPublisher()
     source = await blobs.put(b"%PDF-1.7 ...", "application/pdf")
-    kafka = cast(AIOKafkaProducer, producer)
     stage = ParseStage(
         blobs=cast(PostgresBlobStore, blobs),
-        producer=kafka,
+        publisher=publisher,
         sandbox=cast(ParserSandbox, FakeSandbox(parsed)),
         identity=IDENTITY,
-        retrier=Retrier(kafka, IDENTITY, Stage.PARSE),
+        retrier=Retrier(publisher, IDENTITY, Stage.PARSE),
     )
     upload = DocumentUploaded(
         event_id=str(uuid.uuid4()),
@@ -78,7 +69,7 @@ async def parse(parsed: ParsedText) -> tuple[DocumentParsed, FakeBlobs]:
         filename="a.pdf",
     )
     await stage([Delivery(topics.DOCUMENTS_UPLOADED, 0, 0, upload)], {})
-    (event,) = [e for t, e in producer.sent if t == topics.DOCUMENTS_PARSED]
+    (event,) = publisher.events(topics.DOCUMENTS_PARSED)
     assert isinstance(event, DocumentParsed)
     return event, blobs
 

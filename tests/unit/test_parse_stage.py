@@ -10,14 +10,15 @@ import pytest
 
 from schemas import topics
 from schemas.events import BlobRef, DocumentFailed, DocumentParsed, Producer, Stage
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
-from services.common.records import Delivery
-from services.common.retry import Retrier
+from services.common.blobstore import PostgresBlobStore
+from services.common.errors import BlobNotFoundError
+from services.common.kafka.records import Delivery
+from services.common.kafka.retry import Retrier
 from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
 from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.parsed import ParsedText
 from services.parser.stage import ExtractorFailedError, ParseStage
-from tests.fixtures.fakes import RecordingProducer, upload
+from tests.fixtures.fakes import RecordingPublisher, upload
 
 pytestmark = pytest.mark.unit
 
@@ -56,17 +57,17 @@ class FakeSandbox:
 
 def stage(
     sandbox: FakeSandbox, blobs: FakeBlobs | None = None, *, timeout_retries: int = 0
-) -> tuple[ParseStage, RecordingProducer]:
-    producer = RecordingProducer()
+) -> tuple[ParseStage, RecordingPublisher]:
+    publisher = RecordingPublisher()
     parse = ParseStage(
         blobs=cast(PostgresBlobStore, blobs or FakeBlobs()),
-        producer=producer.kafka,
+        publisher=publisher,
         sandbox=cast(ParserSandbox, sandbox),
         identity=IDENTITY,
-        retrier=Retrier(producer.kafka, IDENTITY, Stage.PARSE, group="sluice-parser"),
+        retrier=Retrier(publisher, IDENTITY, Stage.PARSE, group="sluice-parser"),
         timeout_retries=timeout_retries,
     )
-    return parse, producer
+    return parse, publisher
 
 
 def delivery(n: int = 0, retries: int = 0) -> Delivery:
@@ -79,14 +80,14 @@ def timeout() -> ParseError:
 
 async def test_a_parse_timeout_is_final_by_default() -> None:
     record = delivery()
-    parse, producer = stage(FakeSandbox({record.event.blob.sha256: timeout()}))  # type: ignore[union-attr]
+    parse, publisher = stage(FakeSandbox({record.event.blob.sha256: timeout()}))  # type: ignore[union-attr]
 
     await parse([record], {})
 
-    assert producer.to(topics.retry(topics.DOCUMENTS_UPLOADED)) == []
-    (failed,) = producer.events(topics.DOCUMENTS_FAILED)
+    assert publisher.to(topics.retry(topics.DOCUMENTS_UPLOADED)) == []
+    (failed,) = publisher.events(topics.DOCUMENTS_FAILED)
     assert isinstance(failed, DocumentFailed) and failed.code == TIMEOUT
-    assert producer.to(topics.dlq(topics.DOCUMENTS_UPLOADED)) == [], "the file's fault: no DLQ"
+    assert publisher.to(topics.dlq(topics.DOCUMENTS_UPLOADED)) == [], "the file's fault: no DLQ"
 
 
 async def test_parse_timeout_retries_when_configured() -> None:
@@ -95,35 +96,35 @@ async def test_parse_timeout_retries_when_configured() -> None:
         d.event.blob.sha256: timeout()  # type: ignore[union-attr]
         for d in (first, last)
     }
-    parse, producer = stage(FakeSandbox(outcomes), timeout_retries=1)
+    parse, publisher = stage(FakeSandbox(outcomes), timeout_retries=1)
 
     await parse([first], {})
     await parse([Delivery(last.topic, 0, 1, last.event, retries=1)], {})
 
-    retried = producer.to(topics.retry(topics.DOCUMENTS_UPLOADED))
+    retried = publisher.to(topics.retry(topics.DOCUMENTS_UPLOADED))
     assert [r.event.event_id for r in retried] == [first.event.event_id]
-    assert [e.job_id for e in producer.events(topics.DOCUMENTS_FAILED)] == [last.event.job_id]
+    assert [e.job_id for e in publisher.events(topics.DOCUMENTS_FAILED)] == [last.event.job_id]
 
 
 async def test_a_resource_limit_is_still_retried() -> None:
     record = delivery()
-    parse, producer = stage(FakeSandbox({record.event.blob.sha256: ParseError(RESOURCES, "oom")}))  # type: ignore[union-attr]
+    parse, publisher = stage(FakeSandbox({record.event.blob.sha256: ParseError(RESOURCES, "oom")}))  # type: ignore[union-attr]
 
     await parse([record], {})
 
-    assert len(producer.to(topics.retry(topics.DOCUMENTS_UPLOADED))) == 1
-    assert producer.to(topics.DOCUMENTS_FAILED) == []
+    assert len(publisher.to(topics.retry(topics.DOCUMENTS_UPLOADED))) == 1
+    assert publisher.to(topics.DOCUMENTS_FAILED) == []
 
 
 async def test_a_bad_file_fails_its_job_and_the_batch_goes_on() -> None:
     bad, good = delivery(0), delivery(1)
     sha = bad.event.blob.sha256  # type: ignore[union-attr]
-    parse, producer = stage(FakeSandbox({sha: ParseError(CORRUPT_FILE, "not a PDF")}))
+    parse, publisher = stage(FakeSandbox({sha: ParseError(CORRUPT_FILE, "not a PDF")}))
 
     await parse([bad, good], {})
 
-    assert [e.code for e in producer.events(topics.DOCUMENTS_FAILED)] == [CORRUPT_FILE]
-    parsed = producer.events(topics.DOCUMENTS_PARSED)
+    assert [e.code for e in publisher.events(topics.DOCUMENTS_FAILED)] == [CORRUPT_FILE]
+    parsed = publisher.events(topics.DOCUMENTS_PARSED)
     assert [p.job_id for p in parsed] == [good.event.job_id]
     assert all(isinstance(p, DocumentParsed) for p in parsed)
 
@@ -131,14 +132,14 @@ async def test_a_bad_file_fails_its_job_and_the_batch_goes_on() -> None:
 async def test_missing_bytes_are_dead_lettered_with_their_cause() -> None:
     record = delivery()
     blobs = FakeBlobs(missing={record.event.blob.sha256})  # type: ignore[union-attr]
-    parse, producer = stage(FakeSandbox(), blobs)
+    parse, publisher = stage(FakeSandbox(), blobs)
 
     await parse([record], {})
 
-    (dead,) = producer.to(topics.dlq(topics.DOCUMENTS_UPLOADED))
+    (dead,) = publisher.to(topics.dlq(topics.DOCUMENTS_UPLOADED))
     assert dead.headers["sluice.error.code"] == "blob_missing"
     assert dead.headers["sluice.error.type"] == "BlobNotFoundError"
-    assert [e.code for e in producer.events(topics.DOCUMENTS_FAILED)] == ["blob_missing"]
+    assert [e.code for e in publisher.events(topics.DOCUMENTS_FAILED)] == ["blob_missing"]
 
 
 async def test_an_unexpected_error_reaches_the_loop_after_the_others_finished() -> None:
@@ -147,23 +148,23 @@ async def test_an_unexpected_error_reaches_the_loop_after_the_others_finished() 
         bad.event.blob.sha256: TypeError("Encoding objects of type X is unsupported"),  # type: ignore[union-attr]
         slow.event.blob.sha256: 0.05,  # type: ignore[union-attr]
     }
-    parse, producer = stage(FakeSandbox(outcomes))
+    parse, publisher = stage(FakeSandbox(outcomes))
 
     with pytest.raises(TypeError):
         await parse([bad, slow], {})
 
     # The loop isolates `bad` next: `slow` must not still be running then (two runs at once).
-    assert [p.job_id for p in producer.events(topics.DOCUMENTS_PARSED)] == [slow.event.job_id]
-    assert producer.to(topics.DOCUMENTS_FAILED) == []
+    assert [p.job_id for p in publisher.events(topics.DOCUMENTS_PARSED)] == [slow.event.job_id]
+    assert publisher.to(topics.DOCUMENTS_FAILED) == []
 
 
 async def test_an_extractor_bug_goes_to_the_loops_isolation_not_to_a_plain_failure() -> None:
     record = delivery()
     bug = ParseError(INTERNAL, "TypeError: Encoding objects of type X is unsupported")
-    parse, producer = stage(FakeSandbox({record.event.blob.sha256: bug}))  # type: ignore[union-attr]
+    parse, publisher = stage(FakeSandbox({record.event.blob.sha256: bug}))  # type: ignore[union-attr]
 
     with pytest.raises(ExtractorFailedError, match="TypeError"):
         await parse([record], {})
 
     # Bounded retries, then DLQ + internal_error, are the loop's (tests/unit/test_isolation.py).
-    assert producer.to(topics.DOCUMENTS_FAILED) == []
+    assert publisher.to(topics.DOCUMENTS_FAILED) == []

@@ -9,25 +9,21 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas import codec
 from schemas.events import Producer, Stage
 from services.common import metrics
-from services.common.deadletter import DeadLetters
-from services.common.inflight import InFlight
-from services.common.isolation import BatchHandler, Isolation
-from services.common.poison import Poison
-from services.common.records import (
-    RETRY_ATTEMPT,
-    RETRY_NOT_BEFORE,
-    Delivery,
-    Position,
-    header,
-)
-from services.common.retry import Retrier
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
+from services.common.kafka.inflight import InFlight
+from services.common.kafka.isolation import BatchHandler, Isolation
+from services.common.kafka.poison import Poison
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier
+from services.common.ports import Publisher
 
 log = logging.getLogger(__name__)
 StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
@@ -98,7 +94,7 @@ class ConsumerLoop:
     committed when the handler returns. Per-record mode (`concurrency=N`): up to N records
     are handled at once, each as a one-record batch, and each partition is committed up to its
     lowest record still in flight. Either way a record's own failure is isolated (see
-    `services/common/isolation.py`) and an outage retries the same records.
+    `services/common/kafka/isolation.py`) and an outage retries the same records.
 
     Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
     paused (not slept on), so heartbeats and other partitions keep going.
@@ -111,7 +107,7 @@ class ConsumerLoop:
         group_id: str,
         topics: Sequence[str],
         handler: BatchHandler,
-        producer: AIOKafkaProducer,
+        publisher: Publisher,
         identity: Producer,
         stage: Stage | None = None,
         retrier: Retrier | None = None,
@@ -128,22 +124,22 @@ class ConsumerLoop:
         self.group_id = group_id
         self.topics = list(topics)
         self.handler = handler
-        self.producer = producer
+        self.publisher = publisher
         self.identity = identity
         self.stage = stage
         self.stored_offsets = stored_offsets
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
         if retrier is None and stage is not None:
-            retrier = Retrier(producer, identity, stage, group=group_id)
+            retrier = Retrier(publisher, identity, stage, group=group_id)
         self.dead_letters = (
             retrier.dead_letters
             if retrier is not None
-            else DeadLetters(producer, stage=str(stage or "status"), group=group_id)
+            else DeadLetters(publisher, stage=str(stage or "status"), group=group_id)
         )
         self.poison = Poison(
             self.dead_letters,
-            producer=producer,
+            publisher=publisher,
             identity=identity,
             stage=stage,
             owned=set(dead_letter_topics or self.topics),
@@ -210,7 +206,7 @@ class ConsumerLoop:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # An outage (classified in services/common/failures.py): retry the same records.
+                # An outage (see services/common/kafka/failures.py): retry the same records.
                 self.health.consecutive_errors += 1
                 metrics.HANDLER_ERRORS.labels(self.group_id).inc()
                 log.exception("batch failed; will re-poll it after %.1fs", backoff)

@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaProducer
-
 from schemas import topics
 from services.common import metrics
+from services.common.kafka import headers as h
 from services.common.logs import ctx
+from services.common.ports import RecordSender
 
 log = logging.getLogger(__name__)
 
-# The header names, the same for every dead letter (docs/architecture.md, Failures).
-CODE = "sluice.error.code"
-MESSAGE = "sluice.error.message"
-TYPE = "sluice.error.type"
-STAGE = "sluice.error.stage"
-TOPIC = "sluice.original.topic"
-PARTITION = "sluice.original.partition"
-OFFSET = "sluice.original.offset"
-ATTEMPTS = "sluice.attempts"
-GROUP = "sluice.consumer.group"
-
 
 class DeadLetters:
-    """Copies records to their pipeline topic's `.dlq` with the cause in headers."""
+    """Copies records to their pipeline topic's `.dlq` with the cause in headers.
 
-    def __init__(self, producer: AIOKafkaProducer, *, stage: str, group: str) -> None:
-        self.producer = producer
+    Every dead letter, whoever gives up on it (the loop's poison check, its isolation, a
+    stage's `Retrier`), is written here, with the header names of `services.common.kafka.headers`.
+    """
+
+    def __init__(self, sender: RecordSender, *, stage: str, group: str) -> None:
+        self.sender = sender
         self.stage = stage
         self.group = group
 
@@ -51,18 +44,18 @@ class DeadLetters:
         give up without one); a retry topic's record goes to its pipeline topic's `.dlq`.
         """
         headers = [
-            (CODE, code.encode()),
-            (MESSAGE, message[:1000].encode()),
-            (TYPE, error_type.encode()),
-            (STAGE, self.stage.encode()),
-            (TOPIC, topic.encode()),
-            (PARTITION, str(partition).encode()),
-            (OFFSET, str(offset).encode()),
-            (ATTEMPTS, str(attempts).encode()),
-            (GROUP, self.group.encode()),
+            (h.ERROR_CODE, code.encode()),
+            (h.ERROR_MESSAGE, message[: h.MESSAGE_LIMIT].encode()),
+            (h.ERROR_TYPE, error_type.encode()),
+            (h.ERROR_STAGE, self.stage.encode()),
+            (h.ORIGINAL_TOPIC, topic.encode()),
+            (h.ORIGINAL_PARTITION, str(partition).encode()),
+            (h.ORIGINAL_OFFSET, str(offset).encode()),
+            (h.ATTEMPTS, str(attempts).encode()),
+            (h.CONSUMER_GROUP, self.group.encode()),
         ]
         base = topics.base(topic)
-        await self.producer.send_and_wait(topics.dlq(base), value, key=key, headers=headers)
+        await self.sender.send(topics.dlq(base), value, key=key, headers=headers)
         metrics.DEAD_LETTERS.labels(base, code).inc()
         log.warning(
             "dead-lettered %s[%d]@%d: %s",

@@ -1,6 +1,6 @@
 """Per-record failure isolation: one record's exception costs that record, never its batch.
 
-`classify` (services/common/failures.py) decides per exception class; this module acts on it:
+`classify` (services/common/kafka/failures.py) decides per exception class; this module acts on it:
 an outage pauses and retries the same records, a record's own failure is retried a bounded
 number of times (in place, then through `<topic>.retry`) and then dead-lettered with its job
 failed `internal_error`.
@@ -18,12 +18,12 @@ from typing import Protocol
 from schemas import codec, topics
 from schemas.events import Stage
 from services.common import metrics
-from services.common.deadletter import DeadLetters
 from services.common.errors import INTERNAL_ERROR, RetryableError
-from services.common.failures import Failure, classify, describe, error_type
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.failures import Failure, classify, describe, error_type
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.records import Delivery, Position
-from services.common.retry import Retrier
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Collection
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from schemas import codec, topics
 from schemas.events import DocumentFailed, Producer, Stage, derived_id, now
-from services.common.deadletter import DeadLetters
-from services.common.records import RETRY_ATTEMPT, header, send_event
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.headers import RETRY_ATTEMPT, header
+from services.common.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,13 @@ class Poison:
         self,
         dead_letters: DeadLetters,
         *,
-        producer: AIOKafkaProducer,
+        publisher: EventPublisher,
         identity: Producer,
         stage: Stage | None,
         owned: Collection[str],
     ) -> None:
         self.dead_letters = dead_letters
-        self.producer = producer
+        self.publisher = publisher
         self.identity = identity
         self.stage = stage
         self.owned = set(owned)
@@ -91,4 +91,4 @@ class Poison:
             code=error.code,
             message=f"the pipeline could not read this job's event: {error.message}",
         )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
