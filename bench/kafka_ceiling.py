@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.harness import Context, Outcome, Row, bench_stack, log
 from schemas import codec, topics
-from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
+from schemas.events import BlobRef, DocumentUploaded, Origin, now, uuid7
 from services.common.kafka.producer import ensure_topics, make_producer
 
 BENCH_TOPIC = f"{topics.PREFIX}.bench.ceiling"  # benchmark-only topic, never used by services
@@ -19,7 +19,7 @@ BENCH_TOPIC = f"{topics.PREFIX}.bench.ceiling"  # benchmark-only topic, never us
 
 def messages(count: int) -> list[tuple[bytes, bytes]]:
     """`count` encoded DocumentUploaded events (key, value), as ingest produces them."""
-    identity = Producer(service="ingest", instance="ingest-bench")
+    origin = Origin(service="ingest", instance="ingest-bench")
     out = []
     for i in range(count):
         job = uuid7()
@@ -30,7 +30,7 @@ def messages(count: int) -> list[tuple[bytes, bytes]]:
             job_id=job,
             document_id=str(uuid.uuid4()),
             trace_id=job,
-            producer=identity,
+            origin=origin,
             blob=BlobRef(sha256=uuid.uuid4().hex * 2, size=4000 + i, media_type="text/plain"),
             filename=f"report-{i:06d}.txt",
         )

@@ -18,7 +18,7 @@ from schemas.events import (
     DocumentIndexed,
     DocumentParsed,
     DocumentUploaded,
-    Producer,
+    Origin,
     Stage,
     StageStarted,
     caused_by,
@@ -36,7 +36,7 @@ PROJECTOR_TARGET = 5000.0
 HASHING = {"SLUICE_EMBEDDING_PROVIDER": "hashing"}
 
 
-def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
+def job_events(origin: Origin) -> list[tuple[str, AnyEvent]]:
     """One job's realistic happy path: uploaded, parse started, parsed, embed started, indexed."""
     job, sha = uuid7(), uuid.uuid4().hex * 2
     uploaded = DocumentUploaded(
@@ -46,7 +46,7 @@ def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
         job_id=job,
         document_id=str(uuid.uuid4()),
         trace_id=job,
-        producer=identity,
+        origin=origin,
         blob=BlobRef(sha256=sha, size=8123, media_type="text/markdown"),
         filename="quarterly-report.md",
         metadata={"source": "bench"},
@@ -56,18 +56,18 @@ def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
         title="Quarterly report",
         char_count=7900,
         source=uploaded.blob,
-        **caused_by(uploaded, "parsed", identity),
+        **caused_by(uploaded, "parsed", origin),
     )
     return [
         (topics.DOCUMENTS_UPLOADED, uploaded),
         (
             topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.PARSE, **caused_by(uploaded, "parse-started", identity)),
+            StageStarted(stage=Stage.PARSE, **caused_by(uploaded, "parse-started", origin)),
         ),
         (topics.DOCUMENTS_PARSED, parsed),
         (
             topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.EMBED, **caused_by(parsed, "embed-started", identity)),
+            StageStarted(stage=Stage.EMBED, **caused_by(parsed, "embed-started", origin)),
         ),
         (
             topics.DOCUMENTS_INDEXED,
@@ -75,7 +75,7 @@ def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
                 chunk_count=9,
                 embedding_model="all-MiniLM-L6-v2",
                 dimensions=384,
-                **caused_by(parsed, "indexed", identity),
+                **caused_by(parsed, "indexed", origin),
             ),
         ),
     ]
@@ -83,13 +83,13 @@ def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
 
 async def produce_events(bootstrap: str, count: int) -> None:
     """Put `count` pipeline events (count/5 jobs) onto the pipeline topics."""
-    identity = Producer(service="bench", instance="bench-1")
+    origin = Origin(service="bench", instance="bench-1")
     producer = make_producer(bootstrap, "bench-preproduce")
     await producer.start()
     try:
         pending = []
         for _ in range(count // 5):
-            for topic, event in job_events(identity):
+            for topic, event in job_events(origin):
                 pending.append(
                     await producer.send(topic, codec.encode(event), key=event.document_id.encode())
                 )
@@ -140,19 +140,19 @@ async def project_all(bootstrap: str, db_url: str, total: int) -> tuple[float, f
         if marks["seen"] >= total:
             done.set()
 
-    loop = ConsumerLoop(
+    consumer = ConsumerLoop(
         bootstrap=bootstrap,
         group_id=projector.group,
         topics=topics.PIPELINE_TOPICS,
         handler=timed,
         publisher=KafkaPublisher(producer),
-        identity=Producer(service="bench", instance="projector"),
+        origin=Origin(service="bench", instance="projector"),
         stored_offsets=projector.stored_offsets,
         max_records=StatusSettings().projector_batch,
     )
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(loop.run(stop))
+    task = asyncio.create_task(consumer.run(stop))
     try:
         await asyncio.wait_for(done.wait(), timeout=600)
     finally:

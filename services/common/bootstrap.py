@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from schemas.events import Producer
+from schemas.events import Origin
 from services.common.db import Pool, migrate, open_pool
 from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
 from services.common.settings import CommonSettings
@@ -24,7 +24,7 @@ class Infra:
 
     pool: Pool
     publisher: KafkaPublisher
-    identity: Producer
+    origin: Origin
 
 
 async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: float = 90) -> T:
@@ -57,13 +57,13 @@ async def infrastructure(
         lambda: ensure_topics(config.kafka_bootstrap, partitions=config.topic_partitions),
     )
     pool = await open_pool(config.database_url, max_size=config.db_pool_size, name=service)
-    identity = Producer(service=service, instance=config.instance)
+    origin = Origin(service=service, instance=config.instance)
     producer = make_producer(
         config.kafka_bootstrap, f"{service}-{config.instance}", linger_ms=linger_ms
     )
     try:
         await with_retries("kafka producer", producer.start)
-        yield Infra(pool=pool, publisher=KafkaPublisher(producer), identity=identity)
+        yield Infra(pool=pool, publisher=KafkaPublisher(producer), origin=origin)
     finally:
         await producer.stop()
         await pool.close()

@@ -14,7 +14,7 @@ from services.common.runtime import run_until_stopped
 async def run_worker(
     *,
     service: str,
-    loop: ConsumerLoop,
+    consumer: ConsumerLoop,
     pool: Pool,
     host: str,
     port: int,
@@ -24,11 +24,11 @@ async def run_worker(
     """Run the consumer loop and the probe server until `stop`."""
 
     async def readiness() -> dict[str, Check]:
-        ok, detail = loop.health.ready()
+        ok, detail = consumer.health.ready()
         checks = {"postgres": Check(ok=await ping(pool)), "consumer": Check(ok=ok, detail=detail)}
         if extra_checks is not None:
             checks.update(await extra_checks())
         return checks
 
     app = create_app(service, readiness)
-    await run_until_stopped(stop, loop.run(stop), serve(app, host, port, stop))
+    await run_until_stopped(stop, consumer.run(stop), serve(app, host, port, stop))

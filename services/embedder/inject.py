@@ -25,7 +25,7 @@ from services.embedder.stage import EmbedStage
 class EmbedderParts:
     """The loop to run, its pool, and the loaded model."""
 
-    loop: ConsumerLoop
+    consumer: ConsumerLoop
     pool: Pool
     provider: EmbeddingProvider
 
@@ -42,27 +42,27 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:
-        retrier = Retrier(infra.publisher, infra.identity, Stage.EMBED, group=config.embedder_group)
+        retrier = Retrier(infra.publisher, infra.origin, Stage.EMBED, group=config.embedder_group)
         stage = EmbedStage(
             blobs=PostgresBlobStore(infra.pool),
             chunks=ChunkStore(infra.pool),
             publisher=infra.publisher,
             provider=provider,
-            identity=infra.identity,
+            origin=infra.origin,
             retrier=retrier,
             chunk_tokens=config.chunk_tokens,
             chunk_overlap=config.chunk_overlap,
         )
-        loop = ConsumerLoop(
+        consumer = ConsumerLoop(
             bootstrap=config.kafka_bootstrap,
             group_id=config.embedder_group,
             topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
             handler=stage,
             publisher=infra.publisher,
-            identity=infra.identity,
+            origin=infra.origin,
             stage=Stage.EMBED,
             retrier=retrier,
             max_records=config.embedder_batch,
             max_poll_interval_ms=600_000,
         )
-        yield EmbedderParts(loop=loop, pool=infra.pool, provider=provider)
+        yield EmbedderParts(consumer=consumer, pool=infra.pool, provider=provider)

@@ -25,7 +25,7 @@ async def main(*, config: EmbedderSettings, stop: asyncio.Event | None = None) -
 
         await run_worker(
             service="embedder",
-            loop=parts.loop,
+            consumer=parts.consumer,
             pool=parts.pool,
             host=config.http_host,
             port=config.embedder_port,

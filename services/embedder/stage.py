@@ -13,7 +13,7 @@ from schemas.events import (
     DocumentFailed,
     DocumentIndexed,
     DocumentParsed,
-    Producer,
+    Origin,
     Stage,
     StageStarted,
     caused_by,
@@ -47,7 +47,7 @@ class EmbedStage:
         chunks: ChunkStore,
         publisher: EventPublisher,
         provider: EmbeddingProvider,
-        identity: Producer,
+        origin: Origin,
         retrier: Retrier,
         chunk_tokens: int,
         chunk_overlap: int,
@@ -56,7 +56,7 @@ class EmbedStage:
         self.chunks = chunks
         self.publisher = publisher
         self.provider = provider
-        self.identity = identity
+        self.origin = origin
         self.retrier = retrier
         self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
@@ -93,7 +93,7 @@ class EmbedStage:
             *(
                 self.publisher.publish(
                     topics.JOBS_PROGRESS,
-                    StageStarted(stage=Stage.EMBED, **caused_by(p, "embed-started", self.identity)),
+                    StageStarted(stage=Stage.EMBED, **caused_by(p, "embed-started", self.origin)),
                 )
                 for p in parsed
             )
@@ -274,7 +274,7 @@ class EmbedStage:
         self._calls_running += change
 
     async def _one_by_one(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
-        indexes: dict[PendingDocument, list[int]] = {}  # by identity, in call order
+        indexes: dict[PendingDocument, list[int]] = {}  # by origin, in call order
         for doc, i in call:
             indexes.setdefault(doc, []).append(i)
         finished: list[PendingDocument] = []
@@ -339,7 +339,7 @@ class EmbedStage:
             chunk_count=count,
             embedding_model=self.provider.model_name,
             dimensions=self.provider.dimensions,
-            **caused_by(event, "indexed", self.identity),
+            **caused_by(event, "indexed", self.origin),
         )
         await self.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
 
@@ -348,7 +348,7 @@ class EmbedStage:
             stage=Stage.EMBED,
             code=code,
             message=message,
-            **caused_by(event, "embed-failed", self.identity),
+            **caused_by(event, "embed-failed", self.origin),
         )
         await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
         metrics.JOBS_FAILED.labels("embed", code).inc()

@@ -26,7 +26,7 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
             blobs=PostgresBlobStore(infra.pool),
             uploads=UploadsStore(infra.pool),
             publisher=infra.publisher,
-            identity=infra.identity,
+            origin=infra.origin,
             max_upload_bytes=config.max_upload_bytes,
             status_base_url=config.status_base_url,
         )

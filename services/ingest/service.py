@@ -9,7 +9,7 @@ import msgspec
 from aiokafka.errors import KafkaError
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
+from schemas.events import BlobRef, DocumentUploaded, Origin, now, uuid7
 from services.common import metrics
 from services.common.auth import Principal
 from services.common.blobstore import PostgresBlobStore, sha256_hex
@@ -43,14 +43,14 @@ class IngestService:
         blobs: PostgresBlobStore,
         uploads: UploadsStore,
         publisher: EventPublisher,
-        identity: Producer,
+        origin: Origin,
         max_upload_bytes: int,
         status_base_url: str,
     ) -> None:
         self.blobs = blobs
         self.uploads = uploads
         self.publisher = publisher
-        self.identity = identity
+        self.origin = origin
         self.max_upload_bytes = max_upload_bytes
         self.status_base_url = status_base_url.rstrip("/")
         self._marking: set[asyncio.Task[None]] = set()
@@ -142,7 +142,7 @@ class IngestService:
             job_id=record.job_id,
             document_id=record.document_id,
             trace_id=record.job_id,
-            producer=self.identity,
+            origin=self.origin,
             blob=BlobRef(sha256=record.sha256, size=record.size, media_type=record.media_type),
             filename=record.filename,
             metadata=record.metadata,

@@ -22,7 +22,7 @@ from services.parser.stage import ParseStage
 class ParserParts:
     """The loop to run and the pool its health check pings."""
 
-    loop: ConsumerLoop
+    consumer: ConsumerLoop
     pool: Pool
 
 
@@ -39,29 +39,27 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
     try:
         await sandbox.start()  # a parser that cannot start its workers fails at start
         async with infrastructure(config, "parser") as infra:
-            retrier = Retrier(
-                infra.publisher, infra.identity, Stage.PARSE, group=config.parser_group
-            )
+            retrier = Retrier(infra.publisher, infra.origin, Stage.PARSE, group=config.parser_group)
             stage = ParseStage(
                 blobs=PostgresBlobStore(infra.pool),
                 publisher=infra.publisher,
                 sandbox=sandbox,
-                identity=infra.identity,
+                origin=infra.origin,
                 retrier=retrier,
                 timeout_retries=config.parse_timeout_retries,
             )
-            loop = ConsumerLoop(
+            consumer = ConsumerLoop(
                 bootstrap=config.kafka_bootstrap,
                 group_id=config.parser_group,
                 topics=[topics.DOCUMENTS_UPLOADED, topics.retry(topics.DOCUMENTS_UPLOADED)],
                 handler=stage,
                 publisher=infra.publisher,
-                identity=infra.identity,
+                origin=infra.origin,
                 stage=Stage.PARSE,
                 retrier=retrier,
                 max_records=config.parser_batch,
                 concurrency=config.parser_in_flight or config.parse_workers,
             )
-            yield ParserParts(loop=loop, pool=infra.pool)
+            yield ParserParts(consumer=consumer, pool=infra.pool)
     finally:
         await sandbox.close()

@@ -20,7 +20,7 @@ async def main(*, config: ParserSettings, stop: asyncio.Event | None = None) -> 
     async with prepare(config) as parts:
         await run_worker(
             service="parser",
-            loop=parts.loop,
+            consumer=parts.consumer,
             pool=parts.pool,
             host=config.http_host,
             port=config.parser_port,

@@ -11,7 +11,7 @@ from schemas.events import (
     DocumentFailed,
     DocumentParsed,
     DocumentUploaded,
-    Producer,
+    Origin,
     Stage,
     StageStarted,
     caused_by,
@@ -50,7 +50,7 @@ class ParseStage:
         blobs: PostgresBlobStore,
         publisher: EventPublisher,
         sandbox: ParserSandbox,
-        identity: Producer,
+        origin: Origin,
         retrier: Retrier,
         timeout_retries: int = 0,
     ) -> None:
@@ -59,7 +59,7 @@ class ParseStage:
         self.blobs = blobs
         self.publisher = publisher
         self.sandbox = sandbox
-        self.identity = identity
+        self.origin = origin
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Parse every upload in the batch; all results are acknowledged before returning.
@@ -82,7 +82,7 @@ class ParseStage:
         started = time.perf_counter()
         await self.publisher.publish(
             topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", self.identity)),
+            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", self.origin)),
         )
         try:
             data = await self.blobs.get(upload.blob)
@@ -127,7 +127,7 @@ class ParseStage:
                 source=upload.blob,
                 metadata=upload.metadata,
                 layout=layout,
-                **caused_by(upload, "parsed", self.identity),
+                **caused_by(upload, "parsed", self.origin),
             ),
         )
         metrics.STAGE_SECONDS.labels("parse", "ok").observe(time.perf_counter() - started)
@@ -142,7 +142,7 @@ class ParseStage:
             stage=Stage.PARSE,
             code=code,
             message=message,
-            **caused_by(upload, "parse-failed", self.identity),
+            **caused_by(upload, "parse-failed", self.origin),
         )
         await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
         metrics.JOBS_FAILED.labels("parse", code).inc()

@@ -26,7 +26,7 @@ from services.status.search import SearchService
 class StatusParts:
     """What main runs: the projector loop, the app, and the search model loader."""
 
-    loop: ConsumerLoop
+    consumer: ConsumerLoop
     app: Litestar
     search: SearchService
 
@@ -36,13 +36,13 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
     """Open infrastructure and build the projector and the API."""
     async with infrastructure(config, "status") as infra:
         projector = Projector(infra.pool, config.status_group)
-        loop = ConsumerLoop(
+        consumer = ConsumerLoop(
             bootstrap=config.kafka_bootstrap,
             group_id=config.status_group,
             topics=topics.PIPELINE_TOPICS,
             handler=projector,
             publisher=infra.publisher,
-            identity=infra.identity,
+            origin=infra.origin,
             stored_offsets=projector.stored_offsets,
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
@@ -54,10 +54,10 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         )
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
-        redriver = Redriver(infra.pool, infra.publisher, infra.identity)
+        redriver = Redriver(infra.pool, infra.publisher, infra.origin)
 
         async def readiness() -> dict[str, Check]:
-            ok, detail = loop.health.ready()
+            ok, detail = consumer.health.ready()
             return {
                 "postgres": Check(ok=await ping(infra.pool)),
                 "projector": Check(ok=ok, detail=detail),
@@ -78,4 +78,4 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
             },
         )
-        yield StatusParts(loop=loop, app=app, search=search)
+        yield StatusParts(consumer=consumer, app=app, search=search)

@@ -19,7 +19,7 @@ async def main(*, config: StatusSettings, stop: asyncio.Event | None = None) -> 
     async with prepare(config) as parts:
         await run_until_stopped(
             stop,
-            parts.loop.run(stop),
+            parts.consumer.run(stop),
             serve(parts.app, config.http_host, config.status_port, stop),
             parts.search.load(),
         )

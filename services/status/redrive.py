@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from schemas import topics
-from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Producer, derived_id, now
+from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Origin, derived_id, now
 from services.common.db import Pool
 from services.common.ports import EventPublisher
 
@@ -33,10 +33,10 @@ class Redrive(msgspec.Struct, frozen=True):
 class Redriver:
     """Finds the event that fed the failed stage and produces it again with attempt + 1."""
 
-    def __init__(self, pool: Pool, publisher: EventPublisher, identity: Producer) -> None:
+    def __init__(self, pool: Pool, publisher: EventPublisher, origin: Origin) -> None:
         self.pool = pool
         self.publisher = publisher
-        self.identity = identity
+        self.origin = origin
 
     async def retry(self, tenant_id: str | None, job_id: str) -> Redrive:
         """Re-drive `job_id` (any tenant's when `tenant_id` is None, for admins)."""
@@ -74,7 +74,7 @@ class Redriver:
             occurred_at=now(),
             attempt=attempt,
             causation_id=source.event_id,
-            producer=self.identity,
+            origin=self.origin,
         )
         if isinstance(again, DocumentParsed):
             await self.publisher.publish(topics.DOCUMENTS_PARSED, again)

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentParsed, Producer, now
+from schemas.events import BlobRef, DocumentParsed, Origin, now
 from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, open_pool
@@ -27,7 +27,7 @@ from tests.fixtures.pipeline import Pipeline, wait_for_state
 
 pytestmark = pytest.mark.integration
 
-PARSER = Producer(service="parser", instance="test-citations")
+PARSER = Origin(service="parser", instance="test-citations")
 # Three pages, one section each; every page long enough for more than one 256-token chunk.
 SECTIONS = (
     (
@@ -91,7 +91,7 @@ def parsed(tenant: str, text: BlobRef, layout: BlobRef | None, version: int) -> 
         job_id=job_id,
         document_id=str(uuid.uuid4()),
         trace_id=job_id,
-        producer=PARSER,
+        origin=PARSER,
         text=text,
         char_count=text.size,
         layout=layout,

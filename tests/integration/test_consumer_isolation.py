@@ -29,7 +29,7 @@ from services.common.kafka.producer import KafkaPublisher, ensure_topics
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
 from tests.fixtures.infra import TopicFactory
-from tests.integration.test_consumer_loop import IDENTITY, committed, event, sequence
+from tests.integration.test_consumer_loop import ORIGIN, committed, event, sequence
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ async def outputs(kafka_bootstrap: str, topic: str) -> AsyncIterator[Outputs]:
         await reader.stop()
 
 
-def stage_loop(
+def stage_consumer(
     kafka_bootstrap: str,
     topic: str,
     handler: Callable[[list[Delivery], dict[Position, int]], Awaitable[None]],
@@ -133,7 +133,7 @@ def stage_loop(
     group: str | None = None,
     **options: Any,
 ) -> ConsumerLoop:
-    """A parse-stage loop on `topic` and its retry topic, with a quick retry policy."""
+    """A parse-stage consumer on `topic` and its retry topic, with a quick retry policy."""
     group = group or f"isolation-{uuid.uuid4().hex[:8]}"
     publisher = KafkaPublisher(producer)
     return ConsumerLoop(
@@ -142,9 +142,9 @@ def stage_loop(
         topics=[topic, topics.retry(topic)],
         handler=handler,
         publisher=publisher,
-        identity=IDENTITY,
+        origin=ORIGIN,
         stage=Stage.PARSE,
-        retrier=Retrier(publisher, IDENTITY, Stage.PARSE, QUICK, group=group),
+        retrier=Retrier(publisher, ORIGIN, Stage.PARSE, QUICK, group=group),
         max_records=4,
         concurrency=concurrency,
         **options,
@@ -152,11 +152,11 @@ def stage_loop(
 
 
 async def run_reading(
-    loop: ConsumerLoop, out: Outputs, done: Callable[[], bool], timeout: float = 90
+    consumer: ConsumerLoop, out: Outputs, done: Callable[[], bool], timeout: float = 90
 ) -> None:
-    """Run `loop`, reading its outputs, until `done()`; then stop it (it commits and leaves)."""
+    """Run `consumer`, reading its outputs, until `done()`; then stop it (it commits and leaves)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
+    task = asyncio.create_task(consumer.run(stop))
     deadline = time.monotonic() + timeout
     try:
         while not done():
@@ -198,10 +198,10 @@ async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing
             raise TypeError("Encoding objects of type TextStringObject is unsupported")
         handled.extend(sequence(d) for d in batch)
 
-    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
     async with outputs(kafka_bootstrap, topic) as out:
         await run_reading(
-            loop,
+            consumer,
             out,
             lambda: len(handled) >= 11 and bool(out.of(topics.DOCUMENTS_FAILED, bad.job_id)),
         )
@@ -219,11 +219,13 @@ async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing
     assert headers["sluice.error.type"] == "TypeError"
     assert "Encoding objects of type TextStringObject" in headers["sluice.error.message"]
     assert headers["sluice.original.topic"] == topics.retry(topic)
-    assert headers["sluice.consumer.group"] == loop.group_id
-    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {0: 12}
+    assert headers["sluice.consumer.group"] == consumer.group_id
+    assert await committed(kafka_bootstrap, consumer.group_id, [TopicPartition(topic, 0)]) == {
+        0: 12
+    }
     retry_tp = TopicPartition(topics.retry(topic), 0)
-    assert await committed(kafka_bootstrap, loop.group_id, [retry_tp]) == {0: 2}
-    assert loop.health.consecutive_errors == 0
+    assert await committed(kafka_bootstrap, consumer.group_id, [retry_tp]) == {0: 2}
+    assert consumer.health.consecutive_errors == 0
 
 
 @pytest.mark.parametrize("concurrency", MODES)
@@ -245,10 +247,10 @@ async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
             raise RuntimeError("a race that one try loses")
         handled.extend(sequence(d) for d in batch)
 
-    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
-    outages_before = metrics.HANDLER_ERRORS.labels(loop.group_id)._value.get()
+    consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    outages_before = metrics.HANDLER_ERRORS.labels(consumer.group_id)._value.get()
     async with outputs(kafka_bootstrap, topic) as out:
-        await run_reading(loop, out, lambda: len(handled) >= 6)
+        await run_reading(consumer, out, lambda: len(handled) >= 6)
         for _ in range(5):  # anything set aside would show up now
             await out.read()
 
@@ -256,7 +258,7 @@ async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
     assert out.dead_letters() == []
     assert out.of(topics.DOCUMENTS_FAILED, flaky.job_id) == []
     assert out.of(topics.JOBS_PROGRESS, flaky.job_id) == [], "retried in place, not later"
-    outages = metrics.HANDLER_ERRORS.labels(loop.group_id)._value.get() - outages_before
+    outages = metrics.HANDLER_ERRORS.labels(consumer.group_id)._value.get() - outages_before
     assert outages == 0, "one record's failure is not a consumer outage"
 
 
@@ -279,9 +281,9 @@ async def test_an_outage_retries_the_same_records_and_dead_letters_nothing(
             raise psycopg.OperationalError("connection to server failed: Connection refused")
         handled.extend(sequence(d) for d in batch)
 
-    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
     async with outputs(kafka_bootstrap, topic) as out:
-        await run_reading(loop, out, lambda: len(handled) >= 6)
+        await run_reading(consumer, out, lambda: len(handled) >= 6)
         for _ in range(5):
             await out.read()
 
@@ -290,7 +292,7 @@ async def test_an_outage_retries_the_same_records_and_dead_letters_nothing(
     assert out.dead_letters() == []
     assert out.of(topics.DOCUMENTS_FAILED, victim.job_id) == []
     assert out.of(topics.JOBS_PROGRESS, victim.job_id) == [], "no retry-topic trip for an outage"
-    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {0: 6}
+    assert await committed(kafka_bootstrap, consumer.group_id, [TopicPartition(topic, 0)]) == {0: 6}
 
 
 async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_slow_one(
@@ -312,7 +314,7 @@ async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_sl
             finished.append(sequence(d))
 
     # max_poll_interval 4 s: a stop waits at most 2 s for the slow record, then leaves it
-    loop = stage_loop(
+    consumer = stage_consumer(
         kafka_bootstrap,
         topic,
         handler,
@@ -335,7 +337,7 @@ async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_sl
 
         watcher = asyncio.create_task(poll_commits())
         try:
-            await run_reading(loop, out, fast_ones_done_and_committed)
+            await run_reading(consumer, out, fast_ones_done_and_committed)
         finally:
             watcher.cancel()
     assert 1 not in finished, "the slow record never finished"
@@ -347,7 +349,9 @@ async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_sl
     async def after_restart(batch: list[Delivery], positions: dict[Position, int]) -> None:
         redelivered.extend(sequence(d) for d in batch)
 
-    again = stage_loop(kafka_bootstrap, topic, after_restart, producer, concurrency=3, group=group)
+    again = stage_consumer(
+        kafka_bootstrap, topic, after_restart, producer, concurrency=3, group=group
+    )
     async with outputs(kafka_bootstrap, topic) as out:
         await run_reading(again, out, lambda: len(redelivered) >= 5)
     assert sorted(redelivered) == [1, 2, 3, 4, 5], "the unfinished record came back, and after it"

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from schemas import codec, topics
-from schemas.events import BlobRef, DocumentUploaded, Producer
+from schemas.events import BlobRef, DocumentUploaded, Origin
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.producer import KafkaPublisher
 from services.common.kafka.records import Delivery, Position
@@ -24,7 +24,7 @@ from tests.fixtures.infra import TopicFactory
 
 pytestmark = pytest.mark.integration
 
-IDENTITY = Producer(service="test", instance="loop-test")
+ORIGIN = Origin(service="test", instance="consumer-test")
 Handler = Callable[[list[Delivery], dict[Position, int]], Awaitable[None]]
 
 
@@ -70,25 +70,25 @@ async def dlq_for(kafka_bootstrap: str) -> AsyncIterator[Callable[[str], Awaitab
         await admin.close()
 
 
-def loop_for(
+def consumer_for(
     kafka_bootstrap: str, topic: str, handler: Handler, producer: AIOKafkaProducer
 ) -> ConsumerLoop:
     """A ConsumerLoop on `topic` with a fresh group and small batches."""
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
-        group_id=f"loop-test-{uuid.uuid4().hex[:8]}",
+        group_id=f"consumer-test-{uuid.uuid4().hex[:8]}",
         topics=[topic],
         handler=handler,
         publisher=KafkaPublisher(producer),
-        identity=IDENTITY,
+        origin=ORIGIN,
         max_records=4,
     )
 
 
-async def run_until(loop: ConsumerLoop, done: Callable[[], bool], timeout: float = 60) -> None:
-    """Run `loop` until `done()` holds, then stop it cleanly (it commits and leaves)."""
+async def run_until(consumer: ConsumerLoop, done: Callable[[], bool], timeout: float = 60) -> None:
+    """Run `consumer` until `done()` holds, then stop it cleanly (it commits and leaves)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
+    task = asyncio.create_task(consumer.run(stop))
     deadline = time.monotonic() + timeout
     try:
         while not done():
@@ -141,18 +141,18 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
             seen[delivery.partition].append(delivery.offset)
         for _, partition in positions:
             first = min(d.offset for d in batch if d.partition == partition)
-            done = await loop.consumer.committed(TopicPartition(topic, partition))
+            done = await consumer.client.committed(TopicPartition(topic, partition))
             if done is not None and done > first:
                 early_commits.append(f"p{partition}: committed {done} before handling {first}")
 
-    loop = loop_for(kafka_bootstrap, topic, handler, producer)
-    await run_until(loop, lambda: sum(map(len, seen.values())) == count)
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: sum(map(len, seen.values())) == count)
 
     assert early_commits == []
     for partition, offsets in seen.items():
         assert offsets == list(range(count // partitions)), partition
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    assert await committed(kafka_bootstrap, loop.group_id, tps) == dict.fromkeys(
+    assert await committed(kafka_bootstrap, consumer.group_id, tps) == dict.fromkeys(
         range(partitions), count // partitions
     )
 
@@ -175,8 +175,8 @@ async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
         for partition, offset in records:
             handled[partition].append(offset)
 
-    loop = loop_for(kafka_bootstrap, topic, handler, producer)
-    await run_until(loop, lambda: all(len(v) >= count // partitions for v in handled.values()))
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: all(len(v) >= count // partitions for v in handled.values()))
 
     failed = calls[0][1]
     assert failed, "the first call had records"
@@ -186,10 +186,10 @@ async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
         # Handled exactly once each, in order: the failed batch was re-read from its start.
         assert offsets == list(range(count // partitions)), partition
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    assert await committed(kafka_bootstrap, loop.group_id, tps) == dict.fromkeys(
+    assert await committed(kafka_bootstrap, consumer.group_id, tps) == dict.fromkeys(
         range(partitions), count // partitions
     )
-    assert loop.health.consecutive_errors == 0
+    assert consumer.health.consecutive_errors == 0
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
@@ -217,11 +217,11 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.extend(sequence(d) for d in batch)
 
-    loop = loop_for(kafka_bootstrap, topic, handler, producer)
-    await run_until(loop, lambda: len(handled) >= 2)
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: len(handled) >= 2)
 
     assert handled == [0, 2]
-    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {
+    assert await committed(kafka_bootstrap, consumer.group_id, [TopicPartition(topic, 0)]) == {
         0: len(values)
     }
     reader = AIOKafkaConsumer(

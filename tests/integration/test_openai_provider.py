@@ -27,7 +27,7 @@ from schemas.events import (
     DocumentFailed,
     DocumentIndexed,
     DocumentParsed,
-    Producer,
+    Origin,
     RetryScheduled,
     Stage,
 )
@@ -324,7 +324,7 @@ async def running_stage(
     producer = make_producer(kafka_bootstrap, f"test-embed-{suffix}")
     await producer.start()
     publisher = KafkaPublisher(producer)
-    identity = Producer(service="embedder", instance=f"test-{suffix}")
+    origin = Origin(service="embedder", instance=f"test-{suffix}")
     tenant = f"tenant-{suffix}"
     read = [
         topics.JOBS_PROGRESS,
@@ -347,8 +347,8 @@ async def running_stage(
             chunks=ChunkStore(pool),
             publisher=publisher,
             provider=provider,
-            identity=identity,
-            retrier=Retrier(publisher, identity, Stage.EMBED, policy),
+            origin=origin,
+            retrier=Retrier(publisher, origin, Stage.EMBED, policy),
             chunk_tokens=24,
             chunk_overlap=4,
         )
@@ -357,17 +357,17 @@ async def running_stage(
             # The topics are shared with other tests on this broker: hand over only ours.
             await stage([d for d in batch if d.event.tenant_id == tenant], positions)
 
-        loop = ConsumerLoop(
+        consumer = ConsumerLoop(
             bootstrap=kafka_bootstrap,
             group_id=f"test-embedder-{suffix}",
             topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
             handler=ours,
             publisher=publisher,
-            identity=identity,
+            origin=origin,
             stage=Stage.EMBED,
             max_records=16,
         )
-        task = asyncio.create_task(loop.run(stop))
+        task = asyncio.create_task(consumer.run(stop))
         yield Harness(pool=pool, publisher=publisher, tenant=tenant, reader=reader)
     finally:
         stop.set()

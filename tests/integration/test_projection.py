@@ -19,7 +19,7 @@ from schemas.events import (
     DocumentIndexed,
     DocumentParsed,
     DocumentUploaded,
-    Producer,
+    Origin,
     RetryScheduled,
     Stage,
     StageStarted,
@@ -45,7 +45,7 @@ TOPIC_OF: dict[type[Any], str] = {
     DocumentFailed: topics.DOCUMENTS_FAILED,
     RetryScheduled: topics.JOBS_PROGRESS,
 }
-WORKER = Producer(service="test", instance="test-1")
+WORKER = Origin(service="test", instance="test-1")
 
 
 class Log:
@@ -90,7 +90,7 @@ def upload(tenant: str, name: str, seconds: float) -> DocumentUploaded:
         tenant_id=tenant,
         job_id=str(uuid.uuid4()),
         document_id=document_id_for(tenant, sha),
-        producer=Producer(service="ingest", instance="ingest-1"),
+        origin=Origin(service="ingest", instance="ingest-1"),
         blob=BlobRef(sha256=sha, size=1234, media_type="application/pdf"),
         filename=name,
     )

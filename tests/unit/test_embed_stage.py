@@ -21,7 +21,7 @@ from schemas.events import (
     DocumentFailed,
     DocumentIndexed,
     DocumentParsed,
-    Producer,
+    Origin,
     Stage,
     now,
 )
@@ -38,7 +38,7 @@ from tests.fixtures.fakes import RecordingPublisher
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="embedder", instance="unit")
+ORIGIN = Origin(service="embedder", instance="unit")
 
 
 class FakeProvider:
@@ -149,8 +149,8 @@ def harness(provider: FakeProvider | None = None) -> Harness:
         chunks=cast(ChunkStore, chunks),
         publisher=publisher,
         provider=provider,
-        identity=IDENTITY,
-        retrier=Retrier(publisher, IDENTITY, Stage.EMBED),
+        origin=ORIGIN,
+        retrier=Retrier(publisher, ORIGIN, Stage.EMBED),
         chunk_tokens=8,
         chunk_overlap=0,
     )

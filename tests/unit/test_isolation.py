@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from schemas import topics
-from schemas.events import DocumentFailed, DocumentUploaded, Producer, RetryScheduled, Stage
+from schemas.events import DocumentFailed, DocumentUploaded, Origin, RetryScheduled, Stage
 from services.common.errors import RetryableError
 from services.common.kafka import isolation
 from services.common.kafka.deadletter import DeadLetters
@@ -19,7 +19,7 @@ from tests.fixtures.fakes import RecordingPublisher, upload
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="parser", instance="unit")
+ORIGIN = Origin(service="parser", instance="unit")
 TOPIC = topics.DOCUMENTS_UPLOADED
 RETRY = topics.retry(TOPIC)
 DLQ = topics.dlq(TOPIC)
@@ -71,7 +71,7 @@ def isolate(
     handler: Handler, publisher: RecordingPublisher, *, read: tuple[str, ...] = (TOPIC, RETRY)
 ) -> tuple[Isolation, Health]:
     health = Health()
-    retrier = Retrier(publisher, IDENTITY, Stage.PARSE, group="sluice-parser")
+    retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
     runner = Isolation(
         handler=handler,
         group="sluice-parser",

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentParsed, DocumentUploaded, Producer, Stage, now
+from schemas.events import BlobRef, DocumentParsed, DocumentUploaded, Origin, Stage, now
 from schemas.layout import MEDIA_TYPE, Heading, Layout, decode_layout
 from services.common.blobstore import PostgresBlobStore
 from services.common.kafka.records import Delivery
@@ -22,7 +22,7 @@ from tests.fixtures.fakes import RecordingPublisher
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="parser", instance="unit")
+ORIGIN = Origin(service="parser", instance="unit")
 
 
 @dataclass
@@ -56,8 +56,8 @@ async def parse(parsed: ParsedText) -> tuple[DocumentParsed, FakeBlobs]:
         blobs=cast(PostgresBlobStore, blobs),
         publisher=publisher,
         sandbox=cast(ParserSandbox, FakeSandbox(parsed)),
-        identity=IDENTITY,
-        retrier=Retrier(publisher, IDENTITY, Stage.PARSE),
+        origin=ORIGIN,
+        retrier=Retrier(publisher, ORIGIN, Stage.PARSE),
     )
     upload = DocumentUploaded(
         event_id=str(uuid.uuid4()),

@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentFailed, DocumentParsed, Producer, Stage
+from schemas.events import BlobRef, DocumentFailed, DocumentParsed, Origin, Stage
 from services.common.blobstore import PostgresBlobStore
 from services.common.errors import BlobNotFoundError
 from services.common.kafka.records import Delivery
@@ -22,7 +22,7 @@ from tests.fixtures.fakes import RecordingPublisher, upload
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="parser", instance="unit")
+ORIGIN = Origin(service="parser", instance="unit")
 
 
 @dataclass
@@ -63,8 +63,8 @@ def stage(
         blobs=cast(PostgresBlobStore, blobs or FakeBlobs()),
         publisher=publisher,
         sandbox=cast(ParserSandbox, sandbox),
-        identity=IDENTITY,
-        retrier=Retrier(publisher, IDENTITY, Stage.PARSE, group="sluice-parser"),
+        origin=ORIGIN,
+        retrier=Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser"),
         timeout_retries=timeout_retries,
     )
     return parse, publisher

@@ -23,7 +23,7 @@ from schemas.events import (
     DocumentIndexed,
     DocumentParsed,
     DocumentUploaded,
-    Producer,
+    Origin,
     RetryScheduled,
     Stage,
     StageStarted,
@@ -96,9 +96,11 @@ def test_no_leftover_schema_files() -> None:
 def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
     # msgspec's evolution rules: a new field has a default, no field changes type, nothing
     # becomes required; so a v2 consumer reads v1 records and a v1 reader skips `layout`.
+    # Compared as the wire sees them: references inlined, names and descriptions of the
+    # definitions left out (the envelope's `Producer` Struct is named `Origin` since v2).
     def struct(name: str) -> dict[str, Any]:
         doc = json.loads((export.OUT_DIR / name).read_text(encoding="utf-8"))
-        schema: dict[str, Any] = doc["$defs"]["DocumentParsed"]
+        schema: dict[str, Any] = _wire_shape(doc["$defs"]["DocumentParsed"], doc["$defs"])
         return schema
 
     v1, v2 = struct("DocumentParsed.v1.json"), struct("DocumentParsed.v2.json")
@@ -109,6 +111,33 @@ def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
         if name != "schema_version":
             assert v2["properties"][name] == field, name
     assert (v1["properties"]["schema_version"]["default"], version_of(DocumentParsed)) == (1, 2)
+
+
+def _wire_shape(schema: Any, defs: dict[str, Any]) -> Any:
+    """`schema` with every `$ref` replaced by its definition, without titles and descriptions."""
+    if isinstance(schema, list):
+        return [_wire_shape(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return _wire_shape(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    return {k: _wire_shape(v, defs) for k, v in schema.items() if k not in {"title", "description"}}
+
+
+@pytest.mark.unit
+def test_the_envelopes_producer_keeps_its_wire_shape_across_the_rename() -> None:
+    old = json.loads((export.OUT_DIR / "DocumentParsed.v1.json").read_text(encoding="utf-8"))
+    new = json.loads(export.render()["DocumentUploaded.v1.json"])
+    assert _wire_shape(new["$defs"]["Origin"], new["$defs"]) == _wire_shape(
+        old["$defs"]["Producer"], old["$defs"]
+    )
+    event = codec.decode((FIXTURES / "v1/DocumentUploaded.json").read_bytes())
+    assert event.origin == Origin(service="ingest", instance="ingest-local")
+    assert json.loads(codec.encode(event))["producer"] == {
+        "service": "ingest",
+        "instance": "ingest-local",
+        "version": "0.1.0",
+    }
 
 
 @pytest.mark.unit
@@ -138,7 +167,7 @@ ENVELOPE: dict[str, Any] = {
     "attempt": 2,
     "trace_id": JOB_1,
     "causation_id": UPLOAD_ID,
-    "producer": Producer(service="test", instance="t-1"),
+    "origin": Origin(service="test", instance="t-1"),
 }
 
 ROUND_TRIPS: list[Case[AnyEvent, None]] = [
@@ -223,7 +252,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             job_id=JOB_1,
             document_id=DOC_1,
             trace_id=JOB_1,
-            producer=Producer(service="ingest", instance="ingest-local"),
+            origin=Origin(service="ingest", instance="ingest-local"),
             blob=SOURCE,
             filename="test.txt",
             metadata={"source": "crm", "tags": ["a", "b"]},
@@ -257,7 +286,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             document_id=DOC_1,
             trace_id=JOB_1,
             causation_id=UPLOAD_ID,
-            producer=Producer(service="parser", instance="parser-local"),
+            origin=Origin(service="parser", instance="parser-local"),
             stage=Stage.PARSE,
         ),
     ),
@@ -273,7 +302,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             document_id=DOC_1,
             trace_id=JOB_1,
             causation_id=UPLOAD_ID,
-            producer=Producer(service="parser", instance="parser-local"),
+            origin=Origin(service="parser", instance="parser-local"),
             text=TEXT,
             title="Hello",
             page_count=1,
@@ -306,7 +335,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
             trace_id="0190a3c4-5b6d-7000-8000-000000000003",
             causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
-            producer=Producer(service="parser", instance="parser-local"),
+            origin=Origin(service="parser", instance="parser-local"),
             text=TEXT,
             title="Photosynthesis",
             page_count=2,
@@ -340,7 +369,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             attempt=2,
             trace_id=JOB_1,
             causation_id=PARSED_ID,
-            producer=Producer(service="embedder", instance="embedder-local"),
+            origin=Origin(service="embedder", instance="embedder-local"),
             chunk_count=3,
             embedding_model="all-MiniLM-L6-v2",
             dimensions=384,
@@ -357,7 +386,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             document_id=DOC_1,
             trace_id=JOB_1,
             causation_id=UPLOAD_ID,
-            producer=Producer(service="parser", instance="parser-local"),
+            origin=Origin(service="parser", instance="parser-local"),
             stage=Stage.PARSE,
             code="parse_timeout",
             message="parsing took longer than 30s",
@@ -447,7 +476,7 @@ def test_a_new_document_parsed_is_written_as_v2() -> None:
 def test_defaults_of_a_minimal_v1_record() -> None:
     event = codec.decode((FIXTURES / "v1/DocumentUploaded.minimal.json").read_bytes())
     assert isinstance(event, DocumentUploaded)
-    assert (event.attempt, event.trace_id, event.causation_id, event.producer) == (
+    assert (event.attempt, event.trace_id, event.causation_id, event.origin) == (
         1,
         None,
         None,

@@ -9,7 +9,7 @@ import msgspec
 from aiokafka.structs import ConsumerRecord
 
 from schemas import codec, topics
-from schemas.events import DocumentFailed, Producer, Stage, derived_id, now
+from schemas.events import DocumentFailed, Origin, Stage, derived_id, now
 from services.common.kafka.deadletter import DeadLetters
 from services.common.kafka.headers import RETRY_ATTEMPT, header
 from services.common.ports import EventPublisher
@@ -28,13 +28,13 @@ class Poison:
         dead_letters: DeadLetters,
         *,
         publisher: EventPublisher,
-        identity: Producer,
+        origin: Origin,
         stage: Stage | None,
         owned: Collection[str],
     ) -> None:
         self.dead_letters = dead_letters
         self.publisher = publisher
-        self.identity = identity
+        self.origin = origin
         self.stage = stage
         self.owned = set(owned)
 
@@ -86,7 +86,7 @@ class Poison:
             job_id=str(ids["job_id"]),
             document_id=str(ids["document_id"]),
             causation_id=str(ids["event_id"]),
-            producer=self.identity,
+            origin=self.origin,
             stage=self.stage,
             code=error.code,
             message=f"the pipeline could not read this job's event: {error.message}",

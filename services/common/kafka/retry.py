@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from schemas import codec, topics
-from schemas.events import DocumentFailed, Producer, RetryScheduled, Stage, caused_by
+from schemas.events import DocumentFailed, Origin, RetryScheduled, Stage, caused_by
 from services.common import metrics
 from services.common.errors import RETRIES_EXHAUSTED
 from services.common.kafka import headers as h
@@ -44,14 +44,14 @@ class Retrier:
     def __init__(
         self,
         publisher: Publisher,
-        identity: Producer,
+        origin: Origin,
         stage: Stage,
         policy: RetryPolicy | None = None,
         *,
         group: str = "",
     ) -> None:
         self.publisher = publisher
-        self.identity = identity
+        self.origin = origin
         self.stage = stage
         self.policy = policy or RetryPolicy()
         self.dead_letters = DeadLetters(publisher, stage=str(stage), group=group)
@@ -95,7 +95,7 @@ class Retrier:
             message=message,
             retry=retry,
             not_before=datetime.fromtimestamp(due_ms / 1000, UTC),
-            **caused_by(event, f"{self.stage}-retry-{retry}", self.identity),
+            **caused_by(event, f"{self.stage}-retry-{retry}", self.origin),
         )
         await self.publisher.publish(topics.JOBS_PROGRESS, scheduled)
         log.warning(
@@ -155,7 +155,7 @@ class Retrier:
             code=code,
             message=failure or message,
             retryable=retryable,
-            **caused_by(event, kind, self.identity),
+            **caused_by(event, kind, self.origin),
         )
         await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
         metrics.JOBS_FAILED.labels(str(self.stage), code).inc()
