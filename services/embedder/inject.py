@@ -16,7 +16,7 @@ from services.common.embedding.build import build_provider
 from services.common.embedding.ports import EmbeddingProvider
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.retry import Retrier
-from services.embedder.adapters.chunk_store import ChunkStore
+from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.config import EmbedderSettings
 from services.embedder.stage import EmbedStage
 
@@ -45,7 +45,7 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
         retrier = Retrier(infra.publisher, infra.origin, Stage.EMBED, group=config.embedder_group)
         stage = EmbedStage(
             blobs=PostgresBlobStore(infra.pool),
-            chunks=ChunkStore(infra.pool),
+            chunks=PostgresChunkStore(infra.pool),
             publisher=infra.publisher,
             provider=provider,
             origin=infra.origin,

@@ -9,32 +9,25 @@ import time
 import msgspec
 
 from schemas import topics
-from schemas.events import (
-    DocumentFailed,
-    DocumentIndexed,
-    DocumentParsed,
-    Origin,
-    Stage,
-    StageStarted,
-    caused_by,
-)
+from schemas.events import DocumentIndexed, DocumentParsed, Origin, Stage, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
-from services.common.blobstore import PostgresBlobStore
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.errors import BlobNotFoundError, RetryableError
+from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
+from services.common.jobs import announce_start, fail_job
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.ports import EventPublisher
-from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
+from services.common.ports import BlobStore, EventPublisher
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.citations import cite
+from services.embedder.core.ports import ChunkStore, DocumentChunks
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_REJECTED = "embedding_rejected"
+NO_TEXT = "no_text"
 
 
 class EmbedStage:
@@ -43,7 +36,7 @@ class EmbedStage:
     def __init__(
         self,
         *,
-        blobs: PostgresBlobStore,
+        blobs: BlobStore,
         chunks: ChunkStore,
         publisher: EventPublisher,
         provider: EmbeddingProvider,
@@ -91,10 +84,7 @@ class EmbedStage:
         model_before = self.model_seconds
         announced = asyncio.gather(
             *(
-                self.publisher.publish(
-                    topics.JOBS_PROGRESS,
-                    StageStarted(stage=Stage.EMBED, **caused_by(p, "embed-started", self.origin)),
-                )
+                announce_start(self.publisher, p, stage=Stage.EMBED, origin=self.origin)
                 for p in parsed
             )
         )
@@ -119,7 +109,7 @@ class EmbedStage:
                 *(
                     self.retrier.dead_letter(
                         delivery_of[p.event_id],
-                        "blob_missing",
+                        BLOB_MISSING,
                         "the parsed text is missing from the blob store; retry the job",
                         kind="embed-failed",
                     )
@@ -220,7 +210,17 @@ class EmbedStage:
         await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
         await asyncio.gather(
             *(self._indexed(event, len(d.chunks)) for event, d in documents),
-            *(self._fail(event, "no_text", message) for event, message in failures),
+            *(
+                fail_job(
+                    self.publisher,
+                    event,
+                    stage=Stage.EMBED,
+                    code=NO_TEXT,
+                    message=message,
+                    origin=self.origin,
+                )
+                for event, message in failures
+            ),
             *(
                 self.retrier.dead_letter(
                     delivery_of[event.event_id], EMBEDDING_REJECTED, message, kind="embed-failed"
@@ -274,7 +274,7 @@ class EmbedStage:
         self._calls_running += change
 
     async def _one_by_one(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
-        indexes: dict[PendingDocument, list[int]] = {}  # by origin, in call order
+        indexes: dict[PendingDocument, list[int]] = {}  # by identity, in call order
         for doc, i in call:
             indexes.setdefault(doc, []).append(i)
         finished: list[PendingDocument] = []
@@ -342,18 +342,3 @@ class EmbedStage:
             **caused_by(event, "indexed", self.origin),
         )
         await self.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
-
-    async def _fail(self, event: DocumentParsed, code: str, message: str) -> None:
-        failed = DocumentFailed(
-            stage=Stage.EMBED,
-            code=code,
-            message=message,
-            **caused_by(event, "embed-failed", self.origin),
-        )
-        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels("embed", code).inc()
-        log.warning(
-            "embed failed: %s",
-            code,
-            extra=ctx(job_id=event.job_id, document_id=event.document_id, stage="embed"),
-        )

@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.di import Provide
 
-from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.db import ping
 from services.common.http import Check, create_app, principal_provider
-from services.ingest.adapters.uploads_store import UploadsStore
+from services.ingest.adapters.uploads_store import PostgresUploadsStore
 from services.ingest.api import upload_document
 from services.ingest.config import IngestSettings
 from services.ingest.service import IngestService
@@ -23,8 +22,7 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
     """The ingest app with its pool and producer open."""
     async with infrastructure(config, "ingest", linger_ms=0) as infra:
         service = IngestService(
-            blobs=PostgresBlobStore(infra.pool),
-            uploads=UploadsStore(infra.pool),
+            uploads=PostgresUploadsStore(infra.pool),
             publisher=infra.publisher,
             origin=infra.origin,
             max_upload_bytes=config.max_upload_bytes,

@@ -43,7 +43,7 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
             stage = ParseStage(
                 blobs=PostgresBlobStore(infra.pool),
                 publisher=infra.publisher,
-                sandbox=sandbox,
+                extractor=sandbox,
                 origin=infra.origin,
                 retrier=retrier,
                 timeout_retries=config.parse_timeout_retries,

@@ -7,34 +7,28 @@ import logging
 import time
 
 from schemas import topics
-from schemas.events import (
-    DocumentFailed,
-    DocumentParsed,
-    DocumentUploaded,
-    Origin,
-    Stage,
-    StageStarted,
-    caused_by,
-)
+from schemas.events import DocumentParsed, DocumentUploaded, Origin, Stage, caused_by
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Layout, encode_layout
 from services.common import metrics
-from services.common.blobstore import PostgresBlobStore
-from services.common.errors import BlobNotFoundError
+from services.common.errors import BLOB_MISSING, BlobNotFoundError
+from services.common.jobs import announce_start, fail_job
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.ports import EventPublisher
-from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
-from services.parser.core.errors import ParseError
+from services.common.ports import BlobStore, EventPublisher
+from services.parser.core.errors import (
+    INTERNAL,
+    PARSE_TIMEOUT,
+    RESOURCE_LIMIT,
+    ExtractorFailedError,
+    ParseError,
+)
+from services.parser.core.ports import TextExtractor
 
 log = logging.getLogger(__name__)
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
 RESOURCE_RETRIES = 2  # resource_limit may pass on a less loaded worker
-
-
-class ExtractorFailedError(Exception):
-    """An extractor raised something other than a ParseError on this document (a bug)."""
 
 
 class ParseStage:
@@ -47,18 +41,18 @@ class ParseStage:
     def __init__(
         self,
         *,
-        blobs: PostgresBlobStore,
+        blobs: BlobStore,
         publisher: EventPublisher,
-        sandbox: ParserSandbox,
+        extractor: TextExtractor,
         origin: Origin,
         retrier: Retrier,
         timeout_retries: int = 0,
     ) -> None:
         self.retrier = retrier
-        self.retries_for = {TIMEOUT: timeout_retries, RESOURCES: RESOURCE_RETRIES}
+        self.retries_for = {PARSE_TIMEOUT: timeout_retries, RESOURCE_LIMIT: RESOURCE_RETRIES}
         self.blobs = blobs
         self.publisher = publisher
-        self.sandbox = sandbox
+        self.extractor = extractor
         self.origin = origin
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
@@ -80,13 +74,10 @@ class ParseStage:
         upload = delivery.event
         assert isinstance(upload, DocumentUploaded)  # noqa: S101 - filtered by the caller
         started = time.perf_counter()
-        await self.publisher.publish(
-            topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", self.origin)),
-        )
+        await announce_start(self.publisher, upload, stage=Stage.PARSE, origin=self.origin)
         try:
             data = await self.blobs.get(upload.blob)
-            parsed = await self.sandbox.extract(data, upload.blob.media_type)
+            parsed = await self.extractor.extract(data, upload.blob.media_type)
         except ParseError as error:
             if error.code == INTERNAL:
                 # A bug in an extractor that this file triggers: the consumer loop's isolation
@@ -95,14 +86,21 @@ class ParseStage:
             if delivery.retries < self.retries_for.get(error.code, 0):
                 await self.retrier.retry_later(delivery, error.code, error.message)
                 return
-            await self._fail(upload, error.code, error.message)
+            await fail_job(
+                self.publisher,
+                upload,
+                stage=Stage.PARSE,
+                code=error.code,
+                message=error.message,
+                origin=self.origin,
+            )
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         except BlobNotFoundError:
             message = "the uploaded bytes are no longer in the blob store; upload the file again"
             await self.retrier.dead_letter(
                 delivery,
-                "blob_missing",
+                BLOB_MISSING,
                 message,
                 kind="parse-failed",
                 error_type=BlobNotFoundError.__name__,
@@ -134,20 +132,5 @@ class ParseStage:
         log.info(
             "parsed %d chars",
             len(parsed.text),
-            extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
-        )
-
-    async def _fail(self, upload: DocumentUploaded, code: str, message: str) -> None:
-        failed = DocumentFailed(
-            stage=Stage.PARSE,
-            code=code,
-            message=message,
-            **caused_by(upload, "parse-failed", self.origin),
-        )
-        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels("parse", code).inc()
-        log.warning(
-            "parse failed: %s",
-            code,
             extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
         )

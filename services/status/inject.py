@@ -54,7 +54,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         )
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
-        redriver = Redriver(infra.pool, infra.publisher, infra.origin)
+        redriver = Redriver(queries, infra.publisher, infra.origin)
 
         async def readiness() -> dict[str, Check]:
             ok, detail = consumer.health.ready()

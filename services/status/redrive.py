@@ -8,8 +8,8 @@ import msgspec
 
 from schemas import topics
 from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Origin, derived_id, now
-from services.common.db import Pool
 from services.common.ports import EventPublisher
+from services.status.core.ports import RedriveSources
 
 
 class RedriveRefusedError(Exception):
@@ -33,36 +33,24 @@ class Redrive(msgspec.Struct, frozen=True):
 class Redriver:
     """Finds the event that fed the failed stage and produces it again with attempt + 1."""
 
-    def __init__(self, pool: Pool, publisher: EventPublisher, origin: Origin) -> None:
-        self.pool = pool
+    def __init__(self, jobs: RedriveSources, publisher: EventPublisher, origin: Origin) -> None:
+        self.jobs = jobs
         self.publisher = publisher
         self.origin = origin
 
     async def retry(self, tenant_id: str | None, job_id: str) -> Redrive:
         """Re-drive `job_id` (any tenant's when `tenant_id` is None, for admins)."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT job_id, tenant_id, state, attempt, error_stage FROM jobs"
-                " WHERE job_id = %s AND (%s::text IS NULL OR tenant_id = %s)",
-                (job_id, tenant_id, tenant_id),
-            )
-            job = await cur.fetchone()
-            if job is None:
-                raise RedriveRefusedError(404, f"no job {job_id}")
-            if job["state"] != "failed":
-                raise RedriveRefusedError(409, f"job is {job['state']}; only failed jobs retry")
-            cur = await conn.execute(
-                "SELECT type, payload FROM job_events WHERE job_id = %s"
-                " AND type IN ('DocumentUploaded', 'DocumentParsed') ORDER BY occurred_at DESC",
-                (job_id,),
-            )
-            sources = {row["type"]: row["payload"] for row in await cur.fetchall()}
+        job = await self.jobs.redrive_source(tenant_id, job_id)
+        if job is None:
+            raise RedriveRefusedError(404, f"no job {job_id}")
+        if job.state != "failed":
+            raise RedriveRefusedError(409, f"job is {job.state}; only failed jobs retry")
         wanted = ["DocumentParsed", "DocumentUploaded"]
-        if job["error_stage"] != "embed":
+        if job.error_stage != "embed":
             wanted = ["DocumentUploaded"]
         for kind in wanted:
-            if kind in sources:
-                return await self._send(_event(sources[kind]), int(job["attempt"]) + 1)
+            if kind in job.inputs:
+                return await self._send(_event(job.inputs[kind]), job.attempt + 1)
         raise RedriveRefusedError(
             409, "the event that started this job could not be read; upload the file again"
         )

@@ -176,12 +176,11 @@ def test_cite_of_no_chunks_is_no_chunks() -> None:
 
 def _with_layout(run: Harness, delivery: Delivery, blob: bytes | None) -> Delivery:
     """`delivery` with a layout reference; `blob` is stored under it (None: left missing)."""
-    sha = uuid.uuid4().hex
-    if blob is not None:
-        run.blobs.texts[sha] = blob
-    event = msgspec.structs.replace(
-        delivery.event, layout=BlobRef(sha256=sha, size=len(blob or b""), media_type=MEDIA_TYPE)
-    )
+    if blob is None:
+        ref = BlobRef(sha256=uuid.uuid4().hex * 2, size=0, media_type=MEDIA_TYPE)
+    else:
+        ref = run.blobs.add(blob, MEDIA_TYPE)
+    event = msgspec.structs.replace(delivery.event, layout=ref)
     return msgspec.structs.replace(delivery, event=event)
 
 

@@ -6,18 +6,16 @@ real ones in tests/integration/test_openai_provider.py and the end-to-end tests.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from schemas import topics
 from schemas.events import (
-    BlobRef,
     DocumentFailed,
     DocumentIndexed,
     DocumentParsed,
@@ -25,16 +23,14 @@ from schemas.events import (
     Stage,
     now,
 )
-from services.common.blobstore import PostgresBlobStore
 from services.common.embedding.tokenizing import WhitespaceTokenizer
-from services.common.errors import BlobNotFoundError, RetryableError
+from services.common.errors import RetryableError
 from services.common.kafka.consumer import ConsumerHealth
 from services.common.kafka.isolation import Isolation
 from services.common.kafka.records import Delivery
 from services.common.kafka.retry import Retrier
-from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
 from services.embedder.stage import EmbedStage
-from tests.fixtures.fakes import RecordingPublisher
+from tests.fixtures.fakes import MemoryBlobStore, MemoryChunkStore, RecordingPublisher
 
 pytestmark = pytest.mark.unit
 
@@ -98,42 +94,21 @@ def vector(text: str) -> list[float]:
 
 
 @dataclass
-class FakeBlobs:
-    texts: dict[str, bytes] = field(default_factory=dict)
-
-    async def get(self, ref: BlobRef) -> bytes:
-        if ref.sha256 not in self.texts:
-            raise BlobNotFoundError(ref.sha256)
-        return self.texts[ref.sha256]
-
-
-@dataclass
-class FakeChunks:
-    stored: list[DocumentChunks] = field(default_factory=list)
-
-    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
-        await asyncio.sleep(0)
-        self.stored.extend(documents)
-
-
-@dataclass
 class Harness:
     stage: EmbedStage
     provider: FakeProvider
-    blobs: FakeBlobs
-    chunks: FakeChunks
+    blobs: MemoryBlobStore
+    chunks: MemoryChunkStore
     publisher: RecordingPublisher
 
     def parsed(self, text: str, document_id: str | None = None) -> Delivery:
-        sha = uuid.uuid4().hex
-        self.blobs.texts[sha] = text.encode()
         event = DocumentParsed(
             event_id=uuid.uuid4().hex,
             occurred_at=now(),
             tenant_id="t",
             job_id=uuid.uuid4().hex,
             document_id=document_id or uuid.uuid4().hex,
-            text=BlobRef(sha256=sha, size=len(text), media_type="text/plain"),
+            text=self.blobs.add(text.encode()),
         )
         return Delivery(topic=topics.DOCUMENTS_PARSED, partition=0, offset=0, event=event)
 
@@ -143,10 +118,10 @@ class Harness:
 
 def harness(provider: FakeProvider | None = None) -> Harness:
     provider = provider or FakeProvider()
-    blobs, chunks, publisher = FakeBlobs(), FakeChunks(), RecordingPublisher()
+    blobs, chunks, publisher = MemoryBlobStore(), MemoryChunkStore(), RecordingPublisher()
     stage = EmbedStage(
-        blobs=cast(PostgresBlobStore, blobs),
-        chunks=cast(ChunkStore, chunks),
+        blobs=blobs,
+        chunks=chunks,
         publisher=publisher,
         provider=provider,
         origin=ORIGIN,
@@ -186,12 +161,12 @@ async def test_each_document_is_stored_once_with_its_vectors_in_chunk_order() ->
     by_document = {d.document_id: d for d in run.chunks.stored}
     assert len(run.chunks.stored) == len(batch) == len(by_document)
     for delivery in batch:
+        assert isinstance(delivery.event, DocumentParsed)
         stored = by_document[delivery.event.document_id]
         assert [c.index for c in stored.chunks] == list(range(len(stored.chunks)))
         assert stored.vectors == [vector(c.text) for c in stored.chunks]
         assert (
-            " ".join(c.text for c in stored.chunks)
-            == run.blobs.texts[cast(DocumentParsed, delivery.event).text.sha256].decode()
+            " ".join(c.text for c in stored.chunks) == run.blobs.data(delivery.event.text).decode()
         )
     indexed = run.events(topics.DOCUMENTS_INDEXED)
     assert sorted(e.job_id for e in indexed) == sorted(d.event.job_id for d in batch)

@@ -2,76 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentParsed, DocumentUploaded, Origin, Stage, now
+from schemas.events import DocumentParsed
 from schemas.layout import MEDIA_TYPE, Heading, Layout, decode_layout
-from services.common.blobstore import PostgresBlobStore
-from services.common.kafka.records import Delivery
-from services.common.kafka.retry import Retrier
-from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.core.parsed import ParsedText
-from services.parser.stage import ParseStage
-from tests.fixtures.fakes import RecordingPublisher
+from tests.fixtures.fakes import MemoryBlobStore
+from tests.unit.test_parse_stage import stage
 
 pytestmark = pytest.mark.unit
 
-ORIGIN = Origin(service="parser", instance="unit")
 
-
-@dataclass
-class FakeBlobs:
-    stored: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-
-    async def get(self, ref: BlobRef) -> bytes:
-        return self.stored[ref.sha256][0]
-
-    async def put(self, data: bytes, media_type: str) -> BlobRef:
-        sha = hashlib.sha256(data).hexdigest()
-        self.stored[sha] = (data, media_type)
-        return BlobRef(sha256=sha, size=len(data), media_type=media_type)
-
-
-@dataclass
-class FakeSandbox:
-    """Answers every document with `parsed`."""
-
-    parsed: ParsedText
-
-    async def extract(self, data: bytes, media_type: str) -> ParsedText:
-        return self.parsed
-
-
-async def parse(parsed: ParsedText) -> tuple[DocumentParsed, FakeBlobs]:
+async def parse(parsed: ParsedText) -> tuple[DocumentParsed, MemoryBlobStore]:
     """Run the stage on one upload whose extraction gives `parsed`; return its event."""
-    blobs, publisher = FakeBlobs(), RecordingPublisher()
-    source = await blobs.put(b"%PDF-1.7 ...", "application/pdf")
-    stage = ParseStage(
-        blobs=cast(PostgresBlobStore, blobs),
-        publisher=publisher,
-        sandbox=cast(ParserSandbox, FakeSandbox(parsed)),
-        origin=ORIGIN,
-        retrier=Retrier(publisher, ORIGIN, Stage.PARSE),
-    )
-    upload = DocumentUploaded(
-        event_id=str(uuid.uuid4()),
-        occurred_at=now(),
-        tenant_id="t",
-        job_id=str(uuid.uuid4()),
-        document_id=str(uuid.uuid4()),
-        blob=source,
-        filename="a.pdf",
-    )
-    await stage([Delivery(topics.DOCUMENTS_UPLOADED, 0, 0, upload)], {})
-    (event,) = publisher.events(topics.DOCUMENTS_PARSED)
+    run = stage()
+    run.extractor.parsed = parsed
+    await run.stage([run.document()], {})
+    (event,) = run.publisher.events(topics.DOCUMENTS_PARSED)
     assert isinstance(event, DocumentParsed)
-    return event, blobs
+    return event, run.blobs
 
 
 async def test_pages_and_headings_go_to_a_layout_blob_the_event_points_at() -> None:
@@ -103,8 +55,8 @@ async def test_a_format_without_pages_or_headings_has_no_layout() -> None:
     event, blobs = await parse(ParsedText(text="plain words"))
     assert event.layout is None
     assert {media for _, media in blobs.stored.values()} == {
-        "application/pdf",
-        "text/plain; charset=utf-8",
+        "text/plain",  # the upload
+        "text/plain; charset=utf-8",  # its text
     }
 
 

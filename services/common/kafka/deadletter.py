@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from schemas import topics
+from schemas import codec, topics
 from services.common import metrics
 from services.common.kafka import headers as h
+from services.common.kafka.records import Delivery
 from services.common.logs import ctx
 from services.common.ports import RecordSender
 
@@ -64,4 +65,26 @@ class DeadLetters:
             offset,
             code,
             extra=ctx(topic=topic, stage=self.stage),
+        )
+
+    async def write_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        code: str,
+        message: str,
+        error_type: str = "",
+        attempts: int | None = None,
+    ) -> None:
+        """Copy a decoded record; `attempts` defaults to one more than its retries."""
+        await self.write(
+            topic=delivery.topic,
+            partition=delivery.partition,
+            offset=delivery.offset,
+            key=delivery.event.document_id.encode(),
+            value=codec.encode(delivery.event),
+            attempts=attempts if attempts is not None else delivery.retries + 1,
+            code=code,
+            message=message,
+            error_type=error_type,
         )

@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
-from schemas import codec, topics
+from schemas import topics
 from schemas.events import Stage
 from services.common import metrics
 from services.common.errors import INTERNAL_ERROR, RetryableError
@@ -213,16 +213,8 @@ class Isolation:
             extra=_ctx(delivery, self.stage),
         )
         if self.retrier is None:
-            await self.dead_letters.write(
-                topic=delivery.topic,
-                partition=delivery.partition,
-                offset=delivery.offset,
-                key=delivery.event.document_id.encode(),
-                value=codec.encode(delivery.event),
-                attempts=delivery.retries + 1,
-                code=INTERNAL_ERROR,
-                message=cause,
-                error_type=error_type(error),
+            await self.dead_letters.write_delivery(
+                delivery, code=INTERNAL_ERROR, message=cause, error_type=error_type(error)
             )
             return
         await self.retrier.dead_letter(

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import msgspec
 
 from schemas import codec, topics
-from schemas.events import DocumentFailed, Origin, RetryScheduled, Stage, caused_by
-from services.common import metrics
+from schemas.events import Origin, RetryScheduled, Stage, caused_by
 from services.common.errors import RETRIES_EXHAUSTED
+from services.common.jobs import fail_job
 from services.common.kafka import headers as h
 from services.common.kafka.deadletter import DeadLetters
 from services.common.kafka.records import Delivery
@@ -138,24 +138,16 @@ class Retrier:
         `failure` is the job's message when it should differ from the header's `message`;
         `attempts` defaults to one more than the record's retries.
         """
-        event = delivery.event
-        await self.dead_letters.write(
-            topic=delivery.topic,
-            partition=delivery.partition,
-            offset=delivery.offset,
-            key=event.document_id.encode(),
-            value=codec.encode(event),
-            attempts=attempts if attempts is not None else delivery.retries + 1,
-            code=code,
-            message=message,
-            error_type=error_type,
+        await self.dead_letters.write_delivery(
+            delivery, code=code, message=message, error_type=error_type, attempts=attempts
         )
-        failed = DocumentFailed(
+        await fail_job(
+            self.publisher,
+            delivery.event,
             stage=self.stage,
             code=code,
             message=failure or message,
+            origin=self.origin,
+            kind=kind,
             retryable=retryable,
-            **caused_by(event, kind, self.origin),
         )
-        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels(str(self.stage), code).inc()

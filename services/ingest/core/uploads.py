@@ -1,4 +1,4 @@
-"""Upload validation and origin: what is accepted, and which ids it gets."""
+"""Upload validation and identity: what is accepted, and which ids it gets."""
 
 from __future__ import annotations
 
