@@ -137,7 +137,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
+async def serve_http(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
     """Serve `app` until `stop` is set (uvicorn with httptools, inside this event loop)."""
     config = uvicorn.Config(
         app,

@@ -1,16 +1,15 @@
-"""Wiring for ingest: infrastructure in, a ready Litestar app out."""
+"""Wiring for ingest: infrastructure in, the upload API out."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
 from litestar.di import Provide
 
 from services.common.bootstrap import infrastructure
-from services.common.db import ping
 from services.common.http import Check, create_app, principal_provider
+from services.common.service import Service, readiness
 from services.ingest.adapters.uploads_store import PostgresUploadsStore
 from services.ingest.api import upload_document
 from services.ingest.config import IngestSettings
@@ -18,10 +17,10 @@ from services.ingest.service import IngestService
 
 
 @asynccontextmanager
-async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
+async def prepare(config: IngestSettings) -> AsyncIterator[Service]:
     """The ingest app with its pool and producer open."""
     async with infrastructure(config, "ingest", linger_ms=0) as infra:
-        service = IngestService(
+        ingest = IngestService(
             uploads=PostgresUploadsStore(infra.pool),
             publisher=infra.publisher,
             origin=infra.origin,
@@ -29,25 +28,21 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Litestar]:
             status_base_url=config.status_base_url,
         )
 
-        async def readiness() -> dict[str, Check]:
-            db = await ping(infra.pool)
+        def kafka() -> dict[str, Check]:
             brokers = infra.publisher.brokers_known()
-            return {
-                "postgres": Check(ok=db),
-                "kafka": Check(ok=brokers > 0, detail=f"{brokers} brokers known"),
-            }
+            return {"kafka": Check(ok=brokers > 0, detail=f"{brokers} brokers known")}
 
         app = create_app(
             "ingest",
-            readiness,
+            readiness(infra.pool, more=kafka),
             [upload_document],
             dependencies={
                 "principal": principal_provider(config.jwt_secret),
-                "ingest": Provide(lambda: service, sync_to_thread=False),
+                "ingest": Provide(lambda: ingest, sync_to_thread=False),
             },
             request_max_body_size=config.max_upload_bytes + 1024 * 1024,
         )
         try:
-            yield app
+            yield Service(app=app)
         finally:
-            await service.drain()
+            await ingest.drain()
