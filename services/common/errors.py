@@ -39,3 +39,16 @@ class InfrastructureError(Exception):
 
 class BlobNotFoundError(LookupError):
     """No blob with that hash is stored (or the stored bytes no longer match it)."""
+
+
+class RefusedError(Exception):
+    """A request refused for a reason a person can act on; `status` is the HTTP status to answer.
+
+    The HTTP layer answers it as problem+json with `title` and `detail` (services/common/http.py).
+    """
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail

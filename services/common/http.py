@@ -19,6 +19,7 @@ from litestar.types import ControllerRouterHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.auth import AuthError, Principal, bearer, verify_token
+from services.common.errors import RefusedError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -67,6 +68,10 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[P
 
 def _auth_error(_: Request[Any, Any, Any], exc: AuthError) -> Response[Problem]:
     return problem(401, "Unauthorized", str(exc))
+
+
+def _refused(_: Request[Any, Any, Any], exc: RefusedError) -> Response[Problem]:
+    return problem(exc.status, exc.title, exc.detail)
 
 
 def _permission_error(_: Request[Any, Any, Any], exc: PermissionError) -> Response[Problem]:
@@ -122,6 +127,7 @@ def create_app(
         exception_handlers={
             HTTPException: _http_exception,
             AuthError: _auth_error,
+            RefusedError: _refused,
             PermissionError: _permission_error,
             Exception: _unexpected,
         },

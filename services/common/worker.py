@@ -1,4 +1,4 @@
-"""One builder for a stage worker: its retrier, its consumer on the stage's topics, its probes."""
+"""One builder for a stage worker: its ports, its consumer on the stage's topics, its probes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 
 from schemas import topics
 from schemas.events import Stage
+from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import Infra
 from services.common.http import Check, create_app
 from services.common.kafka.consumer import ConsumerLoop
@@ -13,6 +14,7 @@ from services.common.kafka.isolation import BatchHandler
 from services.common.kafka.retry import Retrier
 from services.common.service import Service, readiness
 from services.common.settings import CommonSettings
+from services.common.stage import StagePorts
 
 
 def stage_worker(
@@ -21,13 +23,13 @@ def stage_worker(
     *,
     stage: Stage,
     group: str,
-    handler: Callable[[Retrier], BatchHandler],
+    handler: Callable[[StagePorts], BatchHandler],
     max_records: int,
     concurrency: int = 0,
     max_poll_interval_ms: int = 300_000,
     checks: Callable[[], Mapping[str, Check]] | None = None,
 ) -> Service:
-    """A stage's service: `handler(retrier)` on the stage's input topic and its retry topic.
+    """A stage's service: `handler(ports)` on the stage's input topic and its retry topic.
 
     `concurrency` 0 hands over polled batches (batch mode), N > 0 up to N records at once
     (per-record mode); the probes check Postgres, the consumer, and `checks`.
@@ -38,7 +40,7 @@ def stage_worker(
         bootstrap=config.kafka_bootstrap,
         group_id=group,
         topics=[reads, topics.retry(reads)],
-        handler=handler(retrier),
+        handler=handler(StagePorts(PostgresBlobStore(infra.pool), infra.publisher, retrier)),
         publisher=infra.publisher,
         origin=infra.origin,
         stage=stage,

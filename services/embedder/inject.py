@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from schemas.events import Stage
-from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.embedding.build import build_provider
 from services.common.http import Check
@@ -35,13 +34,10 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[Service]:
             infra,
             stage=Stage.EMBED,
             group=config.embedder_group,
-            handler=lambda retrier: EmbedStage(
-                blobs=PostgresBlobStore(infra.pool),
+            handler=lambda ports: EmbedStage(
+                ports,
                 chunks=PostgresChunkStore(infra.pool),
-                publisher=infra.publisher,
                 provider=provider,
-                origin=infra.origin,
-                retrier=retrier,
                 chunk_tokens=config.chunk_tokens,
                 chunk_overlap=config.chunk_overlap,
             ),

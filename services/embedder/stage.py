@@ -9,16 +9,14 @@ import time
 import msgspec
 
 from schemas import topics
-from schemas.events import DocumentIndexed, DocumentParsed, Origin, Stage, caused_by
+from schemas.events import DocumentIndexed, DocumentParsed, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
 from services.common.embedding.ports import EmbeddingProvider
 from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
-from services.common.jobs import announce_start, fail_job
 from services.common.kafka.records import Delivery, Position
-from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.ports import BlobStore, EventPublisher
+from services.common.stage import StagePorts
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.citations import cite
@@ -35,22 +33,16 @@ class EmbedStage:
 
     def __init__(
         self,
+        ports: StagePorts,
         *,
-        blobs: BlobStore,
         chunks: ChunkStore,
-        publisher: EventPublisher,
         provider: EmbeddingProvider,
-        origin: Origin,
-        retrier: Retrier,
         chunk_tokens: int,
         chunk_overlap: int,
     ) -> None:
-        self.blobs = blobs
+        self.ports = ports
         self.chunks = chunks
-        self.publisher = publisher
         self.provider = provider
-        self.origin = origin
-        self.retrier = retrier
         self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
         self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
         self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
@@ -69,7 +61,7 @@ class EmbedStage:
         except RetryableError as error:
             await asyncio.gather(
                 *(
-                    self.retrier.retry_later(
+                    self.ports.retrier.retry_later(
                         d, error.code, error.message, retry_after_s=error.retry_after_s
                     )
                     for d in deliveries
@@ -82,12 +74,7 @@ class EmbedStage:
         parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
         started = time.perf_counter()
         model_before = self.model_seconds
-        announced = asyncio.gather(
-            *(
-                announce_start(self.publisher, p, stage=Stage.EMBED, origin=self.origin)
-                for p in parsed
-            )
-        )
+        announced = asyncio.gather(*(self.ports.started(p) for p in parsed))
         delivery_of = {d.event.event_id: d for d in deliveries}
         indexed = 0
         try:
@@ -107,7 +94,7 @@ class EmbedStage:
             missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
             await asyncio.gather(
                 *(
-                    self.retrier.dead_letter(
+                    self.ports.retrier.dead_letter(
                         delivery_of[p.event_id],
                         BLOB_MISSING,
                         "the parsed text is missing from the blob store; retry the job",
@@ -210,19 +197,9 @@ class EmbedStage:
         await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
         await asyncio.gather(
             *(self._indexed(event, len(d.chunks)) for event, d in documents),
+            *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),
             *(
-                fail_job(
-                    self.publisher,
-                    event,
-                    stage=Stage.EMBED,
-                    code=NO_TEXT,
-                    message=message,
-                    origin=self.origin,
-                )
-                for event, message in failures
-            ),
-            *(
-                self.retrier.dead_letter(
+                self.ports.retrier.dead_letter(
                     delivery_of[event.event_id], EMBEDDING_REJECTED, message, kind="embed-failed"
                 )
                 for event, message in refused
@@ -313,7 +290,7 @@ class EmbedStage:
 
     async def _text(self, event: DocumentParsed) -> str | None:
         try:
-            return (await self.blobs.get(event.text)).decode("utf-8", errors="replace")
+            return (await self.ports.blobs.get(event.text)).decode("utf-8", errors="replace")
         except BlobNotFoundError:
             return None
 
@@ -324,7 +301,7 @@ class EmbedStage:
         if event.layout is None:
             return None
         try:
-            return decode_layout(await self.blobs.get(event.layout))
+            return decode_layout(await self.ports.blobs.get(event.layout))
         except (BlobNotFoundError, msgspec.DecodeError) as error:
             log.warning(
                 "layout blob %s unusable (%s): chunks get no page or heading",
@@ -339,6 +316,6 @@ class EmbedStage:
             chunk_count=count,
             embedding_model=self.provider.model_name,
             dimensions=self.provider.dimensions,
-            **caused_by(event, "indexed", self.origin),
+            **caused_by(event, "indexed", self.ports.origin),
         )
-        await self.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
+        await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)

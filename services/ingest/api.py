@@ -9,7 +9,6 @@ from litestar.datastructures import UploadFile
 
 from services.common.auth import Principal
 from services.common.http import Problem, problem
-from services.ingest.core.uploads import UploadRejectedError
 from services.ingest.service import IngestService, UploadAccepted
 
 
@@ -28,14 +27,11 @@ async def upload_document(
     metadata = form.get("metadata")
     if isinstance(metadata, UploadFile):
         metadata = await metadata.read()
-    try:
-        accepted = await ingest.accept(
-            principal,
-            data=await file.read(),
-            filename=file.filename,
-            metadata_json=metadata if isinstance(metadata, str | bytes) else None,
-            idempotency_key=request.headers.get("idempotency-key"),
-        )
-    except UploadRejectedError as error:
-        return problem(error.status, error.title, error.detail)
+    accepted = await ingest.accept(  # refusals (UploadRejectedError) answer problem+json
+        principal,
+        data=await file.read(),
+        filename=file.filename,
+        metadata_json=metadata if isinstance(metadata, str | bytes) else None,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
     return Response(accepted, status_code=202)

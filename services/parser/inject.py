@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from schemas.events import Stage
-from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
 from services.common.service import Service
 from services.common.worker import stage_worker
@@ -34,13 +33,8 @@ async def prepare(config: ParserSettings) -> AsyncIterator[Service]:
                 infra,
                 stage=Stage.PARSE,
                 group=config.parser_group,
-                handler=lambda retrier: ParseStage(
-                    blobs=PostgresBlobStore(infra.pool),
-                    publisher=infra.publisher,
-                    extractor=sandbox,
-                    origin=infra.origin,
-                    retrier=retrier,
-                    timeout_retries=config.parse_timeout_retries,
+                handler=lambda ports: ParseStage(
+                    ports, extractor=sandbox, timeout_retries=config.parse_timeout_retries
                 ),
                 max_records=config.parser_batch,
                 concurrency=config.parser_in_flight or config.parse_workers,

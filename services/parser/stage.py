@@ -7,16 +7,14 @@ import logging
 import time
 
 from schemas import topics
-from schemas.events import DocumentParsed, DocumentUploaded, Origin, Stage, caused_by
+from schemas.events import DocumentParsed, DocumentUploaded, caused_by
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Layout, encode_layout
 from services.common import metrics
 from services.common.errors import BLOB_MISSING, BlobNotFoundError
-from services.common.jobs import announce_start, fail_job
 from services.common.kafka.records import Delivery, Position
-from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.ports import BlobStore, EventPublisher
+from services.common.stage import StagePorts
 from services.parser.core.errors import (
     INTERNAL,
     PARSE_TIMEOUT,
@@ -39,21 +37,11 @@ class ParseStage:
     """
 
     def __init__(
-        self,
-        *,
-        blobs: BlobStore,
-        publisher: EventPublisher,
-        extractor: TextExtractor,
-        origin: Origin,
-        retrier: Retrier,
-        timeout_retries: int = 0,
+        self, ports: StagePorts, *, extractor: TextExtractor, timeout_retries: int = 0
     ) -> None:
-        self.retrier = retrier
-        self.retries_for = {PARSE_TIMEOUT: timeout_retries, RESOURCE_LIMIT: RESOURCE_RETRIES}
-        self.blobs = blobs
-        self.publisher = publisher
+        self.ports = ports
         self.extractor = extractor
-        self.origin = origin
+        self.retries_for = {PARSE_TIMEOUT: timeout_retries, RESOURCE_LIMIT: RESOURCE_RETRIES}
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Parse every upload in the batch; all results are acknowledged before returning.
@@ -74,9 +62,9 @@ class ParseStage:
         upload = delivery.event
         assert isinstance(upload, DocumentUploaded)  # noqa: S101 - filtered by the caller
         started = time.perf_counter()
-        await announce_start(self.publisher, upload, stage=Stage.PARSE, origin=self.origin)
+        await self.ports.started(upload)
         try:
-            data = await self.blobs.get(upload.blob)
+            data = await self.ports.blobs.get(upload.blob)
             parsed = await self.extractor.extract(data, upload.blob.media_type)
         except ParseError as error:
             if error.code == INTERNAL:
@@ -84,21 +72,14 @@ class ParseStage:
                 # retries it a bounded number of times, then dead-letters it (internal_error).
                 raise ExtractorFailedError(error.message) from error
             if delivery.retries < self.retries_for.get(error.code, 0):
-                await self.retrier.retry_later(delivery, error.code, error.message)
+                await self.ports.retrier.retry_later(delivery, error.code, error.message)
                 return
-            await fail_job(
-                self.publisher,
-                upload,
-                stage=Stage.PARSE,
-                code=error.code,
-                message=error.message,
-                origin=self.origin,
-            )
+            await self.ports.fail(upload, error.code, error.message)
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         except BlobNotFoundError:
             message = "the uploaded bytes are no longer in the blob store; upload the file again"
-            await self.retrier.dead_letter(
+            await self.ports.retrier.dead_letter(
                 delivery,
                 BLOB_MISSING,
                 message,
@@ -108,14 +89,14 @@ class ParseStage:
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         text = parsed.text.encode()
-        ref = await self.blobs.put(text, TEXT_MEDIA_TYPE)
+        ref = await self.ports.blobs.put(text, TEXT_MEDIA_TYPE)
         layout = None  # pages and headings, for citations; None when the format has neither
         if parsed.pages or parsed.headings:
-            layout = await self.blobs.put(
+            layout = await self.ports.blobs.put(
                 encode_layout(Layout(pages=parsed.pages, headings=parsed.headings)),
                 LAYOUT_MEDIA_TYPE,
             )
-        await self.publisher.publish(
+        await self.ports.publisher.publish(
             topics.DOCUMENTS_PARSED,
             DocumentParsed(
                 text=ref,
@@ -125,7 +106,7 @@ class ParseStage:
                 source=upload.blob,
                 metadata=upload.metadata,
                 layout=layout,
-                **caused_by(upload, "parsed", self.origin),
+                **caused_by(upload, "parsed", self.ports.origin),
             ),
         )
         metrics.STAGE_SECONDS.labels("parse", "ok").observe(time.perf_counter() - started)

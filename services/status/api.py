@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -19,10 +19,11 @@ from services.status.adapters.queries import (
     StatusQueries,
 )
 from services.status.core.projection import JobState
-from services.status.redrive import Redrive, Redriver, RedriveRefusedError
+from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService, SearchUnavailableError
 
 _STATES = ", ".join(s.value for s in JobState)
+V = TypeVar("V")
 
 
 class SearchRequest(msgspec.Struct, frozen=True):
@@ -54,10 +55,7 @@ class StatusController(Controller):
     ) -> Response[JobView] | Response[Problem]:
         """One job: state, per-stage timestamps, chunk count, error."""
         principal.require("documents:read")
-        job = await queries.job(principal.tenant, job_id)
-        if job is None:
-            return problem(404, "Not Found", f"no job {job_id}")
-        return Response(job)
+        return _found(await queries.job(principal.tenant, job_id), f"no job {job_id}")
 
     @get("/jobs")
     async def list_jobs(
@@ -82,9 +80,7 @@ class StatusController(Controller):
         """A document with its jobs."""
         principal.require("documents:read")
         document = await queries.document(principal.tenant, document_id)
-        if document is None:
-            return problem(404, "Not Found", f"no document {document_id}")
-        return Response(document)
+        return _found(document, f"no document {document_id}")
 
     @post("/jobs/{job_id:str}/retry", status_code=202)
     async def retry_job(
@@ -93,11 +89,7 @@ class StatusController(Controller):
         """Re-drive a failed job from the stage that failed (same tenant, or admin)."""
         principal.require("documents:write")
         tenant = None if "admin" in principal.scopes else principal.tenant
-        try:
-            result = await redriver.retry(tenant, job_id)
-        except RedriveRefusedError as error:
-            title = "Not Found" if error.status == 404 else "Conflict"
-            return problem(error.status, title, error.detail)
+        result = await redriver.retry(tenant, job_id)  # RedriveRefusedError: 404 or 409
         return Response(result, status_code=202)
 
     @post(
@@ -125,3 +117,8 @@ class StatusController(Controller):
         except SearchUnavailableError as error:
             return problem(503, "Service Unavailable", str(error))
         return Response(SearchResponse(results=hits, embedding_model=search.model_name))
+
+
+def _found(view: V | None, missing: str) -> Response[V] | Response[Problem]:
+    """`view` as the answer, or a 404 saying what is `missing`."""
+    return problem(404, "Not Found", missing) if view is None else Response(view)

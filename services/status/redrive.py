@@ -8,17 +8,16 @@ import msgspec
 
 from schemas import topics
 from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Origin, derived_id, now
+from services.common.errors import RefusedError
 from services.common.ports import EventPublisher
 from services.status.core.ports import RedriveSources
 
 
-class RedriveRefusedError(Exception):
-    """The job cannot be retried now; `status` is the HTTP status to answer."""
+class RedriveRefusedError(RefusedError):
+    """The job cannot be retried now (404: no such job; 409: not now)."""
 
     def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+        super().__init__(status, "Not Found" if status == 404 else "Conflict", detail)
 
 
 class Redrive(msgspec.Struct, frozen=True):

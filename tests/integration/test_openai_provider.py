@@ -39,7 +39,8 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
-from services.embedder.adapters.chunk_store import ChunkStore
+from services.common.stage import StagePorts
+from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.stage import EmbedStage
 from services.status.adapters.queries import StatusQueries
 from services.status.search import SearchService, SearchUnavailableError
@@ -342,13 +343,11 @@ async def running_stage(
         await reader.seek_to_end(*partitions)
         for tp in partitions:
             await reader.position(tp)  # pin "the end before the test" now
+        retrier = Retrier(publisher, origin, Stage.EMBED, policy)
         stage = EmbedStage(
-            blobs=PostgresBlobStore(pool),
-            chunks=ChunkStore(pool),
-            publisher=publisher,
+            StagePorts(PostgresBlobStore(pool), publisher, retrier),
+            chunks=PostgresChunkStore(pool),
             provider=provider,
-            origin=origin,
-            retrier=Retrier(publisher, origin, Stage.EMBED, policy),
             chunk_tokens=24,
             chunk_overlap=4,
         )

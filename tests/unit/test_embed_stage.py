@@ -29,6 +29,7 @@ from services.common.kafka.consumer import ConsumerHealth
 from services.common.kafka.isolation import Isolation
 from services.common.kafka.records import Delivery
 from services.common.kafka.retry import Retrier
+from services.common.stage import StagePorts
 from services.embedder.stage import EmbedStage
 from tests.fixtures.fakes import MemoryBlobStore, MemoryChunkStore, RecordingPublisher
 
@@ -119,16 +120,8 @@ class Harness:
 def harness(provider: FakeProvider | None = None) -> Harness:
     provider = provider or FakeProvider()
     blobs, chunks, publisher = MemoryBlobStore(), MemoryChunkStore(), RecordingPublisher()
-    stage = EmbedStage(
-        blobs=blobs,
-        chunks=chunks,
-        publisher=publisher,
-        provider=provider,
-        origin=ORIGIN,
-        retrier=Retrier(publisher, ORIGIN, Stage.EMBED),
-        chunk_tokens=8,
-        chunk_overlap=0,
-    )
+    ports = StagePorts(blobs, publisher, Retrier(publisher, ORIGIN, Stage.EMBED))
+    stage = EmbedStage(ports, chunks=chunks, provider=provider, chunk_tokens=8, chunk_overlap=0)
     return Harness(stage, provider, blobs, chunks, publisher)
 
 
@@ -214,7 +207,7 @@ async def test_an_unexpected_error_for_one_document_costs_only_that_document() -
     good = [run.parsed(words(6 + i, f"g{i}w")) for i in range(9)]
     bad = run.parsed(words(5, "b") + " glitch")
     batch = [*good[:4], bad, *good[4:]]
-    retrier = run.stage.retrier
+    retrier = run.stage.ports.retrier
     runner = Isolation(
         handler=run.stage,
         group="sluice-embedder",

@@ -10,6 +10,7 @@ from schemas import topics
 from schemas.events import DocumentFailed, DocumentParsed, Origin, Stage
 from services.common.kafka.records import Delivery
 from services.common.kafka.retry import Retrier
+from services.common.stage import StagePorts
 from services.parser.core.errors import (
     CORRUPT_FILE,
     INTERNAL,
@@ -46,13 +47,9 @@ class Run:
 
 def stage(*, timeout_retries: int = 0) -> Run:
     blobs, publisher, extractor = MemoryBlobStore(), RecordingPublisher(), ScriptedExtractor()
+    retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
     parse = ParseStage(
-        blobs=blobs,
-        publisher=publisher,
-        extractor=extractor,
-        origin=ORIGIN,
-        retrier=Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser"),
-        timeout_retries=timeout_retries,
+        StagePorts(blobs, publisher, retrier), extractor=extractor, timeout_retries=timeout_retries
     )
     return Run(parse, extractor, blobs, publisher)
 

@@ -11,6 +11,8 @@ import pytest
 from litestar.di import Provide
 from litestar.testing import TestClient
 
+from schemas import topics
+from schemas.events import Origin
 from services.common.auth import issue_token
 from services.common.embedding.hashing import HashingEmbedder
 from services.common.http import Check, create_app, principal_provider
@@ -24,7 +26,10 @@ from services.status.adapters.queries import (
     StatusQueries,
 )
 from services.status.api import StatusController
+from services.status.redrive import Redriver
 from services.status.search import SearchService
+from tests.fixtures.fakes import MemoryJobs, RecordingPublisher
+from tests.unit.test_redrive import UPLOADED, failed
 from tests.unit.test_search_api import HIT
 
 pytestmark = pytest.mark.unit
@@ -116,6 +121,7 @@ class Api:
     client: TestClient[Any]
     queries: JobsAndDocuments
     chunks: RankedChunks
+    publisher: RecordingPublisher
 
     def get(self, path: str, tenant: str = "t") -> tuple[int, Any]:
         response = self.client.get(path, headers=self.auth(tenant))
@@ -132,6 +138,9 @@ def api() -> Iterator[Api]:
     queries, chunks = JobsAndDocuments(), RankedChunks()
     search = SearchService(chunks, "hashing")
     search.provider = HashingEmbedder()
+    publisher = RecordingPublisher()
+    jobs = MemoryJobs({("t", "j1"): failed("parse"), ("t", "j2"): failed("parse", state="parsing")})
+    redriver = Redriver(jobs, publisher, Origin(service="status", instance="unit"))
 
     async def ready() -> dict[str, Check]:
         return {}
@@ -144,10 +153,11 @@ def api() -> Iterator[Api]:
             "principal": principal_provider(SECRET),
             "queries": Provide(lambda: queries, sync_to_thread=False),
             "search": Provide(lambda: search, sync_to_thread=False),
+            "redriver": Provide(lambda: redriver, sync_to_thread=False),
         },
     )
     with TestClient(app) as client:
-        yield Api(client, queries, chunks)
+        yield Api(client, queries, chunks, publisher)
 
 
 @dataclass(frozen=True)
@@ -215,3 +225,30 @@ def test_search_embeds_the_query_and_ranks_through_the_search_service(api: Api) 
     assert [hit["text"] for hit in body["results"]] == [HIT.text]
     assert api.chunks.rankings == [("t", "bench-hashing-384", 3)]
     assert api.queries.reads == []
+
+
+RETRY_CASES = [
+    Case("a failed job", ("t", "/v1/jobs/j1/retry"), (202, "queued", ("parse", 1))),
+    Case("an unknown job", ("t", "/v1/jobs/j9/retry"), (404, "Not Found", ("no job j9", 0))),
+    Case("another tenant's job", ("u", "/v1/jobs/j1/retry"), (404, "Not Found", ("no job j1", 0))),
+    Case("a job still running", ("t", "/v1/jobs/j2/retry"), (409, "Conflict", ("only failed", 0))),
+]
+
+
+@pytest.mark.parametrize("case", RETRY_CASES, ids=[c.description for c in RETRY_CASES])
+def test_a_retry_answers_the_redrive_or_a_problem_saying_why_not(api: Api, case: Case) -> None:
+    tenant, path = case.given
+    status, field, (said, sent) = case.expected
+
+    response = api.client.post(path, headers=api.auth(tenant))
+
+    assert response.status_code == status, response.text
+    body = response.json()
+    if status == 202:
+        assert (body["state"], body["restarted_stage"]) == (field, said)
+    else:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert (body["status"], body["title"]) == (status, field)
+        assert said in body["detail"]
+    uploads = api.publisher.events(topics.DOCUMENTS_UPLOADED)
+    assert [e.job_id for e in uploads] == [UPLOADED.job_id] * sent
