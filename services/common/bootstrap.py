@@ -25,6 +25,7 @@ class Infra:
     pool: Pool
     publisher: KafkaPublisher
     origin: Origin
+    bootstrap: str  # where the service's consumers connect
 
 
 async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: float = 90) -> T:
@@ -63,7 +64,7 @@ async def infrastructure(
     )
     try:
         await with_retries("kafka producer", producer.start)
-        yield Infra(pool=pool, publisher=KafkaPublisher(producer), origin=origin)
+        yield Infra(pool, KafkaPublisher(producer), origin, config.kafka_bootstrap)
     finally:
         await producer.stop()
         await pool.close()

@@ -13,16 +13,14 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.isolation import BatchHandler
 from services.common.kafka.retry import Retrier
 from services.common.service import Service, readiness
-from services.common.settings import CommonSettings
 from services.common.stage import StagePorts
 
 
 def stage_worker(
-    config: CommonSettings,
     infra: Infra,
-    *,
     stage: Stage,
     group: str,
+    *,
     handler: Callable[[StagePorts], BatchHandler],
     max_records: int,
     concurrency: int = 0,
@@ -37,7 +35,7 @@ def stage_worker(
     reads = topics.STAGE_INPUTS[stage]
     retrier = Retrier(infra.publisher, infra.origin, stage, group=group)
     consumer = ConsumerLoop(
-        bootstrap=config.kafka_bootstrap,
+        bootstrap=infra.bootstrap,
         group_id=group,
         topics=[reads, topics.retry(reads)],
         handler=handler(StagePorts(PostgresBlobStore(infra.pool), infra.publisher, retrier)),

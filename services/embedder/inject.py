@@ -11,6 +11,7 @@ from services.common.bootstrap import infrastructure
 from services.common.embedding.build import build_provider
 from services.common.http import Check
 from services.common.service import Service
+from services.common.stage import StagePorts
 from services.common.worker import stage_worker
 from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.config import EmbedderSettings
@@ -29,18 +30,16 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[Service]:
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:
+
+        def embed_stage(ports: StagePorts) -> EmbedStage:
+            chunks = PostgresChunkStore(infra.pool)
+            return EmbedStage(ports, chunks=chunks, provider=provider, sizes=config.chunk_sizes())
+
         yield stage_worker(
-            config,
             infra,
-            stage=Stage.EMBED,
-            group=config.embedder_group,
-            handler=lambda ports: EmbedStage(
-                ports,
-                chunks=PostgresChunkStore(infra.pool),
-                provider=provider,
-                chunk_tokens=config.chunk_tokens,
-                chunk_overlap=config.chunk_overlap,
-            ),
+            Stage.EMBED,
+            config.embedder_group,
+            handler=embed_stage,
             max_records=config.embedder_batch,
             max_poll_interval_ms=600_000,
             checks=lambda: {"model": Check(ok=True, detail=provider.model_name)},

@@ -18,7 +18,7 @@ from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
 from services.common.stage import StagePorts
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
-from services.embedder.core.chunking import Chunk, chunk_text
+from services.embedder.core.chunking import Chunk, ChunkSizes, chunk_text
 from services.embedder.core.citations import cite
 from services.embedder.core.ports import ChunkStore, DocumentChunks
 
@@ -37,14 +37,12 @@ class EmbedStage:
         *,
         chunks: ChunkStore,
         provider: EmbeddingProvider,
-        chunk_tokens: int,
-        chunk_overlap: int,
+        sizes: ChunkSizes,
     ) -> None:
+        self.sizes = sizes.within(provider.max_tokens)
         self.ports = ports
         self.chunks = chunks
         self.provider = provider
-        self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
-        self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
         self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
         self._calls_running = 0
         self._busy_since = 0.0
@@ -280,8 +278,8 @@ class EmbedStage:
                 chunk_text(
                     t,
                     self.provider.tokenizer,
-                    max_tokens=self.chunk_tokens,
-                    overlap_tokens=self.chunk_overlap,
+                    max_tokens=self.sizes.max_tokens,
+                    overlap_tokens=self.sizes.overlap_tokens,
                 ),
                 layout,
             )

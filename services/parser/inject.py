@@ -29,10 +29,9 @@ async def prepare(config: ParserSettings) -> AsyncIterator[Service]:
         await sandbox.start()
         async with infrastructure(config, "parser") as infra:
             yield stage_worker(
-                config,
                 infra,
-                stage=Stage.PARSE,
-                group=config.parser_group,
+                Stage.PARSE,
+                config.parser_group,
                 handler=lambda ports: ParseStage(
                     ports, extractor=sandbox, timeout_retries=config.parse_timeout_retries
                 ),

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local.ports import free_port
+from infra.local.stack import StackConfig
 from tests.fixtures.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -27,19 +27,19 @@ LIVE_BOUND_S = 2.0
 @pytest.fixture
 def ingest_alone(kafka_bootstrap: str, fresh_database: str, tmp_path: Path) -> Iterator[Pipeline]:
     """Only the ingest service, as a process on the session Kafka and a fresh database."""
-    running = Pipeline(
-        run_dir=tmp_path,
-        database_url=fresh_database,
+    config = StackConfig.on_free_ports(
+        tmp_path,
         kafka_bootstrap=kafka_bootstrap,
-        jwt_secret=secrets.token_urlsafe(32),
-        ports={"ingest": free_port(), "status": free_port()},
-        suffix=uuid.uuid4().hex[:8],
+        database_url=fresh_database,
+        env={"SLUICE_JWT_SECRET": secrets.token_urlsafe(32)},
+        detach=False,
     )
+    running = Pipeline(config)
     try:
         running.start("ingest")
         yield running
     finally:
-        running.stop_all()
+        running.down()
 
 
 def _upload(url: str, token: str) -> httpx.Response:

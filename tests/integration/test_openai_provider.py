@@ -41,6 +41,7 @@ from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
 from services.common.stage import StagePorts
 from services.embedder.adapters.chunk_store import PostgresChunkStore
+from services.embedder.core.chunking import ChunkSizes
 from services.embedder.stage import EmbedStage
 from services.status.adapters.queries import StatusQueries
 from services.status.search import SearchService, SearchUnavailableError
@@ -348,8 +349,7 @@ async def running_stage(
             StagePorts(PostgresBlobStore(pool), publisher, retrier),
             chunks=PostgresChunkStore(pool),
             provider=provider,
-            chunk_tokens=24,
-            chunk_overlap=4,
+            sizes=ChunkSizes(24, 4),
         )
 
         async def ours(batch: list[Delivery], positions: dict[Position, int]) -> None:

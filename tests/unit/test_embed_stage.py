@@ -30,6 +30,7 @@ from services.common.kafka.isolation import Isolation
 from services.common.kafka.records import Delivery
 from services.common.kafka.retry import Retrier
 from services.common.stage import StagePorts
+from services.embedder.core.chunking import ChunkSizes
 from services.embedder.stage import EmbedStage
 from tests.fixtures.fakes import MemoryBlobStore, MemoryChunkStore, RecordingPublisher
 
@@ -121,7 +122,7 @@ def harness(provider: FakeProvider | None = None) -> Harness:
     provider = provider or FakeProvider()
     blobs, chunks, publisher = MemoryBlobStore(), MemoryChunkStore(), RecordingPublisher()
     ports = StagePorts(blobs, publisher, Retrier(publisher, ORIGIN, Stage.EMBED))
-    stage = EmbedStage(ports, chunks=chunks, provider=provider, chunk_tokens=8, chunk_overlap=0)
+    stage = EmbedStage(ports, chunks=chunks, provider=provider, sizes=ChunkSizes(8, 0))
     return Harness(stage, provider, blobs, chunks, publisher)
 
 
