@@ -9,7 +9,8 @@ import uuid
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.corpus import corpus
-from bench.harness import Context, Outcome, Row, bench_stack, log, upload_all, wait_done, warm_up
+from bench.harness import bench_stack, upload_all, uploaded, wait_done, warm_up
+from bench.report import Context, Outcome, Row, log
 from infra.local.postgres import create_database
 from schemas import codec, topics
 from schemas.events import (
@@ -17,13 +18,10 @@ from schemas.events import (
     BlobRef,
     DocumentIndexed,
     DocumentParsed,
-    DocumentUploaded,
     Origin,
     Stage,
     StageStarted,
     caused_by,
-    now,
-    uuid7,
 )
 from services.common.db import migrate, open_pool
 from services.common.kafka.consumer import ConsumerLoop
@@ -38,31 +36,23 @@ HASHING = {"SLUICE_EMBEDDING_PROVIDER": "hashing"}
 
 def job_events(origin: Origin) -> list[tuple[str, AnyEvent]]:
     """One job's realistic happy path: uploaded, parse started, parsed, embed started, indexed."""
-    job, sha = uuid7(), uuid.uuid4().hex * 2
-    uploaded = DocumentUploaded(
-        event_id=uuid7(),
-        occurred_at=now(),
-        tenant_id="bench-projector",
-        job_id=job,
-        document_id=str(uuid.uuid4()),
-        trace_id=job,
-        origin=origin,
-        blob=BlobRef(sha256=sha, size=8123, media_type="text/markdown"),
-        filename="quarterly-report.md",
-        metadata={"source": "bench"},
+    sha = uuid.uuid4().hex * 2
+    blob = BlobRef(sha256=sha, size=8123, media_type="text/markdown")
+    upload = uploaded(
+        origin, "bench-projector", blob, "quarterly-report.md", metadata={"source": "bench"}
     )
     parsed = DocumentParsed(
         text=BlobRef(sha256=sha[::-1], size=7900, media_type="text/plain; charset=utf-8"),
         title="Quarterly report",
         char_count=7900,
-        source=uploaded.blob,
-        **caused_by(uploaded, "parsed", origin),
+        source=upload.blob,
+        **caused_by(upload, "parsed", origin),
     )
     return [
-        (topics.DOCUMENTS_UPLOADED, uploaded),
+        (topics.DOCUMENTS_UPLOADED, upload),
         (
             topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.PARSE, **caused_by(uploaded, "parse-started", origin)),
+            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", origin)),
         ),
         (topics.DOCUMENTS_PARSED, parsed),
         (

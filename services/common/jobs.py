@@ -23,20 +23,21 @@ async def announce_start(
 
 async def fail_job(
     publisher: EventPublisher,
-    cause: Event,
-    *,
-    stage: Stage,
-    code: str,
-    message: str,
     origin: Origin,
+    stage: Stage,
+    cause: Event,
+    reason: tuple[str, str],
+    *,
     kind: str | None = None,
     retryable: bool = False,
 ) -> None:
-    """Fail `cause`'s job: `DocumentFailed` acknowledged, counted and logged.
+    """Fail `cause`'s job at `stage`: `DocumentFailed` acknowledged, counted and logged.
 
-    `kind` names the failure in its derived event id (default `<stage>-failed`); `message`
-    tells a person what to do; `retryable` says whether a re-drive may succeed.
+    `reason` is the machine-readable code and a message that tells a person what to do;
+    `kind` names the failure in its derived event id (default `<stage>-failed`);
+    `retryable` says whether a re-drive may succeed.
     """
+    code, message = reason
     failed = DocumentFailed(
         stage=stage,
         code=code,

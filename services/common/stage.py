@@ -34,6 +34,4 @@ class StagePorts:
 
     async def fail(self, cause: Event, code: str, message: str) -> None:
         """Fail `cause`'s job for a reason in the document itself (no dead letter)."""
-        await fail_job(
-            self.publisher, cause, stage=self.stage, code=code, message=message, origin=self.origin
-        )
+        await fail_job(self.publisher, self.origin, self.stage, cause, (code, message))

@@ -5,7 +5,6 @@ The embedder and status run as processes (the `pipeline` fixture); this test wri
 and the event itself, so it does not depend on which formats the parser gives a layout.
 """
 
-import time
 import uuid
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +22,7 @@ from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, open_pool
 from services.common.kafka.producer import KafkaPublisher
-from tests.fixtures.pipeline import Pipeline, wait_for_state
+from tests.fixtures.pipeline import Pipeline, search, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -106,24 +105,6 @@ def stored_chunks(pipeline: Pipeline, document_id: str) -> list[dict[str, Any]]:
             " WHERE document_id = %s ORDER BY chunk_index",
             (document_id,),
         ).fetchall()
-
-
-def search(status: httpx.Client, token: str, query: str, top_k: int) -> list[dict[str, Any]]:
-    """The hits of POST /v1/search, best first, waiting out the search model's load (503)."""
-    deadline = time.monotonic() + 120
-    while True:
-        response = status.post(
-            "/v1/search",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"query": query, "top_k": top_k},
-        )
-        if response.status_code != 503 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert response.status_code == 200, response.text
-    results: list[dict[str, Any]] = response.json()["results"]
-    assert results
-    return results
 
 
 async def test_chunks_and_search_hits_cite_page_heading_and_offsets(

@@ -9,7 +9,6 @@ passes a record still running.
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,8 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import codec, topics
 from schemas.events import AnyEvent, DocumentFailed, DocumentUploaded, RetryScheduled, Stage
@@ -28,8 +26,8 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.producer import KafkaPublisher, ensure_topics
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
-from tests.fixtures.infra import TopicFactory
-from tests.integration.test_consumer_loop import ORIGIN, committed, event, sequence
+from tests.fixtures.infra import TopicFactory, leaders
+from tests.integration.test_consumer_loop import ORIGIN, committed, event, run_until, sequence
 
 pytestmark = pytest.mark.integration
 
@@ -38,42 +36,13 @@ QUICK = RetryPolicy(max_retries=8, base_s=0.2, cap_s=0.5)
 
 
 @pytest.fixture
-async def stage_topics(
-    kafka_bootstrap: str, topic_factory: TopicFactory
-) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """`await stage_topics()`: an input topic (1 partition) with its `.retry` and `.dlq`."""
+async def topic(kafka_bootstrap: str, topic_factory: TopicFactory) -> str:
+    """An input topic (1 partition) with its `.retry` and `.dlq`, deleted after the test."""
     await ensure_topics(kafka_bootstrap, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    created: list[str] = []
-
-    async def create() -> str:
-        topic = await topic_factory(partitions=1)
-        names = [topics.retry(topic), topics.dlq(topic)]
-        await admin.create_topics([NewTopic(n, 1, 1) for n in names])
-        created.extend(names)
-        await _leaders(admin, names)
-        return topic
-
-    try:
-        yield create
-    finally:
-        if created:
-            with contextlib.suppress(KafkaError):
-                await admin.delete_topics(created)
-        await admin.close()
-
-
-async def _leaders(admin: AIOKafkaAdminClient, names: list[str]) -> list[TopicPartition]:
-    """Every partition of `names`, once each has a leader."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described = await admin.describe_topics(names)
-        found = [(d["topic"], p) for d in described for p in d.get("partitions", [])]
-        if {t for t, _ in found} == set(names) and all(p.get("leader", -1) >= 0 for _, p in found):
-            return [TopicPartition(t, p["partition"]) for t, p in found]
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{names} have no leader")
+    name = await topic_factory(partitions=1)
+    await topic_factory(name=topics.retry(name))
+    await topic_factory(name=topics.dlq(name))
+    return name
 
 
 @dataclass
@@ -106,7 +75,7 @@ async def outputs(kafka_bootstrap: str, topic: str) -> AsyncIterator[Outputs]:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        tps = await _leaders(admin, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
+        tps = await leaders(admin, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
     finally:
         await admin.close()
     reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
@@ -155,20 +124,7 @@ async def run_reading(
     consumer: ConsumerLoop, out: Outputs, done: Callable[[], bool], timeout: float = 90
 ) -> None:
     """Run `consumer`, reading its outputs, until `done()`; then stop it (it commits and leaves)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    deadline = time.monotonic() + timeout
-    try:
-        while not done():
-            if task.done():
-                task.result()
-                raise AssertionError("the consumer loop stopped by itself")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met after {timeout:.0f}s; saw {out.seen}")
-            await out.read()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+    await run_until(consumer, done, timeout, step=out.read, seen=lambda: f"; saw {out.seen}")
 
 
 async def produce(producer: AIOKafkaProducer, topic: str, count: int) -> list[DocumentUploaded]:
@@ -183,12 +139,8 @@ async def produce(producer: AIOKafkaProducer, topic: str, count: int) -> list[Do
 
 @pytest.mark.parametrize("concurrency", MODES)
 async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing(
-    kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
-    producer: AIOKafkaProducer,
-    concurrency: int,
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer, concurrency: int
 ) -> None:
-    topic = await stage_topics()
     uploads = await produce(producer, topic, 12)
     bad = uploads[2]
     handled: list[int] = []
@@ -228,23 +180,38 @@ async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing
     assert consumer.health.consecutive_errors == 0
 
 
-@pytest.mark.parametrize("concurrency", MODES)
-async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
+@dataclass
+class FailingRun:
+    """Six uploads through a stage consumer whose handler raises on `failing` a few times."""
+
+    consumer: ConsumerLoop
+    out: Outputs
+    failing: DocumentUploaded
+    refusals: list[int]  # the size of each batch the handler raised on
+    handled: list[int]
+    outages: float  # outages the consumer counted (sluice_handler_errors_total)
+
+
+async def run_failing(
     kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
+    topic: str,
     producer: AIOKafkaProducer,
     concurrency: int,
-) -> None:
-    topic = await stage_topics()
+    *,
+    failing: int,
+    error: BaseException,
+    times: int,
+) -> FailingRun:
+    """Run until all six are handled, raising `error` for upload `failing` `times` times."""
     uploads = await produce(producer, topic, 6)
-    flaky = uploads[3]
-    raised: list[str] = []
+    refusals: list[int] = []
     handled: list[int] = []
 
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
-        if any(d.event.event_id == flaky.event_id for d in batch) and not raised:
-            raised.append(flaky.event_id)
-            raise RuntimeError("a race that one try loses")
+        fails = any(d.event.event_id == uploads[failing].event_id for d in batch)
+        if fails and len(refusals) < times:
+            refusals.append(len(batch))
+            raise error
         handled.extend(sequence(d) for d in batch)
 
     consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
@@ -253,54 +220,49 @@ async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
         await run_reading(consumer, out, lambda: len(handled) >= 6)
         for _ in range(5):  # anything set aside would show up now
             await out.read()
-
-    assert sorted(handled) == list(range(6)) and raised
-    assert out.dead_letters() == []
-    assert out.of(topics.DOCUMENTS_FAILED, flaky.job_id) == []
-    assert out.of(topics.JOBS_PROGRESS, flaky.job_id) == [], "retried in place, not later"
     outages = metrics.HANDLER_ERRORS.labels(consumer.group_id)._value.get() - outages_before
-    assert outages == 0, "one record's failure is not a consumer outage"
+    return FailingRun(consumer, out, uploads[failing], refusals, handled, outages)
+
+
+@pytest.mark.parametrize("concurrency", MODES)
+async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer, concurrency: int
+) -> None:
+    race = RuntimeError("a race that one try loses")
+
+    run = await run_failing(
+        kafka_bootstrap, topic, producer, concurrency, failing=3, error=race, times=1
+    )
+
+    assert sorted(run.handled) == list(range(6)) and run.refusals
+    assert run.out.dead_letters() == []
+    assert run.out.of(topics.DOCUMENTS_FAILED, run.failing.job_id) == []
+    assert run.out.of(topics.JOBS_PROGRESS, run.failing.job_id) == [], "retried in place"
+    assert run.outages == 0, "one record's failure is not a consumer outage"
 
 
 @pytest.mark.parametrize("concurrency", MODES)
 async def test_an_outage_retries_the_same_records_and_dead_letters_nothing(
-    kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
-    producer: AIOKafkaProducer,
-    concurrency: int,
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer, concurrency: int
 ) -> None:
-    topic = await stage_topics()
-    uploads = await produce(producer, topic, 6)
-    victim = uploads[1]
-    refusals: list[int] = []
-    handled: list[int] = []
+    refused = psycopg.OperationalError("connection to server failed: Connection refused")
 
-    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
-        if any(d.event.event_id == victim.event_id for d in batch) and len(refusals) < 4:
-            refusals.append(len(batch))
-            raise psycopg.OperationalError("connection to server failed: Connection refused")
-        handled.extend(sequence(d) for d in batch)
+    run = await run_failing(
+        kafka_bootstrap, topic, producer, concurrency, failing=1, error=refused, times=4
+    )
 
-    consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
-    async with outputs(kafka_bootstrap, topic) as out:
-        await run_reading(consumer, out, lambda: len(handled) >= 6)
-        for _ in range(5):
-            await out.read()
-
-    assert len(refusals) == 4, "the same record was tried again after each refusal"
-    assert sorted(handled) == list(range(6))
-    assert out.dead_letters() == []
-    assert out.of(topics.DOCUMENTS_FAILED, victim.job_id) == []
-    assert out.of(topics.JOBS_PROGRESS, victim.job_id) == [], "no retry-topic trip for an outage"
-    assert await committed(kafka_bootstrap, consumer.group_id, [TopicPartition(topic, 0)]) == {0: 6}
+    assert len(run.refusals) == 4, "the same record was tried again after each refusal"
+    assert sorted(run.handled) == list(range(6))
+    assert run.out.dead_letters() == []
+    assert run.out.of(topics.DOCUMENTS_FAILED, run.failing.job_id) == []
+    assert run.out.of(topics.JOBS_PROGRESS, run.failing.job_id) == [], "no retry-topic trip"
+    group, partition = run.consumer.group_id, TopicPartition(topic, 0)
+    assert await committed(kafka_bootstrap, group, [partition]) == {0: 6}
 
 
 async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_slow_one(
-    kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
-    producer: AIOKafkaProducer,
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
 ) -> None:
-    topic = await stage_topics()
     uploads = await produce(producer, topic, 6)
     slow = uploads[1]
     release = asyncio.Event()  # never set: the slow record is still running at the "crash"

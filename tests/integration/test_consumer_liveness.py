@@ -21,13 +21,7 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.producer import KafkaPublisher
 from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
-from tests.integration.test_consumer_loop import (
-    ORIGIN,
-    Handler,
-    committed,
-    produce,
-    run_until,
-)
+from tests.integration.test_consumer_loop import ORIGIN, Handler, committed, produce, run_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,19 +1,16 @@
 """The shared ConsumerLoop on a real broker: ordered hand-over, commit after, poison to the DLQ."""
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
 
 from schemas import codec, topics
 from schemas.events import BlobRef, DocumentUploaded, Origin
@@ -41,35 +38,6 @@ def event(n: int) -> DocumentUploaded:
     )
 
 
-@pytest.fixture
-async def dlq_for(kafka_bootstrap: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """`await dlq_for(topic)` creates `<topic>.dlq` (1 partition), deleted after the test."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    created: list[str] = []
-
-    async def create(topic: str) -> str:
-        name = topics.dlq(topic)
-        await admin.create_topics([NewTopic(name, 1, 1)])
-        created.append(name)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            (described,) = await admin.describe_topics([name])
-            parts = described.get("partitions", [])
-            if parts and all(p.get("leader", -1) >= 0 for p in parts):
-                return name
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{name} has no leader")
-
-    try:
-        yield create
-    finally:
-        if created:
-            with contextlib.suppress(KafkaError):
-                await admin.delete_topics(created)
-        await admin.close()
-
-
 def consumer_for(
     kafka_bootstrap: str, topic: str, handler: Handler, producer: AIOKafkaProducer
 ) -> ConsumerLoop:
@@ -85,8 +53,16 @@ def consumer_for(
     )
 
 
-async def run_until(consumer: ConsumerLoop, done: Callable[[], bool], timeout: float = 60) -> None:
-    """Run `consumer` until `done()` holds, then stop it cleanly (it commits and leaves)."""
+async def run_until(
+    consumer: ConsumerLoop,
+    done: Callable[[], bool],
+    timeout: float = 60,
+    *,
+    step: Callable[[], Awaitable[None]] = lambda: asyncio.sleep(0.05),
+    seen: Callable[[], object] = lambda: "",
+) -> None:
+    """Run `consumer` until `done()` holds (calling `step` in between), then stop it cleanly:
+    it commits and leaves. A timeout quotes `seen()`."""
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     deadline = time.monotonic() + timeout
@@ -96,8 +72,8 @@ async def run_until(consumer: ConsumerLoop, done: Callable[[], bool], timeout: f
                 task.result()
                 raise AssertionError("the consumer loop stopped by itself")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met after {timeout:.0f}s")
-            await asyncio.sleep(0.05)
+                raise TimeoutError(f"condition not met after {timeout:.0f}s {seen()}")
+            await step()
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -119,6 +95,24 @@ async def produce(producer: AIOKafkaProducer, topic: str, count: int, partitions
         await producer.send_and_wait(topic, codec.encode(event(n)), partition=n % partitions)
 
 
+async def filled_topic(
+    topic_factory: TopicFactory, producer: AIOKafkaProducer, count: int, partitions: int
+) -> str:
+    """A new topic of `partitions` holding `count` events (see `produce`)."""
+    topic = await topic_factory(partitions=partitions)
+    await produce(producer, topic, count, partitions)
+    return topic
+
+
+async def all_committed(
+    kafka_bootstrap: str, consumer: ConsumerLoop, topic: str, partitions: int, offset: int
+) -> None:
+    """Assert that `consumer`'s group committed `offset` on every partition of `topic`."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    positions = await committed(kafka_bootstrap, consumer.group_id, tps)
+    assert positions == dict.fromkeys(range(partitions), offset)
+
+
 def sequence(delivery: Delivery) -> int:
     """The number `event(n)` put in the filename."""
     assert isinstance(delivery.event, DocumentUploaded)
@@ -129,8 +123,7 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:
     partitions, count = 3, 30
-    topic = await topic_factory(partitions=partitions)
-    await produce(producer, topic, count, partitions)
+    topic = await filled_topic(topic_factory, producer, count, partitions)
     seen: dict[int, list[int]] = {p: [] for p in range(partitions)}
     early_commits: list[str] = []
 
@@ -151,18 +144,14 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
     assert early_commits == []
     for partition, offsets in seen.items():
         assert offsets == list(range(count // partitions)), partition
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    assert await committed(kafka_bootstrap, consumer.group_id, tps) == dict.fromkeys(
-        range(partitions), count // partitions
-    )
+    await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
 
 
 async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:
     partitions, count = 2, 20
-    topic = await topic_factory(partitions=partitions)
-    await produce(producer, topic, count, partitions)
+    topic = await filled_topic(topic_factory, producer, count, partitions)
     calls: list[tuple[bool, list[tuple[int, int]]]] = []
     handled: dict[int, list[int]] = {p: [] for p in range(partitions)}
 
@@ -185,21 +174,17 @@ async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     for partition, offsets in handled.items():
         # Handled exactly once each, in order: the failed batch was re-read from its start.
         assert offsets == list(range(count // partitions)), partition
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    assert await committed(kafka_bootstrap, consumer.group_id, tps) == dict.fromkeys(
-        range(partitions), count // partitions
-    )
+    await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
     assert consumer.health.consecutive_errors == 0
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     kafka_bootstrap: str,
     topic_factory: TopicFactory,
-    dlq_for: Callable[[str], Awaitable[str]],
     producer: AIOKafkaProducer,
 ) -> None:
     topic = await topic_factory(partitions=1)
-    dead_letters = await dlq_for(topic)
+    dead_letters = await topic_factory(name=topics.dlq(topic))
     newer = msgspec.json.decode(codec.encode(event(1)))
     newer["schema_version"] = 99  # a newer producer: structurally valid, version unknown
     future = {**newer, "type": "DocumentUploadedV9", "schema_version": 9}

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import jwt
 import pytest
 
 from services.common.auth import AuthError, Principal, bearer, issue_token, verify_token
+from tests.fixtures.cases import Case, case_ids
 
-G = TypeVar("G")
-E = TypeVar("E")
 SECRET = "unit-test-secret-" + "0123456789abcdef" * 4
 OTHER_SECRET = "another-secret-" + "0123456789abcdef" * 4
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
 
 
 def _signed(claims: dict[str, Any], secret: str = SECRET, algorithm: str = "HS256") -> str:
@@ -83,7 +68,7 @@ VALID: list[Case[dict[str, Any], Principal]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", VALID, ids=_ids(VALID))
+@pytest.mark.parametrize("case", VALID, ids=case_ids(VALID))
 def test_verify_valid_tokens(case: Case[dict[str, Any], Principal]) -> None:
     assert verify_token(_signed(case.given), SECRET) == case.expected
 
@@ -103,7 +88,7 @@ INVALID: list[Case[str, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", INVALID, ids=_ids(INVALID))
+@pytest.mark.parametrize("case", INVALID, ids=case_ids(INVALID))
 def test_verify_rejects(case: Case[str, str]) -> None:
     with pytest.raises(AuthError, match=case.expected):
         verify_token(case.given, SECRET)
@@ -118,7 +103,7 @@ BEARER: list[Case[str, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BEARER, ids=_ids(BEARER))
+@pytest.mark.parametrize("case", BEARER, ids=case_ids(BEARER))
 def test_bearer_header(case: Case[str, str]) -> None:
     assert bearer(case.given) == case.expected
 
@@ -134,7 +119,7 @@ BAD_BEARER: list[Case[str | None, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BAD_BEARER, ids=_ids(BAD_BEARER))
+@pytest.mark.parametrize("case", BAD_BEARER, ids=case_ids(BAD_BEARER))
 def test_bearer_header_rejected(case: Case[str | None, str]) -> None:
     with pytest.raises(AuthError, match=case.expected):
         bearer(case.given)
@@ -152,7 +137,7 @@ REQUIRE: list[Case[tuple[frozenset[str], str], bool]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", REQUIRE, ids=_ids(REQUIRE))
+@pytest.mark.parametrize("case", REQUIRE, ids=case_ids(REQUIRE))
 def test_principal_require(case: Case[tuple[frozenset[str], str], bool]) -> None:
     scopes, scope = case.given
     principal = Principal(subject="alice", tenant="acme", scopes=scopes)

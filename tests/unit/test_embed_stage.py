@@ -15,14 +15,7 @@ from typing import Any
 import pytest
 
 from schemas import topics
-from schemas.events import (
-    DocumentFailed,
-    DocumentIndexed,
-    DocumentParsed,
-    Origin,
-    Stage,
-    now,
-)
+from schemas.events import DocumentFailed, DocumentIndexed, DocumentParsed, Origin, Stage, now
 from services.common.embedding.tokenizing import WhitespaceTokenizer
 from services.common.errors import RetryableError
 from services.common.kafka.consumer import ConsumerHealth

@@ -7,10 +7,9 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 import pytest
@@ -34,9 +33,7 @@ from schemas.events import (
 )
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Heading, Layout, decode_layout, encode_layout
-
-G = TypeVar("G")
-E = TypeVar("E")
+from tests.fixtures.cases import Case, case_ids
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 AT = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
@@ -61,20 +58,6 @@ LAYOUT = BlobRef(
     size=76,
     media_type=LAYOUT_MEDIA_TYPE,
 )
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
-
 
 # --- exported JSON Schemas -------------------------------------------------------------------
 
@@ -232,7 +215,7 @@ def test_round_trips_cover_every_event_type() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", ROUND_TRIPS, ids=_ids(ROUND_TRIPS))
+@pytest.mark.parametrize("case", ROUND_TRIPS, ids=case_ids(ROUND_TRIPS))
 def test_encode_decode_round_trip(case: Case[AnyEvent, None]) -> None:
     data = codec.encode(case.given)
     assert json.loads(data)["type"] == type(case.given).__name__
@@ -241,6 +224,23 @@ def test_encode_decode_round_trip(case: Case[AnyEvent, None]) -> None:
 
 # --- records written by older and current producers ----------------------------------------
 
+
+def _at(second: int, microsecond: int = 0) -> datetime:
+    """A moment of the fixtures' first job (2024-07-01 12:00)."""
+    return datetime(2024, 7, 1, 12, 0, second, microsecond, tzinfo=UTC)
+
+
+ACME_JOB: dict[str, Any] = {
+    "tenant_id": "acme",
+    "job_id": JOB_1,
+    "document_id": DOC_1,
+    "trace_id": JOB_1,
+}
+GLOBEX_JOB: dict[str, Any] = {"tenant_id": "globex", "job_id": JOB_2, "document_id": DOC_2}
+PARSER_ORIGIN = Origin(service="parser", instance="parser-local")
+AFTER_UPLOAD: dict[str, Any] = {**ACME_JOB, "causation_id": UPLOAD_ID, "origin": PARSER_ORIGIN}
+JOB_3 = "0190a3c4-5b6d-7000-8000-000000000003"
+
 RECORDS: list[Case[str, AnyEvent]] = [
     Case(
         "uploaded, every field",
@@ -248,14 +248,11 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentUploaded(
             event_id=UPLOAD_ID,
             occurred_at=AT,
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
             origin=Origin(service="ingest", instance="ingest-local"),
             blob=SOURCE,
             filename="test.txt",
             metadata={"source": "crm", "tags": ["a", "b"]},
+            **ACME_JOB,
         ),
     ),
     Case(
@@ -263,16 +260,14 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/DocumentUploaded.minimal.json",
         DocumentUploaded(
             event_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6c",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 0, 250000, tzinfo=UTC),
-            tenant_id="globex",
-            job_id=JOB_2,
-            document_id=DOC_2,
+            occurred_at=_at(0, 250000),
             blob=BlobRef(
                 sha256="2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
                 size=3,
                 media_type="text/markdown",
             ),
             filename="notes.md",
+            **GLOBEX_JOB,
         ),
     ),
     Case(
@@ -280,14 +275,9 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/StageStarted.json",
         StageStarted(
             event_id="5a1e8f0c-2d3b-5c4a-8e9f-0a1b2c3d4e5f",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 1, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            causation_id=UPLOAD_ID,
-            origin=Origin(service="parser", instance="parser-local"),
+            occurred_at=_at(1),
             stage=Stage.PARSE,
+            **AFTER_UPLOAD,
         ),
     ),
     Case(
@@ -296,19 +286,14 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id=PARSED_ID,
             schema_version=1,
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            causation_id=UPLOAD_ID,
-            origin=Origin(service="parser", instance="parser-local"),
+            occurred_at=_at(2),
             text=TEXT,
             title="Hello",
             page_count=1,
             char_count=11,
             source=SOURCE,
             metadata={"source": "crm"},
+            **AFTER_UPLOAD,
         ),
     ),
     Case(
@@ -317,11 +302,9 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f61",
             schema_version=1,
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
-            tenant_id="globex",
-            job_id=JOB_2,
-            document_id=DOC_2,
+            occurred_at=_at(2),
             text=TEXT,
+            **GLOBEX_JOB,
         ),
     ),
     Case(
@@ -329,13 +312,13 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v2/DocumentParsed.json",
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f62",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            occurred_at=_at(2),
             tenant_id="acme",
-            job_id="0190a3c4-5b6d-7000-8000-000000000003",
+            job_id=JOB_3,
             document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
-            trace_id="0190a3c4-5b6d-7000-8000-000000000003",
+            trace_id=JOB_3,
             causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
-            origin=Origin(service="parser", instance="parser-local"),
+            origin=PARSER_ORIGIN,
             text=TEXT,
             title="Photosynthesis",
             page_count=2,
@@ -350,7 +333,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v2/DocumentParsed.minimal.json",
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f63",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            occurred_at=_at(2),
             tenant_id="globex",
             job_id="0190a3c4-5b6d-7000-8000-000000000004",
             document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445569",
@@ -362,17 +345,14 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/DocumentIndexed.json",
         DocumentIndexed(
             event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6071",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 5, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
+            occurred_at=_at(5),
             attempt=2,
-            trace_id=JOB_1,
             causation_id=PARSED_ID,
             origin=Origin(service="embedder", instance="embedder-local"),
             chunk_count=3,
             embedding_model="all-MiniLM-L6-v2",
             dimensions=384,
+            **ACME_JOB,
         ),
     ),
     Case(
@@ -380,18 +360,13 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/RetryScheduled.json",
         RetryScheduled(
             event_id="9e5c2d4a-6b7f-5a8e-8c3d-4e5f60718293",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 4, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            causation_id=UPLOAD_ID,
-            origin=Origin(service="parser", instance="parser-local"),
+            occurred_at=_at(4),
             stage=Stage.PARSE,
             code="parse_timeout",
             message="parsing took longer than 30s",
             retry=1,
-            not_before=datetime(2024, 7, 1, 12, 0, 5, 500000, tzinfo=UTC),
+            not_before=_at(5, 500000),
+            **AFTER_UPLOAD,
         ),
     ),
     Case(
@@ -399,13 +374,11 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/DocumentFailed.json",
         DocumentFailed(
             event_id="8d4b1c3f-5a6e-5f7d-9b2c-3d4e5f607182",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 3, tzinfo=UTC),
-            tenant_id="globex",
-            job_id=JOB_2,
-            document_id=DOC_2,
+            occurred_at=_at(3),
             stage=Stage.PARSE,
             code="corrupt_pdf",
             message="the PDF could not be read",
+            **GLOBEX_JOB,
         ),
     ),
 ]
@@ -427,7 +400,7 @@ def test_every_fixture_is_checked_and_every_event_type_has_one() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", RECORDS, ids=_ids(RECORDS))
+@pytest.mark.parametrize("case", RECORDS, ids=case_ids(RECORDS))
 def test_records_of_every_supported_version_decode(case: Case[str, AnyEvent]) -> None:
     event = codec.decode((FIXTURES / case.given).read_bytes())
     assert event == case.expected
@@ -438,7 +411,7 @@ def test_records_of_every_supported_version_decode(case: Case[str, AnyEvent]) ->
 @pytest.mark.parametrize(
     "case",
     [c for c in RECORDS if _version(c.given) == version_of(type(c.expected))],
-    ids=_ids([c for c in RECORDS if _version(c.given) == version_of(type(c.expected))]),
+    ids=case_ids([c for c in RECORDS if _version(c.given) == version_of(type(c.expected))]),
 )
 def test_this_release_writes_the_current_version_fixtures(case: Case[str, AnyEvent]) -> None:
     written = json.loads(codec.encode(case.expected))
@@ -534,7 +507,7 @@ BAD_RECORDS: list[Case[bytes | None, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BAD_RECORDS, ids=_ids(BAD_RECORDS))
+@pytest.mark.parametrize("case", BAD_RECORDS, ids=case_ids(BAD_RECORDS))
 def test_records_that_are_not_events_raise(case: Case[bytes | None, str]) -> None:
     with pytest.raises(codec.EventDecodeError) as raised:
         codec.decode(case.given)

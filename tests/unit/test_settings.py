@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 import pytest
@@ -20,23 +19,9 @@ from services.embedder.config import EmbedderSettings
 from services.ingest.config import IngestSettings
 from services.parser.config import ParserSettings
 from services.status.config import StatusSettings
+from tests.fixtures.cases import Case, case_ids
 
-G = TypeVar("G")
-E = TypeVar("E")
 SECRET = "a-production-secret-of-some-length"
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
 
 
 @pytest.mark.unit
@@ -83,7 +68,7 @@ LOADED: list[Case[tuple[type[Any], dict[str, str]], dict[str, Any]]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", LOADED, ids=_ids(LOADED))
+@pytest.mark.parametrize("case", LOADED, ids=case_ids(LOADED))
 def test_load_settings(case: Case[tuple[type[Any], dict[str, str]], dict[str, Any]]) -> None:
     cls, environ = case.given
     settings = load_settings(cls, environ)
@@ -112,7 +97,7 @@ INVALID: list[Case[tuple[type[Any], dict[str, str]], str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", INVALID, ids=_ids(INVALID))
+@pytest.mark.parametrize("case", INVALID, ids=case_ids(INVALID))
 def test_invalid_value_names_the_variable(
     case: Case[tuple[type[Any], dict[str, str]], str],
 ) -> None:
@@ -137,7 +122,7 @@ REFUSED: list[Case[dict[str, str], str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", REFUSED, ids=_ids(REFUSED))
+@pytest.mark.parametrize("case", REFUSED, ids=case_ids(REFUSED))
 def test_insecure_settings_are_refused(case: Case[dict[str, str], str]) -> None:
     with pytest.raises(SettingsError, match=case.expected):
         load_settings(CommonSettings, case.given)

@@ -141,13 +141,13 @@ class Retrier:
         await self.dead_letters.write_delivery(
             delivery, code=code, message=message, error_type=error_type, attempts=attempts
         )
+        reason = (code, failure or message)
         await fail_job(
             self.publisher,
+            self.origin,
+            self.stage,
             delivery.event,
-            stage=self.stage,
-            code=code,
-            message=failure or message,
-            origin=self.origin,
+            reason,
             kind=kind,
             retryable=retryable,
         )
