@@ -12,17 +12,8 @@ import uuid
 from typing import Any
 
 from bench.corpus import corpus
-from bench.harness import (
-    Context,
-    Outcome,
-    Row,
-    bench_stack,
-    log,
-    peak_rss_mb,
-    upload_all,
-    wait_done,
-    warm_up,
-)
+from bench.harness import bench_stack, peak_rss_mb, upload_all, wait_done, warm_up
+from bench.report import Context, Outcome, Row, log
 from infra.local import REPO_ROOT
 
 TARGET = 0.90

@@ -9,31 +9,22 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.harness import Context, Outcome, Row, bench_stack, log
+from bench.harness import bench_stack, uploaded
+from bench.report import Context, Outcome, Row, log
 from schemas import codec, topics
-from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
-from services.common.kafka import ensure_topics, make_producer
+from schemas.events import BlobRef, Origin
+from services.common.kafka.producer import ensure_topics, make_producer
 
 BENCH_TOPIC = f"{topics.PREFIX}.bench.ceiling"  # benchmark-only topic, never used by services
 
 
 def messages(count: int) -> list[tuple[bytes, bytes]]:
     """`count` encoded DocumentUploaded events (key, value), as ingest produces them."""
-    identity = Producer(service="ingest", instance="ingest-bench")
+    origin = Origin(service="ingest", instance="ingest-bench")
     out = []
     for i in range(count):
-        job = uuid7()
-        event = DocumentUploaded(
-            event_id=uuid7(),
-            occurred_at=now(),
-            tenant_id="acme",
-            job_id=job,
-            document_id=str(uuid.uuid4()),
-            trace_id=job,
-            producer=identity,
-            blob=BlobRef(sha256=uuid.uuid4().hex * 2, size=4000 + i, media_type="text/plain"),
-            filename=f"report-{i:06d}.txt",
-        )
+        blob = BlobRef(sha256=uuid.uuid4().hex * 2, size=4000 + i, media_type="text/plain")
+        event = uploaded(origin, "acme", blob, f"report-{i:06d}.txt")
         out.append((event.document_id.encode(), codec.encode(event)))
     return out
 

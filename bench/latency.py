@@ -8,17 +8,8 @@ import sys
 import uuid
 
 from bench.corpus import corpus
-from bench.harness import (
-    Context,
-    Outcome,
-    Row,
-    bench_stack,
-    job_latencies,
-    log,
-    percentile,
-    wait_done,
-    warm_up,
-)
+from bench.harness import bench_stack, job_latencies, wait_done, warm_up
+from bench.report import Context, Outcome, Row, log, percentile
 from infra.local import REPO_ROOT
 
 API_P95_TARGET_MS = 25.0

@@ -9,7 +9,8 @@ import uuid
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.corpus import corpus
-from bench.harness import Context, Outcome, Row, bench_stack, log, upload_all, wait_done, warm_up
+from bench.harness import bench_stack, upload_all, uploaded, wait_done, warm_up
+from bench.report import Context, Outcome, Row, log
 from infra.local.postgres import create_database
 from schemas import codec, topics
 from schemas.events import (
@@ -17,16 +18,15 @@ from schemas.events import (
     BlobRef,
     DocumentIndexed,
     DocumentParsed,
-    DocumentUploaded,
-    Producer,
+    Origin,
     Stage,
     StageStarted,
     caused_by,
-    now,
-    uuid7,
 )
 from services.common.db import migrate, open_pool
-from services.common.kafka import ConsumerLoop, Delivery, Position, make_producer
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher, make_producer
+from services.common.kafka.records import Delivery, Position
 from services.status.adapters.projector import Projector
 from services.status.config import StatusSettings
 
@@ -34,38 +34,30 @@ PROJECTOR_TARGET = 5000.0
 HASHING = {"SLUICE_EMBEDDING_PROVIDER": "hashing"}
 
 
-def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
+def job_events(origin: Origin) -> list[tuple[str, AnyEvent]]:
     """One job's realistic happy path: uploaded, parse started, parsed, embed started, indexed."""
-    job, sha = uuid7(), uuid.uuid4().hex * 2
-    uploaded = DocumentUploaded(
-        event_id=uuid7(),
-        occurred_at=now(),
-        tenant_id="bench-projector",
-        job_id=job,
-        document_id=str(uuid.uuid4()),
-        trace_id=job,
-        producer=identity,
-        blob=BlobRef(sha256=sha, size=8123, media_type="text/markdown"),
-        filename="quarterly-report.md",
-        metadata={"source": "bench"},
+    sha = uuid.uuid4().hex * 2
+    blob = BlobRef(sha256=sha, size=8123, media_type="text/markdown")
+    upload = uploaded(
+        origin, "bench-projector", blob, "quarterly-report.md", metadata={"source": "bench"}
     )
     parsed = DocumentParsed(
         text=BlobRef(sha256=sha[::-1], size=7900, media_type="text/plain; charset=utf-8"),
         title="Quarterly report",
         char_count=7900,
-        source=uploaded.blob,
-        **caused_by(uploaded, "parsed", identity),
+        source=upload.blob,
+        **caused_by(upload, "parsed", origin),
     )
     return [
-        (topics.DOCUMENTS_UPLOADED, uploaded),
+        (topics.DOCUMENTS_UPLOADED, upload),
         (
             topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.PARSE, **caused_by(uploaded, "parse-started", identity)),
+            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", origin)),
         ),
         (topics.DOCUMENTS_PARSED, parsed),
         (
             topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.EMBED, **caused_by(parsed, "embed-started", identity)),
+            StageStarted(stage=Stage.EMBED, **caused_by(parsed, "embed-started", origin)),
         ),
         (
             topics.DOCUMENTS_INDEXED,
@@ -73,7 +65,7 @@ def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
                 chunk_count=9,
                 embedding_model="all-MiniLM-L6-v2",
                 dimensions=384,
-                **caused_by(parsed, "indexed", identity),
+                **caused_by(parsed, "indexed", origin),
             ),
         ),
     ]
@@ -81,13 +73,13 @@ def job_events(identity: Producer) -> list[tuple[str, AnyEvent]]:
 
 async def produce_events(bootstrap: str, count: int) -> None:
     """Put `count` pipeline events (count/5 jobs) onto the pipeline topics."""
-    identity = Producer(service="bench", instance="bench-1")
+    origin = Origin(service="bench", instance="bench-1")
     producer = make_producer(bootstrap, "bench-preproduce")
     await producer.start()
     try:
         pending = []
         for _ in range(count // 5):
-            for topic, event in job_events(identity):
+            for topic, event in job_events(origin):
                 pending.append(
                     await producer.send(topic, codec.encode(event), key=event.document_id.encode())
                 )
@@ -138,19 +130,19 @@ async def project_all(bootstrap: str, db_url: str, total: int) -> tuple[float, f
         if marks["seen"] >= total:
             done.set()
 
-    loop = ConsumerLoop(
+    consumer = ConsumerLoop(
         bootstrap=bootstrap,
         group_id=projector.group,
         topics=topics.PIPELINE_TOPICS,
         handler=timed,
-        producer=producer,
-        identity=Producer(service="bench", instance="projector"),
+        publisher=KafkaPublisher(producer),
+        origin=Origin(service="bench", instance="projector"),
         stored_offsets=projector.stored_offsets,
         max_records=StatusSettings().projector_batch,
     )
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(loop.run(stop))
+    task = asyncio.create_task(consumer.run(stop))
     try:
         await asyncio.wait_for(done.wait(), timeout=600)
     finally:

@@ -67,8 +67,8 @@ def main() -> None:
         lanes=config.embedding_lanes or None,
     )
     # the same limits EmbedStage applies
-    chunk_tokens = min(config.chunk_tokens, provider.max_tokens)
-    overlap = min(config.chunk_overlap, chunk_tokens // 2)
+    sizes = config.chunk_sizes().within(provider.max_tokens)
+    chunk_tokens, overlap = sizes.max_tokens, sizes.overlap_tokens
     texts = [extract(d.data, d.media_type).text for d in corpus(args.count)]
     started = time.perf_counter()
     chunks = [

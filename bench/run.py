@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.harness import Context, Outcome, fmt, load_average, log, machine
+from bench.report import Context, Outcome, fmt, load_average, log, machine
 from infra.local import REPO_ROOT
 
 BENCHMARKS = ("efficiency", "plumbing", "latency", "kafka_ceiling", "scaling")

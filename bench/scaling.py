@@ -8,18 +8,8 @@ import time
 import uuid
 
 from bench.corpus import corpus
-from bench.harness import (
-    Context,
-    Outcome,
-    Row,
-    bench_stack,
-    log,
-    peak_rss_mb,
-    ready_detail,
-    upload_all,
-    wait_done,
-    warm_up,
-)
+from bench.harness import bench_stack, peak_rss_mb, ready_detail, upload_all, wait_done, warm_up
+from bench.report import Context, Outcome, Row, log
 
 # The real model, one torch thread per replica: the replicas, not torch's own threads, are
 # what spreads the work over the cores (on 2 cores, expect a gain up to 2 replicas, not beyond).

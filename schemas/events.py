@@ -32,8 +32,8 @@ class BlobRef(msgspec.Struct, frozen=True):
     media_type: str
 
 
-class Producer(msgspec.Struct, frozen=True):
-    """Who emitted an event."""
+class Origin(msgspec.Struct, frozen=True):
+    """Which service (and which replica of it) emitted an event: the envelope's `producer`."""
 
     service: str
     instance: str
@@ -52,7 +52,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     attempt: int = 1
     trace_id: str | None = None
     causation_id: str | None = None
-    producer: Producer | None = None
+    origin: Origin | None = msgspec.field(default=None, name="producer")  # wire name
 
 
 class DocumentUploaded(Event, frozen=True, kw_only=True, tag="DocumentUploaded"):
@@ -165,7 +165,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def caused_by(cause: Event, kind: str, producer: Producer | None = None) -> dict[str, Any]:
+def caused_by(cause: Event, kind: str, origin: Origin | None = None) -> dict[str, Any]:
     """Envelope fields for an event that `cause` led to: same job, deterministic event id."""
     return {
         "event_id": derived_id(cause.event_id, kind),
@@ -176,5 +176,5 @@ def caused_by(cause: Event, kind: str, producer: Producer | None = None) -> dict
         "attempt": cause.attempt,
         "trace_id": cause.trace_id,
         "causation_id": cause.event_id,
-        "producer": producer,
+        "origin": origin,
     }

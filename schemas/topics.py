@@ -20,6 +20,9 @@ PIPELINE_TOPICS: Final = (
     JOBS_PROGRESS,
 )
 
+STAGE_INPUTS: Final = {"parse": DOCUMENTS_UPLOADED, "embed": DOCUMENTS_PARSED}
+"""The topic each stage consumes, by its `schemas.events.Stage` value (beside its `retry()`)."""
+
 DEFAULT_PARTITIONS: Final = 12
 DEFAULT_RETENTION_MS: Final = 14 * 24 * 3600 * 1000
 
@@ -39,5 +42,5 @@ def base(topic: str) -> str:
     return topic.removesuffix(".retry")
 
 
-RETRY_TOPICS: Final = (retry(DOCUMENTS_UPLOADED), retry(DOCUMENTS_PARSED))
+RETRY_TOPICS: Final = tuple(retry(topic) for topic in STAGE_INPUTS.values())
 ALL_TOPICS: Final = PIPELINE_TOPICS + RETRY_TOPICS + tuple(dlq(t) for t in PIPELINE_TOPICS)

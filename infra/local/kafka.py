@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from aiokafka.errors import KafkaError
 
 from infra.local import REPO_ROOT, process
 from infra.local.ports import port_open
+from infra.local.server import LocalServer
 
 KAFKA_DIR = REPO_ROOT / "infra" / "kafka"
 LOG4J2_CONFIG = KAFKA_DIR / "log4j2.properties"
@@ -95,8 +95,12 @@ def metadata_ok(bootstrap: str) -> bool:
         return pool.submit(asyncio.run, _metadata_ok(bootstrap)).result()
 
 
-class KafkaRunner:
+class KafkaRunner(LocalServer):
     """One combined broker+controller on 127.0.0.1, its data and config under `data_dir`."""
+
+    name = "Kafka"
+    marker = "kafka.Kafka"
+    stop_signal = signal.SIGTERM  # a clean shutdown: the broker flushes and leaves
 
     def __init__(
         self,
@@ -107,13 +111,10 @@ class KafkaRunner:
         *,
         libs_dir: Path | None = None,
     ) -> None:
-        self.data_dir = data_dir.resolve()
+        super().__init__(data_dir, log_file)
         self.port = port
         self.controller_port = controller_port
-        self.log_file = log_file.resolve()
         self._libs_dir = libs_dir
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._detached = False
         self._log_offset = 0
 
     @property
@@ -198,16 +199,14 @@ class KafkaRunner:
         if result.returncode != 0:
             raise RuntimeError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
 
-    def pid(self) -> int | None:
-        """The running broker's pid, or None."""
-        if self._proc is not None and self._proc.poll() is None:
-            return self._proc.pid
+    def _recorded_pid(self) -> int | None:
         try:
-            pid = int(self.pid_file.read_text())
+            return int(self.pid_file.read_text())
         except (OSError, ValueError):
             return None
-        alive = process.is_alive(pid, self._proc) and "kafka.Kafka" in process.cmdline(pid)
-        return pid if alive else None
+
+    def _forget(self) -> None:
+        self.pid_file.unlink(missing_ok=True)
 
     def start(self, detach: bool = False) -> int:
         """Format if needed and start the broker (no-op if it runs); return its pid."""
@@ -230,45 +229,10 @@ class KafkaRunner:
         except OSError:
             return False
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Block until the broker logged "started", accepts connections and answers metadata."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pid = self.pid()
-            if pid is None:
-                raise RuntimeError(f"Kafka exited while starting:\n{process.tail(self.log_file)}")
-            if (
-                self._started_line_seen()
-                and port_open("127.0.0.1", self.port)
-                and metadata_ok(self.bootstrap)
-            ):
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"Kafka not ready after {timeout:.0f}s:\n{process.tail(self.log_file)}"
-                )
-            time.sleep(0.1)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Shut the broker down cleanly (SIGTERM), SIGKILL if it takes longer than `timeout`."""
-        pid = self.pid()
-        if pid is not None:
-            process.terminate(pid, sig=signal.SIGTERM, timeout=timeout, proc=self._proc)
-        self.pid_file.unlink(missing_ok=True)
-        self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the broker, as a crash would (for fault tests)."""
-        pid = self.pid()
-        if pid is not None:
-            process.signal_group(pid, signal.SIGKILL)
-            process.wait_dead(pid, 10.0, self._proc)
-        self.pid_file.unlink(missing_ok=True)
-        self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> int:
-        """Stop (if running), start again as before, and wait until ready; return the new pid."""
-        self.stop()
-        pid = self.start(detach=self._detached)
-        self.wait_ready(timeout)
-        return pid
+    def _ready(self) -> bool:
+        """The broker logged "started", accepts connections and answers metadata."""
+        return (
+            self._started_line_seen()
+            and port_open("127.0.0.1", self.port)
+            and metadata_ok(self.bootstrap)
+        )

@@ -9,7 +9,6 @@ import os
 import signal
 import stat
 import subprocess
-import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +18,7 @@ from psycopg import sql
 
 from infra.local import process
 from infra.local.ports import port_open
+from infra.local.server import LocalServer
 
 OS_USER = "sluice-postgres"  # PostgreSQL refuses to run as root; as root we run it as this user
 DB_USER = "postgres"
@@ -105,15 +105,17 @@ def _prepare_for_os_user(data_dir: Path, bin_dir: Path) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-class PostgresRunner:
+class PostgresRunner(LocalServer):
     """One PostgreSQL server on 127.0.0.1:`port`, its cluster in `data_dir`."""
 
+    name = "PostgreSQL"
+    marker = "postgres"
+    stop_signal = signal.SIGINT  # fast shutdown: open transactions roll back
+    poll_s = 0.05
+
     def __init__(self, data_dir: Path, port: int, log_file: Path) -> None:
-        self.data_dir = data_dir.resolve()
+        super().__init__(data_dir, log_file)
         self.port = port
-        self.log_file = log_file.resolve()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._detached = False
         self._ids: tuple[int, int] | None = None
 
     def url(self, db: str = "sluice") -> str:
@@ -154,16 +156,11 @@ class PostgresRunner:
         fits = len(str(self.data_dir / f".s.PGSQL.{self.port}.lock")) <= _UNIX_PATH_MAX
         return str(self.data_dir) if fits else ""
 
-    def pid(self) -> int | None:
-        """The running postmaster's pid, or None."""
-        if self._proc is not None and self._proc.poll() is None:
-            return self._proc.pid
+    def _recorded_pid(self) -> int | None:
         try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        alive = process.is_alive(pid, self._proc) and "postgres" in process.cmdline(pid)
-        return pid if alive else None
 
     def start(self, detach: bool = False) -> int:
         """Create the cluster if needed and start the server (no-op if it runs); return its pid."""
@@ -186,49 +183,16 @@ class PostgresRunner:
         self._detached = detach
         return self._proc.pid
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Block until the server accepts queries, then create database `sluice` if missing."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.pid() is None:
-                raise RuntimeError(
-                    f"PostgreSQL exited while starting:\n{process.tail(self.log_file)}"
-                )
-            if port_open("127.0.0.1", self.port):
-                try:
-                    self.create_database("sluice")
-                except psycopg.OperationalError:
-                    pass  # still starting up or recovering
-                else:
-                    return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"PostgreSQL not ready after {timeout:.0f}s:\n{process.tail(self.log_file)}"
-                )
-            time.sleep(0.05)
+    def _ready(self) -> bool:
+        """The server accepts queries; database `sluice` is created then if missing."""
+        if not port_open("127.0.0.1", self.port):
+            return False
+        try:
+            self.create_database("sluice")
+        except psycopg.OperationalError:
+            return False  # still starting up or recovering
+        return True
 
     def create_database(self, name: str) -> None:
         """Create database `name` unless it exists."""
         create_database(self.url(), name)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Fast shutdown (SIGINT: roll back open transactions), SIGKILL after `timeout`."""
-        pid = self.pid()
-        if pid is not None:
-            process.terminate(pid, sig=signal.SIGINT, timeout=timeout, proc=self._proc)
-        self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster and its backends, as a crash would (for fault tests)."""
-        pid = self.pid()
-        if pid is not None:
-            process.signal_group(pid, signal.SIGKILL)
-            process.wait_dead(pid, 10.0, self._proc)
-        self._proc = None
-
-    def restart(self, timeout: float = 60.0) -> int:
-        """Stop (if running), start again as before, and wait until ready; return the new pid."""
-        self.stop()
-        pid = self.start(detach=self._detached)
-        self.wait_ready(timeout)
-        return pid

@@ -9,10 +9,7 @@ from psycopg import AsyncConnection
 
 from schemas.events import BlobRef
 from services.common.db import Pool
-
-
-class BlobNotFoundError(LookupError):
-    """No blob with that hash is stored."""
+from services.common.errors import BlobNotFoundError
 
 
 def sha256_hex(data: bytes) -> str:

@@ -9,11 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiokafka import AIOKafkaProducer
-
-from schemas.events import Producer
+from schemas.events import Origin
 from services.common.db import Pool, migrate, open_pool
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -25,8 +23,9 @@ class Infra:
     """The connections a service holds for its lifetime."""
 
     pool: Pool
-    producer: AIOKafkaProducer
-    identity: Producer
+    publisher: KafkaPublisher
+    origin: Origin
+    bootstrap: str  # where the service's consumers connect
 
 
 async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: float = 90) -> T:
@@ -59,13 +58,13 @@ async def infrastructure(
         lambda: ensure_topics(config.kafka_bootstrap, partitions=config.topic_partitions),
     )
     pool = await open_pool(config.database_url, max_size=config.db_pool_size, name=service)
-    identity = Producer(service=service, instance=config.instance)
+    origin = Origin(service=service, instance=config.instance)
     producer = make_producer(
         config.kafka_bootstrap, f"{service}-{config.instance}", linger_ms=linger_ms
     )
     try:
         await with_retries("kafka producer", producer.start)
-        yield Infra(pool=pool, producer=producer, identity=identity)
+        yield Infra(pool, KafkaPublisher(producer), origin, config.kafka_bootstrap)
     finally:
         await producer.stop()
         await pool.close()

@@ -1,9 +1,17 @@
-"""Error types a stage raises to tell the consumer loop what a failure means (no Kafka imports)."""
+"""Errors and failure codes stages and adapters share (no Kafka or database imports).
+
+A stage raises these to tell the consumer loop what a failure means; the loop's classification
+is in services/common/kafka/failures.py.
+"""
 
 from __future__ import annotations
 
 INTERNAL_ERROR = "internal_error"
 """The `DocumentFailed.code` of a record the pipeline gave up on after an unexpected exception."""
+RETRIES_EXHAUSTED = "retries_exhausted"
+"""The `DocumentFailed.code` of a record whose retryable failure outlasted its retries."""
+BLOB_MISSING = "blob_missing"
+"""The `DocumentFailed.code` of a document whose bytes are gone from the blob store."""
 
 
 class RetryableError(Exception):
@@ -27,3 +35,20 @@ class InfrastructureError(Exception):
     The consumer loop pauses and retries the same records until it is back, and dead-letters
     nothing: raise it (or let a psycopg/aiokafka connection error escape) for outages only.
     """
+
+
+class BlobNotFoundError(LookupError):
+    """No blob with that hash is stored (or the stored bytes no longer match it)."""
+
+
+class RefusedError(Exception):
+    """A request refused for a reason a person can act on; `status` is the HTTP status to answer.
+
+    The HTTP layer answers it as problem+json with `title` and `detail` (services/common/http.py).
+    """
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail

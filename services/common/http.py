@@ -34,7 +34,7 @@ from services.common.problems import (
 )
 from services.common.settings import CommonSettings
 
-__all__ = ["PROBLEM_JSON", "Check", "Health", "Problem", "create_app", "problem", "serve"]
+__all__ = ["PROBLEM_JSON", "Check", "Health", "Problem", "create_app", "problem", "serve_http"]
 
 log = logging.getLogger(__name__)
 METRICS_PORT_STATE = "metrics_port"
@@ -189,7 +189,7 @@ async def _serve_one(app: Litestar, host: str, port: int, stop: asyncio.Event) -
         raise RuntimeError(f"HTTP server on {host}:{port} stopped unexpectedly")
 
 
-async def serve(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
+async def serve_http(app: Litestar, host: str, port: int, stop: asyncio.Event) -> None:
     """Serve `app` until `stop` is set (uvicorn with httptools, inside this event loop).
 
     When the app was built with a metrics port of its own, /metrics is served there too.

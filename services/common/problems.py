@@ -13,6 +13,7 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from litestar.types import ExceptionHandler
 
 from services.common.auth import AuthError, AuthUnavailableError
+from services.common.errors import RefusedError
 from services.common.jsonlimits import MAX_BODY_DEPTH, JsonLimitError, check_json
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,13 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
     return problem(500, "Internal Server Error", detail)
 
 
+def _refused(_: Request[Any, Any, Any], exc: RefusedError) -> Response[Problem]:
+    return problem(exc.status, exc.title, exc.detail)
+
+
 EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler[Any]] = {
     HTTPException: _http_exception,
+    RefusedError: _refused,
     AuthError: _auth_error,
     AuthUnavailableError: _auth_unavailable,
     PermissionError: _permission_error,

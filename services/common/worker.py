@@ -1,34 +1,51 @@
-"""The shape every consumer service shares: one loop, one health/metrics server."""
+"""One builder for a stage worker: its ports, its consumer on the stage's topics, its probes."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 
-from services.common.db import Pool, ping
-from services.common.http import Check, create_app, serve
-from services.common.kafka import ConsumerLoop
-from services.common.runtime import run_until_stopped
+from schemas import topics
+from schemas.events import Stage
+from services.common.blobstore import PostgresBlobStore
+from services.common.bootstrap import Infra
+from services.common.http import Check, create_app
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.isolation import BatchHandler
+from services.common.kafka.retry import Retrier
+from services.common.service import Service, readiness
+from services.common.stage import StagePorts
 
 
-async def run_worker(
+def stage_worker(
+    infra: Infra,
+    stage: Stage,
+    group: str,
     *,
-    service: str,
-    loop: ConsumerLoop,
-    pool: Pool,
-    host: str,
-    port: int,
-    stop: asyncio.Event,
-    extra_checks: Callable[[], Awaitable[dict[str, Check]]] | None = None,
-) -> None:
-    """Run the consumer loop and the probe server until `stop`."""
+    handler: Callable[[StagePorts], BatchHandler],
+    max_records: int,
+    concurrency: int = 0,
+    max_poll_interval_ms: int = 300_000,
+    checks: Callable[[], Mapping[str, Check]] | None = None,
+) -> Service:
+    """A stage's service: `handler(ports)` on the stage's input topic and its retry topic.
 
-    async def readiness() -> dict[str, Check]:
-        ok, detail = loop.health.ready()
-        checks = {"postgres": Check(ok=await ping(pool)), "consumer": Check(ok=ok, detail=detail)}
-        if extra_checks is not None:
-            checks.update(await extra_checks())
-        return checks
-
-    app = create_app(service, readiness)
-    await run_until_stopped(stop, loop.run(stop), serve(app, host, port, stop))
+    `concurrency` 0 hands over polled batches (batch mode), N > 0 up to N records at once
+    (per-record mode); the probes check Postgres, the consumer, and `checks`.
+    """
+    reads = topics.STAGE_INPUTS[stage]
+    retrier = Retrier(infra.publisher, infra.origin, stage, group=group)
+    consumer = ConsumerLoop(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[reads, topics.retry(reads)],
+        handler=handler(StagePorts(PostgresBlobStore(infra.pool), infra.publisher, retrier)),
+        publisher=infra.publisher,
+        origin=infra.origin,
+        stage=stage,
+        retrier=retrier,
+        max_records=max_records,
+        concurrency=concurrency,
+        max_poll_interval_ms=max_poll_interval_ms,
+    )
+    probes = readiness(infra.pool, {"consumer": consumer}, checks)
+    return Service(app=create_app(infra.origin.service, probes), consumer=consumer)

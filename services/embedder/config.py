@@ -8,6 +8,7 @@ import msgspec
 
 from services.common.embedding.settings import ProviderSettings
 from services.common.settings import CpuNice
+from services.embedder.core.chunking import ChunkSizes
 
 
 class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
@@ -27,3 +28,7 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     chunk_tokens: Annotated[int, msgspec.Meta(description="Max tokens per chunk")] = 256
     chunk_overlap: Annotated[int, msgspec.Meta(description="Tokens shared by neighbours")] = 32
     embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16
+
+    def chunk_sizes(self) -> ChunkSizes:
+        """`chunk_tokens` and `chunk_overlap` (the stage fits them to its model)."""
+        return ChunkSizes(self.chunk_tokens, self.chunk_overlap)

@@ -1,38 +1,26 @@
-"""Wiring for the embedder: model, chunk store, stage and loop."""
+"""Wiring for the embedder: the model, infrastructure, and the embed stage's worker."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from schemas import topics
 from schemas.events import Stage
-from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
-from services.common.db import Pool
 from services.common.embedding.build import build_provider
-from services.common.embedding.ports import EmbeddingProvider
-from services.common.kafka import ConsumerLoop
-from services.common.retry import Retrier
-from services.embedder.adapters.chunk_store import ChunkStore
+from services.common.http import Check
+from services.common.service import Service
+from services.common.stage import StagePorts
+from services.common.worker import stage_worker
+from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.config import EmbedderSettings
 from services.embedder.stage import EmbedStage
 
 
-@dataclass(frozen=True)
-class EmbedderParts:
-    """The loop to run, its pool, and the loaded model."""
-
-    loop: ConsumerLoop
-    pool: Pool
-    provider: EmbeddingProvider
-
-
 @asynccontextmanager
-async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
-    """Load the model (off the loop), open infrastructure, build the stage."""
+async def prepare(config: EmbedderSettings) -> AsyncIterator[Service]:
+    """Load the model (off the event loop), open infrastructure, build the stage's worker."""
     provider = await asyncio.to_thread(
         build_provider,
         config.embedding_provider,
@@ -42,27 +30,17 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[EmbedderParts]:
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:
-        retrier = Retrier(infra.producer, infra.identity, Stage.EMBED, group=config.embedder_group)
-        stage = EmbedStage(
-            blobs=PostgresBlobStore(infra.pool),
-            chunks=ChunkStore(infra.pool),
-            producer=infra.producer,
-            provider=provider,
-            identity=infra.identity,
-            retrier=retrier,
-            chunk_tokens=config.chunk_tokens,
-            chunk_overlap=config.chunk_overlap,
-        )
-        loop = ConsumerLoop(
-            bootstrap=config.kafka_bootstrap,
-            group_id=config.embedder_group,
-            topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
-            handler=stage,
-            producer=infra.producer,
-            identity=infra.identity,
-            stage=Stage.EMBED,
-            retrier=retrier,
+
+        def embed_stage(ports: StagePorts) -> EmbedStage:
+            chunks = PostgresChunkStore(infra.pool)
+            return EmbedStage(ports, chunks=chunks, provider=provider, sizes=config.chunk_sizes())
+
+        yield stage_worker(
+            infra,
+            Stage.EMBED,
+            config.embedder_group,
+            handler=embed_stage,
             max_records=config.embedder_batch,
             max_poll_interval_ms=600_000,
+            checks=lambda: {"model": Check(ok=True, detail=provider.model_name)},
         )
-        yield EmbedderParts(loop=loop, pool=infra.pool, provider=provider)

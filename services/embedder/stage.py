@@ -7,33 +7,25 @@ import logging
 import time
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
 from schemas import topics
-from schemas.events import (
-    DocumentFailed,
-    DocumentIndexed,
-    DocumentParsed,
-    Producer,
-    Stage,
-    StageStarted,
-    caused_by,
-)
+from schemas.events import DocumentIndexed, DocumentParsed, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.kafka import Delivery, Position, send_event
+from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
+from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
-from services.common.retry import Retrier, RetryableError
-from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
+from services.common.stage import StagePorts
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
-from services.embedder.core.chunking import Chunk, chunk_text
+from services.embedder.core.chunking import Chunk, ChunkSizes, chunk_text
 from services.embedder.core.citations import cite
+from services.embedder.core.ports import ChunkStore, DocumentChunks
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_REJECTED = "embedding_rejected"
+NO_TEXT = "no_text"
 
 
 class EmbedStage:
@@ -41,24 +33,16 @@ class EmbedStage:
 
     def __init__(
         self,
+        ports: StagePorts,
         *,
-        blobs: PostgresBlobStore,
         chunks: ChunkStore,
-        producer: AIOKafkaProducer,
         provider: EmbeddingProvider,
-        identity: Producer,
-        retrier: Retrier,
-        chunk_tokens: int,
-        chunk_overlap: int,
+        sizes: ChunkSizes,
     ) -> None:
-        self.blobs = blobs
+        self.sizes = sizes.within(provider.max_tokens)
+        self.ports = ports
         self.chunks = chunks
-        self.producer = producer
         self.provider = provider
-        self.identity = identity
-        self.retrier = retrier
-        self.chunk_tokens = min(chunk_tokens, provider.max_tokens)
-        self.chunk_overlap = min(chunk_overlap, self.chunk_tokens // 2)
         self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
         self._calls_running = 0
         self._busy_since = 0.0
@@ -75,7 +59,7 @@ class EmbedStage:
         except RetryableError as error:
             await asyncio.gather(
                 *(
-                    self.retrier.retry_later(
+                    self.ports.retrier.retry_later(
                         d, error.code, error.message, retry_after_s=error.retry_after_s
                     )
                     for d in deliveries
@@ -88,16 +72,7 @@ class EmbedStage:
         parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
         started = time.perf_counter()
         model_before = self.model_seconds
-        announced = asyncio.gather(
-            *(
-                send_event(
-                    self.producer,
-                    topics.JOBS_PROGRESS,
-                    StageStarted(stage=Stage.EMBED, **caused_by(p, "embed-started", self.identity)),
-                )
-                for p in parsed
-            )
-        )
+        announced = asyncio.gather(*(self.ports.started(p) for p in parsed))
         delivery_of = {d.event.event_id: d for d in deliveries}
         indexed = 0
         try:
@@ -117,9 +92,9 @@ class EmbedStage:
             missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
             await asyncio.gather(
                 *(
-                    self.retrier.dead_letter(
+                    self.ports.retrier.dead_letter(
                         delivery_of[p.event_id],
-                        "blob_missing",
+                        BLOB_MISSING,
                         "the parsed text is missing from the blob store; retry the job",
                         kind="embed-failed",
                     )
@@ -220,9 +195,9 @@ class EmbedStage:
         await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
         await asyncio.gather(
             *(self._indexed(event, len(d.chunks)) for event, d in documents),
-            *(self._fail(event, "no_text", message) for event, message in failures),
+            *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),
             *(
-                self.retrier.dead_letter(
+                self.ports.retrier.dead_letter(
                     delivery_of[event.event_id], EMBEDDING_REJECTED, message, kind="embed-failed"
                 )
                 for event, message in refused
@@ -303,8 +278,8 @@ class EmbedStage:
                 chunk_text(
                     t,
                     self.provider.tokenizer,
-                    max_tokens=self.chunk_tokens,
-                    overlap_tokens=self.chunk_overlap,
+                    max_tokens=self.sizes.max_tokens,
+                    overlap_tokens=self.sizes.overlap_tokens,
                 ),
                 layout,
             )
@@ -313,7 +288,7 @@ class EmbedStage:
 
     async def _text(self, event: DocumentParsed) -> str | None:
         try:
-            return (await self.blobs.get(event.text)).decode("utf-8", errors="replace")
+            return (await self.ports.blobs.get(event.text)).decode("utf-8", errors="replace")
         except BlobNotFoundError:
             return None
 
@@ -324,7 +299,7 @@ class EmbedStage:
         if event.layout is None:
             return None
         try:
-            return decode_layout(await self.blobs.get(event.layout))
+            return decode_layout(await self.ports.blobs.get(event.layout))
         except (BlobNotFoundError, msgspec.DecodeError) as error:
             log.warning(
                 "layout blob %s unusable (%s): chunks get no page or heading",
@@ -339,21 +314,6 @@ class EmbedStage:
             chunk_count=count,
             embedding_model=self.provider.model_name,
             dimensions=self.provider.dimensions,
-            **caused_by(event, "indexed", self.identity),
+            **caused_by(event, "indexed", self.ports.origin),
         )
-        await send_event(self.producer, topics.DOCUMENTS_INDEXED, indexed)
-
-    async def _fail(self, event: DocumentParsed, code: str, message: str) -> None:
-        failed = DocumentFailed(
-            stage=Stage.EMBED,
-            code=code,
-            message=message,
-            **caused_by(event, "embed-failed", self.identity),
-        )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels("embed", code).inc()
-        log.warning(
-            "embed failed: %s",
-            code,
-            extra=ctx(job_id=event.job_id, document_id=event.document_id, stage="embed"),
-        )
+        await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)

@@ -21,11 +21,7 @@ from litestar.params import Parameter
 from services.common.access import SECURITY, error_responses, requires
 from services.common.auth import WRITE, Principal
 from services.common.problems import Problem, problem
-from services.ingest.core.uploads import (
-    MAX_IDEMPOTENCY_KEY,
-    MAX_METADATA_BYTES,
-    UploadRejectedError,
-)
+from services.ingest.core.uploads import MAX_IDEMPOTENCY_KEY, MAX_METADATA_BYTES
 from services.ingest.service import IngestService, UploadAccepted
 
 _UPLOAD_BODY = RequestBody(
@@ -100,14 +96,11 @@ async def upload_document(
     metadata = form.get("metadata")
     if isinstance(metadata, UploadFile):
         metadata = await metadata.read()
-    try:
-        accepted = await ingest.accept(
-            principal,
-            data=await file.read(),
-            filename=file.filename,
-            metadata_json=metadata if isinstance(metadata, str | bytes) else None,
-            idempotency_key=idempotency_key,
-        )
-    except UploadRejectedError as error:
-        return problem(error.status, error.title, error.detail)
+    accepted = await ingest.accept(  # refusals (UploadRejectedError) answer problem+json
+        principal,
+        data=await file.read(),
+        filename=file.filename,
+        metadata_json=metadata if isinstance(metadata, str | bytes) else None,
+        idempotency_key=idempotency_key,
+    )
     return Response(accepted, status_code=202)

@@ -6,17 +6,16 @@ import asyncio
 import logging
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentUploaded, Producer, now, uuid7
+from schemas.events import BlobRef, DocumentUploaded, Origin, now, uuid7
 from services.common import metrics
 from services.common.auth import Principal
-from services.common.blobstore import PostgresBlobStore, sha256_hex
-from services.common.kafka import send_event
+from services.common.blobstore import sha256_hex
 from services.common.logs import ctx
-from services.ingest.adapters.uploads_store import UploadRecord, UploadsStore
+from services.common.ports import EventPublisher
+from services.ingest.core.ports import UploadRecord, UploadsStore
 from services.ingest.core.uploads import (
     UploadRejectedError,
     check_idempotency_key,
@@ -41,17 +40,15 @@ class IngestService:
     def __init__(
         self,
         *,
-        blobs: PostgresBlobStore,
         uploads: UploadsStore,
-        producer: AIOKafkaProducer,
-        identity: Producer,
+        publisher: EventPublisher,
+        origin: Origin,
         max_upload_bytes: int,
         status_base_url: str,
     ) -> None:
-        self.blobs = blobs
         self.uploads = uploads
-        self.producer = producer
-        self.identity = identity
+        self.publisher = publisher
+        self.origin = origin
         self.max_upload_bytes = max_upload_bytes
         self.status_base_url = status_base_url.rstrip("/")
         self._marking: set[asyncio.Task[None]] = set()
@@ -89,24 +86,22 @@ class IngestService:
             metadata_json=metadata_json,
             max_bytes=self.max_upload_bytes,
         )
-        async with self.uploads.pool.connection() as conn:  # one transaction, one WAL flush
-            await self.blobs.put(data, upload.media_type, conn=conn, sha256=digest)
-            record = await self.uploads.insert(
-                conn,
-                UploadRecord(
-                    job_id=uuid7(),
-                    tenant_id=upload.tenant_id,
-                    document_id=upload.document_id,
-                    event_id=uuid7(),
-                    sha256=upload.sha256,
-                    filename=upload.filename,
-                    media_type=upload.media_type,
-                    size=upload.size,
-                    metadata=upload.metadata,
-                    created_at=now(),
-                    idempotency_key=key,
-                ),
-            )
+        record = await self.uploads.create(
+            UploadRecord(
+                job_id=uuid7(),
+                tenant_id=upload.tenant_id,
+                document_id=upload.document_id,
+                event_id=uuid7(),
+                sha256=upload.sha256,
+                filename=upload.filename,
+                media_type=upload.media_type,
+                size=upload.size,
+                metadata=upload.metadata,
+                created_at=now(),
+                idempotency_key=key,
+            ),
+            data,
+        )
         return await self._replay(record, digest)
 
     async def _replay(self, record: UploadRecord, digest: str) -> UploadAccepted:
@@ -143,13 +138,13 @@ class IngestService:
             job_id=record.job_id,
             document_id=record.document_id,
             trace_id=record.job_id,
-            producer=self.identity,
+            origin=self.origin,
             blob=BlobRef(sha256=record.sha256, size=record.size, media_type=record.media_type),
             filename=record.filename,
             metadata=record.metadata,
         )
         try:
-            await send_event(self.producer, topics.DOCUMENTS_UPLOADED, event)
+            await self.publisher.publish(topics.DOCUMENTS_UPLOADED, event)
         except KafkaError as error:
             metrics.UPLOADS.labels("kafka_unavailable").inc()
             raise UploadRejectedError(

@@ -1,34 +1,23 @@
-"""Wiring for the parser: infrastructure, sandbox, stage and loop."""
+"""Wiring for the parser: infrastructure, the sandbox, and the parse stage's worker."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from schemas import topics
 from schemas.events import Stage
-from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import infrastructure
-from services.common.db import Pool
-from services.common.kafka import ConsumerLoop
-from services.common.retry import Retrier
+from services.common.service import Service
+from services.common.worker import stage_worker
 from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.config import ParserSettings
 from services.parser.stage import ParseStage
 
 
-@dataclass(frozen=True)
-class ParserParts:
-    """The loop to run and the pool its health check pings."""
-
-    loop: ConsumerLoop
-    pool: Pool
-
-
 @asynccontextmanager
-async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
-    """Open infrastructure and the sandbox; close both on exit."""
+async def prepare(config: ParserSettings) -> AsyncIterator[Service]:
+    """Start the sandbox (a parser that cannot start its workers fails at start), open
+    infrastructure; close both on exit."""
     sandbox = ParserSandbox(
         config.parse_workers,
         config.parse_timeout_s,
@@ -37,31 +26,17 @@ async def prepare(config: ParserSettings) -> AsyncIterator[ParserParts]:
         file_mb=config.parse_file_mb,
     )
     try:
-        await sandbox.start()  # a parser that cannot start its workers fails at start
+        await sandbox.start()
         async with infrastructure(config, "parser") as infra:
-            retrier = Retrier(
-                infra.producer, infra.identity, Stage.PARSE, group=config.parser_group
-            )
-            stage = ParseStage(
-                blobs=PostgresBlobStore(infra.pool),
-                producer=infra.producer,
-                sandbox=sandbox,
-                identity=infra.identity,
-                retrier=retrier,
-                timeout_retries=config.parse_timeout_retries,
-            )
-            loop = ConsumerLoop(
-                bootstrap=config.kafka_bootstrap,
-                group_id=config.parser_group,
-                topics=[topics.DOCUMENTS_UPLOADED, topics.retry(topics.DOCUMENTS_UPLOADED)],
-                handler=stage,
-                producer=infra.producer,
-                identity=infra.identity,
-                stage=Stage.PARSE,
-                retrier=retrier,
+            yield stage_worker(
+                infra,
+                Stage.PARSE,
+                config.parser_group,
+                handler=lambda ports: ParseStage(
+                    ports, extractor=sandbox, timeout_retries=config.parse_timeout_retries
+                ),
                 max_records=config.parser_batch,
                 concurrency=config.parser_in_flight or config.parse_workers,
             )
-            yield ParserParts(loop=loop, pool=infra.pool)
     finally:
         await sandbox.close()

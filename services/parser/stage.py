@@ -6,35 +6,27 @@ import asyncio
 import logging
 import time
 
-from aiokafka import AIOKafkaProducer
-
 from schemas import topics
-from schemas.events import (
-    DocumentFailed,
-    DocumentParsed,
-    DocumentUploaded,
-    Producer,
-    Stage,
-    StageStarted,
-    caused_by,
-)
+from schemas.events import DocumentParsed, DocumentUploaded, caused_by
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Layout, encode_layout
 from services.common import metrics
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
-from services.common.kafka import Delivery, Position, send_event
+from services.common.errors import BLOB_MISSING, BlobNotFoundError
+from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
-from services.common.retry import Retrier
-from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
-from services.parser.core.errors import ParseError
+from services.common.stage import StagePorts
+from services.parser.core.errors import (
+    INTERNAL,
+    PARSE_TIMEOUT,
+    RESOURCE_LIMIT,
+    ExtractorFailedError,
+    ParseError,
+)
+from services.parser.core.ports import TextExtractor
 
 log = logging.getLogger(__name__)
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
 RESOURCE_RETRIES = 2  # resource_limit may pass on a less loaded worker
-
-
-class ExtractorFailedError(Exception):
-    """An extractor raised something other than a ParseError on this document (a bug)."""
 
 
 class ParseStage:
@@ -45,21 +37,11 @@ class ParseStage:
     """
 
     def __init__(
-        self,
-        *,
-        blobs: PostgresBlobStore,
-        producer: AIOKafkaProducer,
-        sandbox: ParserSandbox,
-        identity: Producer,
-        retrier: Retrier,
-        timeout_retries: int = 0,
+        self, ports: StagePorts, *, extractor: TextExtractor, timeout_retries: int = 0
     ) -> None:
-        self.retrier = retrier
-        self.retries_for = {TIMEOUT: timeout_retries, RESOURCES: RESOURCE_RETRIES}
-        self.blobs = blobs
-        self.producer = producer
-        self.sandbox = sandbox
-        self.identity = identity
+        self.ports = ports
+        self.extractor = extractor
+        self.retries_for = {PARSE_TIMEOUT: timeout_retries, RESOURCE_LIMIT: RESOURCE_RETRIES}
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Parse every upload in the batch; all results are acknowledged before returning.
@@ -80,30 +62,26 @@ class ParseStage:
         upload = delivery.event
         assert isinstance(upload, DocumentUploaded)  # noqa: S101 - filtered by the caller
         started = time.perf_counter()
-        await send_event(
-            self.producer,
-            topics.JOBS_PROGRESS,
-            StageStarted(stage=Stage.PARSE, **caused_by(upload, "parse-started", self.identity)),
-        )
+        await self.ports.started(upload)
         try:
-            data = await self.blobs.get(upload.blob)
-            parsed = await self.sandbox.extract(data, upload.blob.media_type)
+            data = await self.ports.blobs.get(upload.blob)
+            parsed = await self.extractor.extract(data, upload.blob.media_type)
         except ParseError as error:
             if error.code == INTERNAL:
                 # A bug in an extractor that this file triggers: the consumer loop's isolation
                 # retries it a bounded number of times, then dead-letters it (internal_error).
                 raise ExtractorFailedError(error.message) from error
             if delivery.retries < self.retries_for.get(error.code, 0):
-                await self.retrier.retry_later(delivery, error.code, error.message)
+                await self.ports.retrier.retry_later(delivery, error.code, error.message)
                 return
-            await self._fail(upload, error.code, error.message)
+            await self.ports.fail(upload, error.code, error.message)
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         except BlobNotFoundError:
             message = "the uploaded bytes are no longer in the blob store; upload the file again"
-            await self.retrier.dead_letter(
+            await self.ports.retrier.dead_letter(
                 delivery,
-                "blob_missing",
+                BLOB_MISSING,
                 message,
                 kind="parse-failed",
                 error_type=BlobNotFoundError.__name__,
@@ -111,15 +89,14 @@ class ParseStage:
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         text = parsed.text.encode()
-        ref = await self.blobs.put(text, TEXT_MEDIA_TYPE)
+        ref = await self.ports.blobs.put(text, TEXT_MEDIA_TYPE)
         layout = None  # pages and headings, for citations; None when the format has neither
         if parsed.pages or parsed.headings:
-            layout = await self.blobs.put(
+            layout = await self.ports.blobs.put(
                 encode_layout(Layout(pages=parsed.pages, headings=parsed.headings)),
                 LAYOUT_MEDIA_TYPE,
             )
-        await send_event(
-            self.producer,
+        await self.ports.publisher.publish(
             topics.DOCUMENTS_PARSED,
             DocumentParsed(
                 text=ref,
@@ -129,27 +106,12 @@ class ParseStage:
                 source=upload.blob,
                 metadata=upload.metadata,
                 layout=layout,
-                **caused_by(upload, "parsed", self.identity),
+                **caused_by(upload, "parsed", self.ports.origin),
             ),
         )
         metrics.STAGE_SECONDS.labels("parse", "ok").observe(time.perf_counter() - started)
         log.info(
             "parsed %d chars",
             len(parsed.text),
-            extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
-        )
-
-    async def _fail(self, upload: DocumentUploaded, code: str, message: str) -> None:
-        failed = DocumentFailed(
-            stage=Stage.PARSE,
-            code=code,
-            message=message,
-            **caused_by(upload, "parse-failed", self.identity),
-        )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels("parse", code).inc()
-        log.warning(
-            "parse failed: %s",
-            code,
             extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
         )

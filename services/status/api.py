@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -21,7 +21,7 @@ from services.status.adapters.queries import (
     StatusQueries,
 )
 from services.status.core.projection import JobState
-from services.status.redrive import Redrive, Redriver, RedriveRefusedError
+from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService, SearchUnavailableError
 
 _STATES = [s.value for s in JobState]
@@ -31,6 +31,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 Id = Annotated[
     str, Parameter(pattern=ID_PATTERN, min_length=1, max_length=128, description="An id")
 ]
+V = TypeVar("V")
 
 
 class SearchRequest(msgspec.Struct, frozen=True):
@@ -67,10 +68,7 @@ class StatusController(Controller):
         self, job_id: Id, principal: Principal, queries: StatusQueries
     ) -> Response[JobView] | Response[Problem]:
         """One job: state, per-stage timestamps, chunk count, error."""
-        job = await queries.job(principal.tenant, job_id)
-        if job is None:
-            return problem(404, "Not Found", f"no job {job_id}")
-        return Response(job)
+        return _found(await queries.job(principal.tenant, job_id), f"no job {job_id}")
 
     @get("/jobs", guards=[requires(READ)], responses=ok_responses(JobPage, "A page of jobs"))
     async def list_jobs(
@@ -107,9 +105,7 @@ class StatusController(Controller):
     ) -> Response[DocumentView] | Response[Problem]:
         """A document with its jobs."""
         document = await queries.document(principal.tenant, document_id)
-        if document is None:
-            return problem(404, "Not Found", f"no document {document_id}")
-        return Response(document)
+        return _found(document, f"no document {document_id}")
 
     @post(
         "/jobs/{job_id:str}/retry",
@@ -129,11 +125,7 @@ class StatusController(Controller):
         if principal.holds(ADMIN_JOBS):
             await audit.job_action(principal, "jobs.retry", job_id)
             tenant = None
-        try:
-            result = await redriver.retry(tenant, job_id)
-        except RedriveRefusedError as error:
-            title = "Not Found" if error.status == 404 else "Conflict"
-            return problem(error.status, title, error.detail)
+        result = await redriver.retry(tenant, job_id)  # RedriveRefusedError: 404 or 409
         return Response(result, status_code=202)
 
     @post(
@@ -162,3 +154,8 @@ class StatusController(Controller):
         except SearchUnavailableError as error:
             return problem(503, "Service Unavailable", str(error))
         return Response(SearchResponse(results=hits, embedding_model=search.model_name))
+
+
+def _found(view: V | None, missing: str) -> Response[V] | Response[Problem]:
+    """`view` as the answer, or a 404 saying what is `missing`."""
+    return problem(404, "Not Found", missing) if view is None else Response(view)

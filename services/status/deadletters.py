@@ -21,10 +21,10 @@ from litestar import Controller, Response, get
 from litestar.params import Parameter
 
 from schemas import topics
-from services.common import deadletter as headers
 from services.common.access import SECURITY, ok_responses, requires
 from services.common.auth import ADMIN_PIPELINE, READ, Principal
 from services.common.http import Problem, problem
+from services.common.kafka import headers
 from services.status.adapters.audit import AuditLog
 
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
@@ -97,15 +97,15 @@ def view(record: ConsumerRecord[bytes, bytes], *, with_value: bool = False) -> D
         partition=record.partition,
         offset=record.offset,
         timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC),
-        code=found.get(headers.CODE),
-        message=found.get(headers.MESSAGE),
-        error_type=found.get(headers.TYPE) or None,
-        stage=found.get(headers.STAGE),
-        original_topic=found.get(headers.TOPIC),
-        original_partition=_int(found.get(headers.PARTITION)),
-        original_offset=_int(found.get(headers.OFFSET)),
+        code=found.get(headers.ERROR_CODE),
+        message=found.get(headers.ERROR_MESSAGE),
+        error_type=found.get(headers.ERROR_TYPE) or None,
+        stage=found.get(headers.ERROR_STAGE),
+        original_topic=found.get(headers.ORIGINAL_TOPIC),
+        original_partition=_int(found.get(headers.ORIGINAL_PARTITION)),
+        original_offset=_int(found.get(headers.ORIGINAL_OFFSET)),
         attempts=_int(found.get(headers.ATTEMPTS)),
-        consumer_group=found.get(headers.GROUP),
+        consumer_group=found.get(headers.CONSUMER_GROUP),
         event_type=envelope.type,
         tenant_id=envelope.tenant_id,
         job_id=envelope.job_id,

@@ -1,19 +1,17 @@
-"""Wiring for status: projector loop and HTTP app over one pool."""
+"""Wiring for status: the projector's consumer, the query API and the search model, one pool."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from litestar import Litestar
 from litestar.di import Provide
 
 from schemas import topics
 from services.common.bootstrap import infrastructure
-from services.common.db import ping
 from services.common.http import Check, create_app
-from services.common.kafka import ConsumerLoop
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.service import Service, readiness
 from services.status.adapters.audit import AuditLog
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
@@ -25,27 +23,18 @@ from services.status.redrive import Redriver
 from services.status.search import SearchService
 
 
-@dataclass(frozen=True)
-class StatusParts:
-    """What main runs: the projector loop, the app, and the search model loader."""
-
-    loop: ConsumerLoop
-    app: Litestar
-    search: SearchService
-
-
 @asynccontextmanager
-async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
-    """Open infrastructure and build the projector and the API."""
+async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
+    """Open infrastructure; build the projector's consumer, the API, and the model loader."""
     async with infrastructure(config, "status") as infra:
         projector = Projector(infra.pool, config.status_group)
-        loop = ConsumerLoop(
+        consumer = ConsumerLoop(
             bootstrap=config.kafka_bootstrap,
             group_id=config.status_group,
             topics=topics.PIPELINE_TOPICS,
             handler=projector,
-            producer=infra.producer,
-            identity=infra.identity,
+            publisher=infra.publisher,
+            origin=infra.origin,
             stored_offsets=projector.stored_offsets,
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
@@ -57,24 +46,17 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
         )
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
-        redriver = Redriver(infra.pool, infra.producer, infra.identity)
+        redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
 
-        async def readiness() -> dict[str, Check]:
-            ok, detail = loop.health.ready()
-            return {
-                "postgres": Check(ok=await ping(infra.pool)),
-                "projector": Check(ok=ok, detail=detail),
-                "search_model": Check(
-                    ok=search.load_error is None,
-                    detail="loaded" if search.provider else (search.load_error or "loading"),
-                ),
-            }
+        def search_model() -> dict[str, Check]:
+            detail = "loaded" if search.provider else (search.load_error or "loading")
+            return {"search_model": Check(ok=search.load_error is None, detail=detail)}
 
         app = create_app(
             "status",
-            readiness,
+            readiness(infra.pool, {"projector": consumer}, search_model),
             [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
             settings=config,
             dependencies={
@@ -85,4 +67,4 @@ async def prepare(config: StatusSettings) -> AsyncIterator[StatusParts]:
                 "audit": Provide(lambda: audit, sync_to_thread=False),
             },
         )
-        yield StatusParts(loop=loop, app=app, search=search)
+        yield Service(app=app, consumer=consumer, tasks=[search.load])

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.http import serve
-from services.common.runtime import install_signal_handlers, run_until_stopped
-from services.common.runtime import run as run_service
+from services.common.service import run_service, serve
 from services.status.config import StatusSettings
 from services.status.inject import prepare
 
 
 async def main(*, config: StatusSettings, stop: asyncio.Event | None = None) -> None:
-    """Run status; tests pass their own `stop` event."""
-    if stop is None:
-        stop = asyncio.Event()
-        install_signal_handlers(stop)
-    async with prepare(config) as parts:
-        await run_until_stopped(
-            stop,
-            parts.loop.run(stop),
-            serve(parts.app, config.http_host, config.status_port, stop),
-            parts.search.load(),
-        )
+    """Run status until `stop` is set (tests pass their own; else SIGTERM or SIGINT)."""
+    await serve(prepare(config), config.http_host, config.status_port, stop=stop)
 
 
 def run() -> None:

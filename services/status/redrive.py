@@ -5,21 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
 from schemas import topics
-from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Producer, derived_id, now
-from services.common.db import Pool
-from services.common.kafka import send_event
+from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Origin, derived_id, now
+from services.common.errors import RefusedError
+from services.common.ports import EventPublisher
+from services.status.core.ports import RedriveSources
 
 
-class RedriveRefusedError(Exception):
-    """The job cannot be retried now; `status` is the HTTP status to answer."""
+class RedriveRefusedError(RefusedError):
+    """The job cannot be retried now (404: no such job; 409: not now)."""
 
     def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+        super().__init__(status, "Not Found" if status == 404 else "Conflict", detail)
 
 
 class Redrive(msgspec.Struct, frozen=True):
@@ -34,36 +32,24 @@ class Redrive(msgspec.Struct, frozen=True):
 class Redriver:
     """Finds the event that fed the failed stage and produces it again with attempt + 1."""
 
-    def __init__(self, pool: Pool, producer: AIOKafkaProducer, identity: Producer) -> None:
-        self.pool = pool
-        self.producer = producer
-        self.identity = identity
+    def __init__(self, jobs: RedriveSources, publisher: EventPublisher, origin: Origin) -> None:
+        self.jobs = jobs
+        self.publisher = publisher
+        self.origin = origin
 
     async def retry(self, tenant_id: str | None, job_id: str) -> Redrive:
         """Re-drive `job_id` (any tenant's when `tenant_id` is None, for admins)."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT job_id, tenant_id, state, attempt, error_stage FROM jobs"
-                " WHERE job_id = %s AND (%s::text IS NULL OR tenant_id = %s)",
-                (job_id, tenant_id, tenant_id),
-            )
-            job = await cur.fetchone()
-            if job is None:
-                raise RedriveRefusedError(404, f"no job {job_id}")
-            if job["state"] != "failed":
-                raise RedriveRefusedError(409, f"job is {job['state']}; only failed jobs retry")
-            cur = await conn.execute(
-                "SELECT type, payload FROM job_events WHERE job_id = %s"
-                " AND type IN ('DocumentUploaded', 'DocumentParsed') ORDER BY occurred_at DESC",
-                (job_id,),
-            )
-            sources = {row["type"]: row["payload"] for row in await cur.fetchall()}
+        job = await self.jobs.redrive_source(tenant_id, job_id)
+        if job is None:
+            raise RedriveRefusedError(404, f"no job {job_id}")
+        if job.state != "failed":
+            raise RedriveRefusedError(409, f"job is {job.state}; only failed jobs retry")
         wanted = ["DocumentParsed", "DocumentUploaded"]
-        if job["error_stage"] != "embed":
+        if job.error_stage != "embed":
             wanted = ["DocumentUploaded"]
         for kind in wanted:
-            if kind in sources:
-                return await self._send(_event(sources[kind]), int(job["attempt"]) + 1)
+            if kind in job.inputs:
+                return await self._send(_event(job.inputs[kind]), job.attempt + 1)
         raise RedriveRefusedError(
             409, "the event that started this job could not be read; upload the file again"
         )
@@ -75,12 +61,12 @@ class Redriver:
             occurred_at=now(),
             attempt=attempt,
             causation_id=source.event_id,
-            producer=self.identity,
+            origin=self.origin,
         )
         if isinstance(again, DocumentParsed):
-            await send_event(self.producer, topics.DOCUMENTS_PARSED, again)
+            await self.publisher.publish(topics.DOCUMENTS_PARSED, again)
             return Redrive(again.job_id, "parsed", attempt, "embed")
-        await send_event(self.producer, topics.DOCUMENTS_UPLOADED, again)
+        await self.publisher.publish(topics.DOCUMENTS_UPLOADED, again)
         return Redrive(again.job_id, "queued", attempt, "parse")
 
 

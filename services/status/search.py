@@ -9,7 +9,7 @@ from typing import Any
 
 from services.common.embedding.build import build_provider
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.retry import RetryableError
+from services.common.errors import RetryableError
 from services.status.adapters.queries import SearchHit, StatusQueries
 
 log = logging.getLogger(__name__)

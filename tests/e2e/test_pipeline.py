@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from infra.local import REPO_ROOT
-from tests.fixtures.pipeline import SERVICES, Pipeline, wait_for_state
+from tests.fixtures.pipeline import SERVICES, Pipeline, search, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -88,21 +88,6 @@ def accepted(response: httpx.Response) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == "queued"
     return body
-
-
-def search(status: httpx.Client, token: str, query: str, top_k: int = 3) -> list[dict[str, Any]]:
-    """POST /v1/search, waiting out the status service's model load (503)."""
-    deadline = time.monotonic() + 120
-    while True:
-        response = status.post(
-            "/v1/search", headers=bearer(token), json={"query": query, "top_k": top_k}
-        )
-        if response.status_code != 503 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert response.status_code == 200, response.text
-    results: list[dict[str, Any]] = response.json()["results"]
-    return results
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

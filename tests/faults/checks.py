@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from schemas import codec, topics
 from services.common.db import migrate, open_pool
-from services.common.kafka import Delivery
+from services.common.kafka.records import Delivery
 from services.status.adapters.projector import Projector
 
 EXPECTED_TYPES = {

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.common.kafka import make_producer
+from services.common.kafka.producer import make_producer
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ The embedder and status run as processes (the `pipeline` fixture); this test wri
 and the event itself, so it does not depend on which formats the parser gives a layout.
 """
 
-import time
 import uuid
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Iterator
@@ -18,16 +17,16 @@ from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentParsed, Producer, now
+from schemas.events import BlobRef, DocumentParsed, Origin, now
 from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, open_pool
-from services.common.kafka import send_event
-from tests.fixtures.pipeline import Pipeline, wait_for_state
+from services.common.kafka.producer import KafkaPublisher
+from tests.fixtures.pipeline import Pipeline, search, wait_for_state
 
 pytestmark = pytest.mark.integration
 
-PARSER = Producer(service="parser", instance="test-citations")
+PARSER = Origin(service="parser", instance="test-citations")
 # Three pages, one section each; every page long enough for more than one 256-token chunk.
 SECTIONS = (
     (
@@ -91,7 +90,7 @@ def parsed(tenant: str, text: BlobRef, layout: BlobRef | None, version: int) -> 
         job_id=job_id,
         document_id=str(uuid.uuid4()),
         trace_id=job_id,
-        producer=PARSER,
+        origin=PARSER,
         text=text,
         char_count=text.size,
         layout=layout,
@@ -106,24 +105,6 @@ def stored_chunks(pipeline: Pipeline, document_id: str) -> list[dict[str, Any]]:
             " WHERE document_id = %s ORDER BY chunk_index",
             (document_id,),
         ).fetchall()
-
-
-def search(status: httpx.Client, token: str, query: str, top_k: int) -> list[dict[str, Any]]:
-    """The hits of POST /v1/search, best first, waiting out the search model's load (503)."""
-    deadline = time.monotonic() + 120
-    while True:
-        response = status.post(
-            "/v1/search",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"query": query, "top_k": top_k},
-        )
-        if response.status_code != 503 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert response.status_code == 200, response.text
-    results: list[dict[str, Any]] = response.json()["results"]
-    assert results
-    return results
 
 
 async def test_chunks_and_search_hits_cite_page_heading_and_offsets(
@@ -145,8 +126,9 @@ async def test_chunks_and_search_hits_cite_page_heading_and_offsets(
     cited = parsed(tenant, text_ref, layout_ref, 2)
     v1 = parsed(tenant, plain_ref, None, 1)  # an older parser: no layout at all
     missing = parsed(tenant, black_ref, lost, 2)  # the layout blob is gone
+    publisher = KafkaPublisher(producer)
     for event in (cited, v1, missing):
-        await send_event(producer, topics.DOCUMENTS_PARSED, event)
+        await publisher.publish(topics.DOCUMENTS_PARSED, event)
 
     for event in (cited, v1, missing):
         job = wait_for_state(status, event.job_id, token, timeout=180)

@@ -9,7 +9,6 @@ passes a record still running.
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,16 +17,17 @@ from typing import Any
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import codec, topics
 from schemas.events import AnyEvent, DocumentFailed, DocumentUploaded, RetryScheduled, Stage
 from services.common import metrics
-from services.common.kafka import ConsumerLoop, Delivery, Position, ensure_topics
-from services.common.retry import Retrier, RetryPolicy
-from tests.fixtures.infra import TopicFactory
-from tests.integration.test_consumer_loop import IDENTITY, committed, event, sequence
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher, ensure_topics
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier, RetryPolicy
+from tests.fixtures.infra import TopicFactory, leaders
+from tests.integration.test_consumer_loop import ORIGIN, committed, event, run_until, sequence
 
 pytestmark = pytest.mark.integration
 
@@ -36,42 +36,13 @@ QUICK = RetryPolicy(max_retries=8, base_s=0.2, cap_s=0.5)
 
 
 @pytest.fixture
-async def stage_topics(
-    kafka_bootstrap: str, topic_factory: TopicFactory
-) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """`await stage_topics()`: an input topic (1 partition) with its `.retry` and `.dlq`."""
+async def topic(kafka_bootstrap: str, topic_factory: TopicFactory) -> str:
+    """An input topic (1 partition) with its `.retry` and `.dlq`, deleted after the test."""
     await ensure_topics(kafka_bootstrap, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    created: list[str] = []
-
-    async def create() -> str:
-        topic = await topic_factory(partitions=1)
-        names = [topics.retry(topic), topics.dlq(topic)]
-        await admin.create_topics([NewTopic(n, 1, 1) for n in names])
-        created.extend(names)
-        await _leaders(admin, names)
-        return topic
-
-    try:
-        yield create
-    finally:
-        if created:
-            with contextlib.suppress(KafkaError):
-                await admin.delete_topics(created)
-        await admin.close()
-
-
-async def _leaders(admin: AIOKafkaAdminClient, names: list[str]) -> list[TopicPartition]:
-    """Every partition of `names`, once each has a leader."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described = await admin.describe_topics(names)
-        found = [(d["topic"], p) for d in described for p in d.get("partitions", [])]
-        if {t for t, _ in found} == set(names) and all(p.get("leader", -1) >= 0 for _, p in found):
-            return [TopicPartition(t, p["partition"]) for t, p in found]
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{names} have no leader")
+    name = await topic_factory(partitions=1)
+    await topic_factory(name=topics.retry(name))
+    await topic_factory(name=topics.dlq(name))
+    return name
 
 
 @dataclass
@@ -104,7 +75,7 @@ async def outputs(kafka_bootstrap: str, topic: str) -> AsyncIterator[Outputs]:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        tps = await _leaders(admin, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
+        tps = await leaders(admin, [topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS])
     finally:
         await admin.close()
     reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
@@ -121,7 +92,7 @@ async def outputs(kafka_bootstrap: str, topic: str) -> AsyncIterator[Outputs]:
         await reader.stop()
 
 
-def stage_loop(
+def stage_consumer(
     kafka_bootstrap: str,
     topic: str,
     handler: Callable[[list[Delivery], dict[Position, int]], Awaitable[None]],
@@ -131,17 +102,18 @@ def stage_loop(
     group: str | None = None,
     **options: Any,
 ) -> ConsumerLoop:
-    """A parse-stage loop on `topic` and its retry topic, with a quick retry policy."""
+    """A parse-stage consumer on `topic` and its retry topic, with a quick retry policy."""
     group = group or f"isolation-{uuid.uuid4().hex[:8]}"
+    publisher = KafkaPublisher(producer)
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
         group_id=group,
         topics=[topic, topics.retry(topic)],
         handler=handler,
-        producer=producer,
-        identity=IDENTITY,
+        publisher=publisher,
+        origin=ORIGIN,
         stage=Stage.PARSE,
-        retrier=Retrier(producer, IDENTITY, Stage.PARSE, QUICK, group=group),
+        retrier=Retrier(publisher, ORIGIN, Stage.PARSE, QUICK, group=group),
         max_records=4,
         concurrency=concurrency,
         **options,
@@ -149,23 +121,10 @@ def stage_loop(
 
 
 async def run_reading(
-    loop: ConsumerLoop, out: Outputs, done: Callable[[], bool], timeout: float = 90
+    consumer: ConsumerLoop, out: Outputs, done: Callable[[], bool], timeout: float = 90
 ) -> None:
-    """Run `loop`, reading its outputs, until `done()`; then stop it (it commits and leaves)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    deadline = time.monotonic() + timeout
-    try:
-        while not done():
-            if task.done():
-                task.result()
-                raise AssertionError("the consumer loop stopped by itself")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met after {timeout:.0f}s; saw {out.seen}")
-            await out.read()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+    """Run `consumer`, reading its outputs, until `done()`; then stop it (it commits and leaves)."""
+    await run_until(consumer, done, timeout, step=out.read, seen=lambda: f"; saw {out.seen}")
 
 
 async def produce(producer: AIOKafkaProducer, topic: str, count: int) -> list[DocumentUploaded]:
@@ -180,12 +139,8 @@ async def produce(producer: AIOKafkaProducer, topic: str, count: int) -> list[Do
 
 @pytest.mark.parametrize("concurrency", MODES)
 async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing(
-    kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
-    producer: AIOKafkaProducer,
-    concurrency: int,
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer, concurrency: int
 ) -> None:
-    topic = await stage_topics()
     uploads = await produce(producer, topic, 12)
     bad = uploads[2]
     handled: list[int] = []
@@ -195,10 +150,10 @@ async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing
             raise TypeError("Encoding objects of type TextStringObject is unsupported")
         handled.extend(sequence(d) for d in batch)
 
-    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
     async with outputs(kafka_bootstrap, topic) as out:
         await run_reading(
-            loop,
+            consumer,
             out,
             lambda: len(handled) >= 11 and bool(out.of(topics.DOCUMENTS_FAILED, bad.job_id)),
         )
@@ -216,86 +171,98 @@ async def test_a_record_whose_handler_raises_is_dead_lettered_and_blocks_nothing
     assert headers["sluice.error.type"] == "TypeError"
     assert "Encoding objects of type TextStringObject" in headers["sluice.error.message"]
     assert headers["sluice.original.topic"] == topics.retry(topic)
-    assert headers["sluice.consumer.group"] == loop.group_id
-    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {0: 12}
+    assert headers["sluice.consumer.group"] == consumer.group_id
+    assert await committed(kafka_bootstrap, consumer.group_id, [TopicPartition(topic, 0)]) == {
+        0: 12
+    }
     retry_tp = TopicPartition(topics.retry(topic), 0)
-    assert await committed(kafka_bootstrap, loop.group_id, [retry_tp]) == {0: 2}
-    assert loop.health.consecutive_errors == 0
+    assert await committed(kafka_bootstrap, consumer.group_id, [retry_tp]) == {0: 2}
+    assert consumer.health.consecutive_errors == 0
 
 
-@pytest.mark.parametrize("concurrency", MODES)
-async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
+@dataclass
+class FailingRun:
+    """Six uploads through a stage consumer whose handler raises on `failing` a few times."""
+
+    consumer: ConsumerLoop
+    out: Outputs
+    failing: DocumentUploaded
+    refusals: list[int]  # the size of each batch the handler raised on
+    handled: list[int]
+    outages: float  # outages the consumer counted (sluice_handler_errors_total)
+
+
+async def run_failing(
     kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
+    topic: str,
     producer: AIOKafkaProducer,
     concurrency: int,
-) -> None:
-    topic = await stage_topics()
+    *,
+    failing: int,
+    error: BaseException,
+    times: int,
+) -> FailingRun:
+    """Run until all six are handled, raising `error` for upload `failing` `times` times."""
     uploads = await produce(producer, topic, 6)
-    flaky = uploads[3]
-    raised: list[str] = []
-    handled: list[int] = []
-
-    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
-        if any(d.event.event_id == flaky.event_id for d in batch) and not raised:
-            raised.append(flaky.event_id)
-            raise RuntimeError("a race that one try loses")
-        handled.extend(sequence(d) for d in batch)
-
-    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
-    outages_before = metrics.HANDLER_ERRORS.labels(loop.group_id)._value.get()
-    async with outputs(kafka_bootstrap, topic) as out:
-        await run_reading(loop, out, lambda: len(handled) >= 6)
-        for _ in range(5):  # anything set aside would show up now
-            await out.read()
-
-    assert sorted(handled) == list(range(6)) and raised
-    assert out.dead_letters() == []
-    assert out.of(topics.DOCUMENTS_FAILED, flaky.job_id) == []
-    assert out.of(topics.JOBS_PROGRESS, flaky.job_id) == [], "retried in place, not later"
-    outages = metrics.HANDLER_ERRORS.labels(loop.group_id)._value.get() - outages_before
-    assert outages == 0, "one record's failure is not a consumer outage"
-
-
-@pytest.mark.parametrize("concurrency", MODES)
-async def test_an_outage_retries_the_same_records_and_dead_letters_nothing(
-    kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
-    producer: AIOKafkaProducer,
-    concurrency: int,
-) -> None:
-    topic = await stage_topics()
-    uploads = await produce(producer, topic, 6)
-    victim = uploads[1]
     refusals: list[int] = []
     handled: list[int] = []
 
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
-        if any(d.event.event_id == victim.event_id for d in batch) and len(refusals) < 4:
+        fails = any(d.event.event_id == uploads[failing].event_id for d in batch)
+        if fails and len(refusals) < times:
             refusals.append(len(batch))
-            raise psycopg.OperationalError("connection to server failed: Connection refused")
+            raise error
         handled.extend(sequence(d) for d in batch)
 
-    loop = stage_loop(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
+    outages_before = metrics.HANDLER_ERRORS.labels(consumer.group_id)._value.get()
     async with outputs(kafka_bootstrap, topic) as out:
-        await run_reading(loop, out, lambda: len(handled) >= 6)
-        for _ in range(5):
+        await run_reading(consumer, out, lambda: len(handled) >= 6)
+        for _ in range(5):  # anything set aside would show up now
             await out.read()
+    outages = metrics.HANDLER_ERRORS.labels(consumer.group_id)._value.get() - outages_before
+    return FailingRun(consumer, out, uploads[failing], refusals, handled, outages)
 
-    assert len(refusals) == 4, "the same record was tried again after each refusal"
-    assert sorted(handled) == list(range(6))
-    assert out.dead_letters() == []
-    assert out.of(topics.DOCUMENTS_FAILED, victim.job_id) == []
-    assert out.of(topics.JOBS_PROGRESS, victim.job_id) == [], "no retry-topic trip for an outage"
-    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {0: 6}
+
+@pytest.mark.parametrize("concurrency", MODES)
+async def test_a_handler_that_raises_once_then_succeeds_costs_nothing(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer, concurrency: int
+) -> None:
+    race = RuntimeError("a race that one try loses")
+
+    run = await run_failing(
+        kafka_bootstrap, topic, producer, concurrency, failing=3, error=race, times=1
+    )
+
+    assert sorted(run.handled) == list(range(6)) and run.refusals
+    assert run.out.dead_letters() == []
+    assert run.out.of(topics.DOCUMENTS_FAILED, run.failing.job_id) == []
+    assert run.out.of(topics.JOBS_PROGRESS, run.failing.job_id) == [], "retried in place"
+    assert run.outages == 0, "one record's failure is not a consumer outage"
+
+
+@pytest.mark.parametrize("concurrency", MODES)
+async def test_an_outage_retries_the_same_records_and_dead_letters_nothing(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer, concurrency: int
+) -> None:
+    refused = psycopg.OperationalError("connection to server failed: Connection refused")
+
+    run = await run_failing(
+        kafka_bootstrap, topic, producer, concurrency, failing=1, error=refused, times=4
+    )
+
+    assert len(run.refusals) == 4, "the same record was tried again after each refusal"
+    assert sorted(run.handled) == list(range(6))
+    assert run.out.dead_letters() == []
+    assert run.out.of(topics.DOCUMENTS_FAILED, run.failing.job_id) == []
+    assert run.out.of(topics.JOBS_PROGRESS, run.failing.job_id) == [], "no retry-topic trip"
+    group, partition = run.consumer.group_id, TopicPartition(topic, 0)
+    assert await committed(kafka_bootstrap, group, [partition]) == {0: 6}
 
 
 async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_slow_one(
-    kafka_bootstrap: str,
-    stage_topics: Callable[[], Awaitable[str]],
-    producer: AIOKafkaProducer,
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
 ) -> None:
-    topic = await stage_topics()
     uploads = await produce(producer, topic, 6)
     slow = uploads[1]
     release = asyncio.Event()  # never set: the slow record is still running at the "crash"
@@ -309,7 +276,7 @@ async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_sl
             finished.append(sequence(d))
 
     # max_poll_interval 4 s: a stop waits at most 2 s for the slow record, then leaves it
-    loop = stage_loop(
+    consumer = stage_consumer(
         kafka_bootstrap,
         topic,
         handler,
@@ -332,7 +299,7 @@ async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_sl
 
         watcher = asyncio.create_task(poll_commits())
         try:
-            await run_reading(loop, out, fast_ones_done_and_committed)
+            await run_reading(consumer, out, fast_ones_done_and_committed)
         finally:
             watcher.cancel()
     assert 1 not in finished, "the slow record never finished"
@@ -344,7 +311,9 @@ async def test_per_record_mode_hands_on_fast_records_and_never_commits_past_a_sl
     async def after_restart(batch: list[Delivery], positions: dict[Position, int]) -> None:
         redelivered.extend(sequence(d) for d in batch)
 
-    again = stage_loop(kafka_bootstrap, topic, after_restart, producer, concurrency=3, group=group)
+    again = stage_consumer(
+        kafka_bootstrap, topic, after_restart, producer, concurrency=3, group=group
+    )
     async with outputs(kafka_bootstrap, topic) as out:
         await run_reading(again, out, lambda: len(redelivered) >= 5)
     assert sorted(redelivered) == [1, 2, 3, 4, 5], "the unfinished record came back, and after it"

@@ -17,20 +17,16 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from services.common.kafka import ConsumerLoop, Delivery, Position
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher
+from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
-from tests.integration.test_consumer_loop import (
-    IDENTITY,
-    Handler,
-    committed,
-    produce,
-    run_until,
-)
+from tests.integration.test_consumer_loop import ORIGIN, Handler, committed, produce, run_until
 
 pytestmark = pytest.mark.integration
 
 
-def loop_in(
+def consumer_in(
     kafka_bootstrap: str,
     topic: str,
     group: str,
@@ -38,14 +34,14 @@ def loop_in(
     producer: AIOKafkaProducer,
     **options: int,
 ) -> ConsumerLoop:
-    """A ConsumerLoop on `topic` in `group` (shared by the loops of one test)."""
+    """A ConsumerLoop on `topic` in `group` (shared by the consumers of one test)."""
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
         group_id=group,
         topics=[topic],
         handler=handler,
-        producer=producer,
-        identity=IDENTITY,
+        publisher=KafkaPublisher(producer),
+        origin=ORIGIN,
         max_records=4,
         **options,
     )
@@ -68,7 +64,7 @@ async def test_work_longer_than_max_poll_interval_loses_nothing_and_the_loop_goe
     count = 8
     topic = await topic_factory(partitions=1)
     group = f"liveness-{uuid.uuid4().hex[:8]}"
-    calls: list[tuple[int, list[int]]] = []  # (loop number, offsets)
+    calls: list[tuple[int, list[int]]] = []  # (consumer number, offsets)
 
     def handler_for(number: int) -> Handler:
         async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
@@ -78,28 +74,30 @@ async def test_work_longer_than_max_poll_interval_loses_nothing_and_the_loop_goe
 
         return handler
 
-    loops = [
-        loop_in(kafka_bootstrap, topic, group, handler_for(n), producer, max_poll_interval_ms=2000)
+    consumers = [
+        consumer_in(
+            kafka_bootstrap, topic, group, handler_for(n), producer, max_poll_interval_ms=2000
+        )
         for n in range(2)
     ]
-    stops = [asyncio.Event() for _ in loops]
-    tasks = [asyncio.create_task(lp.run(s)) for lp, s in zip(loops, stops, strict=True)]
+    stops = [asyncio.Event() for _ in consumers]
+    tasks = [asyncio.create_task(c.run(s)) for c, s in zip(consumers, stops, strict=True)]
     tp = TopicPartition(topic, 0)
     try:
-        await wait(lambda: sum(len(lp.health.assigned) for lp in loops) == 1, 60, "assigned")
+        await wait(lambda: sum(len(c.health.assigned) for c in consumers) == 1, 60, "assigned")
         await produce(producer, topic, count, 1)
         await wait(lambda: len(calls) >= 1, 30, "first batch")
-        slow_loop, slow_batch = calls[0]
+        slow_one, slow_batch = calls[0]
         # The slow member is dropped from the group; the other takes the partition over and
         # re-reads from the last commit, while the slow one is still busy.
         await wait(
-            lambda: {o for n, c in calls if n != slow_loop for o in c} == set(range(count)),
+            lambda: {o for n, c in calls if n != slow_one for o in c} == set(range(count)),
             60,
             "the peer handled every record",
         )
-        await wait(lambda: len(calls) >= 2 and not tasks[slow_loop].done(), 5, "slow one alive")
+        await wait(lambda: len(calls) >= 2 and not tasks[slow_one].done(), 5, "slow one alive")
         await asyncio.sleep(8)  # the slow batch ends; its commit is refused; it rejoins
-        assert not any(t.done() for t in tasks), "no loop crashed"
+        assert not any(t.done() for t in tasks), "no consumer crashed"
         assert await committed(kafka_bootstrap, group, [tp]) == {0: count}
     finally:
         for stop in stops:
@@ -126,24 +124,24 @@ async def test_more_consumers_than_partitions_idle_ones_stay_ready_and_take_over
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.update((d.partition, d.offset) for d in batch)
 
-    loops = [loop_in(kafka_bootstrap, topic, group, handler, producer) for _ in range(4)]
-    stops = [asyncio.Event() for _ in loops]
-    tasks = [asyncio.create_task(lp.run(s)) for lp, s in zip(loops, stops, strict=True)]
+    consumers = [consumer_in(kafka_bootstrap, topic, group, handler, producer) for _ in range(4)]
+    stops = [asyncio.Event() for _ in consumers]
+    tasks = [asyncio.create_task(c.run(s)) for c, s in zip(consumers, stops, strict=True)]
     try:
         await wait(
             lambda: (
-                sum(len(lp.health.assigned) for lp in loops) == partitions
-                and all(lp.health.started for lp in loops)
+                sum(len(c.health.assigned) for c in consumers) == partitions
+                and all(c.health.started for c in consumers)
             ),
             60,
             "group balanced",
         )
-        active = [lp for lp in loops if lp.health.assigned]
-        idle = [lp for lp in loops if not lp.health.assigned]
+        active = [c for c in consumers if c.health.assigned]
+        idle = [c for c in consumers if not c.health.assigned]
         assert len(active) == partitions and len(idle) == 2
         await asyncio.sleep(1.5)  # a few empty polls: the idle ones must not crash or go unready
-        for lp in idle:
-            ok, detail = lp.health.ready()
+        for c in idle:
+            ok, detail = c.health.ready()
             assert ok, detail
             assert detail.startswith("0 partitions assigned")
         assert not any(t.done() for t in tasks)
@@ -152,12 +150,10 @@ async def test_more_consumers_than_partitions_idle_ones_stay_ready_and_take_over
         await wait(lambda: len(handled) == 20, 60, "first 20 handled")
 
         # An active one leaves gracefully: an idle one takes its partition over.
-        leaving = loops.index(active[0])
+        leaving = consumers.index(active[0])
         stops[leaving].set()
         await asyncio.wait_for(tasks[leaving], 30)
-        await wait(
-            lambda: sum(len(lp.health.assigned) for lp in idle) == 1, 60, "idle one took over"
-        )
+        await wait(lambda: sum(len(c.health.assigned) for c in idle) == 1, 60, "idle one took over")
         await produce(producer, topic, 20, partitions)
         await wait(lambda: len(handled) == 40, 60, "next 20 handled")
     finally:
@@ -193,11 +189,11 @@ async def test_graceful_stop_finishes_the_batch_commits_and_hands_over_at_once(
         second_seen.extend(d.offset for d in batch)
 
     # session timeout 30 s: a hand-over faster than that can only come from leaving the group
-    first = loop_in(kafka_bootstrap, topic, group, slow, producer, session_timeout_ms=30_000)
+    first = consumer_in(kafka_bootstrap, topic, group, slow, producer, session_timeout_ms=30_000)
     stop = asyncio.Event()
     task = asyncio.create_task(first.run(stop))
     await asyncio.wait_for(started.wait(), 60)
-    second = loop_in(kafka_bootstrap, topic, group, fast, producer, session_timeout_ms=30_000)
+    second = consumer_in(kafka_bootstrap, topic, group, fast, producer, session_timeout_ms=30_000)
     stop.set()  # what the services do on SIGTERM
     await asyncio.wait_for(task, 30)
     assert first_done == [0, 1, 2, 3], "the batch in hand was finished"
@@ -238,8 +234,8 @@ async def test_a_rebalance_waits_for_the_batch_in_hand_and_its_commit(
     async def fast(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.update((d.partition, d.offset) for d in batch)
 
-    first = loop_in(kafka_bootstrap, topic, group, slow, producer, concurrency=concurrency)
-    second = loop_in(kafka_bootstrap, topic, group, fast, producer, concurrency=concurrency)
+    first = consumer_in(kafka_bootstrap, topic, group, slow, producer, concurrency=concurrency)
+    second = consumer_in(kafka_bootstrap, topic, group, fast, producer, concurrency=concurrency)
     stops = [asyncio.Event(), asyncio.Event()]
     tasks = [asyncio.create_task(first.run(stops[0]))]
     try:

@@ -1,28 +1,27 @@
 """The shared ConsumerLoop on a real broker: ordered hand-over, commit after, poison to the DLQ."""
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
 
 from schemas import codec, topics
-from schemas.events import BlobRef, DocumentUploaded, Producer
-from services.common.kafka import ConsumerLoop, Delivery, Position
+from schemas.events import BlobRef, DocumentUploaded, Origin
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher
+from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
 
 pytestmark = pytest.mark.integration
 
-IDENTITY = Producer(service="test", instance="loop-test")
+ORIGIN = Origin(service="test", instance="consumer-test")
 Handler = Callable[[list[Delivery], dict[Position, int]], Awaitable[None]]
 
 
@@ -39,54 +38,33 @@ def event(n: int) -> DocumentUploaded:
     )
 
 
-@pytest.fixture
-async def dlq_for(kafka_bootstrap: str) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """`await dlq_for(topic)` creates `<topic>.dlq` (1 partition), deleted after the test."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    created: list[str] = []
-
-    async def create(topic: str) -> str:
-        name = topics.dlq(topic)
-        await admin.create_topics([NewTopic(name, 1, 1)])
-        created.append(name)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            (described,) = await admin.describe_topics([name])
-            parts = described.get("partitions", [])
-            if parts and all(p.get("leader", -1) >= 0 for p in parts):
-                return name
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{name} has no leader")
-
-    try:
-        yield create
-    finally:
-        if created:
-            with contextlib.suppress(KafkaError):
-                await admin.delete_topics(created)
-        await admin.close()
-
-
-def loop_for(
+def consumer_for(
     kafka_bootstrap: str, topic: str, handler: Handler, producer: AIOKafkaProducer
 ) -> ConsumerLoop:
     """A ConsumerLoop on `topic` with a fresh group and small batches."""
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
-        group_id=f"loop-test-{uuid.uuid4().hex[:8]}",
+        group_id=f"consumer-test-{uuid.uuid4().hex[:8]}",
         topics=[topic],
         handler=handler,
-        producer=producer,
-        identity=IDENTITY,
+        publisher=KafkaPublisher(producer),
+        origin=ORIGIN,
         max_records=4,
     )
 
 
-async def run_until(loop: ConsumerLoop, done: Callable[[], bool], timeout: float = 60) -> None:
-    """Run `loop` until `done()` holds, then stop it cleanly (it commits and leaves)."""
+async def run_until(
+    consumer: ConsumerLoop,
+    done: Callable[[], bool],
+    timeout: float = 60,
+    *,
+    step: Callable[[], Awaitable[None]] = lambda: asyncio.sleep(0.05),
+    seen: Callable[[], object] = lambda: "",
+) -> None:
+    """Run `consumer` until `done()` holds (calling `step` in between), then stop it cleanly:
+    it commits and leaves. A timeout quotes `seen()`."""
     stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
+    task = asyncio.create_task(consumer.run(stop))
     deadline = time.monotonic() + timeout
     try:
         while not done():
@@ -94,8 +72,8 @@ async def run_until(loop: ConsumerLoop, done: Callable[[], bool], timeout: float
                 task.result()
                 raise AssertionError("the consumer loop stopped by itself")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met after {timeout:.0f}s")
-            await asyncio.sleep(0.05)
+                raise TimeoutError(f"condition not met after {timeout:.0f}s {seen()}")
+            await step()
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -117,6 +95,24 @@ async def produce(producer: AIOKafkaProducer, topic: str, count: int, partitions
         await producer.send_and_wait(topic, codec.encode(event(n)), partition=n % partitions)
 
 
+async def filled_topic(
+    topic_factory: TopicFactory, producer: AIOKafkaProducer, count: int, partitions: int
+) -> str:
+    """A new topic of `partitions` holding `count` events (see `produce`)."""
+    topic = await topic_factory(partitions=partitions)
+    await produce(producer, topic, count, partitions)
+    return topic
+
+
+async def all_committed(
+    kafka_bootstrap: str, consumer: ConsumerLoop, topic: str, partitions: int, offset: int
+) -> None:
+    """Assert that `consumer`'s group committed `offset` on every partition of `topic`."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    positions = await committed(kafka_bootstrap, consumer.group_id, tps)
+    assert positions == dict.fromkeys(range(partitions), offset)
+
+
 def sequence(delivery: Delivery) -> int:
     """The number `event(n)` put in the filename."""
     assert isinstance(delivery.event, DocumentUploaded)
@@ -127,8 +123,7 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:
     partitions, count = 3, 30
-    topic = await topic_factory(partitions=partitions)
-    await produce(producer, topic, count, partitions)
+    topic = await filled_topic(topic_factory, producer, count, partitions)
     seen: dict[int, list[int]] = {p: [] for p in range(partitions)}
     early_commits: list[str] = []
 
@@ -139,28 +134,24 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
             seen[delivery.partition].append(delivery.offset)
         for _, partition in positions:
             first = min(d.offset for d in batch if d.partition == partition)
-            done = await loop.consumer.committed(TopicPartition(topic, partition))
+            done = await consumer.client.committed(TopicPartition(topic, partition))
             if done is not None and done > first:
                 early_commits.append(f"p{partition}: committed {done} before handling {first}")
 
-    loop = loop_for(kafka_bootstrap, topic, handler, producer)
-    await run_until(loop, lambda: sum(map(len, seen.values())) == count)
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: sum(map(len, seen.values())) == count)
 
     assert early_commits == []
     for partition, offsets in seen.items():
         assert offsets == list(range(count // partitions)), partition
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    assert await committed(kafka_bootstrap, loop.group_id, tps) == dict.fromkeys(
-        range(partitions), count // partitions
-    )
+    await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
 
 
 async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:
     partitions, count = 2, 20
-    topic = await topic_factory(partitions=partitions)
-    await produce(producer, topic, count, partitions)
+    topic = await filled_topic(topic_factory, producer, count, partitions)
     calls: list[tuple[bool, list[tuple[int, int]]]] = []
     handled: dict[int, list[int]] = {p: [] for p in range(partitions)}
 
@@ -173,8 +164,8 @@ async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
         for partition, offset in records:
             handled[partition].append(offset)
 
-    loop = loop_for(kafka_bootstrap, topic, handler, producer)
-    await run_until(loop, lambda: all(len(v) >= count // partitions for v in handled.values()))
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: all(len(v) >= count // partitions for v in handled.values()))
 
     failed = calls[0][1]
     assert failed, "the first call had records"
@@ -183,21 +174,17 @@ async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     for partition, offsets in handled.items():
         # Handled exactly once each, in order: the failed batch was re-read from its start.
         assert offsets == list(range(count // partitions)), partition
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    assert await committed(kafka_bootstrap, loop.group_id, tps) == dict.fromkeys(
-        range(partitions), count // partitions
-    )
-    assert loop.health.consecutive_errors == 0
+    await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
+    assert consumer.health.consecutive_errors == 0
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     kafka_bootstrap: str,
     topic_factory: TopicFactory,
-    dlq_for: Callable[[str], Awaitable[str]],
     producer: AIOKafkaProducer,
 ) -> None:
     topic = await topic_factory(partitions=1)
-    dead_letters = await dlq_for(topic)
+    dead_letters = await topic_factory(name=topics.dlq(topic))
     newer = msgspec.json.decode(codec.encode(event(1)))
     newer["schema_version"] = 99  # a newer producer: structurally valid, version unknown
     future = {**newer, "type": "DocumentUploadedV9", "schema_version": 9}
@@ -215,11 +202,11 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.extend(sequence(d) for d in batch)
 
-    loop = loop_for(kafka_bootstrap, topic, handler, producer)
-    await run_until(loop, lambda: len(handled) >= 2)
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: len(handled) >= 2)
 
     assert handled == [0, 2]
-    assert await committed(kafka_bootstrap, loop.group_id, [TopicPartition(topic, 0)]) == {
+    assert await committed(kafka_bootstrap, consumer.group_id, [TopicPartition(topic, 0)]) == {
         0: len(values)
     }
     reader = AIOKafkaConsumer(

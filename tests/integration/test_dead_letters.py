@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import topics
-from services.common import deadletter
-from services.common.kafka import ensure_topics
+from services.common.kafka import headers as deadletter
+from services.common.kafka.producer import ensure_topics
 from services.status.deadletters import DLQ_TOPICS, DeadLetterReader
 
 pytestmark = pytest.mark.integration
@@ -21,12 +21,12 @@ DLQ = topics.dlq(topics.DOCUMENTS_PARSED)
 
 def _headers(code: str) -> list[tuple[str, bytes]]:
     return [
-        (deadletter.CODE, code.encode()),
-        (deadletter.MESSAGE, b"the embedder gave up"),
-        (deadletter.STAGE, b"embed"),
-        (deadletter.TOPIC, topics.DOCUMENTS_PARSED.encode()),
-        (deadletter.PARTITION, b"3"),
-        (deadletter.OFFSET, b"42"),
+        (deadletter.ERROR_CODE, code.encode()),
+        (deadletter.ERROR_MESSAGE, b"the embedder gave up"),
+        (deadletter.ERROR_STAGE, b"embed"),
+        (deadletter.ORIGINAL_TOPIC, topics.DOCUMENTS_PARSED.encode()),
+        (deadletter.ORIGINAL_PARTITION, b"3"),
+        (deadletter.ORIGINAL_OFFSET, b"42"),
         (deadletter.ATTEMPTS, b"5"),
     ]
 

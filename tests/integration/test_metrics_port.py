@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from infra.local.ports import free_port
-from services.common.http import Check, create_app, serve
+from services.common.http import Check, create_app, serve_http
 from services.common.settings import CommonSettings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ async def test_metrics_are_served_on_their_own_port() -> None:
 
     stop = asyncio.Event()
     server = asyncio.create_task(
-        serve(create_app("status", ready, settings=settings), "127.0.0.1", api_port, stop)
+        serve_http(create_app("status", ready, settings=settings), "127.0.0.1", api_port, stop)
     )
     try:
         metrics = await _wait(f"http://127.0.0.1:{metrics_port}/metrics")

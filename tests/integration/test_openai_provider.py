@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.ports import free_port
@@ -27,23 +27,21 @@ from schemas.events import (
     DocumentFailed,
     DocumentIndexed,
     DocumentParsed,
-    Producer,
+    Origin,
     RetryScheduled,
     Stage,
 )
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, migrate, open_pool
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
-from services.common.kafka import (
-    ConsumerLoop,
-    Delivery,
-    Position,
-    ensure_topics,
-    make_producer,
-    send_event,
-)
-from services.common.retry import RETRIES_EXHAUSTED, Retrier, RetryableError, RetryPolicy
-from services.embedder.adapters.chunk_store import ChunkStore
+from services.common.errors import RETRIES_EXHAUSTED, RetryableError
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier, RetryPolicy
+from services.common.stage import StagePorts
+from services.embedder.adapters.chunk_store import PostgresChunkStore
+from services.embedder.core.chunking import ChunkSizes
 from services.embedder.stage import EmbedStage
 from services.status.adapters.queries import StatusQueries
 from services.status.search import SearchService, SearchUnavailableError
@@ -243,7 +241,7 @@ class Harness:
     """A running embed stage on the real topics, and readers of what it produced."""
 
     pool: Pool
-    producer: AIOKafkaProducer
+    publisher: KafkaPublisher
     tenant: str
     reader: AIOKafkaConsumer
     seen: list[tuple[str, AnyEvent, dict[str, str], bytes | None]] = field(default_factory=list)
@@ -260,7 +258,7 @@ class Harness:
             text=ref,
             char_count=len(text),
         )
-        await send_event(self.producer, topics.DOCUMENTS_PARSED, event)
+        await self.publisher.publish(topics.DOCUMENTS_PARSED, event)
         return event
 
     async def wait_for(self, done: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -327,7 +325,8 @@ async def running_stage(
     pool = await open_pool(database_url, max_size=4, name="test-openai-stage")
     producer = make_producer(kafka_bootstrap, f"test-embed-{suffix}")
     await producer.start()
-    identity = Producer(service="embedder", instance=f"test-{suffix}")
+    publisher = KafkaPublisher(producer)
+    origin = Origin(service="embedder", instance=f"test-{suffix}")
     tenant = f"tenant-{suffix}"
     read = [
         topics.JOBS_PROGRESS,
@@ -345,33 +344,30 @@ async def running_stage(
         await reader.seek_to_end(*partitions)
         for tp in partitions:
             await reader.position(tp)  # pin "the end before the test" now
+        retrier = Retrier(publisher, origin, Stage.EMBED, policy)
         stage = EmbedStage(
-            blobs=PostgresBlobStore(pool),
-            chunks=ChunkStore(pool),
-            producer=producer,
+            StagePorts(PostgresBlobStore(pool), publisher, retrier),
+            chunks=PostgresChunkStore(pool),
             provider=provider,
-            identity=identity,
-            retrier=Retrier(producer, identity, Stage.EMBED, policy),
-            chunk_tokens=24,
-            chunk_overlap=4,
+            sizes=ChunkSizes(24, 4),
         )
 
         async def ours(batch: list[Delivery], positions: dict[Position, int]) -> None:
             # The topics are shared with other tests on this broker: hand over only ours.
             await stage([d for d in batch if d.event.tenant_id == tenant], positions)
 
-        loop = ConsumerLoop(
+        consumer = ConsumerLoop(
             bootstrap=kafka_bootstrap,
             group_id=f"test-embedder-{suffix}",
             topics=[topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)],
             handler=ours,
-            producer=producer,
-            identity=identity,
+            publisher=publisher,
+            origin=origin,
             stage=Stage.EMBED,
             max_records=16,
         )
-        task = asyncio.create_task(loop.run(stop))
-        yield Harness(pool=pool, producer=producer, tenant=tenant, reader=reader)
+        task = asyncio.create_task(consumer.run(stop))
+        yield Harness(pool=pool, publisher=publisher, tenant=tenant, reader=reader)
     finally:
         stop.set()
         if task is not None:

@@ -17,14 +17,8 @@ from pathlib import Path
 import pytest
 
 from services.parser.adapters import frames
-from services.parser.adapters.sandbox import (
-    INTERNAL,
-    RESOURCES,
-    TIMEOUT,
-    ParserSandbox,
-    worker_environment,
-)
-from services.parser.core.errors import ParseError
+from services.parser.adapters.sandbox import ParserSandbox, worker_environment
+from services.parser.core.errors import INTERNAL, PARSE_TIMEOUT, RESOURCE_LIMIT, ParseError
 from tests.fixtures.sandbox_parent import start_time
 
 pytestmark = pytest.mark.integration
@@ -88,7 +82,7 @@ async def test_a_hanging_document_costs_only_its_own_worker(tmp_path: Path) -> N
 
         with pytest.raises(ParseError) as timed_out:
             await hang
-        assert timed_out.value.code == TIMEOUT
+        assert timed_out.value.code == PARSE_TIMEOUT
         assert "longer than 8s" in timed_out.value.message
         assert not neighbour.done()  # in flight while its neighbour's worker was killed
         release.touch()
@@ -106,7 +100,7 @@ async def test_a_memory_bomb_ends_resource_limit_and_the_next_document_parses() 
         before = box.worker_pids()
         with pytest.raises(ParseError) as bomb:
             await box.extract(b"", "x-test/memory")
-        assert bomb.value.code == RESOURCES
+        assert bomb.value.code == RESOURCE_LIMIT
         assert "512 MiB" in bomb.value.message
         await parses(box)
         assert box.worker_pids() != before  # replaced
@@ -116,7 +110,7 @@ async def test_cpu_time_beyond_the_limit_ends_parse_timeout() -> None:
     async with sandbox(1, cpu_s=1.0, timeout_s=120.0) as box:
         with pytest.raises(ParseError) as spun:
             await box.extract(b"", "x-test/cpu")
-        assert spun.value.code == TIMEOUT
+        assert spun.value.code == PARSE_TIMEOUT
         assert "CPU time" in spun.value.message
         await parses(box)
 
@@ -126,8 +120,8 @@ async def test_cpu_time_beyond_the_limit_ends_parse_timeout() -> None:
     [
         ("raise", INTERNAL, "TypeError: Encoding objects of type TextStringObject"),
         ("exit", INTERNAL, "SystemExit: 3"),
-        ("crash", RESOURCES, "SIGSEGV"),
-        ("write", RESOURCES, "more than 4 MiB to a file"),
+        ("crash", RESOURCE_LIMIT, "SIGSEGV"),
+        ("write", RESOURCE_LIMIT, "more than 4 MiB to a file"),
     ],
 )
 async def test_whatever_goes_wrong_in_a_worker_is_a_named_parse_error(

@@ -11,24 +11,10 @@ import psycopg
 import pytest
 from aiokafka import TopicPartition
 
+from schemas import events as ev
 from schemas import topics
-from schemas.events import (
-    AnyEvent,
-    BlobRef,
-    DocumentFailed,
-    DocumentIndexed,
-    DocumentParsed,
-    DocumentUploaded,
-    Producer,
-    RetryScheduled,
-    Stage,
-    StageStarted,
-    caused_by,
-    derived_id,
-    document_id_for,
-)
 from services.common.db import Pool, migrate, open_pool
-from services.common.kafka import Delivery, Position
+from services.common.kafka.records import Delivery, Position
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import JobError, StatusQueries
 
@@ -38,14 +24,14 @@ GROUP = "test-status"
 PARTITIONS = 3
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 TOPIC_OF: dict[type[Any], str] = {
-    DocumentUploaded: topics.DOCUMENTS_UPLOADED,
-    StageStarted: topics.JOBS_PROGRESS,
-    DocumentParsed: topics.DOCUMENTS_PARSED,
-    DocumentIndexed: topics.DOCUMENTS_INDEXED,
-    DocumentFailed: topics.DOCUMENTS_FAILED,
-    RetryScheduled: topics.JOBS_PROGRESS,
+    ev.DocumentUploaded: topics.DOCUMENTS_UPLOADED,
+    ev.StageStarted: topics.JOBS_PROGRESS,
+    ev.DocumentParsed: topics.DOCUMENTS_PARSED,
+    ev.DocumentIndexed: topics.DOCUMENTS_INDEXED,
+    ev.DocumentFailed: topics.DOCUMENTS_FAILED,
+    ev.RetryScheduled: topics.JOBS_PROGRESS,
 }
-WORKER = Producer(service="test", instance="test-1")
+WORKER = ev.Origin(service="test", instance="test-1")
 
 
 class Log:
@@ -55,7 +41,7 @@ class Log:
         self.deliveries: list[Delivery] = []
         self._next: dict[Position, int] = {}
 
-    def append(self, event: AnyEvent) -> Delivery:
+    def append(self, event: ev.AnyEvent) -> Delivery:
         """Put `event` on its topic's partition for its document; return where it landed."""
         topic = TOPIC_OF[type(event)]
         partition = uuid.UUID(event.document_id).int % PARTITIONS
@@ -74,44 +60,44 @@ class Log:
         return positions
 
 
-def at(cause: AnyEvent, kind: str, seconds: float) -> dict[str, Any]:
+def at(cause: ev.AnyEvent, kind: str, seconds: float) -> dict[str, Any]:
     """Envelope for an event caused by `cause`, `seconds` after T0."""
-    fields = caused_by(cause, kind, WORKER)
+    fields = ev.caused_by(cause, kind, WORKER)
     fields["occurred_at"] = T0 + timedelta(seconds=seconds)
     return fields
 
 
-def upload(tenant: str, name: str, seconds: float) -> DocumentUploaded:
+def upload(tenant: str, name: str, seconds: float) -> ev.DocumentUploaded:
     """A DocumentUploaded as ingest would announce it."""
     sha = uuid.uuid4().hex * 2
-    return DocumentUploaded(
+    return ev.DocumentUploaded(
         event_id=str(uuid.uuid4()),
         occurred_at=T0 + timedelta(seconds=seconds),
         tenant_id=tenant,
         job_id=str(uuid.uuid4()),
-        document_id=document_id_for(tenant, sha),
-        producer=Producer(service="ingest", instance="ingest-1"),
-        blob=BlobRef(sha256=sha, size=1234, media_type="application/pdf"),
+        document_id=ev.document_id_for(tenant, sha),
+        origin=ev.Origin(service="ingest", instance="ingest-1"),
+        blob=ev.BlobRef(sha256=sha, size=1234, media_type="application/pdf"),
         filename=name,
     )
 
 
-def indexed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+def indexed_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEvent]:
     """Upload, parse and embed a document successfully."""
     up = upload(tenant, name, start)
-    parsed = DocumentParsed(
-        text=BlobRef(sha256="a" * 64, size=99, media_type="text/plain; charset=utf-8"),
+    parsed = ev.DocumentParsed(
+        text=ev.BlobRef(sha256="a" * 64, size=99, media_type="text/plain; charset=utf-8"),
         title=f"Title of {name}",
         page_count=2,
         char_count=99,
         **at(up, "parsed", start + 2),
     )
-    events: list[AnyEvent] = [
+    events: list[ev.AnyEvent] = [
         up,
-        StageStarted(stage=Stage.PARSE, **at(up, "parse-started", start + 1)),
+        ev.StageStarted(stage=ev.Stage.PARSE, **at(up, "parse-started", start + 1)),
         parsed,
-        StageStarted(stage=Stage.EMBED, **at(parsed, "embed-started", start + 3)),
-        DocumentIndexed(
+        ev.StageStarted(stage=ev.Stage.EMBED, **at(parsed, "embed-started", start + 3)),
+        ev.DocumentIndexed(
             chunk_count=4,
             embedding_model="all-MiniLM-L6-v2",
             dimensions=384,
@@ -123,14 +109,14 @@ def indexed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent
     return events
 
 
-def failed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+def failed_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEvent]:
     """Upload a document whose parse fails."""
     up = upload(tenant, name, start)
-    events: list[AnyEvent] = [
+    events: list[ev.AnyEvent] = [
         up,
-        StageStarted(stage=Stage.PARSE, **at(up, "parse-started", start + 1)),
-        DocumentFailed(
-            stage=Stage.PARSE,
+        ev.StageStarted(stage=ev.Stage.PARSE, **at(up, "parse-started", start + 1)),
+        ev.DocumentFailed(
+            stage=ev.Stage.PARSE,
             code="corrupt_file",
             message="the PDF is damaged",
             **at(up, "parse-failed", start + 2),
@@ -141,7 +127,7 @@ def failed_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]
     return events
 
 
-def in_progress_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+def in_progress_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEvent]:
     """A document parsed but not embedded yet."""
     events = indexed_job(Log(), tenant, name, start)[:3]
     for event in events:
@@ -149,29 +135,29 @@ def in_progress_job(log: Log, tenant: str, name: str, start: float) -> list[AnyE
     return events
 
 
-def redriven_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+def redriven_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEvent]:
     """Embedding fails; POST /v1/jobs/{id}/retry re-sends DocumentParsed as attempt 2."""
     first = indexed_job(Log(), tenant, name, start)[:4]
     parsed = first[2]
-    failed = DocumentFailed(
-        stage=Stage.EMBED,
+    failed = ev.DocumentFailed(
+        stage=ev.Stage.EMBED,
         code="model_error",
         message="boom",
         **at(parsed, "embed-failed", start + 4),
     )
     again = msgspec.structs.replace(
         parsed,
-        event_id=derived_id(parsed.event_id, "redrive-2"),
+        event_id=ev.derived_id(parsed.event_id, "redrive-2"),
         occurred_at=T0 + timedelta(seconds=start + 10),
         attempt=2,
         causation_id=parsed.event_id,
     )
-    events: list[AnyEvent] = [
+    events: list[ev.AnyEvent] = [
         *first,
         failed,
         again,
-        StageStarted(stage=Stage.EMBED, **at(again, "embed-started", start + 11)),
-        DocumentIndexed(
+        ev.StageStarted(stage=ev.Stage.EMBED, **at(again, "embed-started", start + 11)),
+        ev.DocumentIndexed(
             chunk_count=3, embedding_model="m", dimensions=384, **at(again, "indexed", start + 12)
         ),
     ]
@@ -180,13 +166,13 @@ def redriven_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEven
     return events
 
 
-def retried_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent]:
+def retried_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEvent]:
     """The parser times out twice (two RetryScheduled), then parses the document."""
     up = upload(tenant, name, start)
 
-    def retry(number: int, seconds: float) -> RetryScheduled:
-        return RetryScheduled(
-            stage=Stage.PARSE,
+    def retry(number: int, seconds: float) -> ev.RetryScheduled:
+        return ev.RetryScheduled(
+            stage=ev.Stage.PARSE,
             code="parse_timeout",
             message=f"parsing took longer than 30s (try {number})",
             retry=number,
@@ -194,13 +180,13 @@ def retried_job(log: Log, tenant: str, name: str, start: float) -> list[AnyEvent
             **at(up, f"parse-retry-{number}", start + seconds),
         )
 
-    events: list[AnyEvent] = [
+    events: list[ev.AnyEvent] = [
         up,
-        StageStarted(stage=Stage.PARSE, **at(up, "parse-started", start + 1)),
+        ev.StageStarted(stage=ev.Stage.PARSE, **at(up, "parse-started", start + 1)),
         retry(1, 2),
         retry(2, 4),
-        DocumentParsed(
-            text=BlobRef(sha256="b" * 64, size=9, media_type="text/plain; charset=utf-8"),
+        ev.DocumentParsed(
+            text=ev.BlobRef(sha256="b" * 64, size=9, media_type="text/plain; charset=utf-8"),
             **at(up, "parsed", start + 7),
         ),
     ]
@@ -328,11 +314,11 @@ async def test_a_late_event_never_moves_a_job_back(pool: Pool, log: Log) -> None
     await projector(log.deliveries, log.positions())
     before = {row["job_id"]: row for row in (await snapshot(pool))["jobs"]}
 
-    # A redelivered StageStarted from another topic (new event id) arrives after the outcome.
+    # A redelivered ev.StageStarted from another topic (new event id) arrives after the outcome.
     late = [
-        log.append(StageStarted(stage=Stage.PARSE, **at(indexed[0], "parse-again", 30))),
-        log.append(StageStarted(stage=Stage.EMBED, **at(indexed[2], "embed-again", 31))),
-        log.append(StageStarted(stage=Stage.PARSE, **at(failed[0], "parse-again", 32))),
+        log.append(ev.StageStarted(stage=ev.Stage.PARSE, **at(indexed[0], "parse-again", 30))),
+        log.append(ev.StageStarted(stage=ev.Stage.EMBED, **at(indexed[2], "embed-again", 31))),
+        log.append(ev.StageStarted(stage=ev.Stage.PARSE, **at(failed[0], "parse-again", 32))),
     ]
     await projector(late, log.positions(late))
 
@@ -410,7 +396,7 @@ async def test_a_jobs_retries_are_projected_and_shown_in_any_order(pool: Pool) -
     log = Log()
     events = retried_job(log, "tenant-q", "slow.pdf", 0)
     last = events[3]
-    assert isinstance(last, RetryScheduled)
+    assert isinstance(last, ev.RetryScheduled)
     projector = Projector(pool, GROUP)
     await projector(log.deliveries, log.positions())
     (expected,) = (await snapshot(pool))["jobs"]

@@ -8,8 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import jwt
 import pytest
@@ -26,24 +25,10 @@ from services.common.auth import (
     verify_token,
 )
 from services.common.jwks import JwksKeys
+from tests.fixtures.cases import Case, case_ids
 
-G = TypeVar("G")
-E = TypeVar("E")
 SECRET = "unit-test-secret-" + "0123456789abcdef" * 4
 OTHER_SECRET = "another-secret-" + "0123456789abcdef" * 4
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
 
 
 def _signed(claims: dict[str, Any], secret: str = SECRET, algorithm: str = "HS256") -> str:
@@ -116,7 +101,7 @@ VALID: list[Case[dict[str, Any] | Callable[[], dict[str, Any]], Principal]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", VALID, ids=_ids(VALID))
+@pytest.mark.parametrize("case", VALID, ids=case_ids(VALID))
 def test_verify_valid_tokens(
     case: Case[dict[str, Any] | Callable[[], dict[str, Any]], Principal],
 ) -> None:
@@ -162,7 +147,7 @@ INVALID: list[Case[str | Callable[[], str], str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", INVALID, ids=_ids(INVALID))
+@pytest.mark.parametrize("case", INVALID, ids=case_ids(INVALID))
 def test_verify_rejects(case: Case[str | Callable[[], str], str]) -> None:
     token = case.given() if callable(case.given) else case.given
     with pytest.raises(AuthError, match=case.expected):
@@ -181,7 +166,7 @@ POLICED: list[Case[dict[str, Any], str | None]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", POLICED, ids=_ids(POLICED))
+@pytest.mark.parametrize("case", POLICED, ids=case_ids(POLICED))
 def test_issuer_and_audience_are_checked_when_configured(
     case: Case[dict[str, Any], str | None],
 ) -> None:
@@ -254,7 +239,7 @@ BEARER: list[Case[str, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BEARER, ids=_ids(BEARER))
+@pytest.mark.parametrize("case", BEARER, ids=case_ids(BEARER))
 def test_bearer_header(case: Case[str, str]) -> None:
     assert bearer(case.given) == case.expected
 
@@ -270,7 +255,7 @@ BAD_BEARER: list[Case[str | None, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BAD_BEARER, ids=_ids(BAD_BEARER))
+@pytest.mark.parametrize("case", BAD_BEARER, ids=case_ids(BAD_BEARER))
 def test_bearer_header_rejected(case: Case[str | None, str]) -> None:
     with pytest.raises(AuthError, match=case.expected):
         bearer(case.given)
@@ -296,7 +281,7 @@ REQUIRE: list[Case[tuple[frozenset[str], tuple[str, ...]], bool]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", REQUIRE, ids=_ids(REQUIRE))
+@pytest.mark.parametrize("case", REQUIRE, ids=case_ids(REQUIRE))
 def test_principal_require(case: Case[tuple[frozenset[str], tuple[str, ...]], bool]) -> None:
     scopes, wanted = case.given
     principal = Principal(subject="alice", tenant="acme", scopes=scopes)

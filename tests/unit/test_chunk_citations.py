@@ -12,7 +12,7 @@ from schemas import topics
 from schemas.events import BlobRef
 from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.embedding.tokenizing import WhitespaceTokenizer
-from services.common.kafka import Delivery
+from services.common.kafka.records import Delivery
 from services.embedder.core.chunking import Chunk, chunk_text
 from services.embedder.core.citations import MAX_HEADING_CHARS, Locator, cite, heading_title
 from tests.unit.test_embed_stage import Harness, harness
@@ -176,12 +176,11 @@ def test_cite_of_no_chunks_is_no_chunks() -> None:
 
 def _with_layout(run: Harness, delivery: Delivery, blob: bytes | None) -> Delivery:
     """`delivery` with a layout reference; `blob` is stored under it (None: left missing)."""
-    sha = uuid.uuid4().hex
-    if blob is not None:
-        run.blobs.texts[sha] = blob
-    event = msgspec.structs.replace(
-        delivery.event, layout=BlobRef(sha256=sha, size=len(blob or b""), media_type=MEDIA_TYPE)
-    )
+    if blob is None:
+        ref = BlobRef(sha256=uuid.uuid4().hex * 2, size=0, media_type=MEDIA_TYPE)
+    else:
+        ref = run.blobs.add(blob, MEDIA_TYPE)
+    event = msgspec.structs.replace(delivery.event, layout=ref)
     return msgspec.structs.replace(delivery, event=event)
 
 

@@ -6,37 +6,30 @@ real ones in tests/integration/test_openai_provider.py and the end-to-end tests.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas import codec, topics
-from schemas.events import (
-    BlobRef,
-    DocumentFailed,
-    DocumentIndexed,
-    DocumentParsed,
-    Producer,
-    Stage,
-    now,
-)
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
+from schemas import topics
+from schemas.events import DocumentFailed, DocumentIndexed, DocumentParsed, Origin, Stage, now
 from services.common.embedding.tokenizing import WhitespaceTokenizer
-from services.common.isolation import Isolation
-from services.common.kafka import ConsumerHealth, Delivery
-from services.common.retry import Retrier, RetryableError
-from services.embedder.adapters.chunk_store import ChunkStore, DocumentChunks
+from services.common.errors import RetryableError
+from services.common.kafka.consumer import ConsumerHealth
+from services.common.kafka.isolation import Isolation
+from services.common.kafka.records import Delivery
+from services.common.kafka.retry import Retrier
+from services.common.stage import StagePorts
+from services.embedder.core.chunking import ChunkSizes
 from services.embedder.stage import EmbedStage
+from tests.fixtures.fakes import MemoryBlobStore, MemoryChunkStore, RecordingPublisher
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="embedder", instance="unit")
+ORIGIN = Origin(service="embedder", instance="unit")
 
 
 class FakeProvider:
@@ -96,72 +89,34 @@ def vector(text: str) -> list[float]:
 
 
 @dataclass
-class FakeBlobs:
-    texts: dict[str, bytes] = field(default_factory=dict)
-
-    async def get(self, ref: BlobRef) -> bytes:
-        if ref.sha256 not in self.texts:
-            raise BlobNotFoundError(ref.sha256)
-        return self.texts[ref.sha256]
-
-
-@dataclass
-class FakeChunks:
-    stored: list[DocumentChunks] = field(default_factory=list)
-
-    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
-        await asyncio.sleep(0)
-        self.stored.extend(documents)
-
-
-@dataclass
-class FakeProducer:
-    sent: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
-        self.sent.append((topic, codec.decode(value)))
-
-
-@dataclass
 class Harness:
     stage: EmbedStage
     provider: FakeProvider
-    blobs: FakeBlobs
-    chunks: FakeChunks
-    producer: FakeProducer
+    blobs: MemoryBlobStore
+    chunks: MemoryChunkStore
+    publisher: RecordingPublisher
 
     def parsed(self, text: str, document_id: str | None = None) -> Delivery:
-        sha = uuid.uuid4().hex
-        self.blobs.texts[sha] = text.encode()
         event = DocumentParsed(
             event_id=uuid.uuid4().hex,
             occurred_at=now(),
             tenant_id="t",
             job_id=uuid.uuid4().hex,
             document_id=document_id or uuid.uuid4().hex,
-            text=BlobRef(sha256=sha, size=len(text), media_type="text/plain"),
+            text=self.blobs.add(text.encode()),
         )
         return Delivery(topic=topics.DOCUMENTS_PARSED, partition=0, offset=0, event=event)
 
     def events(self, topic: str) -> list[Any]:
-        return [e for t, e in self.producer.sent if t == topic]
+        return self.publisher.events(topic)
 
 
 def harness(provider: FakeProvider | None = None) -> Harness:
     provider = provider or FakeProvider()
-    blobs, chunks, producer = FakeBlobs(), FakeChunks(), FakeProducer()
-    kafka = cast(AIOKafkaProducer, producer)
-    stage = EmbedStage(
-        blobs=cast(PostgresBlobStore, blobs),
-        chunks=cast(ChunkStore, chunks),
-        producer=kafka,
-        provider=provider,
-        identity=IDENTITY,
-        retrier=Retrier(kafka, IDENTITY, Stage.EMBED),
-        chunk_tokens=8,
-        chunk_overlap=0,
-    )
-    return Harness(stage, provider, blobs, chunks, producer)
+    blobs, chunks, publisher = MemoryBlobStore(), MemoryChunkStore(), RecordingPublisher()
+    ports = StagePorts(blobs, publisher, Retrier(publisher, ORIGIN, Stage.EMBED))
+    stage = EmbedStage(ports, chunks=chunks, provider=provider, sizes=ChunkSizes(8, 0))
+    return Harness(stage, provider, blobs, chunks, publisher)
 
 
 def words(count: int, tag: str) -> str:
@@ -193,12 +148,12 @@ async def test_each_document_is_stored_once_with_its_vectors_in_chunk_order() ->
     by_document = {d.document_id: d for d in run.chunks.stored}
     assert len(run.chunks.stored) == len(batch) == len(by_document)
     for delivery in batch:
+        assert isinstance(delivery.event, DocumentParsed)
         stored = by_document[delivery.event.document_id]
         assert [c.index for c in stored.chunks] == list(range(len(stored.chunks)))
         assert stored.vectors == [vector(c.text) for c in stored.chunks]
         assert (
-            " ".join(c.text for c in stored.chunks)
-            == run.blobs.texts[cast(DocumentParsed, delivery.event).text.sha256].decode()
+            " ".join(c.text for c in stored.chunks) == run.blobs.data(delivery.event.text).decode()
         )
     indexed = run.events(topics.DOCUMENTS_INDEXED)
     assert sorted(e.job_id for e in indexed) == sorted(d.event.job_id for d in batch)
@@ -246,7 +201,7 @@ async def test_an_unexpected_error_for_one_document_costs_only_that_document() -
     good = [run.parsed(words(6 + i, f"g{i}w")) for i in range(9)]
     bad = run.parsed(words(5, "b") + " glitch")
     batch = [*good[:4], bad, *good[4:]]
-    retrier = run.stage.retrier
+    retrier = run.stage.ports.retrier
     runner = Isolation(
         handler=run.stage,
         group="sluice-embedder",

@@ -11,9 +11,9 @@ import pytest
 from aiokafka import errors as kafka_errors
 
 from services.common.errors import InfrastructureError, RetryableError
-from services.common.failures import Failure, classify, describe, error_type
+from services.common.kafka.failures import Failure, classify, describe, error_type
 from services.parser.adapters.sandbox import SandboxUnavailableError
-from services.parser.stage import ExtractorFailedError
+from services.parser.core.errors import ExtractorFailedError
 
 pytestmark = pytest.mark.unit
 OUTAGE = Failure.INFRASTRUCTURE

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka.structs import TopicPartition
 
-from services.common.inflight import InFlight
+from services.common.kafka.inflight import InFlight
 
 pytestmark = pytest.mark.unit
 

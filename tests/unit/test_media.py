@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Generic, TypeVar
 
 import pytest
 
@@ -24,15 +21,16 @@ from services.common.media import (
     sanitize_filename,
     sniff_media_type,
 )
+from tests.fixtures.cases import Case
 from tests.fixtures.documents import (
+    EXAMPLES,
     docx_with_headings,
     pptx_deck,
     ratio_bomb,
     xlsx_workbook,
+    zip_bytes,
 )
 from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass(frozen=True)
@@ -43,26 +41,9 @@ class Sniff:
     filename: str | None = None
 
 
-G = TypeVar("G")
-E = TypeVar("E")
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
 def _zip(entries: dict[str, bytes]) -> bytes:
-    """Return a zip archive holding the given entries."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in entries.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
+    """Return a stored (uncompressed) zip archive holding the given entries."""
+    return zip_bytes(entries, zipfile.ZIP_STORED)
 
 
 def _example(name: str) -> bytes:

@@ -2,85 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas import codec, topics
-from schemas.events import BlobRef, DocumentParsed, DocumentUploaded, Producer, Stage, now
+from schemas import topics
+from schemas.events import DocumentParsed
 from schemas.layout import MEDIA_TYPE, Heading, Layout, decode_layout
-from services.common.blobstore import PostgresBlobStore
-from services.common.kafka import Delivery
-from services.common.retry import Retrier
-from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.core.parsed import ParsedText
-from services.parser.stage import ParseStage
+from tests.fixtures.fakes import MemoryBlobStore
+from tests.unit.test_parse_stage import stage
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="parser", instance="unit")
 
-
-@dataclass
-class FakeBlobs:
-    stored: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-
-    async def get(self, ref: BlobRef) -> bytes:
-        return self.stored[ref.sha256][0]
-
-    async def put(self, data: bytes, media_type: str) -> BlobRef:
-        sha = hashlib.sha256(data).hexdigest()
-        self.stored[sha] = (data, media_type)
-        return BlobRef(sha256=sha, size=len(data), media_type=media_type)
-
-
-@dataclass
-class FakeProducer:
-    sent: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
-        self.sent.append((topic, codec.decode(value)))
-
-
-@dataclass
-class FakeSandbox:
-    """Answers every document with `parsed`."""
-
-    parsed: ParsedText
-
-    async def extract(self, data: bytes, media_type: str) -> ParsedText:
-        return self.parsed
-
-
-async def parse(parsed: ParsedText) -> tuple[DocumentParsed, FakeBlobs]:
+async def parse(parsed: ParsedText) -> tuple[DocumentParsed, MemoryBlobStore]:
     """Run the stage on one upload whose extraction gives `parsed`; return its event."""
-    blobs, producer = FakeBlobs(), FakeProducer()
-    source = await blobs.put(b"%PDF-1.7 ...", "application/pdf")
-    kafka = cast(AIOKafkaProducer, producer)
-    stage = ParseStage(
-        blobs=cast(PostgresBlobStore, blobs),
-        producer=kafka,
-        sandbox=cast(ParserSandbox, FakeSandbox(parsed)),
-        identity=IDENTITY,
-        retrier=Retrier(kafka, IDENTITY, Stage.PARSE),
-    )
-    upload = DocumentUploaded(
-        event_id=str(uuid.uuid4()),
-        occurred_at=now(),
-        tenant_id="t",
-        job_id=str(uuid.uuid4()),
-        document_id=str(uuid.uuid4()),
-        blob=source,
-        filename="a.pdf",
-    )
-    await stage([Delivery(topics.DOCUMENTS_UPLOADED, 0, 0, upload)], {})
-    (event,) = [e for t, e in producer.sent if t == topics.DOCUMENTS_PARSED]
+    run = stage()
+    run.extractor.parsed = parsed
+    await run.stage([run.document()], {})
+    (event,) = run.publisher.events(topics.DOCUMENTS_PARSED)
     assert isinstance(event, DocumentParsed)
-    return event, blobs
+    return event, run.blobs
 
 
 async def test_pages_and_headings_go_to_a_layout_blob_the_event_points_at() -> None:
@@ -112,8 +55,8 @@ async def test_a_format_without_pages_or_headings_has_no_layout() -> None:
     event, blobs = await parse(ParsedText(text="plain words"))
     assert event.layout is None
     assert {media for _, media in blobs.stored.values()} == {
-        "application/pdf",
-        "text/plain; charset=utf-8",
+        "text/plain",  # the upload
+        "text/plain; charset=utf-8",  # its text
     }
 
 

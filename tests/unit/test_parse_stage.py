@@ -2,168 +2,161 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from typing import cast
+from dataclasses import dataclass
 
 import pytest
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentFailed, DocumentParsed, Producer, Stage
-from services.common.blobstore import BlobNotFoundError, PostgresBlobStore
-from services.common.records import Delivery
-from services.common.retry import Retrier
-from services.parser.adapters.sandbox import INTERNAL, RESOURCES, TIMEOUT, ParserSandbox
-from services.parser.core.errors import CORRUPT_FILE, ParseError
-from services.parser.core.parsed import ParsedText
-from services.parser.stage import ExtractorFailedError, ParseStage
-from tests.fixtures.fakes import RecordingProducer, upload
+from schemas.events import DocumentFailed, DocumentParsed, Origin, Stage
+from services.common.kafka.records import Delivery
+from services.common.kafka.retry import Retrier
+from services.common.stage import StagePorts
+from services.parser.core.errors import (
+    CORRUPT_FILE,
+    INTERNAL,
+    PARSE_TIMEOUT,
+    RESOURCE_LIMIT,
+    ExtractorFailedError,
+    ParseError,
+)
+from services.parser.stage import ParseStage
+from tests.fixtures.fakes import MemoryBlobStore, RecordingPublisher, ScriptedExtractor, upload
 
 pytestmark = pytest.mark.unit
 
-IDENTITY = Producer(service="parser", instance="unit")
+ORIGIN = Origin(service="parser", instance="unit")
 
 
 @dataclass
-class FakeBlobs:
-    missing: set[str] = field(default_factory=set)
-    stored: list[bytes] = field(default_factory=list)
+class Run:
+    """A parse stage over in-memory ports; `document(n)` stores an upload's bytes."""
 
-    async def get(self, ref: BlobRef) -> bytes:
-        if ref.sha256 in self.missing:
-            raise BlobNotFoundError(ref.sha256)
-        return b"bytes of " + ref.sha256.encode()
+    stage: ParseStage
+    extractor: ScriptedExtractor
+    blobs: MemoryBlobStore
+    publisher: RecordingPublisher
 
-    async def put(self, data: bytes, media_type: str) -> BlobRef:
-        self.stored.append(data)
-        return BlobRef(sha256=str(len(self.stored)), size=len(data), media_type=media_type)
+    def document(self, n: int = 0, retries: int = 0) -> Delivery:
+        ref = self.blobs.add(f"document {n}".encode())
+        return Delivery(topics.DOCUMENTS_UPLOADED, 0, n, upload(n, blob=ref), retries)
 
-
-@dataclass
-class FakeSandbox:
-    """Per blob sha256: an exception to raise, or seconds to take; else text."""
-
-    outcomes: dict[str, BaseException | float] = field(default_factory=dict)
-
-    async def extract(self, data: bytes, media_type: str) -> ParsedText:
-        outcome = self.outcomes.get(data.decode().removeprefix("bytes of "))
-        if isinstance(outcome, BaseException):
-            raise outcome
-        if outcome is not None:
-            await asyncio.sleep(outcome)
-        return ParsedText(text="some text", title="t")
+    def outcome(self, delivery: Delivery, outcome: BaseException | float) -> None:
+        """What extracting `delivery`'s document does."""
+        self.extractor.outcomes[f"document {delivery.offset}".encode()] = outcome
 
 
-def stage(
-    sandbox: FakeSandbox, blobs: FakeBlobs | None = None, *, timeout_retries: int = 0
-) -> tuple[ParseStage, RecordingProducer]:
-    producer = RecordingProducer()
+def stage(*, timeout_retries: int = 0) -> Run:
+    blobs, publisher, extractor = MemoryBlobStore(), RecordingPublisher(), ScriptedExtractor()
+    retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
     parse = ParseStage(
-        blobs=cast(PostgresBlobStore, blobs or FakeBlobs()),
-        producer=producer.kafka,
-        sandbox=cast(ParserSandbox, sandbox),
-        identity=IDENTITY,
-        retrier=Retrier(producer.kafka, IDENTITY, Stage.PARSE, group="sluice-parser"),
-        timeout_retries=timeout_retries,
+        StagePorts(blobs, publisher, retrier), extractor=extractor, timeout_retries=timeout_retries
     )
-    return parse, producer
-
-
-def delivery(n: int = 0, retries: int = 0) -> Delivery:
-    return Delivery(topics.DOCUMENTS_UPLOADED, 0, n, upload(n), retries)
+    return Run(parse, extractor, blobs, publisher)
 
 
 def timeout() -> ParseError:
-    return ParseError(TIMEOUT, "parsing took longer than 30s")
+    return ParseError(PARSE_TIMEOUT, "parsing took longer than 30s")
 
 
 async def test_a_parse_timeout_is_final_by_default() -> None:
-    record = delivery()
-    parse, producer = stage(FakeSandbox({record.event.blob.sha256: timeout()}))  # type: ignore[union-attr]
+    run = stage()
+    record = run.document()
+    run.outcome(record, timeout())
 
-    await parse([record], {})
+    await run.stage([record], {})
 
-    assert producer.to(topics.retry(topics.DOCUMENTS_UPLOADED)) == []
-    (failed,) = producer.events(topics.DOCUMENTS_FAILED)
-    assert isinstance(failed, DocumentFailed) and failed.code == TIMEOUT
-    assert producer.to(topics.dlq(topics.DOCUMENTS_UPLOADED)) == [], "the file's fault: no DLQ"
+    assert run.publisher.to(topics.retry(topics.DOCUMENTS_UPLOADED)) == []
+    (failed,) = run.publisher.events(topics.DOCUMENTS_FAILED)
+    assert isinstance(failed, DocumentFailed) and failed.code == PARSE_TIMEOUT
+    assert run.publisher.to(topics.dlq(topics.DOCUMENTS_UPLOADED)) == [], "the file's fault"
 
 
 async def test_parse_timeout_retries_when_configured() -> None:
-    first, last = delivery(), delivery()
-    outcomes: dict[str, BaseException | float] = {
-        d.event.blob.sha256: timeout()  # type: ignore[union-attr]
-        for d in (first, last)
-    }
-    parse, producer = stage(FakeSandbox(outcomes), timeout_retries=1)
+    run = stage(timeout_retries=1)
+    first, last = run.document(0), run.document(1, retries=1)
+    run.outcome(first, timeout())
+    run.outcome(last, timeout())
 
-    await parse([first], {})
-    await parse([Delivery(last.topic, 0, 1, last.event, retries=1)], {})
+    await run.stage([first], {})
+    await run.stage([last], {})
 
-    retried = producer.to(topics.retry(topics.DOCUMENTS_UPLOADED))
+    retried = run.publisher.to(topics.retry(topics.DOCUMENTS_UPLOADED))
     assert [r.event.event_id for r in retried] == [first.event.event_id]
-    assert [e.job_id for e in producer.events(topics.DOCUMENTS_FAILED)] == [last.event.job_id]
+    assert [e.job_id for e in run.publisher.events(topics.DOCUMENTS_FAILED)] == [last.event.job_id]
 
 
 async def test_a_resource_limit_is_still_retried() -> None:
-    record = delivery()
-    parse, producer = stage(FakeSandbox({record.event.blob.sha256: ParseError(RESOURCES, "oom")}))  # type: ignore[union-attr]
+    run = stage()
+    record = run.document()
+    run.outcome(record, ParseError(RESOURCE_LIMIT, "oom"))
 
-    await parse([record], {})
+    await run.stage([record], {})
 
-    assert len(producer.to(topics.retry(topics.DOCUMENTS_UPLOADED))) == 1
-    assert producer.to(topics.DOCUMENTS_FAILED) == []
+    assert len(run.publisher.to(topics.retry(topics.DOCUMENTS_UPLOADED))) == 1
+    assert run.publisher.to(topics.DOCUMENTS_FAILED) == []
 
 
 async def test_a_bad_file_fails_its_job_and_the_batch_goes_on() -> None:
-    bad, good = delivery(0), delivery(1)
-    sha = bad.event.blob.sha256  # type: ignore[union-attr]
-    parse, producer = stage(FakeSandbox({sha: ParseError(CORRUPT_FILE, "not a PDF")}))
+    run = stage()
+    bad, good = run.document(0), run.document(1)
+    run.outcome(bad, ParseError(CORRUPT_FILE, "not a PDF"))
 
-    await parse([bad, good], {})
+    await run.stage([bad, good], {})
 
-    assert [e.code for e in producer.events(topics.DOCUMENTS_FAILED)] == [CORRUPT_FILE]
-    parsed = producer.events(topics.DOCUMENTS_PARSED)
+    assert [e.code for e in run.publisher.events(topics.DOCUMENTS_FAILED)] == [CORRUPT_FILE]
+    parsed = run.publisher.events(topics.DOCUMENTS_PARSED)
     assert [p.job_id for p in parsed] == [good.event.job_id]
     assert all(isinstance(p, DocumentParsed) for p in parsed)
 
 
 async def test_missing_bytes_are_dead_lettered_with_their_cause() -> None:
-    record = delivery()
-    blobs = FakeBlobs(missing={record.event.blob.sha256})  # type: ignore[union-attr]
-    parse, producer = stage(FakeSandbox(), blobs)
+    run = stage()
+    record = run.document()
+    run.blobs.missing.add(record.event.blob.sha256)  # type: ignore[union-attr]
 
-    await parse([record], {})
+    await run.stage([record], {})
 
-    (dead,) = producer.to(topics.dlq(topics.DOCUMENTS_UPLOADED))
+    (dead,) = run.publisher.to(topics.dlq(topics.DOCUMENTS_UPLOADED))
     assert dead.headers["sluice.error.code"] == "blob_missing"
     assert dead.headers["sluice.error.type"] == "BlobNotFoundError"
-    assert [e.code for e in producer.events(topics.DOCUMENTS_FAILED)] == ["blob_missing"]
+    assert [e.code for e in run.publisher.events(topics.DOCUMENTS_FAILED)] == ["blob_missing"]
 
 
 async def test_an_unexpected_error_reaches_the_loop_after_the_others_finished() -> None:
-    bad, slow = delivery(0), delivery(1)
-    outcomes: dict[str, BaseException | float] = {
-        bad.event.blob.sha256: TypeError("Encoding objects of type X is unsupported"),  # type: ignore[union-attr]
-        slow.event.blob.sha256: 0.05,  # type: ignore[union-attr]
-    }
-    parse, producer = stage(FakeSandbox(outcomes))
+    run = stage()
+    bad, slow = run.document(0), run.document(1)
+    run.outcome(bad, TypeError("Encoding objects of type X is unsupported"))
+    run.outcome(slow, 0.05)
 
     with pytest.raises(TypeError):
-        await parse([bad, slow], {})
+        await run.stage([bad, slow], {})
 
     # The loop isolates `bad` next: `slow` must not still be running then (two runs at once).
-    assert [p.job_id for p in producer.events(topics.DOCUMENTS_PARSED)] == [slow.event.job_id]
-    assert producer.to(topics.DOCUMENTS_FAILED) == []
+    assert [p.job_id for p in run.publisher.events(topics.DOCUMENTS_PARSED)] == [slow.event.job_id]
+    assert run.publisher.to(topics.DOCUMENTS_FAILED) == []
 
 
 async def test_an_extractor_bug_goes_to_the_loops_isolation_not_to_a_plain_failure() -> None:
-    record = delivery()
+    run = stage()
+    record = run.document()
     bug = ParseError(INTERNAL, "TypeError: Encoding objects of type X is unsupported")
-    parse, producer = stage(FakeSandbox({record.event.blob.sha256: bug}))  # type: ignore[union-attr]
+    run.outcome(record, bug)
 
     with pytest.raises(ExtractorFailedError, match="TypeError"):
-        await parse([record], {})
+        await run.stage([record], {})
 
     # Bounded retries, then DLQ + internal_error, are the loop's (tests/unit/test_isolation.py).
-    assert producer.to(topics.DOCUMENTS_FAILED) == []
+    assert run.publisher.to(topics.DOCUMENTS_FAILED) == []
+
+
+async def test_a_parsed_document_is_announced_started_then_parsed_with_its_text_stored() -> None:
+    run = stage()
+    record = run.document()
+
+    await run.stage([record], {})
+
+    (started,) = run.publisher.events(topics.JOBS_PROGRESS)
+    assert (started.stage, started.job_id) == (Stage.PARSE, record.event.job_id)
+    (parsed,) = run.publisher.events(topics.DOCUMENTS_PARSED)
+    assert run.blobs.data(parsed.text) == b"some text"
+    assert parsed.origin == ORIGIN and parsed.causation_id == record.event.event_id

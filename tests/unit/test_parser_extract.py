@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Generic, TypeVar
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -16,27 +14,16 @@ from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.parser.core.errors import ERROR_CODES, ParseError
 from services.parser.core.extract import MAX_TEXT_CHARS, ParsedText, extract
 from services.parser.core.text import normalize_text
+from tests.fixtures.cases import Case
 from tests.fixtures.documents import (
+    EXAMPLES,
     docx_with_headings,
     many_entries_bomb,
     pptx_deck,
     ratio_bomb,
     xlsx_workbook,
+    zip_bytes,
 )
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-G = TypeVar("G")
-E = TypeVar("E")
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
 
 
 @dataclass(frozen=True)
@@ -87,12 +74,8 @@ def _blank_pdf() -> bytes:
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
-    """Return a zip archive holding the given entries."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in entries.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
+    """Return a stored (uncompressed) zip archive holding the given entries."""
+    return zip_bytes(entries, zipfile.ZIP_STORED)
 
 
 SUCCESS_CASES: list[Case[Doc, Text]] = [

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import pytest
 
-from schemas.events import (
-    AnyEvent,
-    BlobRef,
-    DocumentFailed,
-    DocumentIndexed,
-    DocumentParsed,
-    DocumentUploaded,
-    RetryScheduled,
-    Stage,
-    StageStarted,
-)
+from schemas import events as ev
 from services.status.core.projection import (
     RANK,
     TERMINAL,
@@ -29,12 +18,10 @@ from services.status.core.projection import (
     timestamp_column,
     wins,
 )
-
-G = TypeVar("G")
-E = TypeVar("E")
+from tests.fixtures.cases import Case, case_ids
 
 AT = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
-BLOB = BlobRef(sha256="ab" * 32, size=10, media_type="text/plain")
+BLOB = ev.BlobRef(sha256="ab" * 32, size=10, media_type="text/plain")
 ENVELOPE: dict[str, Any] = {
     "event_id": "e",
     "occurred_at": AT,
@@ -44,31 +31,18 @@ ENVELOPE: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
-
-
-UPLOADED = DocumentUploaded(blob=BLOB, filename="a.txt", **ENVELOPE)
-PARSE_STARTED = StageStarted(stage=Stage.PARSE, **ENVELOPE)
-EMBED_STARTED = StageStarted(stage=Stage.EMBED, **ENVELOPE)
-INGEST_STARTED = StageStarted(stage=Stage.INGEST, **ENVELOPE)
-PARSED = DocumentParsed(text=BLOB, title="T", page_count=2, **ENVELOPE)
-INDEXED = DocumentIndexed(chunk_count=3, embedding_model="m", dimensions=4, **ENVELOPE)
-FAILED = DocumentFailed(stage=Stage.EMBED, code="no_text", message="empty", **ENVELOPE)
-RETRY = RetryScheduled(
-    stage=Stage.PARSE, code="parse_timeout", message="slow", retry=2, not_before=AT, **ENVELOPE
+UPLOADED = ev.DocumentUploaded(blob=BLOB, filename="a.txt", **ENVELOPE)
+PARSE_STARTED = ev.StageStarted(stage=ev.Stage.PARSE, **ENVELOPE)
+EMBED_STARTED = ev.StageStarted(stage=ev.Stage.EMBED, **ENVELOPE)
+INGEST_STARTED = ev.StageStarted(stage=ev.Stage.INGEST, **ENVELOPE)
+PARSED = ev.DocumentParsed(text=BLOB, title="T", page_count=2, **ENVELOPE)
+INDEXED = ev.DocumentIndexed(chunk_count=3, embedding_model="m", dimensions=4, **ENVELOPE)
+FAILED = ev.DocumentFailed(stage=ev.Stage.EMBED, code="no_text", message="empty", **ENVELOPE)
+RETRY = ev.RetryScheduled(
+    stage=ev.Stage.PARSE, code="parse_timeout", message="slow", retry=2, not_before=AT, **ENVELOPE
 )
 
-STATES: list[Case[AnyEvent, JobState]] = [
+STATES: list[Case[ev.AnyEvent, JobState]] = [
     Case("uploaded -> queued", UPLOADED, JobState.QUEUED),
     Case("parse started -> parsing", PARSE_STARTED, JobState.PARSING),
     Case("embed started -> embedding", EMBED_STARTED, JobState.EMBEDDING),
@@ -81,12 +55,12 @@ STATES: list[Case[AnyEvent, JobState]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", STATES, ids=_ids(STATES))
-def test_state_of(case: Case[AnyEvent, JobState]) -> None:
+@pytest.mark.parametrize("case", STATES, ids=case_ids(STATES))
+def test_state_of(case: Case[ev.AnyEvent, JobState]) -> None:
     assert state_of(case.given) is case.expected
 
 
-RANKS: list[Case[AnyEvent, int]] = [
+RANKS: list[Case[ev.AnyEvent, int]] = [
     Case("uploaded", UPLOADED, RANK[JobState.QUEUED]),
     Case("parse started", PARSE_STARTED, RANK[JobState.PARSING]),
     Case("parsed", PARSED, RANK[JobState.PARSED]),
@@ -98,8 +72,8 @@ RANKS: list[Case[AnyEvent, int]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", RANKS, ids=_ids(RANKS))
-def test_rank_of(case: Case[AnyEvent, int]) -> None:
+@pytest.mark.parametrize("case", RANKS, ids=case_ids(RANKS))
+def test_rank_of(case: Case[ev.AnyEvent, int]) -> None:
     assert rank_of(case.given) == case.expected
 
 
@@ -164,7 +138,7 @@ WINS: list[Case[tuple[tuple[int, int], tuple[int, int] | None], bool]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", WINS, ids=_ids(WINS))
+@pytest.mark.parametrize("case", WINS, ids=case_ids(WINS))
 def test_wins(case: Case[tuple[tuple[int, int], tuple[int, int] | None], bool]) -> None:
     new, current = case.given
     assert wins(new, current) is case.expected
@@ -182,7 +156,7 @@ def test_any_delivery_order_ends_in_the_furthest_state() -> None:
         assert current == _at(1, JobState.INDEXED)
 
 
-FIELDS: list[Case[AnyEvent, dict[str, Any]]] = [
+FIELDS: list[Case[ev.AnyEvent, dict[str, Any]]] = [
     Case(
         "uploaded fills file facts",
         UPLOADED,
@@ -210,8 +184,8 @@ FIELDS: list[Case[AnyEvent, dict[str, Any]]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", FIELDS, ids=_ids(FIELDS))
-def test_fields_of(case: Case[AnyEvent, dict[str, Any]]) -> None:
+@pytest.mark.parametrize("case", FIELDS, ids=case_ids(FIELDS))
+def test_fields_of(case: Case[ev.AnyEvent, dict[str, Any]]) -> None:
     assert fields_of(case.given) == case.expected
 
 

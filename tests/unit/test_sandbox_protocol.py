@@ -11,7 +11,7 @@ import pytest
 from services.parser.adapters import frames
 from services.parser.adapters.sandbox import worker_environment
 from services.parser.adapters.worker import serve_one
-from services.parser.core.errors import ParseError
+from services.parser.core.errors import INTERNAL, RESOURCE_LIMIT, ParseError
 from services.parser.core.parsed import ParsedText
 from tests.fixtures.extractors import PdfString
 
@@ -67,7 +67,7 @@ def test_a_frame_announcing_more_than_the_limit_is_garbled() -> None:
     assert broken.value.garbled
 
 
-RESOURCES, INTERNAL = frames.RESOURCES, frames.INTERNAL
+RESOURCES = RESOURCE_LIMIT
 CASES = [
     Case("a parse error keeps its code", ParseError("corrupt_file", "broken"),
          ("corrupt_file", "broken", False)),
@@ -101,7 +101,7 @@ def test_an_extractor_returning_something_else_is_an_internal_error() -> None:
 
     reply = _reply(serve_one(frames.Job(b"", "x"), extractor, memory_mb=512, file_mb=8)[0])
     assert isinstance(reply, frames.Failed)
-    assert reply.code == frames.INTERNAL
+    assert reply.code == INTERNAL
     assert "returned dict" in reply.message
 
 

@@ -7,10 +7,9 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 import pytest
@@ -23,7 +22,7 @@ from schemas.events import (
     DocumentIndexed,
     DocumentParsed,
     DocumentUploaded,
-    Producer,
+    Origin,
     RetryScheduled,
     Stage,
     StageStarted,
@@ -34,9 +33,7 @@ from schemas.events import (
 )
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Heading, Layout, decode_layout, encode_layout
-
-G = TypeVar("G")
-E = TypeVar("E")
+from tests.fixtures.cases import Case, case_ids
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 AT = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
@@ -62,20 +59,6 @@ LAYOUT = BlobRef(
     media_type=LAYOUT_MEDIA_TYPE,
 )
 
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
-
-
 # --- exported JSON Schemas -------------------------------------------------------------------
 
 
@@ -96,9 +79,11 @@ def test_no_leftover_schema_files() -> None:
 def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
     # msgspec's evolution rules: a new field has a default, no field changes type, nothing
     # becomes required; so a v2 consumer reads v1 records and a v1 reader skips `layout`.
+    # Compared as the wire sees them: references inlined, names and descriptions of the
+    # definitions left out (the envelope's `Producer` Struct is named `Origin` since v2).
     def struct(name: str) -> dict[str, Any]:
         doc = json.loads((export.OUT_DIR / name).read_text(encoding="utf-8"))
-        schema: dict[str, Any] = doc["$defs"]["DocumentParsed"]
+        schema: dict[str, Any] = _wire_shape(doc["$defs"]["DocumentParsed"], doc["$defs"])
         return schema
 
     v1, v2 = struct("DocumentParsed.v1.json"), struct("DocumentParsed.v2.json")
@@ -109,6 +94,33 @@ def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
         if name != "schema_version":
             assert v2["properties"][name] == field, name
     assert (v1["properties"]["schema_version"]["default"], version_of(DocumentParsed)) == (1, 2)
+
+
+def _wire_shape(schema: Any, defs: dict[str, Any]) -> Any:
+    """`schema` with every `$ref` replaced by its definition, without titles and descriptions."""
+    if isinstance(schema, list):
+        return [_wire_shape(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return _wire_shape(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    return {k: _wire_shape(v, defs) for k, v in schema.items() if k not in {"title", "description"}}
+
+
+@pytest.mark.unit
+def test_the_envelopes_producer_keeps_its_wire_shape_across_the_rename() -> None:
+    old = json.loads((export.OUT_DIR / "DocumentParsed.v1.json").read_text(encoding="utf-8"))
+    new = json.loads(export.render()["DocumentUploaded.v1.json"])
+    assert _wire_shape(new["$defs"]["Origin"], new["$defs"]) == _wire_shape(
+        old["$defs"]["Producer"], old["$defs"]
+    )
+    event = codec.decode((FIXTURES / "v1/DocumentUploaded.json").read_bytes())
+    assert event.origin == Origin(service="ingest", instance="ingest-local")
+    assert json.loads(codec.encode(event))["producer"] == {
+        "service": "ingest",
+        "instance": "ingest-local",
+        "version": "0.1.0",
+    }
 
 
 @pytest.mark.unit
@@ -138,7 +150,7 @@ ENVELOPE: dict[str, Any] = {
     "attempt": 2,
     "trace_id": JOB_1,
     "causation_id": UPLOAD_ID,
-    "producer": Producer(service="test", instance="t-1"),
+    "origin": Origin(service="test", instance="t-1"),
 }
 
 ROUND_TRIPS: list[Case[AnyEvent, None]] = [
@@ -203,7 +215,7 @@ def test_round_trips_cover_every_event_type() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", ROUND_TRIPS, ids=_ids(ROUND_TRIPS))
+@pytest.mark.parametrize("case", ROUND_TRIPS, ids=case_ids(ROUND_TRIPS))
 def test_encode_decode_round_trip(case: Case[AnyEvent, None]) -> None:
     data = codec.encode(case.given)
     assert json.loads(data)["type"] == type(case.given).__name__
@@ -212,6 +224,23 @@ def test_encode_decode_round_trip(case: Case[AnyEvent, None]) -> None:
 
 # --- records written by older and current producers ----------------------------------------
 
+
+def _at(second: int, microsecond: int = 0) -> datetime:
+    """A moment of the fixtures' first job (2024-07-01 12:00)."""
+    return datetime(2024, 7, 1, 12, 0, second, microsecond, tzinfo=UTC)
+
+
+ACME_JOB: dict[str, Any] = {
+    "tenant_id": "acme",
+    "job_id": JOB_1,
+    "document_id": DOC_1,
+    "trace_id": JOB_1,
+}
+GLOBEX_JOB: dict[str, Any] = {"tenant_id": "globex", "job_id": JOB_2, "document_id": DOC_2}
+PARSER_ORIGIN = Origin(service="parser", instance="parser-local")
+AFTER_UPLOAD: dict[str, Any] = {**ACME_JOB, "causation_id": UPLOAD_ID, "origin": PARSER_ORIGIN}
+JOB_3 = "0190a3c4-5b6d-7000-8000-000000000003"
+
 RECORDS: list[Case[str, AnyEvent]] = [
     Case(
         "uploaded, every field",
@@ -219,14 +248,11 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentUploaded(
             event_id=UPLOAD_ID,
             occurred_at=AT,
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            producer=Producer(service="ingest", instance="ingest-local"),
+            origin=Origin(service="ingest", instance="ingest-local"),
             blob=SOURCE,
             filename="test.txt",
             metadata={"source": "crm", "tags": ["a", "b"]},
+            **ACME_JOB,
         ),
     ),
     Case(
@@ -234,16 +260,14 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/DocumentUploaded.minimal.json",
         DocumentUploaded(
             event_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6c",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 0, 250000, tzinfo=UTC),
-            tenant_id="globex",
-            job_id=JOB_2,
-            document_id=DOC_2,
+            occurred_at=_at(0, 250000),
             blob=BlobRef(
                 sha256="2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
                 size=3,
                 media_type="text/markdown",
             ),
             filename="notes.md",
+            **GLOBEX_JOB,
         ),
     ),
     Case(
@@ -251,14 +275,9 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/StageStarted.json",
         StageStarted(
             event_id="5a1e8f0c-2d3b-5c4a-8e9f-0a1b2c3d4e5f",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 1, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            causation_id=UPLOAD_ID,
-            producer=Producer(service="parser", instance="parser-local"),
+            occurred_at=_at(1),
             stage=Stage.PARSE,
+            **AFTER_UPLOAD,
         ),
     ),
     Case(
@@ -267,19 +286,14 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id=PARSED_ID,
             schema_version=1,
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            causation_id=UPLOAD_ID,
-            producer=Producer(service="parser", instance="parser-local"),
+            occurred_at=_at(2),
             text=TEXT,
             title="Hello",
             page_count=1,
             char_count=11,
             source=SOURCE,
             metadata={"source": "crm"},
+            **AFTER_UPLOAD,
         ),
     ),
     Case(
@@ -288,11 +302,9 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f61",
             schema_version=1,
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
-            tenant_id="globex",
-            job_id=JOB_2,
-            document_id=DOC_2,
+            occurred_at=_at(2),
             text=TEXT,
+            **GLOBEX_JOB,
         ),
     ),
     Case(
@@ -300,13 +312,13 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v2/DocumentParsed.json",
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f62",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            occurred_at=_at(2),
             tenant_id="acme",
-            job_id="0190a3c4-5b6d-7000-8000-000000000003",
+            job_id=JOB_3,
             document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
-            trace_id="0190a3c4-5b6d-7000-8000-000000000003",
+            trace_id=JOB_3,
             causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
-            producer=Producer(service="parser", instance="parser-local"),
+            origin=PARSER_ORIGIN,
             text=TEXT,
             title="Photosynthesis",
             page_count=2,
@@ -321,7 +333,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v2/DocumentParsed.minimal.json",
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f63",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 2, tzinfo=UTC),
+            occurred_at=_at(2),
             tenant_id="globex",
             job_id="0190a3c4-5b6d-7000-8000-000000000004",
             document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445569",
@@ -333,17 +345,14 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/DocumentIndexed.json",
         DocumentIndexed(
             event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6071",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 5, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
+            occurred_at=_at(5),
             attempt=2,
-            trace_id=JOB_1,
             causation_id=PARSED_ID,
-            producer=Producer(service="embedder", instance="embedder-local"),
+            origin=Origin(service="embedder", instance="embedder-local"),
             chunk_count=3,
             embedding_model="all-MiniLM-L6-v2",
             dimensions=384,
+            **ACME_JOB,
         ),
     ),
     Case(
@@ -351,18 +360,13 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/RetryScheduled.json",
         RetryScheduled(
             event_id="9e5c2d4a-6b7f-5a8e-8c3d-4e5f60718293",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 4, tzinfo=UTC),
-            tenant_id="acme",
-            job_id=JOB_1,
-            document_id=DOC_1,
-            trace_id=JOB_1,
-            causation_id=UPLOAD_ID,
-            producer=Producer(service="parser", instance="parser-local"),
+            occurred_at=_at(4),
             stage=Stage.PARSE,
             code="parse_timeout",
             message="parsing took longer than 30s",
             retry=1,
-            not_before=datetime(2024, 7, 1, 12, 0, 5, 500000, tzinfo=UTC),
+            not_before=_at(5, 500000),
+            **AFTER_UPLOAD,
         ),
     ),
     Case(
@@ -370,13 +374,11 @@ RECORDS: list[Case[str, AnyEvent]] = [
         "v1/DocumentFailed.json",
         DocumentFailed(
             event_id="8d4b1c3f-5a6e-5f7d-9b2c-3d4e5f607182",
-            occurred_at=datetime(2024, 7, 1, 12, 0, 3, tzinfo=UTC),
-            tenant_id="globex",
-            job_id=JOB_2,
-            document_id=DOC_2,
+            occurred_at=_at(3),
             stage=Stage.PARSE,
             code="corrupt_pdf",
             message="the PDF could not be read",
+            **GLOBEX_JOB,
         ),
     ),
 ]
@@ -398,7 +400,7 @@ def test_every_fixture_is_checked_and_every_event_type_has_one() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", RECORDS, ids=_ids(RECORDS))
+@pytest.mark.parametrize("case", RECORDS, ids=case_ids(RECORDS))
 def test_records_of_every_supported_version_decode(case: Case[str, AnyEvent]) -> None:
     event = codec.decode((FIXTURES / case.given).read_bytes())
     assert event == case.expected
@@ -409,7 +411,7 @@ def test_records_of_every_supported_version_decode(case: Case[str, AnyEvent]) ->
 @pytest.mark.parametrize(
     "case",
     [c for c in RECORDS if _version(c.given) == version_of(type(c.expected))],
-    ids=_ids([c for c in RECORDS if _version(c.given) == version_of(type(c.expected))]),
+    ids=case_ids([c for c in RECORDS if _version(c.given) == version_of(type(c.expected))]),
 )
 def test_this_release_writes_the_current_version_fixtures(case: Case[str, AnyEvent]) -> None:
     written = json.loads(codec.encode(case.expected))
@@ -447,7 +449,7 @@ def test_a_new_document_parsed_is_written_as_v2() -> None:
 def test_defaults_of_a_minimal_v1_record() -> None:
     event = codec.decode((FIXTURES / "v1/DocumentUploaded.minimal.json").read_bytes())
     assert isinstance(event, DocumentUploaded)
-    assert (event.attempt, event.trace_id, event.causation_id, event.producer) == (
+    assert (event.attempt, event.trace_id, event.causation_id, event.origin) == (
         1,
         None,
         None,
@@ -505,7 +507,7 @@ BAD_RECORDS: list[Case[bytes | None, str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BAD_RECORDS, ids=_ids(BAD_RECORDS))
+@pytest.mark.parametrize("case", BAD_RECORDS, ids=case_ids(BAD_RECORDS))
 def test_records_that_are_not_events_raise(case: Case[bytes | None, str]) -> None:
     with pytest.raises(codec.EventDecodeError) as raised:
         codec.decode(case.given)

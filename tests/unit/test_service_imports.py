@@ -46,3 +46,14 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     source.write_text("def f():\n    from services.embedder.config import X\n    import os\n")
 
     assert imported_modules(source) == {"services.embedder.config", "os"}
+
+
+def test_no_service_module_imports_the_local_infrastructure() -> None:
+    """The deployable image has no infra/: a service module that imported it could not start."""
+    found = [
+        f"{path.relative_to(SERVICES_DIR.parent)}: {module}"
+        for path in sorted(SERVICES_DIR.rglob("*.py"))
+        for module in sorted(imported_modules(path))
+        if module.split(".")[0] == "infra"
+    ]
+    assert found == []

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 import pytest
@@ -22,24 +21,10 @@ from services.embedder.config import EmbedderSettings
 from services.ingest.config import IngestSettings
 from services.parser.config import ParserSettings
 from services.status.config import StatusSettings
+from tests.fixtures.cases import Case, case_ids
 
-G = TypeVar("G")
-E = TypeVar("E")
 SECRET = "c0f9d1a27e3b4c58a6d70e12f9b83a4d5e6f7a8b9c0d1e2f"  # random hex, as `openssl rand` gives
 JWKS = "https://idp.example.com/.well-known/jwks.json"
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
 
 
 @pytest.mark.unit
@@ -94,7 +79,7 @@ LOADED: list[Case[tuple[type[Any], dict[str, str]], dict[str, Any]]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", LOADED, ids=_ids(LOADED))
+@pytest.mark.parametrize("case", LOADED, ids=case_ids(LOADED))
 def test_load_settings(case: Case[tuple[type[Any], dict[str, str]], dict[str, Any]]) -> None:
     cls, environ = case.given
     settings = load_settings(cls, environ)
@@ -123,7 +108,7 @@ INVALID: list[Case[tuple[type[Any], dict[str, str]], str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", INVALID, ids=_ids(INVALID))
+@pytest.mark.parametrize("case", INVALID, ids=case_ids(INVALID))
 def test_invalid_value_names_the_variable(
     case: Case[tuple[type[Any], dict[str, str]], str],
 ) -> None:
@@ -197,7 +182,7 @@ REFUSED: list[Case[dict[str, str], str]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", REFUSED, ids=_ids(REFUSED))
+@pytest.mark.parametrize("case", REFUSED, ids=case_ids(REFUSED))
 def test_insecure_settings_are_refused(case: Case[dict[str, str], str]) -> None:
     with pytest.raises(SettingsError, match=case.expected):
         load_settings(CommonSettings, case.given)
@@ -215,7 +200,7 @@ PRODUCTION: list[Case[dict[str, str], tuple[str | None, bool]]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", PRODUCTION, ids=_ids(PRODUCTION))
+@pytest.mark.parametrize("case", PRODUCTION, ids=case_ids(PRODUCTION))
 def test_production_settings_that_start(
     case: Case[dict[str, str], tuple[str | None, bool]],
 ) -> None:

@@ -11,6 +11,8 @@ import pytest
 from litestar.di import Provide
 from litestar.testing import TestClient
 
+from schemas import topics
+from schemas.events import Origin
 from services.common.auth import Principal, TokenVerifier, issue_token
 from services.common.embedding.hashing import HashingEmbedder
 from services.common.http import Check, create_app
@@ -27,6 +29,8 @@ from services.status.adapters.queries import (
 from services.status.api import StatusController
 from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService
+from tests.fixtures.fakes import MemoryJobs, RecordingPublisher
+from tests.unit.test_redrive import UPLOADED, failed
 from tests.unit.test_search_api import HIT
 
 pytestmark = pytest.mark.unit
@@ -360,3 +364,59 @@ def test_each_request_verifies_its_own_token(api: Api) -> None:
 
     assert answers == [200, 404, 200]
     assert [read[1] for read in api.queries.reads] == ["t", "u", "t"]
+
+
+@pytest.fixture
+def redriving() -> Iterator[tuple[TestClient[Any], RecordingPublisher]]:
+    """The status routes with a real Redriver over in-memory jobs: j1 failed, j2 running."""
+    publisher = RecordingPublisher()
+    jobs = MemoryJobs({("t", "j1"): failed("parse"), ("t", "j2"): failed("parse", state="parsing")})
+    redriver = Redriver(jobs, publisher, Origin(service="status", instance="unit"))
+
+    async def ready() -> dict[str, Check]:
+        return {}
+
+    app = create_app(
+        "status",
+        ready,
+        [StatusController],
+        verifier=TokenVerifier(secret=SECRET, jwks=None),
+        dependencies={
+            "queries": Provide(JobsAndDocuments, sync_to_thread=False),
+            "search": Provide(lambda: None, sync_to_thread=False),
+            "redriver": Provide(lambda: redriver, sync_to_thread=False),
+            "audit": Provide(RecordingAudit, sync_to_thread=False),
+        },
+    )
+    with TestClient(app) as client:
+        yield client, publisher
+
+
+RETRY_CASES = [
+    Case("a failed job", ("t", "/v1/jobs/j1/retry"), (202, "queued", ("parse", 1))),
+    Case("an unknown job", ("t", "/v1/jobs/j9/retry"), (404, "Not Found", ("no job j9", 0))),
+    Case("another tenant's job", ("u", "/v1/jobs/j1/retry"), (404, "Not Found", ("no job j1", 0))),
+    Case("a job still running", ("t", "/v1/jobs/j2/retry"), (409, "Conflict", ("only failed", 0))),
+]
+
+
+@pytest.mark.parametrize("case", RETRY_CASES, ids=[c.description for c in RETRY_CASES])
+def test_a_retry_answers_the_redrive_or_a_problem_saying_why_not(
+    redriving: tuple[TestClient[Any], RecordingPublisher], case: Case
+) -> None:
+    client, publisher = redriving
+    tenant, path = case.given
+    status, field, (said, sent) = case.expected
+
+    response = client.post(path, headers=Api.auth(tenant))
+
+    assert response.status_code == status, response.text
+    body = response.json()
+    if status == 202:
+        assert (body["state"], body["restarted_stage"]) == (field, said)
+    else:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert (body["status"], body["title"]) == (status, field)
+        assert said in body["detail"]
+    uploads = publisher.events(topics.DOCUMENTS_UPLOADED)
+    assert [e.job_id for e in uploads] == [UPLOADED.job_id] * sent

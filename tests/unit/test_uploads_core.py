@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import pytest
 
@@ -19,6 +19,7 @@ from services.ingest.core.uploads import (
     check_idempotency_key,
     validate_upload,
 )
+from tests.fixtures.cases import Case, case_ids
 from tests.fixtures.documents import (
     docx_with_headings,
     many_entries_bomb,
@@ -28,25 +29,10 @@ from tests.fixtures.documents import (
     xlsx_workbook,
 )
 
-G = TypeVar("G")
-E = TypeVar("E")
 LIMIT = 1024
 BIG = 64 * 1024 * 1024
 TEXT = b"Sluice turns documents into searchable chunks.\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
-
-
-@dataclass(frozen=True)
-class Case(Generic[G, E]):
-    """One table row: what is given and what is expected."""
-
-    description: str
-    given: G
-    expected: E
-
-
-def _ids(cases: list[Case[G, E]]) -> list[str]:
-    return [c.description for c in cases]
 
 
 @dataclass(frozen=True)
@@ -123,7 +109,7 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", REJECTED, ids=_ids(REJECTED))
+@pytest.mark.parametrize("case", REJECTED, ids=case_ids(REJECTED))
 def test_rejected_uploads(case: Case[Upload, tuple[int, str]]) -> None:
     status, reason = case.expected
     with pytest.raises(UploadRejectedError) as raised:
@@ -182,7 +168,7 @@ ACCEPTED: list[Case[Upload, dict[str, Any]]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", ACCEPTED, ids=_ids(ACCEPTED))
+@pytest.mark.parametrize("case", ACCEPTED, ids=case_ids(ACCEPTED))
 def test_accepted_uploads(case: Case[Upload, dict[str, Any]]) -> None:
     accepted = case.given.validate()
     for name, value in case.expected.items():
@@ -213,7 +199,7 @@ KEYS: list[Case[str | None, str | None]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", KEYS, ids=_ids(KEYS))
+@pytest.mark.parametrize("case", KEYS, ids=case_ids(KEYS))
 def test_idempotency_key_accepted(case: Case[str | None, str | None]) -> None:
     assert check_idempotency_key(case.given) == case.expected
 
@@ -228,7 +214,7 @@ BAD_KEYS: list[Case[str, int]] = [
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", BAD_KEYS, ids=_ids(BAD_KEYS))
+@pytest.mark.parametrize("case", BAD_KEYS, ids=case_ids(BAD_KEYS))
 def test_idempotency_key_rejected(case: Case[str, int]) -> None:
     with pytest.raises(UploadRejectedError) as raised:
         check_idempotency_key(case.given)

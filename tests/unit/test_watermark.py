@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka.structs import TopicPartition
 
-from services.common.watermark import Watermarks
+from services.common.kafka.watermark import Watermarks
 
 pytestmark = pytest.mark.unit
 

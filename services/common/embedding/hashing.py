@@ -24,38 +24,12 @@ class HashingEmbedder:
     def __init__(self, *, dimensions: int = BENCH_DIMENSIONS) -> None:
         if dimensions <= 0:
             raise ValueError(f"dimensions must be positive, got {dimensions}")
-        self._dimensions = dimensions
-        self._tokenizer = WhitespaceTokenizer()
-
-    @property
-    def model_name(self) -> str:
-        """Name stored with each vector; marks the vectors as benchmark-only."""
-        return f"bench-hashing-{self._dimensions}"
-
-    @property
-    def dimensions(self) -> int:
-        """Length of every vector."""
-        return self._dimensions
-
-    @property
-    def max_tokens(self) -> int:
-        """Most words per text; there is no model limit, this only keeps chunks comparable."""
-        return _BENCH_MAX_TOKENS
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """Whitespace tokenizer: one token per word."""
-        return self._tokenizer
-
-    @property
-    def batch_size(self) -> int:
-        """Texts per call: any number is as cheap."""
-        return 256
-
-    @property
-    def concurrency(self) -> int:
-        """One call at a time: hashing holds the GIL, threads would not help."""
-        return 1
+        self.model_name = f"bench-hashing-{dimensions}"  # marks the vectors benchmark-only
+        self.dimensions = dimensions
+        self.max_tokens = _BENCH_MAX_TOKENS  # no model limit: only keeps chunks comparable
+        self.tokenizer: Tokenizer = WhitespaceTokenizer()  # one token per word
+        self.batch_size = 256  # any number is as cheap
+        self.concurrency = 1  # hashing holds the GIL: threads would not help
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one unit vector per text (a fixed unit vector for text without words)."""
@@ -63,9 +37,9 @@ class HashingEmbedder:
 
     def _embed_one(self, text: str) -> list[float]:
         """Hash each word into a bucket with a sign, then scale the sum to unit length."""
-        vector = [0.0] * self._dimensions
+        vector = [0.0] * self.dimensions
         for word in text.lower().split():
-            bucket, sign = _bucket(word, self._dimensions)
+            bucket, sign = _bucket(word, self.dimensions)
             vector[bucket] += sign
         norm = math.sqrt(sum(value * value for value in vector))
         if norm == 0.0:

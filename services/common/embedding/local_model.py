@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.common.embedding.ports import EmbeddingProvider, Tokenizer
+from services.common.embedding.ports import Tokenizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -80,7 +80,7 @@ def default_lanes(threads: int | None = None) -> int:
     return max(1, min(MAX_DEFAULT_LANES, usable_cpus() // (threads or 1)))
 
 
-class LocalSentenceTransformer(EmbeddingProvider):
+class LocalSentenceTransformer:
     """all-MiniLM-L6-v2 via sentence-transformers on the CPU, never touching the network.
 
     `embed` is synchronous and CPU-bound. It may run in `lanes` threads at once: each call
@@ -105,45 +105,16 @@ class LocalSentenceTransformer(EmbeddingProvider):
             raise ValueError(f"threads must be positive, got {threads}")
         if lanes is not None and lanes <= 0:
             raise ValueError(f"lanes must be positive, got {lanes}")
-        self._lanes = lanes or default_lanes(threads)
-        threads = threads or max(1, usable_cpus() // self._lanes)
+        self.concurrency = lanes or default_lanes(threads)  # lanes: calls at once, a thread each
+        threads = threads or max(1, usable_cpus() // self.concurrency)
         self._model = _load_model(model_path or bundled_model_path(), threads)
-        self._batch_size = batch_size
         self._preprocessing = threading.Lock()  # the fast tokenizer is not shared across threads
-        self._tokenizer = ModelTokenizer(self._model.tokenizer)
+        self.model_name = MODEL_NAME
+        self.batch_size = batch_size  # texts per forward pass
+        self.tokenizer: Tokenizer = ModelTokenizer(self._model.tokenizer)  # its word pieces
         specials = int(self._model.tokenizer.num_special_tokens_to_add(pair=False))
-        self._max_tokens = _max_seq_length(self._model) - specials
-        self._dimensions = _embedding_dimension(self._model)
-
-    @property
-    def model_name(self) -> str:
-        """Name stored with each vector."""
-        return MODEL_NAME
-
-    @property
-    def dimensions(self) -> int:
-        """Length of every vector (384)."""
-        return self._dimensions
-
-    @property
-    def max_tokens(self) -> int:
-        """Word pieces a text may have before the model truncates it (256 minus [CLS], [SEP])."""
-        return self._max_tokens
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """The model's own word-piece tokenizer."""
-        return self._tokenizer
-
-    @property
-    def batch_size(self) -> int:
-        """Texts per forward pass."""
-        return self._batch_size
-
-    @property
-    def concurrency(self) -> int:
-        """Lanes: how many `embed` calls may run at once, each in its own thread."""
-        return self._lanes
+        self.max_tokens = _max_seq_length(self._model) - specials  # 256 minus [CLS], [SEP]
+        self.dimensions = _embedding_dimension(self._model)  # 384
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one L2-normalised 384-dim vector per text, `batch_size` texts per pass.
@@ -155,8 +126,8 @@ class LocalSentenceTransformer(EmbeddingProvider):
             return []
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
-        for at in range(0, len(order), self._batch_size):
-            part = order[at : at + self._batch_size]
+        for at in range(0, len(order), self.batch_size):
+            part = order[at : at + self.batch_size]
             for i, vector in zip(part, self._forward([texts[i] for i in part]), strict=True):
                 vectors[i] = vector
         return vectors

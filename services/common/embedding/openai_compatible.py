@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import openai
 
-from services.common.embedding.ports import EmbeddingProvider, Tokenizer
+from services.common.embedding.ports import Tokenizer
 from services.common.embedding.tokenizing import WhitespaceTokenizer
 from services.common.errors import RetryableError
 
@@ -25,7 +25,7 @@ _TRANSIENT_STATUS = frozenset({408, 409})
 _NO_KEY = "no-key"  # vLLM, Ollama and TEI accept any bearer token when they check none
 
 
-class OpenAICompatibleEmbedder(EmbeddingProvider):
+class OpenAICompatibleEmbedder:
     """Embeds through an OpenAI-compatible HTTP API with the `openai` package's sync client.
 
     `embed` is synchronous (call it in a worker thread). The client never retries by itself
@@ -64,51 +64,22 @@ class OpenAICompatibleEmbedder(EmbeddingProvider):
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
-        self._model = model
-        self._dimensions = dimensions
-        self._batch_size = batch_size
-        self._max_words = max(1, int(max_tokens * WORDS_PER_TOKEN))
-        self._tokenizer = WhitespaceTokenizer()
+        self.model_name = model
+        self.dimensions = dimensions  # a response of another length is refused
+        self.batch_size = batch_size  # texts per request
+        self.max_tokens = max(1, int(max_tokens * WORDS_PER_TOKEN))  # words: see the class doc
+        self.tokenizer: Tokenizer = WhitespaceTokenizer()  # approximates the provider's tokens
+        self.concurrency = 1  # one request at a time: a rate limit sees one steady client
         self._base_url = base_url
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or _NO_KEY, timeout=timeout_s, max_retries=0
         )
 
-    @property
-    def model_name(self) -> str:
-        """The served model's name, stored with each vector."""
-        return self._model
-
-    @property
-    def dimensions(self) -> int:
-        """Length of every vector; a response of another length is refused."""
-        return self._dimensions
-
-    @property
-    def max_tokens(self) -> int:
-        """Most whitespace words per text: 3/4 of the model's token limit (see the class doc)."""
-        return self._max_words
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """Whitespace tokenizer, an approximation of the provider's tokens."""
-        return self._tokenizer
-
-    @property
-    def batch_size(self) -> int:
-        """Texts per request."""
-        return self._batch_size
-
-    @property
-    def concurrency(self) -> int:
-        """One request at a time, so a provider's rate limit sees one client's steady pace."""
-        return 1
-
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one L2-normalised vector per text, in order, `batch_size` texts per request."""
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), self._batch_size):
-            vectors += self._embed_batch(texts[start : start + self._batch_size])
+        for start in range(0, len(texts), self.batch_size):
+            vectors += self._embed_batch(texts[start : start + self.batch_size])
         return vectors
 
     def close(self) -> None:
@@ -118,7 +89,7 @@ class OpenAICompatibleEmbedder(EmbeddingProvider):
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         try:
             response = self._client.embeddings.create(
-                model=self._model, input=texts, encoding_format="float"
+                model=self.model_name, input=texts, encoding_format="float"
             )
         except openai.APIError as error:
             raise self._translate(error) from error
@@ -130,19 +101,19 @@ class OpenAICompatibleEmbedder(EmbeddingProvider):
         return [self._checked(item.embedding) for item in data]
 
     def _checked(self, vector: list[float]) -> list[float]:
-        if len(vector) != self._dimensions:
+        if len(vector) != self.dimensions:
             raise ValueError(
-                f"model {self._model!r} at {self._base_url} returned {len(vector)}-dim vectors,"
-                f" but {self._dimensions} are configured (SLUICE_OPENAI_DIMENSIONS)"
+                f"model {self.model_name!r} at {self._base_url} returned {len(vector)}-dim vectors,"
+                f" but {self.dimensions} are configured (SLUICE_OPENAI_DIMENSIONS)"
             )
         norm = math.sqrt(math.fsum(value * value for value in vector))
         if not math.isfinite(norm) or norm == 0.0:
-            raise ValueError(f"model {self._model!r} returned a zero or non-finite vector")
+            raise ValueError(f"model {self.model_name!r} returned a zero or non-finite vector")
         return [value / norm for value in vector]
 
     def _translate(self, error: openai.APIError) -> Exception:
         """Our error for the client's: RetryableError when a later try may pass, else ValueError."""
-        where = f"{self._base_url} ({self._model})"
+        where = f"{self._base_url} ({self.model_name})"
         if isinstance(error, openai.RateLimitError):
             wait = retry_after_seconds(error.response.headers)
             hint = f"; retry after {wait:g}s" if wait is not None else ""

@@ -16,35 +16,18 @@ class Tokenizer(Protocol):
 class EmbeddingProvider(Protocol):
     """Turns texts into L2-normalised vectors; synchronous and CPU-bound (call it in a thread)."""
 
-    @property
-    def model_name(self) -> str:
-        """Name of the model, stored with each vector (e.g. "all-MiniLM-L6-v2")."""
-        ...
-
-    @property
-    def dimensions(self) -> int:
-        """Length of every vector `embed` returns."""
-        ...
-
-    @property
-    def max_tokens(self) -> int:
-        """Most tokens (of `tokenizer`) one text may have without being truncated by the model."""
-        ...
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """The tokenizer whose tokens the model counts, for sizing chunks."""
-        ...
-
-    @property
-    def batch_size(self) -> int:
-        """Texts the provider takes in one pass or request; the stage sizes its calls to it."""
-        ...
-
-    @property
-    def concurrency(self) -> int:
-        """How many `embed` calls may run at once, each in its own thread (1: one at a time)."""
-        ...
+    model_name: str
+    """Name of the model, stored with each vector (e.g. "all-MiniLM-L6-v2")."""
+    dimensions: int
+    """Length of every vector `embed` returns."""
+    max_tokens: int
+    """Most tokens (of `tokenizer`) one text may have without being truncated by the model."""
+    tokenizer: Tokenizer
+    """The tokenizer whose tokens the model counts, for sizing chunks."""
+    batch_size: int
+    """Texts the provider takes in one pass or request; the stage sizes its calls to it."""
+    concurrency: int
+    """How many `embed` calls may run at once, each in its own thread (1: one at a time)."""
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Return one L2-normalised vector of `dimensions` floats per text, in order.

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
-
 from services.common.db import Pool
-from services.embedder.core.chunking import Chunk
+from services.embedder.core.ports import DocumentChunks
 
 UPSERT = (
     "INSERT INTO chunks (document_id, chunk_index, embedding_model, tenant_id, text, start_char,"
@@ -22,23 +20,13 @@ UPSERT = (
 TRIM = "DELETE FROM chunks WHERE document_id = %s AND embedding_model = %s AND chunk_index >= %s"
 
 
-class DocumentChunks(msgspec.Struct, frozen=True):
-    """Everything to store for one document."""
-
-    tenant_id: str
-    document_id: str
-    source_event_id: str
-    chunks: list[Chunk]
-    vectors: list[list[float]]
-
-
 def vector_literal(vector: Sequence[float]) -> str:
     """pgvector's text form."""
     return "[" + ",".join(map(repr, vector)) + "]"
 
 
-class ChunkStore:
-    """Writes a batch of documents' chunks in one transaction."""
+class PostgresChunkStore:
+    """`ChunkStore` in pgvector: a batch of documents' chunks in one transaction."""
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool

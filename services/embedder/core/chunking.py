@@ -37,6 +37,18 @@ class Chunk(msgspec.Struct, frozen=True):
     heading: str | None = None
 
 
+class ChunkSizes(msgspec.Struct, frozen=True):
+    """How many tokens a chunk holds at most, and how many it shares with its neighbour."""
+
+    max_tokens: int
+    overlap_tokens: int
+
+    def within(self, model_limit: int) -> ChunkSizes:
+        """These sizes for a model that reads at most `model_limit` tokens (overlap <= half)."""
+        tokens = min(self.max_tokens, model_limit)
+        return ChunkSizes(tokens, min(self.overlap_tokens, tokens // 2))
+
+
 def chunk_text(
     text: str, tokenizer: Tokenizer, *, max_tokens: int = 256, overlap_tokens: int = 32
 ) -> list[Chunk]:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool
-
-
-class UploadRecord(msgspec.Struct, frozen=True):
-    """A stored upload: what a retry with the same key gets back."""
-
-    job_id: str
-    tenant_id: str
-    document_id: str
-    event_id: str
-    sha256: str
-    filename: str
-    media_type: str
-    size: int
-    metadata: dict[str, Any]
-    created_at: datetime
-    idempotency_key: str | None = None
-    published_at: datetime | None = None
-
+from services.ingest.core.ports import UploadRecord
 
 _COLUMNS = (
     "job_id, tenant_id, document_id, event_id, sha256, filename, media_type, size, metadata,"
@@ -35,11 +18,18 @@ _COLUMNS = (
 )
 
 
-class UploadsStore:
-    """The `uploads` table."""
+class PostgresUploadsStore:
+    """`UploadsStore` in the `uploads` table, the bytes in `blobs`, one transaction each."""
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self.blobs = PostgresBlobStore(pool)
+
+    async def create(self, record: UploadRecord, data: bytes) -> UploadRecord:
+        """Store the bytes and the row in one transaction (one WAL flush); see `insert`."""
+        async with self.pool.connection() as conn:
+            await self.blobs.put(data, record.media_type, conn=conn, sha256=record.sha256)
+            return await self.insert(conn, record)
 
     async def insert(self, conn: AsyncConnection[Any], record: UploadRecord) -> UploadRecord:
         """Store `record` in `conn`'s transaction; if its key is taken, return that upload.

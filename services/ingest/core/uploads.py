@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.events import document_id_for
 from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
+from services.common.errors import RefusedError
 from services.common.jsonlimits import MAX_METADATA_DEPTH, JsonLimitError, decode_json_limited
 from services.common.media import ALLOWED_MEDIA_TYPES, sanitize_filename, sniff_media_type
 
@@ -16,14 +17,8 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY = 255
 
 
-class UploadRejectedError(Exception):
+class UploadRejectedError(RefusedError):
     """The upload is refused; `status` is the HTTP status, the message the reason."""
-
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
 
 
 class AcceptedUpload(msgspec.Struct, frozen=True):

@@ -10,10 +10,6 @@ import msgspec
 
 from services.parser.core.parsed import ParsedText
 
-TIMEOUT = "parse_timeout"
-RESOURCES = "resource_limit"
-INTERNAL = "internal_error"
-
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 31  # a frame announcing more is a broken stream, not a document
 

@@ -38,11 +38,8 @@ from dataclasses import dataclass
 
 from services.common.errors import InfrastructureError
 from services.parser.adapters import frames
-from services.parser.adapters.frames import INTERNAL, RESOURCES, TIMEOUT
-from services.parser.core.errors import ParseError
+from services.parser.core.errors import INTERNAL, PARSE_TIMEOUT, RESOURCE_LIMIT, ParseError
 from services.parser.core.parsed import ParsedText
-
-__all__ = ["INTERNAL", "RESOURCES", "TIMEOUT", "ParserSandbox", "SandboxUnavailableError"]
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +332,7 @@ class ParserSandbox:
                 "parser worker %d: over %gs on a document, replaced", worker.pid, limits.timeout_s
             )
             raise ParseError(
-                TIMEOUT,
+                PARSE_TIMEOUT,
                 f"parsing took longer than {limits.timeout_s:g}s; the file may be malformed "
                 "or too complex: simplify or split it and upload again",
             ) from None
@@ -365,7 +362,7 @@ def _death(status: int, error: frames.BrokenStreamError, limits: Limits) -> Pars
         )
     if status == -signal.SIGXCPU:
         return ParseError(
-            TIMEOUT,
+            PARSE_TIMEOUT,
             f"parsing used more than {limits.cpu_s:g}s of CPU time; the file may be malformed "
             "or too complex: simplify or split it and upload again",
         )
@@ -379,7 +376,7 @@ def _death(status: int, error: frames.BrokenStreamError, limits: Limits) -> Pars
     else:
         how = str(error)
     return ParseError(
-        RESOURCES,
+        RESOURCE_LIMIT,
         f"the parser process died on this file ({how}); it may need more than the "
         f"{limits.memory_mb} MiB a parser may use: split or simplify it and upload again",
     )

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from services.parser.adapters import frames
 from services.parser.adapters.confine import confine, limit_cpu
-from services.parser.core.errors import ParseError
+from services.parser.core.errors import INTERNAL, RESOURCE_LIMIT, ParseError
 from services.parser.core.parsed import ParsedText
 
 Extractor = Callable[[bytes, str], ParsedText]
@@ -45,19 +45,19 @@ def _failure(error: BaseException, *, memory_mb: int, file_mb: int) -> frames.Fa
         return frames.Failed(str(error.code), str(error.message))
     if isinstance(error, MemoryError):
         return frames.Failed(
-            frames.RESOURCES,
+            RESOURCE_LIMIT,
             f"the document needs more memory than a parser may use ({memory_mb} MiB); "
             "split or simplify it and upload again",
             retire=True,  # a MemoryError can leave the interpreter in a poor state
         )
     if isinstance(error, OSError) and error.errno == errno.EFBIG:
         return frames.Failed(
-            frames.RESOURCES,
+            RESOURCE_LIMIT,
             f"parsing the document wrote more than {file_mb} MiB to a file; "
             "split or simplify it and upload again",
         )
     return frames.Failed(
-        frames.INTERNAL,
+        INTERNAL,
         f"the parser failed unexpectedly on this file ({_describe(error)}); this is a fault "
         "in the parser, not necessarily in the file: report it to the operators with the job id",
         retire=not isinstance(error, Exception),  # SystemExit and the like: start afresh

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from services.common.archive import ArchiveTooLargeError, inspect_archive
 from services.parser.core.errors import ARCHIVE_TOO_LARGE, CORRUPT_FILE, ParseError
+from services.parser.core.quiet import quiet
 
 
 @contextmanager
@@ -20,7 +19,7 @@ def open_package(data: bytes, kind: str, fix: str) -> Iterator[None]:
     """
     try:
         inspect_archive(data)
-        with _quiet():
+        with quiet("openpyxl"):
             yield
     except ArchiveTooLargeError as exc:
         raise ParseError(ARCHIVE_TOO_LARGE, exc.message) from exc
@@ -32,17 +31,3 @@ def open_package(data: bytes, kind: str, fix: str) -> Iterator[None]:
             CORRUPT_FILE,
             f"the {kind} file could not be read: {reason[:200]}; {fix} and upload again",
         ) from exc
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the warnings libraries print about odd but readable files."""
-    logger = logging.getLogger("openpyxl")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)

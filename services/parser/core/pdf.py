@@ -7,10 +7,7 @@ encode) leaves this module as a plain `str`.
 from __future__ import annotations
 
 import io
-import logging
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -21,6 +18,7 @@ from schemas.layout import Heading
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ENCRYPTED_PDF, ParseError
 from services.parser.core.parsed import ParsedText
+from services.parser.core.quiet import quiet
 from services.parser.core.text import one_line
 
 # Bookmarks read at most, and how deep: real outlines are far smaller.
@@ -36,7 +34,7 @@ _ENCRYPTED_MESSAGE = (
 def extract_pdf(data: bytes) -> ParsedText:
     """Extract the text of every page (pages apart by a blank line) and the outline."""
     builder = TextBuilder()
-    with _quiet_pypdf():
+    with quiet("pypdf"):
         try:
             reader = PdfReader(io.BytesIO(data))
             _unlock(reader)
@@ -146,17 +144,3 @@ def _reason(exc: Exception) -> str:
     """Return a short human reason for a pypdf failure."""
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "..."
-
-
-@contextmanager
-def _quiet_pypdf() -> Iterator[None]:
-    """Silence pypdf's warnings about malformed files while we read one."""
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from services.common.db import Pool
-from services.common.kafka import Delivery, Position
+from services.common.kafka.records import Delivery, Position
 from services.status.core.projection import fields_of, rank_of, state_of, timestamp_column
 
 _DATA_COLUMNS = (

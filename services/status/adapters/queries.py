@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from services.common.db import Pool
+from services.status.core.ports import RedriveSource
 
 
 class JobError(msgspec.Struct, frozen=True):
@@ -250,6 +251,25 @@ class StatusQueries:
             )
             for r in rows
         ]
+
+    async def redrive_source(self, tenant_id: str | None, job_id: str) -> RedriveSource | None:
+        """A job with the payloads of its input events (`tenant_id` None: any tenant's)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT state, attempt, error_stage FROM jobs"
+                " WHERE job_id = %s AND (%s::text IS NULL OR tenant_id = %s)",
+                (job_id, tenant_id, tenant_id),
+            )
+            job = await cur.fetchone()
+            if job is None:
+                return None
+            cur = await conn.execute(
+                "SELECT type, payload FROM job_events WHERE job_id = %s"
+                " AND type IN ('DocumentUploaded', 'DocumentParsed') ORDER BY occurred_at DESC",
+                (job_id,),
+            )
+            inputs = {row["type"]: row["payload"] for row in await cur.fetchall()}
+        return RedriveSource(job["state"], int(job["attempt"]), job["error_stage"], inputs)
 
 
 def _pending(upload: dict[str, Any]) -> JobView:

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Collection
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from schemas import codec, topics
-from schemas.events import DocumentFailed, Producer, Stage, derived_id, now
-from services.common.deadletter import DeadLetters
-from services.common.records import RETRY_ATTEMPT, header, send_event
+from schemas.events import DocumentFailed, Origin, Stage, derived_id, now
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.headers import RETRY_ATTEMPT, header
+from services.common.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,14 @@ class Poison:
         self,
         dead_letters: DeadLetters,
         *,
-        producer: AIOKafkaProducer,
-        identity: Producer,
+        publisher: EventPublisher,
+        origin: Origin,
         stage: Stage | None,
         owned: Collection[str],
     ) -> None:
         self.dead_letters = dead_letters
-        self.producer = producer
-        self.identity = identity
+        self.publisher = publisher
+        self.origin = origin
         self.stage = stage
         self.owned = set(owned)
 
@@ -86,9 +86,9 @@ class Poison:
             job_id=str(ids["job_id"]),
             document_id=str(ids["document_id"]),
             causation_id=str(ids["event_id"]),
-            producer=self.identity,
+            origin=self.origin,
             stage=self.stage,
             code=error.code,
             message=f"the pipeline could not read this job's event: {error.message}",
         )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
+        await self.publisher.publish(topics.DOCUMENTS_FAILED, failed)

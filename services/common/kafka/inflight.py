@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka.structs import TopicPartition
 
-from services.common.watermark import Ticket, Watermarks
+from services.common.kafka.watermark import Ticket, Watermarks
 
 log = logging.getLogger(__name__)
 

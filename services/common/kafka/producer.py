@@ -1,4 +1,4 @@
-"""The one Kafka toolkit: durable producer, topic setup; the consumer loop is re-exported."""
+"""Producing: the durable producer, topic setup, and the event publisher the stages talk to."""
 
 from __future__ import annotations
 
@@ -10,32 +10,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas import topics
-from services.common.consumer import ConsumerHealth, ConsumerLoop, StoredOffsets
-from services.common.isolation import BatchHandler
-from services.common.records import (
-    RETRY_ATTEMPT,
-    RETRY_NOT_BEFORE,
-    Delivery,
-    Position,
-    header,
-    send_event,
-)
-
-__all__ = [
-    "RETRY_ATTEMPT",
-    "RETRY_NOT_BEFORE",
-    "BatchHandler",
-    "ConsumerHealth",
-    "ConsumerLoop",
-    "Delivery",
-    "Position",
-    "StoredOffsets",
-    "ensure_topics",
-    "header",
-    "make_producer",
-    "send_event",
-]
+from schemas import codec, topics
+from schemas.events import AnyEvent
+from services.common import metrics
+from services.common.ports import Headers
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +30,28 @@ def make_producer(bootstrap: str, client_id: str, **overrides: Any) -> AIOKafkaP
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+class KafkaPublisher:
+    """`EventPublisher` and `RecordSender` over a started producer: every send is acknowledged."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def publish(self, topic: str, event: AnyEvent, *, headers: Headers = ()) -> None:
+        """Produce `event` keyed by document_id and wait for the broker's acknowledgement."""
+        await self.send(topic, codec.encode(event), key=event.document_id.encode(), headers=headers)
+        metrics.EVENTS_PRODUCED.labels(topic, type(event).__name__).inc()
+
+    async def send(
+        self, topic: str, value: bytes | None, *, key: bytes | None, headers: Headers = ()
+    ) -> None:
+        """Produce a raw record (a copy for a retry or dead-letter topic) and wait for the ack."""
+        await self.producer.send_and_wait(topic, value, key=key, headers=list(headers) or None)
+
+    def brokers_known(self) -> int:
+        """How many brokers the producer's metadata knows (0 until it reached the cluster)."""
+        return len(self.producer.client.cluster.brokers())
 
 
 async def ensure_topics(

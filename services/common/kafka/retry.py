@@ -8,20 +8,18 @@ import time
 from datetime import UTC, datetime
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 
 from schemas import codec, topics
-from schemas.events import DocumentFailed, Producer, RetryScheduled, Stage, caused_by
-from services.common import metrics
-from services.common.deadletter import DeadLetters
-from services.common.errors import RetryableError
+from schemas.events import Origin, RetryScheduled, Stage, caused_by
+from services.common.errors import RETRIES_EXHAUSTED
+from services.common.jobs import fail_job
+from services.common.kafka import headers as h
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.records import Delivery
 from services.common.logs import ctx
-from services.common.records import RETRY_ATTEMPT, RETRY_NOT_BEFORE, Delivery, send_event
-
-__all__ = ["RETRIES_EXHAUSTED", "Retrier", "RetryPolicy", "RetryableError"]
+from services.common.ports import Publisher
 
 log = logging.getLogger(__name__)
-RETRIES_EXHAUSTED = "retries_exhausted"
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
@@ -45,18 +43,18 @@ class Retrier:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
-        identity: Producer,
+        publisher: Publisher,
+        origin: Origin,
         stage: Stage,
         policy: RetryPolicy | None = None,
         *,
         group: str = "",
     ) -> None:
-        self.producer = producer
-        self.identity = identity
+        self.publisher = publisher
+        self.origin = origin
         self.stage = stage
         self.policy = policy or RetryPolicy()
-        self.dead_letters = DeadLetters(producer, stage=str(stage), group=group)
+        self.dead_letters = DeadLetters(publisher, stage=str(stage), group=group)
 
     async def retry_later(
         self,
@@ -80,15 +78,15 @@ class Retrier:
         if retry_after_s is not None:
             delay = max(delay, retry_after_s)
         due_ms = int((time.time() + delay) * 1000)
-        await self.producer.send_and_wait(
+        await self.publisher.send(
             topics.retry(base_topic),
             codec.encode(event),
             key=event.document_id.encode(),
             headers=[
-                (RETRY_ATTEMPT, str(retry).encode()),
-                (RETRY_NOT_BEFORE, str(due_ms).encode()),
-                ("sluice.error.code", code.encode()),
-                ("sluice.error.message", message[:1000].encode()),
+                (h.RETRY_ATTEMPT, str(retry).encode()),
+                (h.RETRY_NOT_BEFORE, str(due_ms).encode()),
+                (h.ERROR_CODE, code.encode()),
+                (h.ERROR_MESSAGE, message[: h.MESSAGE_LIMIT].encode()),
             ],
         )
         scheduled = RetryScheduled(
@@ -97,9 +95,9 @@ class Retrier:
             message=message,
             retry=retry,
             not_before=datetime.fromtimestamp(due_ms / 1000, UTC),
-            **caused_by(event, f"{self.stage}-retry-{retry}", self.identity),
+            **caused_by(event, f"{self.stage}-retry-{retry}", self.origin),
         )
-        await send_event(self.producer, topics.JOBS_PROGRESS, scheduled)
+        await self.publisher.publish(topics.JOBS_PROGRESS, scheduled)
         log.warning(
             "retry %d in %.1fs: %s",
             retry,
@@ -140,24 +138,16 @@ class Retrier:
         `failure` is the job's message when it should differ from the header's `message`;
         `attempts` defaults to one more than the record's retries.
         """
-        event = delivery.event
-        await self.dead_letters.write(
-            topic=delivery.topic,
-            partition=delivery.partition,
-            offset=delivery.offset,
-            key=event.document_id.encode(),
-            value=codec.encode(event),
-            attempts=attempts if attempts is not None else delivery.retries + 1,
-            code=code,
-            message=message,
-            error_type=error_type,
+        await self.dead_letters.write_delivery(
+            delivery, code=code, message=message, error_type=error_type, attempts=attempts
         )
-        failed = DocumentFailed(
-            stage=self.stage,
-            code=code,
-            message=failure or message,
+        reason = (code, failure or message)
+        await fail_job(
+            self.publisher,
+            self.origin,
+            self.stage,
+            delivery.event,
+            reason,
+            kind=kind,
             retryable=retryable,
-            **caused_by(event, kind, self.identity),
         )
-        await send_event(self.producer, topics.DOCUMENTS_FAILED, failed)
-        metrics.JOBS_FAILED.labels(str(self.stage), code).inc()

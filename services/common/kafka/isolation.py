@@ -1,6 +1,6 @@
 """Per-record failure isolation: one record's exception costs that record, never its batch.
 
-`classify` (services/common/failures.py) decides per exception class; this module acts on it:
+`classify` (services/common/kafka/failures.py) decides per exception class; this module acts on it:
 an outage pauses and retries the same records, a record's own failure is retried a bounded
 number of times (in place, then through `<topic>.retry`) and then dead-lettered with its job
 failed `internal_error`.
@@ -15,15 +15,15 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
-from schemas import codec, topics
+from schemas import topics
 from schemas.events import Stage
 from services.common import metrics
-from services.common.deadletter import DeadLetters
 from services.common.errors import INTERNAL_ERROR, RetryableError
-from services.common.failures import Failure, classify, describe, error_type
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.failures import Failure, classify, describe, error_type
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
-from services.common.records import Delivery, Position
-from services.common.retry import Retrier
 
 log = logging.getLogger(__name__)
 
@@ -213,16 +213,8 @@ class Isolation:
             extra=_ctx(delivery, self.stage),
         )
         if self.retrier is None:
-            await self.dead_letters.write(
-                topic=delivery.topic,
-                partition=delivery.partition,
-                offset=delivery.offset,
-                key=delivery.event.document_id.encode(),
-                value=codec.encode(delivery.event),
-                attempts=delivery.retries + 1,
-                code=INTERNAL_ERROR,
-                message=cause,
-                error_type=error_type(error),
+            await self.dead_letters.write_delivery(
+                delivery, code=INTERNAL_ERROR, message=cause, error_type=error_type(error)
             )
             return
         await self.retrier.dead_letter(

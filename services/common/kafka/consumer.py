@@ -9,25 +9,21 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas import codec
-from schemas.events import Producer, Stage
+from schemas.events import Origin, Stage
 from services.common import metrics
-from services.common.deadletter import DeadLetters
-from services.common.inflight import InFlight
-from services.common.isolation import BatchHandler, Isolation
-from services.common.poison import Poison
-from services.common.records import (
-    RETRY_ATTEMPT,
-    RETRY_NOT_BEFORE,
-    Delivery,
-    Position,
-    header,
-)
-from services.common.retry import Retrier
+from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
+from services.common.kafka.inflight import InFlight
+from services.common.kafka.isolation import BatchHandler, Isolation
+from services.common.kafka.poison import Poison
+from services.common.kafka.records import Delivery, Position
+from services.common.kafka.retry import Retrier
+from services.common.ports import Publisher
 
 log = logging.getLogger(__name__)
 StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
@@ -60,34 +56,40 @@ class ConsumerHealth:
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, loop: ConsumerLoop) -> None:
-        self.loop = loop
+    """The rebalance listener: hands back revoked work, resumes assigned partitions."""
+
+    def __init__(self, consumer: ConsumerLoop) -> None:
+        self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Commit on revocation: let the work in hand finish and commit (its generation is
         # still valid while the group prepares the rebalance), so the next owner starts after
         # it instead of redoing it. Bounded: stuck work must not hold the group forever.
-        if self.loop.in_flight is not None:
-            await self.loop.hand_back(revoked)
-        elif not self.loop.batch_done.is_set():
+        if self.consumer.in_flight is not None:
+            await self.consumer.hand_back(revoked)
+        elif not self.consumer.batch_done.is_set():
             try:
-                await asyncio.wait_for(self.loop.batch_done.wait(), self.loop.revoke_wait_s)
+                await asyncio.wait_for(self.consumer.batch_done.wait(), self.consumer.revoke_wait_s)
             except TimeoutError:
                 log.warning(
                     "rebalance: batch still running after %.0fs; its records will be redone",
-                    self.loop.revoke_wait_s,
+                    self.consumer.revoke_wait_s,
                 )
-        self.loop.health.assigned -= set(revoked)
-        metrics.ASSIGNED_PARTITIONS.labels(self.loop.group_id).set(len(self.loop.health.assigned))
+        self.consumer.health.assigned -= set(revoked)
+        metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
+            len(self.consumer.health.assigned)
+        )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.loop.health.assigned |= set(assigned)
-        self.loop.health.last_progress = time.monotonic()
-        metrics.ASSIGNED_PARTITIONS.labels(self.loop.group_id).set(len(self.loop.health.assigned))
-        if self.loop.stored_offsets is not None and assigned:
-            stored = await self.loop.stored_offsets(list(assigned))
+        self.consumer.health.assigned |= set(assigned)
+        self.consumer.health.last_progress = time.monotonic()
+        metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
+            len(self.consumer.health.assigned)
+        )
+        if self.consumer.stored_offsets is not None and assigned:
+            stored = await self.consumer.stored_offsets(list(assigned))
             for tp, offset in stored.items():
-                self.loop.consumer.seek(tp, offset)
+                self.consumer.client.seek(tp, offset)
             log.info("resumed %d partitions from stored offsets", len(stored))
 
 
@@ -98,7 +100,7 @@ class ConsumerLoop:
     committed when the handler returns. Per-record mode (`concurrency=N`): up to N records
     are handled at once, each as a one-record batch, and each partition is committed up to its
     lowest record still in flight. Either way a record's own failure is isolated (see
-    `services/common/isolation.py`) and an outage retries the same records.
+    `services/common/kafka/isolation.py`) and an outage retries the same records.
 
     Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
     paused (not slept on), so heartbeats and other partitions keep going.
@@ -111,8 +113,8 @@ class ConsumerLoop:
         group_id: str,
         topics: Sequence[str],
         handler: BatchHandler,
-        producer: AIOKafkaProducer,
-        identity: Producer,
+        publisher: Publisher,
+        origin: Origin,
         stage: Stage | None = None,
         retrier: Retrier | None = None,
         stored_offsets: StoredOffsets | None = None,
@@ -128,23 +130,23 @@ class ConsumerLoop:
         self.group_id = group_id
         self.topics = list(topics)
         self.handler = handler
-        self.producer = producer
-        self.identity = identity
+        self.publisher = publisher
+        self.origin = origin
         self.stage = stage
         self.stored_offsets = stored_offsets
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
         if retrier is None and stage is not None:
-            retrier = Retrier(producer, identity, stage, group=group_id)
+            retrier = Retrier(publisher, origin, stage, group=group_id)
         self.dead_letters = (
             retrier.dead_letters
             if retrier is not None
-            else DeadLetters(producer, stage=str(stage or "status"), group=group_id)
+            else DeadLetters(publisher, stage=str(stage or "status"), group=group_id)
         )
         self.poison = Poison(
             self.dead_letters,
-            producer=producer,
-            identity=identity,
+            publisher=publisher,
+            origin=origin,
             stage=stage,
             owned=set(dead_letter_topics or self.topics),
         )
@@ -166,10 +168,10 @@ class ConsumerLoop:
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._seen: dict[TopicPartition, int] = {}
         self._held = False  # per-record mode: every partition paused, no room for more
-        self.consumer = AIOKafkaConsumer(
+        self.client = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
-            client_id=f"{group_id}-{identity.instance}",
+            client_id=f"{group_id}-{origin.instance}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -181,8 +183,8 @@ class ConsumerLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then commit and leave the group."""
-        self.consumer.subscribe(self.topics, listener=_Listener(self))
-        await self.consumer.start()
+        self.client.subscribe(self.topics, listener=_Listener(self))
+        await self.client.start()
         self.health.started = True
         try:
             if self.in_flight is not None:
@@ -193,13 +195,13 @@ class ConsumerLoop:
             self.health.started = False
             for handle in self._resume_handles.values():
                 handle.cancel()
-            await self.consumer.stop()
+            await self.client.stop()
 
     async def _run_batches(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
             self.health.last_poll = time.monotonic()
-            polled = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            polled = await self.client.getmany(timeout_ms=500, max_records=self.max_records)
             records = [r for batch in polled.values() for r in batch]
             self._update_lag()
             if not records:
@@ -210,7 +212,7 @@ class ConsumerLoop:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # An outage (classified in services/common/failures.py): retry the same records.
+                # An outage (see services/common/kafka/failures.py): retry the same records.
                 self.health.consecutive_errors += 1
                 metrics.HANDLER_ERRORS.labels(self.group_id).inc()
                 log.exception("batch failed; will re-poll it after %.1fs", backoff)
@@ -258,7 +260,7 @@ class ConsumerLoop:
                         flight.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
                     )
                 self.health.last_poll = time.monotonic()
-                polled = await self.consumer.getmany(
+                polled = await self.client.getmany(
                     timeout_ms=0 if full else (200 if flight.running else 500),
                     max_records=max(1, min(self.max_records, flight.room)),
                 )
@@ -295,8 +297,8 @@ class ConsumerLoop:
     async def hand_back(self, revoked: list[TopicPartition]) -> None:
         """Per-record mode, on revocation: let their records finish (bounded), then commit."""
         assert self.in_flight is not None  # noqa: S101 - only called in per-record mode
-        assigned = self.consumer.assignment()
-        self.consumer.pause(*(tp for tp in revoked if tp in assigned))
+        assigned = self.client.assignment()
+        self.client.pause(*(tp for tp in revoked if tp in assigned))
         if not await self.in_flight.drain(revoked, self.revoke_wait_s):
             log.warning(
                 "rebalance: records still running after %.0fs; they will be redone",
@@ -318,11 +320,11 @@ class ConsumerLoop:
 
     def _hold(self, full: bool) -> None:
         """Pause every partition while no record may start; resume the ones not delayed."""
-        assigned = self.consumer.assignment()
+        assigned = self.client.assignment()
         if full:
-            self.consumer.pause(*assigned)
+            self.client.pause(*assigned)
         elif self._held:
-            self.consumer.resume(*(tp for tp in assigned if tp not in self._resume_handles))
+            self.client.resume(*(tp for tp in assigned if tp not in self._resume_handles))
         self._held = full
 
     def _consumed(self, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -338,28 +340,28 @@ class ConsumerLoop:
         if wait_s <= 0:
             return False
         tp = TopicPartition(record.topic, record.partition)
-        self.consumer.seek(tp, record.offset)
-        self.consumer.pause(tp)
-        loop = asyncio.get_running_loop()
+        self.client.seek(tp, record.offset)
+        self.client.pause(tp)
+        event_loop = asyncio.get_running_loop()
         old = self._resume_handles.pop(tp, None)
         if old is not None:
             old.cancel()
-        self._resume_handles[tp] = loop.call_later(wait_s, self._resume, tp)
+        self._resume_handles[tp] = event_loop.call_later(wait_s, self._resume, tp)
         return True
 
     def _resume(self, tp: TopicPartition) -> None:
         self._resume_handles.pop(tp, None)
-        if tp in self.consumer.assignment() and not self._held:
-            self.consumer.resume(tp)
+        if tp in self.client.assignment() and not self._held:
+            self.client.resume(tp)
 
     async def _commit(self, positions: dict[TopicPartition, int]) -> bool:
         """Commit the positions of partitions still assigned; False if the group refused."""
-        assigned = self.consumer.assignment()
+        assigned = self.client.assignment()
         offsets = {tp: offset for tp, offset in positions.items() if tp in assigned}
         if not offsets:
             return False
         try:
-            await self.consumer.commit(offsets)
+            await self.client.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
             # The group rebalanced while we worked (e.g. work outlived max_poll_interval_ms):
             # the new owner re-reads these records, and every effect is idempotent.
@@ -373,8 +375,8 @@ class ConsumerLoop:
     def _update_lag(self) -> None:
         """Records behind the partition ends, for partitions this loop has read from."""
         lag = 0
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
+        for tp in self.client.assignment():
+            high = self.client.highwater(tp)
             seen = self._seen.get(tp)
             if high is not None and seen is not None:
                 lag += max(0, high - seen)
@@ -386,8 +388,8 @@ class ConsumerLoop:
             tp = TopicPartition(record.topic, record.partition)
             first[tp] = min(first.get(tp, record.offset), record.offset)
         for tp, offset in first.items():
-            if tp in self.consumer.assignment():
-                self.consumer.seek(tp, offset)
+            if tp in self.client.assignment():
+                self.client.seek(tp, offset)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -1,0 +1,138 @@
+"""One way to run a service: settings, logs, signals, CPU priority, and its tasks until stopped.
+
+A service's `inject.prepare(config)` yields a `Service` (its HTTP app, its consumer, other
+tasks); its `main(*, config, stop=None)` hands that to `serve`, and `run()` (what
+`python -m services.<name>` calls) to `run_service`. Tests call `main` with their own `stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+import uvloop
+from litestar import Litestar
+
+from services.common.db import Pool, ping
+from services.common.http import Check, ReadinessCheck, serve_http
+from services.common.kafka.consumer import ConsumerLoop
+from services.common.logs import setup_logging
+from services.common.settings import CommonSettings, SettingsError, load_settings
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=CommonSettings)
+Task = Callable[[], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks."""
+
+    app: Litestar
+    consumer: ConsumerLoop | None = None
+    tasks: Sequence[Task] = ()
+
+
+def readiness(
+    pool: Pool,
+    consumers: Mapping[str, ConsumerLoop] | None = None,
+    more: Callable[[], Mapping[str, Check]] | None = None,
+) -> ReadinessCheck:
+    """The /health/ready checks: Postgres answers, each named consumer is healthy, and `more`."""
+
+    async def checks() -> dict[str, Check]:
+        found = {"postgres": Check(ok=await ping(pool))}
+        for name, consumer in (consumers or {}).items():
+            ok, detail = consumer.health.ready()
+            found[name] = Check(ok=ok, detail=detail)
+        if more is not None:
+            found.update(more())
+        return found
+
+    return checks
+
+
+async def serve(
+    service: AbstractAsyncContextManager[Service],
+    host: str,
+    port: int,
+    *,
+    stop: asyncio.Event | None,
+    cpu_nice: int = 0,
+) -> None:
+    """Run the service (its app on `host`:`port`) until `stop` is set or a task fails.
+
+    `stop` None means a service process: SIGTERM and SIGINT set it, and the process lowers
+    its CPU priority by `cpu_nice` first. A test passes its own `stop` and keeps its priority.
+    """
+    if stop is None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        lower_cpu_priority(cpu_nice)
+    async with service as parts:
+        tasks = [serve_http(parts.app, host, port, stop), *(task() for task in parts.tasks)]
+        if parts.consumer is not None:
+            tasks.append(parts.consumer.run(stop))
+        await run_until_stopped(stop, *tasks)
+
+
+def lower_cpu_priority(increment: int) -> None:
+    """Raise this process's nice value (call before any thread starts: threads inherit it).
+
+    Parser and embedder do batch CPU work; on a machine they share with ingest and status,
+    the request paths then get the CPU first and the batch work takes what is left.
+    """
+    if increment > 0:
+        niceness = os.nice(increment)
+        log.info("nice value now %d", niceness)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT set `stop` so the service finishes its batch, commits and leaves."""
+    event_loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        event_loop.add_signal_handler(sig, stop.set)
+
+
+async def run_until_stopped(stop: asyncio.Event, *coros: Coroutine[Any, Any, None]) -> None:
+    """Run the tasks until `stop` is set or one of them fails; then stop the rest."""
+    pending: set[asyncio.Task[Any]] = {asyncio.create_task(c) for c in coros}
+    waiter = asyncio.create_task(stop.wait())
+    failure: BaseException | None = None
+    while pending and failure is None and not stop.is_set():
+        done, pending = await asyncio.wait(pending | {waiter}, return_when=asyncio.FIRST_COMPLETED)
+        pending.discard(waiter)
+        for task in done - {waiter}:
+            if not task.cancelled() and task.exception() is not None:
+                failure = task.exception()
+    stop.set()
+    await asyncio.gather(*pending, return_exceptions=True)
+    waiter.cancel()
+    if failure is not None:
+        log.error("service task failed", exc_info=failure)
+        raise failure
+
+
+def run_service(
+    name: str,
+    settings_cls: type[S],
+    main: Callable[..., Coroutine[Any, Any, None]],
+) -> None:
+    """Entry point for `python -m services.<name>`: settings, logs, event loop, exit code."""
+    try:
+        config = load_settings(settings_cls)
+    except (SettingsError, msgspec.ValidationError, ValueError) as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging(name, config.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(main(config=config))

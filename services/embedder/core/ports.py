@@ -1,0 +1,27 @@
+"""What the embed stage needs besides the shared ports: somewhere to keep chunks and vectors."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from services.embedder.core.chunking import Chunk
+
+
+class DocumentChunks(msgspec.Struct, frozen=True):
+    """Everything to store for one document."""
+
+    tenant_id: str
+    document_id: str
+    source_event_id: str
+    chunks: list[Chunk]
+    vectors: list[list[float]]
+
+
+class ChunkStore(Protocol):
+    """Chunks and vectors by (document, chunk index, model): pgvector, or a fake in tests."""
+
+    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
+        """Store every document's chunks (all or none) and drop any beyond its new count."""
+        ...
