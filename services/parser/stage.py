@@ -106,6 +106,7 @@ class ParseStage:
                 source=upload.blob,
                 metadata=upload.metadata,
                 layout=layout,
+                vector_set=upload.vector_set,  # a reprocess job's target set rides along
                 **caused_by(upload, "parsed", self.ports.origin),
             ),
         )
