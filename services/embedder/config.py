@@ -25,8 +25,6 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     embedding_lanes: Annotated[
         int, msgspec.Meta(description="Model calls run at once (0 = one per CPU, at most 4)")
     ] = 0
-    chunk_tokens: Annotated[int, msgspec.Meta(description="Max tokens per chunk")] = 256
-    chunk_overlap: Annotated[int, msgspec.Meta(description="Tokens shared by neighbours")] = 32
     embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16
 
     def chunk_sizes(self) -> ChunkSizes:

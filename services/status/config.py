@@ -23,6 +23,28 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
         ),
     ] = "local"
     projector_batch: Annotated[int, msgspec.Meta(description="Max events per projection txn")] = 500
+    search_exact_below: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="A tenant with fewer chunks in its vector set is searched exactly"
+            " (no HNSW); see docs/benchmarks.md",
+        ),
+    ] = 20_000
+    search_ef: Annotated[
+        int,
+        msgspec.Meta(
+            ge=10, le=1000, description="HNSW candidate list (hnsw.ef_search) of a search"
+        ),
+    ] = 100
+    search_max_scan_tuples: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1000,
+            description="Most index entries an iterative HNSW scan visits to find the"
+            " tenant's rows (hnsw.max_scan_tuples)",
+        ),
+    ] = 50_000
     public_ingest_url: Annotated[
         str,
         msgspec.Meta(

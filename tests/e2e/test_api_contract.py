@@ -25,7 +25,7 @@ from schemathesis.generation.case import Case
 
 from infra.local.postgres import create_database, drop_database
 from infra.local.stack import Stack, StackConfig
-from services.common.auth import ADMIN_JOBS, issue_token
+from services.common.auth import ADMIN_JOBS, ADMIN_REPLAY, issue_token
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +75,7 @@ def _document(service: str) -> dict[str, Any]:
     from services.ingest.api import upload_document
     from services.status.api import StatusController
     from services.status.deadletters import DeadLetterController
+    from services.status.vector_sets_api import VectorSetController
 
     async def ready() -> dict[str, Check]:
         return {}
@@ -82,8 +83,8 @@ def _document(service: str) -> dict[str, Any]:
     routes: dict[str, tuple[list[Any], tuple[str, ...]]] = {
         "ingest": ([upload_document], ("ingest",)),
         "status": (
-            [StatusController, DeadLetterController],
-            ("queries", "search", "redriver", "audit", "dead_letters"),
+            [StatusController, DeadLetterController, VectorSetController],
+            ("queries", "search", "redriver", "audit", "dead_letters", "vector_sets"),
         ),
     }
     route, needs = routes[service]
@@ -106,10 +107,16 @@ status_api = schemathesis.openapi.from_dict(DOCUMENTS["status"])
 ingest_api.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
     expected_statuses=["2xx", "400", "401", "403", "409", "413", "415", "422"]
 )
+# Nor which embedding models a deployment can load: a schema-valid reprocess or activation
+# naming another model is 422 (the detail lists the models there are).
+status_api.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
+    expected_statuses=["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+)
 
 
 class TwoTenants:
-    """Valid tokens of two tenants in turn: A (read, write) and B (read, write, admin:jobs).
+    """Valid tokens of two tenants in turn: A (read, write) and B (read, write, admin:jobs,
+    admin:replay: the vector-set routes).
 
     Registered as the schemas' auth, so schemathesis leaves the header out of the cases that
     test a missing token (and expects the 401 they get).
@@ -119,7 +126,9 @@ class TwoTenants:
         [
             issue_token(TENANTS[0], SECRET),
             issue_token(
-                TENANTS[1], SECRET, scopes=("documents:read", "documents:write", ADMIN_JOBS)
+                TENANTS[1],
+                SECRET,
+                scopes=("documents:read", "documents:write", ADMIN_JOBS, ADMIN_REPLAY),
             ),
         ]
     )
