@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from services.cli import commands
+from services.cli import commands, vectors
 from services.cli.client import Api
 from services.cli.config import CliConfig, config_path, load_config, token_tenant
 from services.cli.exits import CliError, Exit
@@ -100,6 +100,8 @@ def _build(parser: argparse.ArgumentParser) -> SubParsers:
     show.add_argument("ref", metavar="TOPIC/PARTITION/OFFSET")
     retry = _add(dlq_commands, "retry", "re-drive a dead letter's (or a failed) job", _dlq_retry)
     retry.add_argument("target", metavar="REF|JOB")
+
+    vectors.add_commands(subs, _add)
 
     token = subs.add_parser("token", help="print a development JWT", parents=[_options(sub=True)])
     token.add_argument("--subject", default="dev")
@@ -191,9 +193,11 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> CliConfig:
+    admin = bool(getattr(args, "admin", False))  # --tenant names the tenant acted on
     return load_config(
         token=args.token,
-        tenant=args.tenant,
+        tenant=None if admin else args.tenant,
+        admin=admin,
         ingest_url=args.ingest_url,
         status_url=args.status_url,
     )
@@ -228,7 +232,8 @@ def parser_with_plugins() -> tuple[argparse.ArgumentParser, SubParsers, list[str
     """The `sluice` argument parser, its sub-commands, and the plugins that failed to load."""
     parser = argparse.ArgumentParser(
         prog="sluice",
-        description="Sluice's command line: upload, follow, search, re-drive.",
+        description="Sluice's command line: upload, follow, search, re-drive; for admins,"
+        " reprocess into vector sets, activate and prune them.",
         parents=[_options(sub=False)],
         epilog="Exit codes: 0 ok, 1 a job failed or an upload was refused, 2 usage or"
         " configuration, 3 service unreachable or failing, 4 unauthorised, 5 not found,"
