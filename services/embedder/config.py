@@ -25,6 +25,14 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     embedding_lanes: Annotated[
         int, msgspec.Meta(description="Model calls run at once (0 = one per CPU, at most 4)")
     ] = 0
+    embedding_device: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+            description="Where the local model runs: auto (a CUDA GPU when torch sees one, else"
+            " the CPU), cpu, cuda or cuda:N",
+        ),
+    ] = "auto"
     chunk_tokens: Annotated[int, msgspec.Meta(description="Max tokens per chunk")] = 256
     chunk_overlap: Annotated[int, msgspec.Meta(description="Tokens shared by neighbours")] = 32
     embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16

@@ -27,6 +27,7 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[Service]:
         batch_size=config.embedding_batch_size,
         threads=config.embedding_threads or None,
         lanes=config.embedding_lanes or None,
+        device=config.embedding_device,
         **config.provider_options(),
     )
     async with infrastructure(config, "embedder") as infra:
