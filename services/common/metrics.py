@@ -33,3 +33,11 @@ STAGE_SECONDS = Histogram(
 )
 JOBS_FAILED = Counter("sluice_jobs_failed_total", "Documents that failed", ["stage", "code"])
 UPLOADS = Counter("sluice_uploads_total", "Upload requests by outcome", ["outcome"])
+DOCUMENTS_PARSED = Counter(
+    "sluice_parser_documents_total", "Documents parsed, by the parser that read them", ["parser"]
+)
+PARSER_FAILOVERS = Counter(
+    "sluice_parser_failovers_total",
+    "Documents routed to a remote parser (LlamaParse) but parsed locally, by why",
+    ["reason"],
+)

@@ -139,6 +139,7 @@ def test_each_sample_type_is_indexed_with_ordered_stage_timestamps(
     assert job["embedding_model"] == "all-MiniLM-L6-v2"
     assert job["filename"] == name
     assert job["document_id"] == corpus.accepted[name]["document_id"]
+    assert job["parser"] == "local"  # no LlamaParse configured in this module
     stamps = job["timestamps"]
     assert set(STAGE_ORDER) <= stamps.keys(), stamps
     times = [datetime.fromisoformat(stamps[key]) for key in STAGE_ORDER]

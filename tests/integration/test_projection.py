@@ -90,6 +90,7 @@ def indexed_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEv
         title=f"Title of {name}",
         page_count=2,
         char_count=99,
+        parser="llamaparse",
         **at(up, "parsed", start + 2),
     )
     events: list[ev.AnyEvent] = [
@@ -261,6 +262,7 @@ async def test_the_projection_reflects_each_jobs_events(pool: Pool, log: Log) ->
     )
     assert one["embedding_model"] == "all-MiniLM-L6-v2"
     assert one["error_code"] is None
+    assert one["parser"] == "llamaparse"
     stamps = [one[c] for c in ("queued_at", "parsing_at", "parsed_at", "embedding_at")]
     assert stamps == [T0 + timedelta(seconds=s) for s in range(4)]
     assert one["indexed_at"] == T0 + timedelta(seconds=4)
@@ -275,6 +277,7 @@ async def test_the_projection_reflects_each_jobs_events(pool: Pool, log: Log) ->
     )
     assert bad["failed_at"] == T0 + timedelta(seconds=4)
     assert bad["chunk_count"] is None
+    assert bad["parser"] is None, "never parsed"
     assert jobs["slow.pdf"]["state"] == "parsed"
     assert jobs["slow.pdf"]["tenant_id"] == "tenant-b"
 

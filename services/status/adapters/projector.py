@@ -19,6 +19,7 @@ _DATA_COLUMNS = (
     "size",
     "title",
     "page_count",
+    "parser",
     "chunk_count",
     "embedding_model",
 )
