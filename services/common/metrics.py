@@ -33,3 +33,10 @@ STAGE_SECONDS = Histogram(
 )
 JOBS_FAILED = Counter("sluice_jobs_failed_total", "Documents that failed", ["stage", "code"])
 UPLOADS = Counter("sluice_uploads_total", "Upload requests by outcome", ["outcome"])
+UPLOADS_IN_FLIGHT = Gauge(
+    "sluice_uploads_in_flight", "Uploads this ingest process is serving now (its cap's count)"
+)
+UPLOADS_RELAYED = Counter(
+    "sluice_uploads_relayed_total",
+    "Unpublished uploads the outbox relay took over (their process died, their send failed)",
+)
