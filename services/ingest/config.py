@@ -63,9 +63,10 @@ class IngestSettings(CommonSettings, kw_only=True, frozen=True):
         msgspec.Meta(
             gt=0,
             description="How long an upload waits for Kafka's acknowledgement before the answer"
-            " is 503 (the upload stays stored and is published when Kafka answers)",
+            " is 503 (the upload stays stored and is published when Kafka answers); the"
+            " default is the producer's request timeout",
         ),
-    ] = 10.0
+    ] = 30.0
     relay_interval_s: Annotated[
         float,
         msgspec.Meta(gt=0, description="How often the relay looks for unpublished uploads"),

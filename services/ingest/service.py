@@ -13,6 +13,7 @@ from services.common import metrics
 from services.common.auth import Principal
 from services.common.blobstore import sha256_hex
 from services.common.logs import ctx
+from services.ingest.core.limits import LimitedError
 from services.ingest.core.ports import TenantUsage, UploadRecord, UploadsStore
 from services.ingest.core.uploads import (
     UploadRejectedError,
@@ -48,7 +49,7 @@ class IngestService:
         holder: str,
         max_upload_bytes: int,
         status_base_url: str,
-        publish_timeout_s: float = 10.0,
+        publish_timeout_s: float = 30.0,
         usage: TenantUsage | None = None,
     ) -> None:
         self.uploads = uploads
@@ -93,7 +94,11 @@ class IngestService:
             max_bytes=self.max_upload_bytes,
         )
         if self.usage is not None:
-            await self.usage.charge_bytes(principal.tenant, upload.size)
+            try:
+                await self.usage.charge_bytes(principal.tenant, upload.size)
+            except LimitedError as error:
+                metrics.UPLOADS.labels("limited" if error.status != 503 else "unavailable").inc()
+                raise
         record = await self.uploads.create(
             UploadRecord(
                 job_id=uuid7(),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.di import Provide
+from prometheus_client import REGISTRY
 
 from schemas.events import Origin
 from services.common.auth import Principal, TokenVerifier, issue_token
@@ -248,6 +249,7 @@ async def test_the_byte_quota_counts_stored_uploads_only() -> None:
             alice, data=data, filename="a.txt", metadata_json=None, idempotency_key=key
         )
 
+    limited_before = _limited_count()
     await upload(b"a" * 60, key="k1")
     await upload(b"a" * 60, key="k1")  # a keyed retry stores nothing new
     with pytest.raises(UploadRejectedError) as unsupported:
@@ -262,3 +264,8 @@ async def test_the_byte_quota_counts_stored_uploads_only() -> None:
     assert (over.value.status, over.value.retry_after_s) == (429, 30)
     assert larger.value.status == 413 and "whole quota of 100 bytes" in larger.value.detail
     assert usage.bytes["acme"] == 100
+    assert _limited_count() == limited_before + 2, "both refusals are in sluice_uploads_total"
+
+
+def _limited_count() -> float:
+    return REGISTRY.get_sample_value("sluice_uploads_total", {"outcome": "limited"}) or 0.0
