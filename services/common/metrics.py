@@ -41,3 +41,10 @@ PARSER_FAILOVERS = Counter(
     "Documents routed to a remote parser (LlamaParse) but parsed locally, by why",
     ["reason"],
 )
+UPLOADS_IN_FLIGHT = Gauge(
+    "sluice_uploads_in_flight", "Uploads this ingest process is serving now (its cap's count)"
+)
+UPLOADS_RELAYED = Counter(
+    "sluice_uploads_relayed_total",
+    "Unpublished uploads the outbox relay took over (their process died, their send failed)",
+)

@@ -30,7 +30,8 @@ from services.common.settings import CommonSettings, SettingsError, load_setting
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
-Task = Callable[[], Coroutine[Any, Any, None]]
+Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+"""A task a service runs beside its app: it gets the stop event and returns once it is set."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ async def serve(
         install_signal_handlers(stop)
         lower_cpu_priority(cpu_nice)
     async with service as parts:
-        tasks = [serve_http(parts.app, host, port, stop), *(task() for task in parts.tasks)]
+        tasks = [serve_http(parts.app, host, port, stop), *(task(stop) for task in parts.tasks)]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
         await run_until_stopped(stop, *tasks)

@@ -67,4 +67,4 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "audit": Provide(lambda: audit, sync_to_thread=False),
             },
         )
-        yield Service(app=app, consumer=consumer, tasks=[search.load])
+        yield Service(app=app, consumer=consumer, tasks=[lambda _stop: search.load()])

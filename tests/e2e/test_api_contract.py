@@ -101,10 +101,11 @@ DOCUMENTS = {service: _document(service) for service in ("ingest", "status")}
 ingest_api = schemathesis.openapi.from_dict(DOCUMENTS["ingest"])
 status_api = schemathesis.openapi.from_dict(DOCUMENTS["status"])
 # What no schema can say about an upload: the bytes must be a supported document (415), an
-# archive within limits (422), the metadata text a JSON object without NUL (400). A
-# schema-valid upload may get these; anything else (above all a 5xx) still fails.
+# archive within limits (422), the metadata text a JSON object without NUL (400), the tenant
+# within its upload limits (429). A schema-valid upload may get these; anything else (above
+# all a 5xx) still fails.
 ingest_api.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-    expected_statuses=["2xx", "400", "401", "403", "409", "413", "415", "422"]
+    expected_statuses=["2xx", "400", "401", "403", "409", "413", "415", "422", "429"]
 )
 
 
