@@ -67,8 +67,40 @@ class IngestService:
         metadata_json: str | bytes | None,
         idempotency_key: str | None,
     ) -> UploadAccepted:
-        """Run the upload; raises UploadRejectedError with an HTTP status on bad input."""
+        """Run the upload; raises UploadRejectedError with an HTTP status on bad input.
+
+        Counted per tenant (`sluice_uploads_total`): accepted, rejected (the input: 4xx),
+        kafka_unavailable or failed (our side: 5xx and anything unexpected).
+        """
         principal.require("documents:write")
+        outcome = "failed"
+        try:
+            accepted = await self._accept(
+                principal,
+                data=data,
+                filename=filename,
+                metadata_json=metadata_json,
+                idempotency_key=idempotency_key,
+            )
+            outcome = "accepted"
+        except UploadRejectedError as error:
+            outcome = "rejected" if error.status < 500 else outcome
+            if isinstance(error.__cause__, KafkaError):
+                outcome = "kafka_unavailable"
+            raise
+        finally:
+            metrics.UPLOADS.labels(principal.tenant, outcome).inc()
+        return accepted
+
+    async def _accept(
+        self,
+        principal: Principal,
+        *,
+        data: bytes,
+        filename: str | None,
+        metadata_json: str | bytes | None,
+        idempotency_key: str | None,
+    ) -> UploadAccepted:
         key = check_idempotency_key(idempotency_key)
         # Hashing and content checks of a body up to the upload limit run in a thread, so
         # the event loop (and /health/live) never waits for them.
@@ -113,7 +145,6 @@ class IngestService:
             )
         if record.published_at is None:
             await self._publish(record)
-        metrics.UPLOADS.labels("accepted").inc()
         return UploadAccepted(
             job_id=record.job_id,
             document_id=record.document_id,
@@ -146,7 +177,6 @@ class IngestService:
         try:
             await self.publisher.publish(topics.DOCUMENTS_UPLOADED, event)
         except KafkaError as error:
-            metrics.UPLOADS.labels("kafka_unavailable").inc()
             raise UploadRejectedError(
                 503,
                 "Queue unavailable",
