@@ -128,6 +128,14 @@ def test_service_manifests(service: str) -> None:
     assert container["args"] == [f"services.{service}"]
     assert container["ports"][0]["containerPort"] == port
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    # liveness asks the watchdog thread's port (it answers while the event loop is wedged),
+    # start-up the app itself (it answers once the service is up)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    config = _get("ConfigMap", "sluice-config")["data"]
+    assert ports[container["livenessProbe"]["httpGet"]["port"]] == int(
+        config["SLUICE_LIVENESS_PORT"]
+    )
+    assert container["startupProbe"]["httpGet"]["port"] == "http"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
