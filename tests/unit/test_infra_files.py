@@ -215,6 +215,14 @@ def test_rule_exprs_use_real_metrics() -> None:
             assert rule["labels"]["severity"] in ("warning", "critical")
 
 
+def test_rollout_analysis_queries_real_metrics() -> None:
+    path = K8S / "components" / "rollouts" / "metrictemplates.yaml"
+    templates = _docs(path)
+    assert len(templates) >= 4
+    for template in templates:
+        _check_expr(template["spec"]["query"], template["metadata"]["name"])
+
+
 def test_prometheus_scrapes_the_four_ports() -> None:
     config = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text())
     targets = {
