@@ -236,8 +236,26 @@ def test_dashboard_queries_real_metrics() -> None:
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:
-        for target in panel["targets"]:
+        for target in panel.get("targets", []):  # rows have none
             _check_expr(target["expr"], panel["title"])
+
+
+def _names(expr: str) -> set[str]:
+    """The sluice metric and recording-rule names (and `up`) an expression reads."""
+    tokens = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"', "", expr)))
+    return {t for t in tokens if t.startswith(("sluice_", "sluice:")) or t == "up"}
+
+
+def test_every_alert_has_a_panel_of_its_expression() -> None:
+    rules = yaml.safe_load((INFRA / "prometheus" / "alerts.yaml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    dashboard = json.loads((INFRA / "grafana" / "sluice-dashboard.json").read_text())
+    panels = {p["title"].split(":")[0]: p for p in dashboard["panels"] if p.get("targets")}
+    for alert, expr in alerts.items():
+        assert alert in panels, f"no dashboard panel for {alert}"
+        shown = set().union(*(_names(t["expr"]) for t in panels[alert]["targets"]))
+        assert shown, alert
+        assert shown <= _names(expr), f"{alert}'s panel shows {shown - _names(expr)}"
 
 
 # --- Dockerfile ---
