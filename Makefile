@@ -12,6 +12,7 @@ TOOLS := .tools/bin
 KUSTOMIZE_VERSION := v5.8.2
 KUBECONFORM_VERSION := v0.8.0
 COMPOSE_GO_VERSION := v2.16.2
+FLAGGER_VERSION := v1.36.1
 PYTEST_ARGS ?=
 # The local stack's commands (`sluice up|down|ps|demo` once installed), run from this checkout.
 LOCAL := $(BIN)/python -m infra.local.cli
@@ -80,7 +81,7 @@ lock: install ## Re-pin the image's dependencies with hashes (infra/docker/requi
 image: ## Build the image, tagged with pyproject's version (the tag infra/k8s deploys)
 	docker build -f infra/docker/Dockerfile -t sluice:$(VERSION) .
 
-tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/.compose-spec-$(COMPOSE_GO_VERSION) ## kustomize, kubeconform, compose-spec for the infra tests (.tools/bin, built with Go)
+tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/.compose-spec-$(COMPOSE_GO_VERSION) $(TOOLS)/.flagger-crd-$(FLAGGER_VERSION) ## kustomize, kubeconform, compose-spec (.tools/bin, built with Go) and Flagger's CRDs for the infra tests
 
 $(TOOLS)/.kustomize-%:
 	GOBIN=$(abspath $(TOOLS)) go install sigs.k8s.io/kustomize/kustomize/v5@$*
@@ -94,6 +95,13 @@ $(TOOLS)/.kubeconform-%:
 $(TOOLS)/.compose-spec-%:
 	GOBIN=$(abspath $(TOOLS)) go install github.com/compose-spec/compose-go/v2/cmd@$*
 	mv $(TOOLS)/cmd $(TOOLS)/compose-spec
+	@touch $@
+
+# Flagger's CRDs: the Go module's artifacts/flagger/crd.yaml, left in Go's module cache, where
+# tests/fixtures/crds.py reads it to validate components/rollouts.
+$(TOOLS)/.flagger-crd-%:
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && GOFLAGS=-mod=mod go mod download github.com/fluxcd/flagger@$*
 	@touch $@
 
 clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)

@@ -64,7 +64,8 @@ async def infrastructure(
     )
     try:
         await with_retries("kafka producer", producer.start)
-        yield Infra(pool, KafkaPublisher(producer), origin, config.kafka_bootstrap)
+        publisher = KafkaPublisher(producer, service=service)
+        yield Infra(pool, publisher, origin, config.kafka_bootstrap)
     finally:
         await producer.stop()
         await pool.close()

@@ -22,21 +22,32 @@ import msgspec
 import uvloop
 from litestar import Litestar
 
+from services.common import metrics
 from services.common.db import Pool, ping
-from services.common.http import Check, ReadinessCheck, serve_http
+from services.common.http import (
+    READINESS_STATE,
+    SERVICE_STATE,
+    WATCHDOG_STATE,
+    Check,
+    ReadinessCheck,
+    serve_http,
+)
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.logs import setup_logging
+from services.common.observe import ReadinessWatch
 from services.common.settings import CommonSettings, SettingsError, load_settings
+from services.common.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
 Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-"""A task a service runs beside its app: it gets the stop event and returns once it is set."""
+"""A task beside the app; it ends once the `stop` event it is given is set."""
 
 
 @dataclass(frozen=True)
 class Service:
-    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks."""
+    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks
+    (each called with the stop event)."""
 
     app: Litestar
     consumer: ConsumerLoop | None = None
@@ -69,21 +80,39 @@ async def serve(
     *,
     stop: asyncio.Event | None,
     cpu_nice: int = 0,
+    settings: CommonSettings | None = None,
 ) -> None:
     """Run the service (its app on `host`:`port`) until `stop` is set or a task fails.
 
     `stop` None means a service process: SIGTERM and SIGINT set it, and the process lowers
     its CPU priority by `cpu_nice` first. A test passes its own `stop` and keeps its priority.
+    Beside the app run the event loop's watchdog (`settings.liveness_port`, `loop_stall_s`)
+    and the periodic readiness self-check (`health_interval_s`).
     """
+    settings = settings or CommonSettings()
     if stop is None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
         lower_cpu_priority(cpu_nice)
     async with service as parts:
-        tasks = [serve_http(parts.app, host, port, stop), *(task(stop) for task in parts.tasks)]
+        name = str(parts.app.state[SERVICE_STATE])
+        watchdog = Watchdog(name, limit_s=settings.loop_stall_s)
+        parts.app.state[WATCHDOG_STATE] = watchdog
+        watch = ReadinessWatch(name, parts.app.state[READINESS_STATE], settings.health_interval_s)
+        tasks = [
+            serve_http(parts.app, host, port, stop),
+            watchdog.beat(stop),
+            watch.run(stop),
+            *(task(stop) for task in parts.tasks),
+        ]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
-        await run_until_stopped(stop, *tasks)
+        watchdog.start(host, settings.liveness_port)
+        metrics.running(name)
+        try:
+            await run_until_stopped(stop, *tasks)
+        finally:
+            watchdog.stop()
 
 
 def lower_cpu_priority(increment: int) -> None:

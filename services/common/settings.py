@@ -100,6 +100,31 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
             " service's own port)",
         ),
     ] = 0
+    liveness_port: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=65535,
+            description="Also answer /health/live on this port, from a watchdog thread that fails"
+            " it while the event loop is blocked (0: off; Kubernetes probes it)",
+        ),
+    ] = 0
+    loop_stall_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="/health/live fails once the event loop's heartbeat (stamped every"
+            " second) is older than this",
+        ),
+    ] = 10.0
+    health_interval_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="How often a service runs its readiness checks itself (the"
+            " sluice_ready metrics and the not-ready alert count these)",
+        ),
+    ] = 30.0
     log_level: Annotated[str, _doc("Log level")] = "INFO"
     http_host: Annotated[str, _doc("Address the HTTP server binds")] = "127.0.0.1"
     instance_id: Annotated[str, _doc("This replica's name")] = ""

@@ -102,14 +102,13 @@ class EmbedStage:
                 )
             )
             stored.update(p.event_id for p in missing)
+            _observe("failed", started, len(missing))
             documents = [PendingDocument(p, c) for (p, _, _), c in zip(ready, chunked, strict=True)]
-            indexed = await self._embed_and_store(documents, delivery_of, stored)
+            indexed = await self._embed_and_store(documents, delivery_of, stored, started)
         finally:
             if not announced.done():
                 announced.cancel()
         elapsed = time.perf_counter() - started
-        for _ in range(indexed):
-            metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, indexed))
         log.info(
             "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
             indexed,
@@ -120,7 +119,11 @@ class EmbedStage:
         )
 
     async def _embed_and_store(
-        self, documents: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
+        self,
+        documents: list[PendingDocument],
+        delivery_of: dict[str, Delivery],
+        stored: set[str],
+        started: float,
     ) -> int:
         """Embed the documents' chunks and store each document once its last chunk has a vector.
 
@@ -150,7 +153,9 @@ class EmbedStage:
                 indexed += await storing
                 storing = None
             if storing is None and finished:
-                storing = asyncio.create_task(self._store(list(finished), delivery_of, stored))
+                storing = asyncio.create_task(
+                    self._store(list(finished), delivery_of, stored, started)
+                )
                 finished.clear()
 
         try:
@@ -169,9 +174,17 @@ class EmbedStage:
         return indexed
 
     async def _store(
-        self, finished: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
+        self,
+        finished: list[PendingDocument],
+        delivery_of: dict[str, Delivery],
+        stored: set[str],
+        started: float,
     ) -> int:
-        """Upsert finished documents' chunks (one transaction), then announce each; # indexed."""
+        """Upsert finished documents' chunks (one transaction), then announce each; # indexed.
+
+        Each document's stage time is observed here, when its outcome is durable: the time
+        since its round started, not the batch's average (documents finish at their own pace).
+        """
         documents: list[tuple[DocumentParsed, DocumentChunks]] = []
         failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
         refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
@@ -204,6 +217,13 @@ class EmbedStage:
             ),
         )
         stored.update(doc.event.event_id for doc in finished)
+        _observe("ok", started, len(documents))
+        _observe("failed", started, len(failures) + len(refused))
+        retrier = self.ports.retrier
+        for event, _ in documents:
+            retrier.finished(delivery_of[event.event_id].retries, succeeded=True)
+        for event, _ in failures:
+            retrier.finished(delivery_of[event.event_id].retries, succeeded=False)
         return len(documents)
 
     async def _vectors(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
@@ -218,6 +238,8 @@ class EmbedStage:
         if not call:
             return []
         self._model_busy(+1)
+        metrics.EMBED_BATCH_SIZE.observe(len(call))
+        metrics.EMBED_BATCH_TOKENS.observe(sum(doc.chunks[i].token_count for doc, i in call))
         try:
             vectors = await asyncio.to_thread(
                 self.provider.embed, [doc.chunks[i].text for doc, i in call]
@@ -317,3 +339,10 @@ class EmbedStage:
             **caused_by(event, "indexed", self.ports.origin),
         )
         await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
+
+
+def _observe(outcome: str, started: float, documents: int) -> None:
+    """`documents` finished the embed stage now with `outcome`, after starting at `started`."""
+    elapsed = time.perf_counter() - started
+    for _ in range(documents):
+        metrics.STAGE_SECONDS.labels("embed", outcome).observe(elapsed)

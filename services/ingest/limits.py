@@ -50,7 +50,7 @@ class Limiter:
     def occupy(self) -> Iterator[None]:
         """Hold one of the process's places for uploads; LimitedError (503) when all are taken."""
         if self.max_in_flight and self.in_flight >= self.max_in_flight:
-            metrics.UPLOADS.labels("busy").inc()
+            metrics.UPLOADS.labels("", "busy").inc()  # before the token: no tenant yet
             raise process_busy(self.max_in_flight)
         self.in_flight += 1
         metrics.UPLOADS_IN_FLIGHT.inc()
@@ -67,7 +67,9 @@ class Limiter:
         try:
             slot = await self.usage.admit(tenant_id, self.holder)
         except LimitedError as error:
-            metrics.UPLOADS.labels("limited" if error.status == 429 else "unavailable").inc()
+            metrics.UPLOADS.labels(
+                tenant_id, "limited" if error.status == 429 else "unavailable"
+            ).inc()
             raise
         try:
             yield

@@ -74,8 +74,43 @@ class IngestService:
         idempotency_key: str | None,
     ) -> UploadAccepted:
         """Run the upload; raises UploadRejectedError with an HTTP status on bad input, and
-        LimitedError when the tenant's byte quota has no room for it."""
+        LimitedError when the tenant's byte quota has no room for it.
+
+        Counted per tenant (`sluice_uploads_total`): accepted, rejected (the input: 4xx),
+        kafka_unavailable or failed (our side: 5xx and anything unexpected).
+        """
         principal.require("documents:write")
+        outcome = "failed"
+        try:
+            accepted = await self._accept(
+                principal,
+                data=data,
+                filename=filename,
+                metadata_json=metadata_json,
+                idempotency_key=idempotency_key,
+            )
+            outcome = "accepted"
+        except UploadRejectedError as error:
+            outcome = "rejected" if error.status < 500 else outcome
+            if isinstance(error.__cause__, (KafkaError, TimeoutError)):
+                outcome = "kafka_unavailable"
+            raise
+        except LimitedError as error:
+            outcome = "limited" if error.status != 503 else "unavailable"
+            raise
+        finally:
+            metrics.UPLOADS.labels(principal.tenant, outcome).inc()
+        return accepted
+
+    async def _accept(
+        self,
+        principal: Principal,
+        *,
+        data: bytes,
+        filename: str | None,
+        metadata_json: str | bytes | None,
+        idempotency_key: str | None,
+    ) -> UploadAccepted:
         key = check_idempotency_key(idempotency_key)
         # Hashing and content checks of a body up to the upload limit run in a thread, so
         # the event loop (and /health/live) never waits for them.
@@ -93,12 +128,8 @@ class IngestService:
             metadata_json=metadata_json,
             max_bytes=self.max_upload_bytes,
         )
-        if self.usage is not None:
-            try:
-                await self.usage.charge_bytes(principal.tenant, upload.size)
-            except LimitedError as error:
-                metrics.UPLOADS.labels("limited" if error.status != 503 else "unavailable").inc()
-                raise
+        if self.usage is not None:  # LimitedError when the quota has no room (counted by accept)
+            await self.usage.charge_bytes(principal.tenant, upload.size)
         record = await self.uploads.create(
             UploadRecord(
                 job_id=uuid7(),
@@ -127,7 +158,6 @@ class IngestService:
             )
         if record.published_at is None:
             await self._publish(record)
-        metrics.UPLOADS.labels("accepted").inc()
         return UploadAccepted(
             job_id=record.job_id,
             document_id=record.document_id,
@@ -144,7 +174,6 @@ class IngestService:
         try:
             await self.deliveries.wait(record, self.publish_timeout_s)
         except (TimeoutError, KafkaError) as error:
-            metrics.UPLOADS.labels("kafka_unavailable").inc()
             raise UploadRejectedError(
                 503,
                 "Queue unavailable",

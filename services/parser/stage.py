@@ -77,6 +77,7 @@ class ParseStage:
                 await self.ports.retrier.retry_later(delivery, error.code, error.message)
                 return
             await self.ports.fail(upload, error.code, error.message)
+            self.ports.retrier.finished(delivery.retries, succeeded=False)
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         except BlobNotFoundError:
@@ -117,6 +118,7 @@ class ParseStage:
             ),
         )
         metrics.STAGE_SECONDS.labels("parse", "ok").observe(time.perf_counter() - started)
+        self.ports.retrier.finished(delivery.retries, succeeded=True)
         log.info(
             "parsed %d chars (%s parser%s)",
             len(parsed.text),

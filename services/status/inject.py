@@ -13,6 +13,7 @@ from services.common.http import Check, create_app
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
 from services.status.adapters.audit import AuditLog
+from services.status.adapters.offsets import OffsetsReader, group_topics
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
@@ -49,6 +50,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        offsets = OffsetsReader(
+            config.kafka_bootstrap,
+            group_topics(config.parser_group, config.embedder_group, config.status_group),
+            ack_group=config.dlq_ack_group,
+            interval_s=config.offsets_interval_s,
+        )
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -67,4 +74,8 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "audit": Provide(lambda: audit, sync_to_thread=False),
             },
         )
-        yield Service(app=app, consumer=consumer, tasks=[lambda _stop: search.load()])
+        yield Service(
+            app=app,
+            consumer=consumer,
+            tasks=[lambda _stop: search.load(), offsets.run],
+        )

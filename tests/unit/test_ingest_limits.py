@@ -268,4 +268,7 @@ async def test_the_byte_quota_counts_stored_uploads_only() -> None:
 
 
 def _limited_count() -> float:
-    return REGISTRY.get_sample_value("sluice_uploads_total", {"outcome": "limited"}) or 0.0
+    return (
+        REGISTRY.get_sample_value("sluice_uploads_total", {"tenant": "acme", "outcome": "limited"})
+        or 0.0
+    )

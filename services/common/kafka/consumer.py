@@ -15,8 +15,8 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas import codec
 from schemas.events import Origin, Stage
-from services.common import metrics
 from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.gauges import LoopMetrics
 from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
 from services.common.kafka.inflight import InFlight
 from services.common.kafka.isolation import BatchHandler, Isolation
@@ -76,15 +76,16 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
                     self.consumer.revoke_wait_s,
                 )
         self.consumer.health.assigned -= set(revoked)
-        metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
-            len(self.consumer.health.assigned)
+        self.consumer.metrics.revoked(revoked)
+        self.consumer.metrics.assignment(
+            len(self.consumer.health.assigned), "revoked", len(revoked)
         )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.consumer.health.assigned |= set(assigned)
         self.consumer.health.last_progress = time.monotonic()
-        metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
-            len(self.consumer.health.assigned)
+        self.consumer.metrics.assignment(
+            len(self.consumer.health.assigned), "assigned", len(assigned)
         )
         if self.consumer.stored_offsets is not None and assigned:
             stored = await self.consumer.stored_offsets(list(assigned))
@@ -136,12 +137,15 @@ class ConsumerLoop:
         self.stored_offsets = stored_offsets
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
+        self.metrics = LoopMetrics(origin.service, group_id)
         if retrier is None and stage is not None:
             retrier = Retrier(publisher, origin, stage, group=group_id)
         self.dead_letters = (
             retrier.dead_letters
             if retrier is not None
-            else DeadLetters(publisher, stage=str(stage or "status"), group=group_id)
+            else DeadLetters(
+                publisher, stage=str(stage or "status"), group=group_id, service=origin.service
+            )
         )
         self.poison = Poison(
             self.dead_letters,
@@ -158,6 +162,7 @@ class ConsumerLoop:
             retrier=retrier,
             dead_letters=self.dead_letters,
             outages=self.health,
+            loop_metrics=self.metrics,
             in_place_attempts=in_place_attempts,
             record_retries=record_retries,
         )
@@ -214,7 +219,7 @@ class ConsumerLoop:
             except Exception:
                 # An outage (see services/common/kafka/failures.py): retry the same records.
                 self.health.consecutive_errors += 1
-                metrics.HANDLER_ERRORS.labels(self.group_id).inc()
+                self.metrics.outage(records)
                 log.exception("batch failed; will re-poll it after %.1fs", backoff)
                 self._rewind(records)
                 self.batch_done.set()  # nothing in hand while backing off
@@ -231,12 +236,14 @@ class ConsumerLoop:
         batch: list[Delivery] = []
         positions: dict[Position, int] = {}
         delayed: set[TopicPartition] = set()
+        taken: list[ConsumerRecord[bytes, bytes]] = []
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             if tp in delayed or self._delay(record):
                 delayed.add(tp)
                 continue
             self._consumed(record)
+            taken.append(record)
             positions[(record.topic, record.partition)] = record.offset + 1
             try:
                 event = codec.decode(record.value)
@@ -245,10 +252,11 @@ class ConsumerLoop:
                 continue
             retries = int(header(record, RETRY_ATTEMPT) or 0)
             batch.append(Delivery(record.topic, record.partition, record.offset, event, retries))
+        self.metrics.picked_up(taken)
         if await self.isolation.hand_over(batch, positions):
             await self.handler([], positions)  # split: a handler storing offsets gets them all
         await self._commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
-        metrics.BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+        self.metrics.batch(time.perf_counter() - started)
 
     async def _run_records(self, stop: asyncio.Event, flight: InFlight) -> None:
         try:
@@ -285,6 +293,7 @@ class ConsumerLoop:
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Per-record mode: decode and hand over one record, outages waited out in place."""
+        self.metrics.picked_up((record,))
         try:
             event = codec.decode(record.value)
         except codec.EventDecodeError as error:
@@ -328,7 +337,7 @@ class ConsumerLoop:
         self._held = full
 
     def _consumed(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        metrics.RECORDS_CONSUMED.labels(self.group_id, record.topic).inc()
+        self.metrics.consumed(record)
         self._seen[TopicPartition(record.topic, record.partition)] = record.offset + 1
 
     def _delay(self, record: ConsumerRecord[bytes, bytes]) -> bool:
@@ -365,22 +374,27 @@ class ConsumerLoop:
         except (CommitFailedError, IllegalStateError) as error:
             # The group rebalanced while we worked (e.g. work outlived max_poll_interval_ms):
             # the new owner re-reads these records, and every effect is idempotent.
+            self.metrics.commit_failed("rebalance")
             log.warning(
                 "commit rejected after a rebalance (%s); records will be redelivered", error
             )
             return False
+        except KafkaError:
+            self.metrics.commit_failed("kafka")
+            raise
         self.health.last_progress = time.monotonic()
         return True
 
     def _update_lag(self) -> None:
         """Records behind the partition ends, for partitions this loop has read from."""
-        lag = 0
+        behind: dict[TopicPartition, int] = {}
         for tp in self.client.assignment():
             high = self.client.highwater(tp)
             seen = self._seen.get(tp)
             if high is not None and seen is not None:
-                lag += max(0, high - seen)
-        self.health.lag = lag
+                behind[tp] = max(0, high - seen)
+        self.health.lag = sum(behind.values())
+        self.metrics.lag(behind)
 
     def _rewind(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         first: dict[TopicPartition, int] = {}

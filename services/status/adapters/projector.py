@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -9,6 +11,8 @@ from aiokafka import TopicPartition
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from schemas.events import DocumentFailed, DocumentIndexed
+from services.common import metrics
 from services.common.db import Pool
 from services.common.kafka.records import Delivery, Position
 from services.status.core.projection import fields_of, rank_of, state_of, timestamp_column
@@ -118,17 +122,24 @@ class Projector:
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Apply the batch once and move the stored offsets, atomically."""
+        started = time.perf_counter()
         async with self.pool.connection() as conn, conn.transaction():
-            await self.apply(conn, batch)
+            fresh = await self._apply(conn, batch)
+            queued = await _queued_at(conn, fresh)
             async with conn.cursor() as cur:
                 await cur.executemany(
                     STORE_OFFSET, [(self.group, t, p, o) for (t, p), o in positions.items()]
                 )
+        _observe(batch, fresh, queued, time.perf_counter() - started)  # once committed
 
     async def apply(self, conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
         """Apply the events not seen before; return how many were new."""
+        return len(await self._apply(conn, batch))
+
+    async def _apply(self, conn: AsyncConnection[Any], batch: list[Delivery]) -> list[Delivery]:
+        """Apply the events not seen before; return their deliveries."""
         if not batch:
-            return 0
+            return []
         columns: list[list[Any]] = [[] for _ in range(9)]
         for d in batch:
             e = d.event
@@ -147,11 +158,11 @@ class Projector:
                 column.append(value)
         cur = await conn.execute(INSERT_EVENTS, columns)
         fresh = {row["event_id"] for row in await cur.fetchall()}
-        rows = [job_row(d) for d in batch if d.event.event_id in fresh]
-        if rows:
+        new = [d for d in batch if d.event.event_id in fresh]
+        if new:
             async with conn.cursor() as upsert:
-                await upsert.executemany(UPSERT_JOB, rows)
-        return len(rows)
+                await upsert.executemany(UPSERT_JOB, [job_row(d) for d in new])
+        return new
 
     async def stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Where this group stopped, per partition, according to the projection itself."""
@@ -169,3 +180,35 @@ class Projector:
             if tp in wanted:
                 stored[tp] = row["next_offset"]
         return stored
+
+
+async def _queued_at(conn: AsyncConnection[Any], fresh: list[Delivery]) -> dict[str, datetime]:
+    """When the jobs that `fresh` indexes were uploaded (for the upload-to-indexed latency)."""
+    jobs = [d.event.job_id for d in fresh if isinstance(d.event, DocumentIndexed)]
+    if not jobs:
+        return {}
+    cur = await conn.execute(
+        "SELECT job_id, queued_at FROM jobs WHERE job_id = ANY(%s) AND queued_at IS NOT NULL",
+        (jobs,),
+    )
+    return {row["job_id"]: row["queued_at"] for row in await cur.fetchall()}
+
+
+def _observe(
+    batch: list[Delivery], fresh: list[Delivery], queued: dict[str, datetime], seconds: float
+) -> None:
+    """Metrics of a committed batch: each event's time in the project stage (the batch's
+    transaction), terminal jobs per tenant, and the upload-to-indexed time of indexed ones."""
+    for _ in batch:
+        metrics.STAGE_SECONDS.labels("project", "ok").observe(seconds)
+    for delivery in fresh:
+        match delivery.event:
+            case DocumentIndexed(job_id=job_id, occurred_at=at, tenant_id=tenant):
+                metrics.JOBS_FINISHED.labels(tenant, "indexed").inc()
+                if job_id in queued:
+                    latency = (at - queued[job_id]).total_seconds()
+                    metrics.UPLOAD_TO_INDEXED.observe(max(0.0, latency))
+            case DocumentFailed(tenant_id=tenant):
+                metrics.JOBS_FINISHED.labels(tenant, "failed").inc()
+            case _:
+                pass
