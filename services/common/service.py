@@ -24,6 +24,7 @@ from litestar import Litestar
 
 from services.common.db import Pool, ping
 from services.common.http import Check, ReadinessCheck, serve_http
+from services.common.kafka.admin import TopicsMissingError
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.logs import setup_logging
 from services.common.settings import CommonSettings, SettingsError, load_settings
@@ -134,5 +135,9 @@ def run_service(
         print(f"{name}: {error}", file=sys.stderr)
         sys.exit(2)
     setup_logging(name, config.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main(config=config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(main(config=config))
+    except TopicsMissingError as error:  # a deployment step is missing: say which, exit 2
+        print(f"{name}: {error}", file=sys.stderr)
+        sys.exit(2)
