@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 import msgspec
 import uvloop
-from litestar import Litestar
+from litestar import Litestar, get
+from litestar.types import ControllerRouterHandler
 
 from services.common.db import Pool, ping
 from services.common.http import Check, ReadinessCheck, serve_http
@@ -32,6 +33,40 @@ from services.common.settings import CommonSettings, SettingsError, load_setting
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
 Task = Callable[[], Coroutine[Any, Any, None]]
+
+
+class AssignedPartition(msgspec.Struct, frozen=True):
+    """One partition a consumer holds now."""
+
+    topic: str
+    partition: int
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    """The body of /health/assignment: which partitions this replica's consumer holds."""
+
+    service: str
+    instance: str
+    group: str
+    partitions: list[AssignedPartition]
+    lag: int
+
+
+def assignment_route(service: str, consumer: ConsumerLoop) -> ControllerRouterHandler:
+    """GET /health/assignment: the consumer's group and the partitions it holds now."""
+
+    @get("/health/assignment", sync_to_thread=False, include_in_schema=False)
+    def assignment() -> Assignment:
+        held = sorted(consumer.health.assigned, key=lambda tp: (tp.topic, tp.partition))
+        return Assignment(
+            service=service,
+            instance=consumer.origin.instance,
+            group=consumer.group_id,
+            partitions=[AssignedPartition(tp.topic, tp.partition) for tp in held],
+            lag=consumer.health.lag,
+        )
+
+    return assignment
 
 
 @dataclass(frozen=True)
@@ -80,6 +115,8 @@ async def serve(
         install_signal_handlers(stop)
         lower_cpu_priority(cpu_nice)
     async with service as parts:
+        if parts.consumer is not None:  # every consumer says what it holds (`sluice ps`)
+            parts.app.register(assignment_route(parts.consumer.origin.service, parts.consumer))
         tasks = [serve_http(parts.app, host, port, stop), *(task() for task in parts.tasks)]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
