@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from rich.console import Console
 
-from infra.local.scale import Held, assignment, partitions_text, scale
+from infra.local.scale import Held, LocalReplicas, assignment, partitions_text, scale
 from infra.local.stack import SERVICES, Stack, StackConfig, StackError
 
 if TYPE_CHECKING:  # a generic only to type checkers
@@ -56,6 +56,9 @@ def add_commands(commands: Commands) -> None:
     )
     scale.add_argument("counts", nargs="+", type=_scale, metavar="SERVICE=N")
     scale.set_defaults(handler=_scale_command)
+    for name in ("replay", "rebuild-status"):  # they stop and start the stack's replicas
+        if name in commands.choices:
+            commands.choices[name].set_defaults(local_stack=LocalReplicas.running)
     demo = commands.add_parser("demo", help="up, then upload the examples and search them")
     demo.add_argument("--tenant", default="demo")
     demo.set_defaults(handler=_demo)

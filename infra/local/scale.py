@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from infra.local.stack import STOP_TIMEOUT_S, Replica, Stack, StackError
-from infra.local.stack_config import CONSUMERS, SERVICES
+from infra.local.stack_config import CONSUMERS, SERVICES, STATE_FILE, StackConfig
 
 
 class Held(msgspec.Struct, frozen=True):
@@ -89,3 +89,41 @@ def scale(
             started.append(replica)
     stack.wait_ready(started)
     return started
+
+
+class LocalReplicas:
+    """`ReplicaControl` (services/cli/replay.py) for the running local stack: `replay` stops a
+    service's replicas while it rewinds their group, then starts them again."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._stopped: dict[str, Replica] = {}
+
+    @classmethod
+    def running(cls) -> LocalReplicas | None:
+        """The stack `sluice up` runs under $SLUICE_RUN_DIR (.run/), None when none runs."""
+        config = StackConfig.from_env()
+        if not (config.run_dir / STATE_FILE).is_file():
+            return None
+        return cls(Stack(config))
+
+    def environment(self) -> dict[str, str]:
+        """The environment the stack's services run with."""
+        return self.stack.service_env("status")
+
+    def stop(self, service: str) -> list[str]:
+        """Stop every replica of `service` gracefully (finish, commit, leave the group)."""
+        replicas = self.stack.replicas(service)
+        self.stack.stop_replicas(replicas, STOP_TIMEOUT_S * 2)
+        self._stopped.update({r.label: r for r in replicas})
+        return [r.label for r in replicas]
+
+    def start(self, labels: list[str]) -> None:
+        """Start the stopped replicas again, each on its port, and wait until they are ready."""
+        started = []
+        for label in labels:
+            gone = self._stopped.pop(label)
+            started.append(
+                self.stack.start(gone.service, index=gone.index, port=gone.port, wait=False)
+            )
+        self.stack.wait_ready(started)

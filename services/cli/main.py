@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from services.cli import commands, topics
+from services.cli import commands, replay, topics
 from services.cli.client import Api
 from services.cli.config import CliConfig, config_path, load_config, token_tenant
 from services.cli.exits import CliError, Exit
@@ -111,6 +111,7 @@ def _build(parser: argparse.ArgumentParser) -> SubParsers:
     )
     config.set_defaults(handler=_config)
     topics.add_commands(subs)
+    replay.add_commands(subs)
     return subs
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import msgspec
+import psycopg
 from aiokafka.errors import KafkaError
 
 from services.cli.exits import CliError, Exit
@@ -44,10 +45,13 @@ def kafka_options() -> argparse.ArgumentParser:
     return options
 
 
-def pipeline_settings(args: argparse.Namespace) -> PipelineSettings:
-    """SLUICE_* settings of the pipeline, with --bootstrap (and --database-url) applied."""
+def pipeline_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> PipelineSettings:
+    """The pipeline's SLUICE_* settings (from `environ`, else the process's environment),
+    with --bootstrap and --database-url applied."""
     try:
-        settings = load_settings(PipelineSettings)
+        settings = load_settings(PipelineSettings, environ)
     except SettingsError as error:
         raise CliError(str(error), Exit.USAGE) from error
     overrides: dict[str, str] = {}
@@ -178,12 +182,14 @@ Command = Callable[[argparse.Namespace, Output], Awaitable[int]]
 def run_kafka_command(
     args: argparse.Namespace, command: str, run: Command, *, timeout_s: float = 120
 ) -> int:
-    """Run an async command against Kafka (and Postgres), its errors as exit codes."""
+    """Run an async command against Kafka (and Postgres), their errors as exit codes."""
     out = Output(json=bool(getattr(args, "json", False)))
     try:
         return int(asyncio.run(asyncio.wait_for(run(args, out), timeout_s)))
     except ReplicationError as error:
         raise CliError(f"{command}: {error}", Exit.USAGE) from error
+    except psycopg.OperationalError as error:
+        raise CliError(f"{command}: Postgres did not answer: {error}", Exit.UNREACHABLE) from error
     except (KafkaError, TimeoutError, OSError) as error:
         reason = str(error) or type(error).__name__
         raise CliError(f"{command}: Kafka did not answer: {reason}", Exit.UNREACHABLE) from error

@@ -36,6 +36,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             publisher=infra.publisher,
             origin=infra.origin,
             stored_offsets=projector.stored_offsets,
+            offsets_moved=projector.rewound,  # a replay rewrote them while idle
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
                 topics.DOCUMENTS_INDEXED,
@@ -44,6 +45,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             ),
             max_records=config.projector_batch,
         )
+        projector.on_rewound = consumer.reseek  # a replay rewrote the stored offsets
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
         redriver = Redriver(queries, infra.publisher, infra.origin)
