@@ -15,6 +15,7 @@ from services.common.service import Service, readiness
 from services.status.adapters.audit import AuditLog
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
+from services.status.admin import AdminController, Replays
 from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
@@ -51,6 +52,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        replays = Replays(config)
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -59,7 +61,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         app = create_app(
             "status",
             readiness(infra.pool, {"projector": consumer}, search_model),
-            [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
+            [
+                StatusController,
+                DeadLetterController,
+                AdminController,
+                *console_routes(config.public_ingest_url),
+            ],
             settings=config,
             dependencies={
                 "queries": Provide(lambda: queries, sync_to_thread=False),
@@ -67,6 +74,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
+                "replays": Provide(lambda: replays, sync_to_thread=False),
             },
         )
         yield Service(app=app, consumer=consumer, tasks=[search.load])

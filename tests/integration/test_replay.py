@@ -26,6 +26,7 @@ from infra.local import REPO_ROOT
 from infra.local.postgres import create_database, drop_database
 from infra.local.stack import Stack, StackConfig
 from services.cli.exits import Exit
+from services.common.auth import ADMIN_REPLAY
 from services.common.kafka.replay import ReplayTarget
 from services.common.settings import PipelineSettings, load_settings
 from services.status.replay import REPLAYABLE, replay_service
@@ -213,3 +214,36 @@ def test_an_active_group_is_refused_and_a_dry_run_changes_nothing(
         sluice(stack, "replay", "--service", "embedder", "--to-offset", "latest", "--dry-run")
     )
     assert again["redo"] == 0 and again["skip"] == 0, again
+
+
+def test_the_admin_api_replays_with_admin_replay_only_and_audits_each_replay(
+    stack: Stack, jobs: dict[str, str]
+) -> None:
+    settle(stack)
+    admin = {"Authorization": f"Bearer {stack.token('ops', scopes=(ADMIN_REPLAY,))}"}
+    reader = {"Authorization": f"Bearer {stack.token('ops')}"}
+    url = f"{stack.status_url}/v1/admin/replay"
+    rewind = {"service": "embedder", "to_offset": 0}
+    with httpx.Client(timeout=60) as client:
+        assert client.post(url, json=rewind, headers=reader).status_code == 403
+        both = client.post(url, json={**rewind, "to_time": "2025-01-01T00:00:00Z"}, headers=admin)
+        assert both.status_code == 400 and "exactly one" in both.json()["detail"]
+
+        dry = client.post(url, json={**rewind, "dry_run": True}, headers=admin)
+        assert dry.status_code == 200, dry.text
+        assert not dry.json()["applied"] and dry.json()["redo"] > 0
+
+        active = client.post(url, json=rewind, headers=admin)  # the embedder is running
+        assert active.status_code == 409, active.text
+        assert "active member" in active.json()["detail"]
+
+        status = {"service": "status", "to_offset": "latest"}
+        live = client.post(url, json=status, headers=admin)
+        assert live.status_code == 200, live.text
+        assert live.json()["applied"] and live.json()["redo"] == live.json()["skip"] == 0
+
+    audited = rows(stack, "SELECT actor_tenant, scope, action, tenant_id, target FROM audit_log")
+    assert sorted(audited) == [
+        ("ops", ADMIN_REPLAY, "replay.embedder", "*", "to-offset 0"),
+        ("ops", ADMIN_REPLAY, "replay.status", "*", "to-offset latest"),
+    ]
