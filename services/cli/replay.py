@@ -1,4 +1,5 @@
-"""`sluice replay`: rewind a consumer service's group and show, per partition, what is redone.
+"""`sluice replay`: rewind a consumer service's group and show, per partition, what is redone;
+`sluice rebuild-status`: rebuild the status projection from the topics and swap it in.
 
 It talks to Kafka (and, for status, Postgres) directly. Kafka alters a group's offsets only
 while the group has no member: with a local stack (`sluice up`), the stack's plugin lends this
@@ -22,6 +23,7 @@ from services.cli.topics import kafka_options, pipeline_settings, run_kafka_comm
 from services.common.db import migrate
 from services.common.kafka.replay import GroupActiveError, ReplayPlan, ReplayTarget
 from services.common.settings import PipelineSettings
+from services.status.rebuild import rebuild_status
 from services.status.replay import REPLAYABLE, offset_store, replay_service
 
 if TYPE_CHECKING:  # a generic only to type checkers
@@ -78,6 +80,16 @@ def add_commands(subs: SubParsers) -> None:
     replay.add_argument("--dry-run", action="store_true", help="only show what would be redone")
     replay.add_argument("--database-url", help="status only (else SLUICE_DATABASE_URL)")
     replay.set_defaults(handler=_replay)
+    text = (
+        "rebuild the status projection (jobs, job events) from the topics into fresh tables,"
+        " compare them with the live ones and swap them in; the running status follows"
+    )
+    rebuild = subs.add_parser(
+        "rebuild-status", help=text, description=text, parents=[kafka_options()]
+    )
+    rebuild.add_argument("--dry-run", action="store_true", help="rebuild and compare only")
+    rebuild.add_argument("--database-url", help="else SLUICE_DATABASE_URL")
+    rebuild.set_defaults(handler=_rebuild)
 
 
 def settings_for(args: argparse.Namespace) -> tuple[PipelineSettings, ReplicaControl | None]:
@@ -137,6 +149,26 @@ def show_plan(out: Output, plan: ReplayPlan) -> None:
     if plan.skip:
         text += f", {plan.skip} skipped"
     out.note(f"{text} over {len(plan.partitions)} partitions ({len(rows)} move)")
+
+
+async def _run_rebuild(args: argparse.Namespace, out: Output) -> int:
+    settings, _ = settings_for(args)
+    report = await rebuild_status(settings, dry_run=args.dry_run)
+    if out.json_mode:
+        out.json(report)
+        return Exit.OK
+    rows = [
+        ("jobs", str(report.jobs), str(report.differing_jobs)),
+        ("job_events", str(report.job_events), str(report.differing_job_events)),
+    ]
+    out.table(f"status projection ({report.group})", ("table", "rows", "differing"), rows)
+    done = "swapped in" if report.swapped else "dry run: the live tables are unchanged"
+    out.note(f"{report.records} records read ({report.undecodable} undecodable); {done}")
+    return Exit.OK
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    return run_kafka_command(args, "rebuild-status", _run_rebuild, timeout_s=900)
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -247,3 +247,38 @@ def test_the_admin_api_replays_with_admin_replay_only_and_audits_each_replay(
         ("ops", ADMIN_REPLAY, "replay.embedder", "*", "to-offset 0"),
         ("ops", ADMIN_REPLAY, "replay.status", "*", "to-offset latest"),
     ]
+
+
+def test_rebuild_status_equals_the_live_projection_and_repairs_a_damaged_one(
+    stack: Stack, jobs: dict[str, str]
+) -> None:
+    settle(stack)
+    projected, events = sorted(rows(stack, JOBS)), sorted(rows(stack, EVENTS))
+    check = plan_of(sluice(stack, "rebuild-status", "--dry-run"))
+    assert (check["differing_jobs"], check["differing_job_events"]) == (0, 0), check
+    assert check["jobs"] == len(projected) and check["job_events"] == len(events)
+    assert not check["swapped"]
+
+    failed = next(job_id for job_id, state in jobs.items() if state == "failed")
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute("UPDATE jobs SET error_message = 'tampered' WHERE job_id = %s", (failed,))
+        conn.execute("DELETE FROM job_events WHERE event_id = %s", (events[0][0],))
+    report = plan_of(sluice(stack, "rebuild-status"))
+    assert report["swapped"]
+    assert (report["differing_jobs"], report["differing_job_events"]) == (2, 1), report
+    assert sorted(rows(stack, JOBS)) == projected
+    assert sorted(rows(stack, EVENTS)) == events
+
+    # The running projector goes on with the swapped-in tables.
+    token = stack.token("replay-tenant")
+    with httpx.Client(timeout=30) as client:
+        response = client.post(
+            f"{stack.ingest_url}/v1/documents",
+            headers={"Authorization": f"Bearer {token}"},
+            files={"file": ("after-rebuild.txt", b"Projected after the rebuild swapped tables.")},
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+        job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
+    assert job["state"] == "indexed"
+    assert len(rows(stack, JOBS)) == len(projected) + 1

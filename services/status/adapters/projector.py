@@ -117,6 +117,36 @@ def job_row(delivery: Delivery) -> tuple[Any, ...]:
     return tuple(values[c] for c in _ALL)
 
 
+async def project(conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
+    """Apply to the projection's tables (`jobs`, `job_events` on the search path) the events of
+    `batch` not seen before; return how many were new."""
+    if not batch:
+        return 0
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for d in batch:
+        e = d.event
+        row = (
+            e.event_id,
+            e.job_id,
+            e.tenant_id,
+            type(e).__name__,
+            e.occurred_at,
+            d.topic,
+            d.partition,
+            d.offset,
+            Jsonb(e, dumps=_PAYLOAD_JSON.encode),
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    cur = await conn.execute(INSERT_EVENTS, columns)
+    fresh = {row["event_id"] for row in await cur.fetchall()}
+    rows = [job_row(d) for d in batch if d.event.event_id in fresh]
+    if rows:
+        async with conn.cursor() as upsert:
+            await upsert.executemany(UPSERT_JOB, rows)
+    return len(rows)
+
+
 class Rewound(Exception):
     """The group's offsets were rewritten under a newer epoch (a replay) during this batch."""
 
@@ -170,31 +200,7 @@ class Projector:
 
     async def apply(self, conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
         """Apply the events not seen before; return how many were new."""
-        if not batch:
-            return 0
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        for d in batch:
-            e = d.event
-            row = (
-                e.event_id,
-                e.job_id,
-                e.tenant_id,
-                type(e).__name__,
-                e.occurred_at,
-                d.topic,
-                d.partition,
-                d.offset,
-                Jsonb(e, dumps=_PAYLOAD_JSON.encode),
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        cur = await conn.execute(INSERT_EVENTS, columns)
-        fresh = {row["event_id"] for row in await cur.fetchall()}
-        rows = [job_row(d) for d in batch if d.event.event_id in fresh]
-        if rows:
-            async with conn.cursor() as upsert:
-                await upsert.executemany(UPSERT_JOB, rows)
-        return len(rows)
+        return await project(conn, batch)
 
     async def stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Where this group stopped, per partition, according to the projection itself (and
