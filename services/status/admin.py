@@ -1,4 +1,5 @@
-"""Pipeline administration over HTTP: `POST /v1/admin/replay`, the API of `sluice replay`.
+"""Pipeline administration over HTTP: `POST /v1/admin/replay` and `/v1/admin/rebuild-status`,
+the API of `sluice replay` and `sluice rebuild-status`.
 
 It needs `admin:replay` and acts on every tenant: each replay (not a dry run) is recorded in
 the audit log before it runs. The parser's and the embedder's groups are rewound only while
@@ -22,7 +23,10 @@ from services.common.kafka.replay import GroupActiveError, ReplayPlan, ReplayTar
 from services.common.problems import Problem, problem
 from services.common.settings import PipelineSettings
 from services.status.adapters.audit import AuditLog
+from services.status.rebuild import RebuildReport, rebuild_status
 from services.status.replay import replay_service
+
+UNAVAILABLE = (KafkaError, OSError, OperationalError, TimeoutError)
 
 
 class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -43,6 +47,16 @@ class Replays:
     async def run(self, service: str, target: ReplayTarget, *, dry_run: bool) -> ReplayPlan:
         """Rewind `service`'s group to `target` (GroupActiveError while it has members)."""
         return await replay_service(self.settings, service, target, dry_run=dry_run)
+
+    async def rebuild(self, *, dry_run: bool) -> RebuildReport:
+        """Rebuild the status projection from the topics (and, unless `dry_run`, swap it in)."""
+        return await rebuild_status(self.settings, dry_run=dry_run)
+
+
+class RebuildRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /v1/admin/rebuild-status body."""
+
+    dry_run: bool = False
 
 
 class AdminController(Controller):
@@ -74,7 +88,30 @@ class AdminController(Controller):
             plan = await replays.run(data.service, target, dry_run=data.dry_run)
         except GroupActiveError as error:
             return problem(409, "Consumer Group Active", str(error))
-        except (KafkaError, OSError, OperationalError) as error:
-            reason = f"Kafka or Postgres did not answer: {str(error) or type(error).__name__}"
-            return problem(503, "Service Unavailable", reason)
+        except UNAVAILABLE as error:
+            return _unavailable(error)
         return Response(plan)
+
+    @post(
+        "/rebuild-status",
+        status_code=200,
+        guards=[requires(ADMIN_REPLAY)],
+        responses=ok_responses(RebuildReport, "What was rebuilt and how it differed"),
+    )
+    async def rebuild_status(
+        self, data: RebuildRequest, principal: Principal, replays: Replays, audit: AuditLog
+    ) -> Response[RebuildReport] | Response[Problem]:
+        """Rebuild the status projection from the topics into fresh tables, compare them with
+        the live ones and (unless `dry_run`) swap them in; projection goes on meanwhile."""
+        if not data.dry_run:
+            await audit.record(principal, ADMIN_REPLAY, "rebuild-status", "*", "projection")
+        try:
+            report = await replays.rebuild(dry_run=data.dry_run)
+        except UNAVAILABLE as error:
+            return _unavailable(error)
+        return Response(report)
+
+
+def _unavailable(error: Exception) -> Response[Problem]:
+    reason = f"Kafka or Postgres did not answer: {str(error) or type(error).__name__}"
+    return problem(503, "Service Unavailable", reason)

@@ -242,6 +242,12 @@ def test_the_admin_api_replays_with_admin_replay_only_and_audits_each_replay(
         assert live.status_code == 200, live.text
         assert live.json()["applied"] and live.json()["redo"] == live.json()["skip"] == 0
 
+        rebuild = f"{stack.status_url}/v1/admin/rebuild-status"
+        assert client.post(rebuild, json={}, headers=reader).status_code == 403
+        compared = client.post(rebuild, json={"dry_run": True}, headers=admin)
+        assert compared.status_code == 200, compared.text
+        assert compared.json()["differing_jobs"] == compared.json()["differing_job_events"] == 0
+
     audited = rows(stack, "SELECT actor_tenant, scope, action, tenant_id, target FROM audit_log")
     assert sorted(audited) == [
         ("ops", ADMIN_REPLAY, "replay.embedder", "*", "to-offset 0"),
