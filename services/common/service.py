@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 import msgspec
 import uvloop
-from litestar import Litestar
+from litestar import Litestar, get
+from litestar.types import ControllerRouterHandler
 
 from services.common import metrics
 from services.common.db import Pool, ping
@@ -32,6 +33,7 @@ from services.common.http import (
     ReadinessCheck,
     serve_http,
 )
+from services.common.kafka.admin import TopicsMissingError
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.logs import setup_logging
 from services.common.observe import ReadinessWatch
@@ -42,6 +44,40 @@ log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
 Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 """A task beside the app; it ends once the `stop` event it is given is set."""
+
+
+class AssignedPartition(msgspec.Struct, frozen=True):
+    """One partition a consumer holds now."""
+
+    topic: str
+    partition: int
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    """The body of /health/assignment: which partitions this replica's consumer holds."""
+
+    service: str
+    instance: str
+    group: str
+    partitions: list[AssignedPartition]
+    lag: int
+
+
+def assignment_route(service: str, consumer: ConsumerLoop) -> ControllerRouterHandler:
+    """GET /health/assignment: the consumer's group and the partitions it holds now."""
+
+    @get("/health/assignment", sync_to_thread=False, include_in_schema=False)
+    def assignment() -> Assignment:
+        held = sorted(consumer.health.assigned, key=lambda tp: (tp.topic, tp.partition))
+        return Assignment(
+            service=service,
+            instance=consumer.origin.instance,
+            group=consumer.group_id,
+            partitions=[AssignedPartition(tp.topic, tp.partition) for tp in held],
+            lag=consumer.health.lag,
+        )
+
+    return assignment
 
 
 @dataclass(frozen=True)
@@ -99,6 +135,8 @@ async def serve(
         watchdog = Watchdog(name, limit_s=settings.loop_stall_s)
         parts.app.state[WATCHDOG_STATE] = watchdog
         watch = ReadinessWatch(name, parts.app.state[READINESS_STATE], settings.health_interval_s)
+        if parts.consumer is not None:  # every consumer says what it holds (`sluice ps`)
+            parts.app.register(assignment_route(parts.consumer.origin.service, parts.consumer))
         tasks = [
             serve_http(parts.app, host, port, stop),
             watchdog.beat(stop),
@@ -164,5 +202,9 @@ def run_service(
         print(f"{name}: {error}", file=sys.stderr)
         sys.exit(2)
     setup_logging(name, config.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main(config=config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(main(config=config))
+    except TopicsMissingError as error:  # a deployment step is missing: say which, exit 2
+        print(f"{name}: {error}", file=sys.stderr)
+        sys.exit(2)

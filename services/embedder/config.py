@@ -17,7 +17,6 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     cpu_nice: CpuNice = 10
 
     embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
-    embedder_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-embedder"
     embedding_batch_size: Annotated[int, msgspec.Meta(description="Texts per model call")] = 32
     embedding_threads: Annotated[
         int, msgspec.Meta(description="Torch threads per model lane (0 = CPUs / lanes)")

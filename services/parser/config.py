@@ -117,7 +117,6 @@ class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
     cpu_nice: CpuNice = 10
 
     parser_port: Annotated[int, msgspec.Meta(description="Parser health/metrics port")] = 8002
-    parser_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-parser"
     parse_workers: Annotated[
         int, msgspec.Meta(ge=1, description="Parser worker processes (one document each at a time)")
     ] = 2

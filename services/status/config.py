@@ -13,9 +13,6 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the status service."""
 
     status_port: Annotated[int, msgspec.Meta(description="Status HTTP port")] = 8001
-    status_group: Annotated[str, msgspec.Meta(description="Projector consumer group")] = (
-        "sluice-status"
-    )
     embedding_provider: Annotated[
         str,
         msgspec.Meta(

@@ -16,6 +16,7 @@ from services.status.adapters.audit import AuditLog
 from services.status.adapters.offsets import OffsetsReader, group_topics
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
+from services.status.admin import AdminController, Replays
 from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
@@ -37,6 +38,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             publisher=infra.publisher,
             origin=infra.origin,
             stored_offsets=projector.stored_offsets,
+            offsets_moved=projector.rewound,  # a replay rewrote them while idle
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
                 topics.DOCUMENTS_INDEXED,
@@ -45,6 +47,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             ),
             max_records=config.projector_batch,
         )
+        projector.on_rewound = consumer.reseek  # a replay rewrote the stored offsets
         queries = StatusQueries(infra.pool)
         search = SearchService(queries, config.embedding_provider, config.provider_options())
         redriver = Redriver(queries, infra.publisher, infra.origin)
@@ -56,6 +59,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             ack_group=config.dlq_ack_group,
             interval_s=config.offsets_interval_s,
         )
+        replays = Replays(config)
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -64,7 +68,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         app = create_app(
             "status",
             readiness(infra.pool, {"projector": consumer}, search_model),
-            [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
+            [
+                StatusController,
+                DeadLetterController,
+                AdminController,
+                *console_routes(config.public_ingest_url),
+            ],
             settings=config,
             dependencies={
                 "queries": Provide(lambda: queries, sync_to_thread=False),
@@ -72,6 +81,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
+                "replays": Provide(lambda: replays, sync_to_thread=False),
             },
         )
         yield Service(

@@ -73,6 +73,7 @@ def _document(service: str) -> dict[str, Any]:
     from services.common.auth import TokenVerifier
     from services.common.http import Check, create_app
     from services.ingest.api import upload_document
+    from services.status.admin import AdminController
     from services.status.api import StatusController
     from services.status.deadletters import DeadLetterController
 
@@ -82,8 +83,8 @@ def _document(service: str) -> dict[str, Any]:
     routes: dict[str, tuple[list[Any], tuple[str, ...]]] = {
         "ingest": ([upload_document], ("ingest",)),
         "status": (
-            [StatusController, DeadLetterController],
-            ("queries", "search", "redriver", "audit", "dead_letters"),
+            [StatusController, DeadLetterController, AdminController],
+            ("queries", "search", "redriver", "audit", "dead_letters", "replays"),
         ),
     }
     route, needs = routes[service]

@@ -400,3 +400,22 @@ def test_dev_servers_listen_where_the_policies_let_services_go(rendered: dict[st
     assert ports == {KAFKA, POSTGRES}
     assert not _by_kind(objects, "HorizontalPodAutoscaler"), "dev runs one replica each"
     assert all(d["spec"]["replicas"] == 1 for d in _by_kind(objects, "Deployment").values())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_production_creates_its_topics_with_a_job_and_dev_lets_the_services(
+    rendered: dict[str, str], variant: str
+) -> None:
+    objects = _objects(rendered[variant])
+    jobs = _by_kind(objects, "Job")
+    config = _by_kind(objects, "ConfigMap")["sluice-config"]["data"]
+    if not _production(variant):
+        assert not jobs, "development services create their own topics"
+        assert config["SLUICE_ENV"] == "development"
+        return
+    assert config["SLUICE_ENV"] == "production"  # services refuse to create topics
+    (container,) = jobs["sluice-topics"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["services.cli", "topics", "create"]
+    assert {"configMapRef": {"name": "sluice-config"}} in container["envFrom"]
+    assert config["SLUICE_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert config["SLUICE_TOPIC_MIN_INSYNC_REPLICAS"] == "2"

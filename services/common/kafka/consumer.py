@@ -18,6 +18,7 @@ from schemas.events import Origin, Stage
 from services.common.kafka.deadletter import DeadLetters
 from services.common.kafka.gauges import LoopMetrics
 from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
+from services.common.kafka.health import ConsumerHealth
 from services.common.kafka.inflight import InFlight
 from services.common.kafka.isolation import BatchHandler, Isolation
 from services.common.kafka.poison import Poison
@@ -25,34 +26,11 @@ from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.ports import Publisher
 
+__all__ = ["ConsumerHealth", "ConsumerLoop", "OffsetsMoved", "StoredOffsets"]
 log = logging.getLogger(__name__)
 StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
-
-
-class ConsumerHealth:
-    """What the readiness probe needs to know about one consumer loop."""
-
-    def __init__(self, stall_after_s: float) -> None:
-        self.started = False
-        self.last_poll = 0.0
-        self.last_progress = time.monotonic()
-        self.assigned: set[TopicPartition] = set()
-        self.consecutive_errors = 0  # outages in a row (a record's own failure is not one)
-        self.stall_after_s = stall_after_s
-        self.lag = 0
-
-    def ready(self, max_silence: float = 30.0) -> tuple[bool, str]:
-        """Healthy when polling, not failing repeatedly, and not stalled behind a growing lag."""
-        now_ = time.monotonic()
-        if not self.started:
-            return False, "consumer not started"
-        if now_ - self.last_poll > max_silence:
-            return False, f"no poll for {now_ - self.last_poll:.0f}s"
-        if self.consecutive_errors >= 5:
-            return False, f"{self.consecutive_errors} consecutive failures (Kafka or Postgres?)"
-        if self.lag > 0 and now_ - self.last_progress > self.stall_after_s:
-            return False, f"lag {self.lag} and no commit for {now_ - self.last_progress:.0f}s"
-        return True, f"{len(self.assigned)} partitions assigned, lag {self.lag}"
+OffsetsMoved = Callable[[], Awaitable[bool]]
+MOVED_CHECK_S = 2.0  # how often an idle loop with stored offsets asks whether they moved
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -119,6 +97,7 @@ class ConsumerLoop:
         stage: Stage | None = None,
         retrier: Retrier | None = None,
         stored_offsets: StoredOffsets | None = None,
+        offsets_moved: OffsetsMoved | None = None,
         dead_letter_topics: Collection[str] | None = None,
         max_records: int = 64,
         concurrency: int = 0,
@@ -135,6 +114,7 @@ class ConsumerLoop:
         self.origin = origin
         self.stage = stage
         self.stored_offsets = stored_offsets
+        self.offsets_moved = offsets_moved  # idle: did a replay rewrite the stored offsets?
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
         self.metrics = LoopMetrics(origin.service, group_id)
@@ -173,6 +153,8 @@ class ConsumerLoop:
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._seen: dict[TopicPartition, int] = {}
         self._held = False  # per-record mode: every partition paused, no room for more
+        self._reseek = False  # batch mode: seek to the stored offsets before the next poll
+        self._moved_check = 0.0  # when an idle loop last asked `offsets_moved`
         self.client = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -202,14 +184,44 @@ class ConsumerLoop:
                 handle.cancel()
             await self.client.stop()
 
+    def reseek(self) -> None:
+        """Batch mode with stored offsets: before the next poll, seek every assigned partition
+        to its stored offset (the store was rewound: a replay of the status projection)."""
+        self._reseek = True
+
+    async def _seek_stored(self) -> None:
+        self._reseek = False
+        assigned = list(self.client.assignment())
+        if self.stored_offsets is None or not assigned:
+            return
+        stored = await self.stored_offsets(assigned)
+        for tp, offset in stored.items():
+            self.client.seek(tp, offset)
+            self._seen.pop(tp, None)
+        log.info("sought %d partitions to their stored offsets", len(stored))
+
+    async def _check_moved(self) -> None:
+        """Idle, with stored offsets: every few seconds, reseek if a replay rewrote them."""
+        if self.offsets_moved is None or time.monotonic() - self._moved_check < MOVED_CHECK_S:
+            return
+        self._moved_check = time.monotonic()
+        try:
+            if await self.offsets_moved():
+                self._reseek = True
+        except Exception:  # an outage: the next check (or batch) tries again
+            log.warning("could not check the stored offsets", exc_info=True)
+
     async def _run_batches(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            if self._reseek:
+                await self._seek_stored()
             self.health.last_poll = time.monotonic()
             polled = await self.client.getmany(timeout_ms=500, max_records=self.max_records)
             records = [r for batch in polled.values() for r in batch]
             self._update_lag()
             if not records:
+                await self._check_moved()
                 continue
             self.batch_done.clear()
             try:
