@@ -86,6 +86,8 @@ class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
 
     # v2 adds `layout`: a schemas.layout.Layout blob (where pages and headings start in the
     # text); None when the format has neither. A v1 record decodes with layout=None.
+    # `parser` (additive, still v2): which parser read the document, "local" or "llamaparse";
+    # None in records written before it existed.
     schema_version: int = PARSED_VERSION
     text: BlobRef
     title: str | None = None
@@ -94,6 +96,7 @@ class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
     source: BlobRef | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     layout: BlobRef | None = None
+    parser: str | None = None
     # Additive (v2 keeps its version): copied from the DocumentUploaded that caused it.
     vector_set: VectorSetRef | None = None
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from services.cli import commands, vectors
+from services.cli import commands, replay, topics, vectors
 from services.cli.client import Api
 from services.cli.config import CliConfig, config_path, load_config, token_tenant
 from services.cli.exits import CliError, Exit
@@ -112,6 +112,8 @@ def _build(parser: argparse.ArgumentParser) -> SubParsers:
         "config", help="show the URLs and tenant in use", parents=[_options(sub=True)]
     )
     config.set_defaults(handler=_config)
+    topics.add_commands(subs)
+    replay.add_commands(subs)
     return subs
 
 
@@ -222,8 +224,8 @@ def _load_plugins(subs: SubParsers) -> list[str]:
             problems.append(f"{plugin.value}: {error}")
             continue
         add_commands(subs)
-    for name, sub in subs.choices.items():  # --json on every command, a plugin's too
-        if "--json" not in sub._option_string_actions and name != "dlq":
+    for sub in subs.choices.values():  # --json on every command, a plugin's too
+        if "--json" not in sub._option_string_actions and sub._subparsers is None:
             sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return problems
 

@@ -24,6 +24,7 @@ async def prepare(config: EmbedderSettings) -> AsyncIterator[Service]:
         "batch_size": config.embedding_batch_size,
         "threads": config.embedding_threads or None,
         "lanes": config.embedding_lanes or None,
+        "device": config.embedding_device,
         **config.provider_options(),
     }
     models = ModelShelf(config.embedding_provider, options)  # other models load on first use

@@ -95,7 +95,8 @@ class EmbedStage:
                 self._chunk_all, [(t, lay, g) for _, t, lay, g in ready]
             )
             await announced  # every StageStarted is acknowledged before any outcome
-            await self._refuse(parsed, texts, targets, delivery_of, stored)
+            refused = await self._refuse(parsed, texts, targets, delivery_of, stored)
+            _observe("failed", started, refused)
             documents = [
                 PendingDocument(p, c, target)
                 for (p, _, _, target), c in zip(ready, chunked, strict=True)
@@ -104,13 +105,11 @@ class EmbedStage:
             for document in documents:
                 by_model.setdefault(document.target.provider.model_name, []).append(document)
             for group in by_model.values():
-                indexed += await self._embed_and_store(group, delivery_of, stored)
+                indexed += await self._embed_and_store(group, delivery_of, stored, started)
         finally:
             if not announced.done():
                 announced.cancel()
         elapsed = time.perf_counter() - started
-        for _ in range(indexed):
-            metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, indexed))
         log.info(
             "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
             indexed,
@@ -144,9 +143,10 @@ class EmbedStage:
         targets: list[Target | TargetError],
         delivery_of: dict[str, Delivery],
         stored: set[str],
-    ) -> None:
+    ) -> int:
         """Dead-letter documents whose text is gone; fail those whose vector set cannot be
-        written here (a model this deployment lacks, a chunking the model cannot take)."""
+        written here (a model this deployment lacks, a chunking the model cannot take);
+        return how many."""
         missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
         unwritable = [
             (p, target)
@@ -167,12 +167,14 @@ class EmbedStage:
         )
         stored.update(p.event_id for p in missing)
         stored.update(p.event_id for p, _ in unwritable)
+        return len(missing) + len(unwritable)
 
     async def _embed_and_store(
         self,
         documents: list[PendingDocument[Target]],
         delivery_of: dict[str, Delivery],
         stored: set[str],
+        started: float,
     ) -> int:
         """Embed the documents' chunks and store each document once its last chunk has a vector.
 
@@ -203,7 +205,9 @@ class EmbedStage:
                 indexed += await storing
                 storing = None
             if storing is None and finished:
-                storing = asyncio.create_task(self._store(list(finished), delivery_of, stored))
+                storing = asyncio.create_task(
+                    self._store(list(finished), delivery_of, stored, started)
+                )
                 finished.clear()
 
         try:
@@ -226,8 +230,13 @@ class EmbedStage:
         finished: list[PendingDocument[Target]],
         delivery_of: dict[str, Delivery],
         stored: set[str],
+        started: float,
     ) -> int:
-        """Upsert finished documents' chunks (one transaction), then announce each; # indexed."""
+        """Upsert finished documents' chunks (one transaction), then announce each; # indexed.
+
+        Each document's stage time is observed here, when its outcome is durable: the time
+        since its round started, not the batch's average (documents finish at their own pace).
+        """
         documents: list[tuple[DocumentParsed, DocumentChunks, Target]] = []
         failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
         refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
@@ -261,6 +270,13 @@ class EmbedStage:
             ),
         )
         stored.update(doc.event.event_id for doc in finished)
+        _observe("ok", started, len(documents))
+        _observe("failed", started, len(failures) + len(refused))
+        retrier = self.ports.retrier
+        for event, _, _ in documents:
+            retrier.finished(delivery_of[event.event_id].retries, succeeded=True)
+        for event, _ in failures:
+            retrier.finished(delivery_of[event.event_id].retries, succeeded=False)
         return len(documents)
 
     async def _vectors(
@@ -277,6 +293,8 @@ class EmbedStage:
         if not call:
             return []
         self._model_busy(+1)
+        metrics.EMBED_BATCH_SIZE.observe(len(call))
+        metrics.EMBED_BATCH_TOKENS.observe(sum(doc.chunks[i].token_count for doc, i in call))
         try:
             vectors = await asyncio.to_thread(
                 provider.embed, [doc.chunks[i].text for doc, i in call]
@@ -382,3 +400,10 @@ class EmbedStage:
             **caused_by(event, "indexed", self.ports.origin),
         )
         await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
+
+
+def _observe(outcome: str, started: float, documents: int) -> None:
+    """`documents` finished the embed stage now with `outcome`, after starting at `started`."""
+    elapsed = time.perf_counter() - started
+    for _ in range(documents):
+        metrics.STAGE_SECONDS.labels("embed", outcome).observe(elapsed)

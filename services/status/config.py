@@ -13,9 +13,6 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the status service."""
 
     status_port: Annotated[int, msgspec.Meta(description="Status HTTP port")] = 8001
-    status_group: Annotated[str, msgspec.Meta(description="Projector consumer group")] = (
-        "sluice-status"
-    )
     embedding_provider: Annotated[
         str,
         msgspec.Meta(
@@ -45,6 +42,25 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
             " tenant's rows (hnsw.max_scan_tuples)",
         ),
     ] = 50_000
+    parser_group: Annotated[
+        str, msgspec.Meta(description="The parser's consumer group, whose lag status reports")
+    ] = "sluice-parser"
+    embedder_group: Annotated[
+        str, msgspec.Meta(description="The embedder's consumer group, whose lag status reports")
+    ] = "sluice-embedder"
+    dlq_ack_group: Annotated[
+        str,
+        msgspec.Meta(
+            description="Consumer group whose committed offsets on the .dlq topics mark dead"
+            " letters handled: the dead-letter depth (and its alert) counts the records after them"
+        ),
+    ] = "sluice-dlq-ack"
+    offsets_interval_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0, description="How often status reads group offsets and dead-letter end offsets"
+        ),
+    ] = 15.0
     public_ingest_url: Annotated[
         str,
         msgspec.Meta(

@@ -15,8 +15,10 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
 from services.common.vectors.search import SearchTuning, VectorSearch
 from services.status.adapters.audit import AuditLog
+from services.status.adapters.offsets import OffsetsReader, group_topics
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
+from services.status.admin import AdminController, Replays
 from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
@@ -40,6 +42,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             publisher=infra.publisher,
             origin=infra.origin,
             stored_offsets=projector.stored_offsets,
+            offsets_moved=projector.rewound,  # a replay rewrote them while idle
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
                 topics.DOCUMENTS_INDEXED,
@@ -48,6 +51,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             ),
             max_records=config.projector_batch,
         )
+        projector.on_rewound = consumer.reseek  # a replay rewrote the stored offsets
         queries = StatusQueries(infra.pool)
         models = ModelShelf(config.embedding_provider, config.provider_options())
         tuning = SearchTuning(
@@ -66,6 +70,13 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        offsets = OffsetsReader(
+            config.kafka_bootstrap,
+            group_topics(config.parser_group, config.embedder_group, config.status_group),
+            ack_group=config.dlq_ack_group,
+            interval_s=config.offsets_interval_s,
+        )
+        replays = Replays(config)
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -78,6 +89,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 StatusController,
                 DeadLetterController,
                 VectorSetController,
+                AdminController,
                 *console_routes(config.public_ingest_url),
             ],
             settings=config,
@@ -88,6 +100,11 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
                 "vector_sets": Provide(lambda: vector_sets, sync_to_thread=False),
+                "replays": Provide(lambda: replays, sync_to_thread=False),
             },
         )
-        yield Service(app=app, consumer=consumer, tasks=[search.load])
+        yield Service(
+            app=app,
+            consumer=consumer,
+            tasks=[lambda _stop: search.load(), offsets.run],
+        )

@@ -73,6 +73,7 @@ def _document(service: str) -> dict[str, Any]:
     from services.common.auth import TokenVerifier
     from services.common.http import Check, create_app
     from services.ingest.api import upload_document
+    from services.status.admin import AdminController
     from services.status.api import StatusController
     from services.status.deadletters import DeadLetterController
     from services.status.vector_sets_api import VectorSetController
@@ -83,8 +84,8 @@ def _document(service: str) -> dict[str, Any]:
     routes: dict[str, tuple[list[Any], tuple[str, ...]]] = {
         "ingest": ([upload_document], ("ingest",)),
         "status": (
-            [StatusController, DeadLetterController, VectorSetController],
-            ("queries", "search", "redriver", "audit", "dead_letters", "vector_sets"),
+            [StatusController, DeadLetterController, AdminController, VectorSetController],
+            ("queries", "search", "redriver", "audit", "dead_letters", "replays", "vector_sets"),
         ),
     }
     route, needs = routes[service]
@@ -102,10 +103,11 @@ DOCUMENTS = {service: _document(service) for service in ("ingest", "status")}
 ingest_api = schemathesis.openapi.from_dict(DOCUMENTS["ingest"])
 status_api = schemathesis.openapi.from_dict(DOCUMENTS["status"])
 # What no schema can say about an upload: the bytes must be a supported document (415), an
-# archive within limits (422), the metadata text a JSON object without NUL (400). A
-# schema-valid upload may get these; anything else (above all a 5xx) still fails.
+# archive within limits (422), the metadata text a JSON object without NUL (400), the tenant
+# within its upload limits (429). A schema-valid upload may get these; anything else (above
+# all a 5xx) still fails.
 ingest_api.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-    expected_statuses=["2xx", "400", "401", "403", "409", "413", "415", "422"]
+    expected_statuses=["2xx", "400", "401", "403", "409", "413", "415", "422", "429"]
 )
 # Nor which embedding models a deployment can load: a schema-valid reprocess or activation
 # naming another model is 422 (the detail lists the models there are).

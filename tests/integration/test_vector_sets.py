@@ -27,7 +27,7 @@ from services.common.vectors.store import (
 
 pytestmark = pytest.mark.integration
 
-MIGRATION = "006_vector_sets.sql"
+MIGRATION = "009_vector_sets.sql"
 
 SMALL = VectorSetKey("bench-hashing-4", 4, 8, 2)
 OTHER = VectorSetKey("bench-hashing-4", 4, 4, 0)  # the same model, other chunking

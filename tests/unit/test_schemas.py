@@ -89,8 +89,9 @@ def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
 
     v1, v2 = struct("DocumentParsed.v1.json"), struct("DocumentParsed.v2.json")
     assert v2["required"] == v1["required"]
-    assert set(v2["properties"]) - set(v1["properties"]) == {"layout", "vector_set"}
+    assert set(v2["properties"]) - set(v1["properties"]) == {"layout", "parser", "vector_set"}
     assert v2["properties"]["layout"]["default"] is None
+    assert v2["properties"]["parser"]["default"] is None  # additive within v2
     assert v2["properties"]["vector_set"]["default"] is None
     for name, field in v1["properties"].items():
         if name != "schema_version":
@@ -333,6 +334,28 @@ RECORDS: list[Case[str, AnyEvent]] = [
         ),
     ),
     Case(
+        "parsed v2 by LlamaParse, with the additive `parser`",
+        "v2/DocumentParsed.parser.json",
+        DocumentParsed(
+            event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
+            occurred_at=_at(2),
+            tenant_id="acme",
+            job_id=JOB_3,
+            document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
+            trace_id=JOB_3,
+            causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
+            origin=PARSER_ORIGIN,
+            text=TEXT,
+            title="Annual Report",
+            page_count=12,
+            char_count=11,
+            source=BlobRef(sha256=SOURCE.sha256, size=4, media_type="application/pdf"),
+            metadata={"source": "crm"},
+            layout=LAYOUT,
+            parser="llamaparse",
+        ),
+    ),
+    Case(
         "parsed v2, without the optional fields",
         "v2/DocumentParsed.minimal.json",
         DocumentParsed(
@@ -478,6 +501,14 @@ def _same_instants(record: dict[str, Any]) -> dict[str, Any]:
         k: datetime.fromisoformat(v) if k in {"occurred_at", "not_before"} else v
         for k, v in record.items()
     }
+
+
+@pytest.mark.unit
+def test_a_document_parsed_written_before_the_parser_field_names_no_parser() -> None:
+    for fixture in ("v1/DocumentParsed.json", "v2/DocumentParsed.json"):
+        event = codec.decode((FIXTURES / fixture).read_bytes())
+        assert isinstance(event, DocumentParsed)
+        assert event.parser is None, fixture
 
 
 @pytest.mark.unit

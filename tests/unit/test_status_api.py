@@ -8,15 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from litestar.di import Provide
 from litestar.testing import TestClient
 
 from schemas import topics
 from schemas.events import Origin
-from services.common.auth import Principal, TokenVerifier, issue_token
+from services.common.auth import Principal, issue_token
 from services.common.embedding.hashing import HashingEmbedder
 from services.common.embedding.models import ModelShelf
-from services.common.http import Check, create_app
 from services.common.vectors.search import VectorHit
 from services.common.vectors.sets import VectorSet, VectorSetKey
 from services.status.adapters.audit import AuditLog
@@ -31,13 +29,13 @@ from services.status.adapters.queries import (
 from services.status.api import StatusController
 from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService
+from tests.fixtures.apps import SECRET, route_client
 from tests.fixtures.fakes import MemoryJobs, RecordingPublisher
 from tests.unit.test_redrive import UPLOADED, failed
 from tests.unit.test_search_api import HIT
 
 pytestmark = pytest.mark.unit
 
-SECRET = "unit-test-secret-that-is-long-enough-to-sign"
 AT = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 JOB = JobView(
     job_id="j1",
@@ -175,22 +173,14 @@ def api() -> Iterator[Api]:
     redriver, audit = RecordingRedriver(), RecordingAudit()
     search = SearchService(chunks, chunks, ModelShelf(None, default=HashingEmbedder()))
 
-    async def ready() -> dict[str, Check]:
-        return {}
-
-    app = create_app(
+    with route_client(
         "status",
-        ready,
         [StatusController],
-        verifier=TokenVerifier(secret=SECRET, jwks=None),
-        dependencies={
-            "queries": Provide(lambda: queries, sync_to_thread=False),
-            "search": Provide(lambda: search, sync_to_thread=False),
-            "redriver": Provide(lambda: redriver, sync_to_thread=False),
-            "audit": Provide(lambda: audit, sync_to_thread=False),
-        },
-    )
-    with TestClient(app) as client:
+        queries=queries,
+        search=search,
+        redriver=redriver,
+        audit=audit,
+    ) as client:
         yield Api(client, queries, chunks, redriver, audit)
 
 
@@ -388,22 +378,14 @@ def redriving() -> Iterator[tuple[TestClient[Any], RecordingPublisher]]:
     jobs = MemoryJobs({("t", "j1"): failed("parse"), ("t", "j2"): failed("parse", state="parsing")})
     redriver = Redriver(jobs, publisher, Origin(service="status", instance="unit"))
 
-    async def ready() -> dict[str, Check]:
-        return {}
-
-    app = create_app(
+    with route_client(
         "status",
-        ready,
         [StatusController],
-        verifier=TokenVerifier(secret=SECRET, jwks=None),
-        dependencies={
-            "queries": Provide(JobsAndDocuments, sync_to_thread=False),
-            "search": Provide(lambda: None, sync_to_thread=False),
-            "redriver": Provide(lambda: redriver, sync_to_thread=False),
-            "audit": Provide(RecordingAudit, sync_to_thread=False),
-        },
-    )
-    with TestClient(app) as client:
+        queries=JobsAndDocuments(),
+        search=None,
+        redriver=redriver,
+        audit=RecordingAudit(),
+    ) as client:
         yield client, publisher
 
 

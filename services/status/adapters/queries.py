@@ -53,6 +53,10 @@ class JobView(msgspec.Struct, frozen=True):
     retries: int = 0
     next_retry_at: datetime | None = None
     last_error: JobError | None = None
+    parser: Annotated[
+        str | None,
+        msgspec.Meta(description="the parser that read the document: local or llamaparse"),
+    ] = None
 
 
 class JobPage(msgspec.Struct, frozen=True):
@@ -127,7 +131,7 @@ _JOB_COLUMNS = (
     "job_id, document_id, state, attempt, filename, media_type, size, title, page_count,"
     " chunk_count, embedding_model, error_stage, error_code, error_message, queued_at,"
     " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at, retries,"
-    " next_retry_at, last_error_code, last_error_message"
+    " next_retry_at, last_error_code, last_error_message, parser"
 )
 
 
@@ -158,6 +162,7 @@ def _job(row: dict[str, Any]) -> JobView:
             if row["last_error_code"]
             else None
         ),
+        parser=row["parser"],
     )
 
 
