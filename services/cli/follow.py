@@ -2,8 +2,9 @@
 (`GET /v1/jobs/events`, Server-Sent Events), by polling `GET /v1/jobs/{id}` otherwise.
 
 The stream's events carry JSON with at least `job_id` and `state` (and `attempt`); an event
-that is a whole job (as GET /v1/jobs/{id} answers) is taken as is, otherwise the job is read
-once it ends, for its error and chunk count.
+that is a whole job (as GET /v1/jobs/{id} answers, with `updated_at`) is taken as is; a change
+(the status service's `JobChange`) moves the state, and the job is read once it ends, for its
+error and chunk count.
 """
 
 from __future__ import annotations
@@ -124,8 +125,11 @@ async def stream(api: Api, tracker: Tracker) -> bool:
 
 
 async def _apply(api: Api, tracker: Tracker, data: str) -> None:
+    seen: Job | JobEvent
     try:
-        seen: Job | JobEvent = msgspec.json.decode(data, type=Job)
+        seen = msgspec.json.decode(data, type=Job)
+        if seen.updated_at is None:  # a change (the service's JobChange), not a whole job
+            seen = msgspec.json.decode(data, type=JobEvent)
     except msgspec.ValidationError:
         try:
             seen = msgspec.json.decode(data, type=JobEvent)

@@ -35,11 +35,16 @@ Task = Callable[[], Coroutine[Any, Any, None]]
 
 @dataclass(frozen=True)
 class Service:
-    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks."""
+    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks.
+
+    `on_stop` are called as soon as the service is told to stop: e.g. to end open event
+    streams, which the HTTP server would otherwise wait for.
+    """
 
     app: Litestar
     consumer: ConsumerLoop | None = None
     tasks: Sequence[Task] = ()
+    on_stop: Sequence[Callable[[], None]] = ()
 
 
 def readiness(
@@ -82,7 +87,15 @@ async def serve(
         tasks = [serve_http(parts.app, host, port, stop), *(task() for task in parts.tasks)]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
+        if parts.on_stop:
+            tasks.append(_call_on_stop(stop, parts.on_stop))
         await run_until_stopped(stop, *tasks)
+
+
+async def _call_on_stop(stop: asyncio.Event, hooks: Sequence[Callable[[], None]]) -> None:
+    await stop.wait()
+    for hook in hooks:
+        hook()
 
 
 def lower_cpu_priority(increment: int) -> None:

@@ -13,6 +13,7 @@ from services.common.http import Check, create_app
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
 from services.status.adapters.audit import AuditLog
+from services.status.adapters.changes import ChangeFeed
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
@@ -21,6 +22,7 @@ from services.status.console import console_routes
 from services.status.deadletters import DeadLetterController, DeadLetterReader
 from services.status.redrive import Redriver
 from services.status.search import SearchService
+from services.status.streams import JobStreamController
 
 
 @asynccontextmanager
@@ -49,6 +51,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        changes = ChangeFeed(infra.pool, config.database_url)
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -57,7 +60,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         app = create_app(
             "status",
             readiness(infra.pool, {"projector": consumer}, search_model),
-            [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
+            [
+                JobStreamController,
+                StatusController,
+                DeadLetterController,
+                *console_routes(config.public_ingest_url),
+            ],
             settings=config,
             dependencies={
                 "queries": Provide(lambda: queries, sync_to_thread=False),
@@ -65,6 +73,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
+                "changes": Provide(lambda: changes, sync_to_thread=False),
             },
         )
-        yield Service(app=app, consumer=consumer, tasks=[search.load])
+        yield Service(
+            app=app,
+            consumer=consumer,
+            tasks=[search.load, changes.listen],
+            on_stop=[changes.close],
+        )

@@ -35,9 +35,10 @@ class FakeStatus:
     after a job's last event). The transport buffers the whole stream, so its events cannot
     be interleaved with the reads in any other way."""
 
-    def __init__(self, *, events: bool) -> None:
+    def __init__(self, *, events: bool, changes: bool = False) -> None:
         self.gets: list[str] = []
         self.events_mode = events
+        self.changes = changes  # the stream sends the status service's JobChange bodies
         self.step = dict.fromkeys(PATHS, 0)
         routes: list[Any] = [self.job]
         if events:
@@ -78,7 +79,16 @@ class FakeStatus:
                 for number, (job_id, state) in enumerate(
                     (j, s) for j, path in PATHS.items() for s in path
                 ):
-                    data = msgspec.json.encode({"job_id": job_id, "state": state}).decode()
+                    body: dict[str, Any] = {"job_id": job_id, "state": state}
+                    if self.changes:  # services.status.adapters.changes.JobChange
+                        body |= {
+                            "document_id": f"d-{job_id}",
+                            "attempt": 1,
+                            "retries": 0,
+                            "error": ERROR if state == "failed" else None,
+                            "changed_at": "2026-01-01T00:00:00Z",
+                        }
+                    data = msgspec.json.encode(body).decode()
                     yield ServerSentEventMessage(data=data, id=number, event="job")
 
             return ServerSentEvent(changes())
@@ -131,6 +141,15 @@ async def test_with_an_event_stream_its_events_move_the_jobs() -> None:
     _in_order(seen)
     assert ("j-ok", "embedding") in seen, "states only the stream told"
     assert status.gets.count("j-ok") <= 2, "a catch-up read, and one at the end at most"
+
+
+async def test_the_status_services_job_changes_move_the_jobs_and_ends_are_read() -> None:
+    status = FakeStatus(events=True, changes=True)
+    mode, tracker, seen = await _follow(status)
+    assert mode == "events"
+    _ended_well(tracker)  # a change is no whole job: the chunk count is read at the end
+    _in_order(seen)
+    assert ("j-ok", "embedding") in seen, "states only the stream told"
 
 
 def test_a_state_never_moves_backwards_but_a_new_attempt_starts_over() -> None:
