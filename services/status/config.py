@@ -16,6 +16,24 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
     status_group: Annotated[str, msgspec.Meta(description="Projector consumer group")] = (
         "sluice-status"
     )
+    parser_group: Annotated[
+        str, msgspec.Meta(description="The parser's consumer group (the pipeline view reads it)")
+    ] = "sluice-parser"
+    embedder_group: Annotated[
+        str, msgspec.Meta(description="The embedder's consumer group (the pipeline view reads it)")
+    ] = "sluice-embedder"
+    pipeline_sample_s: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="GET /v1/pipeline: how often Kafka's groups are sampled"),
+    ] = 5.0
+    pipeline_stall_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="GET /v1/pipeline: a stage with lag that commits nothing for this long"
+            " is `stuck` (before that, `waiting`)",
+        ),
+    ] = 60.0
     embedding_provider: Annotated[
         str,
         msgspec.Meta(

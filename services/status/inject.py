@@ -14,12 +14,15 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
 from services.status.adapters.audit import AuditLog
 from services.status.adapters.changes import ChangeFeed
+from services.status.adapters.figures import Figures
+from services.status.adapters.groups import GroupProbe
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
 from services.status.deadletters import DeadLetterController, DeadLetterReader
+from services.status.pipeline import PipelineController, PipelineWatch, pipeline_stages
 from services.status.redrive import Redriver
 from services.status.search import SearchService
 from services.status.streams import JobStreamController
@@ -52,6 +55,13 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
         changes = ChangeFeed(infra.pool, config.database_url)
+        pipeline = PipelineWatch(
+            GroupProbe(config.kafka_bootstrap),
+            Figures(infra.pool),
+            pipeline_stages(config.parser_group, config.embedder_group, config.status_group),
+            sample_s=config.pipeline_sample_s,
+            stall_s=config.pipeline_stall_s,
+        )
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -64,6 +74,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 JobStreamController,
                 StatusController,
                 DeadLetterController,
+                PipelineController,
                 *console_routes(config.public_ingest_url),
             ],
             settings=config,
@@ -74,11 +85,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
                 "changes": Provide(lambda: changes, sync_to_thread=False),
+                "pipeline": Provide(lambda: pipeline, sync_to_thread=False),
             },
         )
         yield Service(
             app=app,
             consumer=consumer,
-            tasks=[search.load, changes.listen],
-            on_stop=[changes.close],
+            tasks=[search.load, changes.listen, pipeline.run],
+            on_stop=[changes.close, pipeline.close],
         )

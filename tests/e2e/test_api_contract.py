@@ -75,6 +75,7 @@ def _document(service: str) -> dict[str, Any]:
     from services.ingest.api import upload_document
     from services.status.api import StatusController
     from services.status.deadletters import DeadLetterController
+    from services.status.pipeline import PipelineController
     from services.status.streams import JobStreamController
 
     async def ready() -> dict[str, Check]:
@@ -83,8 +84,8 @@ def _document(service: str) -> dict[str, Any]:
     routes: dict[str, tuple[list[Any], tuple[str, ...]]] = {
         "ingest": ([upload_document], ("ingest",)),
         "status": (
-            [JobStreamController, StatusController, DeadLetterController],
-            ("queries", "search", "redriver", "audit", "dead_letters", "changes"),
+            [JobStreamController, StatusController, DeadLetterController, PipelineController],
+            ("queries", "search", "redriver", "audit", "dead_letters", "changes", "pipeline"),
         ),
     }
     route, needs = routes[service]

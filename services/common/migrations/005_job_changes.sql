@@ -47,3 +47,9 @@ INSERT INTO job_changes (job_id, tenant_id, document_id, state, attempt, retries
 SELECT job_id, tenant_id, document_id, state, attempt, retries, error_stage, error_code,
        error_message, updated_at
 FROM jobs WHERE NOT EXISTS (SELECT 1 FROM job_changes c WHERE c.job_id = jobs.job_id);
+
+-- The pipeline view (GET /v1/pipeline): windows over recently updated jobs, the oldest
+-- unfinished job per stage, the changes projected per window.
+CREATE INDEX IF NOT EXISTS jobs_updated_at ON jobs (updated_at);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
+CREATE INDEX IF NOT EXISTS job_changes_changed_at ON job_changes (changed_at);
