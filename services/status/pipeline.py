@@ -119,6 +119,9 @@ class PipelineWatch:
                     await self.sample()
                 except PipelineUnavailableError as error:
                     log.warning("pipeline sample failed: %s", error)
+                except Exception:  # a fault of the view must never stop the projector beside it
+                    log.exception("pipeline sample failed")
+                    await self.probe.close()
                 try:
                     await asyncio.wait_for(self._stop.wait(), timeout=self.sample_s)
                 except TimeoutError:

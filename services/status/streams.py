@@ -25,11 +25,12 @@ EVENT_TYPE = "job"
 _STATES = [s.value for s in JobState]
 _ENCODER = msgspec.json.Encoder()
 LastEventId = Annotated[
-    str | None,
+    str,
     Parameter(
         header="Last-Event-ID",
-        pattern=r"^\d{1,19}-\d{1,19}$",
+        pattern=r"^(\d{1,19}-\d{1,19})?$",
         max_length=40,
+        required=False,
         description="The `id` of the last event received: the stream resumes after it",
     ),
 ]
@@ -77,7 +78,7 @@ class JobStreamController(Controller):
         self,
         principal: Principal,
         changes: ChangeFeed,
-        last_event_id: LastEventId = None,
+        last_event_id: LastEventId = "",
         job_state: Annotated[
             str | None,
             Parameter(
@@ -116,7 +117,7 @@ class JobStreamController(Controller):
         principal: Principal,
         queries: StatusQueries,
         changes: ChangeFeed,
-        last_event_id: LastEventId = None,
+        last_event_id: LastEventId = "",
     ) -> ServerSentEvent | Response[Problem] | Response[None]:
         """One job's changes until it ends; a resume after its end is 204 (EventSource stops)."""
         if await queries.job(principal.tenant, job_id) is None:

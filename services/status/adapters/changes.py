@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import psycopg
 from psycopg import AsyncConnection
 
 from services.common.db import Pool
@@ -117,8 +116,8 @@ class ChangeFeed:
                     while not self.closed:
                         async for notify in conn.notifies(timeout=1.0):
                             self._wake(notify.payload)
-            except (psycopg.Error, OSError) as error:
-                log.warning("job change listener: %s; again in %.1fs", error, delay)
+            except Exception as error:  # noqa: BLE001 - never stop the projector beside it
+                log.warning("job change listener: %r; again in %.1fs", error, delay)
                 self._wake_all()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
