@@ -17,7 +17,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.cli.client import Api
 from services.cli.config import CliConfig
-from services.cli.follow import Tracker, follow
+from services.cli.follow import JobEvent, Tracker, follow
 from services.cli.models import Job, JobError
 
 pytestmark = pytest.mark.unit
@@ -168,3 +168,21 @@ def test_an_event_before_the_job_is_added_is_kept_for_it() -> None:
     assert tracker.update(Job(job_id="j", document_id="d", state="indexed")) is None
     tracker.add(Job(job_id="j", document_id="d", state="queued"))
     assert tracker.jobs["j"].state == "indexed"
+
+
+async def test_a_job_the_stream_ended_before_it_was_added_is_read_for_its_outcome() -> None:
+    @get("/v1/jobs/{job_id:str}", sync_to_thread=False)
+    def read(job_id: str) -> dict[str, Any]:
+        return {"job_id": job_id, "document_id": "d", "state": "indexed", "chunk_count": 3}
+
+    tracker = Tracker()
+    tracker.update(JobEvent(job_id="j", state="indexed"))  # the upload's answer comes later
+    tracker.add(Job(job_id="j", document_id="d", state="queued"))
+    assert tracker.pending() == [] and tracker.jobs["j"].chunk_count is None
+    config = CliConfig("http://ingest", "http://status", token="t", tenant=None)
+    app = Litestar(route_handlers=[read])
+    async with Api(config, transport=httpx.ASGITransport(app=app)) as api:
+        done = asyncio.Event()
+        done.set()
+        await asyncio.wait_for(follow(api, tracker, adding_done=done, use_events=False), 20)
+    assert tracker.jobs["j"].chunk_count == 3, "read once it ended"
