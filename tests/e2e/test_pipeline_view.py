@@ -4,6 +4,7 @@ never answers), and ok again once the embedder is restored and the document inde
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from infra.local.postgres import create_database, drop_database
 from infra.local.stack import Stack, StackConfig
@@ -95,6 +97,15 @@ def _upload(stack: Stack, tenant: str) -> str:
     return job_id
 
 
+async def _send_poison(bootstrap: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.DOCUMENTS_UPLOADED, b"not an event", key=b"poison")
+    finally:
+        await producer.stop()
+
+
 def test_an_idle_pipeline_is_ok_with_every_partition_assigned(stack: Stack) -> None:
     view = _until(stack, lambda v: set(_verdicts(v).values()) == {"ok"})
     parse = view["parse"]
@@ -104,7 +115,12 @@ def test_an_idle_pipeline_is_ok_with_every_partition_assigned(stack: Stack) -> N
         topics.DOCUMENTS_UPLOADED,
         topics.retry(topics.DOCUMENTS_UPLOADED),
     }
-    assert all(s["dlq_depth"] == 0 and s["lag"] == 0 for s in view.values()), view
+    assert all(s["lag"] == 0 for s in view.values()), view
+    # a record the parser cannot decode: one more in its dead-letter topic (others may be
+    # there already: the topics are the session's, earlier modules' records fail here)
+    before = view["parse"]["dlq_depth"]
+    asyncio.run(_send_poison(stack.bootstrap))
+    _until(stack, lambda v: v["parse"]["dlq_depth"] == before + 1)
     # a document through: the windows count it, with a stage time
     tenant = f"ops-{RUN}"
     job_id = _upload(stack, tenant)
@@ -114,7 +130,7 @@ def test_an_idle_pipeline_is_ok_with_every_partition_assigned(stack: Stack) -> N
     for name in ("parse", "embed"):
         minute, five = view[name]["windows"]
         assert (minute["seconds"], five["seconds"]) == (60, 300)
-        assert minute["done"] >= 1 and minute["failure_rate"] == 0.0, view[name]
+        assert minute["done"] >= 1 and 0 <= minute["failure_rate"] < 1, view[name]
         assert minute["p95_stage_s"] is not None and minute["p95_stage_s"] >= 0, view[name]
     assert view["parse"]["oldest_unfinished"] is None
 
