@@ -48,8 +48,8 @@ SELECT job_id, tenant_id, document_id, state, attempt, retries, error_stage, err
        error_message, updated_at
 FROM jobs WHERE NOT EXISTS (SELECT 1 FROM job_changes c WHERE c.job_id = jobs.job_id);
 
--- The pipeline view (GET /v1/pipeline): windows over recently updated jobs, the oldest
--- unfinished job per stage, the changes projected per window.
-CREATE INDEX IF NOT EXISTS jobs_updated_at ON jobs (updated_at);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
+-- The pipeline view (GET /v1/pipeline): its windows are the changes of the last minutes, the
+-- oldest unfinished job per stage comes from a partial index (terminal rows are not in it).
 CREATE INDEX IF NOT EXISTS job_changes_changed_at ON job_changes (changed_at);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (state, job_id)
+    WHERE state IN ('queued', 'parsing', 'parsed', 'embedding');

@@ -3,7 +3,8 @@
 A stage's window counts the jobs that finished it (parse: `parsed_at`, embed: `indexed_at`)
 or failed in it (`failed_at` with `error_stage`) within the last 1 or 5 minutes, and takes the
 95th percentile of its stage time (`parsed_at - parsing_at`, `indexed_at - embedding_at`).
-Every such job was updated within the window, so one index (`jobs.updated_at`) bounds the scan.
+Such a job changed within the window (its state moved when that event, or a later one, was
+projected), so the jobs looked at are those of `job_changes` in the window (by `changed_at`).
 """
 
 from __future__ import annotations
@@ -75,34 +76,37 @@ class Figures:
 
     @staticmethod
     def _query(stage: str, seconds: int) -> tuple[str, tuple[Any, ...]]:
-        since = "now() - make_interval(secs => %s)"
+        window = "now() - make_interval(secs => %s)"
         if stage not in STAGE_COLUMNS:  # the projector: job changes it recorded
             return (
-                f"SELECT count(*) AS done, 0 AS failed, NULL::float AS p95 FROM job_changes"
-                f" WHERE changed_at > {since}",
+                "SELECT count(*) AS done, 0 AS failed, NULL::float AS p95 FROM job_changes"
+                f" WHERE changed_at > {window}",
                 (seconds,),
             )
         end, start, _ = STAGE_COLUMNS[stage]
+        took = f"extract(epoch FROM j.{end} - j.{start})"
         return (
-            f"SELECT count(*) FILTER (WHERE {end} > {since}) AS done,"
-            f" count(*) FILTER (WHERE failed_at > {since} AND error_stage = %s) AS failed,"
-            f" percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM {end} - {start}))"
-            f"  FILTER (WHERE {end} > {since} AND {start} IS NOT NULL) AS p95"
-            f" FROM jobs WHERE updated_at > {since}",
-            (seconds, seconds, stage, seconds, seconds),
+            "WITH recent AS (SELECT DISTINCT job_id FROM job_changes"
+            f"  WHERE changed_at > {window})"
+            f" SELECT count(*) FILTER (WHERE j.{end} > {window}) AS done,"
+            f" count(*) FILTER (WHERE j.failed_at > {window} AND j.error_stage = %s) AS failed,"
+            f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {took})"
+            f"  FILTER (WHERE j.{end} > {window} AND j.{start} IS NOT NULL) AS p95"
+            " FROM recent r JOIN jobs j ON j.job_id = r.job_id",
+            (seconds, seconds, seconds, stage, seconds),
         )
 
     async def oldest_unfinished(self, stage: str) -> OldestJob | None:
         """The oldest job (by upload) still waiting for or in `stage`; None for project."""
         if stage not in STAGE_COLUMNS:
             return None
-        states = list(STAGE_COLUMNS[stage][2])
+        # literal states (ours, not input): the planner then proves the partial index applies
+        states = ", ".join(f"'{state}'" for state in STAGE_COLUMNS[stage][2])
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT job_id, tenant_id, state, COALESCE(parsed_at, queued_at, updated_at)"
                 " AS since, extract(epoch FROM now() - COALESCE(parsed_at, queued_at, updated_at))"
-                " AS age FROM jobs WHERE state = ANY(%s) ORDER BY job_id LIMIT 1",
-                (states,),
+                f" AS age FROM jobs WHERE state IN ({states}) ORDER BY job_id LIMIT 1"
             )
             row = await cur.fetchone()
         if row is None:
