@@ -51,5 +51,5 @@ FROM jobs WHERE NOT EXISTS (SELECT 1 FROM job_changes c WHERE c.job_id = jobs.jo
 -- The pipeline view (GET /v1/pipeline): its windows are the changes of the last minutes, the
 -- oldest unfinished job per stage comes from a partial index (terminal rows are not in it).
 CREATE INDEX IF NOT EXISTS job_changes_changed_at ON job_changes (changed_at);
-CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (state, job_id)
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (job_id)
     WHERE state IN ('queued', 'parsing', 'parsed', 'embedding');
