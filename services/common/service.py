@@ -83,11 +83,16 @@ def assignment_route(service: str, consumer: ConsumerLoop) -> ControllerRouterHa
 @dataclass(frozen=True)
 class Service:
     """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks
-    (each called with the stop event)."""
+    (each called with the stop event).
+
+    `on_stop` are called as soon as the service is told to stop: e.g. to end open event
+    streams, which the HTTP server would otherwise wait for.
+    """
 
     app: Litestar
     consumer: ConsumerLoop | None = None
     tasks: Sequence[Task] = ()
+    on_stop: Sequence[Callable[[], None]] = ()
 
 
 def readiness(
@@ -145,12 +150,20 @@ async def serve(
         ]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
+        if parts.on_stop:
+            tasks.append(_call_on_stop(stop, parts.on_stop))
         watchdog.start(host, settings.liveness_port)
         metrics.running(name)
         try:
             await run_until_stopped(stop, *tasks)
         finally:
             watchdog.stop()
+
+
+async def _call_on_stop(stop: asyncio.Event, hooks: Sequence[Callable[[], None]]) -> None:
+    await stop.wait()
+    for hook in hooks:
+        hook()
 
 
 def lower_cpu_priority(increment: int) -> None:
