@@ -10,15 +10,16 @@ projection's follows a replay while it runs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiokafka.errors import KafkaError
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 from psycopg import OperationalError
 
 from services.common.access import SECURITY, ok_responses, requires
 from services.common.auth import ADMIN_REPLAY, Principal
+from services.common.bodies import strict_body
 from services.common.kafka.replay import GroupActiveError, ReplayPlan, ReplayTarget
 from services.common.problems import Problem, problem
 from services.common.settings import PipelineSettings
@@ -29,7 +30,7 @@ from services.status.replay import replay_service
 UNAVAILABLE = (KafkaError, OSError, OperationalError, TimeoutError)
 
 
-class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True):
     """POST /v1/admin/replay body: the service and exactly one of `to_time`, `to_offset`."""
 
     service: Literal["parser", "embedder", "status"]
@@ -53,7 +54,7 @@ class Replays:
         return await rebuild_status(self.settings, dry_run=dry_run)
 
 
-class RebuildRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class RebuildRequest(msgspec.Struct, frozen=True, kw_only=True):
     """POST /v1/admin/rebuild-status body."""
 
     dry_run: bool = False
@@ -72,10 +73,16 @@ class AdminController(Controller):
         responses=ok_responses(ReplayPlan, "What was rewound (or, dry, would be)", 409),
     )
     async def replay(
-        self, data: ReplayRequest, principal: Principal, replays: Replays, audit: AuditLog
+        self,
+        data: ReplayRequest,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        replays: Replays,
+        audit: AuditLog,
     ) -> Response[ReplayPlan] | Response[Problem]:
         """Rewind a service's consumer group to a time or an offset: it reprocesses from there,
         with idempotent effects. Answers per partition what is redone (`dry_run`: only that)."""
+        data = await strict_body(request, ReplayRequest)
         if (data.to_time is None) == (data.to_offset is None):
             return problem(400, "Bad Request", "give exactly one of to_time and to_offset")
         to_time = data.to_time
@@ -99,10 +106,16 @@ class AdminController(Controller):
         responses=ok_responses(RebuildReport, "What was rebuilt and how it differed"),
     )
     async def rebuild_status(
-        self, data: RebuildRequest, principal: Principal, replays: Replays, audit: AuditLog
+        self,
+        data: RebuildRequest,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        replays: Replays,
+        audit: AuditLog,
     ) -> Response[RebuildReport] | Response[Problem]:
         """Rebuild the status projection from the topics into fresh tables, compare them with
         the live ones and (unless `dry_run`) swap them in; projection goes on meanwhile."""
+        data = await strict_body(request, RebuildRequest)
         if not data.dry_run:
             await audit.record(principal, ADMIN_REPLAY, "rebuild-status", "*", "projection")
         try:

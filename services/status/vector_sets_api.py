@@ -4,16 +4,16 @@ tenant's documents into a new set, list the sets, activate one for a tenant, pru
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from services.common.access import SECURITY, error_responses, requires
 from services.common.auth import ADMIN_REPLAY, Principal
+from services.common.bodies import strict_body
 from services.common.problems import PROBLEM_JSON, Problem
 from services.status.adapters.audit import AuditLog
 from services.status.vector_sets import (
@@ -72,22 +72,6 @@ class PruneRequest(msgspec.Struct, frozen=True, kw_only=True):
     ] = False
 
 
-Body = TypeVar("Body", bound=msgspec.Struct)
-
-
-async def _strictly(request: Request[Any, Any, Any], kind: type[Body]) -> Body:
-    """The (flat) body converted again without coercion: Litestar's own decoding turns `0` into
-    `false` and `"5"` into `5`, which the schema does not allow (400 with msgspec's reason).
-    A whole number written as a float (`7.0`) is an integer to JSON Schema: it stays one."""
-    raw = await request.json()
-    if isinstance(raw, dict):
-        raw = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in raw.items()}
-    try:
-        return msgspec.convert(raw, kind, strict=True)
-    except msgspec.ValidationError as error:
-        raise ClientException(f"Invalid body: {error}") from error
-
-
 def _answers(body: type[msgspec.Struct], description: str, *errors: int) -> dict[int, ResponseSpec]:
     refused = {
         status: ResponseSpec(
@@ -130,7 +114,7 @@ class VectorSetController(Controller):
     ) -> Response[Reprocessing]:
         """Send a tenant's documents through parse and embed again, as new jobs that write a
         second vector set (the model and chunking given) beside the one it searches."""
-        data = await _strictly(request, ReprocessRequest)
+        data = await strict_body(request, ReprocessRequest)
         key = await vector_sets.target(
             data.tenant_id, data.embedding_model, data.chunk_tokens, data.chunk_overlap
         )
@@ -178,7 +162,7 @@ class VectorSetController(Controller):
         audit: AuditLog,
     ) -> Activation:
         """Switch the tenant's search to one vector set, atomically."""
-        data = await _strictly(request, ActivateRequest)
+        data = await strict_body(request, ActivateRequest)
         chunking = "" if data.chunk_tokens is None else f" {data.chunk_tokens}"
         chunking += "" if data.chunk_overlap is None else f"/{data.chunk_overlap}"
         await audit.record(
@@ -213,7 +197,7 @@ class VectorSetController(Controller):
         audit: AuditLog,
     ) -> Pruning:
         """Drop the vector sets no tenant searches (their tables)."""
-        data = await _strictly(request, PruneRequest)
+        data = await strict_body(request, PruneRequest)
         if not data.dry_run:
             target = "inactive sets" + (" (forced)" if data.force else "")
             await audit.record(principal, ADMIN_REPLAY, "vectors.prune", "*", target)

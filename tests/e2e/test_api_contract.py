@@ -134,9 +134,10 @@ ingest_api.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig
     expected_statuses=["2xx", "400", "401", "403", "409", "413", "415", "422", "429"]
 )
 # Nor which embedding models a deployment can load: a schema-valid reprocess or activation
-# naming another model is 422 (the detail lists the models there are).
+# naming another model is 422 (the detail lists the models there are); nor that a replay
+# names exactly one of to_time and to_offset, with a time zone (400 with the reason).
 status_api.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-    expected_statuses=["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+    expected_statuses=["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]
 )
 
 
