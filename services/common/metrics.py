@@ -33,3 +33,9 @@ STAGE_SECONDS = Histogram(
 )
 JOBS_FAILED = Counter("sluice_jobs_failed_total", "Documents that failed", ["stage", "code"])
 UPLOADS = Counter("sluice_uploads_total", "Upload requests by outcome", ["outcome"])
+CONSUMER_PAUSED = Gauge(
+    "sluice_consumer_paused",
+    "1 while a consumer holds its partitions paused: a configuration error (until a probe"
+    " passes) or a spent provider budget (throttled)",
+    ["group", "cause"],
+)

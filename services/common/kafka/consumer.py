@@ -16,8 +16,11 @@ from aiokafka.structs import ConsumerRecord
 from schemas import codec
 from schemas.events import Origin, Stage
 from services.common import metrics
+from services.common.errors import ConfigurationError, ThrottledError
 from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.gate import Gate
 from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
+from services.common.kafka.health import ConsumerHealth
 from services.common.kafka.inflight import InFlight
 from services.common.kafka.isolation import BatchHandler, Isolation
 from services.common.kafka.poison import Poison
@@ -25,34 +28,9 @@ from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.ports import Publisher
 
+__all__ = ["ConsumerHealth", "ConsumerLoop"]
 log = logging.getLogger(__name__)
 StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
-
-
-class ConsumerHealth:
-    """What the readiness probe needs to know about one consumer loop."""
-
-    def __init__(self, stall_after_s: float) -> None:
-        self.started = False
-        self.last_poll = 0.0
-        self.last_progress = time.monotonic()
-        self.assigned: set[TopicPartition] = set()
-        self.consecutive_errors = 0  # outages in a row (a record's own failure is not one)
-        self.stall_after_s = stall_after_s
-        self.lag = 0
-
-    def ready(self, max_silence: float = 30.0) -> tuple[bool, str]:
-        """Healthy when polling, not failing repeatedly, and not stalled behind a growing lag."""
-        now_ = time.monotonic()
-        if not self.started:
-            return False, "consumer not started"
-        if now_ - self.last_poll > max_silence:
-            return False, f"no poll for {now_ - self.last_poll:.0f}s"
-        if self.consecutive_errors >= 5:
-            return False, f"{self.consecutive_errors} consecutive failures (Kafka or Postgres?)"
-        if self.lag > 0 and now_ - self.last_progress > self.stall_after_s:
-            return False, f"lag {self.lag} and no commit for {now_ - self.last_progress:.0f}s"
-        return True, f"{len(self.assigned)} partitions assigned, lag {self.lag}"
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -81,6 +59,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.consumer.gate.closed and assigned:
+            self.consumer.client.pause(*assigned)  # held: new partitions wait too
         self.consumer.health.assigned |= set(assigned)
         self.consumer.health.last_progress = time.monotonic()
         metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
@@ -103,7 +83,9 @@ class ConsumerLoop:
     `services/common/kafka/isolation.py`) and an outage retries the same records.
 
     Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
-    paused (not slept on), so heartbeats and other partitions keep going.
+    paused (not slept on), so heartbeats and other partitions keep going. A configuration
+    error or a spent budget closes the `gate` (services/common/kafka/gate.py): every partition
+    is paused and the records in hand are handed over again once it opens.
     """
 
     def __init__(
@@ -136,6 +118,7 @@ class ConsumerLoop:
         self.stored_offsets = stored_offsets
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
+        self.gate = Gate(group_id, self.health.hold, self._release)
         if retrier is None and stage is not None:
             retrier = Retrier(publisher, origin, stage, group=group_id)
         self.dead_letters = (
@@ -158,6 +141,7 @@ class ConsumerLoop:
             retrier=retrier,
             dead_letters=self.dead_letters,
             outages=self.health,
+            gate=self.gate,
             in_place_attempts=in_place_attempts,
             record_retries=record_retries,
         )
@@ -193,6 +177,7 @@ class ConsumerLoop:
                 await self._run_batches(stop)
         finally:
             self.health.started = False
+            self.gate.stop()
             for handle in self._resume_handles.values():
                 handle.cancel()
             await self.client.stop()
@@ -200,6 +185,8 @@ class ConsumerLoop:
     async def _run_batches(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            if self.gate.closed:
+                self.client.pause(*self.client.assignment())
             self.health.last_poll = time.monotonic()
             polled = await self.client.getmany(timeout_ms=500, max_records=self.max_records)
             records = [r for batch in polled.values() for r in batch]
@@ -211,6 +198,10 @@ class ConsumerLoop:
                 await self._process(records)
             except asyncio.CancelledError:
                 raise
+            except (ConfigurationError, ThrottledError) as error:
+                self._rewind(records)  # held, not failed: the same records once it opens
+                self.gate.close(error)
+                self.client.pause(*self.client.assignment())
             except Exception:
                 # An outage (see services/common/kafka/failures.py): retry the same records.
                 self.health.consecutive_errors += 1
@@ -321,11 +312,19 @@ class ConsumerLoop:
     def _hold(self, full: bool) -> None:
         """Pause every partition while no record may start; resume the ones not delayed."""
         assigned = self.client.assignment()
-        if full:
+        if full or self.gate.closed:
             self.client.pause(*assigned)
         elif self._held:
             self.client.resume(*(tp for tp in assigned if tp not in self._resume_handles))
-        self._held = full
+        self._held = full or self.gate.closed
+
+    def _release(self) -> None:
+        """The gate opened: resume every partition not otherwise paused."""
+        if self.in_flight is not None and self.in_flight.full:
+            return  # `_hold` resumes them when there is room
+        self._held = False
+        assigned = self.client.assignment()
+        self.client.resume(*(tp for tp in assigned if tp not in self._resume_handles))
 
     def _consumed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         metrics.RECORDS_CONSUMED.labels(self.group_id, record.topic).inc()
@@ -351,7 +350,7 @@ class ConsumerLoop:
 
     def _resume(self, tp: TopicPartition) -> None:
         self._resume_handles.pop(tp, None)
-        if tp in self.client.assignment() and not self._held:
+        if tp in self.client.assignment() and not self._held and not self.gate.closed:
             self.client.resume(tp)
 
     async def _commit(self, positions: dict[TopicPartition, int]) -> bool:
