@@ -39,3 +39,30 @@ CONSUMER_PAUSED = Gauge(
     " passes) or a spent provider budget (throttled)",
     ["group", "cause"],
 )
+PROVIDER_REQUESTS = Counter(
+    "sluice_provider_requests_total",
+    "Requests to a remote embedding provider by HTTP status (timeout, unreachable)",
+    ["provider", "model", "status"],
+)
+PROVIDER_TOKENS = Counter(
+    "sluice_provider_tokens_total",
+    "Tokens sent in answered requests to a remote embedding provider",
+    ["provider", "model"],
+)
+PROVIDER_SECONDS = Histogram(
+    "sluice_provider_request_seconds",
+    "Time of one request to a remote embedding provider",
+    ["provider"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+EMBEDDING_TOKENS = Counter(
+    "sluice_embedding_tokens_total",
+    "Tokens embedded for indexed documents, per provider and tenant",
+    ["provider", "tenant"],
+)
+EMBEDDING_REQUESTS = Counter(
+    "sluice_embedding_requests_total",
+    "Provider requests that carried a tenant's chunks (a request shared by two tenants counts"
+    " for each)",
+    ["provider", "tenant"],
+)

@@ -9,11 +9,11 @@ import time
 import msgspec
 
 from schemas import topics
-from schemas.events import DocumentIndexed, DocumentParsed, caused_by
+from schemas.events import DocumentIndexed, DocumentParsed, Usage, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
-from services.common.embedding.ports import EmbeddingProvider
-from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
+from services.common.embedding.ports import Embedded, EmbeddingProvider, embed_measured
+from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError, ThrottledError
 from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
 from services.common.stage import StagePorts
@@ -46,6 +46,8 @@ class EmbedStage:
         self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
         self._calls_running = 0
         self._busy_since = 0.0
+        self._calls = 0  # model calls made, numbering them for the usage of each document
+        self._answered = False  # a call of this batch got vectors: wait out a spent budget
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Embed every parsed document in the batch; effects are durable before returning."""
@@ -53,6 +55,7 @@ class EmbedStage:
         if not deliveries:
             return
         stored: set[str] = set()  # event ids whose outcome is already durable
+        self._answered = False
         try:
             for round_ in rounds(deliveries, lambda d: d.event.document_id):
                 await self._embed(round_, stored)
@@ -172,7 +175,7 @@ class EmbedStage:
         self, finished: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
     ) -> int:
         """Upsert finished documents' chunks (one transaction), then announce each; # indexed."""
-        documents: list[tuple[DocumentParsed, DocumentChunks]] = []
+        documents: list[tuple[PendingDocument, DocumentChunks]] = []
         failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
         refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
         for doc in finished:
@@ -191,10 +194,10 @@ class EmbedStage:
                     chunks=doc.chunks,
                     vectors=doc.embedded(),
                 )
-                documents.append((event, chunks))
+                documents.append((doc, chunks))
         await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
         await asyncio.gather(
-            *(self._indexed(event, len(d.chunks)) for event, d in documents),
+            *(self._indexed(doc, len(d.chunks)) for doc, d in documents),
             *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),
             *(
                 self.ports.retrier.dead_letter(
@@ -219,9 +222,7 @@ class EmbedStage:
             return []
         self._model_busy(+1)
         try:
-            vectors = await asyncio.to_thread(
-                self.provider.embed, [doc.chunks[i].text for doc, i in call]
-            )
+            measured = await self._measured([doc.chunks[i].text for doc, i in call])
         except ValueError as error:
             log.warning(
                 "provider refused a call of %d chunks (%s); embedding its documents one by one",
@@ -232,13 +233,46 @@ class EmbedStage:
             return await self._one_by_one(call)
         finally:
             self._model_busy(-1)
+        vectors = measured.vectors
         if len(vectors) != len(call):
             raise ValueError(f"the provider returned {len(vectors)} vectors for {len(call)} texts")
+        self._account([(doc, doc.chunks[i]) for doc, i in call], measured)
         finished: list[PendingDocument] = []
         for (doc, i), vector in zip(call, vectors, strict=True):
             if doc.put(i, vector):
                 finished.append(doc)
         return finished
+
+    async def _measured(self, texts: list[str]) -> Embedded:
+        """One model call, with usage. A spent budget is handed to the consumer (which pauses
+        and hands the batch over again) before any call of the batch got vectors; after
+        one did, it is waited out here, so the work done is not thrown away."""
+        while True:
+            try:
+                measured = await asyncio.to_thread(embed_measured, self.provider, texts)
+            except ThrottledError as error:
+                if not self._answered:
+                    raise
+                log.info("budget spent mid-batch; waiting %.1fs", error.wait_s)
+                await asyncio.sleep(error.wait_s)
+                continue
+            self._answered = True
+            return measured
+
+    def _account(self, chunks: list[tuple[PendingDocument, Chunk]], measured: Embedded) -> None:
+        """Add a call's tokens and requests to its documents and the per-tenant metrics."""
+        self._calls += 1
+        provider = self.provider.provider_name
+        tenants: dict[str, set[int]] = {}
+        for k, (doc, chunk) in enumerate(chunks):
+            tokens = measured.tokens[k] if measured.tokens else chunk.token_count
+            request = measured.requests[k] if k < len(measured.requests) else 0
+            doc.tokens += tokens
+            doc.requests.add((self._calls, request))
+            tenants.setdefault(doc.event.tenant_id, set()).add(request)
+            metrics.EMBEDDING_TOKENS.labels(provider, doc.event.tenant_id).inc(tokens)
+        for tenant, requests in tenants.items():
+            metrics.EMBEDDING_REQUESTS.labels(provider, tenant).inc(len(requests))
 
     def _model_busy(self, change: int) -> None:
         """Count calls in flight; `model_seconds` adds the time at least one was running."""
@@ -259,16 +293,15 @@ class EmbedStage:
                 doc.refused = outcome
                 finished.append(doc)
                 continue
-            done = [doc.put(i, v) for i, v in zip(mine, outcome, strict=True)]
+            self._account([(doc, doc.chunks[i]) for i in mine], outcome)
+            done = [doc.put(i, v) for i, v in zip(mine, outcome.vectors, strict=True)]
             if any(done):
                 finished.append(doc)
         return finished
 
-    async def _one(self, chunks: list[Chunk]) -> list[list[float]] | ValueError:
-        if not chunks:
-            return []
+    async def _one(self, chunks: list[Chunk]) -> Embedded | ValueError:
         try:
-            return await asyncio.to_thread(self.provider.embed, [c.text for c in chunks])
+            return await self._measured([c.text for c in chunks])
         except ValueError as error:
             return error
 
@@ -309,11 +342,19 @@ class EmbedStage:
             )
             return None
 
-    async def _indexed(self, event: DocumentParsed, count: int) -> None:
+    async def _indexed(self, doc: PendingDocument, count: int) -> None:
+        event = doc.event
+        usage = Usage(
+            provider=self.provider.provider_name,
+            model=self.provider.model_name,
+            tokens=doc.tokens,
+            requests=len(doc.requests),
+        )
         indexed = DocumentIndexed(
             chunk_count=count,
             embedding_model=self.provider.model_name,
             dimensions=self.provider.dimensions,
+            usage=usage,
             **caused_by(event, "indexed", self.ports.origin),
         )
         await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)

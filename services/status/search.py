@@ -9,7 +9,7 @@ from typing import Any
 
 from services.common.embedding.build import build_provider
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.errors import RetryableError
+from services.common.errors import ConfigurationError, RetryableError, ThrottledError
 from services.status.adapters.queries import SearchHit, StatusQueries
 
 log = logging.getLogger(__name__)
@@ -60,5 +60,13 @@ class SearchService:
         except RetryableError as error:
             raise SearchUnavailableError(
                 f"the embedding provider is unavailable ({error.code}); retry shortly"
+            ) from error
+        except ConfigurationError as error:
+            raise SearchUnavailableError(
+                f"the embedding provider is misconfigured ({error.code}): {error.message}"
+            ) from error
+        except ThrottledError as error:
+            raise SearchUnavailableError(
+                f"the embedding budget is spent; retry in {error.wait_s:.0f}s"
             ) from error
         return await self._queries.search(tenant_id, vectors[0], provider.model_name, top_k)

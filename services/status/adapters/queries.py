@@ -52,6 +52,17 @@ class JobView(msgspec.Struct, frozen=True):
     last_error: JobError | None = None
 
 
+class JobUsage(msgspec.Struct, frozen=True):
+    """What embedding the job's document took from its provider."""
+
+    provider: Annotated[str, msgspec.Meta(description="local | openai | hashing")]
+    model: str
+    tokens: Annotated[int, msgspec.Meta(description="the chunks' tokens, in the model's tokens")]
+    requests: Annotated[
+        int, msgspec.Meta(description="provider requests (local: model calls) with its chunks")
+    ]
+
+
 class JobPage(msgspec.Struct, frozen=True):
     """One page of jobs, newest first."""
 
@@ -108,7 +119,7 @@ _JOB_COLUMNS = (
     "job_id, document_id, state, attempt, filename, media_type, size, title, page_count,"
     " chunk_count, embedding_model, error_stage, error_code, error_message, queued_at,"
     " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at, retries,"
-    " next_retry_at, last_error_code, last_error_message"
+    " next_retry_at, last_error_code, last_error_message, usage"
 )
 
 
@@ -139,6 +150,7 @@ def _job(row: dict[str, Any]) -> JobView:
             if row["last_error_code"]
             else None
         ),
+        usage=msgspec.convert(row["usage"], JobUsage) if row["usage"] else None,
     )
 
 
