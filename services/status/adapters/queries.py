@@ -30,6 +30,17 @@ class JobTimestamps(msgspec.Struct, frozen=True, omit_defaults=True):
     failed_at: datetime | None = None
 
 
+class JobUsage(msgspec.Struct, frozen=True):
+    """What embedding the job's document took from its provider."""
+
+    provider: Annotated[str, msgspec.Meta(description="local | openai | hashing")]
+    model: str
+    tokens: Annotated[int, msgspec.Meta(description="the chunks' tokens, in the model's tokens")]
+    requests: Annotated[
+        int, msgspec.Meta(description="provider requests (local: model calls) with its chunks")
+    ]
+
+
 class JobView(msgspec.Struct, frozen=True):
     """A job as the API shows it."""
 
@@ -50,17 +61,7 @@ class JobView(msgspec.Struct, frozen=True):
     retries: int = 0
     next_retry_at: datetime | None = None
     last_error: JobError | None = None
-
-
-class JobUsage(msgspec.Struct, frozen=True):
-    """What embedding the job's document took from its provider."""
-
-    provider: Annotated[str, msgspec.Meta(description="local | openai | hashing")]
-    model: str
-    tokens: Annotated[int, msgspec.Meta(description="the chunks' tokens, in the model's tokens")]
-    requests: Annotated[
-        int, msgspec.Meta(description="provider requests (local: model calls) with its chunks")
-    ]
+    usage: JobUsage | None = None
 
 
 class JobPage(msgspec.Struct, frozen=True):
