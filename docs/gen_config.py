@@ -22,6 +22,7 @@ from services.common.settings import (  # noqa: E402
     describe,
 )
 from services.embedder.config import EmbedderSettings  # noqa: E402
+from services.embedserver.config import EmbedServerSettings  # noqa: E402
 from services.ingest.config import IngestSettings  # noqa: E402
 from services.parser.config import ParserSettings  # noqa: E402
 from services.status.config import StatusSettings  # noqa: E402
@@ -32,6 +33,7 @@ SERVICES: tuple[tuple[str, type[CommonSettings]], ...] = (
     ("parser", ParserSettings),
     ("embedder", EmbedderSettings),
     ("status", StatusSettings),
+    ("embedserver", EmbedServerSettings),
 )
 
 # Variables read outside the settings classes: (variable, default, description).

@@ -66,3 +66,14 @@ EMBEDDING_REQUESTS = Counter(
     " for each)",
     ["provider", "tenant"],
 )
+EMBEDSERVER_REQUESTS = Counter(
+    "sluice_embedserver_requests_total",
+    "Embedding requests the embedding server answered, by HTTP status",
+    ["status"],
+)
+EMBEDSERVER_INPUTS = Counter(
+    "sluice_embedserver_inputs_total", "Inputs the embedding server embedded"
+)
+EMBEDSERVER_TOKENS = Counter(
+    "sluice_embedserver_tokens_total", "Tokens of the inputs the embedding server embedded"
+)

@@ -17,6 +17,9 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 MINILM = "all-MiniLM-L6-v2"
+# Tokens a model reads from one input, without its special tokens, for the models whose window
+# is far below OpenAI's 8192: all-MiniLM-L6-v2 reads 256 word pieces, [CLS] and [SEP] included.
+_WINDOWS = {MINILM: 256 - 2}
 # The estimate: a run of up to 4 ASCII letters, up to 3 digits, or any other visible character.
 # English words average ~4.7 letters and ~1.3 cl100k tokens: this counts ~15 % over for them,
 # but can count under for emoji and rare CJK characters (2-4 tokens each in byte-level BPE).
@@ -160,6 +163,12 @@ def _encoding_for(model: str) -> str | None:
         return str(tiktoken.encoding_name_for_model(model))
     except KeyError:
         return None
+
+
+def model_window(model: str) -> int | None:
+    """Most tokens one input of `model` may have, where the model is known to read fewer than
+    an endpoint's default limit (`services.embedserver` refuses longer inputs, as OpenAI does)."""
+    return _WINDOWS.get(model.rsplit("/", 1)[-1])
 
 
 def split_to_fit(text: str, tokenizer: CountingTokenizer, limit: int) -> list[str]:

@@ -20,7 +20,12 @@ import openai
 
 from services.common import metrics
 from services.common.embedding.budget import SHORT_WAIT_S, Budget, Grant, Unlimited
-from services.common.embedding.counting import CountingTokenizer, remote_tokenizer, split_to_fit
+from services.common.embedding.counting import (
+    CountingTokenizer,
+    model_window,
+    remote_tokenizer,
+    split_to_fit,
+)
 from services.common.embedding.ports import Embedded, Tokenizer
 from services.common.embedding.remote import RemoteOptions, pack
 from services.common.errors import ConfigurationError, RetryableError, ThrottledError
@@ -70,8 +75,9 @@ class OpenAICompatibleEmbedder:
         self.provider_name = PROVIDER
         self.model_name = options.model
         self.dimensions = options.dimensions  # a response of another length is refused
-        # in the model's tokens; one input must also fit the budget's window
-        self.max_tokens = int(min(options.limits.max_input_tokens, options.budget.tokens))
+        # in the model's tokens; one input must also fit the budget's window and the model's
+        window = model_window(options.model) or options.limits.max_input_tokens
+        self.max_tokens = int(min(options.limits.max_input_tokens, options.budget.tokens, window))
         self.counter: CountingTokenizer = remote_tokenizer(options.tokenizer, options.model)
         self.tokenizer: Tokenizer = self.counter  # the same, as the port sees it
         self.batch_size = options.limits.max_inputs  # texts per call; packed into requests
@@ -307,11 +313,6 @@ def _status(error: openai.APIError) -> str:
     if isinstance(error, openai.APIStatusError):
         return str(error.status_code)
     return "timeout" if isinstance(error, openai.APITimeoutError) else "unreachable"
-
-
-def _code(error: openai.APIStatusError) -> str:
-    """The provider's machine-readable error code (OpenAI's `error.code`), if any."""
-    return str(error.code or "")
 
 
 def _detail(error: openai.APIError) -> str:
