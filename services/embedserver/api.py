@@ -13,6 +13,7 @@ import base64
 import hmac
 import math
 import struct
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -94,8 +95,16 @@ class Refused(Exception):
 class EmbeddingsAPI:
     """Checks a request against the key, the model and the limits, then embeds it."""
 
-    def __init__(self, provider: EmbeddingProvider, *, api_key: str, max_inputs: int) -> None:
+    def __init__(
+        self,
+        provider: EmbeddingProvider,
+        count: Callable[[str], int],
+        *,
+        api_key: str,
+        max_inputs: int,
+    ) -> None:
         self.provider = provider
+        self.count = count  # the model's tokens in a text, safe to call beside `embed`
         self.api_key = api_key
         self.max_inputs = max_inputs
         self._lanes = asyncio.Semaphore(max(1, provider.concurrency))
@@ -134,9 +143,8 @@ class EmbeddingsAPI:
             )
         texts = [request.input] if isinstance(request.input, str) else request.input
         dimensions = self._dimensions(request.dimensions)
-        counts = self._check(texts)
         async with self._lanes:
-            vectors = await asyncio.to_thread(self.provider.embed, texts)
+            counts, vectors = await asyncio.to_thread(self._embed, texts)
         tokens = sum(counts)
         metrics.EMBEDSERVER_INPUTS.inc(len(texts))
         metrics.EMBEDSERVER_TOKENS.inc(tokens)
@@ -147,6 +155,11 @@ class EmbeddingsAPI:
         return EmbeddingsResponse(
             data=data, model=request.model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
         )
+
+    def _embed(self, texts: list[str]) -> tuple[list[int], list[list[float]]]:
+        """Each input's tokens and vector (in a worker thread: both take the CPU)."""
+        counts = self._check(texts)
+        return counts, self.provider.embed(texts)
 
     def _dimensions(self, asked: int | None) -> int:
         native = self.provider.dimensions
@@ -167,7 +180,7 @@ class EmbeddingsAPI:
         if len(texts) > self.max_inputs:
             message = f"'input' has {len(texts)} items; at most {self.max_inputs} per request"
             raise Refused(400, message, "invalid_request_error")
-        counts = [len(self.provider.tokenizer.token_spans(text)) for text in texts]
+        counts = [self.count(text) for text in texts]
         for i, (text, count) in enumerate(zip(texts, counts, strict=True)):
             if not text:
                 raise Refused(400, f"input[{i}] is an empty string", "invalid_request_error")
