@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.report import Context, Outcome, fmt, load_average, log, machine
 from infra.local import REPO_ROOT
 
-BENCHMARKS = ("efficiency", "plumbing", "latency", "kafka_ceiling", "scaling")
+BENCHMARKS = ("efficiency", "plumbing", "latency", "kafka_ceiling", "scaling", "embedserver")
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
 
