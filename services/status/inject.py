@@ -9,18 +9,24 @@ from litestar.di import Provide
 
 from schemas import topics
 from services.common.bootstrap import infrastructure
+from services.common.embedding.models import ModelShelf
 from services.common.http import Check, create_app
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
+from services.common.vectors.search import SearchTuning, VectorSearch
 from services.status.adapters.audit import AuditLog
+from services.status.adapters.offsets import OffsetsReader, group_topics
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
+from services.status.admin import AdminController, Replays
 from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
 from services.status.deadletters import DeadLetterController, DeadLetterReader
 from services.status.redrive import Redriver
 from services.status.search import SearchService
+from services.status.vector_sets import VectorSetAdmin
+from services.status.vector_sets_api import VectorSetController
 
 
 @asynccontextmanager
@@ -36,6 +42,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             publisher=infra.publisher,
             origin=infra.origin,
             stored_offsets=projector.stored_offsets,
+            offsets_moved=projector.rewound,  # a replay rewrote them while idle
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
                 topics.DOCUMENTS_INDEXED,
@@ -44,11 +51,32 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             ),
             max_records=config.projector_batch,
         )
+        projector.on_rewound = consumer.reseek  # a replay rewrote the stored offsets
         queries = StatusQueries(infra.pool)
-        search = SearchService(queries, config.embedding_provider, config.provider_options())
+        models = ModelShelf(config.embedding_provider, config.provider_options())
+        tuning = SearchTuning(
+            exact_below=config.search_exact_below,
+            ef_search=config.search_ef,
+            max_scan_tuples=config.search_max_scan_tuples,
+        )
+        search = SearchService(queries.sets, VectorSearch(infra.pool, tuning), models)
+        vector_sets = VectorSetAdmin(
+            infra.pool,
+            infra.publisher,
+            infra.origin,
+            models,
+            (config.chunk_tokens, config.chunk_overlap),
+        )
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        offsets = OffsetsReader(
+            config.kafka_bootstrap,
+            group_topics(config.parser_group, config.embedder_group, config.status_group),
+            ack_group=config.dlq_ack_group,
+            interval_s=config.offsets_interval_s,
+        )
+        replays = Replays(config)
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -57,7 +85,13 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         app = create_app(
             "status",
             readiness(infra.pool, {"projector": consumer}, search_model),
-            [StatusController, DeadLetterController, *console_routes(config.public_ingest_url)],
+            [
+                StatusController,
+                DeadLetterController,
+                VectorSetController,
+                AdminController,
+                *console_routes(config.public_ingest_url),
+            ],
             settings=config,
             dependencies={
                 "queries": Provide(lambda: queries, sync_to_thread=False),
@@ -65,6 +99,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
+                "vector_sets": Provide(lambda: vector_sets, sync_to_thread=False),
+                "replays": Provide(lambda: replays, sync_to_thread=False),
             },
         )
-        yield Service(app=app, consumer=consumer, tasks=[search.load])
+        yield Service(
+            app=app,
+            consumer=consumer,
+            tasks=[lambda _stop: search.load(), offsets.run],
+        )

@@ -21,6 +21,7 @@ from infra.local import REPO_ROOT
 from schemas import topics
 from schemas.events import uuid7
 from tests.fixtures.pipeline import TERMINAL, Pipeline
+from tests.fixtures.tools import run_text
 
 pytestmark = pytest.mark.e2e
 
@@ -46,14 +47,8 @@ def sluice(
         **({"SLUICE_TOKEN": token} if token else {}),
         **env,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=REPO_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
+    return run_text(
+        [sys.executable, "-m", "services.cli", *args], cwd=REPO_ROOT, env=environ, timeout=400
     )
 
 

@@ -6,7 +6,6 @@ named code, or a refusal at upload with a reason, never an unhandled exception o
 """
 
 import random
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -14,12 +13,8 @@ import pytest
 
 from tests.fixtures.corpus import (
     Outcome,
-    close_sandbox,
     corpus_file,
-    format_report,
-    new_sandbox,
-    record,
-    run_all,
+    outcomes_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -111,15 +106,9 @@ MUTANTS = build_mutants()
 @pytest.fixture(scope="module")
 async def mutant_outcomes() -> AsyncIterator[dict[str, Outcome]]:
     """The outcome of every mutant, from one sandbox with the production limits."""
-    sandbox = new_sandbox()
-    start = time.monotonic()
-    try:
-        results = await run_all(sandbox, ((m.id, m.data, m.filename) for m in MUTANTS))
-    finally:
-        await close_sandbox(sandbox)
-    report = record("mutants of corpus PDFs/DOCX", results, time.monotonic() - start)
-    print("\n" + format_report(report))
-    yield results
+    yield await outcomes_of(
+        "mutants of corpus PDFs/DOCX", ((m.id, m.data, m.filename) for m in MUTANTS)
+    )
 
 
 def test_the_mutants_are_the_same_on_every_run() -> None:

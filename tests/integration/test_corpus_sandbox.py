@@ -6,7 +6,6 @@ file whose format Sluice accepts (manifest `must_accept`) must not be refused at
 PDF that cannot be opened without a password or certificate must end `encrypted_pdf`.
 """
 
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,12 +15,8 @@ from tests.fixtures.corpus import (
     REFUSED,
     CorpusFile,
     Outcome,
-    close_sandbox,
-    format_report,
     load_manifest,
-    new_sandbox,
-    record,
-    run_all,
+    outcomes_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -32,15 +27,9 @@ FILES = load_manifest()
 @pytest.fixture(scope="module")
 async def outcomes() -> AsyncIterator[dict[str, Outcome]]:
     """The outcome of every corpus file, from one sandbox with the production limits."""
-    sandbox = new_sandbox()
-    start = time.monotonic()
-    try:
-        results = await run_all(sandbox, ((f.path, f.read(), f.name) for f in FILES))
-    finally:
-        await close_sandbox(sandbox)
-    report = record("corpus through upload check + sandbox", results, time.monotonic() - start)
-    print("\n" + format_report(report))
-    yield results
+    yield await outcomes_of(
+        "corpus through upload check + sandbox", ((f.path, f.read(), f.name) for f in FILES)
+    )
 
 
 def describe(entry: CorpusFile, outcome: Outcome) -> str:

@@ -7,18 +7,20 @@ shared budget uses the session's Postgres.
 
 import math
 import time
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
 
 import pytest
 
 from infra.local.ports import free_port
 from services.common.db import migrate
 from services.common.embedding.budget import BudgetLimits, PostgresBudget
+from services.common.embedding.models import ModelShelf
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.embedding.remote import Limits, RemoteOptions
 from services.common.errors import ConfigurationError, RetryableError, ThrottledError
-from services.status.adapters.queries import StatusQueries
+from services.common.vectors.search import VectorHit
+from services.common.vectors.sets import VectorSet, VectorSetKey
 from services.status.search import SearchService, SearchUnavailableError
 from tests.fixtures.cases import Case, case_ids
 from tests.fixtures.openai_server import (
@@ -231,7 +233,25 @@ async def test_status_search_loads_the_same_provider_and_answers_503_while_it_fa
         model=MODEL,
         dimensions=openai_server.dimensions,
     )
-    search = SearchService(cast(StatusQueries, None), "openai", {"remote": options})
+    searched = VectorSet(
+        id=1,
+        key=VectorSetKey(MODEL, openai_server.dimensions, 256, 32),
+        table="chunks_unused",
+        created_at=datetime.now(UTC),
+    )
+
+    class OneSet:
+        """The tenant searches a set of the OpenAI model; no chunk is ever ranked."""
+
+        async def active(self, tenant_ids: Collection[str]) -> dict[str, VectorSet]:
+            return dict.fromkeys(tenant_ids, searched)
+
+        async def search(
+            self, vector_set: VectorSet, tenant_id: str, vector: Sequence[float], top_k: int
+        ) -> list[VectorHit]:
+            raise AssertionError("a query that could not be embedded ranks nothing")
+
+    search = SearchService(OneSet(), OneSet(), ModelShelf("openai", {"remote": options}))
     await search.load()
     assert search.load_error is None and search.model_name == MODEL
     openai_server.fail_next(1, "429")

@@ -34,8 +34,9 @@ from services.common.db import Pool, migrate, open_pool
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.errors import RETRIES_EXHAUSTED
 from services.common.kafka import gate
+from services.common.kafka.admin import ensure_topics
 from services.common.kafka.consumer import ConsumerLoop
-from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
+from services.common.kafka.producer import KafkaPublisher, make_producer
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
 from services.common.stage import StagePorts

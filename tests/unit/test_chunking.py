@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -59,40 +61,14 @@ CASES = [
         Given(words(20), max_tokens=10, overlap_tokens=0),
         [words(10), words(10, start=10)],
     ),
+] + [
+    # Boundary rules, kept as data: one row per rule (tests/unit/chunking_cases.json).
     Case(
-        "a blank line wins over a later sentence end",
-        Given(
-            "One two three four five six.\n\nSeven eight nine. Ten eleven twelve",
-            max_tokens=10,
-            overlap_tokens=0,
-        ),
-        ["One two three four five six.", "Seven eight nine. Ten eleven twelve"],
-    ),
-    Case(
-        "a sentence end wins over a later space",
-        Given("a b c d e. f g h i j k l", max_tokens=8, overlap_tokens=0),
-        ["a b c d e.", "f g h i j k l"],
-    ),
-    Case(
-        "a sentence end inside closing quotes counts",
-        Given('a b c d "e." f g h i j k l', max_tokens=8, overlap_tokens=0),
-        ['a b c d "e."', "f g h i j k l"],
-    ),
-    Case(
-        "a line break counts as a sentence end",
-        Given("a b c d e\nf g h i j k l", max_tokens=8, overlap_tokens=0),
-        ["a b c d e", "f g h i j k l"],
-    ),
-    Case(
-        "the overlap starts at a sentence start when one is near",
-        Given("w0 w1 w2 w3 w4 w5 w6. w7 w8\n\nw9 w10 w11 w12", max_tokens=10, overlap_tokens=4),
-        ["w0 w1 w2 w3 w4 w5 w6. w7 w8", "w7 w8\n\nw9 w10 w11 w12"],
-    ),
-    Case(
-        "a blank line below half the budget is not used",
-        Given("a b.\n\nc d e f g h i j k l", max_tokens=8, overlap_tokens=0),
-        ["a b.\n\nc d e f g h", "i j k l"],
-    ),
+        row["description"],
+        Given(row["text"], row["max_tokens"], row["overlap_tokens"]),
+        row["expected"],
+    )
+    for row in json.loads((Path(__file__).parent / "chunking_cases.json").read_text())
 ]
 
 

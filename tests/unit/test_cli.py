@@ -16,6 +16,7 @@ import pytest
 
 from infra.local import REPO_ROOT
 from services.common.settings import DEV_JWT_SECRET
+from tests.fixtures.tools import run_text
 
 pytestmark = pytest.mark.unit
 
@@ -61,15 +62,7 @@ def _sluice(
     environ.pop("SLUICE_JWT_SECRET", None)
     environ.pop("SLUICE_ENV", None)
     environ.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_text([sys.executable, "-c", code, *args], cwd=cwd, env=environ, timeout=120)
 
 
 @pytest.fixture

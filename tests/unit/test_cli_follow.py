@@ -114,23 +114,20 @@ def _in_order(seen: list[tuple[str, str]]) -> None:
         assert steps == sorted(steps), seen
 
 
-async def test_without_an_event_stream_jobs_are_polled_to_the_end() -> None:
-    status = FakeStatus(events=False)
+@pytest.mark.parametrize("events", [False, True], ids=["polled", "streamed"])
+async def test_jobs_are_followed_to_the_end_in_order(events: bool) -> None:
+    status = FakeStatus(events=events)
     mode, tracker, seen = await _follow(status)
-    assert mode == "polling"
     _ended_well(tracker)
     _in_order(seen)
-    assert status.gets.count("j-ok") >= len(PATHS["j-ok"]) - 1, "one state per read"
-
-
-async def test_with_an_event_stream_its_events_move_the_jobs() -> None:
-    status = FakeStatus(events=True)
-    mode, tracker, seen = await _follow(status)
-    assert mode == "events"
-    _ended_well(tracker)
-    _in_order(seen)
-    assert ("j-ok", "embedding") in seen, "states only the stream told"
-    assert status.gets.count("j-ok") <= 2, "a catch-up read, and one at the end at most"
+    reads = status.gets.count("j-ok")
+    if events:  # the stream's events move the jobs
+        assert mode == "events"
+        assert ("j-ok", "embedding") in seen, "states only the stream told"
+        assert reads <= 2, "a catch-up read, and one at the end at most"
+    else:  # without a stream, jobs are polled
+        assert mode == "polling"
+        assert reads >= len(PATHS["j-ok"]) - 1, "one state per read"
 
 
 def test_a_state_never_moves_backwards_but_a_new_attempt_starts_over() -> None:

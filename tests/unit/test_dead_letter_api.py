@@ -7,12 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from litestar.di import Provide
 from litestar.testing import TestClient
 
 from schemas import topics
-from services.common.auth import Principal, TokenVerifier, issue_token
-from services.common.http import Check, create_app
+from services.common.auth import Principal, issue_token
 from services.status.adapters.audit import AuditLog
 from services.status.deadletters import (
     DLQ_TOPICS,
@@ -21,10 +19,10 @@ from services.status.deadletters import (
     DeadLettersUnavailableError,
     DeadLetterView,
 )
+from tests.fixtures.apps import SECRET, route_client
 
 pytestmark = pytest.mark.unit
 
-SECRET = "unit-test-secret-that-is-long-enough-to-sign"
 DLQ = topics.dlq(topics.DOCUMENTS_UPLOADED)
 
 
@@ -92,22 +90,8 @@ class Audit(AuditLog):
 AUDIT = Audit()
 
 
-async def _ready() -> dict[str, Check]:
-    return {}
-
-
 def _client(reader: Reader) -> TestClient[Any]:
-    app = create_app(
-        "status",
-        _ready,
-        [DeadLetterController],
-        verifier=TokenVerifier(secret=SECRET, jwks=None),
-        dependencies={
-            "dead_letters": Provide(lambda: reader, sync_to_thread=False),
-            "audit": Provide(lambda: AUDIT, sync_to_thread=False),
-        },
-    )
-    return TestClient(app)
+    return route_client("status", [DeadLetterController], dead_letters=reader, audit=AUDIT)
 
 
 @pytest.fixture

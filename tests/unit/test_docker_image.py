@@ -109,34 +109,21 @@ def test_make_lock_regenerates_it() -> None:
 
 # --- lock.py's handling of uv's output ---
 
-UV_OUTPUT = (
-    """\
-jinja2==3.1.6 \\
-    --hash=sha256:"""
-    + "a" * 64
-    + """
-    # via torch
-nvidia-cublas==13.4.1.3 \\
-    --hash=sha256:"""
-    + "b" * 64
-    + """
-    # via torch, cuda-toolkit
-cuda-toolkit==13.2.2 \\
-    --hash=sha256:"""
-    + "c" * 64
-    + """
-    # via torch
-torch==2.15.0 \\
-    --hash=sha256:"""
-    + "d" * 64
-    + """
-    # via sentence-transformers
-sentence-transformers==6.2.0 \\
-    --hash=sha256:"""
-    + "e" * 64
-    + """
-    # via -r production.in
-"""
+
+def _uv_block(requirement: str, digit: str, via: str) -> str:
+    """One entry of `uv pip compile --generate-hashes` output."""
+    return f"{requirement} \\\n    --hash=sha256:{digit * 64}\n    # via {via}\n"
+
+
+UV_OUTPUT = "".join(
+    _uv_block(*entry)
+    for entry in [
+        ("jinja2==3.1.6", "a", "torch"),
+        ("nvidia-cublas==13.4.1.3", "b", "torch, cuda-toolkit"),
+        ("cuda-toolkit==13.2.2", "c", "torch"),
+        ("torch==2.15.0", "d", "sentence-transformers"),
+        ("sentence-transformers==6.2.0", "e", "-r production.in"),
+    ]
 )
 
 
@@ -147,7 +134,7 @@ def test_split_torch_drops_torch_and_the_cuda_stack_only() -> None:
 
 
 def test_split_torch_refuses_to_keep_what_only_cuda_wanted() -> None:
-    orphan = "libfoo==1.0 \\\n    --hash=sha256:" + "f" * 64 + "\n    # via nvidia-cublas\n"
+    orphan = _uv_block("libfoo==1.0", "f", "nvidia-cublas")
     with pytest.raises(RuntimeError, match="libfoo is only needed by the CUDA stack"):
         lock.split_torch(lock.parse_blocks(UV_OUTPUT + orphan))
 

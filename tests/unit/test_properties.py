@@ -8,6 +8,7 @@ inputs on every run, so a failure here is a real defect, never a flake.
 
 import json
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -246,20 +247,12 @@ def test_text_documents_parse_to_text_or_a_parse_error_with_a_code(
 
 @BOUNDED
 @given(text=markup)
-def test_html_markup_reduces_to_text_or_a_parse_error(text: str) -> None:
+@pytest.mark.parametrize("extract_markup", [extract_html, extract_markdown], ids=["html", "md"])
+def test_markup_reduces_to_text_or_a_parse_error(
+    extract_markup: Callable[[str], ParsedText], text: str
+) -> None:
     try:
-        parsed = extract_html(text)
-    except ParseError as error:
-        assert error.code in ERROR_CODES and error.message
-        return
-    _can_cross_the_sandbox(parsed)
-
-
-@BOUNDED
-@given(text=markup)
-def test_markdown_reduces_to_text_or_a_parse_error(text: str) -> None:
-    try:
-        parsed = extract_markdown(text)
+        parsed = extract_markup(text)
     except ParseError as error:
         assert error.code in ERROR_CODES and error.message
         return

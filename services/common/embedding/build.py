@@ -14,21 +14,25 @@ def build_provider(
     batch_size: int = 32,
     threads: int | None = None,
     lanes: int | None = None,
+    device: str = "auto",
     remote: RemoteOptions | None = None,
 ) -> EmbeddingProvider:
     """Build the named provider.
 
-    `local`: all-MiniLM-L6-v2 on CPU (default); `openai`: any OpenAI-compatible embeddings
-    API described by `remote` (OpenAI, Azure OpenAI, vLLM, Ollama, TEI, LiteLLM,
-    services.embedserver), drawing on the budget shared through Postgres when `remote.budget`
-    sets limits; `hashing`: benchmark-only, not for search.
+    `local`: all-MiniLM-L6-v2 (default) on `device` (`auto`: a CUDA GPU when torch sees one,
+    else the CPU); `openai`: any OpenAI-compatible embeddings API described by `remote`
+    (OpenAI, Azure OpenAI, vLLM, Ollama, TEI, LiteLLM, services.embedserver), drawing on the
+    budget shared through Postgres when `remote.budget` sets limits; `hashing`: benchmark-only,
+    not for search.
     """
     if name == "local":
         from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )
 
-        return LocalSentenceTransformer(batch_size=batch_size, threads=threads, lanes=lanes)
+        return LocalSentenceTransformer(
+            batch_size=batch_size, threads=threads, lanes=lanes, device=device
+        )
     if name == "openai":
         return _remote(remote)
     if name == "hashing":

@@ -76,6 +76,17 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
     embedding_budget_window_s: Annotated[
         float, _doc("Window the per-minute budget is enforced over, in seconds", gt=0)
     ] = 60.0
+    chunk_tokens: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Max tokens per chunk of a tenant's first vector set (status: the"
+            " default of `reprocess`)",
+        ),
+    ] = 256
+    chunk_overlap: Annotated[
+        int, msgspec.Meta(ge=0, description="Tokens shared by neighbouring chunks (idem)")
+    ] = 32
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,4 +1,4 @@
-"""What the readiness probe knows about one consumer loop."""
+"""What the readiness probe knows about one consumer loop: polls, outages, progress, lag."""
 
 from __future__ import annotations
 

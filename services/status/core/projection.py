@@ -91,7 +91,7 @@ def fields_of(event: AnyEvent) -> dict[str, Any]:
                 "size": event.blob.size,
             }
         case DocumentParsed():
-            return {"title": event.title, "page_count": event.page_count}
+            return {"title": event.title, "page_count": event.page_count, "parser": event.parser}
         case DocumentIndexed():
             usage = msgspec.to_builtins(event.usage) if event.usage is not None else None
             return {
