@@ -24,7 +24,7 @@ from litestar import Litestar, get
 from litestar.types import ControllerRouterHandler
 
 from services.common import metrics
-from services.common.db import Pool, ping
+from services.common.db import Pool, database_check
 from services.common.http import (
     READINESS_STATE,
     SERVICE_STATE,
@@ -83,11 +83,16 @@ def assignment_route(service: str, consumer: ConsumerLoop) -> ControllerRouterHa
 @dataclass(frozen=True)
 class Service:
     """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks
-    (each called with the stop event)."""
+    (each called with the stop event).
+
+    `on_stop` are called as soon as the service is told to stop: e.g. to end open event
+    streams, which the HTTP server would otherwise wait for.
+    """
 
     app: Litestar
     consumer: ConsumerLoop | None = None
     tasks: Sequence[Task] = ()
+    on_stop: Sequence[Callable[[], None]] = ()
 
 
 def readiness(
@@ -95,10 +100,12 @@ def readiness(
     consumers: Mapping[str, ConsumerLoop] | None = None,
     more: Callable[[], Mapping[str, Check]] | None = None,
 ) -> ReadinessCheck:
-    """The /health/ready checks: Postgres answers, each named consumer is healthy, and `more`."""
+    """The /health/ready checks: Postgres answers quickly with connections to spare, each named
+    consumer is healthy, and `more`."""
 
     async def checks() -> dict[str, Check]:
-        found = {"postgres": Check(ok=await ping(pool))}
+        ok, detail = await database_check(pool)
+        found = {"postgres": Check(ok=ok, detail=detail)}
         for name, consumer in (consumers or {}).items():
             ok, detail = consumer.health.ready()
             found[name] = Check(ok=ok, detail=detail)
@@ -145,12 +152,20 @@ async def serve(
         ]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
+        if parts.on_stop:
+            tasks.append(_call_on_stop(stop, parts.on_stop))
         watchdog.start(host, settings.liveness_port)
         metrics.running(name)
         try:
             await run_until_stopped(stop, *tasks)
         finally:
             watchdog.stop()
+
+
+async def _call_on_stop(stop: asyncio.Event, hooks: Sequence[Callable[[], None]]) -> None:
+    await stop.wait()
+    for hook in hooks:
+        hook()
 
 
 def lower_cpu_priority(increment: int) -> None:

@@ -13,6 +13,18 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the status service."""
 
     status_port: Annotated[int, msgspec.Meta(description="Status HTTP port")] = 8001
+    pipeline_sample_s: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="GET /v1/pipeline: how often Kafka's groups are sampled"),
+    ] = 5.0
+    pipeline_stall_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="GET /v1/pipeline: a stage with lag that commits nothing for this long"
+            " is `stuck` (before that, `waiting`)",
+        ),
+    ] = 60.0
     embedding_provider: Annotated[
         str,
         msgspec.Meta(

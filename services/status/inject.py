@@ -15,6 +15,9 @@ from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
 from services.common.vectors.search import SearchTuning, VectorSearch
 from services.status.adapters.audit import AuditLog
+from services.status.adapters.changes import ChangeFeed
+from services.status.adapters.figures import Figures
+from services.status.adapters.groups import GroupProbe
 from services.status.adapters.offsets import OffsetsReader, group_topics
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
@@ -23,8 +26,10 @@ from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
 from services.status.deadletters import DeadLetterController, DeadLetterReader
+from services.status.pipeline import PipelineController, PipelineWatch, pipeline_stages
 from services.status.redrive import Redriver
 from services.status.search import SearchService
+from services.status.streams import JobStreamController
 from services.status.vector_sets import VectorSetAdmin
 from services.status.vector_sets_api import VectorSetController
 
@@ -77,6 +82,14 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             interval_s=config.offsets_interval_s,
         )
         replays = Replays(config)
+        changes = ChangeFeed(infra.pool, config.database_url)
+        pipeline = PipelineWatch(
+            GroupProbe(config.kafka_bootstrap),
+            Figures(infra.pool),
+            pipeline_stages(config.parser_group, config.embedder_group, config.status_group),
+            sample_s=config.pipeline_sample_s,
+            stall_s=config.pipeline_stall_s,
+        )
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -86,10 +99,12 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             "status",
             readiness(infra.pool, {"projector": consumer}, search_model),
             [
+                JobStreamController,
                 StatusController,
                 DeadLetterController,
                 VectorSetController,
                 AdminController,
+                PipelineController,
                 *console_routes(config.public_ingest_url),
             ],
             settings=config,
@@ -101,10 +116,18 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "audit": Provide(lambda: audit, sync_to_thread=False),
                 "vector_sets": Provide(lambda: vector_sets, sync_to_thread=False),
                 "replays": Provide(lambda: replays, sync_to_thread=False),
+                "changes": Provide(lambda: changes, sync_to_thread=False),
+                "pipeline": Provide(lambda: pipeline, sync_to_thread=False),
             },
         )
         yield Service(
             app=app,
             consumer=consumer,
-            tasks=[lambda _stop: search.load(), offsets.run],
+            tasks=[
+                lambda _stop: search.load(),
+                offsets.run,
+                lambda _stop: changes.listen(),
+                lambda _stop: pipeline.run(),
+            ],
+            on_stop=[changes.close, pipeline.close],
         )

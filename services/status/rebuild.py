@@ -159,6 +159,12 @@ async def _swap(
             sql.SQL("ALTER TABLE {} SET SCHEMA public").format(sql.Identifier(REBUILD, table))
         )
     await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(replaced))
+    # LIKE copies no triggers: the rebuilt `jobs` gets the one that writes the job-change
+    # history the event streams read (migration 010), or the streams would go quiet.
+    await conn.execute(
+        "CREATE TRIGGER jobs_changed AFTER INSERT OR UPDATE ON public.jobs"
+        " FOR EACH ROW EXECUTE FUNCTION sluice_job_changed()"
+    )
     keys = list(positions)
     await conn.execute(
         "INSERT INTO public.consumer_offsets (consumer_group, topic, kafka_partition,"

@@ -76,6 +76,8 @@ def _document(service: str) -> dict[str, Any]:
     from services.status.admin import AdminController
     from services.status.api import StatusController
     from services.status.deadletters import DeadLetterController
+    from services.status.pipeline import PipelineController
+    from services.status.streams import JobStreamController
     from services.status.vector_sets_api import VectorSetController
 
     async def ready() -> dict[str, Check]:
@@ -84,8 +86,25 @@ def _document(service: str) -> dict[str, Any]:
     routes: dict[str, tuple[list[Any], tuple[str, ...]]] = {
         "ingest": ([upload_document], ("ingest",)),
         "status": (
-            [StatusController, DeadLetterController, AdminController, VectorSetController],
-            ("queries", "search", "redriver", "audit", "dead_letters", "replays", "vector_sets"),
+            [
+                JobStreamController,
+                StatusController,
+                DeadLetterController,
+                AdminController,
+                VectorSetController,
+                PipelineController,
+            ],
+            (
+                "queries",
+                "search",
+                "redriver",
+                "audit",
+                "dead_letters",
+                "replays",
+                "vector_sets",
+                "changes",
+                "pipeline",
+            ),
         ),
     }
     route, needs = routes[service]
@@ -101,7 +120,12 @@ def _document(service: str) -> dict[str, Any]:
 
 DOCUMENTS = {service: _document(service) for service in ("ingest", "status")}
 ingest_api = schemathesis.openapi.from_dict(DOCUMENTS["ingest"])
-status_api = schemathesis.openapi.from_dict(DOCUMENTS["status"])
+# The tenant's event stream answers 200 and never ends (a heartbeat comment every 15 s), so a
+# generated call to it could only time out: it is left out here and tested end to end in
+# tests/e2e/test_job_events.py. A job's stream (404 for a generated id) stays in.
+status_api = schemathesis.openapi.from_dict(DOCUMENTS["status"]).exclude(
+    path="/v1/jobs/events", method="GET"
+)
 # What no schema can say about an upload: the bytes must be a supported document (415), an
 # archive within limits (422), the metadata text a JSON object without NUL (400), the tenant
 # within its upload limits (429). A schema-valid upload may get these; anything else (above

@@ -288,3 +288,12 @@ def test_rebuild_status_equals_the_live_projection_and_repairs_a_damaged_one(
         job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
     assert job["state"] == "indexed"
     assert len(rows(stack, JOBS)) == len(projected) + 1
+    # ... and its changes still reach the job-change history the event streams read.
+    with psycopg.connect(stack.database_url) as conn:
+        states = [
+            row[0]
+            for row in conn.execute(
+                "SELECT state FROM job_changes WHERE job_id = %s ORDER BY tx, id", (job_id,)
+            )
+        ]
+    assert states and states[-1] == "indexed", states

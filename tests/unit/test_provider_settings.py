@@ -4,6 +4,7 @@ import msgspec
 import pytest
 
 from services.common.embedding.build import build_provider
+from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.embedding.openai_compatible import (
     OpenAICompatibleEmbedder,
     retry_after_seconds,
@@ -90,6 +91,16 @@ def test_build_provider_makes_the_openai_provider_from_settings() -> None:
     assert (provider.model_name, provider.dimensions) == ("BAAI/bge-small-en-v1.5", 384)
     assert (provider.batch_size, provider.max_tokens) == (2048, 8192)
     provider.close()
+
+
+async def test_the_model_shelf_serves_the_configured_openai_model_only() -> None:
+    # a vector set names its model: the shelf reads the openai model from the settings' options
+    shelf = ModelShelf("openai", load_settings(EmbedderSettings, OPENAI).provider_options())
+    provider = await shelf.get("BAAI/bge-small-en-v1.5")
+    assert isinstance(provider, OpenAICompatibleEmbedder)
+    provider.close()
+    with pytest.raises(ModelUnavailableError, match=r"'openai' serves BAAI/bge-small-en-v1.5\)"):
+        await shelf.get("text-embedding-3-large")
 
 
 def test_build_provider_names_what_the_openai_provider_lacks() -> None:
