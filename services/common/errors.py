@@ -6,6 +6,8 @@ is in services/common/kafka/failures.py.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 INTERNAL_ERROR = "internal_error"
 """The `DocumentFailed.code` of a record the pipeline gave up on after an unexpected exception."""
 RETRIES_EXHAUSTED = "retries_exhausted"
@@ -35,6 +37,40 @@ class InfrastructureError(Exception):
     The consumer loop pauses and retries the same records until it is back, and dead-letters
     nothing: raise it (or let a psycopg/aiokafka connection error escape) for outages only.
     """
+
+
+Probe = Callable[[], Awaitable[object]] | Callable[[], object]
+"""A call that passes (returns) once a configuration error is fixed; a plain function runs in a
+worker thread, a coroutine function on the event loop."""
+
+
+class ConfigurationError(Exception):
+    """The stage cannot work as configured (a wrong key, a missing model, a wrong URL).
+
+    Not the record's fault, and every record would fail alike: the consumer loop pauses its
+    partitions, reports not ready with `message`, and calls `probe` (with backoff) until it
+    passes, then hands the same records over again. No document fails for it. Without a
+    probe the loop tries the records themselves again after the backoff.
+    """
+
+    def __init__(self, code: str, message: str, *, probe: Probe | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.probe = probe
+
+
+class ThrottledError(Exception):
+    """A shared budget (requests or tokens per minute) is spent: not a failure of anything.
+
+    The consumer loop pauses its partitions for `wait_s` (backpressure), then hands the same
+    records over again; readiness stays green.
+    """
+
+    def __init__(self, message: str, wait_s: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.wait_s = max(0.0, wait_s)
 
 
 class BlobNotFoundError(LookupError):

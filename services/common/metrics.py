@@ -193,6 +193,52 @@ UPLOADS_RELAYED = Counter(
     "Unpublished uploads the outbox relay took over (their process died, their send failed)",
 )
 
+# --- remote embedding providers and the embedding server ---------------------------------
+CONSUMER_PAUSED = Gauge(
+    "sluice_consumer_paused",
+    "1 while a consumer holds its partitions paused: a configuration error (until a probe"
+    " passes) or a spent provider budget (throttled)",
+    ["group", "cause"],
+)
+PROVIDER_REQUESTS = Counter(
+    "sluice_provider_requests_total",
+    "Requests to a remote embedding provider by HTTP status (timeout, unreachable)",
+    ["provider", "model", "status"],
+)
+PROVIDER_TOKENS = Counter(
+    "sluice_provider_tokens_total",
+    "Tokens sent in answered requests to a remote embedding provider",
+    ["provider", "model"],
+)
+PROVIDER_SECONDS = Histogram(
+    "sluice_provider_request_seconds",
+    "Time of one request to a remote embedding provider",
+    ["provider"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+EMBEDDING_TOKENS = Counter(
+    "sluice_embedding_tokens_total",
+    "Tokens embedded for indexed documents, per provider and tenant",
+    ["provider", "tenant"],
+)
+EMBEDDING_REQUESTS = Counter(
+    "sluice_embedding_requests_total",
+    "Provider requests that carried a tenant's chunks (a request shared by two tenants counts"
+    " for each)",
+    ["provider", "tenant"],
+)
+EMBEDSERVER_REQUESTS = Counter(
+    "sluice_embedserver_requests_total",
+    "Embedding requests the embedding server answered, by HTTP status",
+    ["status"],
+)
+EMBEDSERVER_INPUTS = Counter(
+    "sluice_embedserver_inputs_total", "Inputs the embedding server embedded"
+)
+EMBEDSERVER_TOKENS = Counter(
+    "sluice_embedserver_tokens_total", "Tokens of the inputs the embedding server embedded"
+)
+
 # --- Postgres -------------------------------------------------------------------------------
 DB_SECONDS = Histogram(
     "sluice_db_query_seconds",

@@ -33,6 +33,15 @@ CpuNice = Annotated[
 """The `cpu_nice` setting of the services doing batch CPU work (parser, embedder)."""
 
 
+RENAMED = {
+    "SLUICE_OPENAI_BASE_URL": "SLUICE_EMBEDDING_BASE_URL",
+    "SLUICE_OPENAI_API_KEY": "SLUICE_EMBEDDING_API_KEY",
+    "SLUICE_OPENAI_MODEL": "SLUICE_EMBEDDING_MODEL",
+    "SLUICE_OPENAI_DIMENSIONS": "SLUICE_EMBEDDING_DIMENSIONS",
+}
+"""Variables that were renamed: setting an old name is refused, never silently ignored."""
+
+
 class SettingsError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
 
@@ -311,6 +320,9 @@ def env_name(field: str) -> str:
 def load_settings(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
     """Read `cls` from SLUICE_* variables; raise SettingsError naming the bad variable."""
     environ = os.environ if environ is None else environ
+    for old, new in RENAMED.items():
+        if old in environ:
+            raise SettingsError(f"{old} was renamed {new}: set that instead")
     raw: dict[str, Any] = {}
     for field in msgspec.structs.fields(cls):
         value = environ.get(env_name(field.name))

@@ -9,12 +9,12 @@ import time
 import msgspec
 
 from schemas import topics
-from schemas.events import DocumentIndexed, DocumentParsed, caused_by
+from schemas.events import DocumentIndexed, DocumentParsed, Usage, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
 from services.common.embedding.models import ModelShelf, ModelUnavailableError
-from services.common.embedding.ports import EmbeddingProvider
-from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
+from services.common.embedding.ports import Embedded, EmbeddingProvider, embed_measured
+from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError, ThrottledError
 from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
 from services.common.stage import StagePorts
@@ -50,6 +50,8 @@ class EmbedStage:
         self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
         self._calls_running = 0
         self._busy_since = 0.0
+        self._calls = 0  # model calls made, numbering them for the usage of each document
+        self._answered = False  # a call of this batch got vectors: wait out a spent budget
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Embed every parsed document in the batch; effects are durable before returning."""
@@ -57,6 +59,7 @@ class EmbedStage:
         if not deliveries:
             return
         stored: set[str] = set()  # event ids whose outcome is already durable
+        self._answered = False
         try:
             for round_ in rounds(deliveries, lambda d: d.event.document_id):
                 await self._embed(round_, stored)
@@ -237,7 +240,7 @@ class EmbedStage:
         Each document's stage time is observed here, when its outcome is durable: the time
         since its round started, not the batch's average (documents finish at their own pace).
         """
-        documents: list[tuple[DocumentParsed, DocumentChunks, Target]] = []
+        documents: list[tuple[PendingDocument[Target], DocumentChunks]] = []
         failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
         refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
         for doc in finished:
@@ -257,10 +260,10 @@ class EmbedStage:
                     vectors=doc.embedded(),
                     target=doc.target.key,
                 )
-                documents.append((event, chunks, doc.target))
-        await self.chunks.replace([d for _, d, _ in documents])
+                documents.append((doc, chunks))
+        await self.chunks.replace([d for _, d in documents])
         await asyncio.gather(
-            *(self._indexed(event, len(d.chunks), target) for event, d, target in documents),
+            *(self._indexed(doc, len(d.chunks)) for doc, d in documents),
             *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),
             *(
                 self.ports.retrier.dead_letter(
@@ -273,8 +276,8 @@ class EmbedStage:
         _observe("ok", started, len(documents))
         _observe("failed", started, len(failures) + len(refused))
         retrier = self.ports.retrier
-        for event, _, _ in documents:
-            retrier.finished(delivery_of[event.event_id].retries, succeeded=True)
+        for doc, _ in documents:
+            retrier.finished(delivery_of[doc.event.event_id].retries, succeeded=True)
         for event, _ in failures:
             retrier.finished(delivery_of[event.event_id].retries, succeeded=False)
         return len(documents)
@@ -296,9 +299,7 @@ class EmbedStage:
         metrics.EMBED_BATCH_SIZE.observe(len(call))
         metrics.EMBED_BATCH_TOKENS.observe(sum(doc.chunks[i].token_count for doc, i in call))
         try:
-            vectors = await asyncio.to_thread(
-                provider.embed, [doc.chunks[i].text for doc, i in call]
-            )
+            measured = await self._measured([doc.chunks[i].text for doc, i in call], provider)
         except ValueError as error:
             log.warning(
                 "provider refused a call of %d chunks (%s); embedding its documents one by one",
@@ -309,13 +310,51 @@ class EmbedStage:
             return await self._one_by_one(call, provider)
         finally:
             self._model_busy(-1)
+        vectors = measured.vectors
         if len(vectors) != len(call):
             raise ValueError(f"the provider returned {len(vectors)} vectors for {len(call)} texts")
+        self._account([(doc, doc.chunks[i]) for doc, i in call], measured, provider)
         finished: list[PendingDocument[Target]] = []
         for (doc, i), vector in zip(call, vectors, strict=True):
             if doc.put(i, vector):
                 finished.append(doc)
         return finished
+
+    async def _measured(self, texts: list[str], provider: EmbeddingProvider) -> Embedded:
+        """One model call, with usage. A spent budget is handed to the consumer (which pauses
+        and hands the batch over again) before any call of the batch got vectors; after
+        one did, it is waited out here, so the work done is not thrown away."""
+        while True:
+            try:
+                measured = await asyncio.to_thread(embed_measured, provider, texts)
+            except ThrottledError as error:
+                if not self._answered:
+                    raise
+                log.info("budget spent mid-batch; waiting %.1fs", error.wait_s)
+                await asyncio.sleep(error.wait_s)
+                continue
+            self._answered = True
+            return measured
+
+    def _account(
+        self,
+        chunks: list[tuple[PendingDocument[Target], Chunk]],
+        measured: Embedded,
+        provider: EmbeddingProvider,
+    ) -> None:
+        """Add a call's tokens and requests to its documents and the per-tenant metrics."""
+        self._calls += 1
+        name = provider.provider_name
+        tenants: dict[str, set[int]] = {}
+        for k, (doc, chunk) in enumerate(chunks):
+            tokens = measured.tokens[k] if measured.tokens else chunk.token_count
+            request = measured.requests[k] if k < len(measured.requests) else 0
+            doc.tokens += tokens
+            doc.requests.add((self._calls, request))
+            tenants.setdefault(doc.event.tenant_id, set()).add(request)
+            metrics.EMBEDDING_TOKENS.labels(name, doc.event.tenant_id).inc(tokens)
+        for tenant, requests in tenants.items():
+            metrics.EMBEDDING_REQUESTS.labels(name, tenant).inc(len(requests))
 
     def _model_busy(self, change: int) -> None:
         """Count calls in flight; `model_seconds` adds the time at least one was running."""
@@ -338,18 +377,17 @@ class EmbedStage:
                 doc.refused = outcome
                 finished.append(doc)
                 continue
-            done = [doc.put(i, v) for i, v in zip(mine, outcome, strict=True)]
+            self._account([(doc, doc.chunks[i]) for i in mine], outcome, provider)
+            done = [doc.put(i, v) for i, v in zip(mine, outcome.vectors, strict=True)]
             if any(done):
                 finished.append(doc)
         return finished
 
-    async def _one(
-        self, chunks: list[Chunk], provider: EmbeddingProvider
-    ) -> list[list[float]] | ValueError:
+    async def _one(self, chunks: list[Chunk], provider: EmbeddingProvider) -> Embedded | ValueError:
         if not chunks:
-            return []
+            return Embedded(vectors=[], tokens=[], requests=[])
         try:
-            return await asyncio.to_thread(provider.embed, [c.text for c in chunks])
+            return await self._measured([c.text for c in chunks], provider)
         except ValueError as error:
             return error
 
@@ -391,12 +429,20 @@ class EmbedStage:
             )
             return None
 
-    async def _indexed(self, event: DocumentParsed, count: int, target: Target) -> None:
+    async def _indexed(self, doc: PendingDocument[Target], count: int) -> None:
+        event, provider = doc.event, doc.target.provider
+        usage = Usage(
+            provider=provider.provider_name,
+            model=provider.model_name,
+            tokens=doc.tokens,
+            requests=len(doc.requests),
+        )
         indexed = DocumentIndexed(
             chunk_count=count,
-            embedding_model=target.provider.model_name,
-            dimensions=target.provider.dimensions,
-            vector_set=target.ref,
+            embedding_model=provider.model_name,
+            dimensions=provider.dimensions,
+            usage=usage,
+            vector_set=doc.target.ref,
             **caused_by(event, "indexed", self.ports.origin),
         )
         await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)

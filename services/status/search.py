@@ -12,7 +12,7 @@ import msgspec
 
 from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.embedding.ports import EmbeddingProvider
-from services.common.errors import RetryableError
+from services.common.errors import ConfigurationError, RetryableError, ThrottledError
 from services.common.vectors.search import VectorHit
 from services.common.vectors.sets import VectorSet
 from services.common.vectors.store import VectorSetGoneError
@@ -109,5 +109,13 @@ class SearchService:
         except RetryableError as error:
             raise SearchUnavailableError(
                 f"the embedding provider is unavailable ({error.code}); retry shortly"
+            ) from error
+        except ConfigurationError as error:
+            raise SearchUnavailableError(
+                f"the embedding provider is misconfigured ({error.code}): {error.message}"
+            ) from error
+        except ThrottledError as error:
+            raise SearchUnavailableError(
+                f"the embedding budget is spent; retry in {error.wait_s:.0f}s"
             ) from error
         return vectors[0]

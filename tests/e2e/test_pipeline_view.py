@@ -155,7 +155,7 @@ def test_a_blocked_stage_is_waiting_then_stuck(stack: Stack) -> None:
             env={
                 **normal.env,
                 "SLUICE_EMBEDDING_PROVIDER": "openai",
-                "SLUICE_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                "SLUICE_EMBEDDING_BASE_URL": f"http://127.0.0.1:{port}/v1",
                 "SLUICE_CONSUMER_STALL_S": str(STALL_S),  # its own readiness: stalled
             },
         )
@@ -164,7 +164,9 @@ def test_a_blocked_stage_is_waiting_then_stuck(stack: Stack) -> None:
         finally:
             stack.config = normal
         _until(stack, lambda v: v["embed"]["verdict"] == "ok")
-        tenant = f"ops-{RUN}"
+        # a tenant of its own: the earlier test's tenant has a vector set of the normal model,
+        # which the openai provider does not serve (its job would fail, not hang)
+        tenant = f"blocked-{RUN}"
         job_id = _upload(stack, tenant)
 
         waiting = _until(stack, lambda v: v["embed"]["verdict"] != "ok", timeout=60)

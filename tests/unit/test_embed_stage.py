@@ -39,6 +39,7 @@ class FakeProvider:
     `glitch_word`: a call with it returns one vector too few (a provider bug one input triggers).
     """
 
+    provider_name = "fake"
     model_name = "fake"
     dimensions = 2
     max_tokens = 8

@@ -19,6 +19,7 @@ from schemas.events import (
     DocumentParsed,
     Origin,
     Stage,
+    Usage,
     VectorSetRef,
     now,
 )
@@ -46,6 +47,7 @@ class WordModel:
     max_tokens: int = 8
     batch_size: int = 16
     concurrency: int = 1
+    provider_name: str = "word"  # what `usage` names it
     tokenizer: WhitespaceTokenizer = field(default_factory=WhitespaceTokenizer)
     calls: list[list[str]] = field(default_factory=list)
 
@@ -165,6 +167,9 @@ async def test_each_document_is_embedded_by_the_model_of_its_set() -> None:
     indexed = run.outcome(reprocess)
     assert isinstance(indexed, DocumentIndexed)
     assert (indexed.embedding_model, indexed.dimensions) == ("other-model", 3)
+    # usage (additive beside vector_set) names the set's model: 6+6+6+2 tokens in one call
+    assert indexed.vector_set == VectorSetRef("other-model", 6, 0)
+    assert indexed.usage == Usage(provider="word", model="other-model", tokens=20, requests=1)
 
 
 async def test_a_model_this_deployment_lacks_fails_the_job_with_a_clear_code() -> None:

@@ -164,7 +164,11 @@ FIELDS: list[Case[ev.AnyEvent, dict[str, Any]]] = [
     ),
     Case("stage started fills nothing", PARSE_STARTED, {}),
     Case("parsed fills title and pages", PARSED, {"title": "T", "page_count": 2, "parser": None}),
-    Case("indexed fills chunks and model", INDEXED, {"chunk_count": 3, "embedding_model": "m"}),
+    Case(
+        "indexed fills chunks, model and usage",
+        INDEXED,
+        {"chunk_count": 3, "embedding_model": "m", "usage": None},
+    ),
     Case(
         "failed fills the error",
         FAILED,

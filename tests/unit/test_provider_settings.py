@@ -1,12 +1,15 @@
 """Provider settings: the openai provider's variables, shared by the embedder and status."""
 
+import msgspec
 import pytest
 
 from services.common.embedding.build import build_provider
+from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.embedding.openai_compatible import (
     OpenAICompatibleEmbedder,
     retry_after_seconds,
 )
+from services.common.embedding.remote import Limits
 from services.common.settings import SettingsError, load_settings
 from services.embedder.config import EmbedderSettings
 from services.status.config import StatusSettings
@@ -16,9 +19,10 @@ pytestmark = pytest.mark.unit
 SECRET = "9f2c4e7a1b3d5f60c8e2a4b6d8f0a1c3e5b7d9f1"  # random, as production needs
 OPENAI = {
     "SLUICE_EMBEDDING_PROVIDER": "openai",
-    "SLUICE_OPENAI_BASE_URL": "http://vllm.internal:8000/v1",
-    "SLUICE_OPENAI_MODEL": "BAAI/bge-small-en-v1.5",
-    "SLUICE_OPENAI_DIMENSIONS": "384",
+    "SLUICE_EMBEDDING_BASE_URL": "http://vllm.internal:8000/v1",
+    "SLUICE_EMBEDDING_MODEL": "BAAI/bge-small-en-v1.5",
+    "SLUICE_EMBEDDING_DIMENSIONS": "384",
+    "SLUICE_EMBEDDING_TOKENIZER": "estimate",
 }
 
 
@@ -27,43 +31,81 @@ def test_production_refuses_the_openai_provider_without_a_key(
     settings: type[EmbedderSettings] | type[StatusSettings],
 ) -> None:
     env = {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": SECRET, **OPENAI}
-    with pytest.raises(SettingsError, match="SLUICE_OPENAI_API_KEY must be set in production"):
+    with pytest.raises(SettingsError, match="SLUICE_EMBEDDING_API_KEY must be set in production"):
         load_settings(settings, env)
-    keyed = load_settings(settings, {**env, "SLUICE_OPENAI_API_KEY": "sk-live"})
-    assert keyed.provider_options() == {
-        "openai_base_url": "http://vllm.internal:8000/v1",
-        "openai_api_key": "sk-live",
-        "openai_model": "BAAI/bge-small-en-v1.5",
-        "openai_dimensions": 384,
-    }
+    keyed = load_settings(settings, {**env, "SLUICE_EMBEDDING_API_KEY": "sk-live"}).remote_options()
+    assert (keyed.base_url, keyed.api_key, keyed.model, keyed.dimensions) == (
+        "http://vllm.internal:8000/v1",
+        "sk-live",
+        "BAAI/bge-small-en-v1.5",
+        384,
+    )
+    assert keyed.limits == Limits(
+        max_inputs=2048, max_input_tokens=8192, max_request_tokens=300_000
+    )
+    assert not keyed.budget.active
 
 
 def test_development_allows_a_keyless_server_and_other_providers_need_no_key() -> None:
-    assert load_settings(EmbedderSettings, OPENAI).openai_api_key == ""
+    assert load_settings(EmbedderSettings, OPENAI).embedding_api_key == ""
     production = {"SLUICE_ENV": "production", "SLUICE_JWT_SECRET": SECRET}
     assert load_settings(StatusSettings, production).embedding_provider == "local"
 
 
-def test_non_positive_dimensions_are_refused_at_start() -> None:
-    with pytest.raises(SettingsError, match="SLUICE_OPENAI_DIMENSIONS must be positive"):
-        load_settings(EmbedderSettings, {**OPENAI, "SLUICE_OPENAI_DIMENSIONS": "0"})
+def test_non_positive_dimensions_and_inconsistent_limits_are_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match="SLUICE_EMBEDDING_DIMENSIONS"):
+        load_settings(EmbedderSettings, {**OPENAI, "SLUICE_EMBEDDING_DIMENSIONS": "0"})
+    with pytest.raises(SettingsError, match="MAX_REQUEST_TOKENS must be at least"):
+        load_settings(EmbedderSettings, {**OPENAI, "SLUICE_EMBEDDING_MAX_REQUEST_TOKENS": "100"})
+
+
+def test_the_old_openai_variables_are_refused_with_their_new_names() -> None:
+    with pytest.raises(
+        SettingsError, match="SLUICE_OPENAI_API_KEY was renamed SLUICE_EMBEDDING_API_KEY"
+    ):
+        load_settings(EmbedderSettings, {**OPENAI, "SLUICE_OPENAI_API_KEY": "sk-live"})
+
+
+def test_limits_and_the_shared_budget_come_from_settings() -> None:
+    env = {
+        **OPENAI,
+        "SLUICE_EMBEDDING_MAX_INPUTS": "96",
+        "SLUICE_EMBEDDING_MAX_INPUT_TOKENS": "512",
+        "SLUICE_EMBEDDING_MAX_REQUEST_TOKENS": "20000",
+        "SLUICE_EMBEDDING_REQUESTS_PER_MIN": "300",
+        "SLUICE_EMBEDDING_TOKENS_PER_MIN": "100000",
+    }
+    options = load_settings(EmbedderSettings, env).remote_options()
+    assert options.limits == Limits(max_inputs=96, max_input_tokens=512, max_request_tokens=20_000)
+    assert options.budget.active
+    assert (options.budget.requests, options.budget.tokens) == (300, 100_000)
+    assert options.budget_key == "http://vllm.internal:8000/v1|BAAI/bge-small-en-v1.5"
+    with pytest.raises(ValueError, match="needs SLUICE_DATABASE_URL"):
+        build_provider("openai", remote=msgspec.structs.replace(options, database_url=""))
 
 
 def test_build_provider_makes_the_openai_provider_from_settings() -> None:
-    config = load_settings(EmbedderSettings, {**OPENAI, "SLUICE_EMBEDDING_BATCH_SIZE": "8"})
-    provider = build_provider(
-        config.embedding_provider,
-        batch_size=config.embedding_batch_size,
-        **config.provider_options(),
-    )
+    config = load_settings(EmbedderSettings, OPENAI)
+    provider = build_provider(config.embedding_provider, **config.provider_options())
     assert isinstance(provider, OpenAICompatibleEmbedder)
     assert (provider.model_name, provider.dimensions) == ("BAAI/bge-small-en-v1.5", 384)
+    assert (provider.batch_size, provider.max_tokens) == (2048, 8192)
     provider.close()
 
 
+async def test_the_model_shelf_serves_the_configured_openai_model_only() -> None:
+    # a vector set names its model: the shelf reads the openai model from the settings' options
+    shelf = ModelShelf("openai", load_settings(EmbedderSettings, OPENAI).provider_options())
+    provider = await shelf.get("BAAI/bge-small-en-v1.5")
+    assert isinstance(provider, OpenAICompatibleEmbedder)
+    provider.close()
+    with pytest.raises(ModelUnavailableError, match=r"'openai' serves BAAI/bge-small-en-v1.5\)"):
+        await shelf.get("text-embedding-3-large")
+
+
 def test_build_provider_names_what_the_openai_provider_lacks() -> None:
-    with pytest.raises(ValueError, match="SLUICE_OPENAI_MODEL, SLUICE_OPENAI_DIMENSIONS"):
-        build_provider("openai", openai_base_url="http://x/v1")
+    with pytest.raises(ValueError, match="SLUICE_EMBEDDING_BASE_URL and SLUICE_EMBEDDING_MODEL"):
+        build_provider("openai")
     with pytest.raises(ValueError, match="local, openai, hashing"):
         build_provider("nope")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.common.embedding.ports import EmbeddingProvider
+from services.common.embedding.remote import RemoteOptions
 
 PROVIDERS = ("local", "openai", "hashing")
 
@@ -14,16 +15,15 @@ def build_provider(
     threads: int | None = None,
     lanes: int | None = None,
     device: str = "auto",
-    openai_base_url: str = "",
-    openai_api_key: str = "",
-    openai_model: str = "",
-    openai_dimensions: int = 0,
+    remote: RemoteOptions | None = None,
 ) -> EmbeddingProvider:
     """Build the named provider.
 
     `local`: all-MiniLM-L6-v2 (default) on `device` (`auto`: a CUDA GPU when torch sees one,
-    else the CPU); `openai`: any OpenAI-compatible embeddings API at `openai_base_url`
-    (OpenAI, vLLM, Ollama, TEI); `hashing`: benchmark-only, not for search.
+    else the CPU); `openai`: any OpenAI-compatible embeddings API described by `remote`
+    (OpenAI, Azure OpenAI, vLLM, Ollama, TEI, LiteLLM, services.embedserver), drawing on the
+    budget shared through Postgres when `remote.budget` sets limits; `hashing`: benchmark-only,
+    not for search.
     """
     if name == "local":
         from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
@@ -34,30 +34,28 @@ def build_provider(
             batch_size=batch_size, threads=threads, lanes=lanes, device=device
         )
     if name == "openai":
-        from services.common.embedding.openai_compatible import (  # noqa: PLC0415
-            OpenAICompatibleEmbedder,
-        )
-
-        missing = [
-            variable
-            for variable, value in (
-                ("SLUICE_OPENAI_BASE_URL", openai_base_url),
-                ("SLUICE_OPENAI_MODEL", openai_model),
-                ("SLUICE_OPENAI_DIMENSIONS", openai_dimensions),
-            )
-            if not value
-        ]
-        if missing:
-            raise ValueError(f"the openai embedding provider needs {', '.join(missing)}")
-        return OpenAICompatibleEmbedder(
-            base_url=openai_base_url,
-            api_key=openai_api_key,
-            model=openai_model,
-            dimensions=openai_dimensions,
-            batch_size=batch_size,
-        )
+        return _remote(remote)
     if name == "hashing":
         from services.common.embedding.hashing import HashingEmbedder  # noqa: PLC0415
 
         return HashingEmbedder()
     raise ValueError(f"unknown embedding provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def _remote(options: RemoteOptions | None) -> EmbeddingProvider:
+    from services.common.embedding.budget import PostgresBudget  # noqa: PLC0415
+    from services.common.embedding.openai_compatible import (  # noqa: PLC0415
+        OpenAICompatibleEmbedder,
+    )
+
+    if options is None or not options.base_url or not options.model:
+        raise ValueError(
+            "the openai embedding provider needs SLUICE_EMBEDDING_BASE_URL and"
+            " SLUICE_EMBEDDING_MODEL"
+        )
+    budget = None
+    if options.budget.active:
+        if not options.database_url:
+            raise ValueError("a shared embedding budget needs SLUICE_DATABASE_URL")
+        budget = PostgresBudget(options.database_url, options.budget_key, options.budget)
+    return OpenAICompatibleEmbedder(options, budget=budget)

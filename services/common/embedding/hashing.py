@@ -24,6 +24,7 @@ class HashingEmbedder:
     def __init__(self, *, dimensions: int = BENCH_DIMENSIONS) -> None:
         if dimensions <= 0:
             raise ValueError(f"dimensions must be positive, got {dimensions}")
+        self.provider_name = "hashing"
         self.model_name = f"bench-hashing-{dimensions}"  # marks the vectors benchmark-only
         self.dimensions = dimensions
         self.max_tokens = _BENCH_MAX_TOKENS  # no model limit: only keeps chunks comparable

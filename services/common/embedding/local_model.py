@@ -130,6 +130,7 @@ class LocalSentenceTransformer:
         threads = threads or max(1, usable_cpus() // self.concurrency)
         self._model = _load_model(model_path or bundled_model_path(), threads, self.device)
         self._preprocessing = threading.Lock()  # the fast tokenizer is not shared across threads
+        self.provider_name = "local"
         self.model_name = MODEL_NAME
         self.batch_size = batch_size  # texts per forward pass
         self.tokenizer: Tokenizer = ModelTokenizer(self._model.tokenizer)  # its word pieces

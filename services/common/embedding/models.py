@@ -5,7 +5,7 @@ the set a tenant searches) both need a provider for that model. Which models a d
 serve follows from its provider:
 
 - `local`: all-MiniLM-L6-v2 (the only model the local package ships);
-- `openai`: the configured `SLUICE_OPENAI_MODEL` (its dimensions are configured with it);
+- `openai`: the configured `SLUICE_EMBEDDING_MODEL` (its dimensions are configured with it);
 - `hashing` (benchmarks, tests): `bench-hashing-<N>` for any N in 8..2000, and the local model.
 
 Any other name raises `ModelUnavailableError`, whose message lists what is available.
@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from services.common.embedding.build import build_provider
 from services.common.embedding.ports import EmbeddingProvider
+from services.common.embedding.remote import RemoteOptions
 
 LOCAL_MODEL: Final = "all-MiniLM-L6-v2"
 HASHING_MODEL: Final = re.compile(r"bench-hashing-([0-9]{1,4})")
@@ -34,10 +35,16 @@ class ModelUnavailableError(LookupError):
     code = MODEL_UNAVAILABLE
 
 
+def _remote_model(options: Mapping[str, Any]) -> str:
+    """The model the `openai` provider's options (`remote`) name; empty when none."""
+    remote = options.get("remote")
+    return remote.model if isinstance(remote, RemoteOptions) else ""
+
+
 def available_models(provider: str, options: Mapping[str, Any]) -> list[str]:
     """The model names a process with this provider can serve, for messages."""
     if provider == "openai":
-        return [str(options.get("openai_model", ""))]
+        return [_remote_model(options)]
     if provider == "hashing":
         return [LOCAL_MODEL, "bench-hashing-<8..2000>"]
     return [LOCAL_MODEL]
@@ -46,7 +53,7 @@ def available_models(provider: str, options: Mapping[str, Any]) -> list[str]:
 def build_for_model(model: str, provider: str, options: Mapping[str, Any]) -> EmbeddingProvider:
     """A new provider serving `model` (ModelUnavailableError when this deployment has none)."""
     hashing = HASHING_MODEL.fullmatch(model)
-    if provider == "openai" and model == options.get("openai_model"):
+    if provider == "openai" and model and model == _remote_model(options):
         return build_provider("openai", **options)
     if model == LOCAL_MODEL and provider in ("local", "hashing"):
         try:

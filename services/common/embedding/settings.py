@@ -1,4 +1,4 @@
-"""Embedding provider settings: SLUICE_EMBEDDING_PROVIDER and the SLUICE_OPENAI_* variables."""
+"""Embedding provider settings: SLUICE_EMBEDDING_PROVIDER and the remote provider's variables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from typing import Annotated, Any
 
 import msgspec
 
+from services.common.embedding.budget import BudgetLimits
+from services.common.embedding.remote import Limits, RemoteOptions
 from services.common.settings import CommonSettings
+
+
+def _doc(text: str, **bounds: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=text, **bounds)
 
 
 class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
@@ -14,23 +20,62 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 
     embedding_provider: Annotated[
         str,
-        msgspec.Meta(
-            description="local (all-MiniLM-L6-v2) | openai (any OpenAI-compatible API)"
-            " | hashing (benchmarks only)"
+        _doc(
+            "local (all-MiniLM-L6-v2) | openai (any OpenAI-compatible API) | hashing"
+            " (benchmarks only)"
         ),
     ] = "local"
-    openai_base_url: Annotated[
-        str, msgspec.Meta(description="OpenAI-compatible API base (vLLM, Ollama, TEI: .../v1)")
+    embedding_base_url: Annotated[
+        str,
+        _doc(
+            "OpenAI-compatible API base: https://api.openai.com/v1, vLLM/Ollama/TEI .../v1,"
+            " Azure https://<resource>.openai.azure.com"
+        ),
     ] = "https://api.openai.com/v1"
-    openai_api_key: Annotated[
-        str, msgspec.Meta(description="Bearer key for that API (required in production)")
+    embedding_api_key: Annotated[
+        str, _doc("Key for that API (Bearer; Azure's api-key header); required in production")
     ] = ""
-    openai_model: Annotated[str, msgspec.Meta(description="Embedding model name it serves")] = (
+    embedding_model: Annotated[str, _doc("Embedding model name it serves")] = (
         "text-embedding-3-small"
     )
-    openai_dimensions: Annotated[
-        int, msgspec.Meta(description="Vector length the model returns (checked per response)")
+    embedding_dimensions: Annotated[
+        int, _doc("Vector length the model returns (checked per response)", gt=0)
     ] = 1536
+    embedding_azure_api_version: Annotated[
+        str, _doc("Azure OpenAI api-version (e.g. 2024-10-21); set: use Azure's API")
+    ] = ""
+    embedding_azure_deployment: Annotated[
+        str, _doc("Azure OpenAI deployment name (empty: the model's name)")
+    ] = ""
+    embedding_send_dimensions: Annotated[
+        bool | None,
+        _doc("Send `dimensions` in each request (unset: only for text-embedding-3 models)"),
+    ] = None
+    embedding_tokenizer: Annotated[
+        str,
+        _doc(
+            "How tokens are counted: auto (tiktoken for OpenAI models, the bundled one for"
+            " all-MiniLM-L6-v2, else estimate) | tiktoken:<encoding> | file:<tokenizer.json>"
+            " | estimate"
+        ),
+    ] = "auto"
+    embedding_max_inputs: Annotated[int, _doc("Most inputs in one request", gt=0)] = 2048
+    embedding_max_input_tokens: Annotated[
+        int, _doc("Most tokens of one input (longer inputs are split)", gt=0)
+    ] = 8192
+    embedding_max_request_tokens: Annotated[
+        int, _doc("Most tokens in one request, all inputs together", gt=0)
+    ] = 300_000
+    embedding_timeout_s: Annotated[float, _doc("Seconds one request may take", gt=0)] = 30.0
+    embedding_requests_per_min: Annotated[
+        int, _doc("Requests per minute all replicas together may send (0: no limit)", ge=0)
+    ] = 0
+    embedding_tokens_per_min: Annotated[
+        int, _doc("Tokens per minute all replicas together may send (0: no limit)", ge=0)
+    ] = 0
+    embedding_budget_window_s: Annotated[
+        float, _doc("Window the per-minute budget is enforced over, in seconds", gt=0)
+    ] = 60.0
     chunk_tokens: Annotated[
         int,
         msgspec.Meta(
@@ -45,20 +90,46 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.embedding_provider == "openai":
-            if self.env == "production" and not self.openai_api_key:
-                raise ValueError(
-                    "SLUICE_OPENAI_API_KEY must be set in production when"
-                    " SLUICE_EMBEDDING_PROVIDER=openai (any non-empty value for a keyless server)"
-                )
-            if self.openai_dimensions <= 0:
-                raise ValueError("SLUICE_OPENAI_DIMENSIONS must be positive")
+        if (
+            self.embedding_provider == "openai"
+            and self.env == "production"
+            and not self.embedding_api_key
+        ):
+            raise ValueError(
+                "SLUICE_EMBEDDING_API_KEY must be set in production when"
+                " SLUICE_EMBEDDING_PROVIDER=openai (any non-empty value for a keyless server)"
+            )
+        if self.embedding_max_request_tokens < self.embedding_max_input_tokens:
+            raise ValueError(
+                "SLUICE_EMBEDDING_MAX_REQUEST_TOKENS must be at least"
+                " SLUICE_EMBEDDING_MAX_INPUT_TOKENS"
+            )
+
+    def remote_options(self) -> RemoteOptions:
+        """The `openai` provider's options."""
+        return RemoteOptions(
+            base_url=self.embedding_base_url,
+            api_key=self.embedding_api_key,
+            model=self.embedding_model,
+            dimensions=self.embedding_dimensions,
+            azure_api_version=self.embedding_azure_api_version,
+            azure_deployment=self.embedding_azure_deployment,
+            send_dimensions=self.embedding_send_dimensions,
+            tokenizer=self.embedding_tokenizer,
+            limits=Limits(
+                max_inputs=self.embedding_max_inputs,
+                max_input_tokens=self.embedding_max_input_tokens,
+                max_request_tokens=self.embedding_max_request_tokens,
+            ),
+            timeout_s=self.embedding_timeout_s,
+            budget=BudgetLimits(
+                requests_per_min=self.embedding_requests_per_min,
+                tokens_per_min=self.embedding_tokens_per_min,
+                window_s=self.embedding_budget_window_s,
+            ),
+            database_url=self.database_url,
+        )
 
     def provider_options(self) -> dict[str, Any]:
         """Keyword arguments for `build_provider` beyond the provider's name."""
-        return {
-            "openai_base_url": self.openai_base_url,
-            "openai_api_key": self.openai_api_key,
-            "openai_model": self.openai_model,
-            "openai_dimensions": self.openai_dimensions,
-        }
+        return {"remote": self.remote_options()}

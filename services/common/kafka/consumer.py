@@ -15,7 +15,9 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas import codec
 from schemas.events import Origin, Stage
+from services.common.errors import ConfigurationError, ThrottledError
 from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.gate import Gate
 from services.common.kafka.gauges import LoopMetrics
 from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
 from services.common.kafka.health import ConsumerHealth
@@ -60,6 +62,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.consumer.gate.closed and assigned:
+            self.consumer.client.pause(*assigned)  # held: new partitions wait too
         self.consumer.health.assigned |= set(assigned)
         self.consumer.health.last_progress = time.monotonic()
         self.consumer.metrics.assignment(
@@ -82,7 +86,9 @@ class ConsumerLoop:
     `services/common/kafka/isolation.py`) and an outage retries the same records.
 
     Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
-    paused (not slept on), so heartbeats and other partitions keep going.
+    paused (not slept on), so heartbeats and other partitions keep going. A configuration
+    error or a spent budget closes the `gate` (services/common/kafka/gate.py): every partition
+    is paused and the records in hand are handed over again once it opens.
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class ConsumerLoop:
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
         self.metrics = LoopMetrics(origin.service, group_id)
+        self.gate = Gate(group_id, self.health.hold, self._release)
         if retrier is None and stage is not None:
             retrier = Retrier(publisher, origin, stage, group=group_id)
         self.dead_letters = (
@@ -142,6 +149,7 @@ class ConsumerLoop:
             retrier=retrier,
             dead_letters=self.dead_letters,
             outages=self.health,
+            gate=self.gate,
             loop_metrics=self.metrics,
             in_place_attempts=in_place_attempts,
             record_retries=record_retries,
@@ -180,6 +188,7 @@ class ConsumerLoop:
                 await self._run_batches(stop)
         finally:
             self.health.started = False
+            self.gate.stop()
             for handle in self._resume_handles.values():
                 handle.cancel()
             await self.client.stop()
@@ -214,6 +223,8 @@ class ConsumerLoop:
     async def _run_batches(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            if self.gate.closed:
+                self.client.pause(*self.client.assignment())
             if self._reseek:
                 await self._seek_stored()
             self.health.last_poll = time.monotonic()
@@ -229,6 +240,10 @@ class ConsumerLoop:
                 await self._process(records)
             except asyncio.CancelledError:
                 raise
+            except (ConfigurationError, ThrottledError) as error:
+                self._rewind(records)  # held, not failed: the same records once it opens
+                self.gate.close(error)
+                self.client.pause(*self.client.assignment())
             except Exception:
                 # An outage (see services/common/kafka/failures.py): retry the same records.
                 self.health.consecutive_errors += 1
@@ -345,11 +360,19 @@ class ConsumerLoop:
     def _hold(self, full: bool) -> None:
         """Pause every partition while no record may start; resume the ones not delayed."""
         assigned = self.client.assignment()
-        if full:
+        if full or self.gate.closed:
             self.client.pause(*assigned)
         elif self._held:
             self.client.resume(*(tp for tp in assigned if tp not in self._resume_handles))
-        self._held = full
+        self._held = full or self.gate.closed
+
+    def _release(self) -> None:
+        """The gate opened: resume every partition not otherwise paused."""
+        if self.in_flight is not None and self.in_flight.full:
+            return  # `_hold` resumes them when there is room
+        self._held = False
+        assigned = self.client.assignment()
+        self.client.resume(*(tp for tp in assigned if tp not in self._resume_handles))
 
     def _consumed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         self.metrics.consumed(record)
@@ -375,7 +398,7 @@ class ConsumerLoop:
 
     def _resume(self, tp: TopicPartition) -> None:
         self._resume_handles.pop(tp, None)
-        if tp in self.client.assignment() and not self._held:
+        if tp in self.client.assignment() and not self._held and not self.gate.closed:
             self.client.resume(tp)
 
     async def _commit(self, positions: dict[TopicPartition, int]) -> bool:

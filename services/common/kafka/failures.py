@@ -11,7 +11,12 @@ from enum import StrEnum
 import psycopg
 from aiokafka import errors as kafka_errors
 
-from services.common.errors import InfrastructureError, RetryableError
+from services.common.errors import (
+    ConfigurationError,
+    InfrastructureError,
+    RetryableError,
+    ThrottledError,
+)
 
 _KAFKA_OUTAGES = (
     kafka_errors.KafkaConnectionError,
@@ -29,23 +34,35 @@ class Failure(StrEnum):
     INFRASTRUCTURE = "infrastructure"  # not the record's fault: pause, retry the same records
     RETRYABLE = "retryable"  # the record's, and may pass later: the retry topic
     RECORD = "record"  # the record's, unexpected: bounded retries, then the DLQ
+    CONFIGURATION = "configuration"  # the stage's setup: pause until a probe passes, then again
+    THROTTLED = "throttled"  # a shared budget is spent: pause for its wait, then again
+
+
+HOLDS = frozenset({Failure.CONFIGURATION, Failure.THROTTLED})
+"""Failures that hold the records back (partitions paused) and hand them over again later."""
 
 
 _RECORD_SIZED = (psycopg.errors.ProgramLimitExceeded, psycopg.errors.QueryCanceled)
 
 
+# First match wins; the order matters only where classes overlap.
+_BY_CLASS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Failure], ...] = (
+    (ConfigurationError, Failure.CONFIGURATION),
+    (ThrottledError, Failure.THROTTLED),
+    (_RECORD_SIZED, Failure.RECORD),
+    ((InfrastructureError, psycopg.OperationalError, ConnectionError), Failure.INFRASTRUCTURE),
+    (_KAFKA_OUTAGES, Failure.INFRASTRUCTURE),
+    (RetryableError, Failure.RETRYABLE),
+)
+
+
 def classify(error: BaseException) -> Failure:
     """Decide, by exception class, how the consumer loop treats a handler's exception."""
-    if isinstance(error, _RECORD_SIZED):
-        return Failure.RECORD
-    if isinstance(error, InfrastructureError | psycopg.OperationalError | ConnectionError):
-        return Failure.INFRASTRUCTURE
-    if isinstance(error, _KAFKA_OUTAGES):
-        return Failure.INFRASTRUCTURE
+    for classes, failure in _BY_CLASS:
+        if isinstance(error, classes):
+            return failure
     if isinstance(error, kafka_errors.KafkaError) and error.retriable:
         return Failure.INFRASTRUCTURE
-    if isinstance(error, RetryableError):
-        return Failure.RETRYABLE
     return Failure.RECORD
 
 

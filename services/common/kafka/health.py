@@ -6,6 +6,8 @@ import time
 
 from aiokafka import TopicPartition
 
+from services.common.kafka.gate import Hold
+
 
 class ConsumerHealth:
     """What the readiness probe needs to know about one consumer loop."""
@@ -18,6 +20,7 @@ class ConsumerHealth:
         self.consecutive_errors = 0  # outages in a row (a record's own failure is not one)
         self.stall_after_s = stall_after_s
         self.lag = 0
+        self.hold = Hold()  # why the loop holds its records back, if it does
         self.in_hand = 0  # records handed to the handler and not yet committed
         self.busy_since = 0.0  # when the loop last took records in hand after holding none
 
@@ -29,19 +32,30 @@ class ConsumerHealth:
 
     def ready(self, max_silence: float = 30.0) -> tuple[bool, str]:
         """Healthy when polling, not failing repeatedly, and not stalled behind a growing lag."""
-        now_ = time.monotonic()
         if not self.started:
             return False, "consumer not started"
+        problem = self._problem(time.monotonic(), max_silence)
+        if problem is not None:
+            return False, problem
+        detail = f"{len(self.assigned)} partitions assigned, lag {self.lag}"
+        if self.hold.reason:
+            detail += f"; {self.hold.reason}"
+        return True, detail
+
+    def _problem(self, now_: float, max_silence: float) -> str | None:
+        """Why a started loop is not ready (None: it is)."""
+        if self.hold.misconfigured:
+            return f"paused: {self.hold.reason}"
         if self.in_hand:  # a batch mode loop polls no more while its handler works
             since = max(self.last_progress, self.busy_since)
             if now_ - since > self.stall_after_s:
                 held = f"{self.in_hand} records in hand"
-                return False, f"stalled: {held} and no commit for {now_ - since:.0f}s"
+                return f"stalled: {held} and no commit for {now_ - since:.0f}s"
         elif now_ - self.last_poll > max_silence:
-            return False, f"no poll for {now_ - self.last_poll:.0f}s"
+            return f"no poll for {now_ - self.last_poll:.0f}s"
         if self.consecutive_errors >= 5:
-            return False, f"{self.consecutive_errors} consecutive failures (Kafka or Postgres?)"
+            return f"{self.consecutive_errors} consecutive failures (Kafka or Postgres?)"
         quiet = now_ - self.last_progress
         if self.lag > 0 and quiet > self.stall_after_s:
-            return False, f"stalled: lag {self.lag} and no commit for {quiet:.0f}s"
-        return True, f"{len(self.assigned)} partitions assigned, lag {self.lag}"
+            return f"stalled: lag {self.lag} and no commit for {quiet:.0f}s"
+        return None

@@ -3,7 +3,8 @@
 `classify` (services/common/kafka/failures.py) decides per exception class; this module acts on it:
 an outage pauses and retries the same records, a record's own failure is retried a bounded
 number of times (in place, then through `<topic>.retry`) and then dead-lettered with its job
-failed `internal_error`.
+failed `internal_error`. A configuration error or a spent budget holds the records back behind
+the loop's gate (services/common/kafka/gate.py) and fails none.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from typing import Protocol
 
 from schemas import topics
 from schemas.events import Stage
-from services.common.errors import INTERNAL_ERROR, RetryableError
+from services.common.errors import (
+    INTERNAL_ERROR,
+    ConfigurationError,
+    RetryableError,
+    ThrottledError,
+)
 from services.common.kafka.deadletter import DeadLetters
-from services.common.kafka.failures import Failure, classify, describe, error_type
+from services.common.kafka.failures import HOLDS, Failure, classify, describe, error_type
+from services.common.kafka.gate import Gate
 from services.common.kafka.gauges import LoopMetrics
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
@@ -71,6 +78,7 @@ class Isolation:
         retrier: Retrier | None,
         dead_letters: DeadLetters,
         outages: Outages,
+        gate: Gate | None = None,
         loop_metrics: LoopMetrics | None = None,
         in_place_attempts: int = 2,
         record_retries: int = 2,
@@ -83,6 +91,7 @@ class Isolation:
         self.retrier = retrier
         self.dead_letters = dead_letters
         self.outages = outages
+        self.gate = gate
         self.in_place_attempts = max(1, in_place_attempts)
         self.record_retries = record_retries
 
@@ -95,7 +104,8 @@ class Isolation:
         try:
             await self.handler(batch, positions)
         except Exception as error:
-            if not batch or classify(error) is Failure.INFRASTRUCTURE:
+            failure = classify(error)
+            if not batch or failure is Failure.INFRASTRUCTURE or failure in HOLDS:
                 raise
             caught = error
         else:
@@ -139,6 +149,14 @@ class Isolation:
                     self.outages.consecutive_errors = 0
                     return
             failure = classify(error)
+            if failure in HOLDS:
+                if not wait_out_outages or self.gate is None:
+                    raise error
+                assert isinstance(error, ConfigurationError | ThrottledError)  # noqa: S101
+                self.gate.close(error)
+                await self.gate.wait_open()
+                error = None
+                continue
             if failure is Failure.INFRASTRUCTURE:
                 if not wait_out_outages:
                     raise error

@@ -27,6 +27,8 @@ class PendingDocument(Generic[Target]):
         self.vectors: list[list[float] | None] = [None] * len(chunks)
         self.left = len(chunks)
         self.refused: ValueError | None = None
+        self.tokens = 0  # what embedding it took: its chunks' tokens,
+        self.requests: set[tuple[int, int]] = set()  # and the (call, request) pairs that held them
 
     @property
     def done(self) -> bool:

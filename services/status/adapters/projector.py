@@ -30,6 +30,7 @@ _DATA_COLUMNS = (
     "parser",
     "chunk_count",
     "embedding_model",
+    "usage",
 )
 _ERROR_COLUMNS = ("error_stage", "error_code", "error_message")
 _RETRY_COLUMNS = ("retries", "next_retry_at", "last_error_code", "last_error_message")
@@ -117,6 +118,8 @@ def job_row(delivery: Delivery) -> tuple[Any, ...]:
     )
     values["retries"] = 0  # the column is NOT NULL; RetryScheduled sets the count
     values.update(fields_of(event))
+    if values["usage"] is not None:
+        values["usage"] = Jsonb(values["usage"])
     if values["state_rank"] > 0:
         values[timestamp_column(state)] = event.occurred_at
     return tuple(values[c] for c in _ALL)

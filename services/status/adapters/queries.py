@@ -33,6 +33,17 @@ class JobTimestamps(msgspec.Struct, frozen=True, omit_defaults=True):
     failed_at: datetime | None = None
 
 
+class JobUsage(msgspec.Struct, frozen=True):
+    """What embedding the job's document took from its provider."""
+
+    provider: Annotated[str, msgspec.Meta(description="local | openai | hashing")]
+    model: str
+    tokens: Annotated[int, msgspec.Meta(description="the chunks' tokens, in the model's tokens")]
+    requests: Annotated[
+        int, msgspec.Meta(description="provider requests (local: model calls) with its chunks")
+    ]
+
+
 class JobView(msgspec.Struct, frozen=True):
     """A job as the API shows it."""
 
@@ -53,6 +64,7 @@ class JobView(msgspec.Struct, frozen=True):
     retries: int = 0
     next_retry_at: datetime | None = None
     last_error: JobError | None = None
+    usage: JobUsage | None = None
     parser: Annotated[
         str | None,
         msgspec.Meta(description="the parser that read the document: local or llamaparse"),
@@ -131,7 +143,7 @@ _JOB_COLUMNS = (
     "job_id, document_id, state, attempt, filename, media_type, size, title, page_count,"
     " chunk_count, embedding_model, error_stage, error_code, error_message, queued_at,"
     " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at, retries,"
-    " next_retry_at, last_error_code, last_error_message, parser"
+    " next_retry_at, last_error_code, last_error_message, parser, usage"
 )
 
 
@@ -162,6 +174,7 @@ def _job(row: dict[str, Any]) -> JobView:
             if row["last_error_code"]
             else None
         ),
+        usage=msgspec.convert(row["usage"], JobUsage) if row["usage"] else None,
         parser=row["parser"],
     )
 

@@ -6,6 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from schemas.events import (
     AnyEvent,
     DocumentFailed,
@@ -91,7 +93,12 @@ def fields_of(event: AnyEvent) -> dict[str, Any]:
         case DocumentParsed():
             return {"title": event.title, "page_count": event.page_count, "parser": event.parser}
         case DocumentIndexed():
-            return {"chunk_count": event.chunk_count, "embedding_model": event.embedding_model}
+            usage = msgspec.to_builtins(event.usage) if event.usage is not None else None
+            return {
+                "chunk_count": event.chunk_count,
+                "embedding_model": event.embedding_model,
+                "usage": usage,
+            }
         case DocumentFailed():
             return {
                 "error_stage": str(event.stage),

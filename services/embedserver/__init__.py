@@ -1,0 +1,1 @@
+"""A local model served over the OpenAI embeddings API (`python -m services.embedserver`)."""

@@ -1,0 +1,5 @@
+"""`python -m services.embedserver`."""
+
+from services.embedserver.main import run
+
+run()
