@@ -52,3 +52,7 @@ class RefusedError(Exception):
         self.status = status
         self.title = title
         self.detail = detail
+
+
+class DocumentDeletedError(LookupError):
+    """The job's document was deleted (DELETE /v1/documents/{id}): skip the event, store nothing."""

@@ -33,3 +33,8 @@ STAGE_SECONDS = Histogram(
 )
 JOBS_FAILED = Counter("sluice_jobs_failed_total", "Documents that failed", ["stage", "code"])
 UPLOADS = Counter("sluice_uploads_total", "Upload requests by outcome", ["outcome"])
+DELETED_SKIPPED = Counter(
+    "sluice_deleted_events_skipped_total",
+    "Events skipped because their document was deleted",
+    ["stage"],
+)

@@ -16,7 +16,7 @@ from services.common.embedding.ports import EmbeddingProvider
 from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
 from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
-from services.common.stage import StagePorts
+from services.common.stage import StagePorts, skipped_deleted
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, ChunkSizes, chunk_text
 from services.embedder.core.citations import cite
@@ -52,6 +52,8 @@ class EmbedStage:
         deliveries = [d for d in batch if isinstance(d.event, DocumentParsed)]
         if not deliveries:
             return
+        deleted = await self.ports.skip_deleted([d.event for d in deliveries])
+        deliveries = [d for d in deliveries if d.event.event_id not in deleted]
         stored: set[str] = set()  # event ids whose outcome is already durable
         try:
             for round_ in rounds(deliveries, lambda d: d.event.document_id):
@@ -90,6 +92,9 @@ class EmbedStage:
             )
             await announced  # every StageStarted is acknowledged before any outcome
             missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
+            gone = await self.ports.skip_deleted(missing)  # deleted meanwhile: not a failure
+            stored.update(gone)
+            missing = [p for p in missing if p.event_id not in gone]
             await asyncio.gather(
                 *(
                     self.ports.retrier.dead_letter(
@@ -190,9 +195,14 @@ class EmbedStage:
                     source_event_id=event.event_id,
                     chunks=doc.chunks,
                     vectors=doc.embedded(),
+                    job_id=event.job_id,
                 )
                 documents.append((event, chunks))
-        await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
+        deleted = await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
+        for event, _ in documents:
+            if event.event_id in deleted:
+                skipped_deleted(self.ports.stage, event)
+        documents = [(e, d) for e, d in documents if e.event_id not in deleted]
         await asyncio.gather(
             *(self._indexed(event, len(d.chunks)) for event, d in documents),
             *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -20,7 +20,9 @@ from services.status.adapters.queries import (
     SearchHit,
     StatusQueries,
 )
+from services.status.core.ports import Deletion
 from services.status.core.projection import JobState
+from services.status.deleting import DocumentDeleter
 from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService, SearchUnavailableError
 
@@ -49,11 +51,12 @@ class SearchResponse(msgspec.Struct, frozen=True):
 
 
 class StatusController(Controller):
-    """Reads for the calling tenant.
+    """Reads (and the document deletion) for the calling tenant.
 
     Collaborators come by name from the app's dependencies: `queries` (jobs and documents),
-    `search` (query embedding and ranking), `redriver` (retries), `audit` (admin actions) and
-    `principal` (the caller, verified by each route's guard before the body is read).
+    `search` (query embedding and ranking), `redriver` (retries), `deleter` (deletions),
+    `audit` (admin actions) and `principal` (the caller, verified by each route's guard before
+    the body is read).
     """
 
     path = "/v1"
@@ -106,6 +109,25 @@ class StatusController(Controller):
         """A document with its jobs."""
         document = await queries.document(principal.tenant, document_id)
         return _found(document, f"no document {document_id}")
+
+    @delete(
+        "/documents/{document_id:str}",
+        status_code=200,
+        guards=[requires(WRITE, ADMIN_JOBS)],
+        responses=ok_responses(Deletion, "Deleted (again, if it was): what was removed", 404),
+    )
+    async def delete_document(
+        self, document_id: Id, principal: Principal, deleter: DocumentDeleter, audit: AuditLog
+    ) -> Response[Deletion] | Response[Problem]:
+        """Delete a document: its blobs, chunks and jobs; no replay brings it back, a new upload
+        does (the caller's, or with `admin:jobs` any tenant's: recorded in the audit log)."""
+        tenant = principal.tenant
+        if principal.holds(ADMIN_JOBS):
+            owner = await deleter.owner(document_id)
+            if owner is not None and owner != principal.tenant:
+                await audit.record(principal, ADMIN_JOBS, "documents.delete", owner, document_id)
+            tenant = owner or tenant
+        return Response(await deleter.delete(tenant, document_id))  # 404 / 503: refused
 
     @post(
         "/jobs/{job_id:str}/retry",

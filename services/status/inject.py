@@ -13,12 +13,14 @@ from services.common.http import Check, create_app
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.service import Service, readiness
 from services.status.adapters.audit import AuditLog
+from services.status.adapters.deletions import PostgresDeletions
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import StatusQueries
 from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
 from services.status.deadletters import DeadLetterController, DeadLetterReader
+from services.status.deleting import DocumentDeleter
 from services.status.redrive import Redriver
 from services.status.search import SearchService
 
@@ -31,7 +33,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         consumer = ConsumerLoop(
             bootstrap=config.kafka_bootstrap,
             group_id=config.status_group,
-            topics=topics.PIPELINE_TOPICS,
+            topics=(*topics.PIPELINE_TOPICS, topics.DOCUMENTS_DELETED),
             handler=projector,
             publisher=infra.publisher,
             origin=infra.origin,
@@ -41,6 +43,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 topics.DOCUMENTS_INDEXED,
                 topics.DOCUMENTS_FAILED,
                 topics.JOBS_PROGRESS,
+                topics.DOCUMENTS_DELETED,
             ),
             max_records=config.projector_batch,
         )
@@ -49,6 +52,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        deleter = DocumentDeleter(PostgresDeletions(infra.pool), infra.publisher, infra.origin)
 
         def search_model() -> dict[str, Check]:
             detail = "loaded" if search.provider else (search.load_error or "loading")
@@ -65,6 +69,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
+                "deleter": Provide(lambda: deleter, sync_to_thread=False),
             },
         )
         yield Service(app=app, consumer=consumer, tasks=[search.load])

@@ -70,7 +70,15 @@ async def ensure_topics(
         missing = [n for n in names if n not in existing]
         if missing:
             config = {"retention.ms": str(retention_ms)}
-            new = [NewTopic(n, partitions, replication, topic_configs=config) for n in missing]
+            new = [
+                NewTopic(
+                    n,
+                    partitions,
+                    replication,
+                    topic_configs={**config, **topics.TOPIC_CONFIGS.get(n, {})},
+                )
+                for n in missing
+            ]
             try:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:

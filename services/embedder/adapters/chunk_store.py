@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.common.db import Pool
+from services.common.deletions import deleted_among, hold_barrier
 from services.embedder.core.ports import DocumentChunks
 
 UPSERT = (
@@ -31,9 +32,25 @@ class PostgresChunkStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
-        """Upsert every chunk and drop any beyond the new count (re-chunking shrank it)."""
-        rows = [
+    async def replace(self, model: str, documents: list[DocumentChunks]) -> set[str]:
+        """Upsert every chunk and drop any beyond the new count (re-chunking shrank it).
+
+        Under the deletion barrier, skipping documents whose job was deleted (returned by
+        `source_event_id`): a deletion either ran before (seen here) or waits for this commit
+        and deletes what it stored.
+        """
+        async with self.pool.connection() as conn, conn.transaction():
+            await hold_barrier(conn)
+            dead = await deleted_among(conn, [d.job_id for d in documents])
+            live = [d for d in documents if d.job_id not in dead]
+            async with conn.cursor() as cur:
+                await cur.executemany(UPSERT, self._rows(model, live))
+                await cur.executemany(TRIM, [(d.document_id, model, len(d.chunks)) for d in live])
+        return {d.source_event_id for d in documents if d.job_id in dead}
+
+    @staticmethod
+    def _rows(model: str, documents: list[DocumentChunks]) -> list[tuple[object, ...]]:
+        return [
             (
                 d.document_id,
                 c.index,
@@ -51,6 +68,3 @@ class PostgresChunkStore:
             for d in documents
             for c, v in zip(d.chunks, d.vectors, strict=True)
         ]
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(UPSERT, rows)
-            await cur.executemany(TRIM, [(d.document_id, model, len(d.chunks)) for d in documents])

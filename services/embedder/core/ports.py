@@ -17,11 +17,16 @@ class DocumentChunks(msgspec.Struct, frozen=True):
     source_event_id: str
     chunks: list[Chunk]
     vectors: list[list[float]]
+    job_id: str  # a deleted job's chunks are not stored
 
 
 class ChunkStore(Protocol):
     """Chunks and vectors by (document, chunk index, model): pgvector, or a fake in tests."""
 
-    async def replace(self, model: str, documents: list[DocumentChunks]) -> None:
-        """Store every document's chunks (all or none) and drop any beyond its new count."""
+    async def replace(self, model: str, documents: list[DocumentChunks]) -> set[str]:
+        """Store every document's chunks (all or none) and drop any beyond its new count.
+
+        A document whose job was deleted is not stored: returns the `source_event_id`s of
+        those (checked in the storing transaction, so a concurrent deletion cannot be missed).
+        """
         ...

@@ -9,8 +9,12 @@ from aiokafka import TopicPartition
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from schemas.events import DocumentDeleted
 from services.common.db import Pool
+from services.common.deletions import deleted_among, hold_barrier
 from services.common.kafka.records import Delivery, Position
+from services.common.stage import skipped_deleted
+from services.status.adapters.deletions import apply_tombstone
 from services.status.core.projection import fields_of, rank_of, state_of, timestamp_column
 
 _DATA_COLUMNS = (
@@ -125,7 +129,24 @@ class Projector:
                 )
 
     async def apply(self, conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
-        """Apply the events not seen before; return how many were new."""
+        """Apply the events not seen before; return how many were new.
+
+        Under the deletion barrier (exclusive when the batch holds a tombstone): tombstones
+        are applied first, and an event of a deleted job is skipped, so no row of a deleted
+        job is written after its deletion, whatever order the topics are read in.
+        """
+        if not batch:
+            return 0
+        tombstones = [d.event for d in batch if isinstance(d.event, DocumentDeleted)]
+        await hold_barrier(conn, exclusive=bool(tombstones))
+        for t in tombstones:
+            await apply_tombstone(conn, t.tenant_id, t.document_id, t.deleted_jobs, t.occurred_at)
+        batch = [d for d in batch if not isinstance(d.event, DocumentDeleted)]
+        dead = await deleted_among(conn, [d.event.job_id for d in batch])
+        for d in batch:
+            if d.event.job_id in dead:
+                skipped_deleted("status", d.event)
+        batch = [d for d in batch if d.event.job_id not in dead]
         if not batch:
             return 0
         columns: list[list[Any]] = [[] for _ in range(9)]
