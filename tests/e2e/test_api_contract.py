@@ -83,7 +83,7 @@ def _document(service: str) -> dict[str, Any]:
         "ingest": ([upload_document], ("ingest",)),
         "status": (
             [StatusController, DeadLetterController],
-            ("queries", "search", "redriver", "audit", "dead_letters"),
+            ("queries", "search", "redriver", "audit", "dead_letters", "deleter"),
         ),
     }
     route, needs = routes[service]
