@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 
 import msgspec
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, HttpMethod, Response, delete, get, post, route
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -34,6 +34,7 @@ Id = Annotated[
     str, Parameter(pattern=ID_PATTERN, min_length=1, max_length=128, description="An id")
 ]
 V = TypeVar("V")
+DOCUMENT_METHODS = "DELETE, GET, OPTIONS"
 
 
 class SearchRequest(msgspec.Struct, frozen=True):
@@ -128,6 +129,14 @@ class StatusController(Controller):
                 await audit.record(principal, ADMIN_JOBS, "documents.delete", owner, document_id)
             tenant = owner or tenant
         return Response(await deleter.delete(tenant, document_id))  # 404 / 503: refused
+
+    @route("/documents/{document_id:str}", http_method=HttpMethod.OPTIONS, include_in_schema=False)
+    async def allow_document_methods(self) -> Response[None]:
+        """OPTIONS on a document: Litestar 2's own handler lists only the methods of the first
+        handler registered for a path (litestar #4169, fixed in 3). Its name sorts before the
+        path's other handlers (a controller registers them in `dir()` order), so it is the
+        path's only OPTIONS handler."""
+        return Response(None, status_code=204, headers={"Allow": DOCUMENT_METHODS})
 
     @post(
         "/jobs/{job_id:str}/retry",

@@ -116,3 +116,15 @@ def test_kafka_down_answers_503_and_a_repeated_delete_announces_it(api: Api) -> 
     assert again.status_code == 200
     (tombstone,) = api.publisher.events(topics.DOCUMENTS_DELETED)
     assert tombstone.deleted_jobs == ["j1", "j2"]
+
+
+def test_options_on_a_document_allows_every_method_it_documents(api: Api) -> None:
+    from tests.e2e.test_api_contract import DOCUMENTS
+
+    documented = DOCUMENTS["status"]["paths"]["/v1/documents/{document_id}"]
+
+    response = api.client.options("/v1/documents/d1")
+
+    assert response.status_code == 204
+    allowed = {m.strip() for m in response.headers["allow"].split(",")}
+    assert allowed == {m.upper() for m in documented} | {"OPTIONS"}
