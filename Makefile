@@ -12,11 +12,14 @@ TOOLS := .tools/bin
 KUSTOMIZE_VERSION := v5.8.2
 KUBECONFORM_VERSION := v0.8.0
 COMPOSE_GO_VERSION := v2.16.2
+FLAGGER_VERSION := v1.36.1
 PYTEST_ARGS ?=
-# The local stack's commands (`sluice up|down|ps|demo` once installed), run from this checkout.
+# The local stack's commands (`sluice up|down|ps|scale|demo` once installed), run from this checkout.
 LOCAL := $(BIN)/python -m infra.local.cli
+# Replicas per service for `make up` / `make scale` (e.g. PARSERS=2 EMBEDDERS=3); unset: 1 each.
+SCALE := $(if $(INGESTS),ingest=$(INGESTS)) $(if $(STATUSES),status=$(STATUSES)) $(if $(PARSERS),parser=$(PARSERS)) $(if $(EMBEDDERS),embedder=$(EMBEDDERS))
 
-.PHONY: help install up down ps demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean lock image tools
+.PHONY: help install up down ps scale demo token test test-unit test-faults lint typecheck schemas bench bench-quick clean lock image tools
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,14 +36,18 @@ $(KAFKA_JARS): infra/kafka/pom.xml | $(STAMP)
 
 install: $(STAMP) $(KAFKA_JARS) ## Create .venv with the project, dev tools, the local stack, `sluice` and Kafka's jars
 
-up: install ## Start Kafka, Postgres and the four services in the background (.run/)
-	$(LOCAL) up
+up: install ## Start Kafka, Postgres and the services in the background (.run/); PARSERS=2 EMBEDDERS=3 ... for replicas
+	$(LOCAL) up $(addprefix --scale ,$(SCALE))
 
 down: ## Stop exactly what `make up` started
 	@if [ -x $(BIN)/python ]; then $(LOCAL) down; fi
 
-ps: ## Show which services are running
+ps: ## Show which services run, with the partitions each consumer replica holds
 	$(LOCAL) ps
+
+scale: ## Add or remove replicas gracefully: make scale EMBEDDERS=1 PARSERS=2
+	@test -n "$(strip $(SCALE))" || { echo "say how many: make scale EMBEDDERS=N (PARSERS, INGESTS, STATUSES)"; exit 2; }
+	$(LOCAL) scale $(SCALE)
 
 demo: install ## Set up, start everything, index examples/ and search them (no API keys)
 	$(LOCAL) demo
@@ -80,7 +87,7 @@ lock: install ## Re-pin the image's dependencies with hashes (infra/docker/requi
 image: ## Build the image, tagged with pyproject's version (the tag infra/k8s deploys)
 	docker build -f infra/docker/Dockerfile -t sluice:$(VERSION) .
 
-tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/.compose-spec-$(COMPOSE_GO_VERSION) ## kustomize, kubeconform, compose-spec for the infra tests (.tools/bin, built with Go)
+tools: $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) $(TOOLS)/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/.compose-spec-$(COMPOSE_GO_VERSION) $(TOOLS)/.flagger-crd-$(FLAGGER_VERSION) ## kustomize, kubeconform, compose-spec (.tools/bin, built with Go) and Flagger's CRDs for the infra tests
 
 $(TOOLS)/.kustomize-%:
 	GOBIN=$(abspath $(TOOLS)) go install sigs.k8s.io/kustomize/kustomize/v5@$*
@@ -94,6 +101,13 @@ $(TOOLS)/.kubeconform-%:
 $(TOOLS)/.compose-spec-%:
 	GOBIN=$(abspath $(TOOLS)) go install github.com/compose-spec/compose-go/v2/cmd@$*
 	mv $(TOOLS)/cmd $(TOOLS)/compose-spec
+	@touch $@
+
+# Flagger's CRDs: the Go module's artifacts/flagger/crd.yaml, left in Go's module cache, where
+# tests/fixtures/crds.py reads it to validate components/rollouts.
+$(TOOLS)/.flagger-crd-%:
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && GOFLAGS=-mod=mod go mod download github.com/fluxcd/flagger@$*
 	@touch $@
 
 clean: down ## Stop the stack and remove .run/ (local Kafka + Postgres data)

@@ -24,7 +24,7 @@ from infra.local import REPO_ROOT
 from infra.local.stack import SERVICES, Stack, StackConfig
 from schemas.events import BlobRef, DocumentUploaded, Origin, now, uuid7
 from services.common.auth import issue_token
-from services.common.kafka.producer import ensure_topics
+from services.common.kafka.admin import ensure_topics
 from services.common.settings import DEV_JWT_SECRET
 
 Out = Callable[[str], None]

@@ -13,7 +13,8 @@ from bench.harness import bench_stack, uploaded
 from bench.report import Context, Outcome, Row, log
 from schemas import codec, topics
 from schemas.events import BlobRef, Origin
-from services.common.kafka.producer import ensure_topics, make_producer
+from services.common.kafka.admin import ensure_topics
+from services.common.kafka.producer import make_producer
 
 BENCH_TOPIC = f"{topics.PREFIX}.bench.ceiling"  # benchmark-only topic, never used by services
 

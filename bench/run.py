@@ -14,7 +14,15 @@ from pathlib import Path
 from bench.report import Context, Outcome, fmt, load_average, log, machine
 from infra.local import REPO_ROOT
 
-BENCHMARKS = ("efficiency", "plumbing", "latency", "kafka_ceiling", "scaling")
+BENCHMARKS = (
+    "efficiency",
+    "plumbing",
+    "latency",
+    "kafka_ceiling",
+    "scaling",
+    "replay",
+    "vector_search",
+)
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks
 

@@ -1,4 +1,5 @@
-"""Scaling: pipeline throughput with 1, 2 and 3 embedder replicas, and peak RSS per process."""
+"""Scaling: pipeline throughput with 1, 2 and 3 embedder replicas (the real model, then the
+hashing provider), and peak RSS per process."""
 
 from __future__ import annotations
 
@@ -38,18 +39,11 @@ def wait_balanced(ports: list[int], timeout: float = 120) -> None:
     raise TimeoutError(f"embedders not balanced: {[_assigned(p) for p in ports]}")
 
 
-def run(ctx: Context) -> Outcome:
-    """Same corpus per replica count, new tenant each run; replicas added to a live stack."""
+def _series(ctx: Context, out: Outcome, provider: str, env: dict[str, str]) -> None:
+    """The same corpus per replica count (1, 2, 3 embedders), a new tenant each run."""
     count, repeats = (40, 1) if ctx.quick else (120, 2)
     docs = corpus(count)
-    out = Outcome("scaling")
-    out.notes.append(
-        f"provider local all-MiniLM-L6-v2, one lane of one torch thread per replica;"
-        f" {os.cpu_count()} CPUs; {count} documents per run, {repeats} run(s)"
-        " per replica count; replicas are extra `python -m services.embedder` processes"
-        " (own port and SLUICE_INSTANCE_ID) in the same consumer group"
-    )
-    with bench_stack("scaling", ENV) as stack:
+    with bench_stack(f"scaling-{provider}", env) as stack:
         ports = [stack.replica("embedder").port]
         rates: dict[int, float] = {}
         warm_up(stack, corpus(2, seed=1))
@@ -61,18 +55,36 @@ def run(ctx: Context) -> Outcome:
             chunks_s: list[float] = []
             for rep in range(repeats):
                 tenant = f"scale{replicas}-{rep}-{uuid.uuid4().hex[:6]}"
-                log(f"scaling: {replicas} embedder(s), run {rep + 1}/{repeats}")
+                log(f"scaling ({provider}): {replicas} embedder(s), run {rep + 1}/{repeats}")
                 started = asyncio.run(upload_all(stack.ingest_url, tenant, docs))
                 done = wait_done(stack.database_url, tenant, count)
                 docs_s.append(done.indexed / (done.last_indexed - started))
                 chunks_s.append(done.chunks / (done.last_indexed - started))
-            out.add(Row(f"{replicas} embedder(s): documents", docs_s, "docs/s"))
-            out.add(Row(f"{replicas} embedder(s): chunks", chunks_s, "chunks/s"))
+            name = f"{provider}, {replicas} embedder(s)"
+            out.add(Row(f"{name}: documents", docs_s, "docs/s"))
+            out.add(Row(f"{name}: chunks", chunks_s, "chunks/s"))
             rates[replicas] = Row("", chunks_s, "").median
         for replicas in (2, 3):
-            out.add(Row(f"speed-up {replicas} vs 1 embedder", [rates[replicas] / rates[1]], "x"))
-        for name, pid in sorted(stack.pids().items()):
-            out.add(Row(f"peak RSS {name}", [peak_rss_mb(pid)], "MiB"))
+            speed_up = [rates[replicas] / rates[1]]
+            out.add(Row(f"{provider}: speed-up {replicas} vs 1 embedder", speed_up, "x"))
+        if provider == "local":
+            for name, pid in sorted(stack.pids().items()):
+                out.add(Row(f"peak RSS {name}", [peak_rss_mb(pid)], "MiB"))
+
+
+def run(ctx: Context) -> Outcome:
+    """Throughput per embedder count with the real model, then with the hashing provider
+    (where the model is not the limit: what the rest of the pipeline allows)."""
+    count, repeats = (40, 1) if ctx.quick else (120, 2)
+    out = Outcome("scaling")
+    out.notes.append(
+        f"provider local all-MiniLM-L6-v2, one lane of one torch thread per replica, then"
+        f" provider hashing (no model); {os.cpu_count()} CPUs; {count} documents per run,"
+        f" {repeats} run(s) per replica count; replicas are extra `python -m services.embedder`"
+        " processes (own port and SLUICE_INSTANCE_ID) in the same consumer group"
+    )
+    _series(ctx, out, "local", ENV)
+    _series(ctx, out, "hashing", {"SLUICE_EMBEDDING_PROVIDER": "hashing"})
     out.notes.append(
         "peak RSS = VmHWM of each service's main process (parser sandbox workers and"
         " Postgres backends are separate processes, not included)"

@@ -32,6 +32,15 @@ class BlobRef(msgspec.Struct, frozen=True):
     media_type: str
 
 
+class VectorSetRef(msgspec.Struct, frozen=True):
+    """A vector set by what makes it: the embedding model and the chunking (tokens per chunk,
+    tokens shared with the next chunk). A reprocess job names the set its chunks go to."""
+
+    embedding_model: str
+    chunk_tokens: int
+    chunk_overlap: int
+
+
 class Origin(msgspec.Struct, frozen=True):
     """Which service (and which replica of it) emitted an event: the envelope's `producer`."""
 
@@ -61,6 +70,9 @@ class DocumentUploaded(Event, frozen=True, kw_only=True, tag="DocumentUploaded")
     blob: BlobRef
     filename: str
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Additive (v1 keeps its version): the vector set to write, set by `sluice reprocess`;
+    # None (every upload, and records of older producers): the tenant's active set.
+    vector_set: VectorSetRef | None = None
 
 
 class StageStarted(Event, frozen=True, kw_only=True, tag="StageStarted"):
@@ -74,6 +86,8 @@ class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
 
     # v2 adds `layout`: a schemas.layout.Layout blob (where pages and headings start in the
     # text); None when the format has neither. A v1 record decodes with layout=None.
+    # `parser` (additive, still v2): which parser read the document, "local" or "llamaparse";
+    # None in records written before it existed.
     schema_version: int = PARSED_VERSION
     text: BlobRef
     title: str | None = None
@@ -82,6 +96,9 @@ class DocumentParsed(Event, frozen=True, kw_only=True, tag="DocumentParsed"):
     source: BlobRef | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     layout: BlobRef | None = None
+    parser: str | None = None
+    # Additive (v2 keeps its version): copied from the DocumentUploaded that caused it.
+    vector_set: VectorSetRef | None = None
 
 
 class DocumentIndexed(Event, frozen=True, kw_only=True, tag="DocumentIndexed"):
@@ -90,6 +107,9 @@ class DocumentIndexed(Event, frozen=True, kw_only=True, tag="DocumentIndexed"):
     chunk_count: int
     embedding_model: str
     dimensions: int
+    # Additive (v1 keeps its version): the model and chunking the chunks were made with
+    # (None in records of older producers).
+    vector_set: VectorSetRef | None = None
 
 
 class DocumentFailed(Event, frozen=True, kw_only=True, tag="DocumentFailed"):

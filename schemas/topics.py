@@ -22,6 +22,10 @@ PIPELINE_TOPICS: Final = (
     JOBS_PROGRESS,
 )
 
+STATUS_TOPICS: Final = (*PIPELINE_TOPICS, DOCUMENTS_DELETED)
+"""What the status projector reads (and `rebuild-status` and a status replay re-read): the
+pipeline's events and the deletions."""
+
 STAGE_INPUTS: Final = {"parse": DOCUMENTS_UPLOADED, "embed": DOCUMENTS_PARSED}
 """The topic each stage consumes, by its `schemas.events.Stage` value (beside its `retry()`)."""
 

@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures.infra",
     "tests.fixtures.pipeline",
     "tests.fixtures.openai_server",
+    "tests.fixtures.llamaparse_server",
     "tests.fixtures.corpus",
 ]

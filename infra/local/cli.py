@@ -1,4 +1,4 @@
-"""`sluice up|down|ps|demo`: the commands that run the local stack, a plugin of `sluice`.
+"""`sluice up|down|ps|scale|demo`: the commands that run the local stack, a plugin of `sluice`.
 
 pyproject.toml declares `add_commands` in the entry-point group `sluice.commands`, which
 services/cli/main.py loads when it can; `python -m infra.local.cli` runs them without `sluice`.
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from rich.console import Console
 
+from infra.local.scale import Held, LocalReplicas, assignment, partitions_text, scale
 from infra.local.stack import SERVICES, Stack, StackConfig, StackError
 
 if TYPE_CHECKING:  # a generic only to type checkers
@@ -31,7 +32,7 @@ def _scale(text: str) -> tuple[str, int]:
 
 
 def add_commands(commands: Commands) -> None:
-    """Add `up`, `down`, `ps` and `demo` to the `sluice` command's sub-commands."""
+    """Add `up`, `down`, `ps`, `scale` and `demo` to the `sluice` command's sub-commands."""
     up = commands.add_parser("up", help="start Kafka, Postgres and the services (idempotent)")
     up.add_argument(
         "--scale",
@@ -44,8 +45,20 @@ def add_commands(commands: Commands) -> None:
     up.set_defaults(handler=_up)
     down = commands.add_parser("down", help="stop what `up` started, and all it left behind")
     down.set_defaults(handler=_down)
-    ps = commands.add_parser("ps", help="show which services run: pid and port per replica")
+    ps = commands.add_parser(
+        "ps", help="show which services run: pid, port and partitions held per replica"
+    )
     ps.set_defaults(handler=_ps)
+    scale = commands.add_parser(
+        "scale",
+        help="run N replicas of a service: start the missing, stop the surplus gracefully"
+        " (SIGTERM: finish, commit, leave the group)",
+    )
+    scale.add_argument("counts", nargs="+", type=_scale, metavar="SERVICE=N")
+    scale.set_defaults(handler=_scale_command)
+    for name in ("replay", "rebuild-status"):  # they stop and start the stack's replicas
+        if name in commands.choices:
+            commands.choices[name].set_defaults(local_stack=LocalReplicas.running)
     demo = commands.add_parser("demo", help="up, then upload the examples and search them")
     demo.add_argument("--tenant", default="demo")
     demo.set_defaults(handler=_demo)
@@ -98,23 +111,62 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ps_rows(stack: Stack) -> list[dict[str, object]]:
+    """One row per running replica, with the partitions its consumer holds."""
+    rows: list[dict[str, object]] = []
+    for replica in stack.replicas():
+        held = assignment(replica)
+        rows.append(
+            {
+                "service": replica.service,
+                "replica": replica.label,
+                "pid": replica.pid,
+                "port": replica.port,
+                "group": held.group if held else None,
+                "partitions": [[p.topic, p.partition] for p in held.partitions] if held else None,
+                "lag": held.lag if held else None,
+            }
+        )
+    return rows
+
+
 def _ps(args: argparse.Namespace) -> int:
     stack = _stack()
-    running = stack.replicas()
+    rows = _ps_rows(stack)
     if getattr(args, "json", False):
-        rows = [
-            {"service": r.service, "replica": r.label, "pid": r.pid, "port": r.port}
-            for r in running
-        ]
         print(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode())
         return 0
     for name in SERVICES:
-        mine = [replica for replica in running if replica.service == name]
-        for replica in mine:
-            print(f"{replica.label:<11} running pid {replica.pid} port {replica.port}")
+        mine = [row for row in rows if row["service"] == name]
+        for row in mine:
+            line = f"{row['replica']:<11} running pid {row['pid']} port {row['port']}"
+            held = row["partitions"]
+            if isinstance(held, list):
+                parts = [Held(topic, partition) for topic, partition in held]
+                line += f" lag {row['lag']} {partitions_text(parts) or '(no partitions)'}"
+            print(line)
         if not mine:
             print(f"{name:<11} stopped")
     return 0
+
+
+def _scale_command(args: argparse.Namespace) -> int:
+    stack = _stack()
+    json = getattr(args, "json", False)
+    try:
+        started = scale(stack, dict(args.counts), out=_quiet if json else print)
+    except StackError as error:
+        print(f"sluice scale: {error}", file=sys.stderr)
+        return 1
+    if json:
+        body = {"started": [r.label for r in started], "replicas": _ps_rows(stack)}
+        print(msgspec.json.format(msgspec.json.encode(body), indent=2).decode())
+        return 0
+    return _ps(args)
+
+
+def _quiet(_line: str) -> None:
+    """Discard a progress line."""
 
 
 def _demo(args: argparse.Namespace) -> int:

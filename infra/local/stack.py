@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,79 +23,38 @@ from infra.local import REPO_ROOT, process
 from infra.local.kafka import KafkaRunner
 from infra.local.ports import free_port, http_ok
 from infra.local.postgres import PostgresRunner, create_database, with_database
+from infra.local.stack_config import (
+    CONSUMERS,
+    DEFAULT_PORTS,
+    LABEL,
+    SERVICES,
+    STATE_FILE,
+    StackConfig,
+    label_of,
+)
 from services.common.auth import issue_token
 from services.common.settings import DEV_JWT_SECRET
 
-SERVICES = ("status", "parser", "embedder", "ingest")
-CONSUMERS = ("status", "parser", "embedder")  # each reads in a group: SLUICE_<NAME>_GROUP
-DEFAULT_PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003}
+__all__ = [
+    "CONSUMERS",
+    "DEFAULT_PORTS",
+    "SERVICES",
+    "Replica",
+    "Stack",
+    "StackConfig",
+    "StackError",
+    "label_of",
+]
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
-_LABEL = re.compile(rf"^({'|'.join(SERVICES)})(?:-(\d+))?$")
 
 
 def _quiet(_line: str) -> None:
     """Discard a progress line."""
 
 
-def label_of(service: str, index: int) -> str:
-    """`parser` for a service's first replica, `parser-2` for its second: pid and log names."""
-    return service if index == 1 else f"{service}-{index}"
-
-
 class StackError(RuntimeError):
     """A process of the stack did not start, stop or answer; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    """What one stack runs and where: ports, infrastructure, environment, replicas."""
-
-    run_dir: Path
-    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    postgres_port: int = 5434
-    kafka_bootstrap: str | None = None  # an existing Kafka; None: run our own on kafka_port
-    database_url: str | None = None  # an existing Postgres; None: run our own on postgres_port
-    database: str | None = None  # a database of our own on that server, created by `up`
-    env: Mapping[str, str] = field(default_factory=dict)  # overrides for every service
-    replicas: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 1))
-    group_suffix: str = ""  # appended to each consumer group: stacks on one broker never share
-    detach: bool = True  # processes outlive the caller (`sluice up`), else die with it
-
-    @classmethod
-    def on_free_ports(cls, run_dir: Path, **options: Any) -> StackConfig:
-        """A stack under `run_dir` on ports free right now (its own Kafka and Postgres unless
-        `options` name existing ones)."""
-        return cls(
-            run_dir=run_dir,
-            ports={name: free_port() for name in SERVICES},
-            kafka_port=free_port(),
-            kafka_controller_port=free_port(),
-            postgres_port=free_port(),
-            **options,
-        )
-
-    @classmethod
-    def from_env(cls, run_dir: Path | None = None, **options: Any) -> StackConfig:
-        """The developer's stack: ingest 8000, status 8001, parser 8002, embedder 8003, Kafka
-        9092, Postgres 5434, under .run/; each overridden by its SLUICE_* variable."""
-        env = os.environ
-        kafka_port = int(env.get("SLUICE_KAFKA_PORT", "9092"))
-        return cls(
-            run_dir=(run_dir or Path(env.get("SLUICE_RUN_DIR", REPO_ROOT / ".run"))).resolve(),
-            ports={
-                name: int(env.get(f"SLUICE_{name.upper()}_PORT", port))
-                for name, port in DEFAULT_PORTS.items()
-            },
-            kafka_port=kafka_port,
-            kafka_controller_port=int(env.get("SLUICE_KAFKA_CONTROLLER_PORT", kafka_port + 1)),
-            postgres_port=int(env.get("SLUICE_POSTGRES_PORT", "5434")),
-            kafka_bootstrap=env.get("SLUICE_KAFKA_BOOTSTRAP") or None,
-            database_url=env.get("SLUICE_DATABASE_URL") or None,
-            **options,
-        )
 
 
 @dataclass(frozen=True)
@@ -203,7 +161,7 @@ class Stack:
     def _pid_files(self) -> Iterator[tuple[str, int, Path]]:
         """(service, index, pid file) of every replica that has a pid file."""
         for path in sorted(self.config.run_dir.glob("*.pid")):
-            found = _LABEL.match(path.stem)
+            found = LABEL.match(path.stem)
             if found:
                 yield found.group(1), int(found.group(2) or 1), path
 
@@ -255,6 +213,7 @@ class Stack:
         and wait until every replica answers /health/ready; leave healthy processes alone.
         `out` gets what was done, `waiting` what is waited for (a spinner's text)."""
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save()
         self.started = time.monotonic()
         where = {
             "kafka": f"Kafka on {self.kafka.bootstrap} (jars from Maven Central)",
@@ -367,12 +326,15 @@ class Stack:
         )
         self._forget(replica)
 
-    def stop_services(
-        self, timeout: float = STOP_TIMEOUT_S, out: Callable[[str], None] = _quiet
+    def stop_replicas(
+        self,
+        replicas: Iterable[Replica],
+        timeout: float = STOP_TIMEOUT_S,
+        out: Callable[[str], None] = _quiet,
     ) -> None:
-        """Stop every replica gracefully, all at once; Kafka and Postgres go on."""
-        order = {name: i for i, name in enumerate(reversed(SERVICES))}
-        live = sorted(self.replicas(), key=lambda r: (order[r.service], r.index))
+        """Stop these replicas gracefully, all at once: SIGTERM to each (it finishes its work,
+        commits and leaves the group), SIGKILL of the groups still running after `timeout`."""
+        live = list(replicas)
         for replica in live:
             out(f"stopping {replica.label}")
             with contextlib.suppress(ProcessLookupError):
@@ -382,6 +344,14 @@ class Stack:
             left = max(0.1, deadline - time.monotonic())
             process.reap(replica.pid, timeout=left, proc=self._procs.get(replica.label))
             self._forget(replica)
+
+    def stop_services(
+        self, timeout: float = STOP_TIMEOUT_S, out: Callable[[str], None] = _quiet
+    ) -> None:
+        """Stop every replica gracefully, all at once; Kafka and Postgres go on."""
+        order = {name: i for i, name in enumerate(reversed(SERVICES))}
+        live = sorted(self.replicas(), key=lambda r: (order[r.service], r.index))
+        self.stop_replicas(live, timeout, out)
         for _, _, path in self._pid_files():  # stale files of replicas that died on their own
             path.unlink(missing_ok=True)
 
@@ -398,6 +368,7 @@ class Stack:
         if self.kafka.pid() is not None:
             out("stopping Kafka")
             self.kafka.stop()
+        self.config.run_dir.joinpath(STATE_FILE).unlink(missing_ok=True)
         left = process.left_in_sessions(leaders)
         if left:
             process.kill_all(left)

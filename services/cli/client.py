@@ -18,16 +18,21 @@ from services.cli.config import CliConfig
 from services.cli.exits import CliError, Exit, exit_for_status
 from services.cli.models import (
     Accepted,
+    Activation,
     DeadLetter,
     DeadLetterPage,
     Deletion,
     Job,
     JobPage,
+    Pruning,
     Redrive,
+    Reprocessing,
     SearchResult,
+    TenantSets,
 )
 
 T = TypeVar("T")
+ADMIN_TIMEOUT_S = 600  # a reprocess publishes one event per document before it answers
 USER_AGENT = "sluice-cli/0.1.0"
 UPLOAD_ATTEMPTS = 3  # a retry carries the same Idempotency-Key: it returns the same job
 MAX_PAGE = 500  # GET /v1/jobs answers at most this many per page
@@ -203,3 +208,25 @@ class Api:
     async def dead_letter(self, ref: str) -> DeadLetter:
         """One dead-lettered record with its payload; `ref` is TOPIC/PARTITION/OFFSET."""
         return await self._get(self.status(f"/v1/dead-letters/{ref}"), DeadLetter)
+
+    async def _post(self, path: str, body: dict[str, Any], kind: type[T]) -> T:
+        response = await self.request("POST", self.status(path), json=body, timeout=ADMIN_TIMEOUT_S)
+        return msgspec.json.decode(response.content, type=kind)
+
+    async def reprocess(self, body: dict[str, Any]) -> Reprocessing:
+        """Re-run a tenant's documents into a new vector set (admin:replay)."""
+        return await self._post("/v1/admin/reprocess", body, Reprocessing)
+
+    async def activate(self, body: dict[str, Any]) -> Activation:
+        """Switch a tenant's search to a vector set (admin:replay)."""
+        return await self._post("/v1/admin/vector-sets/activate", body, Activation)
+
+    async def prune(self, *, dry_run: bool, force: bool) -> Pruning:
+        """Drop the vector sets no tenant searches (admin:replay)."""
+        body = {"dry_run": dry_run, "force": force}
+        return await self._post("/v1/admin/vector-sets/prune", body, Pruning)
+
+    async def vector_sets(self, tenant: str) -> TenantSets:
+        """Every vector set, with the tenant's share of it (admin:replay)."""
+        url = self.status("/v1/admin/vector-sets")
+        return await self._get(url, TenantSets, params={"tenant_id": tenant})

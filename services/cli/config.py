@@ -24,7 +24,7 @@ from typing import Any
 import jwt
 
 from services.cli.exits import CliError, Exit
-from services.common.auth import issue_token
+from services.common.auth import ADMIN_REPLAY, READ, WRITE, issue_token
 from services.common.settings import DEV_JWT_SECRET
 
 DEFAULT_INGEST_URL = "http://127.0.0.1:8000"
@@ -99,11 +99,14 @@ def load_config(
     ingest_url: str | None = None,
     status_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    admin: bool = False,
 ) -> CliConfig:
     """Resolve the settings: each flag given here, else its SLUICE_* variable, else the file.
 
     Without any token, a development token is made for the tenant (as `sluice token` does):
-    it works against a local stack and is refused by services with a real secret.
+    it works against a local stack and is refused by services with a real secret. `admin`:
+    the command acts on another tenant (`--tenant` is not the token's); a development token
+    then also holds `admin:replay`.
     """
     env = os.environ if environ is None else environ
     path = config_path(env)
@@ -129,10 +132,11 @@ def load_config(
     if chosen_token is None:
         for_tenant = chosen_tenant or DEFAULT_TENANT
         secret = env.get("SLUICE_JWT_SECRET", DEV_JWT_SECRET)
-        chosen_token = issue_token(for_tenant, secret)
+        scopes = (WRITE, READ, ADMIN_REPLAY) if admin else (WRITE, READ)
+        chosen_token = issue_token(for_tenant, secret, scopes=scopes)
         notes.append(
-            f"no token configured (SLUICE_TOKEN or {path}): using a development token for"
-            f" tenant {for_tenant!r}"
+            f"no token configured (SLUICE_TOKEN or {path}): using a development"
+            f" {'admin ' if admin else ''}token for tenant {for_tenant!r}"
         )
     elif chosen_tenant is not None:
         claimed = token_tenant(chosen_token)

@@ -2,8 +2,9 @@
 (`GET /v1/jobs/events`, Server-Sent Events), by polling `GET /v1/jobs/{id}` otherwise.
 
 The stream's events carry JSON with at least `job_id` and `state` (and `attempt`); an event
-that is a whole job (as GET /v1/jobs/{id} answers) is taken as is, otherwise the job is read
-once it ends, for its error and chunk count.
+that is a whole job (as GET /v1/jobs/{id} answers, with `updated_at`) is taken as is; a change
+(the status service's `JobChange`) moves the state, and the job is read once it ends, for its
+error and chunk count.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Tracker:
         self.jobs: dict[str, Job] = {}
         self.on_change = on_change
         self._early: dict[str, Job | JobEvent] = {}  # seen on the stream before it was added
+        self.unread: set[str] = set()  # ended by a change, not read since (error, chunk count)
 
     def add(self, job: Job) -> None:
         """Follow `job` from the state it is in."""
@@ -77,6 +79,10 @@ class Tracker:
         else:
             changed = seen
         self.jobs[seen.job_id] = changed
+        if isinstance(seen, JobEvent) and changed.state in TERMINAL:
+            self.unread.add(seen.job_id)
+        else:
+            self.unread.discard(seen.job_id)
         self.on_change(changed)
         return changed
 
@@ -124,8 +130,11 @@ async def stream(api: Api, tracker: Tracker) -> bool:
 
 
 async def _apply(api: Api, tracker: Tracker, data: str) -> None:
+    seen: Job | JobEvent
     try:
-        seen: Job | JobEvent = msgspec.json.decode(data, type=Job)
+        seen = msgspec.json.decode(data, type=Job)
+        if seen.updated_at is None:  # a change (the service's JobChange), not a whole job
+            seen = msgspec.json.decode(data, type=JobEvent)
     except msgspec.ValidationError:
         try:
             seen = msgspec.json.decode(data, type=JobEvent)
@@ -134,7 +143,7 @@ async def _apply(api: Api, tracker: Tracker, data: str) -> None:
     except msgspec.DecodeError:
         return
     changed = tracker.update(seen)
-    if changed is not None and isinstance(seen, JobEvent) and changed.state in TERMINAL:
+    if changed is not None and changed.job_id in tracker.unread:
         tracker.update(await api.job(changed.job_id))  # the error, the chunk count
 
 
@@ -152,7 +161,11 @@ async def follow(
     reconnects = STREAM_RECONNECTS
     last_poll = asyncio.get_running_loop().time()
     try:
-        while not (adding_done.is_set() and not tracker.pending()):
+        while not (adding_done.is_set() and not tracker.pending() and not tracker.unread):
+            if tracker.unread:  # ended by a change seen before the job was added: read once
+                ended = sorted(tracker.unread)
+                tracker.unread.difference_update(ended)
+                await poll_once(api, tracker, ended)
             if listener is not None and listener.done():
                 # an error that polling would meet too (401, 403) is raised here
                 if listener.result() and reconnects > 0:  # the stream ended: listen again

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from services.cli import commands
+from services.cli import commands, replay, topics, vectors
 from services.cli.client import Api
 from services.cli.config import CliConfig, config_path, load_config, token_tenant
 from services.cli.delete import delete
@@ -107,6 +107,8 @@ def _build(parser: argparse.ArgumentParser) -> SubParsers:
     retry = _add(dlq_commands, "retry", "re-drive a dead letter's (or a failed) job", _dlq_retry)
     retry.add_argument("target", metavar="REF|JOB")
 
+    vectors.add_commands(subs, _add)
+
     token = subs.add_parser("token", help="print a development JWT", parents=[_options(sub=True)])
     token.add_argument("--subject", default="dev")
     token.add_argument("--scope", action="append", choices=SCOPES)
@@ -116,6 +118,8 @@ def _build(parser: argparse.ArgumentParser) -> SubParsers:
         "config", help="show the URLs and tenant in use", parents=[_options(sub=True)]
     )
     config.set_defaults(handler=_config)
+    topics.add_commands(subs)
+    replay.add_commands(subs)
     return subs
 
 
@@ -201,9 +205,11 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> CliConfig:
+    admin = bool(getattr(args, "admin", False))  # --tenant names the tenant acted on
     return load_config(
         token=args.token,
-        tenant=args.tenant,
+        tenant=None if admin else args.tenant,
+        admin=admin,
         ingest_url=args.ingest_url,
         status_url=args.status_url,
     )
@@ -228,8 +234,8 @@ def _load_plugins(subs: SubParsers) -> list[str]:
             problems.append(f"{plugin.value}: {error}")
             continue
         add_commands(subs)
-    for name, sub in subs.choices.items():  # --json on every command, a plugin's too
-        if "--json" not in sub._option_string_actions and name != "dlq":
+    for sub in subs.choices.values():  # --json on every command, a plugin's too
+        if "--json" not in sub._option_string_actions and sub._subparsers is None:
             sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return problems
 
@@ -238,7 +244,8 @@ def parser_with_plugins() -> tuple[argparse.ArgumentParser, SubParsers, list[str
     """The `sluice` argument parser, its sub-commands, and the plugins that failed to load."""
     parser = argparse.ArgumentParser(
         prog="sluice",
-        description="Sluice's command line: upload, follow, search, re-drive.",
+        description="Sluice's command line: upload, follow, search, re-drive; for admins,"
+        " reprocess into vector sets, activate and prune them.",
         parents=[_options(sub=False)],
         epilog="Exit codes: 0 ok, 1 a job failed or an upload was refused, 2 usage or"
         " configuration, 3 service unreachable or failing, 4 unauthorised, 5 not found,"

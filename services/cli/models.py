@@ -133,3 +133,78 @@ class DeadLetterPage(msgspec.Struct, frozen=True):
 def to_builtins(value: Any) -> Any:
     """A Struct (or a list of them) as plain JSON types, for --json."""
     return msgspec.to_builtins(value)
+
+
+class VectorSet(msgspec.Struct, frozen=True, kw_only=True):
+    """A vector set: model, dimensions, chunking, and its table."""
+
+    set_id: int
+    embedding_model: str
+    dimensions: int
+    chunk_tokens: int | None = None
+    chunk_overlap: int | None = None
+    table: str = ""
+    created_at: datetime | None = None
+
+    def chunking(self) -> str:
+        """`256/32`, or `not recorded` for a set from before vector sets."""
+        if self.chunk_tokens is None:
+            return "not recorded"
+        return f"{self.chunk_tokens}/{self.chunk_overlap}"
+
+
+class ReprocessJob(msgspec.Struct, frozen=True):
+    """POST /v1/admin/reprocess: one new job."""
+
+    job_id: str
+    document_id: str
+    filename: str = ""
+
+
+class Reprocessing(msgspec.Struct, frozen=True):
+    """POST /v1/admin/reprocess: 202."""
+
+    tenant_id: str
+    vector_set: VectorSet
+    jobs: list[ReprocessJob]
+
+
+class Activation(msgspec.Struct, frozen=True):
+    """POST /v1/admin/vector-sets/activate."""
+
+    tenant_id: str
+    active: VectorSet
+    previous: VectorSet | None = None
+
+
+class KeptSet(msgspec.Struct, frozen=True):
+    """A set prune left, and why."""
+
+    vector_set: VectorSet
+    reason: str
+
+
+class Pruning(msgspec.Struct, frozen=True):
+    """POST /v1/admin/vector-sets/prune."""
+
+    dry_run: bool
+    dropped: list[VectorSet]
+    kept: list[KeptSet]
+
+
+class TenantSet(msgspec.Struct, frozen=True, kw_only=True):
+    """GET /v1/admin/vector-sets: one set, seen from the tenant."""
+
+    vector_set: VectorSet
+    active: bool
+    chunks: int
+    documents: int
+    active_tenants: int = 0
+    unfinished_jobs: int = 0
+
+
+class TenantSets(msgspec.Struct, frozen=True):
+    """GET /v1/admin/vector-sets."""
+
+    tenant_id: str
+    sets: list[TenantSet]

@@ -16,7 +16,8 @@ from rich.table import Table
 
 from services.cli.models import Job
 
-WHOLE = frozenset({"job", "ref", "state", "#", "score", "updated", "at"})  # columns never wrapped
+# Columns never wrapped: ids, states, times, topic and replica names.
+WHOLE = frozenset({"job", "ref", "state", "#", "score", "updated", "at", "topic", "replica"})
 STATE_STYLES = {"indexed": "green", "failed": "red", "rejected": "red"}
 
 

@@ -87,7 +87,10 @@ _ERRORS = {
     413: "The request body is larger than allowed",
     415: "The request's or the upload's media type is not supported",
     422: "The upload is refused (an archive over the limits)",
-    503: "A dependency is unavailable (Kafka, the identity provider, the search model)",
+    429: "The tenant is over a limit (uploads per window, bytes per window, uploads at once);"
+    " Retry-After says when to try again",
+    503: "A dependency is unavailable (Kafka, the identity provider, the search model) or the"
+    " process is at capacity; Retry-After says when to try again",
 }
 
 

@@ -11,7 +11,8 @@ from typing import TypeVar
 
 from schemas.events import Origin
 from services.common.db import Pool, migrate, open_pool
-from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
+from services.common.kafka.admin import development_topics, missing_topics, refuse_missing
+from services.common.kafka.producer import KafkaPublisher, make_producer
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,27 @@ async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: f
             delay = min(delay * 2, 5.0)
 
 
+async def prepare_topics(config: CommonSettings) -> None:
+    """Development: create missing topics. Otherwise: TopicsMissingError (no retry) when any
+    is missing, naming `sluice topics create`: a production topic is created on purpose."""
+    bootstrap = config.kafka_bootstrap
+    if config.env == "development":
+        await with_retries("kafka", lambda: development_topics(config, bootstrap))
+    else:
+        refuse_missing(await with_retries("kafka", lambda: missing_topics(bootstrap)))
+
+
 @asynccontextmanager
 async def infrastructure(
     config: CommonSettings, service: str, *, linger_ms: int = 5
 ) -> AsyncIterator[Infra]:
-    """Migrate, create topics, open the pool and a durable producer; close them on exit.
+    """Migrate, prepare topics, open the pool and a durable producer; close them on exit.
 
     `linger_ms`: how long the producer waits to batch. Workers send bursts (5 ms batches
     them); ingest answers a request per send and passes 0.
     """
     await with_retries("postgres", lambda: migrate(config.database_url))
-    await with_retries(
-        "kafka",
-        lambda: ensure_topics(config.kafka_bootstrap, partitions=config.topic_partitions),
-    )
+    await prepare_topics(config)
     pool = await open_pool(config.database_url, max_size=config.db_pool_size, name=service)
     origin = Origin(service=service, instance=config.instance)
     producer = make_producer(
@@ -64,7 +72,8 @@ async def infrastructure(
     )
     try:
         await with_retries("kafka producer", producer.start)
-        yield Infra(pool, KafkaPublisher(producer), origin, config.kafka_bootstrap)
+        publisher = KafkaPublisher(producer, service=service)
+        yield Infra(pool, publisher, origin, config.kafka_bootstrap)
     finally:
         await producer.stop()
         await pool.close()

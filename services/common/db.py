@@ -3,30 +3,75 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from importlib import resources
+from typing import Any, ClassVar
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
+
+from services.common import metrics
 
 log = logging.getLogger(__name__)
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 _MIGRATION_LOCK = 0x5_1_0_1_C_E
 
 
+class TimedCursor(AsyncCursor[DictRow]):
+    """A cursor that observes each statement's time (`sluice_db_query_seconds`)."""
+
+    service: ClassVar[str] = ""
+
+    async def execute(self, query: Any, params: Any = None, **options: Any) -> TimedCursor:
+        """Run one statement, timed."""
+        started = time.perf_counter()
+        try:
+            return await super().execute(query, params, **options)
+        finally:
+            self._observe(query, started)
+
+    async def executemany(self, query: Any, params_seq: Iterable[Any], **options: Any) -> None:
+        """Run one statement for each parameter set (one pipeline), timed as one."""
+        started = time.perf_counter()
+        try:
+            await super().executemany(query, params_seq, **options)
+        finally:
+            self._observe(query, started)
+
+    def _observe(self, query: Any, started: float) -> None:
+        metrics.DB_SECONDS.labels(self.service, verb(query)).observe(time.perf_counter() - started)
+
+
+def verb(query: Any) -> str:
+    """The first SQL word of a statement (SELECT, INSERT, ...): a label of few values."""
+    text = query.decode(errors="replace") if isinstance(query, bytes) else query
+    if not isinstance(text, str):
+        return "COMPOSED"
+    words = text.split(None, 1)
+    first = words[0].upper() if words else ""
+    return first if first.isalpha() and len(first) <= 12 else "OTHER"
+
+
 async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> Pool:
-    """An open pool of autocommit-off connections returning dict rows."""
+    """An open pool of autocommit-off connections returning dict rows.
+
+    Its statements are timed and its statistics (size, idle, waiting) reported as `name`'s.
+    """
+    cursor = type("TimedCursor", (TimedCursor,), {"service": name})
     pool: Pool = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         name=name,
         open=False,
-        kwargs={"row_factory": dict_row, "application_name": name},
+        kwargs={"row_factory": dict_row, "application_name": name, "cursor_factory": cursor},
         check=AsyncConnectionPool.check_connection,
         reconnect_timeout=60,
     )
     await pool.open(wait=True, timeout=30)
+    metrics.POOLS.watch(name, pool)
     return pool
 
 

@@ -44,14 +44,18 @@ class BlobNotFoundError(LookupError):
 class RefusedError(Exception):
     """A request refused for a reason a person can act on; `status` is the HTTP status to answer.
 
-    The HTTP layer answers it as problem+json with `title` and `detail` (services/common/http.py).
+    The HTTP layer answers it as problem+json with `title` and `detail`, and with `Retry-After`
+    when `retry_after_s` says when trying again may pass (services/common/problems.py).
     """
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.retry_after_s = retry_after_s
 
 
 class DocumentDeletedError(LookupError):

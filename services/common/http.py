@@ -10,7 +10,7 @@ from typing import Any, Literal, cast
 
 import msgspec
 import uvicorn
-from litestar import Litestar, MediaType, Response, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -25,6 +25,7 @@ from services.common.access import (
     verifier_from_settings,
 )
 from services.common.auth import TokenVerifier
+from services.common.observe import NOT_COUNTED, request_metrics
 from services.common.problems import (
     EXCEPTION_HANDLERS,
     PROBLEM_JSON,
@@ -38,6 +39,9 @@ __all__ = ["PROBLEM_JSON", "Check", "Health", "Problem", "create_app", "problem"
 
 log = logging.getLogger(__name__)
 METRICS_PORT_STATE = "metrics_port"
+SERVICE_STATE = "service"  # the service's name
+READINESS_STATE = "readiness"  # its ReadinessCheck, for the periodic self-check
+WATCHDOG_STATE = "watchdog"  # set by `serve`: its verdict answers /health/live too
 MAX_JSON_BODY_BYTES = 1024 * 1024  # services without uploads take small JSON bodies only
 API_VERSION = "1.0.0"
 
@@ -65,11 +69,18 @@ def health_routes(
 ) -> list[ControllerRouterHandler]:
     """/health/live, /health/ready and (unless served on a port of its own) /metrics."""
 
-    @get("/health/live", sync_to_thread=False, include_in_schema=False)
-    def live() -> dict[str, str]:
-        return {"status": "ok", "service": service}
+    @get("/health/live", sync_to_thread=False, include_in_schema=False, opt=NOT_COUNTED)
+    def live(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+        # Answered by the event loop, so a wedged loop answers nothing (a probe timeout);
+        # the watchdog's own port answers 503 with the reason (services/common/watchdog.py).
+        watchdog = request.app.state.get(WATCHDOG_STATE)
+        alive, detail = watchdog.verdict() if watchdog is not None else (True, "")
+        body = {"status": "ok" if alive else "fail", "service": service}
+        if not alive:
+            body["detail"] = detail
+        return Response(body, status_code=200 if alive else 503)
 
-    @get("/health/ready", include_in_schema=False)
+    @get("/health/ready", include_in_schema=False, opt=NOT_COUNTED)
     async def ready() -> Response[Health]:
         try:
             checks = await readiness()
@@ -85,7 +96,13 @@ def health_routes(
 def metrics_route() -> ControllerRouterHandler:
     """GET /metrics in Prometheus' text format."""
 
-    @get("/metrics", sync_to_thread=False, include_in_schema=False, media_type=MediaType.TEXT)
+    @get(
+        "/metrics",
+        sync_to_thread=False,
+        include_in_schema=False,
+        media_type=MediaType.TEXT,
+        opt=NOT_COUNTED,
+    )
     def metrics() -> Response[bytes]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -146,6 +163,7 @@ def create_app(
     dependencies = dict(kwargs.pop("dependencies", {}))
     if verifier is not None:
         dependencies.setdefault("principal", principal_dependency())
+    middleware = [request_metrics(service), *kwargs.pop("middleware", [])]
     return Litestar(
         route_handlers=[
             *health_routes(service, readiness, with_metrics=not metrics_port),
@@ -155,7 +173,15 @@ def create_app(
         request_class=LimitedRequest,
         openapi_config=openapi_config(service, docs_ui=docs_ui),
         dependencies=dependencies,
-        state=State({VERIFIER_STATE: verifier, METRICS_PORT_STATE: metrics_port}),
+        middleware=middleware,
+        state=State(
+            {
+                VERIFIER_STATE: verifier,
+                METRICS_PORT_STATE: metrics_port,
+                SERVICE_STATE: service,
+                READINESS_STATE: readiness,
+            }
+        ),
         **kwargs,
     )
 

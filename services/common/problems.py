@@ -96,7 +96,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
 
 
 def _refused(_: Request[Any, Any, Any], exc: RefusedError) -> Response[Problem]:
-    return problem(exc.status, exc.title, exc.detail)
+    headers = None if exc.retry_after_s is None else {"retry-after": str(exc.retry_after_s)}
+    return problem(exc.status, exc.title, exc.detail, headers=headers)
 
 
 EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler[Any]] = {

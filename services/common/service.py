@@ -20,26 +20,79 @@ from typing import Any, TypeVar
 
 import msgspec
 import uvloop
-from litestar import Litestar
+from litestar import Litestar, get
+from litestar.types import ControllerRouterHandler
 
+from services.common import metrics
 from services.common.db import Pool, ping
-from services.common.http import Check, ReadinessCheck, serve_http
+from services.common.http import (
+    READINESS_STATE,
+    SERVICE_STATE,
+    WATCHDOG_STATE,
+    Check,
+    ReadinessCheck,
+    serve_http,
+)
+from services.common.kafka.admin import TopicsMissingError
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.logs import setup_logging
+from services.common.observe import ReadinessWatch
 from services.common.settings import CommonSettings, SettingsError, load_settings
+from services.common.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
-Task = Callable[[], Coroutine[Any, Any, None]]
+Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+"""A task beside the app; it ends once the `stop` event it is given is set."""
+
+
+class AssignedPartition(msgspec.Struct, frozen=True):
+    """One partition a consumer holds now."""
+
+    topic: str
+    partition: int
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    """The body of /health/assignment: which partitions this replica's consumer holds."""
+
+    service: str
+    instance: str
+    group: str
+    partitions: list[AssignedPartition]
+    lag: int
+
+
+def assignment_route(service: str, consumer: ConsumerLoop) -> ControllerRouterHandler:
+    """GET /health/assignment: the consumer's group and the partitions it holds now."""
+
+    @get("/health/assignment", sync_to_thread=False, include_in_schema=False)
+    def assignment() -> Assignment:
+        held = sorted(consumer.health.assigned, key=lambda tp: (tp.topic, tp.partition))
+        return Assignment(
+            service=service,
+            instance=consumer.origin.instance,
+            group=consumer.group_id,
+            partitions=[AssignedPartition(tp.topic, tp.partition) for tp in held],
+            lag=consumer.health.lag,
+        )
+
+    return assignment
 
 
 @dataclass(frozen=True)
 class Service:
-    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks."""
+    """What a service runs until stopped: its HTTP app, its consumer (if any), other tasks
+    (each called with the stop event).
+
+    `on_stop` are called as soon as the service is told to stop: e.g. to end open event
+    streams, which the HTTP server would otherwise wait for.
+    """
 
     app: Litestar
     consumer: ConsumerLoop | None = None
     tasks: Sequence[Task] = ()
+    on_stop: Sequence[Callable[[], None]] = ()
 
 
 def readiness(
@@ -68,21 +121,49 @@ async def serve(
     *,
     stop: asyncio.Event | None,
     cpu_nice: int = 0,
+    settings: CommonSettings | None = None,
 ) -> None:
     """Run the service (its app on `host`:`port`) until `stop` is set or a task fails.
 
     `stop` None means a service process: SIGTERM and SIGINT set it, and the process lowers
     its CPU priority by `cpu_nice` first. A test passes its own `stop` and keeps its priority.
+    Beside the app run the event loop's watchdog (`settings.liveness_port`, `loop_stall_s`)
+    and the periodic readiness self-check (`health_interval_s`).
     """
+    settings = settings or CommonSettings()
     if stop is None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
         lower_cpu_priority(cpu_nice)
     async with service as parts:
-        tasks = [serve_http(parts.app, host, port, stop), *(task() for task in parts.tasks)]
+        name = str(parts.app.state[SERVICE_STATE])
+        watchdog = Watchdog(name, limit_s=settings.loop_stall_s)
+        parts.app.state[WATCHDOG_STATE] = watchdog
+        watch = ReadinessWatch(name, parts.app.state[READINESS_STATE], settings.health_interval_s)
+        if parts.consumer is not None:  # every consumer says what it holds (`sluice ps`)
+            parts.app.register(assignment_route(parts.consumer.origin.service, parts.consumer))
+        tasks = [
+            serve_http(parts.app, host, port, stop),
+            watchdog.beat(stop),
+            watch.run(stop),
+            *(task(stop) for task in parts.tasks),
+        ]
         if parts.consumer is not None:
             tasks.append(parts.consumer.run(stop))
-        await run_until_stopped(stop, *tasks)
+        if parts.on_stop:
+            tasks.append(_call_on_stop(stop, parts.on_stop))
+        watchdog.start(host, settings.liveness_port)
+        metrics.running(name)
+        try:
+            await run_until_stopped(stop, *tasks)
+        finally:
+            watchdog.stop()
+
+
+async def _call_on_stop(stop: asyncio.Event, hooks: Sequence[Callable[[], None]]) -> None:
+    await stop.wait()
+    for hook in hooks:
+        hook()
 
 
 def lower_cpu_priority(increment: int) -> None:
@@ -134,5 +215,9 @@ def run_service(
         print(f"{name}: {error}", file=sys.stderr)
         sys.exit(2)
     setup_logging(name, config.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main(config=config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(main(config=config))
+    except TopicsMissingError as error:  # a deployment step is missing: say which, exit 2
+        print(f"{name}: {error}", file=sys.stderr)
+        sys.exit(2)

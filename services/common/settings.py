@@ -41,14 +41,82 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """Settings every service reads."""
+DAY_MS = 24 * 3600 * 1000
 
-    env: Annotated[Literal["development", "production"], _doc("Deployment mode")] = "development"
+
+class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Where the pipeline lives: Kafka, Postgres, the consumer groups and the topics' settings.
+
+    Every service reads them, and so do the operator's commands (`sluice topics|replay|
+    rebuild-status`), which need nothing else.
+    """
+
+    env: Annotated[
+        Literal["development", "production"],
+        _doc("Deployment mode; only `development` creates missing topics at start"),
+    ] = "development"
     kafka_bootstrap: Annotated[str, _doc("Kafka bootstrap servers")] = "127.0.0.1:9092"
     database_url: Annotated[str, _doc("PostgreSQL URL")] = (
         "postgresql://postgres@127.0.0.1:5434/sluice"
     )
+    parser_group: Annotated[str, _doc("The parser's consumer group")] = "sluice-parser"
+    embedder_group: Annotated[str, _doc("The embedder's consumer group")] = "sluice-embedder"
+    status_group: Annotated[str, _doc("The status projector's consumer group")] = "sluice-status"
+    topic_partitions: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Partitions per topic at creation: the most replicas of one consumer"
+            " group that have work",
+        ),
+    ] = 12
+    topic_replication_factor: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Replicas of each topic at creation (development caps it at the"
+            " cluster's broker count)",
+        ),
+    ] = 3
+    topic_min_insync_replicas: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="`min.insync.replicas` of each topic: with acks=all, a write is on"
+            " this many brokers (capped at the replication factor)",
+        ),
+    ] = 2
+    topic_retention_ms: Annotated[
+        int,
+        msgspec.Meta(
+            ge=-1,
+            description="Retention of the pipeline topics (-1: forever): how far back"
+            " `sluice replay` and `sluice rebuild-status` reach",
+        ),
+    ] = 14 * DAY_MS
+    topic_retry_retention_ms: Annotated[
+        int, msgspec.Meta(ge=-1, description="Retention of the `.retry` topics")
+    ] = 7 * DAY_MS
+    topic_dlq_retention_ms: Annotated[
+        int,
+        msgspec.Meta(
+            ge=-1, description="Retention of the `.dlq` topics: how long dead letters wait"
+        ),
+    ] = 30 * DAY_MS
+
+    @property
+    def groups(self) -> dict[str, str]:
+        """The consumer group of each consuming service: parser, embedder, status."""
+        return {
+            "parser": self.parser_group,
+            "embedder": self.embedder_group,
+            "status": self.status_group,
+        }
+
+
+class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
+    """Settings every service reads."""
+
     jwt_secret: Annotated[
         str,
         _doc(
@@ -100,10 +168,34 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
             " service's own port)",
         ),
     ] = 0
+    liveness_port: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=65535,
+            description="Also answer /health/live on this port, from a watchdog thread that fails"
+            " it while the event loop is blocked (0: off; Kubernetes probes it)",
+        ),
+    ] = 0
+    loop_stall_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="/health/live fails once the event loop's heartbeat (stamped every"
+            " second) is older than this",
+        ),
+    ] = 10.0
+    health_interval_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="How often a service runs its readiness checks itself (the"
+            " sluice_ready metrics and the not-ready alert count these)",
+        ),
+    ] = 30.0
     log_level: Annotated[str, _doc("Log level")] = "INFO"
     http_host: Annotated[str, _doc("Address the HTTP server binds")] = "127.0.0.1"
     instance_id: Annotated[str, _doc("This replica's name")] = ""
-    topic_partitions: Annotated[int, _doc("Partitions per topic at creation")] = 12
     db_pool_size: Annotated[int, _doc("Max Postgres connections per process")] = 8
 
     def __post_init__(self) -> None:

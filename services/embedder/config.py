@@ -17,7 +17,6 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     cpu_nice: CpuNice = 10
 
     embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
-    embedder_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-embedder"
     embedding_batch_size: Annotated[int, msgspec.Meta(description="Texts per model call")] = 32
     embedding_threads: Annotated[
         int, msgspec.Meta(description="Torch threads per model lane (0 = CPUs / lanes)")
@@ -25,8 +24,14 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     embedding_lanes: Annotated[
         int, msgspec.Meta(description="Model calls run at once (0 = one per CPU, at most 4)")
     ] = 0
-    chunk_tokens: Annotated[int, msgspec.Meta(description="Max tokens per chunk")] = 256
-    chunk_overlap: Annotated[int, msgspec.Meta(description="Tokens shared by neighbours")] = 32
+    embedding_device: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+            description="Where the local model runs: auto (a CUDA GPU when torch sees one, else"
+            " the CPU), cpu, cuda or cuda:N",
+        ),
+    ] = "auto"
     embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16
 
     def chunk_sizes(self) -> ChunkSizes:

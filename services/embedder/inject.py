@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from schemas.events import Stage
 from services.common.bootstrap import infrastructure
-from services.common.embedding.build import build_provider
+from services.common.embedding.models import ModelShelf
 from services.common.http import Check
 from services.common.service import Service
 from services.common.stage import StagePorts
@@ -21,19 +20,25 @@ from services.embedder.stage import EmbedStage
 @asynccontextmanager
 async def prepare(config: EmbedderSettings) -> AsyncIterator[Service]:
     """Load the model (off the event loop), open infrastructure, build the stage's worker."""
-    provider = await asyncio.to_thread(
-        build_provider,
-        config.embedding_provider,
-        batch_size=config.embedding_batch_size,
-        threads=config.embedding_threads or None,
-        lanes=config.embedding_lanes or None,
+    options = {
+        "batch_size": config.embedding_batch_size,
+        "threads": config.embedding_threads or None,
+        "lanes": config.embedding_lanes or None,
+        "device": config.embedding_device,
         **config.provider_options(),
-    )
+    }
+    models = ModelShelf(config.embedding_provider, options)  # other models load on first use
+    provider = await models.load_default()
     async with infrastructure(config, "embedder") as infra:
 
         def embed_stage(ports: StagePorts) -> EmbedStage:
-            chunks = PostgresChunkStore(infra.pool)
-            return EmbedStage(ports, chunks=chunks, provider=provider, sizes=config.chunk_sizes())
+            return EmbedStage(
+                ports,
+                chunks=PostgresChunkStore(infra.pool),
+                provider=provider,
+                sizes=config.chunk_sizes(),
+                models=models,
+            )
 
         yield stage_worker(
             infra,

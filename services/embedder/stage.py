@@ -12,6 +12,7 @@ from schemas import topics
 from schemas.events import DocumentIndexed, DocumentParsed, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
+from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.embedding.ports import EmbeddingProvider
 from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
 from services.common.kafka.records import Delivery, Position
@@ -20,7 +21,8 @@ from services.common.stage import StagePorts, skipped_deleted
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, ChunkSizes, chunk_text
 from services.embedder.core.citations import cite
-from services.embedder.core.ports import ChunkStore, DocumentChunks
+from services.embedder.core.ports import ChunkStore, DocumentChunks, ModelSource
+from services.embedder.core.targets import Target, TargetError, target_for, wanted_model
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,13 @@ class EmbedStage:
         chunks: ChunkStore,
         provider: EmbeddingProvider,
         sizes: ChunkSizes,
+        models: ModelSource | None = None,
     ) -> None:
-        self.sizes = sizes.within(provider.max_tokens)
+        self.configured = sizes  # fitted to each model's limit when used
         self.ports = ports
         self.chunks = chunks
-        self.provider = provider
+        self.provider = provider  # the configured model: tenants without a vector set get it
+        self.models = models or ModelShelf(None, default=provider)
         self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
         self._calls_running = 0
         self._busy_since = 0.0
@@ -77,44 +81,37 @@ class EmbedStage:
         announced = asyncio.gather(*(self.ports.started(p) for p in parsed))
         delivery_of = {d.event.event_id: d for d in deliveries}
         indexed = 0
+        chunked: list[list[Chunk]] = []
         try:
-            texts, layouts = await asyncio.gather(
+            texts, layouts, targets = await asyncio.gather(
                 asyncio.gather(*(self._text(p) for p in parsed)),
                 asyncio.gather(*(self._layout(p) for p in parsed)),
+                self._targets(parsed),
             )
             ready = [
-                (p, t, lay)
-                for p, t, lay in zip(parsed, texts, layouts, strict=True)
-                if t is not None
+                (p, t, lay, target)
+                for p, t, lay, target in zip(parsed, texts, layouts, targets, strict=True)
+                if t is not None and isinstance(target, Target)
             ]
             chunked = await asyncio.to_thread(
-                self._chunk_all, [t for _, t, _ in ready], [lay for _, _, lay in ready]
+                self._chunk_all, [(t, lay, g) for _, t, lay, g in ready]
             )
             await announced  # every StageStarted is acknowledged before any outcome
-            missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
-            gone = await self.ports.skip_deleted(missing)  # deleted meanwhile: not a failure
-            stored.update(gone)
-            missing = [p for p in missing if p.event_id not in gone]
-            await asyncio.gather(
-                *(
-                    self.ports.retrier.dead_letter(
-                        delivery_of[p.event_id],
-                        BLOB_MISSING,
-                        "the parsed text is missing from the blob store; retry the job",
-                        kind="embed-failed",
-                    )
-                    for p in missing
-                )
-            )
-            stored.update(p.event_id for p in missing)
-            documents = [PendingDocument(p, c) for (p, _, _), c in zip(ready, chunked, strict=True)]
-            indexed = await self._embed_and_store(documents, delivery_of, stored)
+            refused = await self._refuse(parsed, texts, targets, delivery_of, stored)
+            _observe("failed", started, refused)
+            documents = [
+                PendingDocument(p, c, target)
+                for (p, _, _, target), c in zip(ready, chunked, strict=True)
+            ]
+            by_model: dict[str, list[PendingDocument[Target]]] = {}
+            for document in documents:
+                by_model.setdefault(document.target.provider.model_name, []).append(document)
+            for group in by_model.values():
+                indexed += await self._embed_and_store(group, delivery_of, stored, started)
         finally:
             if not announced.done():
                 announced.cancel()
         elapsed = time.perf_counter() - started
-        for _ in range(indexed):
-            metrics.STAGE_SECONDS.labels("embed", "ok").observe(elapsed / max(1, indexed))
         log.info(
             "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
             indexed,
@@ -124,8 +121,65 @@ class EmbedStage:
             extra=ctx(stage="embed"),
         )
 
+    async def _targets(self, parsed: list[DocumentParsed]) -> list[Target | TargetError]:
+        """Each document's vector set, model and chunking (or why it has none here)."""
+        tenants = {p.tenant_id for p in parsed if p.vector_set is None}
+        active = await self.chunks.active_sets(tenants) if tenants else {}
+        targets: list[Target | TargetError] = []
+        for event in parsed:
+            tenant_set = None if event.vector_set is not None else active.get(event.tenant_id)
+            model = wanted_model(event, tenant_set, self.provider.model_name)
+            try:
+                provider = await self.models.get(model)
+                targets.append(target_for(event, tenant_set, provider, self.configured))
+            except ModelUnavailableError as error:
+                targets.append(TargetError(error.code, str(error)))
+            except TargetError as error:
+                targets.append(error)
+        return targets
+
+    async def _refuse(
+        self,
+        parsed: list[DocumentParsed],
+        texts: list[str | None],
+        targets: list[Target | TargetError],
+        delivery_of: dict[str, Delivery],
+        stored: set[str],
+    ) -> int:
+        """Dead-letter documents whose text is gone (skip those deleted meanwhile: not a
+        failure); fail those whose vector set cannot be written here (a model this deployment
+        lacks, a chunking the model cannot take); return how many were refused."""
+        missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
+        gone = await self.ports.skip_deleted(missing)  # deleted meanwhile: not a failure
+        stored.update(gone)
+        missing = [p for p in missing if p.event_id not in gone]
+        unwritable = [
+            (p, target)
+            for p, t, target in zip(parsed, texts, targets, strict=True)
+            if t is not None and isinstance(target, TargetError)
+        ]
+        await asyncio.gather(
+            *(
+                self.ports.retrier.dead_letter(
+                    delivery_of[p.event_id],
+                    BLOB_MISSING,
+                    "the parsed text is missing from the blob store; retry the job",
+                    kind="embed-failed",
+                )
+                for p in missing
+            ),
+            *(self.ports.fail(p, error.code, error.message) for p, error in unwritable),
+        )
+        stored.update(p.event_id for p in missing)
+        stored.update(p.event_id for p, _ in unwritable)
+        return len(missing) + len(unwritable)
+
     async def _embed_and_store(
-        self, documents: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
+        self,
+        documents: list[PendingDocument[Target]],
+        delivery_of: dict[str, Delivery],
+        stored: set[str],
+        started: float,
     ) -> int:
         """Embed the documents' chunks and store each document once its last chunk has a vector.
 
@@ -135,9 +189,10 @@ class EmbedStage:
         a time, so the model is not left idle while the database and Kafka answer. Returns the
         number of documents indexed.
         """
-        calls = model_calls(documents, self.provider.batch_size, self.provider.concurrency)
+        provider = documents[0].target.provider  # one model per group
+        calls = model_calls(documents, provider.batch_size, provider.concurrency)
         finished = [d for d in documents if d.done]  # no chunks: nothing to embed
-        running: set[asyncio.Task[list[PendingDocument]]] = set()
+        running: set[asyncio.Task[list[PendingDocument[Target]]]] = set()
         storing: asyncio.Task[int] | None = None
         indexed = 0
 
@@ -155,14 +210,16 @@ class EmbedStage:
                 indexed += await storing
                 storing = None
             if storing is None and finished:
-                storing = asyncio.create_task(self._store(list(finished), delivery_of, stored))
+                storing = asyncio.create_task(
+                    self._store(list(finished), delivery_of, stored, started)
+                )
                 finished.clear()
 
         try:
             for call in calls:
-                while len(running) >= self.provider.concurrency:
+                while len(running) >= provider.concurrency:
                     await collect()
-                running.add(asyncio.create_task(self._vectors(call)))
+                running.add(asyncio.create_task(self._vectors(call, provider)))
             while running:
                 await collect()
             while storing is not None or finished:
@@ -174,10 +231,18 @@ class EmbedStage:
         return indexed
 
     async def _store(
-        self, finished: list[PendingDocument], delivery_of: dict[str, Delivery], stored: set[str]
+        self,
+        finished: list[PendingDocument[Target]],
+        delivery_of: dict[str, Delivery],
+        stored: set[str],
+        started: float,
     ) -> int:
-        """Upsert finished documents' chunks (one transaction), then announce each; # indexed."""
-        documents: list[tuple[DocumentParsed, DocumentChunks]] = []
+        """Upsert finished documents' chunks (one transaction), then announce each; # indexed.
+
+        Each document's stage time is observed here, when its outcome is durable: the time
+        since its round started, not the batch's average (documents finish at their own pace).
+        """
+        documents: list[tuple[DocumentParsed, DocumentChunks, Target]] = []
         failures: list[tuple[DocumentParsed, str]] = []  # only the document is at fault
         refused: list[tuple[DocumentParsed, str]] = []  # dead-lettered: our side gave up
         for doc in finished:
@@ -195,16 +260,17 @@ class EmbedStage:
                     source_event_id=event.event_id,
                     chunks=doc.chunks,
                     vectors=doc.embedded(),
+                    target=doc.target.key,
                     job_id=event.job_id,
                 )
-                documents.append((event, chunks))
-        deleted = await self.chunks.replace(self.provider.model_name, [d for _, d in documents])
-        for event, _ in documents:
+                documents.append((event, chunks, doc.target))
+        deleted = await self.chunks.replace([d for _, d, _ in documents])
+        for event, _, _ in documents:
             if event.event_id in deleted:
                 skipped_deleted(self.ports.stage, event)
-        documents = [(e, d) for e, d in documents if e.event_id not in deleted]
+        documents = [(e, d, t) for e, d, t in documents if e.event_id not in deleted]
         await asyncio.gather(
-            *(self._indexed(event, len(d.chunks)) for event, d in documents),
+            *(self._indexed(event, len(d.chunks), target) for event, d, target in documents),
             *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),
             *(
                 self.ports.retrier.dead_letter(
@@ -214,9 +280,18 @@ class EmbedStage:
             ),
         )
         stored.update(doc.event.event_id for doc in finished)
+        _observe("ok", started, len(documents))
+        _observe("failed", started, len(failures) + len(refused))
+        retrier = self.ports.retrier
+        for event, _, _ in documents:
+            retrier.finished(delivery_of[event.event_id].retries, succeeded=True)
+        for event, _ in failures:
+            retrier.finished(delivery_of[event.event_id].retries, succeeded=False)
         return len(documents)
 
-    async def _vectors(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
+    async def _vectors(
+        self, call: list[tuple[PendingDocument[Target], int]], provider: EmbeddingProvider
+    ) -> list[PendingDocument[Target]]:
         """Embed one call's chunks (`(document, chunk index)`); return the documents finished.
 
         A provider refusal (`ValueError`: a 4xx, a bad vector) must not hold the batch hostage:
@@ -228,9 +303,11 @@ class EmbedStage:
         if not call:
             return []
         self._model_busy(+1)
+        metrics.EMBED_BATCH_SIZE.observe(len(call))
+        metrics.EMBED_BATCH_TOKENS.observe(sum(doc.chunks[i].token_count for doc, i in call))
         try:
             vectors = await asyncio.to_thread(
-                self.provider.embed, [doc.chunks[i].text for doc, i in call]
+                provider.embed, [doc.chunks[i].text for doc, i in call]
             )
         except ValueError as error:
             log.warning(
@@ -239,12 +316,12 @@ class EmbedStage:
                 error,
                 extra=ctx(stage="embed"),
             )
-            return await self._one_by_one(call)
+            return await self._one_by_one(call, provider)
         finally:
             self._model_busy(-1)
         if len(vectors) != len(call):
             raise ValueError(f"the provider returned {len(vectors)} vectors for {len(call)} texts")
-        finished: list[PendingDocument] = []
+        finished: list[PendingDocument[Target]] = []
         for (doc, i), vector in zip(call, vectors, strict=True):
             if doc.put(i, vector):
                 finished.append(doc)
@@ -258,13 +335,15 @@ class EmbedStage:
         self._busy_since = now_
         self._calls_running += change
 
-    async def _one_by_one(self, call: list[tuple[PendingDocument, int]]) -> list[PendingDocument]:
-        indexes: dict[PendingDocument, list[int]] = {}  # by identity, in call order
+    async def _one_by_one(
+        self, call: list[tuple[PendingDocument[Target], int]], provider: EmbeddingProvider
+    ) -> list[PendingDocument[Target]]:
+        indexes: dict[PendingDocument[Target], list[int]] = {}  # by identity, in call order
         for doc, i in call:
             indexes.setdefault(doc, []).append(i)
-        finished: list[PendingDocument] = []
+        finished: list[PendingDocument[Target]] = []
         for doc, mine in indexes.items():
-            outcome = await self._one([doc.chunks[i] for i in mine])
+            outcome = await self._one([doc.chunks[i] for i in mine], provider)
             if isinstance(outcome, ValueError):
                 doc.refused = outcome
                 finished.append(doc)
@@ -274,26 +353,29 @@ class EmbedStage:
                 finished.append(doc)
         return finished
 
-    async def _one(self, chunks: list[Chunk]) -> list[list[float]] | ValueError:
+    async def _one(
+        self, chunks: list[Chunk], provider: EmbeddingProvider
+    ) -> list[list[float]] | ValueError:
         if not chunks:
             return []
         try:
-            return await asyncio.to_thread(self.provider.embed, [c.text for c in chunks])
+            return await asyncio.to_thread(provider.embed, [c.text for c in chunks])
         except ValueError as error:
             return error
 
-    def _chunk_all(self, texts: list[str], layouts: list[Layout | None]) -> list[list[Chunk]]:
+    def _chunk_all(self, work: list[tuple[str, Layout | None, Target]]) -> list[list[Chunk]]:
+        """Each text cut with its target's tokenizer and sizes, pages and headings cited."""
         return [
             cite(
                 chunk_text(
-                    t,
-                    self.provider.tokenizer,
-                    max_tokens=self.sizes.max_tokens,
-                    overlap_tokens=self.sizes.overlap_tokens,
+                    text,
+                    target.provider.tokenizer,
+                    max_tokens=target.sizes.max_tokens,
+                    overlap_tokens=target.sizes.overlap_tokens,
                 ),
                 layout,
             )
-            for t, layout in zip(texts, layouts, strict=True)
+            for text, layout, target in work
         ]
 
     async def _text(self, event: DocumentParsed) -> str | None:
@@ -319,11 +401,19 @@ class EmbedStage:
             )
             return None
 
-    async def _indexed(self, event: DocumentParsed, count: int) -> None:
+    async def _indexed(self, event: DocumentParsed, count: int, target: Target) -> None:
         indexed = DocumentIndexed(
             chunk_count=count,
-            embedding_model=self.provider.model_name,
-            dimensions=self.provider.dimensions,
+            embedding_model=target.provider.model_name,
+            dimensions=target.provider.dimensions,
+            vector_set=target.ref,
             **caused_by(event, "indexed", self.ports.origin),
         )
         await self.ports.publisher.publish(topics.DOCUMENTS_INDEXED, indexed)
+
+
+def _observe(outcome: str, started: float, documents: int) -> None:
+    """`documents` finished the embed stage now with `outcome`, after starting at `started`."""
+    elapsed = time.perf_counter() - started
+    for _ in range(documents):
+        metrics.STAGE_SECONDS.labels("embed", outcome).observe(elapsed)

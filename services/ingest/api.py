@@ -10,7 +10,9 @@ from litestar.datastructures import UploadFile
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIFormat,
+    OpenAPIHeader,
     OpenAPIMediaType,
+    OpenAPIResponse,
     OpenAPIType,
     Operation,
     RequestBody,
@@ -22,6 +24,7 @@ from services.common.access import SECURITY, error_responses, requires
 from services.common.auth import WRITE, Principal
 from services.common.problems import Problem, problem
 from services.ingest.core.uploads import MAX_IDEMPOTENCY_KEY, MAX_METADATA_BYTES
+from services.ingest.limits import limit_uploads
 from services.ingest.service import IngestService, UploadAccepted
 
 _UPLOAD_BODY = RequestBody(
@@ -50,25 +53,38 @@ _UPLOAD_BODY = RequestBody(
 )
 
 
+_RETRY_AFTER = OpenAPIHeader(
+    schema=OpenAPISchema(type=OpenAPIType.INTEGER, minimum=1),
+    required=True,
+    description="Seconds to wait before trying again",
+)
+
+
 @dataclass
 class _UploadOperation(Operation):
-    """The upload's OpenAPI operation: the multipart body the handler reads itself."""
+    """The upload's OpenAPI operation: the multipart body the handler reads itself, and the
+    Retry-After header of its 429 and 503 answers."""
 
     def __post_init__(self) -> None:
         self.request_body = _UPLOAD_BODY
+        for status in ("429", "503"):
+            response = (self.responses or {}).get(status)
+            if isinstance(response, OpenAPIResponse):
+                response.headers = {"Retry-After": _RETRY_AFTER}
 
 
 @post(
     "/v1/documents",
     status_code=202,
     guards=[requires(WRITE)],  # before the body is read: a token without the scope costs nothing
+    middleware=[limit_uploads],  # the process's cap (503) and the tenant's limits (429), ditto
     security=SECURITY,
     operation_class=_UploadOperation,
     responses={
         202: ResponseSpec(
             UploadAccepted, description="Queued: where to follow the job", generate_examples=False
         ),
-        **error_responses(409, 413, 415, 422),
+        **error_responses(409, 413, 415, 422, 429),
     },
 )
 async def upload_document(

@@ -1,4 +1,4 @@
-"""The ingest use case: validate, store the bytes, record the upload, announce it, answer."""
+"""The ingest use case: validate, charge the quota, store, record, announce, answer."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import logging
 import msgspec
 from aiokafka.errors import KafkaError
 
-from schemas import topics
-from schemas.events import BlobRef, DocumentUploaded, Origin, now, uuid7
+from schemas.events import now, uuid7
 from services.common import metrics
 from services.common.auth import Principal
 from services.common.blobstore import sha256_hex
 from services.common.logs import ctx
-from services.common.ports import EventPublisher
-from services.ingest.core.ports import UploadRecord, UploadsStore
+from services.ingest.core.limits import LimitedError
+from services.ingest.core.ports import TenantUsage, UploadRecord, UploadsStore
 from services.ingest.core.uploads import (
     UploadRejectedError,
     check_idempotency_key,
     validate_upload,
 )
+from services.ingest.relay import Deliveries
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +35,34 @@ class UploadAccepted(msgspec.Struct, frozen=True):
 
 
 class IngestService:
-    """Accepts uploads; answers only after Kafka has acknowledged the event."""
+    """Accepts uploads; answers 202 only after Kafka has acknowledged the event.
+
+    Every stored upload is published: by this request when Kafka answers within
+    `publish_timeout_s`, else by the send still pending or by a relay (services/ingest/relay.py).
+    """
 
     def __init__(
         self,
         *,
         uploads: UploadsStore,
-        publisher: EventPublisher,
-        origin: Origin,
+        deliveries: Deliveries,
+        holder: str,
         max_upload_bytes: int,
         status_base_url: str,
+        publish_timeout_s: float = 30.0,
+        usage: TenantUsage | None = None,
     ) -> None:
         self.uploads = uploads
-        self.publisher = publisher
-        self.origin = origin
+        self.deliveries = deliveries
+        self.holder = holder  # this process, as the holder of the sends it starts
         self.max_upload_bytes = max_upload_bytes
         self.status_base_url = status_base_url.rstrip("/")
-        self._marking: set[asyncio.Task[None]] = set()
+        self.publish_timeout_s = publish_timeout_s
+        self.usage = usage  # the tenants' byte quota; None: no quota
 
-    async def drain(self) -> None:
-        """Wait for the `published_at` updates still running (at shutdown)."""
-        if self._marking:
-            await asyncio.gather(*self._marking, return_exceptions=True)
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait up to `timeout_s` for the sends still pending (at shutdown)."""
+        await self.deliveries.drain(timeout_s)
 
     async def accept(
         self,
@@ -67,8 +73,44 @@ class IngestService:
         metadata_json: str | bytes | None,
         idempotency_key: str | None,
     ) -> UploadAccepted:
-        """Run the upload; raises UploadRejectedError with an HTTP status on bad input."""
+        """Run the upload; raises UploadRejectedError with an HTTP status on bad input, and
+        LimitedError when the tenant's byte quota has no room for it.
+
+        Counted per tenant (`sluice_uploads_total`): accepted, rejected (the input: 4xx),
+        kafka_unavailable or failed (our side: 5xx and anything unexpected).
+        """
         principal.require("documents:write")
+        outcome = "failed"
+        try:
+            accepted = await self._accept(
+                principal,
+                data=data,
+                filename=filename,
+                metadata_json=metadata_json,
+                idempotency_key=idempotency_key,
+            )
+            outcome = "accepted"
+        except UploadRejectedError as error:
+            outcome = "rejected" if error.status < 500 else outcome
+            if isinstance(error.__cause__, (KafkaError, TimeoutError)):
+                outcome = "kafka_unavailable"
+            raise
+        except LimitedError as error:
+            outcome = "limited" if error.status != 503 else "unavailable"
+            raise
+        finally:
+            metrics.UPLOADS.labels(principal.tenant, outcome).inc()
+        return accepted
+
+    async def _accept(
+        self,
+        principal: Principal,
+        *,
+        data: bytes,
+        filename: str | None,
+        metadata_json: str | bytes | None,
+        idempotency_key: str | None,
+    ) -> UploadAccepted:
         key = check_idempotency_key(idempotency_key)
         # Hashing and content checks of a body up to the upload limit run in a thread, so
         # the event loop (and /health/live) never waits for them.
@@ -86,6 +128,8 @@ class IngestService:
             metadata_json=metadata_json,
             max_bytes=self.max_upload_bytes,
         )
+        if self.usage is not None:  # LimitedError when the quota has no room (counted by accept)
+            await self.usage.charge_bytes(principal.tenant, upload.size)
         record = await self.uploads.create(
             UploadRecord(
                 job_id=uuid7(),
@@ -99,6 +143,7 @@ class IngestService:
                 metadata=upload.metadata,
                 created_at=now(),
                 idempotency_key=key,
+                holder=self.holder,
             ),
             data,
         )
@@ -113,7 +158,6 @@ class IngestService:
             )
         if record.published_at is None:
             await self._publish(record)
-        metrics.UPLOADS.labels("accepted").inc()
         return UploadAccepted(
             job_id=record.job_id,
             document_id=record.document_id,
@@ -124,39 +168,20 @@ class IngestService:
             },
         )
 
-    async def _mark_published(self, job_id: str) -> None:
-        try:
-            await self.uploads.mark_published(job_id)
-        except Exception:  # logged; see the comment in _publish
-            log.warning("could not mark upload published", exc_info=True, extra=ctx(job_id=job_id))
-
     async def _publish(self, record: UploadRecord) -> None:
-        event = DocumentUploaded(
-            event_id=record.event_id,
-            occurred_at=record.created_at,
-            tenant_id=record.tenant_id,
-            job_id=record.job_id,
-            document_id=record.document_id,
-            trace_id=record.job_id,
-            origin=self.origin,
-            blob=BlobRef(sha256=record.sha256, size=record.size, media_type=record.media_type),
-            filename=record.filename,
-            metadata=record.metadata,
-        )
+        """Send the event and wait for Kafka's acknowledgement (the published mark is written
+        off the response path); 503 when Kafka does not acknowledge in time."""
         try:
-            await self.publisher.publish(topics.DOCUMENTS_UPLOADED, event)
-        except KafkaError as error:
-            metrics.UPLOADS.labels("kafka_unavailable").inc()
+            await self.deliveries.wait(record, self.publish_timeout_s)
+        except (TimeoutError, KafkaError) as error:
             raise UploadRejectedError(
                 503,
                 "Queue unavailable",
-                "the upload is stored but could not be queued; retry with the same Idempotency-Key",
+                f"the upload is stored as job {record.job_id} but Kafka has not acknowledged it"
+                " yet; it will be queued as soon as Kafka answers, with no retry needed (a"
+                " retry with the same Idempotency-Key returns this job)",
+                retry_after_s=5,
             ) from error
-        # Off the response path: the answer does not depend on it, and a lost update only
-        # means a keyed retry re-sends the same event (same event_id, deduplicated).
-        task = asyncio.create_task(self._mark_published(record.job_id))
-        self._marking.add(task)
-        task.add_done_callback(self._marking.discard)
         log.info(
             "upload accepted",
             extra=ctx(

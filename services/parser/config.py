@@ -1,21 +1,122 @@
-"""Parser settings: the common ones plus sandbox limits."""
+"""Parser settings: the common ones, LlamaParse and its routing, and the sandbox's limits."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from services.common.settings import CommonSettings, CpuNice
 
+LLAMAPARSE_IN_FLIGHT = 8  # documents at once by default with LlamaParse on: they mostly wait
+_PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
-class ParserSettings(CommonSettings, kw_only=True, frozen=True):
+
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class LlamaParseSettings(CommonSettings, kw_only=True, frozen=True):
+    """SLUICE_LLAMAPARSE_*: LlamaParse's REST API, which documents it reads, and failover."""
+
+    llamaparse_api_key: Annotated[
+        str, _doc("LlamaCloud API key; empty: LlamaParse is off and every document is local")
+    ] = ""
+    llamaparse_base_url: Annotated[
+        str, _doc("LlamaCloud API base (EU: `https://api.cloud.eu.llamaindex.ai`)")
+    ] = "https://api.cloud.llamaindex.ai"
+    llamaparse_tier: Annotated[
+        Literal["cost_effective", "agentic", "agentic_plus"],
+        _doc("Parse tier (`fast` is not offered: it returns no Markdown)"),
+    ] = "cost_effective"
+    llamaparse_version: Annotated[str, _doc("Version of the tier's configuration")] = "latest"
+    llamaparse_media_types: Annotated[
+        str,
+        _doc(
+            "Comma-separated media types (patterns: `application/*`) that LlamaParse reads;"
+            " the others are parsed locally"
+        ),
+    ] = f"application/pdf,{_PPTX}"
+    llamaparse_tenants: Annotated[
+        str, _doc("Comma-separated tenants (patterns: `acme-*`) whose documents it reads")
+    ] = "*"
+    llamaparse_request_timeout_s: Annotated[
+        float, msgspec.Meta(gt=0, description="Limit of one HTTP request (upload, poll)")
+    ] = 60.0
+    llamaparse_job_timeout_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="Limit of one document from upload to result; beyond it the document"
+            " ends `llamaparse_timeout`",
+        ),
+    ] = 600.0
+    llamaparse_poll_initial_s: Annotated[
+        float, msgspec.Meta(gt=0, description="First wait before polling a job; doubles")
+    ] = 1.0
+    llamaparse_poll_max_s: Annotated[
+        float, msgspec.Meta(gt=0, description="Longest wait between two polls of a job")
+    ] = 10.0
+    llamaparse_max_result_mb: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Largest result read, in MiB; a larger one ends the document"
+            " `result_too_large`",
+        ),
+    ] = 64
+    llamaparse_rate_limit_wait_s: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            description="Time one document may wait on 429s (honouring `Retry-After`) before"
+            " LlamaParse counts as over quota",
+        ),
+    ] = 60.0
+    llamaparse_failover: Annotated[
+        bool,
+        _doc(
+            "Parse locally when LlamaParse is down (5xx, no connection, timeouts) or over"
+            " quota; off: wait for it (down) or retry later (quota)"
+        ),
+    ] = True
+    llamaparse_cooldown_s: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            description="After a failover, how long routed documents go straight to the local"
+            " parser before LlamaParse is tried again",
+        ),
+    ] = 30.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.llamaparse_api_key:
+            return
+        if not self.llamaparse_base_url.startswith(("https://", "http://")):
+            raise ValueError("SLUICE_LLAMAPARSE_BASE_URL must be an http(s) URL")
+        if self.env == "production" and not self.llamaparse_base_url.startswith("https://"):
+            raise ValueError(
+                "SLUICE_LLAMAPARSE_BASE_URL must be https:// in production (it carries the key"
+                " and the documents)"
+            )
+        if self.llamaparse_poll_max_s < self.llamaparse_poll_initial_s:
+            raise ValueError(
+                "SLUICE_LLAMAPARSE_POLL_MAX_S must be at least SLUICE_LLAMAPARSE_POLL_INITIAL_S"
+            )
+
+    @property
+    def llamaparse_enabled(self) -> bool:
+        """Whether LlamaParse reads the documents its routes name."""
+        return bool(self.llamaparse_api_key)
+
+
+class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the parser service."""
 
     cpu_nice: CpuNice = 10
 
     parser_port: Annotated[int, msgspec.Meta(description="Parser health/metrics port")] = 8002
-    parser_group: Annotated[str, msgspec.Meta(description="Consumer group")] = "sluice-parser"
     parse_workers: Annotated[
         int, msgspec.Meta(ge=1, description="Parser worker processes (one document each at a time)")
     ] = 2
@@ -65,6 +166,15 @@ class ParserSettings(CommonSettings, kw_only=True, frozen=True):
         msgspec.Meta(
             ge=0,
             description="Documents handled at once, each handed on as it finishes"
-            " (0: SLUICE_PARSE_WORKERS)",
+            f" (0: SLUICE_PARSE_WORKERS, at least {LLAMAPARSE_IN_FLIGHT} with LlamaParse on)",
         ),
     ] = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Documents the parser handles at once (SLUICE_PARSER_IN_FLIGHT, or its default)."""
+        if self.parser_in_flight:
+            return self.parser_in_flight
+        if self.llamaparse_enabled:
+            return max(self.parse_workers, LLAMAPARSE_IN_FLIGHT)
+        return self.parse_workers

@@ -22,7 +22,7 @@ from services.parser.core.errors import (
     ExtractorFailedError,
     ParseError,
 )
-from services.parser.core.ports import TextExtractor
+from services.parser.core.ports import Parsers
 
 log = logging.getLogger(__name__)
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -32,15 +32,15 @@ RESOURCE_RETRIES = 2  # resource_limit may pass on a less loaded worker
 class ParseStage:
     """Handler for the parser's consumer loop (per-record mode: a batch of one).
 
-    `parse_timeout` is final unless `timeout_retries` > 0: a file that hangs the parser once
-    would only hang it again, and each retry costs a worker the whole time limit.
+    `parsers` picks the parser of each document (the local sandbox, or LlamaParse by route)
+    and names it; the name goes out on `DocumentParsed.parser`. `parse_timeout` is final
+    unless `timeout_retries` > 0: a file that hangs the parser once would only hang it
+    again, and each retry costs a worker the whole time limit.
     """
 
-    def __init__(
-        self, ports: StagePorts, *, extractor: TextExtractor, timeout_retries: int = 0
-    ) -> None:
+    def __init__(self, ports: StagePorts, *, parsers: Parsers, timeout_retries: int = 0) -> None:
         self.ports = ports
-        self.extractor = extractor
+        self.parsers = parsers
         self.retries_for = {PARSE_TIMEOUT: timeout_retries, RESOURCE_LIMIT: RESOURCE_RETRIES}
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
@@ -78,7 +78,9 @@ class ParseStage:
     async def _parse(self, delivery: Delivery, upload: DocumentUploaded, started: float) -> None:
         try:
             data = await self.ports.blobs.get(upload.blob)
-            parsed = await self.extractor.extract(data, upload.blob.media_type)
+            result = await self.parsers.parse(
+                data, upload.blob.media_type, tenant_id=upload.tenant_id
+            )
         except ParseError as error:
             if error.code == INTERNAL:
                 # A bug in an extractor that this file triggers: the consumer loop's isolation
@@ -88,6 +90,7 @@ class ParseStage:
                 await self.ports.retrier.retry_later(delivery, error.code, error.message)
                 return
             await self.ports.fail(upload, error.code, error.message)
+            self.ports.retrier.finished(delivery.retries, succeeded=False)
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         except BlobNotFoundError:
@@ -103,6 +106,10 @@ class ParseStage:
             )
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
+        parsed = result.text
+        metrics.DOCUMENTS_PARSED.labels(result.parser).inc()
+        if result.failover is not None:
+            metrics.PARSER_FAILOVERS.labels(result.failover).inc()
         text = parsed.text.encode()
         ref = await self.ports.blobs.put(text, TEXT_MEDIA_TYPE, owner=upload)
         layout = None  # pages and headings, for citations; None when the format has neither
@@ -122,12 +129,17 @@ class ParseStage:
                 source=upload.blob,
                 metadata=upload.metadata,
                 layout=layout,
+                vector_set=upload.vector_set,  # a reprocess job's target set rides along
+                parser=result.parser,
                 **caused_by(upload, "parsed", self.ports.origin),
             ),
         )
         metrics.STAGE_SECONDS.labels("parse", "ok").observe(time.perf_counter() - started)
+        self.ports.retrier.finished(delivery.retries, succeeded=True)
         log.info(
-            "parsed %d chars",
+            "parsed %d chars (%s parser%s)",
             len(parsed.text),
+            result.parser,
+            f", failed over: {result.failover}" if result.failover else "",
             extra=ctx(job_id=upload.job_id, document_id=upload.document_id, stage="parse"),
         )

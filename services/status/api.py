@@ -19,6 +19,7 @@ from services.status.adapters.queries import (
     JobView,
     SearchHit,
     StatusQueries,
+    search_hit,
 )
 from services.status.core.ports import Deletion
 from services.status.core.projection import JobState
@@ -44,11 +45,27 @@ class SearchRequest(msgspec.Struct, frozen=True):
     top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
 
 
+class SearchedSet(msgspec.Struct, frozen=True):
+    """The vector set a search read: one per search, never a mix."""
+
+    set_id: int
+    chunk_tokens: Annotated[
+        int | None, msgspec.Meta(description="tokens per chunk (null: not recorded)")
+    ]
+    chunk_overlap: Annotated[
+        int | None, msgspec.Meta(description="tokens shared by neighbours (null: not recorded)")
+    ]
+
+
 class SearchResponse(msgspec.Struct, frozen=True):
     """Ranked chunks."""
 
     results: list[SearchHit]
     embedding_model: str
+    vector_set: Annotated[
+        SearchedSet | None,
+        msgspec.Meta(description="the tenant's active vector set; null before any is indexed"),
+    ] = None
 
 
 class StatusController(Controller):
@@ -179,12 +196,23 @@ class StatusController(Controller):
     async def search_chunks(
         self, data: SearchRequest, principal: Principal, search: SearchService
     ) -> Response[SearchResponse] | Response[Problem]:
-        """Semantic search over the tenant's chunks."""
+        """Semantic search over the tenant's chunks, in the vector set the tenant searches."""
         try:
-            hits = await search.search(principal.tenant, data.query, data.top_k)
+            found = await search.search(principal.tenant, data.query, data.top_k)
         except SearchUnavailableError as error:
             return problem(503, "Service Unavailable", str(error))
-        return Response(SearchResponse(results=hits, embedding_model=search.model_name))
+        searched = found.vector_set
+        return Response(
+            SearchResponse(
+                results=[search_hit(hit) for hit in found.hits],
+                embedding_model=found.embedding_model,
+                vector_set=None
+                if searched is None
+                else SearchedSet(
+                    searched.id, searched.key.chunk_tokens, searched.key.chunk_overlap
+                ),
+            )
+        )
 
 
 def _found(view: V | None, missing: str) -> Response[V] | Response[Problem]:

@@ -91,7 +91,7 @@ def test_a_watched_folder_upload_ends_every_job_and_gives_failure_reasons(
     assert run.returncode == 1, (run.stdout, run.stderr)  # one job failed
     jobs = {Path(job["path"]).name: job for job in summary["jobs"]}
     assert sorted(jobs) == sorted([*GOOD, "corrupt.pdf"]), "hidden files are not uploaded"
-    assert summary["followed"] in ("events", "polling")
+    assert summary["followed"] == "events", "the status service streams job changes"
     assert all(job["state"] in TERMINAL for job in jobs.values()), jobs
     for name in GOOD:
         assert jobs[name]["state"] == "indexed", jobs[name]

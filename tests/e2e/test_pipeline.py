@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from infra.local import REPO_ROOT
 from tests.fixtures.pipeline import SERVICES, Pipeline, search, wait_for_state
@@ -139,6 +140,7 @@ def test_each_sample_type_is_indexed_with_ordered_stage_timestamps(
     assert job["embedding_model"] == "all-MiniLM-L6-v2"
     assert job["filename"] == name
     assert job["document_id"] == corpus.accepted[name]["document_id"]
+    assert job["parser"] == "local"  # no LlamaParse configured in this module
     stamps = job["timestamps"]
     assert set(STAGE_ORDER) <= stamps.keys(), stamps
     times = [datetime.fromisoformat(stamps[key]) for key in STAGE_ORDER]
@@ -377,7 +379,13 @@ def test_every_service_answers_health_and_metrics(
         assert metrics.status_code == 200
         assert metrics.headers["content-type"].startswith("text/plain")
         if name == "ingest":
-            assert 'sluice_uploads_total{outcome="accepted"}' in metrics.text
+            uploads = {
+                (sample.labels["tenant"], sample.labels["outcome"]): sample.value
+                for family in text_string_to_metric_families(metrics.text)
+                for sample in family.samples
+                if sample.name == "sluice_uploads_total"
+            }
+            assert uploads.get((corpus.tenant, "accepted"), 0) >= len(SAMPLES), uploads
         else:
             assert "sluice_records_consumed_total{" in metrics.text, metrics.text[:2000]
 

@@ -22,8 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas import codec, topics
 from schemas.events import AnyEvent, DocumentFailed, DocumentUploaded, RetryScheduled, Stage
 from services.common import metrics
+from services.common.kafka.admin import ensure_topics
 from services.common.kafka.consumer import ConsumerLoop
-from services.common.kafka.producer import KafkaPublisher, ensure_topics
+from services.common.kafka.producer import KafkaPublisher
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
 from tests.fixtures.infra import TopicFactory, leaders

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import topics
 from services.common.kafka import headers as deadletter
-from services.common.kafka.producer import ensure_topics
+from services.common.kafka.admin import ensure_topics
 from services.status.deadletters import DLQ_TOPICS, DeadLetterReader
 
 pytestmark = pytest.mark.integration

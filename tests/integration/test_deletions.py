@@ -43,7 +43,7 @@ BYTES = b"the same bytes, uploaded by two tenants\n"
 
 @pytest.fixture
 async def pool(fresh_database: str) -> AsyncIterator[Pool]:
-    assert "006_deletions.sql" in await migrate(fresh_database)
+    assert "011_deletions.sql" in await migrate(fresh_database)
     opened = await open_pool(fresh_database, max_size=4)
     try:
         yield opened

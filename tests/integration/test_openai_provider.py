@@ -11,10 +11,10 @@ import contextlib
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,17 +34,20 @@ from schemas.events import (
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, migrate, open_pool
 from services.common.deletions import PostgresDeletedJobs
+from services.common.embedding.models import ModelShelf
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.errors import RETRIES_EXHAUSTED, RetryableError
+from services.common.kafka.admin import ensure_topics
 from services.common.kafka.consumer import ConsumerLoop
-from services.common.kafka.producer import KafkaPublisher, ensure_topics, make_producer
+from services.common.kafka.producer import KafkaPublisher, make_producer
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier, RetryPolicy
 from services.common.stage import StagePorts
+from services.common.vectors.search import VectorHit
+from services.common.vectors.sets import VectorSet, VectorSetKey
 from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.core.chunking import ChunkSizes
 from services.embedder.stage import EmbedStage
-from services.status.adapters.queries import StatusQueries
 from services.status.search import SearchService, SearchUnavailableError
 from tests.fixtures.openai_server import OpenAIServer, hashed_vector
 
@@ -221,7 +224,25 @@ async def test_status_search_loads_the_same_provider_and_a_429_is_a_503(
         "openai_model": MODEL,
         "openai_dimensions": openai_server.dimensions,
     }
-    search = SearchService(cast(StatusQueries, None), "openai", options)
+    searched = VectorSet(
+        id=1,
+        key=VectorSetKey(MODEL, openai_server.dimensions, 256, 32),
+        table="chunks_unused",
+        created_at=datetime.now(UTC),
+    )
+
+    class OneSet:
+        """The tenant searches a set of the OpenAI model; no chunk is ever ranked."""
+
+        async def active(self, tenant_ids: Collection[str]) -> dict[str, VectorSet]:
+            return dict.fromkeys(tenant_ids, searched)
+
+        async def search(
+            self, vector_set: VectorSet, tenant_id: str, vector: Sequence[float], top_k: int
+        ) -> list[VectorHit]:
+            raise AssertionError("a query that could not be embedded ranks nothing")
+
+    search = SearchService(OneSet(), OneSet(), ModelShelf("openai", options))
     await search.load()
     assert search.load_error is None
     assert search.model_name == MODEL

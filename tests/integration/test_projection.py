@@ -15,8 +15,10 @@ from schemas import events as ev
 from schemas import topics
 from services.common.db import Pool, migrate, open_pool
 from services.common.kafka.records import Delivery, Position
+from services.common.kafka.replay import KafkaGroupOffsets
 from services.status.adapters.projector import Projector
 from services.status.adapters.queries import JobError, StatusQueries
+from services.status.replay import StoredGroupOffsets
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +92,7 @@ def indexed_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEv
         title=f"Title of {name}",
         page_count=2,
         char_count=99,
+        parser="llamaparse",
         **at(up, "parsed", start + 2),
     )
     events: list[ev.AnyEvent] = [
@@ -261,6 +264,7 @@ async def test_the_projection_reflects_each_jobs_events(pool: Pool, log: Log) ->
     )
     assert one["embedding_model"] == "all-MiniLM-L6-v2"
     assert one["error_code"] is None
+    assert one["parser"] == "llamaparse"
     stamps = [one[c] for c in ("queued_at", "parsing_at", "parsed_at", "embedding_at")]
     assert stamps == [T0 + timedelta(seconds=s) for s in range(4)]
     assert one["indexed_at"] == T0 + timedelta(seconds=4)
@@ -275,6 +279,7 @@ async def test_the_projection_reflects_each_jobs_events(pool: Pool, log: Log) ->
     )
     assert bad["failed_at"] == T0 + timedelta(seconds=4)
     assert bad["chunk_count"] is None
+    assert bad["parser"] is None, "never parsed"
     assert jobs["slow.pdf"]["state"] == "parsed"
     assert jobs["slow.pdf"]["tenant_id"] == "tenant-b"
 
@@ -421,3 +426,39 @@ async def test_a_jobs_retries_are_projected_and_shown_in_any_order(pool: Pool) -
             await projector([delivery], log.positions([delivery]))
         (row,) = (await snapshot(pool))["jobs"]
         assert row == expected, f"seed {seed}"
+
+
+async def test_a_replay_rewinds_the_running_projector_and_wins_over_its_batch_in_hand(
+    pool: Pool, log: Log, fresh_database: str
+) -> None:
+    projector = Projector(pool, GROUP)
+    rewound: list[bool] = []
+    projector.on_rewound = lambda: rewound.append(True)
+    assignment = [TopicPartition(t, p) for t in topics.PIPELINE_TOPICS for p in range(PARTITIONS)]
+    first, rest = log.deliveries[:5], log.deliveries[5:]
+    await projector.stored_offsets(assignment)
+    await projector(first, log.positions(first))
+    assert not await projector.rewound()
+
+    # A replay (`sluice replay --service status`) rewinds every partition while it runs.
+    store = StoredGroupOffsets(fresh_database, GROUP, KafkaGroupOffsets("unused:9092", GROUP))
+    await store.alter(dict.fromkeys(assignment, 0))
+    assert await projector.rewound()  # an idle projector finds out
+
+    # The batch it read before the replay stores nothing: its rows roll back, it reseeks.
+    before = await snapshot(pool)
+    await projector(rest, log.positions(rest))
+    assert rewound == [True]
+    assert await snapshot(pool) == before
+    assert set((await offsets(pool)).values()) == {0}
+    await projector(rest, log.positions(rest))  # until it has reseeked, batches are ignored
+    assert await snapshot(pool) == before
+
+    # Reseeked, it reprojects everything from the start: the same rows, offsets at the end.
+    resumed = await projector.stored_offsets(assignment)
+    assert set(resumed.values()) == {0}
+    assert not await projector.rewound()
+    await projector(log.deliveries, log.positions())
+    empty = {(tp.topic, tp.partition): 0 for tp in assignment}
+    assert await offsets(pool) == {**empty, **log.positions()}
+    assert len((await snapshot(pool))["job_events"]) == len(log.deliveries)

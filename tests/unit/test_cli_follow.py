@@ -17,7 +17,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.cli.client import Api
 from services.cli.config import CliConfig
-from services.cli.follow import Tracker, follow
+from services.cli.follow import JobEvent, Tracker, follow
 from services.cli.models import Job, JobError
 
 pytestmark = pytest.mark.unit
@@ -35,9 +35,10 @@ class FakeStatus:
     after a job's last event). The transport buffers the whole stream, so its events cannot
     be interleaved with the reads in any other way."""
 
-    def __init__(self, *, events: bool) -> None:
+    def __init__(self, *, events: bool, changes: bool = False) -> None:
         self.gets: list[str] = []
         self.events_mode = events
+        self.changes = changes  # the stream sends the status service's JobChange bodies
         self.step = dict.fromkeys(PATHS, 0)
         routes: list[Any] = [self.job]
         if events:
@@ -78,7 +79,16 @@ class FakeStatus:
                 for number, (job_id, state) in enumerate(
                     (j, s) for j, path in PATHS.items() for s in path
                 ):
-                    data = msgspec.json.encode({"job_id": job_id, "state": state}).decode()
+                    body: dict[str, Any] = {"job_id": job_id, "state": state}
+                    if self.changes:  # services.status.adapters.changes.JobChange
+                        body |= {
+                            "document_id": f"d-{job_id}",
+                            "attempt": 1,
+                            "retries": 0,
+                            "error": ERROR if state == "failed" else None,
+                            "changed_at": "2026-01-01T00:00:00Z",
+                        }
+                    data = msgspec.json.encode(body).decode()
                     yield ServerSentEventMessage(data=data, id=number, event="job")
 
             return ServerSentEvent(changes())
@@ -130,6 +140,15 @@ async def test_jobs_are_followed_to_the_end_in_order(events: bool) -> None:
         assert reads >= len(PATHS["j-ok"]) - 1, "one state per read"
 
 
+async def test_the_status_services_job_changes_move_the_jobs_and_ends_are_read() -> None:
+    status = FakeStatus(events=True, changes=True)
+    mode, tracker, seen = await _follow(status)
+    assert mode == "events"
+    _ended_well(tracker)  # a change is no whole job: the chunk count is read at the end
+    _in_order(seen)
+    assert ("j-ok", "embedding") in seen, "states only the stream told"
+
+
 def test_a_state_never_moves_backwards_but_a_new_attempt_starts_over() -> None:
     tracker = Tracker()
     tracker.add(Job(job_id="j", document_id="d", state="parsed"))
@@ -146,3 +165,21 @@ def test_an_event_before_the_job_is_added_is_kept_for_it() -> None:
     assert tracker.update(Job(job_id="j", document_id="d", state="indexed")) is None
     tracker.add(Job(job_id="j", document_id="d", state="queued"))
     assert tracker.jobs["j"].state == "indexed"
+
+
+async def test_a_job_the_stream_ended_before_it_was_added_is_read_for_its_outcome() -> None:
+    @get("/v1/jobs/{job_id:str}", sync_to_thread=False)
+    def read(job_id: str) -> dict[str, Any]:
+        return {"job_id": job_id, "document_id": "d", "state": "indexed", "chunk_count": 3}
+
+    tracker = Tracker()
+    tracker.update(JobEvent(job_id="j", state="indexed"))  # the upload's answer comes later
+    tracker.add(Job(job_id="j", document_id="d", state="queued"))
+    assert tracker.pending() == [] and tracker.jobs["j"].chunk_count is None
+    config = CliConfig("http://ingest", "http://status", token="t", tenant=None)
+    app = Litestar(route_handlers=[read])
+    async with Api(config, transport=httpx.ASGITransport(app=app)) as api:
+        done = asyncio.Event()
+        done.set()
+        await asyncio.wait_for(follow(api, tracker, adding_done=done, use_events=False), 20)
+    assert tracker.jobs["j"].chunk_count == 3, "read once it ended"

@@ -1,6 +1,7 @@
 """infra/compose/compose.yaml: valid for compose-go (the loader `docker compose` uses: the
-Compose Specification's schema plus its consistency checks), and the consumers scale to N
-replicas (`docker compose up --scale embedder=3`): no container names, no host ports of their own.
+Compose Specification's schema plus its consistency checks), and every Sluice service scales to
+N replicas (`docker compose up --scale embedder=3`): no container names, no host ports of their
+own; the stateless APIs are reached through one gateway that finds however many replicas run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "infra" / "compose" / "compose.yaml"
 SLUICE = ("ingest", "status", "parser", "embedder")
-CONSUMERS = ("parser", "embedder")
 
 
 def _normalized(path: Path) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def model() -> dict[str, Any]:
 
 
 def test_compose_go_validates_the_file(model: dict[str, Any]) -> None:
-    assert set(SLUICE) | {"kafka", "postgres"} == set(model["services"])
+    assert set(SLUICE) | {"kafka", "postgres", "gateway"} == set(model["services"])
 
 
 def test_compose_go_rejects_a_broken_file(tmp_path: Path) -> None:
@@ -64,8 +64,8 @@ def test_compose_go_rejects_a_broken_file(tmp_path: Path) -> None:
         _normalized(path)
 
 
-@pytest.mark.parametrize("name", CONSUMERS)
-def test_consumers_run_several_scalable_replicas(model: dict[str, Any], name: str) -> None:
+@pytest.mark.parametrize("name", SLUICE)
+def test_every_service_runs_several_scalable_replicas(model: dict[str, Any], name: str) -> None:
     service = model["services"][name]
     assert service["deploy"]["replicas"] >= 2
     assert "container_name" not in service, "a fixed name forbids --scale"
@@ -83,6 +83,23 @@ def test_host_ports_are_unique_and_only_on_single_replica_services(model: dict[s
         published += ports
     assert len(published) == len(set(published))
     assert {"8000", "8001"} <= set(published)
+
+
+def test_the_gateway_publishes_the_apis_and_resolves_their_replicas_per_request(
+    model: dict[str, Any],
+) -> None:
+    gateway = model["services"]["gateway"]
+    assert {(p["published"], p["target"]) for p in gateway["ports"]} == {
+        ("8000", 8000),
+        ("8001", 8001),
+    }
+    conf = model["configs"]["gateway"]["content"]
+    assert "resolver 127.0.0.11" in conf  # Docker's DNS: every replica of the service
+    for name, port in (("ingest", 8000), ("status", 8001)):
+        # a variable in proxy_pass makes nginx resolve per request, not once at start
+        assert f"set ${name} {name};" in conf
+        assert f"proxy_pass http://${name}:{port};" in conf
+        assert model["services"][name]["deploy"]["replicas"] >= 2
 
 
 def test_the_sluice_services_use_the_image_of_the_build(model: dict[str, Any]) -> None:

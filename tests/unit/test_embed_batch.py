@@ -37,7 +37,7 @@ def parsed(document_id: str = "") -> DocumentParsed:
 def pending(*token_counts: int) -> PendingDocument:
     """A document whose chunks have these token counts."""
     chunks = [Chunk(i, f"c{i}", 0, 0, count) for i, count in enumerate(token_counts)]
-    return PendingDocument(parsed(), chunks)
+    return PendingDocument(parsed(), chunks, None)
 
 
 # given: (chunk count, chunk indexes put in order); expected: what each put returned
@@ -88,7 +88,7 @@ def test_done_without_vectors(case: Case) -> None:
 
 def test_pending_documents_are_told_apart_by_identity() -> None:
     event = parsed("doc-1")
-    first, second = PendingDocument(event, []), PendingDocument(event, [])
+    first, second = PendingDocument(event, [], None), PendingDocument(event, [], None)
 
     assert len({first: 1, second: 2}) == 2
 

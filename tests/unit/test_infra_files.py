@@ -60,12 +60,24 @@ def _series_names() -> set[str]:
 SERIES = _series_names()
 
 
+def _recorded() -> set[str]:
+    """The series the recording rules of infra/prometheus/alerts.yaml make (sluice:...)."""
+    groups = yaml.safe_load((INFRA / "prometheus" / "alerts.yaml").read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
+
+
+RECORDED = _recorded()
+
+
 def _check_expr(expr: str, where: str) -> None:
-    """Every sluice_* name in `expr` exists, and it queries at least one real series or `up`."""
+    """Every sluice_* name in `expr` exists (sluice:* ones are recorded), and it queries at
+    least one real or recorded series or `up`."""
     tokens = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"', "", expr)))
     unknown = {t for t in tokens if t.startswith("sluice_")} - SERIES
+    unknown |= {t for t in tokens if t.startswith("sluice:")} - RECORDED
     assert not unknown, f"{where}: unknown metric(s) {sorted(unknown)} in {expr!r}"
-    assert tokens & (SERIES | {"up"}), f"{where}: no Sluice metric or `up` in {expr!r}"
+    known = SERIES | RECORDED | {"up"}
+    assert tokens & known, f"{where}: no Sluice metric or `up` in {expr!r}"
 
 
 def test_metric_names_found() -> None:
@@ -128,6 +140,14 @@ def test_service_manifests(service: str) -> None:
     assert container["args"] == [f"services.{service}"]
     assert container["ports"][0]["containerPort"] == port
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    # liveness asks the watchdog thread's port (it answers while the event loop is wedged),
+    # start-up the app itself (it answers once the service is up)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    config = _get("ConfigMap", "sluice-config")["data"]
+    assert ports[container["livenessProbe"]["httpGet"]["port"]] == int(
+        config["SLUICE_LIVENESS_PORT"]
+    )
+    assert container["startupProbe"]["httpGet"]["port"] == "http"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
@@ -185,13 +205,22 @@ def test_compose_services() -> None:
 # --- Prometheus and Grafana ---
 
 
-def test_alert_exprs_use_real_metrics() -> None:
+def test_rule_exprs_use_real_metrics() -> None:
     rules = yaml.safe_load((INFRA / "prometheus" / "alerts.yaml").read_text())
-    alerts = [r for g in rules["groups"] for r in g["rules"]]
-    assert len(alerts) >= 6
-    for rule in alerts:
-        _check_expr(rule["expr"], rule["alert"])
-        assert rule["labels"]["severity"] in ("warning", "critical")
+    found = [r for g in rules["groups"] for r in g["rules"]]
+    assert len([r for r in found if "alert" in r]) >= 12
+    for rule in found:
+        _check_expr(rule["expr"], rule.get("alert") or rule["record"])
+        if "alert" in rule:
+            assert rule["labels"]["severity"] in ("warning", "critical")
+
+
+def test_rollout_analysis_queries_real_metrics() -> None:
+    path = K8S / "components" / "rollouts" / "metrictemplates.yaml"
+    templates = _docs(path)
+    assert len(templates) >= 4
+    for template in templates:
+        _check_expr(template["spec"]["query"], template["metadata"]["name"])
 
 
 def test_prometheus_scrapes_the_four_ports() -> None:
@@ -207,8 +236,26 @@ def test_dashboard_queries_real_metrics() -> None:
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:
-        for target in panel["targets"]:
+        for target in panel.get("targets", []):  # rows have none
             _check_expr(target["expr"], panel["title"])
+
+
+def _names(expr: str) -> set[str]:
+    """The sluice metric and recording-rule names (and `up`) an expression reads."""
+    tokens = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"', "", expr)))
+    return {t for t in tokens if t.startswith(("sluice_", "sluice:")) or t == "up"}
+
+
+def test_every_alert_has_a_panel_of_its_expression() -> None:
+    rules = yaml.safe_load((INFRA / "prometheus" / "alerts.yaml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    dashboard = json.loads((INFRA / "grafana" / "sluice-dashboard.json").read_text())
+    panels = {p["title"].split(":")[0]: p for p in dashboard["panels"] if p.get("targets")}
+    for alert, expr in alerts.items():
+        assert alert in panels, f"no dashboard panel for {alert}"
+        shown = set().union(*(_names(t["expr"]) for t in panels[alert]["targets"]))
+        assert shown, alert
+        assert shown <= _names(expr), f"{alert}'s panel shows {shown - _names(expr)}"
 
 
 # --- Dockerfile ---

@@ -167,10 +167,13 @@ def test_the_openapi_document_describes_the_upload(client: TestClient[Any]) -> N
     assert operation["security"] == [{"bearer": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     errors = {code for code in operation["responses"] if code.startswith(("4", "5"))}
-    assert errors == {"400", "401", "403", "409", "413", "415", "422", "503"}
+    assert errors == {"400", "401", "403", "409", "413", "415", "422", "429", "503"}
     for code in errors:
         content = operation["responses"][code]["content"]
         assert list(content) == ["application/problem+json"], code
+    for code in ("429", "503"):
+        retry_after = operation["responses"][code]["headers"]["Retry-After"]
+        assert retry_after["required"] is True and retry_after["schema"]["type"] == "integer"
     assert operation["responses"]["202"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/UploadAccepted"
     }

@@ -10,6 +10,7 @@ from schemas.events import DocumentUploaded, Origin
 from services.common.auth import Principal
 from services.common.blobstore import sha256_hex
 from services.ingest.core.uploads import UploadRejectedError
+from services.ingest.relay import Deliveries
 from services.ingest.service import IngestService
 from tests.fixtures.fakes import MemoryUploadsStore, RecordingPublisher
 
@@ -24,8 +25,8 @@ def service() -> tuple[IngestService, MemoryUploadsStore, RecordingPublisher]:
     uploads, publisher = MemoryUploadsStore(), RecordingPublisher()
     ingest = IngestService(
         uploads=uploads,
-        publisher=publisher,
-        origin=ORIGIN,
+        deliveries=Deliveries(uploads=uploads, publisher=publisher, origin=ORIGIN),
+        holder="ingest-unit",
         max_upload_bytes=1024,
         status_base_url="http://status.test/",
     )

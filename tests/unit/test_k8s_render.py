@@ -24,6 +24,7 @@ import yaml
 from schemas import topics
 from services.embedder.config import EmbedderSettings
 from services.parser.config import ParserSettings
+from tests.fixtures import crds as crds_fixture
 from tests.fixtures.infra import unavailable
 from tests.fixtures.tools import find_tool
 
@@ -53,8 +54,10 @@ def _kustomizations() -> dict[str, str]:
 KUSTOMIZATIONS = _kustomizations()
 OVERLAYS = sorted(k for k, kind in KUSTOMIZATIONS.items() if kind == "Kustomization")
 COMPONENTS = sorted(k for k, kind in KUSTOMIZATIONS.items() if kind == "Component")
-# production with each component, and with all of them
-VARIANTS = OVERLAYS + [f"+{c}" for c in COMPONENTS] + ["+" + ",".join(COMPONENTS)]
+# production with each component, and with all of them (keda last: it swaps the consumers'
+# HPAs, which components/rollouts' Canaries name, for ScaledObjects)
+ALL = sorted(COMPONENTS, key=lambda c: c == "components/keda")
+VARIANTS = OVERLAYS + [f"+{c}" for c in COMPONENTS] + ["+" + ",".join(ALL)]
 
 
 def _kustomize() -> str:
@@ -117,7 +120,7 @@ def _production(variant: str) -> bool:
 
 def test_the_overlays_and_components_are_found() -> None:
     assert {".", "base", "dev"} <= set(OVERLAYS)
-    assert {"components/keda", "components/external-apis"} <= set(COMPONENTS)
+    assert {"components/keda", "components/external-apis", "components/rollouts"} <= set(COMPONENTS)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -125,8 +128,8 @@ def test_objects_match_the_kubernetes_schemas(rendered: dict[str, str], variant:
     objects = _objects(rendered[variant])
     assert objects, f"{variant} renders nothing"
     for obj in objects:
-        if obj["apiVersion"].startswith("keda.sh/"):
-            continue  # a CRD: test_scaledobjects_match_their_schema
+        if obj["apiVersion"].startswith(("keda.sh/", "flagger.app/")):
+            continue  # CRDs: test_scaledobjects_match_their_schema, test_k8s_rollouts.py
         for version in K8S_VERSIONS:
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
@@ -196,7 +199,7 @@ def kubeconform_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_kubeconform_accepts_every_object(
-    rendered: dict[str, str], kubeconform_schemas: Path, variant: str
+    rendered: dict[str, str], kubeconform_schemas: Path, variant: str, tmp_path: Path
 ) -> None:
     kubeconform = find_tool("kubeconform")
     if kubeconform is None:
@@ -212,6 +215,10 @@ def test_kubeconform_accepts_every_object(
         "-schema-location",
         f"{crds}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
     ]
+    if "apiVersion: flagger.app/" in rendered[variant]:
+        flagger = crds_fixture.kubeconform_dir(tmp_path)
+        layout = "/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+        cmd += ["-schema-location", f"{flagger}{layout}"]
     done = subprocess.run(
         [*cmd, "-"],
         input=rendered[variant],
@@ -393,3 +400,22 @@ def test_dev_servers_listen_where_the_policies_let_services_go(rendered: dict[st
     assert ports == {KAFKA, POSTGRES}
     assert not _by_kind(objects, "HorizontalPodAutoscaler"), "dev runs one replica each"
     assert all(d["spec"]["replicas"] == 1 for d in _by_kind(objects, "Deployment").values())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_production_creates_its_topics_with_a_job_and_dev_lets_the_services(
+    rendered: dict[str, str], variant: str
+) -> None:
+    objects = _objects(rendered[variant])
+    jobs = _by_kind(objects, "Job")
+    config = _by_kind(objects, "ConfigMap")["sluice-config"]["data"]
+    if not _production(variant):
+        assert not jobs, "development services create their own topics"
+        assert config["SLUICE_ENV"] == "development"
+        return
+    assert config["SLUICE_ENV"] == "production"  # services refuse to create topics
+    (container,) = jobs["sluice-topics"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["services.cli", "topics", "create"]
+    assert {"configMapRef": {"name": "sluice-config"}} in container["envFrom"]
+    assert config["SLUICE_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert config["SLUICE_TOPIC_MIN_INSYNC_REPLICAS"] == "2"

@@ -12,6 +12,9 @@ from services.common.embedding.local_model import (
     LocalSentenceTransformer,
     ModelTokenizer,
     bundled_model_path,
+    default_lanes,
+    resolve_device,
+    usable_cpus,
 )
 from services.common.embedding.ports import EmbeddingProvider
 from services.embedder.core.chunking import chunk_text
@@ -136,3 +139,21 @@ def test_model_lanes_embed_side_by_side_as_encode_does(model: LocalSentenceTrans
     assert len(got) == len(expected)
     for mine, theirs in zip(got, expected, strict=True):
         assert mine == pytest.approx(theirs, abs=1e-5)
+
+
+def test_the_device_follows_what_torch_sees() -> None:
+    import torch
+
+    gpu = torch.cuda.is_available()
+    assert resolve_device("auto") == ("cuda" if gpu else "cpu")
+    assert resolve_device("cpu") == "cpu"
+    if not gpu:  # asking for a GPU that is not there fails at start, naming the GPU
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown embedding device 'gpu'"):
+        resolve_device("gpu")
+
+
+def test_a_gpu_runs_one_lane_the_cpu_one_per_core() -> None:
+    assert default_lanes(1, "cuda") == 1
+    assert default_lanes(1, "cpu") == max(1, min(4, usable_cpus()))

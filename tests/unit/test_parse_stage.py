@@ -20,6 +20,8 @@ from services.parser.core.errors import (
     ExtractorFailedError,
     ParseError,
 )
+from services.parser.core.parsed import ParsedText
+from services.parser.core.routing import Router, Routes
 from services.parser.stage import ParseStage
 from tests.fixtures.fakes import MemoryBlobStore, RecordingPublisher, ScriptedExtractor, upload
 
@@ -51,7 +53,7 @@ def stage(*, timeout_retries: int = 0) -> Run:
     retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
     parse = ParseStage(
         StagePorts(blobs, publisher, retrier, blobs.deleted),
-        extractor=extractor,
+        parsers=Router(extractor),
         timeout_retries=timeout_retries,
     )
     return Run(parse, extractor, blobs, publisher)
@@ -163,6 +165,22 @@ async def test_a_parsed_document_is_announced_started_then_parsed_with_its_text_
     (parsed,) = run.publisher.events(topics.DOCUMENTS_PARSED)
     assert run.blobs.data(parsed.text) == b"some text"
     assert parsed.origin == ORIGIN and parsed.causation_id == record.event.event_id
+    assert parsed.parser == "local"
+
+
+async def test_a_document_routed_to_a_remote_parser_is_announced_with_its_name() -> None:
+    blobs, publisher = MemoryBlobStore(), RecordingPublisher()
+    remote = ScriptedExtractor(parsed=ParsedText(text="from afar", pages=[0]))
+    router = Router(ScriptedExtractor(), remote, routes=Routes(media_types=("text/plain",)))
+    retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
+    parse = ParseStage(StagePorts(blobs, publisher, retrier, blobs.deleted), parsers=router)
+    ref = blobs.add(b"document 0")
+
+    await parse([Delivery(topics.DOCUMENTS_UPLOADED, 0, 0, upload(0, blob=ref), 0)], {})
+
+    (parsed,) = publisher.events(topics.DOCUMENTS_PARSED)
+    assert isinstance(parsed, DocumentParsed)
+    assert (parsed.parser, blobs.data(parsed.text)) == ("llamaparse", b"from afar")
 
 
 async def test_an_upload_of_a_deleted_document_is_skipped_and_the_batch_goes_on() -> None:

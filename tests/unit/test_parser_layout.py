@@ -10,7 +10,14 @@ import pytest
 
 from schemas.layout import Heading
 from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
-from services.parser.core.extract import MAX_TEXT_CHARS, ParsedText, extract
+from services.parser.core.extract import (
+    MARKDOWN_PAGES,
+    MAX_TEXT_CHARS,
+    ParsedText,
+    ParseError,
+    encode_markdown_pages,
+    extract,
+)
 from services.parser.core.text import normalize_text
 from tests.fixtures.documents import (
     docx_with_headings,
@@ -177,3 +184,35 @@ def test_offsets_survive_the_text_limit() -> None:
     for number, heading in enumerate(parsed.headings):
         assert heading.title == f"Part {number}"
         assert parsed.text[heading.start :].startswith(heading.title)
+
+
+def test_markdown_pages_from_a_remote_parser_keep_pages_headings_and_the_title() -> None:
+    pages = [
+        "# Annual Report\n\nIntro *text*.",
+        "",  # a page the remote parser could not read: it still counts
+        "## Results\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+        "plain closing words",
+    ]
+
+    parsed = extract(encode_markdown_pages(pages), MARKDOWN_PAGES)
+
+    assert parsed.title == "Annual Report"
+    assert parsed.page_count == 4
+    starts = [parsed.text[offset:].split("\n", 1)[0] for offset in parsed.pages]
+    assert starts == ["Annual Report", "Results", "Results", "plain closing words"]
+    assert [
+        (h.level, h.title, parsed.text[h.start :].split("\n", 1)[0]) for h in parsed.headings
+    ] == [
+        (1, "Annual Report", "Annual Report"),
+        (2, "Results", "Results"),
+    ]
+    assert "Intro text." in parsed.text and "*" not in parsed.text
+
+
+def test_the_internal_markdown_pages_type_is_not_offered_to_uploaders() -> None:
+    with pytest.raises(ParseError) as refused:
+        extract(b"x", "application/x-unknown")
+    assert MARKDOWN_PAGES not in refused.value.message
+    with pytest.raises(ParseError) as broken:
+        extract(b"not json", MARKDOWN_PAGES)
+    assert broken.value.code == "internal_error"

@@ -163,7 +163,7 @@ FIELDS: list[Case[ev.AnyEvent, dict[str, Any]]] = [
         {"filename": "a.txt", "media_type": "text/plain", "size": 10},
     ),
     Case("stage started fills nothing", PARSE_STARTED, {}),
-    Case("parsed fills title and pages", PARSED, {"title": "T", "page_count": 2}),
+    Case("parsed fills title and pages", PARSED, {"title": "T", "page_count": 2, "parser": None}),
     Case("indexed fills chunks and model", INDEXED, {"chunk_count": 3, "embedding_model": "m"}),
     Case(
         "failed fills the error",

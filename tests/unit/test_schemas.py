@@ -27,6 +27,7 @@ from schemas.events import (
     RetryScheduled,
     Stage,
     StageStarted,
+    VectorSetRef,
     derived_id,
     document_id_for,
     uuid7,
@@ -89,8 +90,10 @@ def test_document_parsed_v2_only_adds_an_optional_field_to_v1() -> None:
 
     v1, v2 = struct("DocumentParsed.v1.json"), struct("DocumentParsed.v2.json")
     assert v2["required"] == v1["required"]
-    assert set(v2["properties"]) - set(v1["properties"]) == {"layout"}
+    assert set(v2["properties"]) - set(v1["properties"]) == {"layout", "parser", "vector_set"}
     assert v2["properties"]["layout"]["default"] is None
+    assert v2["properties"]["parser"]["default"] is None  # additive within v2
+    assert v2["properties"]["vector_set"]["default"] is None
     for name, field in v1["properties"].items():
         if name != "schema_version":
             assert v2["properties"][name] == field, name
@@ -246,6 +249,8 @@ GLOBEX_JOB: dict[str, Any] = {"tenant_id": "globex", "job_id": JOB_2, "document_
 PARSER_ORIGIN = Origin(service="parser", instance="parser-local")
 AFTER_UPLOAD: dict[str, Any] = {**ACME_JOB, "causation_id": UPLOAD_ID, "origin": PARSER_ORIGIN}
 JOB_3 = "0190a3c4-5b6d-7000-8000-000000000003"
+REPROCESS_JOB = "0190a3c4-5b6d-7000-8000-000000000005"
+SMALL_CHUNKS = VectorSetRef(embedding_model="all-MiniLM-L6-v2", chunk_tokens=128, chunk_overlap=16)
 
 RECORDS: list[Case[str, AnyEvent]] = [
     Case(
@@ -335,6 +340,28 @@ RECORDS: list[Case[str, AnyEvent]] = [
         ),
     ),
     Case(
+        "parsed v2 by LlamaParse, with the additive `parser`",
+        "v2/DocumentParsed.parser.json",
+        DocumentParsed(
+            event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
+            occurred_at=_at(2),
+            tenant_id="acme",
+            job_id=JOB_3,
+            document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
+            trace_id=JOB_3,
+            causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
+            origin=PARSER_ORIGIN,
+            text=TEXT,
+            title="Annual Report",
+            page_count=12,
+            char_count=11,
+            source=BlobRef(sha256=SOURCE.sha256, size=4, media_type="application/pdf"),
+            metadata={"source": "crm"},
+            layout=LAYOUT,
+            parser="llamaparse",
+        ),
+    ),
+    Case(
         "parsed v2, without the optional fields",
         "v2/DocumentParsed.minimal.json",
         DocumentParsed(
@@ -400,6 +427,54 @@ RECORDS: list[Case[str, AnyEvent]] = [
             **GLOBEX_JOB,
         ),
     ),
+    Case(
+        "uploaded by a reprocess, naming its vector set",
+        "v1/DocumentUploaded.reprocess.json",
+        DocumentUploaded(
+            event_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a70",
+            occurred_at=_at(10),
+            tenant_id="acme",
+            job_id=REPROCESS_JOB,
+            document_id=DOC_1,
+            origin=Origin(service="status", instance="status-local"),
+            blob=SOURCE,
+            filename="test.txt",
+            vector_set=SMALL_CHUNKS,
+        ),
+    ),
+    Case(
+        "parsed for a reprocess, the vector set carried on",
+        "v2/DocumentParsed.reprocess.json",
+        DocumentParsed(
+            event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
+            occurred_at=_at(11),
+            tenant_id="acme",
+            job_id=REPROCESS_JOB,
+            document_id=DOC_1,
+            causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a70",
+            origin=PARSER_ORIGIN,
+            text=TEXT,
+            char_count=11,
+            vector_set=SMALL_CHUNKS,
+        ),
+    ),
+    Case(
+        "indexed, saying which model and chunking made the chunks",
+        "v1/DocumentIndexed.vector_set.json",
+        DocumentIndexed(
+            event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6072",
+            occurred_at=_at(12),
+            tenant_id="acme",
+            job_id=REPROCESS_JOB,
+            document_id=DOC_1,
+            causation_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
+            origin=Origin(service="embedder", instance="embedder-local"),
+            chunk_count=5,
+            embedding_model="all-MiniLM-L6-v2",
+            dimensions=384,
+            vector_set=SMALL_CHUNKS,
+        ),
+    ),
 ]
 
 
@@ -448,6 +523,14 @@ def _same_instants(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.unit
+def test_a_document_parsed_written_before_the_parser_field_names_no_parser() -> None:
+    for fixture in ("v1/DocumentParsed.json", "v2/DocumentParsed.json"):
+        event = codec.decode((FIXTURES / fixture).read_bytes())
+        assert isinstance(event, DocumentParsed)
+        assert event.parser is None, fixture
+
+
+@pytest.mark.unit
 def test_a_v1_document_parsed_has_no_layout() -> None:
     event = codec.decode((FIXTURES / "v1/DocumentParsed.json").read_bytes())
     assert isinstance(event, DocumentParsed)
@@ -475,6 +558,36 @@ def test_defaults_of_a_minimal_v1_record() -> None:
         None,
     )
     assert event.metadata == {}
+    assert event.vector_set is None  # an upload before vector sets: the tenant's active set
+
+
+@pytest.mark.unit
+def test_vector_set_is_an_additive_field_that_keeps_each_version() -> None:
+    # Adding `vector_set` kept the versions (msgspec's evolution rules: optional, default
+    # None), so a consumer of the previous release, which ignores unknown fields, still reads
+    # what this release writes, and this release reads the records the previous one wrote.
+    assert (version_of(DocumentUploaded), version_of(DocumentParsed)) == (1, 2)
+    assert version_of(DocumentIndexed) == 1
+    for name in ("DocumentUploaded.v1.json", "DocumentParsed.v2.json", "DocumentIndexed.v1.json"):
+        doc = json.loads(export.render()[name])
+        struct = doc["$defs"][name.split(".")[0]]
+        assert "vector_set" not in struct["required"]
+        assert struct["properties"]["vector_set"]["default"] is None
+    written = codec.encode(
+        DocumentUploaded(
+            event_id=uuid7(), blob=SOURCE, filename="a.txt", vector_set=SMALL_CHUNKS, **ENVELOPE
+        )
+    )
+
+    class PreviousUploaded(msgspec.Struct, frozen=True, kw_only=True, tag="DocumentUploaded"):
+        event_id: str
+        tenant_id: str
+        blob: BlobRef
+        filename: str
+
+    older = msgspec.json.decode(written, type=PreviousUploaded | DocumentFailed)
+    assert isinstance(older, PreviousUploaded)
+    assert older.filename == "a.txt"
 
 
 # --- records that are not events ------------------------------------------------------------

@@ -78,3 +78,28 @@ def test_no_replica_runs_in_an_empty_run_dir(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
     (tmp_path / "parser-2.pid").write_text("999999999\n40000\n")  # stale: no such process
     assert stack.replicas() == []
+
+
+def test_a_running_stack_is_found_again_by_later_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = StackConfig.on_free_ports(
+        tmp_path,
+        kafka_bootstrap="127.0.0.1:1234",
+        env={"SLUICE_JWT_SECRET": "s" * 40, "SLUICE_EMBEDDING_PROVIDER": "hashing"},
+        group_suffix="abc",
+    )
+    config.save()
+    assert oct((tmp_path / "stack.json").stat().st_mode & 0o777) == "0o600"  # holds the secret
+    monkeypatch.setenv("SLUICE_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("SLUICE_INGEST_PORT", "1")  # the running stack wins over the variables
+    found = StackConfig.from_env(replicas={"embedder": 3})
+    assert (found.ports, found.env, found.group_suffix) == (
+        config.ports,
+        config.env,
+        config.group_suffix,
+    )
+    assert found.kafka_bootstrap == "127.0.0.1:1234" and found.replicas == {"embedder": 3}
+    assert Stack(found).service_env("status")["SLUICE_STATUS_GROUP"] == "sluice-status-abc"
+    (tmp_path / "stack.json").unlink()  # what `down` does: the variables count again
+    assert StackConfig.from_env().ports["ingest"] == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,9 @@ from schemas import topics
 from schemas.events import Origin
 from services.common.auth import Principal, issue_token
 from services.common.embedding.hashing import HashingEmbedder
+from services.common.embedding.models import ModelShelf
+from services.common.vectors.search import VectorHit
+from services.common.vectors.sets import VectorSet, VectorSetKey
 from services.status.adapters.audit import AuditLog
 from services.status.adapters.queries import (
     DocumentView,
@@ -21,7 +24,6 @@ from services.status.adapters.queries import (
     JobSummary,
     JobTimestamps,
     JobView,
-    SearchHit,
     StatusQueries,
 )
 from services.status.api import StatusController
@@ -85,34 +87,38 @@ class JobsAndDocuments(StatusQueries):
             jobs=[JobSummary("j1", "indexed", AT)],
         )
 
-    async def search(
-        self, tenant_id: str, vector: list[float], model: str, top_k: int
-    ) -> list[SearchHit]:
-        raise AssertionError("search goes through the search service")
 
+class RankedChunks:
+    """Tenant t searches vector set 3 (the hashing model); ranks chunks for the search service
+    and records each ranking (tenant, set id, query length, top_k). It knows no jobs."""
 
-class RankedChunks(StatusQueries):
-    """Ranks chunks for the search service and records each ranking; it knows no jobs."""
+    SET = VectorSet(
+        id=3, key=VectorSetKey("bench-hashing-384", 384, 256, 32), table="chunks_x", created_at=AT
+    )
 
     def __init__(self) -> None:
-        self.rankings: list[tuple[str, str, int]] = []
+        self.rankings: list[tuple[str, int, int, int]] = []
 
-    async def job(self, tenant_id: str, job_id: str) -> JobView | None:
-        raise AssertionError("jobs are read from the queries, not through the search service")
-
-    async def jobs(
-        self, tenant_id: str, *, state: str | None, limit: int, cursor: str | None
-    ) -> JobPage:
-        raise AssertionError("jobs are read from the queries, not through the search service")
-
-    async def document(self, tenant_id: str, document_id: str) -> DocumentView | None:
-        raise AssertionError("documents are read from the queries, not through search")
+    async def active(self, tenant_ids: Collection[str]) -> dict[str, VectorSet]:
+        return {t: self.SET for t in tenant_ids if t == "t"}
 
     async def search(
-        self, tenant_id: str, vector: list[float], model: str, top_k: int
-    ) -> list[SearchHit]:
-        self.rankings.append((tenant_id, model, top_k))
-        return [HIT]
+        self, vector_set: VectorSet, tenant_id: str, vector: Sequence[float], top_k: int
+    ) -> list[VectorHit]:
+        self.rankings.append((tenant_id, vector_set.id, len(vector), top_k))
+        return [
+            VectorHit(
+                document_id=HIT.document_id,
+                chunk_index=HIT.chunk_index,
+                text=HIT.text,
+                score=HIT.score,
+                filename=HIT.filename,
+                page=HIT.page,
+                heading=HIT.heading,
+                start_char=HIT.char_start,
+                end_char=HIT.char_end,
+            )
+        ]
 
 
 class RecordingRedriver(Redriver):
@@ -165,8 +171,7 @@ def api() -> Iterator[Api]:
     """The status routes over in-memory queries and a search service with a loaded model."""
     queries, chunks = JobsAndDocuments(), RankedChunks()
     redriver, audit = RecordingRedriver(), RecordingAudit()
-    search = SearchService(chunks, "hashing")
-    search.provider = HashingEmbedder()
+    search = SearchService(chunks, chunks, ModelShelf(None, default=HashingEmbedder()))
 
     with route_client(
         "status",
@@ -241,9 +246,19 @@ def test_search_embeds_the_query_and_ranks_through_the_search_service(api: Api) 
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["embedding_model"] == "bench-hashing-384"
+    assert body["vector_set"] == {"set_id": 3, "chunk_tokens": 256, "chunk_overlap": 32}
     assert [hit["text"] for hit in body["results"]] == [HIT.text]
-    assert api.chunks.rankings == [("t", "bench-hashing-384", 3)]
+    assert api.chunks.rankings == [("t", 3, 384, 3)]
     assert api.queries.reads == []
+
+
+def test_a_tenant_without_a_vector_set_finds_nothing_and_nothing_is_ranked(api: Api) -> None:
+    response = api.client.post("/v1/search", headers=api.auth("new"), json={"query": "tea"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["results"] == []
+    assert response.json()["vector_set"] is None
+    assert api.chunks.rankings == []
 
 
 BAD_INPUT = [

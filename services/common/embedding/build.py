@@ -13,6 +13,7 @@ def build_provider(
     batch_size: int = 32,
     threads: int | None = None,
     lanes: int | None = None,
+    device: str = "auto",
     openai_base_url: str = "",
     openai_api_key: str = "",
     openai_model: str = "",
@@ -20,16 +21,18 @@ def build_provider(
 ) -> EmbeddingProvider:
     """Build the named provider.
 
-    `local`: all-MiniLM-L6-v2 on CPU (default); `openai`: any OpenAI-compatible embeddings
-    API at `openai_base_url` (OpenAI, vLLM, Ollama, TEI); `hashing`: benchmark-only, not for
-    search.
+    `local`: all-MiniLM-L6-v2 (default) on `device` (`auto`: a CUDA GPU when torch sees one,
+    else the CPU); `openai`: any OpenAI-compatible embeddings API at `openai_base_url`
+    (OpenAI, vLLM, Ollama, TEI); `hashing`: benchmark-only, not for search.
     """
     if name == "local":
         from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )
 
-        return LocalSentenceTransformer(batch_size=batch_size, threads=threads, lanes=lanes)
+        return LocalSentenceTransformer(
+            batch_size=batch_size, threads=threads, lanes=lanes, device=device
+        )
     if name == "openai":
         from services.common.embedding.openai_compatible import (  # noqa: PLC0415
             OpenAICompatibleEmbedder,

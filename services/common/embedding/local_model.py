@@ -1,4 +1,4 @@
-"""Embedding provider running all-MiniLM-L6-v2 on the CPU, offline, from its PyPI package."""
+"""Embedding provider running all-MiniLM-L6-v2 offline from its PyPI package, on CPU or GPU."""
 
 from __future__ import annotations
 
@@ -75,9 +75,28 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_lanes(threads: int | None = None) -> int:
-    """Model lanes when none are configured: one per usable CPU (at most 4), given `threads`."""
+def default_lanes(threads: int | None = None, device: str = "cpu") -> int:
+    """Model lanes when none are configured: one per usable CPU (at most 4), given `threads`;
+    one on a GPU, which runs one pass at a time anyway."""
+    if device != "cpu":
+        return 1
     return max(1, min(MAX_DEFAULT_LANES, usable_cpus() // (threads or 1)))
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """`auto`: CUDA when torch sees a GPU, else the CPU; `cpu`, `cuda` or `cuda:N` as given."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"unknown embedding device {device!r}; choose one of {', '.join(DEVICES)}")
+    import torch  # noqa: PLC0415 - heavy; imported only when a real model is wanted
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not torch.cuda.is_available():
+        raise ValueError(f"embedding device {device!r} asked for, but torch sees no CUDA GPU")
+    return device
 
 
 class LocalSentenceTransformer:
@@ -98,6 +117,7 @@ class LocalSentenceTransformer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         lanes: int | None = None,
+        device: str = "auto",
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -105,9 +125,10 @@ class LocalSentenceTransformer:
             raise ValueError(f"threads must be positive, got {threads}")
         if lanes is not None and lanes <= 0:
             raise ValueError(f"lanes must be positive, got {lanes}")
-        self.concurrency = lanes or default_lanes(threads)  # lanes: calls at once, a thread each
+        self.device = resolve_device(device)
+        self.concurrency = lanes or default_lanes(threads, self.device)  # calls at once
         threads = threads or max(1, usable_cpus() // self.concurrency)
-        self._model = _load_model(model_path or bundled_model_path(), threads)
+        self._model = _load_model(model_path or bundled_model_path(), threads, self.device)
         self._preprocessing = threading.Lock()  # the fast tokenizer is not shared across threads
         self.model_name = MODEL_NAME
         self.batch_size = batch_size  # texts per forward pass
@@ -137,6 +158,10 @@ class LocalSentenceTransformer:
 
         with self._preprocessing:
             features = self._model.preprocess(texts)
+        if self.device != "cpu":
+            features = {
+                k: v.to(self.device) if torch.is_tensor(v) else v for k, v in features.items()
+            }
         with torch.inference_mode():
             embeddings = self._model(features)["sentence_embedding"]
             normalised = torch.nn.functional.normalize(embeddings, p=2, dim=1)
@@ -144,8 +169,8 @@ class LocalSentenceTransformer:
         return result
 
 
-def _load_model(path: Path, threads: int | None) -> SentenceTransformer:
-    """Load the model on the CPU with Hugging Face's network access switched off."""
+def _load_model(path: Path, threads: int | None, device: str = "cpu") -> SentenceTransformer:
+    """Load the model on `device` with Hugging Face's network access switched off."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -154,7 +179,7 @@ def _load_model(path: Path, threads: int | None) -> SentenceTransformer:
 
     if threads is not None:
         torch.set_num_threads(threads)
-    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(path), device=device, local_files_only=True)
     model.eval()
     return model
 

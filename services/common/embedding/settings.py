@@ -31,6 +31,17 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
     openai_dimensions: Annotated[
         int, msgspec.Meta(description="Vector length the model returns (checked per response)")
     ] = 1536
+    chunk_tokens: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Max tokens per chunk of a tenant's first vector set (status: the"
+            " default of `reprocess`)",
+        ),
+    ] = 256
+    chunk_overlap: Annotated[
+        int, msgspec.Meta(ge=0, description="Tokens shared by neighbouring chunks (idem)")
+    ] = 32
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -15,9 +15,10 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas import codec
 from schemas.events import Origin, Stage
-from services.common import metrics
 from services.common.kafka.deadletter import DeadLetters
+from services.common.kafka.gauges import LoopMetrics
 from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
+from services.common.kafka.health import ConsumerHealth
 from services.common.kafka.inflight import InFlight
 from services.common.kafka.isolation import BatchHandler, Isolation
 from services.common.kafka.poison import Poison
@@ -25,34 +26,11 @@ from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.ports import Publisher
 
+__all__ = ["ConsumerHealth", "ConsumerLoop", "OffsetsMoved", "StoredOffsets"]
 log = logging.getLogger(__name__)
 StoredOffsets = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
-
-
-class ConsumerHealth:
-    """What the readiness probe needs to know about one consumer loop."""
-
-    def __init__(self, stall_after_s: float) -> None:
-        self.started = False
-        self.last_poll = 0.0
-        self.last_progress = time.monotonic()
-        self.assigned: set[TopicPartition] = set()
-        self.consecutive_errors = 0  # outages in a row (a record's own failure is not one)
-        self.stall_after_s = stall_after_s
-        self.lag = 0
-
-    def ready(self, max_silence: float = 30.0) -> tuple[bool, str]:
-        """Healthy when polling, not failing repeatedly, and not stalled behind a growing lag."""
-        now_ = time.monotonic()
-        if not self.started:
-            return False, "consumer not started"
-        if now_ - self.last_poll > max_silence:
-            return False, f"no poll for {now_ - self.last_poll:.0f}s"
-        if self.consecutive_errors >= 5:
-            return False, f"{self.consecutive_errors} consecutive failures (Kafka or Postgres?)"
-        if self.lag > 0 and now_ - self.last_progress > self.stall_after_s:
-            return False, f"lag {self.lag} and no commit for {now_ - self.last_progress:.0f}s"
-        return True, f"{len(self.assigned)} partitions assigned, lag {self.lag}"
+OffsetsMoved = Callable[[], Awaitable[bool]]
+MOVED_CHECK_S = 2.0  # how often an idle loop with stored offsets asks whether they moved
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -76,15 +54,16 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
                     self.consumer.revoke_wait_s,
                 )
         self.consumer.health.assigned -= set(revoked)
-        metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
-            len(self.consumer.health.assigned)
+        self.consumer.metrics.revoked(revoked)
+        self.consumer.metrics.assignment(
+            len(self.consumer.health.assigned), "revoked", len(revoked)
         )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.consumer.health.assigned |= set(assigned)
         self.consumer.health.last_progress = time.monotonic()
-        metrics.ASSIGNED_PARTITIONS.labels(self.consumer.group_id).set(
-            len(self.consumer.health.assigned)
+        self.consumer.metrics.assignment(
+            len(self.consumer.health.assigned), "assigned", len(assigned)
         )
         if self.consumer.stored_offsets is not None and assigned:
             stored = await self.consumer.stored_offsets(list(assigned))
@@ -118,6 +97,7 @@ class ConsumerLoop:
         stage: Stage | None = None,
         retrier: Retrier | None = None,
         stored_offsets: StoredOffsets | None = None,
+        offsets_moved: OffsetsMoved | None = None,
         dead_letter_topics: Collection[str] | None = None,
         max_records: int = 64,
         concurrency: int = 0,
@@ -134,14 +114,18 @@ class ConsumerLoop:
         self.origin = origin
         self.stage = stage
         self.stored_offsets = stored_offsets
+        self.offsets_moved = offsets_moved  # idle: did a replay rewrite the stored offsets?
         self.max_records = max_records
         self.health = ConsumerHealth(stall_after_s)
+        self.metrics = LoopMetrics(origin.service, group_id)
         if retrier is None and stage is not None:
             retrier = Retrier(publisher, origin, stage, group=group_id)
         self.dead_letters = (
             retrier.dead_letters
             if retrier is not None
-            else DeadLetters(publisher, stage=str(stage or "status"), group=group_id)
+            else DeadLetters(
+                publisher, stage=str(stage or "status"), group=group_id, service=origin.service
+            )
         )
         self.poison = Poison(
             self.dead_letters,
@@ -158,6 +142,7 @@ class ConsumerLoop:
             retrier=retrier,
             dead_letters=self.dead_letters,
             outages=self.health,
+            loop_metrics=self.metrics,
             in_place_attempts=in_place_attempts,
             record_retries=record_retries,
         )
@@ -168,6 +153,8 @@ class ConsumerLoop:
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._seen: dict[TopicPartition, int] = {}
         self._held = False  # per-record mode: every partition paused, no room for more
+        self._reseek = False  # batch mode: seek to the stored offsets before the next poll
+        self._moved_check = 0.0  # when an idle loop last asked `offsets_moved`
         self.client = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -197,14 +184,44 @@ class ConsumerLoop:
                 handle.cancel()
             await self.client.stop()
 
+    def reseek(self) -> None:
+        """Batch mode with stored offsets: before the next poll, seek every assigned partition
+        to its stored offset (the store was rewound: a replay of the status projection)."""
+        self._reseek = True
+
+    async def _seek_stored(self) -> None:
+        self._reseek = False
+        assigned = list(self.client.assignment())
+        if self.stored_offsets is None or not assigned:
+            return
+        stored = await self.stored_offsets(assigned)
+        for tp, offset in stored.items():
+            self.client.seek(tp, offset)
+            self._seen.pop(tp, None)
+        log.info("sought %d partitions to their stored offsets", len(stored))
+
+    async def _check_moved(self) -> None:
+        """Idle, with stored offsets: every few seconds, reseek if a replay rewrote them."""
+        if self.offsets_moved is None or time.monotonic() - self._moved_check < MOVED_CHECK_S:
+            return
+        self._moved_check = time.monotonic()
+        try:
+            if await self.offsets_moved():
+                self._reseek = True
+        except Exception:  # an outage: the next check (or batch) tries again
+            log.warning("could not check the stored offsets", exc_info=True)
+
     async def _run_batches(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            if self._reseek:
+                await self._seek_stored()
             self.health.last_poll = time.monotonic()
             polled = await self.client.getmany(timeout_ms=500, max_records=self.max_records)
             records = [r for batch in polled.values() for r in batch]
             self._update_lag()
             if not records:
+                await self._check_moved()
                 continue
             self.batch_done.clear()
             try:
@@ -214,7 +231,7 @@ class ConsumerLoop:
             except Exception:
                 # An outage (see services/common/kafka/failures.py): retry the same records.
                 self.health.consecutive_errors += 1
-                metrics.HANDLER_ERRORS.labels(self.group_id).inc()
+                self.metrics.outage(records)
                 log.exception("batch failed; will re-poll it after %.1fs", backoff)
                 self._rewind(records)
                 self.batch_done.set()  # nothing in hand while backing off
@@ -231,12 +248,14 @@ class ConsumerLoop:
         batch: list[Delivery] = []
         positions: dict[Position, int] = {}
         delayed: set[TopicPartition] = set()
+        taken: list[ConsumerRecord[bytes, bytes]] = []
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             if tp in delayed or self._delay(record):
                 delayed.add(tp)
                 continue
             self._consumed(record)
+            taken.append(record)
             positions[(record.topic, record.partition)] = record.offset + 1
             try:
                 event = codec.decode(record.value)
@@ -245,10 +264,11 @@ class ConsumerLoop:
                 continue
             retries = int(header(record, RETRY_ATTEMPT) or 0)
             batch.append(Delivery(record.topic, record.partition, record.offset, event, retries))
+        self.metrics.picked_up(taken)
         if await self.isolation.hand_over(batch, positions):
             await self.handler([], positions)  # split: a handler storing offsets gets them all
         await self._commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
-        metrics.BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+        self.metrics.batch(time.perf_counter() - started)
 
     async def _run_records(self, stop: asyncio.Event, flight: InFlight) -> None:
         try:
@@ -285,6 +305,7 @@ class ConsumerLoop:
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Per-record mode: decode and hand over one record, outages waited out in place."""
+        self.metrics.picked_up((record,))
         try:
             event = codec.decode(record.value)
         except codec.EventDecodeError as error:
@@ -328,7 +349,7 @@ class ConsumerLoop:
         self._held = full
 
     def _consumed(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        metrics.RECORDS_CONSUMED.labels(self.group_id, record.topic).inc()
+        self.metrics.consumed(record)
         self._seen[TopicPartition(record.topic, record.partition)] = record.offset + 1
 
     def _delay(self, record: ConsumerRecord[bytes, bytes]) -> bool:
@@ -365,22 +386,27 @@ class ConsumerLoop:
         except (CommitFailedError, IllegalStateError) as error:
             # The group rebalanced while we worked (e.g. work outlived max_poll_interval_ms):
             # the new owner re-reads these records, and every effect is idempotent.
+            self.metrics.commit_failed("rebalance")
             log.warning(
                 "commit rejected after a rebalance (%s); records will be redelivered", error
             )
             return False
+        except KafkaError:
+            self.metrics.commit_failed("kafka")
+            raise
         self.health.last_progress = time.monotonic()
         return True
 
     def _update_lag(self) -> None:
         """Records behind the partition ends, for partitions this loop has read from."""
-        lag = 0
+        behind: dict[TopicPartition, int] = {}
         for tp in self.client.assignment():
             high = self.client.highwater(tp)
             seen = self._seen.get(tp)
             if high is not None and seen is not None:
-                lag += max(0, high - seen)
-        self.health.lag = lag
+                behind[tp] = max(0, high - seen)
+        self.health.lag = sum(behind.values())
+        self.metrics.lag(behind)
 
     def _rewind(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         first: dict[TopicPartition, int] = {}

@@ -21,10 +21,11 @@ class DeadLetters:
     stage's `Retrier`), is written here, with the header names of `services.common.kafka.headers`.
     """
 
-    def __init__(self, sender: RecordSender, *, stage: str, group: str) -> None:
+    def __init__(self, sender: RecordSender, *, stage: str, group: str, service: str = "") -> None:
         self.sender = sender
         self.stage = stage
         self.group = group
+        self.service = service
 
     async def write(
         self,
@@ -57,7 +58,7 @@ class DeadLetters:
         ]
         base = topics.base(topic)
         await self.sender.send(topics.dlq(base), value, key=key, headers=headers)
-        metrics.DEAD_LETTERS.labels(base, code).inc()
+        metrics.DEAD_LETTERS.labels(self.service, base, code).inc()
         log.warning(
             "dead-lettered %s[%d]@%d: %s",
             topic,

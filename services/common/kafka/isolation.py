@@ -17,10 +17,10 @@ from typing import Protocol
 
 from schemas import topics
 from schemas.events import Stage
-from services.common import metrics
 from services.common.errors import INTERNAL_ERROR, RetryableError
 from services.common.kafka.deadletter import DeadLetters
 from services.common.kafka.failures import Failure, classify, describe, error_type
+from services.common.kafka.gauges import LoopMetrics
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.logs import ctx
@@ -71,10 +71,12 @@ class Isolation:
         retrier: Retrier | None,
         dead_letters: DeadLetters,
         outages: Outages,
+        loop_metrics: LoopMetrics | None = None,
         in_place_attempts: int = 2,
         record_retries: int = 2,
     ) -> None:
         self.handler = handler
+        self.metrics = loop_metrics or LoopMetrics("", group)
         self.group = group
         self.stage = stage
         self.topics_read = set(topics_read)
@@ -140,10 +142,12 @@ class Isolation:
             if failure is Failure.INFRASTRUCTURE:
                 if not wait_out_outages:
                     raise error
+                self.metrics.failed(delivery.topic, "outage")
                 outage_wait = await self.outage(error, outage_wait)
                 error = None
                 continue
             tries += 1
+            self.metrics.failed(delivery.topic, "record")
             if failure is Failure.RECORD and tries < self.in_place_attempts:
                 log.warning(
                     "try %d of %d failed (%s); trying again in place",
@@ -175,7 +179,7 @@ class Isolation:
     async def outage(self, error: BaseException, wait_s: float) -> float:
         """Count and log an outage, wait `wait_s` (with jitter); return the next wait."""
         self.outages.consecutive_errors += 1
-        metrics.HANDLER_ERRORS.labels(self.group).inc()
+        self.metrics.outage(())
         log.warning(
             "outage (%s); retrying the same record in %.1fs",
             describe(error),

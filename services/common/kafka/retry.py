@@ -11,6 +11,7 @@ import msgspec
 
 from schemas import codec, topics
 from schemas.events import Origin, RetryScheduled, Stage, caused_by
+from services.common import metrics
 from services.common.errors import RETRIES_EXHAUSTED
 from services.common.jobs import fail_job
 from services.common.kafka import headers as h
@@ -54,7 +55,9 @@ class Retrier:
         self.origin = origin
         self.stage = stage
         self.policy = policy or RetryPolicy()
-        self.dead_letters = DeadLetters(publisher, stage=str(stage), group=group)
+        self.dead_letters = DeadLetters(
+            publisher, stage=str(stage), group=group, service=origin.service
+        )
 
     async def retry_later(
         self,
@@ -98,6 +101,7 @@ class Retrier:
             **caused_by(event, f"{self.stage}-retry-{retry}", self.origin),
         )
         await self.publisher.publish(topics.JOBS_PROGRESS, scheduled)
+        metrics.RECORDS_RETRIED.labels(self.origin.service, base_topic, code).inc()
         log.warning(
             "retry %d in %.1fs: %s",
             retry,
@@ -117,6 +121,15 @@ class Retrier:
             retryable=True,
             error_type="RetryableError",
         )
+
+    def finished(self, retries: int, *, succeeded: bool) -> None:
+        """A record that had been retried (`retries` > 0) finished: it succeeded or we gave up.
+
+        Called where a stage reaches its outcome; first tries (`retries` 0) are not counted.
+        """
+        if retries > 0:
+            outcome = "succeeded" if succeeded else "gave_up"
+            metrics.RETRIES_FINISHED.labels(self.origin.service, str(self.stage), outcome).inc()
 
     async def dead_letter(
         self,
@@ -141,6 +154,7 @@ class Retrier:
         await self.dead_letters.write_delivery(
             delivery, code=code, message=message, error_type=error_type, attempts=attempts
         )
+        self.finished(delivery.retries, succeeded=False)
         reason = (code, failure or message)
         await fail_job(
             self.publisher,

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from schemas.events import DocumentParsed
 from services.embedder.core.calls import plan_calls
 from services.embedder.core.chunking import Chunk
 
 T = TypeVar("T")
+Target = TypeVar("Target")
 
 
-class PendingDocument:
-    """One document of a batch on its way through the model: its chunks and their vectors.
+class PendingDocument(Generic[Target]):
+    """One document of a batch on its way through the model: its chunks and their vectors,
+    and where they go (`target`, the stage's business).
 
     Compared and hashed by identity: two events for one document are two pending documents.
     """
 
-    def __init__(self, event: DocumentParsed, chunks: list[Chunk]) -> None:
+    def __init__(self, event: DocumentParsed, chunks: list[Chunk], target: Target) -> None:
         self.event = event
         self.chunks = chunks
+        self.target = target
         self.vectors: list[list[float] | None] = [None] * len(chunks)
         self.left = len(chunks)
         self.refused: ValueError | None = None
@@ -43,8 +46,8 @@ class PendingDocument:
 
 
 def model_calls(
-    documents: Sequence[PendingDocument], size: int, lanes: int
-) -> list[list[tuple[PendingDocument, int]]]:
+    documents: Sequence[PendingDocument[Target]], size: int, lanes: int
+) -> list[list[tuple[PendingDocument[Target], int]]]:
     """Every chunk as `(document, index)`, cut into model calls by `plan_calls`."""
     chunks = [(doc, i) for doc in documents for i in range(len(doc.chunks))]
     counts = [doc.chunks[i].token_count for doc, i in chunks]

@@ -1,7 +1,8 @@
-"""Postgres record of accepted uploads: idempotency keys and publish state."""
+"""Postgres record of accepted uploads: idempotency keys, publish state, the outbox's claims."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import msgspec
@@ -15,16 +16,17 @@ from services.ingest.core.ports import UploadRecord
 
 _COLUMNS = (
     "job_id, tenant_id, document_id, event_id, sha256, filename, media_type, size, metadata,"
-    " created_at, idempotency_key, published_at"
+    " created_at, idempotency_key, published_at, holder"
 )
 
 
 class PostgresUploadsStore:
     """`UploadsStore` in the `uploads` table, the bytes in `blobs`, one transaction each."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *, instance_ttl_s: float = 30.0) -> None:
         self.pool = pool
         self.blobs = PostgresBlobStore(pool)
+        self.instance_ttl_s = instance_ttl_s  # a holder silent for longer is gone
 
     async def create(self, record: UploadRecord, data: bytes) -> UploadRecord:
         """Store the bytes and the row in one transaction (one WAL flush); see `insert`.
@@ -46,7 +48,7 @@ class PostgresUploadsStore:
         """
         cur = await conn.execute(
             f"INSERT INTO uploads ({_COLUMNS}) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
             f" DO NOTHING RETURNING {_COLUMNS}",
             (
@@ -62,6 +64,7 @@ class PostgresUploadsStore:
                 record.created_at,
                 record.idempotency_key,
                 None,
+                record.holder,
             ),
         )
         row = await cur.fetchone()
@@ -92,6 +95,50 @@ class PostgresUploadsStore:
                 " WHERE job_id = %s AND published_at IS NULL",
                 (job_id,),
             )
+
+    async def release(self, job_id: str) -> None:
+        """Let any relay take the upload (its holder's send failed and is not pending)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE uploads SET holder = NULL WHERE job_id = %s AND published_at IS NULL",
+                (job_id,),
+            )
+
+    async def claim_unpublished(
+        self, holder: str, *, pending: Collection[str], limit: int, min_age_s: float
+    ) -> list[UploadRecord]:
+        """Take, as `holder`, up to `limit` unpublished uploads older than `min_age_s` that no
+        live process is sending: held by nobody, by a process whose heartbeat stopped, or by
+        `holder` itself but not among its `pending` sends.
+
+        `FOR UPDATE SKIP LOCKED`: concurrent relays claim disjoint rows, and the claim (the
+        new holder) is committed before any send, so no transaction waits on Kafka.
+        """
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "WITH claimable AS ("
+                "  SELECT u.job_id FROM uploads u"
+                "  WHERE u.published_at IS NULL"
+                "    AND u.created_at < now() - make_interval(secs => %(min_age)s)"
+                "    AND NOT (u.job_id = ANY(%(pending)s))"
+                "    AND (u.holder IS NULL OR u.holder = %(holder)s OR NOT EXISTS ("
+                "      SELECT 1 FROM ingest_instances i WHERE i.holder = u.holder"
+                "        AND i.seen_at > now() - make_interval(secs => %(ttl)s)))"
+                "  ORDER BY u.created_at LIMIT %(limit)s"
+                "  FOR UPDATE OF u SKIP LOCKED)"
+                " UPDATE uploads SET holder = %(holder)s FROM claimable"
+                " WHERE uploads.job_id = claimable.job_id"
+                f" RETURNING {', '.join('uploads.' + c.strip() for c in _COLUMNS.split(','))}",
+                {
+                    "holder": holder,
+                    "pending": list(pending),
+                    "limit": limit,
+                    "min_age": min_age_s,
+                    "ttl": self.instance_ttl_s,
+                },
+            )
+            rows = await cur.fetchall()
+        return [msgspec.convert(row, UploadRecord) for row in rows]
 
 
 async def _by_key(conn: AsyncConnection[Any], tenant_id: str, key: str) -> UploadRecord | None:

@@ -7,11 +7,12 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import document_id_for
+from schemas.events import BlobRef, DocumentUploaded, Origin, document_id_for
 from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
 from services.common.errors import RefusedError
 from services.common.jsonlimits import MAX_METADATA_DEPTH, JsonLimitError, decode_json_limited
 from services.common.media import ALLOWED_MEDIA_TYPES, sanitize_filename, sniff_media_type
+from services.ingest.core.ports import UploadRecord
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY = 255
@@ -118,3 +119,20 @@ def check_idempotency_key(key: str | None) -> str | None:
             400, "Invalid Idempotency-Key", "Idempotency-Key must be 1-255 printable characters"
         )
     return key
+
+
+def uploaded_event(record: UploadRecord, origin: Origin) -> DocumentUploaded:
+    """The `DocumentUploaded` announcing a stored upload: the same event (same `event_id`)
+    whoever sends it, the request or a relay, however often."""
+    return DocumentUploaded(
+        event_id=record.event_id,
+        occurred_at=record.created_at,
+        tenant_id=record.tenant_id,
+        job_id=record.job_id,
+        document_id=record.document_id,
+        trace_id=record.job_id,
+        origin=origin,
+        blob=BlobRef(sha256=record.sha256, size=record.size, media_type=record.media_type),
+        filename=record.filename,
+        metadata=record.metadata,
+    )

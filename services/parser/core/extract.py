@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from schemas.layout import Heading
 from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
+from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
-from services.parser.core.markdown import extract_markdown
+from services.parser.core.markdown import extract_markdown, extract_markdown_pages
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
 from services.parser.core.sheets import extract_xlsx
@@ -17,7 +19,19 @@ from services.parser.core.slides import extract_pptx
 from services.parser.core.text import MAX_TEXT_CHARS, decode_text
 from services.parser.core.word import extract_docx
 
-__all__ = ["MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
+__all__ = ["MARKDOWN_PAGES", "MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
+
+# Internal, never an upload's type (ingest sniffs one of services.common.media's): a JSON array
+# with the Markdown of each page, as a remote parser (LlamaParse) returned it, to be read by
+# the same Markdown extractor inside the sandbox. See encode_markdown_pages.
+MARKDOWN_PAGES = "application/vnd.sluice.markdown-pages+json"
+_PAGES = msgspec.json.Decoder(list[str])
+_PAGES_ENCODER = msgspec.json.Encoder()
+
+
+def encode_markdown_pages(pages: list[str]) -> bytes:
+    """The bytes `extract(..., MARKDOWN_PAGES)` reads: one Markdown string per page."""
+    return _PAGES_ENCODER.encode(pages)
 
 
 def _extract_plain(data: bytes) -> ParsedText:
@@ -37,6 +51,15 @@ def _extract_html(data: bytes) -> ParsedText:
     return extract_html(decode_text(data))
 
 
+def _extract_markdown_pages(data: bytes) -> ParsedText:
+    """A remote parser's Markdown, one string per page: pages, headings and title kept."""
+    try:
+        pages = _PAGES.decode(data)
+    except msgspec.DecodeError as error:
+        raise ParseError(INTERNAL, f"the parser sent malformed Markdown pages: {error}") from None
+    return extract_markdown_pages(pages)
+
+
 _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     PLAIN: _extract_plain,
     MARKDOWN: _extract_markdown,
@@ -45,11 +68,15 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     DOCX: extract_docx,
     PPTX: extract_pptx,
     XLSX: extract_xlsx,
+    MARKDOWN_PAGES: _extract_markdown_pages,
 }
 
 _NO_TEXT_HINTS: dict[str, str] = {
     PDF: "the PDF has no text layer (it may be a scan or only images); "
     "run it through OCR or export it with text, and upload again",
+    MARKDOWN_PAGES: "LlamaParse found no text in the document (it may hold only images); check"
+    " the file, or route its type to the local parser (SLUICE_LLAMAPARSE_MEDIA_TYPES), and"
+    " upload again",
 }
 
 
@@ -62,7 +89,7 @@ def extract(data: bytes, media_type: str) -> ParsedText:
     kind = media_type.split(";", 1)[0].strip().lower()
     extractor = _EXTRACTORS.get(kind)
     if extractor is None:
-        supported = ", ".join(sorted(_EXTRACTORS))
+        supported = ", ".join(sorted(set(_EXTRACTORS) - {MARKDOWN_PAGES}))
         raise ParseError(
             UNSUPPORTED_MEDIA_TYPE,
             f"documents of type {media_type!r} cannot be parsed; upload one of: {supported}",

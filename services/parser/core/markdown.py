@@ -99,17 +99,45 @@ def render_inline(children: Sequence[Token]) -> str:
 def extract_markdown(text: str) -> ParsedText:
     """Turn Markdown into plain text; the title is the first H1, sections are all headings."""
     builder = TextBuilder()
-    head, rest = _split(text, MAX_PARSED_CHARS)
-    tokens = _MARKDOWN.parse(head)
-    if any(token.level >= _DEEPEST for token in tokens):
-        # markdown-it drops everything after its nesting limit (20 levels: ten nested list
-        # items, twenty quote marks); read such a document line by line instead.
-        _scan_lines(head, builder)
-    else:
-        _Blocks(builder).feed(tokens)
+    feed_markdown(text, builder, budget=MAX_PARSED_CHARS)
+    return _titled(builder.build())
+
+
+def extract_markdown_pages(pages: Sequence[str]) -> ParsedText:
+    """Turn a document's Markdown, one string per page, into plain text with its pages.
+
+    Page i + 1 starts where the text of `pages[i]` does (an empty page starts where the next
+    one does); headings and the title are found as in `extract_markdown`. markdown-it reads
+    MAX_PARSED_CHARS in all, the rest goes through the line scan.
+    """
+    builder = TextBuilder()
+    budget = MAX_PARSED_CHARS
+    for page in pages:
+        if builder.full:
+            break
+        builder.new_page()
+        budget -= feed_markdown(page, builder, budget=budget)
+    return msgspec.structs.replace(_titled(builder.build()), page_count=len(pages))
+
+
+def feed_markdown(text: str, builder: TextBuilder, *, budget: int) -> int:
+    """Add Markdown to `builder`: up to `budget` characters through markdown-it, the rest
+    through the line scan. Returns the characters markdown-it read."""
+    head, rest = _split(text, max(budget, 0))
+    if head:
+        tokens = _MARKDOWN.parse(head)
+        if any(token.level >= _DEEPEST for token in tokens):
+            # markdown-it drops everything after its nesting limit (20 levels: ten nested list
+            # items, twenty quote marks); read such a document line by line instead.
+            _scan_lines(head, builder)
+        else:
+            _Blocks(builder).feed(tokens)
     if rest:
         _scan_lines(rest, builder)
-    parsed = builder.build()
+    return len(head)
+
+
+def _titled(parsed: ParsedText) -> ParsedText:
     title = next((heading.title for heading in parsed.headings if heading.level == 1), None)
     return msgspec.structs.replace(parsed, title=title)
 

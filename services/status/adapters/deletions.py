@@ -13,18 +13,19 @@ from psycopg import AsyncConnection
 
 from services.common.db import Pool
 from services.common.deletions import hold_barrier
+from services.common.vectors.store import VectorStore
 from services.status.core.ports import Deletion
 
 
-async def delete_chunks(conn: AsyncConnection[Any], tenant_id: str, document_id: str) -> int:
-    """Delete the document's chunks and vectors of every embedding model; return how many.
+async def delete_chunks(
+    conn: AsyncConnection[Any], vectors: VectorStore, tenant_id: str, document_id: str
+) -> int:
+    """Delete the document's chunks and vectors from every vector set; return how many.
 
-    The one place a document's chunks are deleted: adapt it where chunk storage changes.
+    The one place a deletion removes chunks (`VectorStore.delete_document_in`, in the
+    deletion's transaction): adapt it where chunk storage changes.
     """
-    cur = await conn.execute(
-        "DELETE FROM chunks WHERE tenant_id = %s AND document_id = %s", (tenant_id, document_id)
-    )
-    return cur.rowcount
+    return await vectors.delete_document_in(conn, tenant_id, document_id)
 
 
 async def record_deletion(
@@ -61,19 +62,42 @@ async def forget_jobs(conn: AsyncConnection[Any], job_ids: list[str]) -> int:
     return cur.rowcount
 
 
+async def record_missing(
+    conn: AsyncConnection[Any], tenant_id: str, document_id: str, job_ids: list[str], at: datetime
+) -> None:
+    """Record the deletion where no record of it is (a database restored from before it),
+    locking no existing row: `rebuild-status` holds its transaction for the whole read."""
+    await conn.execute(
+        "INSERT INTO public.deleted_jobs (job_id, tenant_id, document_id, deleted_at)"
+        " SELECT j, %s, %s, %s FROM unnest(%s::text[]) AS j ON CONFLICT (job_id) DO NOTHING",
+        (tenant_id, document_id, at, job_ids),
+    )
+    await conn.execute(
+        "INSERT INTO public.deleted_documents (tenant_id, document_id, deleted_at)"
+        " VALUES (%s, %s, %s) ON CONFLICT (tenant_id, document_id) DO NOTHING",
+        (tenant_id, document_id, at),
+    )
+
+
 async def apply_tombstone(
     conn: AsyncConnection[Any],
     tenant_id: str,
     document_id: str,
     job_ids: list[str],
     at: datetime,
+    *,
+    rebuilding: bool = False,
 ) -> None:
     """What the projector does with a `DocumentDeleted` it reads (idempotent).
 
     Records the deleted jobs and drops their projected rows, and nothing else: a later upload
     of the document is a job not in `job_ids`, so a replayed tombstone leaves it alone.
+    `rebuilding`: `rebuild-status` projecting into its own tables (the record stays live).
     """
-    await record_deletion(conn, tenant_id, document_id, job_ids, at)
+    if rebuilding:
+        await record_missing(conn, tenant_id, document_id, job_ids, at)
+    else:
+        await record_deletion(conn, tenant_id, document_id, job_ids, at)
     await forget_jobs(conn, job_ids)
 
 
@@ -82,6 +106,7 @@ class PostgresDeletions:
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self.vectors = VectorStore(pool)
 
     async def owner(self, document_id: str) -> str | None:
         """The tenant whose document this is (document ids are per tenant), if known."""
@@ -112,7 +137,7 @@ class PostgresDeletions:
                 key * 3,
             )
             job_ids = sorted(row["job_id"] for row in await cur.fetchall())
-            chunks = await delete_chunks(conn, *key)
+            chunks = await delete_chunks(conn, self.vectors, *key)
             if not job_ids and not chunks:
                 return None
             deleted_at = await record_deletion(conn, *key, job_ids)

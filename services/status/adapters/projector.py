@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -9,7 +13,8 @@ from aiokafka import TopicPartition
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from schemas.events import DocumentDeleted
+from schemas.events import DocumentDeleted, DocumentFailed, DocumentIndexed
+from services.common import metrics
 from services.common.db import Pool
 from services.common.deletions import deleted_among, hold_barrier
 from services.common.kafka.records import Delivery, Position
@@ -17,12 +22,15 @@ from services.common.stage import skipped_deleted
 from services.status.adapters.deletions import apply_tombstone
 from services.status.core.projection import fields_of, rank_of, state_of, timestamp_column
 
+log = logging.getLogger(__name__)
+
 _DATA_COLUMNS = (
     "filename",
     "media_type",
     "size",
     "title",
     "page_count",
+    "parser",
     "chunk_count",
     "embedding_model",
 )
@@ -85,10 +93,15 @@ INSERT_EVENTS = (
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
 
-STORE_OFFSET = (
-    "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)"
-    " VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition)"
-    " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+# Offsets move only under the epoch this projector read them with: a replay raises the epoch
+# of the group's rows, and a batch that would store offsets over it stores nothing (and rolls
+# back its rows): the partitions it returns are those stored.
+STORE_OFFSETS = (
+    "INSERT INTO consumer_offsets AS o (consumer_group, topic, kafka_partition, next_offset,"
+    " epoch) SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])"
+    " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+    " SET next_offset = EXCLUDED.next_offset, updated_at = now() WHERE o.epoch = EXCLUDED.epoch"
+    " RETURNING topic, kafka_partition"
 )
 
 
@@ -112,80 +125,194 @@ def job_row(delivery: Delivery) -> tuple[Any, ...]:
     return tuple(values[c] for c in _ALL)
 
 
+async def project(
+    conn: AsyncConnection[Any], batch: list[Delivery], *, rebuilding: bool = False
+) -> int:
+    """Apply to the projection's tables (`jobs`, `job_events` on the search path) the events of
+    `batch` not seen before; return how many were new."""
+    return len(await project_new(conn, batch, rebuilding=rebuilding))
+
+
+def has_tombstones(batch: list[Delivery]) -> bool:
+    """Whether `batch` holds a `DocumentDeleted` (its projection takes the barrier exclusive)."""
+    return any(isinstance(d.event, DocumentDeleted) for d in batch)
+
+
+async def project_new(
+    conn: AsyncConnection[Any], batch: list[Delivery], *, rebuilding: bool = False
+) -> list[Delivery]:
+    """Like `project`; return the deliveries that were new.
+
+    Tombstones (`DocumentDeleted`) are applied first, and an event of a deleted job is
+    skipped, so no row of a deleted job is written after its deletion whatever order the
+    topics are read in. The projector calls it under the deletion barrier (services/common/
+    deletions.py; exclusive when the batch holds a tombstone); `rebuild-status` (`rebuilding`)
+    without it, into its own tables (the deletion record stays the live one), and drops the
+    rows of jobs deleted meanwhile before its swap.
+    """
+    if not batch:
+        return []
+    tombstones = [d.event for d in batch if isinstance(d.event, DocumentDeleted)]
+    for t in tombstones:
+        await apply_tombstone(
+            conn, t.tenant_id, t.document_id, t.deleted_jobs, t.occurred_at, rebuilding=rebuilding
+        )
+    batch = [d for d in batch if not isinstance(d.event, DocumentDeleted)]
+    dead = await deleted_among(conn, [d.event.job_id for d in batch])
+    for d in batch:
+        if d.event.job_id in dead:
+            skipped_deleted("status", d.event)
+    batch = [d for d in batch if d.event.job_id not in dead]
+    if not batch:
+        return []
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for d in batch:
+        e = d.event
+        row = (
+            e.event_id,
+            e.job_id,
+            e.tenant_id,
+            type(e).__name__,
+            e.occurred_at,
+            d.topic,
+            d.partition,
+            d.offset,
+            Jsonb(e, dumps=_PAYLOAD_JSON.encode),
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    cur = await conn.execute(INSERT_EVENTS, columns)
+    fresh = {row["event_id"] for row in await cur.fetchall()}
+    new = [d for d in batch if d.event.event_id in fresh]
+    if new:
+        async with conn.cursor() as upsert:
+            await upsert.executemany(UPSERT_JOB, [job_row(d) for d in new])
+    return new
+
+
+class Rewound(Exception):
+    """The group's offsets were rewritten under a newer epoch (a replay) during this batch."""
+
+
 class Projector:
-    """The status service's batch handler."""
+    """The status service's batch handler.
+
+    A replay may rewrite the group's stored offsets while it runs (under a higher epoch):
+    the next batch then stores nothing, its rows roll back, and `on_rewound` (the consumer
+    loop's `reseek`) is called so that it seeks to the stored offsets; until it has, batches
+    are ignored.
+    """
 
     def __init__(self, pool: Pool, group: str) -> None:
         self.pool = pool
         self.group = group
+        self.epochs: dict[Position, int] = {}  # the epoch of each partition's stored offset
+        self.stale = False  # rewound: positions no longer match the store
+        self.on_rewound: Callable[[], None] = lambda: None
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Apply the batch once and move the stored offsets, atomically."""
-        async with self.pool.connection() as conn, conn.transaction():
-            await self.apply(conn, batch)
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    STORE_OFFSET, [(self.group, t, p, o) for (t, p), o in positions.items()]
-                )
+        if self.stale:
+            return  # read before a replay rewound the group: the reseek re-reads it
+        started = time.perf_counter()
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                await hold_barrier(conn, exclusive=has_tombstones(batch))
+                fresh = await project_new(conn, batch)
+                queued = await _queued_at(conn, fresh)
+                await self._store(conn, positions)
+        except Rewound:
+            log.info("the stored offsets were rewound (a replay): seeking to them")
+            self.stale = True
+            self.on_rewound()
+            return
+        _observe(batch, fresh, queued, time.perf_counter() - started)  # once committed
+
+    async def _store(self, conn: AsyncConnection[Any], positions: dict[Position, int]) -> None:
+        if not positions:
+            return
+        keys = list(positions)
+        cur = await conn.execute(
+            STORE_OFFSETS,
+            (
+                self.group,
+                [t for t, _ in keys],
+                [p for _, p in keys],
+                [positions[k] for k in keys],
+                [self.epochs.get(k, 0) for k in keys],
+            ),
+        )
+        stored = {(row["topic"], row["kafka_partition"]) for row in await cur.fetchall()}
+        if len(stored) < len(keys):
+            raise Rewound
 
     async def apply(self, conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
-        """Apply the events not seen before; return how many were new.
-
-        Under the deletion barrier (exclusive when the batch holds a tombstone): tombstones
-        are applied first, and an event of a deleted job is skipped, so no row of a deleted
-        job is written after its deletion, whatever order the topics are read in.
-        """
-        if not batch:
-            return 0
-        tombstones = [d.event for d in batch if isinstance(d.event, DocumentDeleted)]
-        await hold_barrier(conn, exclusive=bool(tombstones))
-        for t in tombstones:
-            await apply_tombstone(conn, t.tenant_id, t.document_id, t.deleted_jobs, t.occurred_at)
-        batch = [d for d in batch if not isinstance(d.event, DocumentDeleted)]
-        dead = await deleted_among(conn, [d.event.job_id for d in batch])
-        for d in batch:
-            if d.event.job_id in dead:
-                skipped_deleted("status", d.event)
-        batch = [d for d in batch if d.event.job_id not in dead]
-        if not batch:
-            return 0
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        for d in batch:
-            e = d.event
-            row = (
-                e.event_id,
-                e.job_id,
-                e.tenant_id,
-                type(e).__name__,
-                e.occurred_at,
-                d.topic,
-                d.partition,
-                d.offset,
-                Jsonb(e, dumps=_PAYLOAD_JSON.encode),
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        cur = await conn.execute(INSERT_EVENTS, columns)
-        fresh = {row["event_id"] for row in await cur.fetchall()}
-        rows = [job_row(d) for d in batch if d.event.event_id in fresh]
-        if rows:
-            async with conn.cursor() as upsert:
-                await upsert.executemany(UPSERT_JOB, rows)
-        return len(rows)
+        """Apply the events not seen before, under the deletion barrier as a batch is;
+        return how many were new."""
+        await hold_barrier(conn, exclusive=has_tombstones(batch))
+        return await project(conn, batch)
 
     async def stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Where this group stopped, per partition, according to the projection itself."""
+        """Where this group stopped, per partition, according to the projection itself (and
+        the epoch each was stored under, which later batches must find unchanged)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT topic, kafka_partition, next_offset FROM consumer_offsets"
+                "SELECT topic, kafka_partition, next_offset, epoch FROM consumer_offsets"
                 " WHERE consumer_group = %s",
                 (self.group,),
             )
             rows = await cur.fetchall()
-        wanted = set(partitions)
+        self.epochs = {(tp.topic, tp.partition): 0 for tp in partitions}
         stored = {}
         for row in rows:
             tp = TopicPartition(row["topic"], row["kafka_partition"])
-            if tp in wanted:
+            if (tp.topic, tp.partition) in self.epochs:
                 stored[tp] = row["next_offset"]
+                self.epochs[(tp.topic, tp.partition)] = row["epoch"]
+        self.stale = False
         return stored
+
+    async def rewound(self) -> bool:
+        """Whether a replay rewrote a stored offset of this projector's partitions since it
+        read them (checked while idle: no batch comes to find out)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT topic, kafka_partition, epoch FROM consumer_offsets"
+                " WHERE consumer_group = %s",
+                (self.group,),
+            )
+            rows = await cur.fetchall()
+        now = {(row["topic"], row["kafka_partition"]): row["epoch"] for row in rows}
+        return any(now.get(key, 0) != epoch for key, epoch in self.epochs.items())
+
+
+async def _queued_at(conn: AsyncConnection[Any], fresh: list[Delivery]) -> dict[str, datetime]:
+    """When the jobs that `fresh` indexes were uploaded (for the upload-to-indexed latency)."""
+    jobs = [d.event.job_id for d in fresh if isinstance(d.event, DocumentIndexed)]
+    if not jobs:
+        return {}
+    cur = await conn.execute(
+        "SELECT job_id, queued_at FROM jobs WHERE job_id = ANY(%s) AND queued_at IS NOT NULL",
+        (jobs,),
+    )
+    return {row["job_id"]: row["queued_at"] for row in await cur.fetchall()}
+
+
+def _observe(
+    batch: list[Delivery], fresh: list[Delivery], queued: dict[str, datetime], seconds: float
+) -> None:
+    """Metrics of a committed batch: each event's time in the project stage (the batch's
+    transaction), terminal jobs per tenant, and the upload-to-indexed time of indexed ones."""
+    for _ in batch:
+        metrics.STAGE_SECONDS.labels("project", "ok").observe(seconds)
+    for delivery in fresh:
+        match delivery.event:
+            case DocumentIndexed(job_id=job_id, occurred_at=at, tenant_id=tenant):
+                metrics.JOBS_FINISHED.labels(tenant, "indexed").inc()
+                if job_id in queued:
+                    latency = (at - queued[job_id]).total_seconds()
+                    metrics.UPLOAD_TO_INDEXED.observe(max(0.0, latency))
+            case DocumentFailed(tenant_id=tenant):
+                metrics.JOBS_FINISHED.labels(tenant, "failed").inc()
+            case _:
+                pass

@@ -8,6 +8,9 @@ from typing import Annotated, Any
 import msgspec
 
 from services.common.db import Pool
+from services.common.vectors.registry import VectorSets
+from services.common.vectors.search import VectorHit
+from services.common.vectors.store import VectorStore
 from services.status.core.ports import RedriveSource
 
 
@@ -50,6 +53,10 @@ class JobView(msgspec.Struct, frozen=True):
     retries: int = 0
     next_retry_at: datetime | None = None
     last_error: JobError | None = None
+    parser: Annotated[
+        str | None,
+        msgspec.Meta(description="the parser that read the document: local or llamaparse"),
+    ] = None
 
 
 class JobPage(msgspec.Struct, frozen=True):
@@ -68,7 +75,8 @@ class JobSummary(msgspec.Struct, frozen=True):
 
 
 class DocumentView(msgspec.Struct, frozen=True):
-    """A document and the jobs that processed it."""
+    """A document and the jobs that processed it (`chunk_count`: its chunks in the vector set
+    the tenant searches)."""
 
     document_id: str
     state: str
@@ -104,11 +112,26 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
+def search_hit(hit: VectorHit) -> SearchHit:
+    """A ranked chunk as the API shows it."""
+    return SearchHit(
+        document_id=hit.document_id,
+        chunk_index=hit.chunk_index,
+        text=hit.text,
+        score=hit.score,
+        filename=hit.filename,
+        page=hit.page,
+        heading=hit.heading,
+        char_start=hit.start_char,
+        char_end=hit.end_char,
+    )
+
+
 _JOB_COLUMNS = (
     "job_id, document_id, state, attempt, filename, media_type, size, title, page_count,"
     " chunk_count, embedding_model, error_stage, error_code, error_message, queued_at,"
     " parsing_at, parsed_at, embedding_at, indexed_at, failed_at, updated_at, retries,"
-    " next_retry_at, last_error_code, last_error_message"
+    " next_retry_at, last_error_code, last_error_message, parser"
 )
 
 
@@ -139,6 +162,7 @@ def _job(row: dict[str, Any]) -> JobView:
             if row["last_error_code"]
             else None
         ),
+        parser=row["parser"],
     )
 
 
@@ -147,6 +171,8 @@ class StatusQueries:
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self.sets = VectorSets(pool)
+        self.vectors = VectorStore(pool, self.sets)
 
     async def job(self, tenant_id: str, job_id: str) -> JobView | None:
         """A job, or an accepted upload not projected yet (state queued), or None."""
@@ -202,12 +228,10 @@ class StatusQueries:
             rows = await cur.fetchall()
             if not rows:
                 return None
-            cur = await conn.execute(
-                "SELECT count(*) AS n FROM chunks WHERE tenant_id = %s AND document_id = %s"
-                " AND embedding_model = %s",
-                (tenant_id, document_id, rows[0]["embedding_model"] or ""),
-            )
-            count = await cur.fetchone()
+        active = (await self.sets.active([tenant_id])).get(tenant_id)
+        chunks = 0
+        if active is not None:  # what search sees of the document: its chunks in that set
+            chunks, _ = await self.vectors.count(active, tenant_id, document_id)
         latest = rows[0]
         return DocumentView(
             document_id=document_id,
@@ -216,41 +240,10 @@ class StatusQueries:
             media_type=latest["media_type"],
             size=latest["size"],
             title=latest["title"],
-            chunk_count=int(count["n"]) if count else 0,
+            chunk_count=chunks,
             latest_job_id=latest["job_id"],
             jobs=[JobSummary(r["job_id"], r["state"], r["updated_at"]) for r in rows],
         )
-
-    async def search(
-        self, tenant_id: str, vector: list[float], model: str, top_k: int
-    ) -> list[SearchHit]:
-        """Chunks of the tenant ranked by cosine similarity to `vector`."""
-        literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT c.document_id, c.chunk_index, c.text, c.page, c.heading, c.start_char,"
-                " c.end_char, 1 - (c.embedding <=> %s::vector) AS score,"
-                " (SELECT j.filename FROM jobs j WHERE j.document_id = c.document_id"
-                "  AND j.tenant_id = c.tenant_id LIMIT 1) AS filename"
-                " FROM chunks c WHERE c.tenant_id = %s AND c.embedding_model = %s"
-                " ORDER BY c.embedding <=> %s::vector LIMIT %s",
-                (literal, tenant_id, model, literal, top_k),
-            )
-            rows = await cur.fetchall()
-        return [
-            SearchHit(
-                document_id=r["document_id"],
-                chunk_index=r["chunk_index"],
-                text=r["text"],
-                score=float(r["score"]),
-                filename=r["filename"],
-                page=r["page"],
-                heading=r["heading"],
-                char_start=r["start_char"],
-                char_end=r["end_char"],
-            )
-            for r in rows
-        ]
 
     async def redrive_source(self, tenant_id: str | None, job_id: str) -> RedriveSource | None:
         """A job with the payloads of its input events (`tenant_id` None: any tenant's)."""

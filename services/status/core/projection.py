@@ -89,7 +89,7 @@ def fields_of(event: AnyEvent) -> dict[str, Any]:
                 "size": event.blob.size,
             }
         case DocumentParsed():
-            return {"title": event.title, "page_count": event.page_count}
+            return {"title": event.title, "page_count": event.page_count, "parser": event.parser}
         case DocumentIndexed():
             return {"chunk_count": event.chunk_count, "embedding_model": event.embedding_model}
         case DocumentFailed():

@@ -1,0 +1,146 @@
+"""The pipeline's offsets as Kafka holds them: each group's lag and the dead-letter depth.
+
+Read by the status service on its own (a groupless consumer and an admin client), not by the
+consumers being judged: a group whose every member is wedged or gone still shows its lag
+growing while its committed offset stands still, which is what SluiceConsumerStuck asks.
+The dead-letter depth is end offset minus the acknowledged offset (the `dlq_ack_group`'s
+commit, else the log start), so its alert stays on while records sit unhandled and does not
+resolve by itself as an `increase()` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from schemas import topics
+from services.common import metrics
+
+log = logging.getLogger(__name__)
+DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
+
+
+class GroupOffsets(msgspec.Struct, frozen=True):
+    """One partition a group reads: where it committed and how far behind the end it is."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int | None  # None: the group never committed on it
+    lag: int
+
+
+class Offsets(msgspec.Struct, frozen=True):
+    """One reading: every watched group's partitions and the depth of each dead-letter topic."""
+
+    groups: list[GroupOffsets]
+    dead_letters: dict[str, int]
+
+
+def group_topics(parser: str, embedder: str, status: str) -> dict[str, tuple[str, ...]]:
+    """The topics each pipeline group reads (stages: their input and its retry topic)."""
+    return {
+        parser: (topics.DOCUMENTS_UPLOADED, topics.retry(topics.DOCUMENTS_UPLOADED)),
+        embedder: (topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)),
+        status: topics.STATUS_TOPICS,
+    }
+
+
+class OffsetsReader:
+    """Reads end offsets and committed offsets; `run` exports them every `interval_s`."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        groups: Mapping[str, Sequence[str]],
+        *,
+        ack_group: str,
+        interval_s: float = 15.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.groups = dict(groups)
+        self.ack_group = ack_group
+        self.interval_s = interval_s
+
+    async def read(self) -> Offsets:
+        """One reading of every watched group's partitions and of the dead-letter topics."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="sluice-offsets")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, client_id="sluice-offsets"
+        )
+        await admin.start()
+        try:
+            await consumer.start()
+            try:
+                return await self._read(admin, consumer)
+            finally:
+                await consumer.stop()
+        finally:
+            await admin.close()
+
+    async def _read(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Offsets:
+        names = sorted({t for read in self.groups.values() for t in read} | set(DLQ_TOPICS))
+        parts = await _partitions(admin, names)
+        ends = await consumer.end_offsets(parts) if parts else {}
+        dlq_parts = [p for p in parts if p.topic in DLQ_TOPICS]
+        starts = await consumer.beginning_offsets(dlq_parts) if dlq_parts else {}
+        acked = await admin.list_consumer_group_offsets(self.ack_group, partitions=dlq_parts)
+        depth = dict.fromkeys(DLQ_TOPICS, 0)
+        for tp in dlq_parts:
+            done = max(starts.get(tp, 0), _offset(acked.get(tp)) or 0)
+            depth[tp.topic] += max(0, ends.get(tp, 0) - done)
+        found: list[GroupOffsets] = []
+        for group, read in self.groups.items():
+            mine = [p for p in parts if p.topic in read]
+            committed = await admin.list_consumer_group_offsets(group, partitions=mine)
+            for tp in mine:
+                at = _offset(committed.get(tp))
+                lag = max(0, ends.get(tp, 0) - (at or 0))
+                found.append(GroupOffsets(group, tp.topic, tp.partition, at, lag))
+        return Offsets(groups=found, dead_letters=depth)
+
+    def export(self, offsets: Offsets) -> None:
+        """Set the gauges from a reading (`sluice_group_*`, `sluice_dead_letter_depth`)."""
+        for row in offsets.groups:
+            labels = (row.group, row.topic, str(row.partition))
+            metrics.GROUP_LAG.labels(*labels).set(row.lag)
+            if row.committed is not None:
+                metrics.GROUP_COMMITTED.labels(*labels).set(row.committed)
+        for topic, depth in offsets.dead_letters.items():
+            metrics.DLQ_DEPTH.labels(topic).set(depth)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read and export every `interval_s` until `stop` is set; a failed reading is logged
+        and tried again."""
+        while not stop.is_set():
+            try:
+                self.export(await self.read())
+            except (KafkaError, OSError, TimeoutError) as error:
+                log.warning("could not read the pipeline's offsets: %s", error)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
+            except TimeoutError:
+                continue
+
+
+def _offset(found: object) -> int | None:
+    """A committed offset (OffsetAndMetadata), None when there is none (-1 or missing)."""
+    offset = getattr(found, "offset", -1)
+    return int(offset) if isinstance(offset, int) and offset >= 0 else None
+
+
+async def _partitions(admin: AIOKafkaAdminClient, names: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of those of `names` that exist."""
+    described = await admin.describe_topics(list(names))
+    return [
+        TopicPartition(topic["topic"], part.get("partition_index", part.get("partition")))
+        for topic in described
+        if not topic.get("error_code")
+        for part in topic.get("partitions", ())
+    ]

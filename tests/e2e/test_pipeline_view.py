@@ -1,0 +1,181 @@
+"""GET /v1/pipeline on the real stack, each verdict made true: ok (idle, all instances in their
+groups), down (the parser stopped), waiting then stuck (the embedder blocked on a provider that
+never answers), and ok again once the embedder is restored and the document indexed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from infra.local.postgres import create_database, drop_database
+from infra.local.stack import Stack, StackConfig
+from schemas import topics
+from services.common.auth import ADMIN_PIPELINE
+from tests.fixtures.pipeline import wait_for_state
+
+pytestmark = pytest.mark.e2e
+
+RUN = uuid.uuid4().hex[:8]
+STALL_S = 8.0  # SLUICE_PIPELINE_STALL_S: lag without a commit this long is stuck
+ENV = {
+    "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
+    "SLUICE_EMBEDDING_PROVIDER": "hashing",
+    "SLUICE_PIPELINE_SAMPLE_S": "0.5",
+    "SLUICE_PIPELINE_STALL_S": str(STALL_S),
+}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The four services, sampling Kafka every 0.5 s, on their own groups and database."""
+    name = f"pipeview_{RUN}"
+    config = StackConfig.on_free_ports(
+        tmp_path_factory.mktemp("pipeview"),
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=create_database(database_url, name),
+        env=ENV,
+        group_suffix=RUN,
+        detach=False,
+    )
+    running = Stack(config)
+    try:
+        running.up()
+        yield running
+    finally:
+        running.down()
+        drop_database(database_url, name)
+
+
+def _view(stack: Stack) -> dict[str, dict[str, Any]]:
+    token = stack.token("ops", scopes=(ADMIN_PIPELINE,))
+    response = httpx.get(
+        f"{stack.status_url}/v1/pipeline", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return {stage["stage"]: stage for stage in response.json()["stages"]}
+
+
+def _until(
+    stack: Stack, wanted: Callable[[dict[str, dict[str, Any]]], bool], timeout: float = 90
+) -> dict[str, dict[str, Any]]:
+    """Poll the view until `wanted` holds; the last view in the failure otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = _view(stack)
+        if wanted(view):
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout:.0f}s; last view: {view}")
+        time.sleep(0.25)
+
+
+def _verdicts(view: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: stage["verdict"] for name, stage in view.items()}
+
+
+def _upload(stack: Stack, tenant: str) -> str:
+    response = httpx.post(
+        f"{stack.ingest_url}/v1/documents",
+        headers={"Authorization": f"Bearer {stack.token(tenant)}"},
+        files={"file": ("note.txt", f"a note {uuid.uuid4()}".encode(), "text/plain")},
+        timeout=60,
+    )
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+async def _send_poison(bootstrap: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.DOCUMENTS_UPLOADED, b"not an event", key=b"poison")
+    finally:
+        await producer.stop()
+
+
+def test_an_idle_pipeline_is_ok_with_every_partition_assigned(stack: Stack) -> None:
+    view = _until(stack, lambda v: set(_verdicts(v).values()) == {"ok"})
+    parse = view["parse"]
+    assigned = [p for instance in parse["instances"] for p in instance["partitions"]]
+    assert len(parse["instances"]) == 1 and len(assigned) == len(set(assigned)), parse
+    assert {p.rsplit("/", 1)[0] for p in assigned} == {
+        topics.DOCUMENTS_UPLOADED,
+        topics.retry(topics.DOCUMENTS_UPLOADED),
+    }
+    assert all(s["lag"] == 0 for s in view.values()), view
+    # a record the parser cannot decode: one more in its dead-letter topic (others may be
+    # there already: the topics are the session's, earlier modules' records fail here)
+    before = view["parse"]["dlq_depth"]
+    asyncio.run(_send_poison(stack.bootstrap))
+    _until(stack, lambda v: v["parse"]["dlq_depth"] == before + 1)
+    # a document through: the windows count it, with a stage time
+    tenant = f"ops-{RUN}"
+    job_id = _upload(stack, tenant)
+    with httpx.Client(base_url=stack.status_url, timeout=30) as client:
+        wait_for_state(client, job_id, stack.token(tenant), {"indexed"})
+    view = _until(stack, lambda v: v["embed"]["windows"][0]["done"] >= 1)
+    for name in ("parse", "embed"):
+        minute, five = view[name]["windows"]
+        assert (minute["seconds"], five["seconds"]) == (60, 300)
+        assert minute["done"] >= 1 and 0 <= minute["failure_rate"] < 1, view[name]
+        assert minute["p95_stage_s"] is not None and minute["p95_stage_s"] >= 0, view[name]
+    assert view["parse"]["oldest_unfinished"] is None
+
+
+def test_a_stopped_stage_is_down_and_ok_when_it_is_back(stack: Stack) -> None:
+    stack.stop("parser")
+    view = _until(stack, lambda v: v["parse"]["verdict"] == "down")
+    assert view["parse"]["instances"] == []
+    assert _verdicts(view)["embed"] == "ok"
+    stack.start("parser")
+    _until(stack, lambda v: v["parse"]["verdict"] == "ok")
+
+
+def test_a_blocked_stage_is_waiting_then_stuck(stack: Stack) -> None:
+    # a provider that accepts connections and never answers: the embedder's call hangs (30 s)
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        port = silent.getsockname()[1]
+        normal = stack.config
+        stack.stop("embedder")
+        stack.config = dataclasses.replace(
+            normal,
+            env={
+                **normal.env,
+                "SLUICE_EMBEDDING_PROVIDER": "openai",
+                "SLUICE_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            },
+        )
+        try:
+            stack.start("embedder")
+        finally:
+            stack.config = normal
+        _until(stack, lambda v: v["embed"]["verdict"] == "ok")
+        tenant = f"ops-{RUN}"
+        job_id = _upload(stack, tenant)
+
+        waiting = _until(stack, lambda v: v["embed"]["verdict"] != "ok", timeout=60)
+        assert waiting["embed"]["verdict"] == "waiting", waiting["embed"]
+        assert waiting["embed"]["lag"] >= 1 and waiting["embed"]["stalled_s"] < STALL_S
+        stuck = _until(stack, lambda v: v["embed"]["verdict"] == "stuck", timeout=STALL_S + 15)
+        assert stuck["embed"]["stalled_s"] >= STALL_S and len(stuck["embed"]["instances"]) == 1
+        assert stuck["embed"]["oldest_unfinished"]["job_id"] == job_id, stuck["embed"]
+        assert _verdicts(stuck)["parse"] == "ok"
+
+        stack.kill("embedder")  # restore: the embedder with the normal provider
+    stack.start("embedder")
+    with httpx.Client(base_url=stack.status_url, timeout=30) as client:
+        wait_for_state(client, job_id, stack.token(tenant), {"indexed"}, timeout=180)
+    _until(stack, lambda v: v["embed"]["verdict"] == "ok" and v["embed"]["retry_lag"] == 0)
