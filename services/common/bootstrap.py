@@ -27,6 +27,7 @@ class Infra:
     publisher: KafkaPublisher
     origin: Origin
     bootstrap: str  # where the service's consumers connect
+    consumer_stall_s: float = 300.0  # readiness fails after lag without a commit this long
 
 
 async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: float = 90) -> T:
@@ -73,7 +74,7 @@ async def infrastructure(
     try:
         await with_retries("kafka producer", producer.start)
         publisher = KafkaPublisher(producer, service=service)
-        yield Infra(pool, publisher, origin, config.kafka_bootstrap)
+        yield Infra(pool, publisher, origin, config.kafka_bootstrap, config.consumer_stall_s)
     finally:
         await producer.stop()
         await pool.close()

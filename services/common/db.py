@@ -105,11 +105,29 @@ async def migrate(url: str) -> list[str]:
     return applied
 
 
-async def ping(pool: Pool) -> bool:
-    """True when a connection can run a query now."""
+SLOW_PING_S = 1.0  # a `SELECT 1` slower than this makes the database check fail
+
+
+async def database_check(pool: Pool, *, slow_s: float = SLOW_PING_S) -> tuple[bool, str]:
+    """Whether the database serves this process now, and why not: unreachable, its pool
+    exhausted (no idle connection and requests waiting), or a `SELECT 1` slower than `slow_s`."""
+    stats = pool.get_stats()
+    waiting = stats.get("requests_waiting", 0)
+    started = time.perf_counter()
     try:
         async with pool.connection(timeout=2) as conn:
             await conn.execute("SELECT 1")
-    except Exception:  # noqa: BLE001 - any failure means "not healthy"
-        return False
-    return True
+    except Exception as error:  # noqa: BLE001 - any failure means "not ready", with its reason
+        if waiting:
+            return False, f"pool exhausted: {waiting} requests waiting for a connection"
+        return False, f"unreachable: {type(error).__name__}: {error}"[:200]
+    took = time.perf_counter() - started
+    if took > slow_s:
+        return False, f"slow: SELECT 1 took {took * 1000:.0f} ms (limit {slow_s * 1000:.0f} ms)"
+    return True, ""
+
+
+async def ping(pool: Pool) -> bool:
+    """True when a connection can run a query now."""
+    ok, _ = await database_check(pool)
+    return ok

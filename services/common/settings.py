@@ -177,6 +177,14 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
             " it while the event loop is blocked (0: off; Kubernetes probes it)",
         ),
     ] = 0
+    consumer_stall_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="A consumer's readiness fails (`stalled`) when it has lag and has"
+            " committed nothing for this long",
+        ),
+    ] = 300.0
     loop_stall_s: Annotated[
         float,
         msgspec.Meta(

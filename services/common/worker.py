@@ -54,6 +54,7 @@ def stage_worker(
         max_records=max_records,
         concurrency=concurrency,
         max_poll_interval_ms=max_poll_interval_ms,
+        stall_after_s=infra.consumer_stall_s,
     )
     probes = readiness(infra.pool, {"consumer": consumer}, checks)
     return Service(app=create_app(infra.origin.service, probes), consumer=consumer)

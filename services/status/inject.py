@@ -50,6 +50,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
             origin=infra.origin,
             stored_offsets=projector.stored_offsets,
             offsets_moved=projector.rewound,  # a replay rewrote them while idle
+            stall_after_s=config.consumer_stall_s,
             # uploaded/parsed poison is dead-lettered by the stage that owns the topic
             dead_letter_topics=(
                 topics.DOCUMENTS_INDEXED,

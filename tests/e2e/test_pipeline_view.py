@@ -156,6 +156,7 @@ def test_a_blocked_stage_is_waiting_then_stuck(stack: Stack) -> None:
                 **normal.env,
                 "SLUICE_EMBEDDING_PROVIDER": "openai",
                 "SLUICE_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                "SLUICE_CONSUMER_STALL_S": str(STALL_S),  # its own readiness: stalled
             },
         )
         try:
@@ -173,9 +174,26 @@ def test_a_blocked_stage_is_waiting_then_stuck(stack: Stack) -> None:
         assert stuck["embed"]["stalled_s"] >= STALL_S and len(stuck["embed"]["instances"]) == 1
         assert stuck["embed"]["oldest_unfinished"]["job_id"] == job_id, stuck["embed"]
         assert _verdicts(stuck)["parse"] == "ok"
+        # the stuck embedder's own readiness fails too, saying why (Kubernetes stops routing
+        # to it; the pipeline view above is what tells an operator which stage)
+        ready = _until_ready_fails(stack.url("embedder"), timeout=STALL_S + 15)
+        assert str(ready["consumer"]["detail"]).startswith("stalled: "), ready["consumer"]
 
         stack.kill("embedder")  # restore: the embedder with the normal provider
     stack.start("embedder")
     with httpx.Client(base_url=stack.status_url, timeout=30) as client:
         wait_for_state(client, job_id, stack.token(tenant), {"indexed"}, timeout=180)
     _until(stack, lambda v: v["embed"]["verdict"] == "ok" and v["embed"]["retry_lag"] == 0)
+
+
+def _until_ready_fails(url: str, timeout: float) -> dict[str, dict[str, object]]:
+    """The checks of `url`'s /health/ready once it answers 503 (AssertionError after timeout)."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=10) as client:
+        while True:
+            response = client.get(f"{url}/health/ready")
+            if response.status_code == 503:
+                checks: dict[str, dict[str, object]] = response.json()["checks"]
+                return checks
+            assert time.monotonic() < deadline, f"still ready: {response.text}"
+            time.sleep(0.5)

@@ -224,6 +224,7 @@ class ConsumerLoop:
                 await self._check_moved()
                 continue
             self.batch_done.clear()
+            self.health.handling(len(records))
             try:
                 await self._process(records)
             except asyncio.CancelledError:
@@ -241,6 +242,7 @@ class ConsumerLoop:
                 self.health.consecutive_errors = 0
                 backoff = 0.5
             finally:
+                self.health.handling(0)
                 self.batch_done.set()
 
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -296,6 +298,7 @@ class ConsumerLoop:
                         tp, record.offset, record.key, functools.partial(self._one, record)
                     )
                 await self._commit_finished(flight)
+                self.health.handling(len(flight.running))
         finally:  # graceful stop: finish what is in hand (bounded), commit, leave
             self._hold(True)
             if not await flight.drain(None, self.revoke_wait_s):
