@@ -28,6 +28,7 @@ from services.common.db import Pool, migrate, open_pool
 from services.common.deletions import hold_barrier
 from services.common.errors import DocumentDeletedError
 from services.common.kafka.records import Delivery
+from services.common.vectors.sets import VectorSetKey
 from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.core.chunking import Chunk
 from services.embedder.core.ports import DocumentChunks
@@ -39,6 +40,8 @@ from services.status.adapters.projector import Projector
 pytestmark = pytest.mark.integration
 
 BYTES = b"the same bytes, uploaded by two tenants\n"
+SET = VectorSetKey("m", 2, 64, 8)
+OTHER_SET = VectorSetKey("m", 2, 128, 16)  # the same model, chunked otherwise
 
 
 @pytest.fixture
@@ -87,7 +90,7 @@ async def project(pool: Pool, *events: Any) -> int:
         return await Projector(pool, "test").apply(conn, batch)
 
 
-def chunks_of(event: DocumentUploaded, n: int = 3) -> DocumentChunks:
+def chunks_of(event: DocumentUploaded, n: int = 3, target: VectorSetKey = SET) -> DocumentChunks:
     return DocumentChunks(
         tenant_id=event.tenant_id,
         document_id=event.document_id,
@@ -96,6 +99,7 @@ def chunks_of(event: DocumentUploaded, n: int = 3) -> DocumentChunks:
             Chunk(index=i, text=f"chunk {i}", start=i, end=i + 1, token_count=2) for i in range(n)
         ],
         vectors=[[1.0, float(i)] for i in range(n)],
+        target=target,
         job_id=event.job_id,
     )
 
@@ -125,12 +129,14 @@ async def test_a_deletion_removes_the_documents_rows_and_only_the_blobs_it_alone
     own_text = await blobs.put(b"text only acme's document has", "text/plain", owner=mine)
     shared_text = await blobs.put(b"text both documents have", "text/plain", owner=mine)
     await blobs.put(b"text both documents have", "text/plain", owner=theirs)
-    await PostgresChunkStore(pool).replace("m", [chunks_of(mine), chunks_of(theirs)])
+    chunks = PostgresChunkStore(pool)
+    await chunks.replace([chunks_of(mine), chunks_of(theirs)])
+    await chunks.replace([chunks_of(mine, 2, OTHER_SET)])  # a second vector set of it
 
     deletion = await PostgresDeletions(pool).delete("acme", mine.document_id)
 
     assert deletion is not None
-    assert (deletion.jobs, deletion.chunks, deletion.blobs) == (1, 3, 1)
+    assert (deletion.jobs, deletion.chunks, deletion.blobs) == (1, 5, 1), "every set's chunks"
     assert deletion.deleted_jobs == [mine.job_id]
     for table in ("uploads", "jobs", "chunks", "blob_refs"):
         assert await count(pool, table, mine.document_id) == 0, table
@@ -148,7 +154,7 @@ async def test_nothing_of_a_deleted_job_is_written_afterwards_and_a_new_upload_i
     await PostgresDeletions(pool).delete("acme", old.document_id)
     chunks = PostgresChunkStore(pool)
 
-    skipped = await chunks.replace("m", [chunks_of(old)])
+    skipped = await chunks.replace([chunks_of(old), chunks_of(old, 2, OTHER_SET)])
     with pytest.raises(DocumentDeletedError):
         await PostgresBlobStore(pool).put(b"its text", "text/plain", owner=old)
     late = StageStarted(
@@ -170,7 +176,7 @@ async def test_nothing_of_a_deleted_job_is_written_afterwards_and_a_new_upload_i
     new = await upload(pool, "acme")  # the same bytes again, after the deletion
 
     assert new.document_id == old.document_id and new.job_id != old.job_id
-    assert await chunks.replace("m", [chunks_of(new)]) == set()
+    assert await chunks.replace([chunks_of(new)]) == set()
     assert await count(pool, "chunks", new.document_id) == 3
     assert await count(pool, "jobs", new.document_id) == 1
 
@@ -183,7 +189,7 @@ async def test_a_chunk_write_racing_a_deletion_waits_for_it_and_then_skips(pool:
             "INSERT INTO deleted_jobs (job_id, tenant_id, document_id) VALUES (%s, %s, %s)",
             (event.job_id, event.tenant_id, event.document_id),
         )
-        writing = asyncio.create_task(PostgresChunkStore(pool).replace("m", [chunks_of(event)]))
+        writing = asyncio.create_task(PostgresChunkStore(pool).replace([chunks_of(event)]))
         await asyncio.sleep(0.5)
         assert not writing.done(), "the write waits for the deletion's commit"
 
