@@ -141,6 +141,17 @@ class RetryScheduled(Event, frozen=True, kw_only=True, tag="RetryScheduled"):
     not_before: datetime
 
 
+class DocumentDeleted(Event, frozen=True, kw_only=True, tag="DocumentDeleted"):
+    """A tenant's document was deleted: every event of a job in `deleted_jobs` is to be skipped.
+
+    On `sluice.documents.deleted` (compacted, keyed by document id). `job_id` is the deletion's
+    own id; `deleted_jobs` lists every job of the document deleted so far (the latest record
+    per document is the one compaction keeps), so a later upload, a new job, is not in it.
+    """
+
+    deleted_jobs: list[str]
+
+
 AnyEvent = (
     DocumentUploaded
     | StageStarted
@@ -148,6 +159,7 @@ AnyEvent = (
     | DocumentIndexed
     | DocumentFailed
     | RetryScheduled
+    | DocumentDeleted
 )
 
 

@@ -11,6 +11,8 @@ DOCUMENTS_PARSED: Final = f"{PREFIX}.documents.parsed"
 DOCUMENTS_INDEXED: Final = f"{PREFIX}.documents.indexed"
 DOCUMENTS_FAILED: Final = f"{PREFIX}.documents.failed"
 JOBS_PROGRESS: Final = f"{PREFIX}.jobs.progress"
+DOCUMENTS_DELETED: Final = f"{PREFIX}.documents.deleted"
+"""Deletions (`DocumentDeleted`), keyed by document id, compacted: the latest per document stays."""
 
 PIPELINE_TOPICS: Final = (
     DOCUMENTS_UPLOADED,
@@ -19,6 +21,10 @@ PIPELINE_TOPICS: Final = (
     DOCUMENTS_FAILED,
     JOBS_PROGRESS,
 )
+
+STATUS_TOPICS: Final = (*PIPELINE_TOPICS, DOCUMENTS_DELETED)
+"""What the status projector reads (and `rebuild-status` and a status replay re-read): the
+pipeline's events and the deletions."""
 
 STAGE_INPUTS: Final = {"parse": DOCUMENTS_UPLOADED, "embed": DOCUMENTS_PARSED}
 """The topic each stage consumes, by its `schemas.events.Stage` value (beside its `retry()`)."""
@@ -43,4 +49,13 @@ def base(topic: str) -> str:
 
 
 RETRY_TOPICS: Final = tuple(retry(topic) for topic in STAGE_INPUTS.values())
-ALL_TOPICS: Final = PIPELINE_TOPICS + RETRY_TOPICS + tuple(dlq(t) for t in PIPELINE_TOPICS)
+ALL_TOPICS: Final = (
+    PIPELINE_TOPICS
+    + RETRY_TOPICS
+    + tuple(dlq(t) for t in PIPELINE_TOPICS)
+    + (DOCUMENTS_DELETED, dlq(DOCUMENTS_DELETED))
+)
+
+TOPIC_CONFIGS: Final = {DOCUMENTS_DELETED: {"cleanup.policy": "compact"}}
+"""Topic settings beyond the defaults, by topic: a deletion must outlive every retention window,
+so its topic keeps the latest record per document instead of expiring records by age."""

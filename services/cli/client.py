@@ -21,6 +21,7 @@ from services.cli.models import (
     Activation,
     DeadLetter,
     DeadLetterPage,
+    Deletion,
     Job,
     JobPage,
     Pruning,
@@ -190,6 +191,11 @@ class Api:
         """Re-drive a failed job from the stage that failed."""
         response = await self.request("POST", self.status(f"/v1/jobs/{job_id}/retry"))
         return msgspec.json.decode(response.content, type=Redrive)
+
+    async def delete(self, document_id: str) -> Deletion:
+        """Delete a document (its blobs, chunks and jobs); a repeat removes nothing more."""
+        response = await self.request("DELETE", self.status(f"/v1/documents/{document_id}"))
+        return msgspec.json.decode(response.content, type=Deletion)
 
     async def dead_letters(self, *, topic: str | None = None, limit: int = 50) -> list[DeadLetter]:
         """The newest dead-lettered records the caller may see."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from services.cli import commands, replay, topics, vectors
 from services.cli.client import Api
 from services.cli.config import CliConfig, config_path, load_config, token_tenant
+from services.cli.delete import delete
 from services.cli.exits import CliError, Exit
 from services.cli.output import Output
 from services.cli.upload import run_upload
@@ -91,6 +92,11 @@ def _build(parser: argparse.ArgumentParser) -> SubParsers:
     search.add_argument("query")
     search.add_argument("--top-k", type=int, default=5)
 
+    remove = _add(
+        subs, "delete", "delete a document: blobs, chunks, jobs; no replay revives it", _delete
+    )
+    remove.add_argument("document_id", metavar="DOCUMENT")
+
     dlq = subs.add_parser("dlq", help="dead-lettered records: list, show, retry")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     listing = _add(dlq_commands, "list", "the newest dead letters", _dlq_list)
@@ -141,6 +147,10 @@ async def _status(api: Api, out: Output, args: argparse.Namespace) -> int:
 
 async def _search(api: Api, out: Output, args: argparse.Namespace) -> int:
     return await commands.search(api, out, args.query, top_k=args.top_k)
+
+
+async def _delete(api: Api, out: Output, args: argparse.Namespace) -> int:
+    return await delete(api, out, args.document_id)
 
 
 async def _dlq_list(api: Api, out: Output, args: argparse.Namespace) -> int:

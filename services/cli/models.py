@@ -79,6 +79,17 @@ class SearchResult(msgspec.Struct, frozen=True):
     embedding_model: str = ""
 
 
+class Deletion(msgspec.Struct, frozen=True):
+    """DELETE /v1/documents/{id}: 200."""
+
+    document_id: str
+    deleted_at: datetime
+    deleted_jobs: list[str]
+    jobs: int
+    chunks: int
+    blobs: int
+
+
 class Redrive(msgspec.Struct, frozen=True):
     """POST /v1/jobs/{id}/retry: 202."""
 

@@ -7,9 +7,15 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from schemas.events import BlobRef
+from schemas.events import BlobRef, Event
 from services.common.db import Pool
-from services.common.errors import BlobNotFoundError
+from services.common.deletions import deleted_among, hold_barrier
+from services.common.errors import BlobNotFoundError, DocumentDeletedError
+
+_INSERT = (
+    "INSERT INTO blobs (sha256, size, media_type, data) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (sha256) DO NOTHING"
+)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -28,26 +34,36 @@ class PostgresBlobStore:
         data: bytes,
         media_type: str,
         *,
+        owner: Event | None = None,
         conn: AsyncConnection[Any] | None = None,
         sha256: str | None = None,
     ) -> BlobRef:
         """Store `data` under its sha256 and return the reference.
 
+        With `owner`, under the deletion barrier: refuse (`DocumentDeletedError`) if the owner's
+        job was deleted, else record that its document refers to the blob (`add_ref`).
         With `conn`, inside the caller's transaction (committed with it); else in its own.
         `sha256`: the digest when the caller has it (hashing 50 MiB blocks the loop ~0.1 s).
         """
         digest = sha256 or sha256_hex(data)
-        query = (
-            "INSERT INTO blobs (sha256, size, media_type, data) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (sha256) DO NOTHING"
-        )
-        params = (digest, len(data), media_type, data)
         if conn is not None:
-            await conn.execute(query, params)
+            await self._put(conn, data, media_type, digest, owner)
         else:
             async with self.pool.connection() as own:
-                await own.execute(query, params)
+                await self._put(own, data, media_type, digest, owner)
         return BlobRef(sha256=digest, size=len(data), media_type=media_type)
+
+    @staticmethod
+    async def _put(
+        conn: AsyncConnection[Any], data: bytes, media_type: str, digest: str, owner: Event | None
+    ) -> None:
+        if owner is not None:
+            await hold_barrier(conn)
+            if await deleted_among(conn, [owner.job_id]):
+                raise DocumentDeletedError(owner.document_id)
+        await conn.execute(_INSERT, (digest, len(data), media_type, data))
+        if owner is not None:
+            await add_ref(conn, digest, owner.tenant_id, owner.document_id)
 
     async def get(self, ref: BlobRef) -> bytes:
         """The bytes behind `ref`; raises BlobNotFoundError if absent."""
@@ -60,3 +76,17 @@ class PostgresBlobStore:
         if sha256_hex(data) != ref.sha256:
             raise BlobNotFoundError(f"{ref.sha256} (stored bytes do not match their hash)")
         return data
+
+
+async def add_ref(
+    conn: AsyncConnection[Any], sha256: str, tenant_id: str, document_id: str
+) -> None:
+    """Record that a tenant's document refers to a blob (a deletion keeps blobs still referred to).
+
+    Call it under the deletion barrier (`services.common.deletions.hold_barrier`).
+    """
+    await conn.execute(
+        "INSERT INTO blob_refs (sha256, tenant_id, document_id) VALUES (%s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (sha256, tenant_id, document_id),
+    )

@@ -92,3 +92,7 @@ class RefusedError(Exception):
         self.title = title
         self.detail = detail
         self.retry_after_s = retry_after_s
+
+
+class DocumentDeletedError(LookupError):
+    """The job's document was deleted (DELETE /v1/documents/{id}): skip the event, store nothing."""

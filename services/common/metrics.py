@@ -152,6 +152,11 @@ STAGE_SECONDS = Histogram(
     ["stage", "outcome"],
     buckets=_WORK,
 )
+DELETED_SKIPPED = Counter(
+    "sluice_deleted_events_skipped_total",
+    "Events skipped because their document was deleted",
+    ["stage"],
+)
 UPLOAD_TO_INDEXED = Histogram(
     "sluice_upload_to_indexed_seconds",
     "From the upload's event to its DocumentIndexed event (event timestamps)",

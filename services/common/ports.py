@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from schemas.events import AnyEvent, BlobRef
+from schemas.events import AnyEvent, BlobRef, Event
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -39,6 +39,19 @@ class BlobStore(Protocol):
         """The bytes behind `ref`; raises `BlobNotFoundError` when they are gone."""
         ...
 
-    async def put(self, data: bytes, media_type: str) -> BlobRef:
-        """Store `data` (storing the same bytes again is a no-op) and return its reference."""
+    async def put(self, data: bytes, media_type: str, *, owner: Event | None = None) -> BlobRef:
+        """Store `data` (storing the same bytes again is a no-op) and return its reference.
+
+        With `owner`, also record that the owner's document refers to the blob, in the same
+        transaction; raises `DocumentDeletedError` (storing nothing) if the owner's job was
+        deleted.
+        """
+        ...
+
+
+class DeletedJobs(Protocol):
+    """The record of deleted documents' jobs (services/common/deletions.py, or a fake)."""
+
+    async def deleted(self, job_ids: Collection[str]) -> set[str]:
+        """The jobs among `job_ids` whose document was deleted: their events are skipped."""
         ...

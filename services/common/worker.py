@@ -8,6 +8,7 @@ from schemas import topics
 from schemas.events import Stage
 from services.common.blobstore import PostgresBlobStore
 from services.common.bootstrap import Infra
+from services.common.deletions import PostgresDeletedJobs
 from services.common.http import Check, create_app
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.kafka.isolation import BatchHandler
@@ -38,7 +39,14 @@ def stage_worker(
         bootstrap=infra.bootstrap,
         group_id=group,
         topics=[reads, topics.retry(reads)],
-        handler=handler(StagePorts(PostgresBlobStore(infra.pool), infra.publisher, retrier)),
+        handler=handler(
+            StagePorts(
+                PostgresBlobStore(infra.pool),
+                infra.publisher,
+                retrier,
+                PostgresDeletedJobs(infra.pool),
+            )
+        ),
         publisher=infra.publisher,
         origin=infra.origin,
         stage=stage,

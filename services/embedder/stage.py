@@ -17,7 +17,7 @@ from services.common.embedding.ports import Embedded, EmbeddingProvider, embed_m
 from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError, ThrottledError
 from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
-from services.common.stage import StagePorts
+from services.common.stage import StagePorts, skipped_deleted
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, ChunkSizes, chunk_text
 from services.embedder.core.citations import cite
@@ -58,6 +58,8 @@ class EmbedStage:
         deliveries = [d for d in batch if isinstance(d.event, DocumentParsed)]
         if not deliveries:
             return
+        deleted = await self.ports.skip_deleted([d.event for d in deliveries])
+        deliveries = [d for d in deliveries if d.event.event_id not in deleted]
         stored: set[str] = set()  # event ids whose outcome is already durable
         self._answered = False
         try:
@@ -147,10 +149,13 @@ class EmbedStage:
         delivery_of: dict[str, Delivery],
         stored: set[str],
     ) -> int:
-        """Dead-letter documents whose text is gone; fail those whose vector set cannot be
-        written here (a model this deployment lacks, a chunking the model cannot take);
-        return how many."""
+        """Dead-letter documents whose text is gone (skip those deleted meanwhile: not a
+        failure); fail those whose vector set cannot be written here (a model this deployment
+        lacks, a chunking the model cannot take); return how many were refused."""
         missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
+        gone = await self.ports.skip_deleted(missing)  # deleted meanwhile: not a failure
+        stored.update(gone)
+        missing = [p for p in missing if p.event_id not in gone]
         unwritable = [
             (p, target)
             for p, t, target in zip(parsed, texts, targets, strict=True)
@@ -259,9 +264,14 @@ class EmbedStage:
                     chunks=doc.chunks,
                     vectors=doc.embedded(),
                     target=doc.target.key,
+                    job_id=event.job_id,
                 )
                 documents.append((doc, chunks))
-        await self.chunks.replace([d for _, d in documents])
+        deleted = await self.chunks.replace([d for _, d in documents])
+        for doc, _ in documents:
+            if doc.event.event_id in deleted:
+                skipped_deleted(self.ports.stage, doc.event)
+        documents = [(doc, d) for doc, d in documents if doc.event.event_id not in deleted]
         await asyncio.gather(
             *(self._indexed(doc, len(d.chunks)) for doc, d in documents),
             *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),

@@ -11,10 +11,10 @@ from schemas.events import DocumentParsed, DocumentUploaded, caused_by
 from schemas.layout import MEDIA_TYPE as LAYOUT_MEDIA_TYPE
 from schemas.layout import Layout, encode_layout
 from services.common import metrics
-from services.common.errors import BLOB_MISSING, BlobNotFoundError
+from services.common.errors import BLOB_MISSING, BlobNotFoundError, DocumentDeletedError
 from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
-from services.common.stage import StagePorts
+from services.common.stage import StagePorts, skipped_deleted
 from services.parser.core.errors import (
     INTERNAL,
     PARSE_TIMEOUT,
@@ -58,11 +58,24 @@ class ParseStage:
                 raise outcome
 
     async def parse(self, delivery: Delivery) -> None:
-        """Parse one document and announce the outcome (or schedule a retry)."""
+        """Parse one document and announce the outcome (or schedule a retry).
+
+        An upload whose document was deleted is skipped: before the work, when its bytes are
+        missing, and when its text would be stored (`DocumentDeletedError`, under the deletion
+        barrier), so nothing of it is stored or announced after the deletion.
+        """
         upload = delivery.event
         assert isinstance(upload, DocumentUploaded)  # noqa: S101 - filtered by the caller
+        if await self.ports.skip_deleted([upload]):
+            return
         started = time.perf_counter()
         await self.ports.started(upload)
+        try:
+            await self._parse(delivery, upload, started)
+        except DocumentDeletedError:
+            skipped_deleted(self.ports.stage, upload)
+
+    async def _parse(self, delivery: Delivery, upload: DocumentUploaded, started: float) -> None:
         try:
             data = await self.ports.blobs.get(upload.blob)
             result = await self.parsers.parse(
@@ -81,6 +94,8 @@ class ParseStage:
             metrics.STAGE_SECONDS.labels("parse", "failed").observe(time.perf_counter() - started)
             return
         except BlobNotFoundError:
+            if await self.ports.skip_deleted([upload]):
+                return
             message = "the uploaded bytes are no longer in the blob store; upload the file again"
             await self.ports.retrier.dead_letter(
                 delivery,
@@ -96,12 +111,13 @@ class ParseStage:
         if result.failover is not None:
             metrics.PARSER_FAILOVERS.labels(result.failover).inc()
         text = parsed.text.encode()
-        ref = await self.ports.blobs.put(text, TEXT_MEDIA_TYPE)
+        ref = await self.ports.blobs.put(text, TEXT_MEDIA_TYPE, owner=upload)
         layout = None  # pages and headings, for citations; None when the format has neither
         if parsed.pages or parsed.headings:
             layout = await self.ports.blobs.put(
                 encode_layout(Layout(pages=parsed.pages, headings=parsed.headings)),
                 LAYOUT_MEDIA_TYPE,
+                owner=upload,
             )
         await self.ports.publisher.publish(
             topics.DOCUMENTS_PARSED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, HttpMethod, Response, delete, get, post, route
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -21,7 +21,9 @@ from services.status.adapters.queries import (
     StatusQueries,
     search_hit,
 )
+from services.status.core.ports import Deletion
 from services.status.core.projection import JobState
+from services.status.deleting import DocumentDeleter
 from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService, SearchUnavailableError
 
@@ -33,6 +35,7 @@ Id = Annotated[
     str, Parameter(pattern=ID_PATTERN, min_length=1, max_length=128, description="An id")
 ]
 V = TypeVar("V")
+DOCUMENT_METHODS = "DELETE, GET, OPTIONS"
 
 
 class SearchRequest(msgspec.Struct, frozen=True):
@@ -66,11 +69,12 @@ class SearchResponse(msgspec.Struct, frozen=True):
 
 
 class StatusController(Controller):
-    """Reads for the calling tenant.
+    """Reads (and the document deletion) for the calling tenant.
 
     Collaborators come by name from the app's dependencies: `queries` (jobs and documents),
-    `search` (query embedding and ranking), `redriver` (retries), `audit` (admin actions) and
-    `principal` (the caller, verified by each route's guard before the body is read).
+    `search` (query embedding and ranking), `redriver` (retries), `deleter` (deletions),
+    `audit` (admin actions) and `principal` (the caller, verified by each route's guard before
+    the body is read).
     """
 
     path = "/v1"
@@ -123,6 +127,33 @@ class StatusController(Controller):
         """A document with its jobs."""
         document = await queries.document(principal.tenant, document_id)
         return _found(document, f"no document {document_id}")
+
+    @delete(
+        "/documents/{document_id:str}",
+        status_code=200,
+        guards=[requires(WRITE, ADMIN_JOBS)],
+        responses=ok_responses(Deletion, "Deleted (again, if it was): what was removed", 404),
+    )
+    async def delete_document(
+        self, document_id: Id, principal: Principal, deleter: DocumentDeleter, audit: AuditLog
+    ) -> Response[Deletion] | Response[Problem]:
+        """Delete a document: its blobs, chunks and jobs; no replay brings it back, a new upload
+        does (the caller's, or with `admin:jobs` any tenant's: recorded in the audit log)."""
+        tenant = principal.tenant
+        if principal.holds(ADMIN_JOBS):
+            owner = await deleter.owner(document_id)
+            if owner is not None and owner != principal.tenant:
+                await audit.record(principal, ADMIN_JOBS, "documents.delete", owner, document_id)
+            tenant = owner or tenant
+        return Response(await deleter.delete(tenant, document_id))  # 404 / 503: refused
+
+    @route("/documents/{document_id:str}", http_method=HttpMethod.OPTIONS, include_in_schema=False)
+    async def allow_document_methods(self) -> Response[None]:
+        """OPTIONS on a document: Litestar 2's own handler lists only the methods of the first
+        handler registered for a path (litestar #4169, fixed in 3). Its name sorts before the
+        path's other handlers (a controller registers them in `dir()` order), so it is the
+        path's only OPTIONS handler."""
+        return Response(None, status_code=204, headers={"Allow": DOCUMENT_METHODS})
 
     @post(
         "/jobs/{job_id:str}/retry",

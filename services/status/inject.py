@@ -16,6 +16,7 @@ from services.common.service import Service, readiness
 from services.common.vectors.search import SearchTuning, VectorSearch
 from services.status.adapters.audit import AuditLog
 from services.status.adapters.changes import ChangeFeed
+from services.status.adapters.deletions import PostgresDeletions
 from services.status.adapters.figures import Figures
 from services.status.adapters.groups import GroupProbe
 from services.status.adapters.offsets import OffsetsReader, group_topics
@@ -26,6 +27,7 @@ from services.status.api import StatusController
 from services.status.config import StatusSettings
 from services.status.console import console_routes
 from services.status.deadletters import DeadLetterController, DeadLetterReader
+from services.status.deleting import DocumentDeleter
 from services.status.pipeline import PipelineController, PipelineWatch, pipeline_stages
 from services.status.redrive import Redriver
 from services.status.search import SearchService
@@ -42,7 +44,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         consumer = ConsumerLoop(
             bootstrap=config.kafka_bootstrap,
             group_id=config.status_group,
-            topics=topics.PIPELINE_TOPICS,
+            topics=topics.STATUS_TOPICS,
             handler=projector,
             publisher=infra.publisher,
             origin=infra.origin,
@@ -54,6 +56,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 topics.DOCUMENTS_INDEXED,
                 topics.DOCUMENTS_FAILED,
                 topics.JOBS_PROGRESS,
+                topics.DOCUMENTS_DELETED,
             ),
             max_records=config.projector_batch,
         )
@@ -76,6 +79,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         redriver = Redriver(queries, infra.publisher, infra.origin)
         dead_letters = DeadLetterReader(config.kafka_bootstrap)
         audit = AuditLog(infra.pool)
+        deleter = DocumentDeleter(PostgresDeletions(infra.pool), infra.publisher, infra.origin)
         offsets = OffsetsReader(
             config.kafka_bootstrap,
             group_topics(config.parser_group, config.embedder_group, config.status_group),
@@ -115,6 +119,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 "redriver": Provide(lambda: redriver, sync_to_thread=False),
                 "dead_letters": Provide(lambda: dead_letters, sync_to_thread=False),
                 "audit": Provide(lambda: audit, sync_to_thread=False),
+                "deleter": Provide(lambda: deleter, sync_to_thread=False),
                 "vector_sets": Provide(lambda: vector_sets, sync_to_thread=False),
                 "replays": Provide(lambda: replays, sync_to_thread=False),
                 "changes": Provide(lambda: changes, sync_to_thread=False),

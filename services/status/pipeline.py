@@ -42,13 +42,18 @@ class Stage:
 def pipeline_stages(parser_group: str, embedder_group: str, status_group: str) -> list[Stage]:
     """parse, embed and project, with their consumer groups."""
     uploaded, parsed = topics.DOCUMENTS_UPLOADED, topics.DOCUMENTS_PARSED
-    own = (topics.DOCUMENTS_INDEXED, topics.DOCUMENTS_FAILED, topics.JOBS_PROGRESS)
+    own = (
+        topics.DOCUMENTS_INDEXED,
+        topics.DOCUMENTS_FAILED,
+        topics.JOBS_PROGRESS,
+        topics.DOCUMENTS_DELETED,
+    )
     return [
         Stage(
             "parse", parser_group, (uploaded,), (topics.retry(uploaded),), (topics.dlq(uploaded),)
         ),
         Stage("embed", embedder_group, (parsed,), (topics.retry(parsed),), (topics.dlq(parsed),)),
-        Stage("project", status_group, topics.PIPELINE_TOPICS, (), tuple(map(topics.dlq, own))),
+        Stage("project", status_group, topics.STATUS_TOPICS, (), tuple(map(topics.dlq, own))),
     ]
 
 

@@ -1,6 +1,7 @@
 """`sluice rebuild-status`: the status projection rebuilt from the topics, then swapped in.
 
-The events of every pipeline topic are read from the log start (a reader of no group) and
+The events of every topic the projector reads (the pipeline's and the deletions') are read
+from the log start (a reader of no group) and
 projected, by the projector's own code, into fresh tables in the schema `sluice_rebuild`. Then,
 in one transaction that holds the live tables (the running projector and readers wait), the
 rebuild catches up to the live projector's stored offsets, is compared with the live tables,
@@ -81,9 +82,20 @@ class _Reader:
                     batch.append(
                         Delivery(record.topic, record.partition, record.offset, event, retries)
                     )
-            await project(conn, batch)
+            await project(conn, batch, rebuilding=True)
             behind = {tp for tp in behind if await self.consumer.position(tp) < until[tp]}
         return {tp: await self.consumer.position(tp) for tp in until}
+
+
+async def _forget_deleted(conn: AsyncConnection[Any]) -> None:
+    """Drop the rebuilt rows of jobs deleted while the rebuild read (their tombstone may be
+    past the projector's offsets yet): the live tables are locked, so no deletion runs now."""
+    for table in TABLES:
+        await conn.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE job_id IN (SELECT job_id FROM public.deleted_jobs)"
+            ).format(sql.Identifier(REBUILD, table))
+        )
 
 
 async def _columns(conn: AsyncConnection[Any], table: str) -> list[str]:
@@ -188,7 +200,7 @@ async def rebuild_status(settings: PipelineSettings, *, dry_run: bool = False) -
     (unless `dry_run`) swap it in."""
     await migrate(settings.database_url)
     group = settings.status_group
-    partitions = await partitions_of(settings.kafka_bootstrap, topics.PIPELINE_TOPICS)
+    partitions = await partitions_of(settings.kafka_bootstrap, topics.STATUS_TOPICS)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
@@ -216,6 +228,7 @@ async def rebuild_status(settings: PipelineSettings, *, dry_run: bool = False) -
                 await conn.execute(f"LOCK TABLE {live}, public.consumer_offsets IN EXCLUSIVE MODE")
                 until = await _live_offsets(conn, group, partitions)
                 positions = await reader.project_until(conn, until)
+                await _forget_deleted(conn)
                 report = RebuildReport(
                     group=group,
                     records=reader.records,

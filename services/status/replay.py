@@ -29,7 +29,7 @@ ReplayService = Literal["parser", "embedder", "status"]
 REPLAYABLE: Final[dict[str, tuple[str, ...]]] = {
     "parser": (topics.STAGE_INPUTS["parse"],),
     "embedder": (topics.STAGE_INPUTS["embed"],),
-    "status": topics.PIPELINE_TOPICS,
+    "status": topics.STATUS_TOPICS,
 }
 """The topics each service's replay rewinds: its input (not its `.retry` topic, whose records
 are copies of input records already on the input topic)."""

@@ -104,6 +104,7 @@ def _document(service: str) -> dict[str, Any]:
                 "vector_sets",
                 "changes",
                 "pipeline",
+                "deleter",
             ),
         ),
     }

@@ -31,6 +31,7 @@ from schemas.events import (
 )
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, migrate, open_pool
+from services.common.deletions import PostgresDeletedJobs
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.errors import RETRIES_EXHAUSTED
 from services.common.kafka import gate
@@ -159,7 +160,7 @@ async def running_stage(
             await reader.position(tp)  # pin "the end before the test" now
         retrier = Retrier(publisher, origin, Stage.EMBED, policy)
         stage = EmbedStage(
-            StagePorts(PostgresBlobStore(pool), publisher, retrier),
+            StagePorts(PostgresBlobStore(pool), publisher, retrier, PostgresDeletedJobs(pool)),
             chunks=PostgresChunkStore(pool),
             provider=provider,
             sizes=ChunkSizes(24, 4),

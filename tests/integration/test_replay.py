@@ -297,3 +297,33 @@ def test_rebuild_status_equals_the_live_projection_and_repairs_a_damaged_one(
             )
         ]
     assert states and states[-1] == "indexed", states
+
+
+def test_rebuild_status_keeps_a_deleted_document_out(stack: Stack, jobs: dict[str, str]) -> None:
+    """The rebuild reads the deletions topic too: the deleted job's events, still on the
+    pipeline topics, are not projected into the rebuilt tables (last: it deletes a document)."""
+    token = stack.token("replay-tenant")
+    with httpx.Client(timeout=30) as client:
+        response = client.post(
+            f"{stack.ingest_url}/v1/documents",
+            headers={"Authorization": f"Bearer {token}"},
+            files={"file": ("to-delete.txt", b"A document deleted before the rebuild.")},
+        )
+        assert response.status_code == 202, response.text
+        job_id, document_id = response.json()["job_id"], response.json()["document_id"]
+        job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
+        assert job["state"] == "indexed"
+        deleted = client.delete(
+            f"{stack.status_url}/v1/documents/{document_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert deleted.status_code == 200, deleted.text
+    settle(stack)
+    projected, events = sorted(rows(stack, JOBS)), sorted(rows(stack, EVENTS))
+    assert job_id not in {row[0] for row in projected}
+
+    report = plan_of(sluice(stack, "rebuild-status"))
+
+    assert (report["differing_jobs"], report["differing_job_events"]) == (0, 0), report
+    assert sorted(rows(stack, JOBS)) == projected and sorted(rows(stack, EVENTS)) == events
+    assert rows(stack, f"SELECT 1 FROM jobs WHERE job_id = '{job_id}'") == []

@@ -30,9 +30,16 @@ def _commands(subs: argparse._SubParsersAction) -> dict[str, argparse.ArgumentPa
 def test_every_command_takes_json_a_plugins_too() -> None:
     _, subs, _ = parser_with_plugins()
     commands = _commands(subs)
-    assert {"upload", "jobs", "status", "search", "dlq list", "dlq show", "dlq retry"} <= set(
-        commands
-    )
+    assert {
+        "upload",
+        "jobs",
+        "status",
+        "search",
+        "delete",
+        "dlq list",
+        "dlq show",
+        "dlq retry",
+    } <= set(commands)
     assert {"up", "down", "ps", "demo"} <= set(commands), "the local stack's plugin loaded"
     lacking = [name for name, parser in commands.items() if "--json" not in parser.format_help()]
     assert not lacking

@@ -6,6 +6,7 @@ real ones in tests/integration/test_openai_provider.py and the end-to-end tests.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -25,7 +26,12 @@ from services.common.kafka.retry import Retrier
 from services.common.stage import StagePorts
 from services.embedder.core.chunking import ChunkSizes
 from services.embedder.stage import EmbedStage
-from tests.fixtures.fakes import MemoryBlobStore, MemoryChunkStore, RecordingPublisher
+from tests.fixtures.fakes import (
+    MemoryBlobStore,
+    MemoryChunkStore,
+    MemoryDeletedJobs,
+    RecordingPublisher,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -114,8 +120,10 @@ class Harness:
 
 def harness(provider: FakeProvider | None = None) -> Harness:
     provider = provider or FakeProvider()
-    blobs, chunks, publisher = MemoryBlobStore(), MemoryChunkStore(), RecordingPublisher()
-    ports = StagePorts(blobs, publisher, Retrier(publisher, ORIGIN, Stage.EMBED))
+    deleted = MemoryDeletedJobs()
+    blobs, publisher = MemoryBlobStore(deleted=deleted), RecordingPublisher()
+    chunks = MemoryChunkStore(deleted=deleted)
+    ports = StagePorts(blobs, publisher, Retrier(publisher, ORIGIN, Stage.EMBED), deleted)
     stage = EmbedStage(ports, chunks=chunks, provider=provider, sizes=ChunkSizes(8, 0))
     return Harness(stage, provider, blobs, chunks, publisher)
 
@@ -255,3 +263,41 @@ async def test_a_retryable_error_mid_batch_retries_only_what_was_not_stored() ->
     assert stored == indexed
     assert stored.isdisjoint(retried)
     assert stored | retried == {d.event.document_id for d in batch}
+
+
+async def test_a_deleted_documents_parsed_text_is_skipped_and_the_rest_indexed() -> None:
+    run = harness()
+    deleted, kept = run.parsed(words(20, "d")), run.parsed(words(20, "k"))
+    run.chunks.deleted.jobs.add(deleted.event.job_id)
+
+    await run.stage([deleted, kept], {})
+
+    assert [d.job_id for d in run.chunks.stored] == [kept.event.job_id]
+    assert {s.event.job_id for s in run.publisher.sent} == {kept.event.job_id}, "nothing for it"
+    assert len(run.provider.calls[0]) == 3, "only the kept document's chunks were embedded"
+
+
+async def test_a_document_deleted_while_it_is_embedded_is_not_stored_or_announced() -> None:
+    run = harness(FakeProvider(pause_s=0.05))
+    record = run.parsed(words(20, "d"))
+    embedding = asyncio.create_task(run.stage([record], {}))
+    await asyncio.sleep(0.02)
+    run.chunks.deleted.jobs.add(record.event.job_id)  # after the stage's first look
+
+    await embedding
+
+    assert run.provider.calls, "it was embedded: the deletion came later"
+    assert run.chunks.stored == []
+    assert run.events(topics.DOCUMENTS_INDEXED) == []
+    assert run.events(topics.DOCUMENTS_FAILED) == []
+
+
+async def test_missing_text_of_a_deleted_document_is_a_skip_not_a_dead_letter() -> None:
+    run = harness()
+    record = run.parsed(words(20, "d"))
+    run.blobs.missing.add(record.event.text.sha256)  # type: ignore[union-attr]
+    run.chunks.deleted.jobs.add(record.event.job_id)
+
+    await run.stage([record], {})
+
+    assert run.publisher.sent == []

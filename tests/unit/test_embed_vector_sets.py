@@ -91,7 +91,10 @@ class Run:
 def run_with(default: WordModel, *others: WordModel) -> Run:
     blobs, chunks, publisher = MemoryBlobStore(), MemoryChunkStore(), RecordingPublisher()
     ports = StagePorts(
-        blobs, publisher, Retrier(publisher, Origin("embedder", "unit"), Stage.EMBED)
+        blobs,
+        publisher,
+        Retrier(publisher, Origin("embedder", "unit"), Stage.EMBED),
+        chunks.deleted,
     )
     shelf = ModelShelf(None, default=default)
     for model in others:

@@ -153,7 +153,9 @@ def _parse(
     publisher: RecordingPublisher, blobs: MemoryBlobStore, extractor: ScriptedExtractor
 ) -> ParseStage:
     retrier = Retrier(publisher, Origin(service="parser", instance="unit"), Stage.PARSE)
-    return ParseStage(StagePorts(blobs, publisher, retrier), parsers=Router(extractor))
+    return ParseStage(
+        StagePorts(blobs, publisher, retrier, blobs.deleted), parsers=Router(extractor)
+    )
 
 
 async def test_retried_documents_count_as_succeeded_or_gave_up() -> None:

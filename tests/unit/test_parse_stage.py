@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import pytest
@@ -51,7 +52,7 @@ def stage(*, timeout_retries: int = 0) -> Run:
     blobs, publisher, extractor = MemoryBlobStore(), RecordingPublisher(), ScriptedExtractor()
     retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
     parse = ParseStage(
-        StagePorts(blobs, publisher, retrier),
+        StagePorts(blobs, publisher, retrier, blobs.deleted),
         parsers=Router(extractor),
         timeout_retries=timeout_retries,
     )
@@ -172,7 +173,7 @@ async def test_a_document_routed_to_a_remote_parser_is_announced_with_its_name()
     remote = ScriptedExtractor(parsed=ParsedText(text="from afar", pages=[0]))
     router = Router(ScriptedExtractor(), remote, routes=Routes(media_types=("text/plain",)))
     retrier = Retrier(publisher, ORIGIN, Stage.PARSE, group="sluice-parser")
-    parse = ParseStage(StagePorts(blobs, publisher, retrier), parsers=router)
+    parse = ParseStage(StagePorts(blobs, publisher, retrier, blobs.deleted), parsers=router)
     ref = blobs.add(b"document 0")
 
     await parse([Delivery(topics.DOCUMENTS_UPLOADED, 0, 0, upload(0, blob=ref), 0)], {})
@@ -180,3 +181,51 @@ async def test_a_document_routed_to_a_remote_parser_is_announced_with_its_name()
     (parsed,) = publisher.events(topics.DOCUMENTS_PARSED)
     assert isinstance(parsed, DocumentParsed)
     assert (parsed.parser, blobs.data(parsed.text)) == ("llamaparse", b"from afar")
+
+
+async def test_an_upload_of_a_deleted_document_is_skipped_and_the_batch_goes_on() -> None:
+    run = stage()
+    deleted, kept = run.document(0), run.document(1)
+    run.blobs.deleted.jobs.add(deleted.event.job_id)
+
+    await run.stage([deleted, kept], {})
+
+    assert {s.event.job_id for s in run.publisher.sent} == {kept.event.job_id}, "nothing for it"
+    assert [e.job_id for e in run.publisher.events(topics.DOCUMENTS_PARSED)] == [kept.event.job_id]
+
+
+async def test_a_document_deleted_while_it_is_parsed_stores_and_announces_nothing() -> None:
+    run = stage()
+    record = run.document()
+    run.outcome(record, 0.05)  # the extractor takes a while; the document is deleted meanwhile
+    parsing = asyncio.create_task(run.stage([record], {}))
+    await asyncio.sleep(0.01)
+    run.blobs.deleted.jobs.add(record.event.job_id)
+
+    await parsing
+
+    assert run.publisher.to(topics.DOCUMENTS_PARSED) == []
+    assert run.publisher.to(topics.DOCUMENTS_FAILED) == []
+    assert run.blobs.refs == set(), "its text was not stored"
+
+
+async def test_missing_bytes_of_a_deleted_document_are_a_skip_not_a_dead_letter() -> None:
+    run = stage()
+    record = run.document()
+    run.blobs.missing.add(record.event.blob.sha256)  # type: ignore[union-attr]
+    run.blobs.deleted.jobs.add(record.event.job_id)
+
+    await run.stage([record], {})
+
+    assert run.publisher.sent == []
+
+
+async def test_a_parsed_text_records_which_document_refers_to_it() -> None:
+    run = stage()
+    record = run.document()
+
+    await run.stage([record], {})
+
+    (parsed,) = run.publisher.events(topics.DOCUMENTS_PARSED)
+    owner = (record.event.tenant_id, record.event.document_id)
+    assert (parsed.text.sha256, *owner) in run.blobs.refs

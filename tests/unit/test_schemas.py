@@ -18,6 +18,7 @@ from schemas import codec, export
 from schemas.events import (
     AnyEvent,
     BlobRef,
+    DocumentDeleted,
     DocumentFailed,
     DocumentIndexed,
     DocumentParsed,
@@ -208,6 +209,11 @@ ROUND_TRIPS: list[Case[AnyEvent, None]] = [
             retryable=True,
             **ENVELOPE,
         ),
+        None,
+    ),
+    Case(
+        "DocumentDeleted",
+        DocumentDeleted(event_id=uuid7(), deleted_jobs=[JOB_1, JOB_2], **ENVELOPE),
         None,
     ),
 ]
@@ -410,6 +416,19 @@ RECORDS: list[Case[str, AnyEvent]] = [
             retry=1,
             not_before=_at(5, 500000),
             **AFTER_UPLOAD,
+        ),
+    ),
+    Case(
+        "deleted (the tombstone of sluice.documents.deleted)",
+        "v1/DocumentDeleted.json",
+        DocumentDeleted(
+            event_id="0190a3c4-5b6d-7000-8000-0000000000d1",
+            occurred_at=_at(9),
+            tenant_id="acme",
+            job_id="0190a3c4-5b6d-7000-8000-0000000000d1",
+            document_id=DOC_1,
+            origin=Origin(service="status", instance="status-local"),
+            deleted_jobs=[JOB_1],
         ),
     ),
     Case(

@@ -26,7 +26,11 @@ def test_production_defaults_for_every_topic() -> None:
     for spec in specs.values():
         assert (spec.partitions, spec.replication_factor) == (12, 3)
         assert spec.configs[MIN_INSYNC] == "2"
-        assert spec.configs[CLEANUP] == "delete"  # event logs: compaction would drop events
+        if spec.name != topics.DOCUMENTS_DELETED:
+            assert spec.configs[CLEANUP] == "delete"  # event logs: compaction would drop events
+    # deletions outlive every retention window: the latest per document stays
+    assert specs[topics.DOCUMENTS_DELETED].configs[CLEANUP] == "compact"
+    assert specs[topics.dlq(topics.DOCUMENTS_DELETED)].configs[CLEANUP] == "delete"
     assert specs[topics.DOCUMENTS_UPLOADED].configs[RETENTION] == str(14 * DAY_MS)
     assert specs[topics.retry(topics.DOCUMENTS_PARSED)].configs[RETENTION] == str(7 * DAY_MS)
     assert specs[topics.dlq(topics.JOBS_PROGRESS)].configs[RETENTION] == str(30 * DAY_MS)

@@ -97,9 +97,11 @@ def topic_specs(
 ) -> list[TopicSpec]:
     """The spec of each topic in `names` from the settings (options override the settings).
 
-    Every topic uses `cleanup.policy=delete`: the pipeline topics are event logs (a job's
-    every event is needed to replay or rebuild it), so compaction, which keeps one record per
-    key, fits none of them. `min.insync.replicas` is capped at the replication factor.
+    The pipeline topics use `cleanup.policy=delete`: they are event logs (a job's every event
+    is needed to replay or rebuild it), so compaction, which keeps one record per key, fits none
+    of them. `schemas.topics.TOPIC_CONFIGS` overrides a topic's configs: the deletions topic is
+    compacted (a deletion must outlive every retention window; the latest per document stays).
+    `min.insync.replicas` is capped at the replication factor.
     """
     replicas = replication_factor or settings.topic_replication_factor
     count = partitions or settings.topic_partitions
@@ -114,6 +116,7 @@ def topic_specs(
                 MIN_INSYNC: str(min_insync),
                 CLEANUP: "delete",
                 UNCLEAN: "false",
+                **topics.TOPIC_CONFIGS.get(name, {}),
             },
         )
         for name in names

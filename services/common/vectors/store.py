@@ -9,7 +9,8 @@ import msgspec
 from psycopg import sql
 
 from services.common.db import Pool
-from services.common.vectors.registry import VectorSets, lock_for_use
+from services.common.deletions import deleted_among, hold_barrier
+from services.common.vectors.registry import Conn, VectorSets, lock_for_use
 from services.common.vectors.sets import VectorSet, VectorSetKey
 
 WRITE_ATTEMPTS: Final = 3  # a set pruned between `ensure` and the write is made again
@@ -35,6 +36,7 @@ class DocumentRows(msgspec.Struct, frozen=True):
     document_id: str
     source_event_id: str
     rows: list[ChunkRow]
+    job_id: str | None = None  # its job: not stored once that job is deleted
 
 
 class VectorSetGoneError(LookupError):
@@ -73,60 +75,80 @@ class VectorStore:
         self.pool = pool
         self.sets = sets or VectorSets(pool)
 
-    async def write(self, writes: Sequence[tuple[VectorSetKey, Sequence[DocumentRows]]]) -> None:
+    async def write(
+        self, writes: Sequence[tuple[VectorSetKey, Sequence[DocumentRows]]]
+    ) -> set[str]:
         """Store every document's rows in its set (created on first use), all in one
         transaction; drop rows beyond each document's new count. A tenant without an active
-        set gets the first set its chunks are stored in."""
-        if not writes:
-            return
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            resolved = [(await self.sets.ensure(key), documents) for key, documents in writes]
-            try:
-                await self._write(resolved)
-            except VectorSetGoneError:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-            else:
-                return
+        set gets the first set its chunks are stored in.
 
-    async def _write(self, writes: list[tuple[VectorSet, Sequence[DocumentRows]]]) -> None:
+        The transaction holds the deletion barrier (services/common/deletions.py) and skips
+        documents whose job was deleted: returns their `source_event_id`s. A deletion either
+        committed before (seen here) or waits for this commit and deletes what it stored.
+        """
+        if not writes:
+            return set()
+        for _ in range(WRITE_ATTEMPTS - 1):
+            try:
+                return await self._write(await self._resolve(writes))
+            except VectorSetGoneError:
+                continue  # a set pruned between `ensure` and the write: made again
+        return await self._write(await self._resolve(writes))
+
+    async def _resolve(
+        self, writes: Sequence[tuple[VectorSetKey, Sequence[DocumentRows]]]
+    ) -> list[tuple[VectorSet, Sequence[DocumentRows]]]:
+        return [(await self.sets.ensure(key), documents) for key, documents in writes]
+
+    async def _write(self, writes: list[tuple[VectorSet, Sequence[DocumentRows]]]) -> set[str]:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await hold_barrier(conn)
+            jobs = [d.job_id for _, documents in writes for d in documents if d.job_id]
+            dead = await deleted_among(conn, jobs)
+            skipped: set[str] = set()
             for vector_set, documents in writes:
+                live = [d for d in documents if d.job_id not in dead]
+                skipped.update(d.source_event_id for d in documents if d.job_id in dead)
+                if not live:
+                    continue
                 if not await lock_for_use(conn, vector_set.id):
                     raise VectorSetGoneError(vector_set.table)
                 rows = [
                     (d.tenant_id, d.document_id, *row, d.source_event_id)
-                    for d in documents
+                    for d in live
                     for row in d.rows
                 ]
                 await cur.executemany(_upsert(vector_set.table), rows)
                 await cur.executemany(
-                    _trim(vector_set.table), [(d.document_id, len(d.rows)) for d in documents]
+                    _trim(vector_set.table), [(d.document_id, len(d.rows)) for d in live]
                 )
                 await cur.executemany(
                     "INSERT INTO active_vector_sets (tenant_id, set_id) VALUES (%s, %s)"
                     " ON CONFLICT (tenant_id) DO NOTHING",
-                    [
-                        (tenant, vector_set.id)
-                        for tenant in sorted({d.tenant_id for d in documents})
-                    ],
+                    [(tenant, vector_set.id) for tenant in sorted({d.tenant_id for d in live})],
                 )
+        return skipped
 
     async def delete_document(self, tenant_id: str, document_id: str) -> int:
         """Delete the tenant's document from every vector set (one transaction); the number
         of chunk rows deleted."""
-        deleted = 0
         async with self.pool.connection() as conn, conn.transaction():
-            for vector_set in await self.sets.all():
-                if not await lock_for_use(conn, vector_set.id):
-                    continue  # pruned meanwhile: nothing of it is left to delete
-                cur = await conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE tenant_id = %s AND document_id = %s").format(
-                        sql.Identifier(vector_set.table)
-                    ),
-                    (tenant_id, document_id),
-                )
-                deleted += cur.rowcount
+            return await self.delete_document_in(conn, tenant_id, document_id)
+
+    async def delete_document_in(self, conn: Conn, tenant_id: str, document_id: str) -> int:
+        """`delete_document` in the caller's transaction on `conn` (a deletion holding the
+        deletion barrier); the number of chunk rows deleted."""
+        deleted = 0
+        for vector_set in await self.sets.all():
+            if not await lock_for_use(conn, vector_set.id):
+                continue  # pruned meanwhile: nothing of it is left to delete
+            cur = await conn.execute(
+                sql.SQL("DELETE FROM {} WHERE tenant_id = %s AND document_id = %s").format(
+                    sql.Identifier(vector_set.table)
+                ),
+                (tenant_id, document_id),
+            )
+            deleted += cur.rowcount
         return deleted
 
     async def count(

@@ -16,6 +16,7 @@ def _rows(document: DocumentChunks) -> DocumentRows:
         tenant_id=document.tenant_id,
         document_id=document.document_id,
         source_event_id=document.source_event_id,
+        job_id=document.job_id,
         rows=[
             ChunkRow(
                 chunk_index=c.index,
@@ -43,10 +44,11 @@ class PostgresChunkStore:
         """The vector set each tenant searches (tenants without one are left out)."""
         return {t: s.key for t, s in (await self.sets.active(tenant_ids)).items()}
 
-    async def replace(self, documents: list[DocumentChunks]) -> None:
+    async def replace(self, documents: list[DocumentChunks]) -> set[str]:
         """Upsert every chunk into its set and drop any beyond the new count (re-chunking
-        shrank it), all in one transaction."""
+        shrank it), all in one transaction under the deletion barrier; documents whose job
+        was deleted are skipped (returned by `source_event_id`)."""
         by_set: dict[VectorSetKey, list[DocumentRows]] = {}
         for document in documents:
             by_set.setdefault(document.target, []).append(_rows(document))
-        await self.store.write(list(by_set.items()))
+        return await self.store.write(list(by_set.items()))

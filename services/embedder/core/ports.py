@@ -22,6 +22,7 @@ class DocumentChunks(msgspec.Struct, frozen=True):
     chunks: list[Chunk]
     vectors: list[list[float]]
     target: VectorSetKey
+    job_id: str  # a deleted job's chunks are not stored
 
 
 class ChunkStore(Protocol):
@@ -31,9 +32,13 @@ class ChunkStore(Protocol):
         """The vector set each tenant searches (tenants without one are left out)."""
         ...
 
-    async def replace(self, documents: list[DocumentChunks]) -> None:
+    async def replace(self, documents: list[DocumentChunks]) -> set[str]:
         """Store every document's chunks in its set (all or none), drop any beyond its new
-        count; a tenant without an active set gets the set its chunks went to."""
+        count; a tenant without an active set gets the set its chunks went to.
+
+        A document whose job was deleted is not stored: returns the `source_event_id`s of
+        those (checked in the storing transaction, so a concurrent deletion cannot be missed).
+        """
         ...
 
 

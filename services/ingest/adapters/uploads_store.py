@@ -9,8 +9,9 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from services.common.blobstore import PostgresBlobStore
+from services.common.blobstore import PostgresBlobStore, add_ref
 from services.common.db import Pool
+from services.common.deletions import hold_barrier
 from services.ingest.core.ports import UploadRecord
 
 _COLUMNS = (
@@ -28,10 +29,17 @@ class PostgresUploadsStore:
         self.instance_ttl_s = instance_ttl_s  # a holder silent for longer is gone
 
     async def create(self, record: UploadRecord, data: bytes) -> UploadRecord:
-        """Store the bytes and the row in one transaction (one WAL flush); see `insert`."""
+        """Store the bytes and the row in one transaction (one WAL flush); see `insert`.
+
+        Under the deletion barrier: a concurrent DELETE of the document either sees this
+        upload (and deletes it) or runs before it (and this upload is a new, live job).
+        """
         async with self.pool.connection() as conn:
+            await hold_barrier(conn)
             await self.blobs.put(data, record.media_type, conn=conn, sha256=record.sha256)
-            return await self.insert(conn, record)
+            stored = await self.insert(conn, record)
+            await add_ref(conn, stored.sha256, stored.tenant_id, stored.document_id)
+            return stored
 
     async def insert(self, conn: AsyncConnection[Any], record: UploadRecord) -> UploadRecord:
         """Store `record` in `conn`'s transaction; if its key is taken, return that upload.

@@ -48,7 +48,7 @@ def group_topics(parser: str, embedder: str, status: str) -> dict[str, tuple[str
     return {
         parser: (topics.DOCUMENTS_UPLOADED, topics.retry(topics.DOCUMENTS_UPLOADED)),
         embedder: (topics.DOCUMENTS_PARSED, topics.retry(topics.DOCUMENTS_PARSED)),
-        status: topics.PIPELINE_TOPICS,
+        status: topics.STATUS_TOPICS,
     }
 
 

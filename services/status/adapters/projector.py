@@ -13,10 +13,13 @@ from aiokafka import TopicPartition
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from schemas.events import DocumentFailed, DocumentIndexed
+from schemas.events import DocumentDeleted, DocumentFailed, DocumentIndexed
 from services.common import metrics
 from services.common.db import Pool
+from services.common.deletions import deleted_among, hold_barrier
 from services.common.kafka.records import Delivery, Position
+from services.common.stage import skipped_deleted
+from services.status.adapters.deletions import apply_tombstone
 from services.status.core.projection import fields_of, rank_of, state_of, timestamp_column
 
 log = logging.getLogger(__name__)
@@ -125,14 +128,44 @@ def job_row(delivery: Delivery) -> tuple[Any, ...]:
     return tuple(values[c] for c in _ALL)
 
 
-async def project(conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
+async def project(
+    conn: AsyncConnection[Any], batch: list[Delivery], *, rebuilding: bool = False
+) -> int:
     """Apply to the projection's tables (`jobs`, `job_events` on the search path) the events of
     `batch` not seen before; return how many were new."""
-    return len(await project_new(conn, batch))
+    return len(await project_new(conn, batch, rebuilding=rebuilding))
 
 
-async def project_new(conn: AsyncConnection[Any], batch: list[Delivery]) -> list[Delivery]:
-    """Like `project`; return the deliveries that were new."""
+def has_tombstones(batch: list[Delivery]) -> bool:
+    """Whether `batch` holds a `DocumentDeleted` (its projection takes the barrier exclusive)."""
+    return any(isinstance(d.event, DocumentDeleted) for d in batch)
+
+
+async def project_new(
+    conn: AsyncConnection[Any], batch: list[Delivery], *, rebuilding: bool = False
+) -> list[Delivery]:
+    """Like `project`; return the deliveries that were new.
+
+    Tombstones (`DocumentDeleted`) are applied first, and an event of a deleted job is
+    skipped, so no row of a deleted job is written after its deletion whatever order the
+    topics are read in. The projector calls it under the deletion barrier (services/common/
+    deletions.py; exclusive when the batch holds a tombstone); `rebuild-status` (`rebuilding`)
+    without it, into its own tables (the deletion record stays the live one), and drops the
+    rows of jobs deleted meanwhile before its swap.
+    """
+    if not batch:
+        return []
+    tombstones = [d.event for d in batch if isinstance(d.event, DocumentDeleted)]
+    for t in tombstones:
+        await apply_tombstone(
+            conn, t.tenant_id, t.document_id, t.deleted_jobs, t.occurred_at, rebuilding=rebuilding
+        )
+    batch = [d for d in batch if not isinstance(d.event, DocumentDeleted)]
+    dead = await deleted_among(conn, [d.event.job_id for d in batch])
+    for d in batch:
+        if d.event.job_id in dead:
+            skipped_deleted("status", d.event)
+    batch = [d for d in batch if d.event.job_id not in dead]
     if not batch:
         return []
     columns: list[list[Any]] = [[] for _ in range(9)]
@@ -187,6 +220,7 @@ class Projector:
         started = time.perf_counter()
         try:
             async with self.pool.connection() as conn, conn.transaction():
+                await hold_barrier(conn, exclusive=has_tombstones(batch))
                 fresh = await project_new(conn, batch)
                 queued = await _queued_at(conn, fresh)
                 await self._store(conn, positions)
@@ -216,7 +250,9 @@ class Projector:
             raise Rewound
 
     async def apply(self, conn: AsyncConnection[Any], batch: list[Delivery]) -> int:
-        """Apply the events not seen before; return how many were new."""
+        """Apply the events not seen before, under the deletion barrier as a batch is;
+        return how many were new."""
+        await hold_barrier(conn, exclusive=has_tombstones(batch))
         return await project(conn, batch)
 
     async def stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

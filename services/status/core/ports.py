@@ -1,7 +1,8 @@
-"""What a re-drive reads: a job's state and the events that fed its stages."""
+"""What a re-drive reads (a job and the events that fed its stages) and what a deletion needs."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -24,4 +25,29 @@ class RedriveSources(Protocol):
 
         `tenant_id` None reads any tenant's job (admins).
         """
+        ...
+
+
+class Deletion(msgspec.Struct, frozen=True, kw_only=True):
+    """What DELETE /v1/documents/{id} removed (repeated on a deleted document: nothing more)."""
+
+    tenant_id: str
+    document_id: str
+    deleted_at: datetime
+    deleted_jobs: list[str]
+    """Every job of the document deleted so far: their events are skipped from now on."""
+    jobs: int
+    chunks: int
+    blobs: int
+
+
+class DocumentDeletions(Protocol):
+    """Deletes a tenant's document and records it (Postgres, or a fake in tests)."""
+
+    async def owner(self, document_id: str) -> str | None:
+        """The tenant whose document this is, if any tenant has or had it."""
+        ...
+
+    async def delete(self, tenant_id: str, document_id: str) -> Deletion | None:
+        """Record the deletion and remove the document's rows and blobs; None if unknown."""
         ...
