@@ -5,7 +5,6 @@ reason. Screenshots go to $SLUICE_TEST_ARTIFACTS/console (else the test's tmp_pa
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import uuid
@@ -17,7 +16,6 @@ from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Page,
-    Route,
     expect,
     sync_playwright,
 )
@@ -148,25 +146,24 @@ def test_upload_watch_search_and_a_failed_files_reason(
     expect(page.locator("#sign-in")).to_be_hidden()
 
 
-def test_the_pipeline_view_shows_for_admins_when_the_endpoint_answers(
+def test_the_pipeline_view_shows_for_admins_only(
     pipeline: Pipeline, page: Page, shots: Path
 ) -> None:
+    tab = page.locator('#tabs [data-tab="pipeline"]')
+    reader = pipeline.token(f"ops-{uuid.uuid4().hex[:8]}", scopes=("documents:read",))
+    sign_in(page, pipeline, reader)
+    expect(tab).to_be_hidden()  # not an admin: no tab (GET /v1/pipeline is 403 for it)
+
+    page.evaluate("sessionStorage.clear()")
     admin = pipeline.token(
         f"ops-{uuid.uuid4().hex[:8]}", scopes=("documents:read", "admin:pipeline")
     )
     sign_in(page, pipeline, admin)
-    tab = page.locator('#tabs [data-tab="pipeline"]')
-    expect(tab).to_be_hidden()  # GET /v1/pipeline is not there (404): no tab
-
-    stages = {"stages": [{"stage": "parse", "verdict": "ok", "lag": 0}]}
-
-    def answer(route: Route) -> None:
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(stages))
-
-    page.route("**/v1/pipeline", answer)  # what the endpoint will answer, once it exists
-    page.reload()  # signed in still (sessionStorage), the console probes again
     expect(tab).to_be_visible()
     tab.click()
-    expect(page.locator("#pipeline tbody tr")).to_have_count(1)
-    expect(page.locator("#pipeline thead th")).to_have_text(["stage", "verdict", "lag"])
+    rows = page.locator("#pipeline tbody tr")
+    expect(rows).to_have_count(3)  # parse, embed, project: what the status service answers
+    expect(rows.locator("td").first).to_have_text("parse")
+    expect(page.locator("#pipeline thead th").first).to_have_text("stage")
+    expect(page.locator("#pipeline thead")).to_contain_text("verdict")
     page.screenshot(path=shots / "5-pipeline.png")

@@ -1,4 +1,5 @@
-// The admin pipeline view: what GET /v1/pipeline answers, per stage; the tab stays hidden
+// The admin pipeline view: what GET /v1/pipeline answers, per stage (verdict, lag, instances,
+// DLQ depth, oldest unfinished job, windows); the tab stays hidden
 // while the endpoint is missing (404) or the token is not an admin's (403).
 
 import { $, el } from "./dom.js";
