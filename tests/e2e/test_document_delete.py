@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -23,11 +22,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra.local import REPO_ROOT
-from infra.local.postgres import create_database, drop_database
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from schemas import topics
 from tests.faults.checks import partitions_of, read_topic
-from tests.fixtures.pipeline import search, wait_for_state
+from tests.fixtures.pipeline import own_stack, search, wait_for_state
 from tests.fixtures.tools import run_text
 
 pytestmark = pytest.mark.e2e
@@ -51,25 +49,13 @@ def stack(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """The four services (hashing embeddings: the model is not what this tests)."""
-    name = f"delete_{uuid.uuid4().hex[:8]}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("delete"),
+        database_url,
+        database="delete",
         kafka_bootstrap=kafka_bootstrap,
-        database_url=create_database(database_url, name),
-        env={
-            "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
-            "SLUICE_EMBEDDING_PROVIDER": "hashing",
-        },
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
-        drop_database(database_url, name)
 
 
 def upload(stack: Stack, token: str, body: bytes, name: str) -> dict[str, Any]:

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import secrets
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from schemas import topics
 from tests.e2e.test_pipeline import accepted, bearer, new_tenant, upload
-from tests.fixtures.pipeline import SERVICES, wait_for_state
+from tests.fixtures.pipeline import SERVICES, own_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -28,25 +27,17 @@ def stack(
     kafka_bootstrap: str, pipeline_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """The four services, self-checking readiness and reading offsets every second."""
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("scrape"),
+        pipeline_database,
         kafka_bootstrap=kafka_bootstrap,
-        database_url=pipeline_database,
         env={
-            "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
             "SLUICE_EMBEDDING_PROVIDER": "local",
             "SLUICE_HEALTH_INTERVAL_S": "1",
             "SLUICE_OFFSETS_INTERVAL_S": "1",
         },
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
 
 
 def scrape(stack: Stack, service: str) -> Samples:

@@ -4,7 +4,6 @@ ingest process that took it dies before the broker returns, another process's re
 
 import asyncio
 import re
-import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -13,11 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from infra.local.postgres import create_database, drop_database
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from schemas import codec, topics
 from tests.fixtures.infra import leaders
-from tests.fixtures.pipeline import wait_for_state
+from tests.fixtures.pipeline import own_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -28,27 +26,19 @@ STORED_JOB = re.compile(r"stored as job (\S+) ")
 @pytest.fixture(scope="module")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The four services on a Kafka of their own (the tests stop it) and their own database."""
-    name = f"outbox_{uuid.uuid4().hex[:8]}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("outbox"),
-        database_url=create_database(database_url, name),
+        database_url,
+        database="outbox",
         env={
-            "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
             "SLUICE_EMBEDDING_PROVIDER": "local",
             "SLUICE_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S),
             "SLUICE_RELAY_INTERVAL_S": "0.5",
             "SLUICE_RELAY_MIN_AGE_S": "1",
             "SLUICE_INSTANCE_TTL_S": "3",
         },
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
-        drop_database(database_url, name)
 
 
 def _upload_while_kafka_is_down(stack: Stack, token: str, text: str) -> str:

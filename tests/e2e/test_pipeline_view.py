@@ -17,11 +17,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from infra.local.postgres import create_database, drop_database
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from schemas import topics
 from services.common.auth import ADMIN_PIPELINE
-from tests.fixtures.pipeline import wait_for_state
+from tests.fixtures.pipeline import own_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -40,22 +39,15 @@ def stack(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """The four services, sampling Kafka every 0.5 s, on their own groups and database."""
-    name = f"pipeview_{RUN}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("pipeview"),
+        database_url,
+        database="pipeview",
         kafka_bootstrap=kafka_bootstrap,
-        database_url=create_database(database_url, name),
         env=ENV,
         group_suffix=RUN,
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
-        drop_database(database_url, name)
 
 
 def _view(stack: Stack) -> dict[str, dict[str, Any]]:

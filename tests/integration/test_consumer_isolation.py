@@ -216,12 +216,17 @@ async def run_failing(
         handled.extend(sequence(d) for d in batch)
 
     consumer = stage_consumer(kafka_bootstrap, topic, handler, producer, concurrency=concurrency)
-    outages_before = metrics.HANDLER_ERRORS.labels(consumer.origin.service, consumer.group_id)._value.get()
+    outages_before = metrics.HANDLER_ERRORS.labels(
+        consumer.origin.service, consumer.group_id
+    )._value.get()
     async with outputs(kafka_bootstrap, topic) as out:
         await run_reading(consumer, out, lambda: len(handled) >= 6)
         for _ in range(5):  # anything set aside would show up now
             await out.read()
-    outages = metrics.HANDLER_ERRORS.labels(consumer.origin.service, consumer.group_id)._value.get() - outages_before
+    outages = (
+        metrics.HANDLER_ERRORS.labels(consumer.origin.service, consumer.group_id)._value.get()
+        - outages_before
+    )
     return FailingRun(consumer, out, uploads[failing], refusals, handled, outages)
 
 

@@ -2,7 +2,6 @@
 body run off the event loop (issue 13: 64 KiB of `[` froze ingest ~9 s, three in parallel
 kept /health/live waiting 20 s, long enough for Kubernetes to restart the pod)."""
 
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
+from tests.fixtures.pipeline import own_stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,21 +26,13 @@ LIVE_BOUND_S = 2.0
 @pytest.fixture
 def ingest_alone(kafka_bootstrap: str, fresh_database: str, tmp_path: Path) -> Iterator[Stack]:
     """Only the ingest service, as a process on the session Kafka and a fresh database."""
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path,
+        fresh_database,
         kafka_bootstrap=kafka_bootstrap,
-        database_url=fresh_database,
-        env={"SLUICE_JWT_SECRET": secrets.token_urlsafe(32)},
         replicas={"ingest": 1, "status": 0, "parser": 0, "embedder": 0},
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
 
 
 def _upload(url: str, token: str) -> httpx.Response:

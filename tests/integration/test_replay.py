@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +21,13 @@ import psycopg
 import pytest
 
 from infra.local import REPO_ROOT
-from infra.local.postgres import create_database, drop_database
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from services.cli.exits import Exit
 from services.common.auth import ADMIN_REPLAY
 from services.common.kafka.replay import ReplayTarget
 from services.common.settings import PipelineSettings, load_settings
 from services.status.replay import REPLAYABLE, replay_service
-from tests.fixtures.pipeline import TERMINAL, wait_for_state
+from tests.fixtures.pipeline import TERMINAL, own_stack, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -44,25 +41,13 @@ def stack(
 ) -> Iterator[Stack]:
     """The four services on the module's own broker and database (a replay of everything
     reaches only this module's records)."""
-    name = f"replay_{uuid.uuid4().hex[:8]}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("replay"),
+        database_url,
+        database="replay",
         kafka_bootstrap=private_kafka,
-        database_url=create_database(database_url, name),
-        env={
-            "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
-            "SLUICE_EMBEDDING_PROVIDER": "hashing",
-        },
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
-        drop_database(database_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ partition held by exactly one replica (what `sluice ps` shows)."""
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,11 +15,10 @@ import httpx
 import psycopg
 import pytest
 
-from infra.local.postgres import create_database, drop_database
 from infra.local.scale import assignment, scale
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from schemas import topics
-from tests.fixtures.pipeline import TERMINAL, wait_for_state
+from tests.fixtures.pipeline import TERMINAL, own_stack, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -46,25 +43,13 @@ def stack(
     private_kafka: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """One replica of each service on the module's own broker and database."""
-    name = f"scaling_{uuid.uuid4().hex[:8]}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("scaling"),
+        database_url,
+        database="scaling",
         kafka_bootstrap=private_kafka,
-        database_url=create_database(database_url, name),
-        env={
-            "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
-            "SLUICE_EMBEDDING_PROVIDER": "hashing",
-        },
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    running = Stack(config)
-    try:
-        running.up()
+    ) as running:
         yield running
-    finally:
-        running.down()
-        drop_database(database_url, name)
 
 
 def run_corpus(stack: Stack, tenant: str, midway: Callable[[], None] = lambda: None) -> None:
