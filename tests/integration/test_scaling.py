@@ -60,11 +60,15 @@ def run_corpus(stack: Stack, tenant: str, midway: Callable[[], None] = lambda: N
     with httpx.Client(timeout=60) as client, ThreadPoolExecutor(8) as pool:
 
         def upload(name: str, body: bytes) -> str:
-            response = client.post(
-                f"{stack.ingest_url}/v1/documents",
-                headers={"Authorization": f"Bearer {token}"},
-                files={"file": (name, body, "text/plain")},
-            )
+            for _ in range(20):  # as a client should: a full replica says when to come back
+                response = client.post(
+                    f"{stack.ingest_url}/v1/documents",
+                    headers={"Authorization": f"Bearer {token}"},
+                    files={"file": (name, body, "text/plain")},
+                )
+                if response.status_code not in (429, 503):
+                    break
+                time.sleep(float(response.headers.get("Retry-After", "1")))
             assert response.status_code == 202, response.text
             job_id: str = response.json()["job_id"]
             return job_id
@@ -132,7 +136,7 @@ def test_one_and_three_embedders_with_two_parsers_end_the_same(stack: Stack) -> 
         while True:
             held = [assignment(r) for r in stack.replicas(service)]
             parts = [(p.topic, p.partition) for a in held if a for p in a.partitions]
-            whole = {t for t, _ in parts} == wanted and len(parts) == len(set(parts))
+            whole = {t for t, _ in parts} == wanted and len(parts) == len(set(parts)) == 2 * 12
             if (whole and all(a and a.partitions for a in held)) or time.monotonic() > deadline:
                 break
             time.sleep(1)
