@@ -35,16 +35,19 @@ T = TypeVar("T")
 ADMIN_TIMEOUT_S = 600  # a reprocess publishes one event per document before it answers
 USER_AGENT = "sluice-cli/0.1.0"
 UPLOAD_ATTEMPTS = 3  # a retry carries the same Idempotency-Key: it returns the same job
+REFUSED_ATTEMPTS = 10  # 429/503 with Retry-After (a tenant's limit, a full replica): come back
+MAX_RETRY_AFTER_S = 60.0
 MAX_PAGE = 500  # GET /v1/jobs answers at most this many per page
 
 
 class ApiError(CliError):
     """A service answered with an error; `status` and the problem's `detail` say which."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, retry_after_s: float | None = None) -> None:
         super().__init__(f"{status}: {detail}", exit_for_status(status))
         self.status = status
         self.detail = detail
+        self.retry_after_s = retry_after_s  # the answer's Retry-After, when it had one
 
 
 def _problem(response: httpx.Response) -> ApiError:
@@ -58,7 +61,15 @@ def _problem(response: httpx.Response) -> ApiError:
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             detail += " (" + "; ".join(str(e.get("message", e)) for e in errors[:3]) + ")"
-    return ApiError(response.status_code, detail)
+    return ApiError(response.status_code, detail, _retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (RFC 9110 allows a date too: then None, the caller's backoff)."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
 
 
 class _Counted(io.FileIO):
@@ -132,7 +143,8 @@ class Api:
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         data = {"metadata": json.dumps(metadata)} if metadata else None
-        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        attempt = refused = 0
+        while True:
             try:
                 with _Counted(path, progress) as file:
                     response = await self.request(
@@ -143,13 +155,23 @@ class Api:
                         headers=headers,
                     )
                 return msgspec.json.decode(response.content, type=Accepted)
+            except ApiError as error:
+                # told to come back later: a 429 stored nothing; a 503 may have stored the
+                # upload (its outbox publishes it), so only a keyed retry is safe (same job)
+                later = error.retry_after_s is not None and (
+                    error.status == 429 or (error.status == 503 and idempotency_key is not None)
+                )
+                refused += 1
+                if not later or refused >= REFUSED_ATTEMPTS:
+                    raise
+                await asyncio.sleep(min(error.retry_after_s or 0.0, MAX_RETRY_AFTER_S))
             except CliError as error:
+                attempt += 1
                 if error.exit != Exit.UNREACHABLE or not idempotency_key:
                     raise
-                if attempt == UPLOAD_ATTEMPTS:
+                if attempt >= UPLOAD_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def job(self, job_id: str) -> Job:
         """One job of the caller's tenant."""
