@@ -217,6 +217,10 @@ def test_the_admin_api_replays_with_admin_replay_only_and_audits_each_replay(
         dry = client.post(url, json={**rewind, "dry_run": True}, headers=admin)
         assert dry.status_code == 200, dry.text
         assert not dry.json()["applied"] and dry.json()["redo"] > 0
+        ancient = {"service": "embedder", "to_time": "0452-12-26T11:12:43Z", "dry_run": True}
+        before_all = client.post(url, json=ancient, headers=admin)  # before 1970: earliest
+        assert before_all.status_code == 200, before_all.text
+        assert before_all.json()["redo"] == dry.json()["redo"]
 
         active = client.post(url, json=rewind, headers=admin)  # the embedder is running
         assert active.status_code == 409, active.text

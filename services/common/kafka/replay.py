@@ -181,7 +181,9 @@ async def _positions(
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         if target.to_time is not None:
-            at = int(target.to_time.timestamp() * 1000)
+            # a time before 1970 is before every record (Kafka reads negative times as its
+            # special -1/-2 and refuses others): the earliest one
+            at = max(0, int(target.to_time.timestamp() * 1000))
             found = await consumer.offsets_for_times(dict.fromkeys(partitions, at))
             goal = {tp: ends[tp] if hit is None else hit.offset for tp, hit in found.items()}
         elif target.to_offset == "earliest":
