@@ -39,8 +39,11 @@ def wait_balanced(ports: list[int], timeout: float = 120) -> None:
     raise TimeoutError(f"embedders not balanced: {[_assigned(p) for p in ports]}")
 
 
-def _series(ctx: Context, out: Outcome, provider: str, env: dict[str, str]) -> None:
-    """The same corpus per replica count (1, 2, 3 embedders), a new tenant each run."""
+def _series(
+    ctx: Context, out: Outcome, provider: str, env: dict[str, str], *, parsers: bool = False
+) -> None:
+    """The same corpus per replica count (1, 2, 3 embedders, and as many parsers with
+    `parsers`), a new tenant each run."""
     count, repeats = (40, 1) if ctx.quick else (120, 2)
     docs = corpus(count)
     with bench_stack(f"scaling-{provider}", env) as stack:
@@ -50,6 +53,8 @@ def _series(ctx: Context, out: Outcome, provider: str, env: dict[str, str]) -> N
         for replicas in (1, 2, 3):
             if replicas > 1:
                 ports.append(stack.start("embedder", wait=False).port)
+                if parsers:
+                    stack.start("parser", wait=False)
             wait_balanced(ports)
             docs_s: list[float] = []
             chunks_s: list[float] = []
@@ -60,7 +65,7 @@ def _series(ctx: Context, out: Outcome, provider: str, env: dict[str, str]) -> N
                 done = wait_done(stack.database_url, tenant, count)
                 docs_s.append(done.indexed / (done.last_indexed - started))
                 chunks_s.append(done.chunks / (done.last_indexed - started))
-            name = f"{provider}, {replicas} embedder(s)"
+            name = f"{provider}, {replicas} {'parser(s) and ' if parsers else ''}embedder(s)"
             out.add(Row(f"{name}: documents", docs_s, "docs/s"))
             out.add(Row(f"{name}: chunks", chunks_s, "chunks/s"))
             rates[replicas] = Row("", chunks_s, "").median
@@ -81,10 +86,11 @@ def run(ctx: Context) -> Outcome:
         f"provider local all-MiniLM-L6-v2, one lane of one torch thread per replica, then"
         f" provider hashing (no model); {os.cpu_count()} CPUs; {count} documents per run,"
         f" {repeats} run(s) per replica count; replicas are extra `python -m services.embedder`"
-        " processes (own port and SLUICE_INSTANCE_ID) in the same consumer group"
+        " processes (own port and SLUICE_INSTANCE_ID) in the same consumer group; with"
+        " hashing, each step adds a parser replica too (the parser is then the first limit)"
     )
     _series(ctx, out, "local", ENV)
-    _series(ctx, out, "hashing", {"SLUICE_EMBEDDING_PROVIDER": "hashing"})
+    _series(ctx, out, "hashing", {"SLUICE_EMBEDDING_PROVIDER": "hashing"}, parsers=True)
     out.notes.append(
         "peak RSS = VmHWM of each service's main process (parser sandbox workers and"
         " Postgres backends are separate processes, not included)"
