@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -19,6 +20,7 @@ MIN_JWT_SECRET_CHARS = 32  # HS256 wants a key at least as long as its 256-bit h
 MIN_SECRET_BITS = 128  # estimated entropy a production secret must have (secret_strength_bits)
 
 T = TypeVar("T", bound=msgspec.Struct)
+Options = TypeVar("Options")
 
 
 CpuNice = Annotated[
@@ -46,8 +48,9 @@ class SettingsError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
-def _doc(text: str) -> msgspec.Meta:
-    return msgspec.Meta(description=text)
+def doc(description: str, **bounds: Any) -> msgspec.Meta:
+    """A setting's description (docs/configuration.md) and bounds (`ge=0`, `gt=0`, ...)."""
+    return msgspec.Meta(description=description, **bounds)
 
 
 DAY_MS = 24 * 3600 * 1000
@@ -62,15 +65,15 @@ class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):
 
     env: Annotated[
         Literal["development", "production"],
-        _doc("Deployment mode; only `development` creates missing topics at start"),
+        doc("Deployment mode; only `development` creates missing topics at start"),
     ] = "development"
-    kafka_bootstrap: Annotated[str, _doc("Kafka bootstrap servers")] = "127.0.0.1:9092"
-    database_url: Annotated[str, _doc("PostgreSQL URL")] = (
+    kafka_bootstrap: Annotated[str, doc("Kafka bootstrap servers")] = "127.0.0.1:9092"
+    database_url: Annotated[str, doc("PostgreSQL URL")] = (
         "postgresql://postgres@127.0.0.1:5434/sluice"
     )
-    parser_group: Annotated[str, _doc("The parser's consumer group")] = "sluice-parser"
-    embedder_group: Annotated[str, _doc("The embedder's consumer group")] = "sluice-embedder"
-    status_group: Annotated[str, _doc("The status projector's consumer group")] = "sluice-status"
+    parser_group: Annotated[str, doc("The parser's consumer group")] = "sluice-parser"
+    embedder_group: Annotated[str, doc("The embedder's consumer group")] = "sluice-embedder"
+    status_group: Annotated[str, doc("The status projector's consumer group")] = "sluice-status"
     topic_partitions: Annotated[
         int,
         msgspec.Meta(
@@ -128,19 +131,19 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
 
     jwt_secret: Annotated[
         str,
-        _doc(
+        doc(
             "HS256 secret for JWTs; empty: the development secret in development, HS256 off in"
             " production"
         ),
     ] = ""
     jwt_jwks_url: Annotated[
-        str, _doc("JWKS URL of the identity provider: RS256/ES256 tokens verified with its keys")
+        str, doc("JWKS URL of the identity provider: RS256/ES256 tokens verified with its keys")
     ] = ""
-    jwt_issuer: Annotated[str, _doc("Required `iss` of every token (empty: not checked)")] = ""
+    jwt_issuer: Annotated[str, doc("Required `iss` of every token (empty: not checked)")] = ""
     jwt_audience: Annotated[
-        str, _doc("Required `aud` of every token (empty: not checked, any `aud` accepted)")
+        str, doc("Required `aud` of every token (empty: not checked, any `aud` accepted)")
     ] = ""
-    jwt_tenant_claim: Annotated[str, _doc("The claim that names the caller's tenant")] = "tenant"
+    jwt_tenant_claim: Annotated[str, doc("The claim that names the caller's tenant")] = "tenant"
     jwt_max_lifetime_s: Annotated[
         int, msgspec.Meta(ge=60, description="Longest accepted token lifetime (`exp` - `iat`)")
     ] = 24 * 3600
@@ -157,17 +160,17 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
         ),
     ] = 30
     cors_allow_origins: Annotated[
-        str, _doc("Comma-separated origins browsers may call from (empty: no CORS headers)")
+        str, doc("Comma-separated origins browsers may call from (empty: no CORS headers)")
     ] = ""
-    cors_allow_methods: Annotated[str, _doc("Comma-separated methods allowed by CORS")] = "GET,POST"
-    cors_allow_headers: Annotated[str, _doc("Comma-separated request headers allowed by CORS")] = (
+    cors_allow_methods: Annotated[str, doc("Comma-separated methods allowed by CORS")] = "GET,POST"
+    cors_allow_headers: Annotated[str, doc("Comma-separated request headers allowed by CORS")] = (
         "Authorization,Content-Type,Idempotency-Key"
     )
     docs_ui: Annotated[
         bool | None,
-        _doc("Serve the OpenAPI UI under /schema (unset: in development only)"),
+        doc("Serve the OpenAPI UI under /schema (unset: in development only)"),
     ] = None
-    debug: Annotated[bool, _doc("Tracebacks in HTTP error bodies (refused in production)")] = False
+    debug: Annotated[bool, doc("Tracebacks in HTTP error bodies (refused in production)")] = False
     metrics_port: Annotated[
         int,
         msgspec.Meta(
@@ -210,10 +213,10 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
             " sluice_ready metrics and the not-ready alert count these)",
         ),
     ] = 30.0
-    log_level: Annotated[str, _doc("Log level")] = "INFO"
-    http_host: Annotated[str, _doc("Address the HTTP server binds")] = "127.0.0.1"
-    instance_id: Annotated[str, _doc("This replica's name")] = ""
-    db_pool_size: Annotated[int, _doc("Max Postgres connections per process")] = 8
+    log_level: Annotated[str, doc("Log level")] = "INFO"
+    http_host: Annotated[str, doc("Address the HTTP server binds")] = "127.0.0.1"
+    instance_id: Annotated[str, doc("This replica's name")] = ""
+    db_pool_size: Annotated[int, doc("Max Postgres connections per process")] = 8
 
     def __post_init__(self) -> None:
         if self.jwt_secret and len(self.jwt_secret) < MIN_JWT_SECRET_CHARS:
@@ -346,3 +349,20 @@ def describe(cls: type[msgspec.Struct]) -> list[tuple[str, str, str]]:
         default = field.default if field.default is not msgspec.NODEFAULT else "(required)"
         rows.append((env_name(field.name), repr(default), props[field.name].get("description", "")))
     return rows
+
+
+def from_settings(
+    cls: type[Options], settings: msgspec.Struct, prefix: str, **given: Any
+) -> Options:
+    """`cls(**given)`, each of its other parameters read from the setting `prefix` + its name.
+
+    For option classes whose fields are settings under one prefix, e.g.
+    `from_settings(TokenPolicy, settings, "jwt_")`; a parameter without such a setting raises
+    AttributeError (pass it in `given`).
+    """
+    values = {
+        name: getattr(settings, prefix + name)
+        for name in inspect.signature(cls).parameters
+        if name not in given
+    }
+    return cls(**values, **given)

@@ -6,39 +6,35 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from services.common.settings import CommonSettings, CpuNice
+from services.common.settings import CommonSettings, CpuNice, doc
 
 LLAMAPARSE_IN_FLIGHT = 8  # documents at once by default with LlamaParse on: they mostly wait
 _PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-
-
-def _doc(text: str) -> msgspec.Meta:
-    return msgspec.Meta(description=text)
 
 
 class LlamaParseSettings(CommonSettings, kw_only=True, frozen=True):
     """SLUICE_LLAMAPARSE_*: LlamaParse's REST API, which documents it reads, and failover."""
 
     llamaparse_api_key: Annotated[
-        str, _doc("LlamaCloud API key; empty: LlamaParse is off and every document is local")
+        str, doc("LlamaCloud API key; empty: LlamaParse is off and every document is local")
     ] = ""
     llamaparse_base_url: Annotated[
-        str, _doc("LlamaCloud API base (EU: `https://api.cloud.eu.llamaindex.ai`)")
+        str, doc("LlamaCloud API base (EU: `https://api.cloud.eu.llamaindex.ai`)")
     ] = "https://api.cloud.llamaindex.ai"
     llamaparse_tier: Annotated[
         Literal["cost_effective", "agentic", "agentic_plus"],
-        _doc("Parse tier (`fast` is not offered: it returns no Markdown)"),
+        doc("Parse tier (`fast` is not offered: it returns no Markdown)"),
     ] = "cost_effective"
-    llamaparse_version: Annotated[str, _doc("Version of the tier's configuration")] = "latest"
+    llamaparse_version: Annotated[str, doc("Version of the tier's configuration")] = "latest"
     llamaparse_media_types: Annotated[
         str,
-        _doc(
+        doc(
             "Comma-separated media types (patterns: `application/*`) that LlamaParse reads;"
             " the others are parsed locally"
         ),
     ] = f"application/pdf,{_PPTX}"
     llamaparse_tenants: Annotated[
-        str, _doc("Comma-separated tenants (patterns: `acme-*`) whose documents it reads")
+        str, doc("Comma-separated tenants (patterns: `acme-*`) whose documents it reads")
     ] = "*"
     llamaparse_request_timeout_s: Annotated[
         float, msgspec.Meta(gt=0, description="Limit of one HTTP request (upload, poll)")
@@ -75,7 +71,7 @@ class LlamaParseSettings(CommonSettings, kw_only=True, frozen=True):
     ] = 60.0
     llamaparse_failover: Annotated[
         bool,
-        _doc(
+        doc(
             "Parse locally when LlamaParse is down (5xx, no connection, timeouts) or over"
             " quota; off: wait for it (down) or retry later (quota)"
         ),
