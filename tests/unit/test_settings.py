@@ -274,13 +274,8 @@ class _Relay:
 
 @pytest.mark.unit
 def test_options_are_read_from_the_settings_under_their_prefix() -> None:
-    settings = load_settings(
-        IngestSettings,
-        {
-            "SLUICE_JWT_ISSUER": "https://idp.example.com/",
-            "SLUICE_JWT_LEEWAY_S": "5",
-            "SLUICE_RELAY_MIN_AGE_S": "2.5",
-        },
+    settings = IngestSettings(
+        jwt_issuer="https://idp.example.com/", jwt_leeway_s=5, relay_min_age_s=2.5
     )
     expected = TokenPolicy(issuer="https://idp.example.com/", leeway_s=5)
     assert from_settings(TokenPolicy, settings, "jwt_") == expected
