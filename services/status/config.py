@@ -54,12 +54,6 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
             " tenant's rows (hnsw.max_scan_tuples)",
         ),
     ] = 50_000
-    parser_group: Annotated[
-        str, msgspec.Meta(description="The parser's consumer group, whose lag status reports")
-    ] = "sluice-parser"
-    embedder_group: Annotated[
-        str, msgspec.Meta(description="The embedder's consumer group, whose lag status reports")
-    ] = "sluice-embedder"
     dlq_ack_group: Annotated[
         str,
         msgspec.Meta(
