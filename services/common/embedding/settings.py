@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
-
 from services.common.embedding.budget import BudgetLimits
 from services.common.embedding.remote import Limits, RemoteOptions
 from services.common.settings import CommonSettings, doc, from_settings
@@ -74,15 +72,13 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
     ] = 60.0
     chunk_tokens: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="Max tokens per chunk of a tenant's first vector set (status: the"
+        doc(
+            "Max tokens per chunk of a tenant's first vector set (status: the"
             " default of `reprocess`)",
+            ge=1,
         ),
     ] = 256
-    chunk_overlap: Annotated[
-        int, msgspec.Meta(ge=0, description="Tokens shared by neighbouring chunks (idem)")
-    ] = 32
+    chunk_overlap: Annotated[int, doc("Tokens shared by neighbouring chunks (idem)", ge=0)] = 32
 
     def __post_init__(self) -> None:
         super().__post_init__()
