@@ -21,7 +21,7 @@ from litestar.types import Guard
 from services.common.auth import AuthError, Principal, TokenPolicy, TokenVerifier, bearer
 from services.common.jwks import JwksKeys
 from services.common.problems import PROBLEM_JSON, Problem
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, from_settings
 
 VERIFIER_STATE = "token_verifier"
 BEARER_SCHEME = "bearer"
@@ -124,11 +124,5 @@ def verifier_from_settings(settings: CommonSettings) -> TokenVerifier:
             cache_s=settings.jwks_cache_s,
             min_refresh_s=settings.jwks_min_refresh_s,
         )
-    policy = TokenPolicy(
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        tenant_claim=settings.jwt_tenant_claim,
-        max_lifetime_s=settings.jwt_max_lifetime_s,
-        leeway_s=settings.jwt_leeway_s,
-    )
+    policy = from_settings(TokenPolicy, settings, "jwt_")
     return TokenVerifier(secret=settings.hs256_secret, jwks=jwks, policy=policy)

@@ -118,21 +118,21 @@ def readiness(
 
 async def serve(
     service: AbstractAsyncContextManager[Service],
-    host: str,
+    settings: CommonSettings,
     port: int,
     *,
     stop: asyncio.Event | None,
     cpu_nice: int = 0,
-    settings: CommonSettings | None = None,
 ) -> None:
-    """Run the service (its app on `host`:`port`) until `stop` is set or a task fails.
+    """Run the service (its app on `settings.http_host`:`port`) until `stop` is set or a task
+    fails.
 
     `stop` None means a service process: SIGTERM and SIGINT set it, and the process lowers
     its CPU priority by `cpu_nice` first. A test passes its own `stop` and keeps its priority.
     Beside the app run the event loop's watchdog (`settings.liveness_port`, `loop_stall_s`)
     and the periodic readiness self-check (`health_interval_s`).
     """
-    settings = settings or CommonSettings()
+    host = settings.http_host
     if stop is None:
         stop = asyncio.Event()
         install_signal_handlers(stop)

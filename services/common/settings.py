@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -19,15 +20,21 @@ MIN_JWT_SECRET_CHARS = 32  # HS256 wants a key at least as long as its 256-bit h
 MIN_SECRET_BITS = 128  # estimated entropy a production secret must have (secret_strength_bits)
 
 T = TypeVar("T", bound=msgspec.Struct)
+Options = TypeVar("Options")
+
+
+def doc(description: str, **bounds: Any) -> msgspec.Meta:
+    """A setting's description (docs/configuration.md) and bounds (`ge=0`, `gt=0`, ...)."""
+    return msgspec.Meta(description=description, **bounds)
 
 
 CpuNice = Annotated[
     int,
-    msgspec.Meta(
+    doc(
+        "Added to the process's nice value at start: batch CPU work yields to"
+        " ingest and status on a shared machine (0 = leave it)",
         ge=0,
         le=19,
-        description="Added to the process's nice value at start: batch CPU work yields to"
-        " ingest and status on a shared machine (0 = leave it)",
     ),
 ]
 """The `cpu_nice` setting of the services doing batch CPU work (parser, embedder)."""
@@ -46,10 +53,6 @@ class SettingsError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
-def _doc(text: str) -> msgspec.Meta:
-    return msgspec.Meta(description=text)
-
-
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -62,55 +65,53 @@ class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):
 
     env: Annotated[
         Literal["development", "production"],
-        _doc("Deployment mode; only `development` creates missing topics at start"),
+        doc("Deployment mode; only `development` creates missing topics at start"),
     ] = "development"
-    kafka_bootstrap: Annotated[str, _doc("Kafka bootstrap servers")] = "127.0.0.1:9092"
-    database_url: Annotated[str, _doc("PostgreSQL URL")] = (
+    kafka_bootstrap: Annotated[str, doc("Kafka bootstrap servers")] = "127.0.0.1:9092"
+    database_url: Annotated[str, doc("PostgreSQL URL")] = (
         "postgresql://postgres@127.0.0.1:5434/sluice"
     )
-    parser_group: Annotated[str, _doc("The parser's consumer group")] = "sluice-parser"
-    embedder_group: Annotated[str, _doc("The embedder's consumer group")] = "sluice-embedder"
-    status_group: Annotated[str, _doc("The status projector's consumer group")] = "sluice-status"
+    parser_group: Annotated[str, doc("The parser's consumer group")] = "sluice-parser"
+    embedder_group: Annotated[str, doc("The embedder's consumer group")] = "sluice-embedder"
+    status_group: Annotated[str, doc("The status projector's consumer group")] = "sluice-status"
     topic_partitions: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="Partitions per topic at creation: the most replicas of one consumer"
+        doc(
+            "Partitions per topic at creation: the most replicas of one consumer"
             " group that have work",
+            ge=1,
         ),
     ] = 12
     topic_replication_factor: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="Replicas of each topic at creation (development caps it at the"
+        doc(
+            "Replicas of each topic at creation (development caps it at the"
             " cluster's broker count)",
+            ge=1,
         ),
     ] = 3
     topic_min_insync_replicas: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="`min.insync.replicas` of each topic: with acks=all, a write is on"
+        doc(
+            "`min.insync.replicas` of each topic: with acks=all, a write is on"
             " this many brokers (capped at the replication factor)",
+            ge=1,
         ),
     ] = 2
     topic_retention_ms: Annotated[
         int,
-        msgspec.Meta(
-            ge=-1,
-            description="Retention of the pipeline topics (-1: forever): how far back"
+        doc(
+            "Retention of the pipeline topics (-1: forever): how far back"
             " `sluice replay` and `sluice rebuild-status` reach",
+            ge=-1,
         ),
     ] = 14 * DAY_MS
-    topic_retry_retention_ms: Annotated[
-        int, msgspec.Meta(ge=-1, description="Retention of the `.retry` topics")
-    ] = 7 * DAY_MS
+    topic_retry_retention_ms: Annotated[int, doc("Retention of the `.retry` topics", ge=-1)] = (
+        7 * DAY_MS
+    )
     topic_dlq_retention_ms: Annotated[
         int,
-        msgspec.Meta(
-            ge=-1, description="Retention of the `.dlq` topics: how long dead letters wait"
-        ),
+        doc("Retention of the `.dlq` topics: how long dead letters wait", ge=-1),
     ] = 30 * DAY_MS
 
     @property
@@ -128,92 +129,89 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
 
     jwt_secret: Annotated[
         str,
-        _doc(
+        doc(
             "HS256 secret for JWTs; empty: the development secret in development, HS256 off in"
             " production"
         ),
     ] = ""
     jwt_jwks_url: Annotated[
-        str, _doc("JWKS URL of the identity provider: RS256/ES256 tokens verified with its keys")
+        str, doc("JWKS URL of the identity provider: RS256/ES256 tokens verified with its keys")
     ] = ""
-    jwt_issuer: Annotated[str, _doc("Required `iss` of every token (empty: not checked)")] = ""
+    jwt_issuer: Annotated[str, doc("Required `iss` of every token (empty: not checked)")] = ""
     jwt_audience: Annotated[
-        str, _doc("Required `aud` of every token (empty: not checked, any `aud` accepted)")
+        str, doc("Required `aud` of every token (empty: not checked, any `aud` accepted)")
     ] = ""
-    jwt_tenant_claim: Annotated[str, _doc("The claim that names the caller's tenant")] = "tenant"
+    jwt_tenant_claim: Annotated[str, doc("The claim that names the caller's tenant")] = "tenant"
     jwt_max_lifetime_s: Annotated[
-        int, msgspec.Meta(ge=60, description="Longest accepted token lifetime (`exp` - `iat`)")
+        int, doc("Longest accepted token lifetime (`exp` - `iat`)", ge=60)
     ] = 24 * 3600
-    jwt_leeway_s: Annotated[
-        int, msgspec.Meta(ge=0, le=300, description="Clock skew allowed on `exp`, `iat`, `nbf`")
-    ] = 30
+    jwt_leeway_s: Annotated[int, doc("Clock skew allowed on `exp`, `iat`, `nbf`", ge=0, le=300)] = (
+        30
+    )
     jwks_cache_s: Annotated[
-        int, msgspec.Meta(ge=1, description="How long fetched JWKS keys are used before a refresh")
+        int, doc("How long fetched JWKS keys are used before a refresh", ge=1)
     ] = 300
     jwks_min_refresh_s: Annotated[
         int,
-        msgspec.Meta(
-            ge=0, description="Least time between two fetches of the JWKS (an unknown `kid`)"
-        ),
+        doc("Least time between two fetches of the JWKS (an unknown `kid`)", ge=0),
     ] = 30
     cors_allow_origins: Annotated[
-        str, _doc("Comma-separated origins browsers may call from (empty: no CORS headers)")
+        str, doc("Comma-separated origins browsers may call from (empty: no CORS headers)")
     ] = ""
-    cors_allow_methods: Annotated[str, _doc("Comma-separated methods allowed by CORS")] = "GET,POST"
-    cors_allow_headers: Annotated[str, _doc("Comma-separated request headers allowed by CORS")] = (
+    cors_allow_methods: Annotated[str, doc("Comma-separated methods allowed by CORS")] = "GET,POST"
+    cors_allow_headers: Annotated[str, doc("Comma-separated request headers allowed by CORS")] = (
         "Authorization,Content-Type,Idempotency-Key"
     )
     docs_ui: Annotated[
         bool | None,
-        _doc("Serve the OpenAPI UI under /schema (unset: in development only)"),
+        doc("Serve the OpenAPI UI under /schema (unset: in development only)"),
     ] = None
-    debug: Annotated[bool, _doc("Tracebacks in HTTP error bodies (refused in production)")] = False
+    debug: Annotated[bool, doc("Tracebacks in HTTP error bodies (refused in production)")] = False
     metrics_port: Annotated[
         int,
-        msgspec.Meta(
+        doc(
+            "Serve ingest's and status's /metrics on this port instead (0: the service's own port)",
             ge=0,
             le=65535,
-            description="Serve ingest's and status's /metrics on this port instead (0: the"
-            " service's own port)",
         ),
     ] = 0
     liveness_port: Annotated[
         int,
-        msgspec.Meta(
+        doc(
+            "Also answer /health/live on this port, from a watchdog thread that fails"
+            " it while the event loop is blocked (0: off; Kubernetes probes it)",
             ge=0,
             le=65535,
-            description="Also answer /health/live on this port, from a watchdog thread that fails"
-            " it while the event loop is blocked (0: off; Kubernetes probes it)",
         ),
     ] = 0
     consumer_stall_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="A consumer's readiness fails (`stalled`) when it has lag and has"
+        doc(
+            "A consumer's readiness fails (`stalled`) when it has lag and has"
             " committed nothing for this long",
+            gt=0,
         ),
     ] = 300.0
     loop_stall_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="/health/live fails once the event loop's heartbeat (stamped every"
+        doc(
+            "/health/live fails once the event loop's heartbeat (stamped every"
             " second) is older than this",
+            gt=0,
         ),
     ] = 10.0
     health_interval_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="How often a service runs its readiness checks itself (the"
+        doc(
+            "How often a service runs its readiness checks itself (the"
             " sluice_ready metrics and the not-ready alert count these)",
+            gt=0,
         ),
     ] = 30.0
-    log_level: Annotated[str, _doc("Log level")] = "INFO"
-    http_host: Annotated[str, _doc("Address the HTTP server binds")] = "127.0.0.1"
-    instance_id: Annotated[str, _doc("This replica's name")] = ""
-    db_pool_size: Annotated[int, _doc("Max Postgres connections per process")] = 8
+    log_level: Annotated[str, doc("Log level")] = "INFO"
+    http_host: Annotated[str, doc("Address the HTTP server binds")] = "127.0.0.1"
+    instance_id: Annotated[str, doc("This replica's name")] = ""
+    db_pool_size: Annotated[int, doc("Max Postgres connections per process")] = 8
 
     def __post_init__(self) -> None:
         if self.jwt_secret and len(self.jwt_secret) < MIN_JWT_SECRET_CHARS:
@@ -346,3 +344,20 @@ def describe(cls: type[msgspec.Struct]) -> list[tuple[str, str, str]]:
         default = field.default if field.default is not msgspec.NODEFAULT else "(required)"
         rows.append((env_name(field.name), repr(default), props[field.name].get("description", "")))
     return rows
+
+
+def from_settings(
+    cls: type[Options], settings: msgspec.Struct, prefix: str, **given: Any
+) -> Options:
+    """`cls(**given)`, each of its other parameters read from the setting `prefix` + its name.
+
+    For option classes whose fields are settings under one prefix, e.g.
+    `from_settings(TokenPolicy, settings, "jwt_")`; a parameter without such a setting raises
+    AttributeError (pass it in `given`).
+    """
+    values = {
+        name: getattr(settings, prefix + name)
+        for name in inspect.signature(cls).parameters
+        if name not in given
+    }
+    return cls(**values, **given)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
-
 from services.common.embedding.settings import ProviderSettings
-from services.common.settings import CpuNice
+from services.common.settings import CpuNice, doc
 from services.embedder.core.chunking import ChunkSizes
 
 
@@ -16,23 +14,19 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
 
     cpu_nice: CpuNice = 10
 
-    embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
-    embedding_batch_size: Annotated[int, msgspec.Meta(description="Texts per model call")] = 32
-    embedding_threads: Annotated[
-        int, msgspec.Meta(description="Torch threads per model lane (0 = CPUs / lanes)")
-    ] = 0
-    embedding_lanes: Annotated[
-        int, msgspec.Meta(description="Model calls run at once (0 = one per CPU, at most 4)")
-    ] = 0
+    embedder_port: Annotated[int, doc("Embedder health/metrics port")] = 8003
+    embedding_batch_size: Annotated[int, doc("Texts per model call")] = 32
+    embedding_threads: Annotated[int, doc("Torch threads per model lane (0 = CPUs / lanes)")] = 0
+    embedding_lanes: Annotated[int, doc("Model calls run at once (0 = one per CPU, at most 4)")] = 0
     embedding_device: Annotated[
         str,
-        msgspec.Meta(
-            pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
-            description="Where the local model runs: auto (a CUDA GPU when torch sees one, else"
+        doc(
+            "Where the local model runs: auto (a CUDA GPU when torch sees one, else"
             " the CPU), cpu, cuda or cuda:N",
+            pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
         ),
     ] = "auto"
-    embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16
+    embedder_batch: Annotated[int, doc("Max documents per poll")] = 16
 
     def chunk_sizes(self) -> ChunkSizes:
         """`chunk_tokens` and `chunk_overlap` (the stage fits them to its model)."""

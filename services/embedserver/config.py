@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import msgspec
-
-from services.common.settings import CommonSettings
-
-
-def _doc(text: str, **constraints: Any) -> msgspec.Meta:
-    return msgspec.Meta(description=text, **constraints)
+from services.common.settings import CommonSettings, doc
 
 
 class EmbedServerSettings(CommonSettings, kw_only=True, frozen=True):
     """SLUICE_* variables read by the embedding server."""
 
-    embedserver_port: Annotated[int, _doc("Embedding server port (API, health, metrics)")] = 8004
+    embedserver_port: Annotated[int, doc("Embedding server port (API, health, metrics)")] = 8004
     embedserver_provider: Annotated[
         Literal["local", "hashing"],
-        _doc("Model served: local (all-MiniLM-L6-v2) or hashing (benchmark-only)"),
+        doc("Model served: local (all-MiniLM-L6-v2) or hashing (benchmark-only)"),
     ] = "local"
     embedserver_api_key: Annotated[
-        str, _doc("Bearer key clients must send (empty: none checked; required in production)")
+        str, doc("Bearer key clients must send (empty: none checked; required in production)")
     ] = ""
-    embedserver_max_inputs: Annotated[int, _doc("Most inputs in one request", gt=0)] = 2048
-    embedserver_max_body_bytes: Annotated[int, _doc("Largest request body, in bytes", gt=0)] = (
+    embedserver_max_inputs: Annotated[int, doc("Most inputs in one request", gt=0)] = 2048
+    embedserver_max_body_bytes: Annotated[int, doc("Largest request body, in bytes", gt=0)] = (
         32 * 1024 * 1024
     )
-    embedserver_batch_size: Annotated[int, _doc("Texts per model pass", gt=0)] = 32
+    embedserver_batch_size: Annotated[int, doc("Texts per model pass", gt=0)] = 32
     embedserver_threads: Annotated[
-        int, _doc("Torch threads per model lane (0 = CPUs / lanes)", ge=0)
+        int, doc("Torch threads per model lane (0 = CPUs / lanes)", ge=0)
     ] = 0
     embedserver_lanes: Annotated[
-        int, _doc("Model passes run at once (0 = one per CPU, at most 4)", ge=0)
+        int, doc("Model passes run at once (0 = one per CPU, at most 4)", ge=0)
     ] = 0
 
     def __post_init__(self) -> None:

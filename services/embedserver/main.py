@@ -57,7 +57,7 @@ def counter(provider: EmbeddingProvider) -> Callable[[str], int]:
 
 async def main(*, config: EmbedServerSettings, stop: asyncio.Event | None = None) -> None:
     """Serve until `stop` is set (tests pass their own; else SIGTERM or SIGINT)."""
-    await serve(prepare(config), config.http_host, config.embedserver_port, stop=stop)
+    await serve(prepare(config), config, config.embedserver_port, stop=stop)
 
 
 def run() -> None:

@@ -11,7 +11,7 @@ from services.ingest.inject import prepare
 
 async def main(*, config: IngestSettings, stop: asyncio.Event | None = None) -> None:
     """Run ingest until `stop` is set (tests pass their own; else SIGTERM or SIGINT)."""
-    await serve(prepare(config), config.http_host, config.ingest_port, stop=stop, settings=config)
+    await serve(prepare(config), config, config.ingest_port, stop=stop)
 
 
 def run() -> None:

@@ -4,88 +4,78 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import msgspec
-
-from services.common.settings import CommonSettings, CpuNice
+from services.common.settings import CommonSettings, CpuNice, doc
 
 LLAMAPARSE_IN_FLIGHT = 8  # documents at once by default with LlamaParse on: they mostly wait
 _PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-
-
-def _doc(text: str) -> msgspec.Meta:
-    return msgspec.Meta(description=text)
 
 
 class LlamaParseSettings(CommonSettings, kw_only=True, frozen=True):
     """SLUICE_LLAMAPARSE_*: LlamaParse's REST API, which documents it reads, and failover."""
 
     llamaparse_api_key: Annotated[
-        str, _doc("LlamaCloud API key; empty: LlamaParse is off and every document is local")
+        str, doc("LlamaCloud API key; empty: LlamaParse is off and every document is local")
     ] = ""
     llamaparse_base_url: Annotated[
-        str, _doc("LlamaCloud API base (EU: `https://api.cloud.eu.llamaindex.ai`)")
+        str, doc("LlamaCloud API base (EU: `https://api.cloud.eu.llamaindex.ai`)")
     ] = "https://api.cloud.llamaindex.ai"
     llamaparse_tier: Annotated[
         Literal["cost_effective", "agentic", "agentic_plus"],
-        _doc("Parse tier (`fast` is not offered: it returns no Markdown)"),
+        doc("Parse tier (`fast` is not offered: it returns no Markdown)"),
     ] = "cost_effective"
-    llamaparse_version: Annotated[str, _doc("Version of the tier's configuration")] = "latest"
+    llamaparse_version: Annotated[str, doc("Version of the tier's configuration")] = "latest"
     llamaparse_media_types: Annotated[
         str,
-        _doc(
+        doc(
             "Comma-separated media types (patterns: `application/*`) that LlamaParse reads;"
             " the others are parsed locally"
         ),
     ] = f"application/pdf,{_PPTX}"
     llamaparse_tenants: Annotated[
-        str, _doc("Comma-separated tenants (patterns: `acme-*`) whose documents it reads")
+        str, doc("Comma-separated tenants (patterns: `acme-*`) whose documents it reads")
     ] = "*"
     llamaparse_request_timeout_s: Annotated[
-        float, msgspec.Meta(gt=0, description="Limit of one HTTP request (upload, poll)")
+        float, doc("Limit of one HTTP request (upload, poll)", gt=0)
     ] = 60.0
     llamaparse_job_timeout_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="Limit of one document from upload to result; beyond it the document"
+        doc(
+            "Limit of one document from upload to result; beyond it the document"
             " ends `llamaparse_timeout`",
+            gt=0,
         ),
     ] = 600.0
     llamaparse_poll_initial_s: Annotated[
-        float, msgspec.Meta(gt=0, description="First wait before polling a job; doubles")
+        float, doc("First wait before polling a job; doubles", gt=0)
     ] = 1.0
     llamaparse_poll_max_s: Annotated[
-        float, msgspec.Meta(gt=0, description="Longest wait between two polls of a job")
+        float, doc("Longest wait between two polls of a job", gt=0)
     ] = 10.0
     llamaparse_max_result_mb: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="Largest result read, in MiB; a larger one ends the document"
-            " `result_too_large`",
-        ),
+        doc("Largest result read, in MiB; a larger one ends the document `result_too_large`", ge=1),
     ] = 64
     llamaparse_rate_limit_wait_s: Annotated[
         float,
-        msgspec.Meta(
-            ge=0,
-            description="Time one document may wait on 429s (honouring `Retry-After`) before"
+        doc(
+            "Time one document may wait on 429s (honouring `Retry-After`) before"
             " LlamaParse counts as over quota",
+            ge=0,
         ),
     ] = 60.0
     llamaparse_failover: Annotated[
         bool,
-        _doc(
+        doc(
             "Parse locally when LlamaParse is down (5xx, no connection, timeouts) or over"
             " quota; off: wait for it (down) or retry later (quota)"
         ),
     ] = True
     llamaparse_cooldown_s: Annotated[
         float,
-        msgspec.Meta(
-            ge=0,
-            description="After a failover, how long routed documents go straight to the local"
+        doc(
+            "After a failover, how long routed documents go straight to the local"
             " parser before LlamaParse is tried again",
+            ge=0,
         ),
     ] = 30.0
 
@@ -116,57 +106,57 @@ class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
 
     cpu_nice: CpuNice = 10
 
-    parser_port: Annotated[int, msgspec.Meta(description="Parser health/metrics port")] = 8002
+    parser_port: Annotated[int, doc("Parser health/metrics port")] = 8002
     parse_workers: Annotated[
-        int, msgspec.Meta(ge=1, description="Parser worker processes (one document each at a time)")
+        int, doc("Parser worker processes (one document each at a time)", ge=1)
     ] = 2
     parse_timeout_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="Wall-clock limit per document; beyond it only that document's worker"
+        doc(
+            "Wall-clock limit per document; beyond it only that document's worker"
             " is killed and replaced, and the document ends `parse_timeout`",
+            gt=0,
         ),
     ] = 30.0
     parse_timeout_retries: Annotated[
         int,
-        msgspec.Meta(
-            ge=0,
-            description="Retries of a document that hit the time limit (0: `parse_timeout` is"
+        doc(
+            "Retries of a document that hit the time limit (0: `parse_timeout` is"
             " final; each retry costs a worker the whole limit again)",
+            ge=0,
         ),
     ] = 0
     parse_cpu_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="CPU-time limit per document (RLIMIT_CPU, re-armed for each document);"
+        doc(
+            "CPU-time limit per document (RLIMIT_CPU, re-armed for each document);"
             " beyond it the kernel ends the worker and the document ends `parse_timeout`",
+            gt=0,
         ),
     ] = 20.0
     parse_memory_mb: Annotated[
         int,
-        msgspec.Meta(
-            ge=256,
-            description="Address-space limit of each worker in MiB (RLIMIT_AS); a document"
+        doc(
+            "Address-space limit of each worker in MiB (RLIMIT_AS); a document"
             " that needs more ends `resource_limit` and its worker is replaced",
+            ge=256,
         ),
     ] = 2048
     parse_file_mb: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="Largest file a worker may write, in MiB (RLIMIT_FSIZE); beyond it"
+        doc(
+            "Largest file a worker may write, in MiB (RLIMIT_FSIZE); beyond it"
             " the document ends `resource_limit`",
+            ge=1,
         ),
     ] = 64
-    parser_batch: Annotated[int, msgspec.Meta(description="Max records per poll")] = 8
+    parser_batch: Annotated[int, doc("Max records per poll")] = 8
     parser_in_flight: Annotated[
         int,
-        msgspec.Meta(
-            ge=0,
-            description="Documents handled at once, each handed on as it finishes"
+        doc(
+            "Documents handled at once, each handed on as it finishes"
             f" (0: SLUICE_PARSE_WORKERS, at least {LLAMAPARSE_IN_FLIGHT} with LlamaParse on)",
+            ge=0,
         ),
     ] = 0
 

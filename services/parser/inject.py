@@ -10,6 +10,7 @@ from schemas.events import Stage
 from services.common.bootstrap import infrastructure
 from services.common.http import Check
 from services.common.service import Service
+from services.common.settings import from_settings
 from services.common.worker import stage_worker
 from services.parser.adapters.llamaparse import (
     MIB,
@@ -27,17 +28,11 @@ log = logging.getLogger(__name__)
 
 def llamaparse_options(config: LlamaParseSettings) -> LlamaParseOptions:
     """The LlamaParse client's options from the SLUICE_LLAMAPARSE_* settings."""
-    return LlamaParseOptions(
-        api_key=config.llamaparse_api_key,
-        base_url=config.llamaparse_base_url,
-        tier=config.llamaparse_tier,
-        version=config.llamaparse_version,
-        request_timeout_s=config.llamaparse_request_timeout_s,
-        job_timeout_s=config.llamaparse_job_timeout_s,
-        poll_initial_s=config.llamaparse_poll_initial_s,
-        poll_max_s=config.llamaparse_poll_max_s,
+    return from_settings(
+        LlamaParseOptions,
+        config,
+        "llamaparse_",
         max_result_bytes=config.llamaparse_max_result_mb * MIB,
-        rate_limit_wait_s=config.llamaparse_rate_limit_wait_s,
     )
 
 

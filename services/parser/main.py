@@ -11,14 +11,7 @@ from services.parser.inject import prepare
 
 async def main(*, config: ParserSettings, stop: asyncio.Event | None = None) -> None:
     """Run the parser until `stop` is set (tests pass their own; else SIGTERM or SIGINT)."""
-    await serve(
-        prepare(config),
-        config.http_host,
-        config.parser_port,
-        stop=stop,
-        cpu_nice=config.cpu_nice,
-        settings=config,
-    )
+    await serve(prepare(config), config, config.parser_port, stop=stop, cpu_nice=config.cpu_nice)
 
 
 def run() -> None:

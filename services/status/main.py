@@ -11,7 +11,7 @@ from services.status.inject import prepare
 
 async def main(*, config: StatusSettings, stop: asyncio.Event | None = None) -> None:
     """Run status until `stop` is set (tests pass their own; else SIGTERM or SIGINT)."""
-    await serve(prepare(config), config.http_host, config.status_port, stop=stop, settings=config)
+    await serve(prepare(config), config, config.status_port, stop=stop)
 
 
 def run() -> None:

@@ -60,7 +60,7 @@ def running() -> Iterator[Running]:
     stop = asyncio.Event()
 
     def run() -> None:
-        loop.run_until_complete(serve(_service(), "127.0.0.1", port, stop=stop, settings=settings))
+        loop.run_until_complete(serve(_service(), settings, port, stop=stop))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -3,7 +3,12 @@
 import pytest
 
 from services.common.settings import SettingsError, load_settings
-from services.parser.adapters.llamaparse import LlamaParseClient, LlamaParseExtractor
+from services.parser.adapters.llamaparse import (
+    MIB,
+    LlamaParseClient,
+    LlamaParseExtractor,
+    LlamaParseOptions,
+)
 from services.parser.adapters.sandbox import ParserSandbox
 from services.parser.config import LLAMAPARSE_IN_FLIGHT, ParserSettings
 from services.parser.core.errors import LLAMAPARSE_UNAUTHORIZED, ProviderConfigurationError
@@ -49,6 +54,15 @@ def test_with_llamaparse_on_the_parser_handles_more_documents_at_once() -> None:
     assert keyed.in_flight == LLAMAPARSE_IN_FLIGHT
     chosen = load_settings(ParserSettings, {**KEYED, "SLUICE_PARSER_IN_FLIGHT": "2"})
     assert chosen.in_flight == 2
+
+
+def test_the_client_options_are_the_llamaparse_settings() -> None:
+    config = ParserSettings(
+        llamaparse_api_key="llx-test", llamaparse_poll_max_s=4.0, llamaparse_max_result_mb=3
+    )
+    assert llamaparse_options(config) == LlamaParseOptions(
+        api_key="llx-test", poll_max_s=4.0, max_result_bytes=3 * MIB
+    )
 
 
 async def test_the_router_follows_the_settings_and_readiness_reports_a_refused_key() -> None:

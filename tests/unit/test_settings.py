@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import pytest
 
+from services.common.access import verifier_from_settings
+from services.common.auth import TokenPolicy
 from services.common.settings import (
     DEV_JWT_SECRET,
     MIN_SECRET_BITS,
@@ -14,6 +17,7 @@ from services.common.settings import (
     SettingsError,
     describe,
     env_name,
+    from_settings,
     load_settings,
     secret_strength_bits,
 )
@@ -259,3 +263,24 @@ def test_every_setting_is_described(cls: type[msgspec.Struct]) -> None:
     rows = describe(cls)
     assert [r[0] for r in rows] == [env_name(f.name) for f in msgspec.structs.fields(cls)]
     assert all(description for _, _, description in rows)
+
+
+@dataclass(frozen=True)
+class _Relay:
+    interval_s: float
+    min_age_s: float
+    batch: int
+
+
+@pytest.mark.unit
+def test_options_are_read_from_the_settings_under_their_prefix() -> None:
+    settings = IngestSettings(
+        jwt_issuer="https://idp.example.com/", jwt_leeway_s=5, relay_min_age_s=2.5
+    )
+    expected = TokenPolicy(issuer="https://idp.example.com/", leeway_s=5)
+    assert from_settings(TokenPolicy, settings, "jwt_") == expected
+    assert verifier_from_settings(settings).policy == expected
+    assert from_settings(_Relay, settings, "relay_") == _Relay(1.0, 2.5, 100)
+    assert from_settings(_Relay, settings, "relay_", batch=7) == _Relay(1.0, 2.5, 7)
+    with pytest.raises(AttributeError, match="jwt_interval_s"):  # no such setting: a bug, loud
+        from_settings(_Relay, settings, "jwt_")

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
-
 from services.common.embedding.budget import BudgetLimits
 from services.common.embedding.remote import Limits, RemoteOptions
-from services.common.settings import CommonSettings
-
-
-def _doc(text: str, **bounds: Any) -> msgspec.Meta:
-    return msgspec.Meta(description=text, **bounds)
+from services.common.settings import CommonSettings, doc, from_settings
 
 
 class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
@@ -20,73 +14,71 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 
     embedding_provider: Annotated[
         str,
-        _doc(
+        doc(
             "local (all-MiniLM-L6-v2) | openai (any OpenAI-compatible API) | hashing"
             " (benchmarks only)"
         ),
     ] = "local"
     embedding_base_url: Annotated[
         str,
-        _doc(
+        doc(
             "OpenAI-compatible API base: https://api.openai.com/v1, vLLM/Ollama/TEI .../v1,"
             " Azure https://<resource>.openai.azure.com"
         ),
     ] = "https://api.openai.com/v1"
     embedding_api_key: Annotated[
-        str, _doc("Key for that API (Bearer; Azure's api-key header); required in production")
+        str, doc("Key for that API (Bearer; Azure's api-key header); required in production")
     ] = ""
-    embedding_model: Annotated[str, _doc("Embedding model name it serves")] = (
+    embedding_model: Annotated[str, doc("Embedding model name it serves")] = (
         "text-embedding-3-small"
     )
     embedding_dimensions: Annotated[
-        int, _doc("Vector length the model returns (checked per response)", gt=0)
+        int, doc("Vector length the model returns (checked per response)", gt=0)
     ] = 1536
     embedding_azure_api_version: Annotated[
-        str, _doc("Azure OpenAI api-version (e.g. 2024-10-21); set: use Azure's API")
+        str, doc("Azure OpenAI api-version (e.g. 2024-10-21); set: use Azure's API")
     ] = ""
     embedding_azure_deployment: Annotated[
-        str, _doc("Azure OpenAI deployment name (empty: the model's name)")
+        str, doc("Azure OpenAI deployment name (empty: the model's name)")
     ] = ""
     embedding_send_dimensions: Annotated[
         bool | None,
-        _doc("Send `dimensions` in each request (unset: only for text-embedding-3 models)"),
+        doc("Send `dimensions` in each request (unset: only for text-embedding-3 models)"),
     ] = None
     embedding_tokenizer: Annotated[
         str,
-        _doc(
+        doc(
             "How tokens are counted: auto (tiktoken for OpenAI models, the bundled one for"
             " all-MiniLM-L6-v2, else estimate) | tiktoken:<encoding> | file:<tokenizer.json>"
             " | estimate"
         ),
     ] = "auto"
-    embedding_max_inputs: Annotated[int, _doc("Most inputs in one request", gt=0)] = 2048
+    embedding_max_inputs: Annotated[int, doc("Most inputs in one request", gt=0)] = 2048
     embedding_max_input_tokens: Annotated[
-        int, _doc("Most tokens of one input (longer inputs are split)", gt=0)
+        int, doc("Most tokens of one input (longer inputs are split)", gt=0)
     ] = 8192
     embedding_max_request_tokens: Annotated[
-        int, _doc("Most tokens in one request, all inputs together", gt=0)
+        int, doc("Most tokens in one request, all inputs together", gt=0)
     ] = 300_000
-    embedding_timeout_s: Annotated[float, _doc("Seconds one request may take", gt=0)] = 30.0
+    embedding_timeout_s: Annotated[float, doc("Seconds one request may take", gt=0)] = 30.0
     embedding_requests_per_min: Annotated[
-        int, _doc("Requests per minute all replicas together may send (0: no limit)", ge=0)
+        int, doc("Requests per minute all replicas together may send (0: no limit)", ge=0)
     ] = 0
     embedding_tokens_per_min: Annotated[
-        int, _doc("Tokens per minute all replicas together may send (0: no limit)", ge=0)
+        int, doc("Tokens per minute all replicas together may send (0: no limit)", ge=0)
     ] = 0
     embedding_budget_window_s: Annotated[
-        float, _doc("Window the per-minute budget is enforced over, in seconds", gt=0)
+        float, doc("Window the per-minute budget is enforced over, in seconds", gt=0)
     ] = 60.0
     chunk_tokens: Annotated[
         int,
-        msgspec.Meta(
-            ge=1,
-            description="Max tokens per chunk of a tenant's first vector set (status: the"
+        doc(
+            "Max tokens per chunk of a tenant's first vector set (status: the"
             " default of `reprocess`)",
+            ge=1,
         ),
     ] = 256
-    chunk_overlap: Annotated[
-        int, msgspec.Meta(ge=0, description="Tokens shared by neighbouring chunks (idem)")
-    ] = 32
+    chunk_overlap: Annotated[int, doc("Tokens shared by neighbouring chunks (idem)", ge=0)] = 32
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,25 +99,13 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 
     def remote_options(self) -> RemoteOptions:
         """The `openai` provider's options."""
-        return RemoteOptions(
-            base_url=self.embedding_base_url,
-            api_key=self.embedding_api_key,
-            model=self.embedding_model,
-            dimensions=self.embedding_dimensions,
-            azure_api_version=self.embedding_azure_api_version,
-            azure_deployment=self.embedding_azure_deployment,
-            send_dimensions=self.embedding_send_dimensions,
-            tokenizer=self.embedding_tokenizer,
-            limits=Limits(
-                max_inputs=self.embedding_max_inputs,
-                max_input_tokens=self.embedding_max_input_tokens,
-                max_request_tokens=self.embedding_max_request_tokens,
-            ),
-            timeout_s=self.embedding_timeout_s,
-            budget=BudgetLimits(
-                requests_per_min=self.embedding_requests_per_min,
-                tokens_per_min=self.embedding_tokens_per_min,
-                window_s=self.embedding_budget_window_s,
+        return from_settings(
+            RemoteOptions,
+            self,
+            "embedding_",
+            limits=from_settings(Limits, self, "embedding_"),
+            budget=from_settings(
+                BudgetLimits, self, "embedding_", window_s=self.embedding_budget_window_s
             ),
             database_url=self.database_url,
         )
