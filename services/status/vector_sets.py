@@ -145,7 +145,10 @@ class VectorSetAdmin:
         vector_set = await self.sets.ensure(key)
         ref = VectorSetRef(key.model, key.chunk_tokens or 0, key.chunk_overlap or 0)
         events = [_uploaded(tenant_id, row, ref, self.origin) for row in documents]
-        await self.sets.record_jobs(vector_set.id, tenant_id, [e.job_id for e in events])
+        recorded = await self.sets.record_jobs(
+            vector_set.id, tenant_id, {e.job_id: e.document_id for e in events}
+        )
+        events = [e for e in events if e.job_id in recorded]  # the others were deleted since
         sent: set[str] = set()
         gate = asyncio.Semaphore(PUBLISH_AT_ONCE)
 
