@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import topics
 from services.common import metrics
+from services.common.periodic import wait_or_stop
 
 log = logging.getLogger(__name__)
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
@@ -123,10 +124,7 @@ class OffsetsReader:
                 self.export(await self.read())
             except (KafkaError, OSError, TimeoutError) as error:
                 log.warning("could not read the pipeline's offsets: %s", error)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                continue
+            await wait_or_stop(stop, self.interval_s)
 
 
 def _offset(found: object) -> int | None:
