@@ -18,18 +18,15 @@ from services.cli.config import CliConfig
 from services.cli.exits import CliError, Exit, exit_for_status
 from services.cli.models import (
     Accepted,
-    Activation,
     DeadLetter,
     DeadLetterPage,
     Deletion,
     Job,
     JobPage,
-    Pruning,
     Redrive,
-    Reprocessing,
     SearchResult,
-    TenantSets,
 )
+from services.common.vectors.admin import Activation, Pruning, Reprocessing, TenantSets
 
 T = TypeVar("T")
 ADMIN_TIMEOUT_S = 600  # a reprocess publishes one event per document before it answers

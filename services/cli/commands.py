@@ -195,12 +195,10 @@ async def dlq_retry(api: Api, out: Output, target: str) -> int:
             )
         job_id = record.job_id
     redrive = await api.retry(job_id)
-    if out.json_mode:
-        out.json(redrive)
-    else:
-        out.console.print(
-            f"job {redrive.job_id}: attempt {redrive.attempt} restarts at"
-            f" {redrive.restarted_stage} ({redrive.state});"
-            f" follow it with `sluice status {redrive.job_id} --watch`"
-        )
+    out.answer(
+        redrive,
+        f"job {redrive.job_id}: attempt {redrive.attempt} restarts at"
+        f" {redrive.restarted_stage} ({redrive.state});"
+        f" follow it with `sluice status {redrive.job_id} --watch`",
+    )
     return Exit.OK

@@ -10,13 +10,11 @@ from services.cli.output import Output
 async def delete(api: Api, out: Output, document_id: str) -> int:
     """Delete the document (the caller's; any tenant's with admin:jobs) and say what went."""
     deletion = await api.delete(document_id)
-    if out.json_mode:
-        out.json(deletion)
-    else:
-        out.console.print(
-            f"document {deletion.document_id} deleted: {deletion.jobs} jobs,"
-            f" {deletion.chunks} chunks, {deletion.blobs} blobs removed;"
-            f" {len(deletion.deleted_jobs)} jobs will never be processed again"
-            " (uploading the file again makes a new one)"
-        )
+    out.answer(
+        deletion,
+        f"document {deletion.document_id} deleted: {deletion.jobs} jobs,"
+        f" {deletion.chunks} chunks, {deletion.blobs} blobs removed;"
+        f" {len(deletion.deleted_jobs)} jobs will never be processed again"
+        " (uploading the file again makes a new one)",
+    )
     return Exit.OK

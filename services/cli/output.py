@@ -36,6 +36,13 @@ class Output:
         sys.stdout.write(body.decode() + "\n")
         sys.stdout.flush()
 
+    def answer(self, value: Any, text: str) -> None:
+        """A command's one result: `value` as JSON in --json mode, else `text` for a person."""
+        if self.json_mode:
+            self.json(value)
+        else:
+            self.console.print(text)
+
     def note(self, text: str) -> None:
         """Something a person should know, on stderr (never mixed into --json output)."""
         self.errors.print(f"[dim]{escape(text)}[/dim]")

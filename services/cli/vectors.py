@@ -12,8 +12,8 @@ from typing import Any
 
 from services.cli.client import Api
 from services.cli.exits import CliError, Exit
-from services.cli.models import VectorSet
 from services.cli.output import Output, escape_markup
+from services.common.vectors.sets import VectorSetView
 
 
 def _tenant(args: argparse.Namespace) -> str:
@@ -43,7 +43,7 @@ def _chunking(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _describe(vector_set: VectorSet) -> str:
+def _describe(vector_set: VectorSetView) -> str:
     return (
         f"set {vector_set.set_id}: {escape_markup(vector_set.embedding_model)}"
         f" ({vector_set.dimensions}-d, chunks {vector_set.chunking()})"

@@ -16,7 +16,16 @@ BLOB_MISSING = "blob_missing"
 """The `DocumentFailed.code` of a document whose bytes are gone from the blob store."""
 
 
-class RetryableError(Exception):
+class CodedError(Exception):
+    """A stage failure with a code (`DocumentFailed.code`) and a message a person can act on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RetryableError(CodedError):
     """A failure that may pass if tried later (timeouts, 429/5xx, database or broker blips).
 
     `retry_after_s` is the least wait the failing side asked for (e.g. HTTP `Retry-After`).
@@ -25,9 +34,7 @@ class RetryableError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.retry_after_s = retry_after_s
 
 
@@ -44,7 +51,7 @@ Probe = Callable[[], Awaitable[object]] | Callable[[], object]
 worker thread, a coroutine function on the event loop."""
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(CodedError):
     """The stage cannot work as configured (a wrong key, a missing model, a wrong URL).
 
     Not the record's fault, and every record would fail alike: the consumer loop pauses its
@@ -54,9 +61,7 @@ class ConfigurationError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, probe: Probe | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.probe = probe
 
 

@@ -20,6 +20,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
+from services.common.periodic import wait_or_stop
 
 log = logging.getLogger(__name__)
 NOT_COUNTED = {"metrics": False}  # a route's `opt` that keeps it out of the HTTP metrics
@@ -110,7 +111,4 @@ class ReadinessWatch:
         """Check every `interval_s` until `stop` is set."""
         while not stop.is_set():
             await self.check_once()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                continue
+            await wait_or_stop(stop, self.interval_s)

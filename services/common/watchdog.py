@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from services.common import metrics
+from services.common.periodic import wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,7 @@ class Watchdog:
         self._loop_thread = threading.get_ident()
         while not stop.is_set():
             self.last_beat = time.monotonic()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.beat_s)
-            except TimeoutError:
-                continue
+            await wait_or_stop(stop, self.beat_s)
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Start the watching thread; with `port`, serve GET /health/live there from it too."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -13,11 +14,12 @@ from schemas.events import DocumentIndexed, DocumentParsed, Usage, caused_by
 from schemas.layout import Layout, decode_layout
 from services.common import metrics
 from services.common.embedding.models import ModelShelf, ModelUnavailableError
-from services.common.embedding.ports import Embedded, EmbeddingProvider, embed_measured
-from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError, ThrottledError
+from services.common.embedding.ports import EmbeddingProvider
+from services.common.errors import BLOB_MISSING, BlobNotFoundError, RetryableError
 from services.common.kafka.records import Delivery, Position
 from services.common.logs import ctx
 from services.common.stage import StagePorts, skipped_deleted
+from services.embedder.calls import ModelCalls
 from services.embedder.core.batch import PendingDocument, model_calls, rounds
 from services.embedder.core.chunking import Chunk, ChunkSizes, chunk_text
 from services.embedder.core.citations import cite
@@ -28,6 +30,16 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_REJECTED = "embedding_rejected"
 NO_TEXT = "no_text"
+
+
+@dataclass(frozen=True)
+class _Round:
+    """A round's bookkeeping: each event's delivery, the events whose outcome is durable
+    (the batch's, across its rounds), and when the round started."""
+
+    delivery_of: dict[str, Delivery]
+    stored: set[str]
+    started: float = field(default_factory=time.perf_counter)
 
 
 class EmbedStage:
@@ -47,11 +59,7 @@ class EmbedStage:
         self.chunks = chunks
         self.provider = provider  # the configured model: tenants without a vector set get it
         self.models = models or ModelShelf(None, default=provider)
-        self.model_seconds = 0.0  # time with a provider.embed call running, for the log line
-        self._calls_running = 0
-        self._busy_since = 0.0
-        self._calls = 0  # model calls made, numbering them for the usage of each document
-        self._answered = False  # a call of this batch got vectors: wait out a spent budget
+        self.calls = ModelCalls()
 
     async def __call__(self, batch: list[Delivery], positions: dict[Position, int]) -> None:
         """Embed every parsed document in the batch; effects are durable before returning."""
@@ -61,7 +69,7 @@ class EmbedStage:
         deleted = await self.ports.skip_deleted([d.event for d in deliveries])
         deliveries = [d for d in deliveries if d.event.event_id not in deleted]
         stored: set[str] = set()  # event ids whose outcome is already durable
-        self._answered = False
+        self.calls.answered = False
         try:
             for round_ in rounds(deliveries, lambda d: d.event.document_id):
                 await self._embed(round_, stored)
@@ -79,10 +87,9 @@ class EmbedStage:
     async def _embed(self, deliveries: list[Delivery], stored: set[str]) -> None:
         """Chunk, embed and store documents (each document at most once in `deliveries`)."""
         parsed = [d.event for d in deliveries if isinstance(d.event, DocumentParsed)]
-        started = time.perf_counter()
-        model_before = self.model_seconds
+        round_ = _Round({d.event.event_id: d for d in deliveries}, stored)
+        model_before = self.calls.seconds
         announced = asyncio.gather(*(self.ports.started(p) for p in parsed))
-        delivery_of = {d.event.event_id: d for d in deliveries}
         indexed = 0
         chunked: list[list[Chunk]] = []
         try:
@@ -100,8 +107,8 @@ class EmbedStage:
                 self._chunk_all, [(t, lay, g) for _, t, lay, g in ready]
             )
             await announced  # every StageStarted is acknowledged before any outcome
-            refused = await self._refuse(parsed, texts, targets, delivery_of, stored)
-            _observe("failed", started, refused)
+            refused = await self._refuse(parsed, texts, targets, round_)
+            _observe("failed", round_.started, refused)
             documents = [
                 PendingDocument(p, c, target)
                 for (p, _, _, target), c in zip(ready, chunked, strict=True)
@@ -110,17 +117,17 @@ class EmbedStage:
             for document in documents:
                 by_model.setdefault(document.target.provider.model_name, []).append(document)
             for group in by_model.values():
-                indexed += await self._embed_and_store(group, delivery_of, stored, started)
+                indexed += await self._embed_and_store(group, round_)
         finally:
             if not announced.done():
                 announced.cancel()
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - round_.started
         log.info(
             "indexed %d documents, %d chunks in %.2fs (model %.2fs)",
             indexed,
             sum(len(c) for c in chunked),
             elapsed,
-            self.model_seconds - model_before,
+            self.calls.seconds - model_before,
             extra=ctx(stage="embed"),
         )
 
@@ -146,15 +153,14 @@ class EmbedStage:
         parsed: list[DocumentParsed],
         texts: list[str | None],
         targets: list[Target | TargetError],
-        delivery_of: dict[str, Delivery],
-        stored: set[str],
+        round_: _Round,
     ) -> int:
         """Dead-letter documents whose text is gone (skip those deleted meanwhile: not a
         failure); fail those whose vector set cannot be written here (a model this deployment
         lacks, a chunking the model cannot take); return how many were refused."""
         missing = [p for p, t in zip(parsed, texts, strict=True) if t is None]
         gone = await self.ports.skip_deleted(missing)  # deleted meanwhile: not a failure
-        stored.update(gone)
+        round_.stored.update(gone)
         missing = [p for p in missing if p.event_id not in gone]
         unwritable = [
             (p, target)
@@ -164,7 +170,7 @@ class EmbedStage:
         await asyncio.gather(
             *(
                 self.ports.retrier.dead_letter(
-                    delivery_of[p.event_id],
+                    round_.delivery_of[p.event_id],
                     BLOB_MISSING,
                     "the parsed text is missing from the blob store; retry the job",
                     kind="embed-failed",
@@ -173,16 +179,14 @@ class EmbedStage:
             ),
             *(self.ports.fail(p, error.code, error.message) for p, error in unwritable),
         )
-        stored.update(p.event_id for p in missing)
-        stored.update(p.event_id for p, _ in unwritable)
+        round_.stored.update(p.event_id for p in missing)
+        round_.stored.update(p.event_id for p, _ in unwritable)
         return len(missing) + len(unwritable)
 
     async def _embed_and_store(
         self,
         documents: list[PendingDocument[Target]],
-        delivery_of: dict[str, Delivery],
-        stored: set[str],
-        started: float,
+        round_: _Round,
     ) -> int:
         """Embed the documents' chunks and store each document once its last chunk has a vector.
 
@@ -213,16 +217,14 @@ class EmbedStage:
                 indexed += await storing
                 storing = None
             if storing is None and finished:
-                storing = asyncio.create_task(
-                    self._store(list(finished), delivery_of, stored, started)
-                )
+                storing = asyncio.create_task(self._store(list(finished), round_))
                 finished.clear()
 
         try:
             for call in calls:
                 while len(running) >= provider.concurrency:
                     await collect()
-                running.add(asyncio.create_task(self._vectors(call, provider)))
+                running.add(asyncio.create_task(self.calls.vectors(call, provider)))
             while running:
                 await collect()
             while storing is not None or finished:
@@ -236,9 +238,7 @@ class EmbedStage:
     async def _store(
         self,
         finished: list[PendingDocument[Target]],
-        delivery_of: dict[str, Delivery],
-        stored: set[str],
-        started: float,
+        round_: _Round,
     ) -> int:
         """Upsert finished documents' chunks (one transaction), then announce each; # indexed.
 
@@ -277,129 +277,23 @@ class EmbedStage:
             *(self.ports.fail(event, NO_TEXT, message) for event, message in failures),
             *(
                 self.ports.retrier.dead_letter(
-                    delivery_of[event.event_id], EMBEDDING_REJECTED, message, kind="embed-failed"
+                    round_.delivery_of[event.event_id],
+                    EMBEDDING_REJECTED,
+                    message,
+                    kind="embed-failed",
                 )
                 for event, message in refused
             ),
         )
-        stored.update(doc.event.event_id for doc in finished)
-        _observe("ok", started, len(documents))
-        _observe("failed", started, len(failures) + len(refused))
+        round_.stored.update(doc.event.event_id for doc in finished)
+        _observe("ok", round_.started, len(documents))
+        _observe("failed", round_.started, len(failures) + len(refused))
         retrier = self.ports.retrier
         for doc, _ in documents:
-            retrier.finished(delivery_of[doc.event.event_id].retries, succeeded=True)
+            retrier.finished(round_.delivery_of[doc.event.event_id].retries, succeeded=True)
         for event, _ in failures:
-            retrier.finished(delivery_of[event.event_id].retries, succeeded=False)
+            retrier.finished(round_.delivery_of[event.event_id].retries, succeeded=False)
         return len(documents)
-
-    async def _vectors(
-        self, call: list[tuple[PendingDocument[Target], int]], provider: EmbeddingProvider
-    ) -> list[PendingDocument[Target]]:
-        """Embed one call's chunks (`(document, chunk index)`); return the documents finished.
-
-        A provider refusal (`ValueError`: a 4xx, a bad vector) must not hold the batch hostage:
-        the call's documents are then embedded one by one, and each one still refused is
-        finished with its error instead of vectors. `RetryableError` propagates (the batch
-        goes to the retry topic).
-        """
-        call = [(doc, i) for doc, i in call if doc.refused is None]
-        if not call:
-            return []
-        self._model_busy(+1)
-        metrics.EMBED_BATCH_SIZE.observe(len(call))
-        metrics.EMBED_BATCH_TOKENS.observe(sum(doc.chunks[i].token_count for doc, i in call))
-        try:
-            measured = await self._measured([doc.chunks[i].text for doc, i in call], provider)
-        except ValueError as error:
-            log.warning(
-                "provider refused a call of %d chunks (%s); embedding its documents one by one",
-                len(call),
-                error,
-                extra=ctx(stage="embed"),
-            )
-            return await self._one_by_one(call, provider)
-        finally:
-            self._model_busy(-1)
-        vectors = measured.vectors
-        if len(vectors) != len(call):
-            raise ValueError(f"the provider returned {len(vectors)} vectors for {len(call)} texts")
-        self._account([(doc, doc.chunks[i]) for doc, i in call], measured, provider)
-        finished: list[PendingDocument[Target]] = []
-        for (doc, i), vector in zip(call, vectors, strict=True):
-            if doc.put(i, vector):
-                finished.append(doc)
-        return finished
-
-    async def _measured(self, texts: list[str], provider: EmbeddingProvider) -> Embedded:
-        """One model call, with usage. A spent budget is handed to the consumer (which pauses
-        and hands the batch over again) before any call of the batch got vectors; after
-        one did, it is waited out here, so the work done is not thrown away."""
-        while True:
-            try:
-                measured = await asyncio.to_thread(embed_measured, provider, texts)
-            except ThrottledError as error:
-                if not self._answered:
-                    raise
-                log.info("budget spent mid-batch; waiting %.1fs", error.wait_s)
-                await asyncio.sleep(error.wait_s)
-                continue
-            self._answered = True
-            return measured
-
-    def _account(
-        self,
-        chunks: list[tuple[PendingDocument[Target], Chunk]],
-        measured: Embedded,
-        provider: EmbeddingProvider,
-    ) -> None:
-        """Add a call's tokens and requests to its documents and the per-tenant metrics."""
-        self._calls += 1
-        name = provider.provider_name
-        tenants: dict[str, set[int]] = {}
-        for k, (doc, chunk) in enumerate(chunks):
-            tokens = measured.tokens[k] if measured.tokens else chunk.token_count
-            request = measured.requests[k] if k < len(measured.requests) else 0
-            doc.tokens += tokens
-            doc.requests.add((self._calls, request))
-            tenants.setdefault(doc.event.tenant_id, set()).add(request)
-            metrics.EMBEDDING_TOKENS.labels(name, doc.event.tenant_id).inc(tokens)
-        for tenant, requests in tenants.items():
-            metrics.EMBEDDING_REQUESTS.labels(name, tenant).inc(len(requests))
-
-    def _model_busy(self, change: int) -> None:
-        """Count calls in flight; `model_seconds` adds the time at least one was running."""
-        now_ = time.perf_counter()
-        if self._calls_running:
-            self.model_seconds += now_ - self._busy_since
-        self._busy_since = now_
-        self._calls_running += change
-
-    async def _one_by_one(
-        self, call: list[tuple[PendingDocument[Target], int]], provider: EmbeddingProvider
-    ) -> list[PendingDocument[Target]]:
-        indexes: dict[PendingDocument[Target], list[int]] = {}  # by identity, in call order
-        for doc, i in call:
-            indexes.setdefault(doc, []).append(i)
-        finished: list[PendingDocument[Target]] = []
-        for doc, mine in indexes.items():
-            outcome = await self._one([doc.chunks[i] for i in mine], provider)
-            if isinstance(outcome, ValueError):
-                doc.refused = outcome
-                finished.append(doc)
-                continue
-            self._account([(doc, doc.chunks[i]) for i in mine], outcome, provider)
-            done = [doc.put(i, v) for i, v in zip(mine, outcome.vectors, strict=True)]
-            if any(done):
-                finished.append(doc)
-        return finished
-
-    async def _one(self, chunks: list[Chunk], provider: EmbeddingProvider) -> Embedded | ValueError:
-        if not chunks:
-            return Embedded(vectors=[], tokens=[], requests=[])
-        try:
-            return await self._measured([c.text for c in chunks], provider)
-        except ValueError as error:
-            return error
 
     def _chunk_all(self, work: list[tuple[str, Layout | None, Target]]) -> list[list[Chunk]]:
         """Each text cut with its target's tokenizer and sizes, pages and headings cited."""

@@ -26,6 +26,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from services.common import metrics
 from services.common.access import authenticate
 from services.common.auth import WRITE, AuthError, AuthUnavailableError
+from services.common.periodic import every
 from services.ingest.core.limits import LimitedError, process_busy
 from services.ingest.core.ports import TenantUsage
 
@@ -95,13 +96,7 @@ class Limiter:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Beat every `heartbeat_s` until `stop` is set (a failed beat is retried)."""
-        while not stop.is_set():
-            try:
-                await self.beat()
-            except Exception:  # the heartbeat must outlive an outage
-                log.warning("ingest heartbeat failed; trying again", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.heartbeat_s)
+        await every(self.heartbeat_s, stop, self.beat, log, "ingest heartbeat failed; trying again")
 
 
 async def _writer_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

@@ -15,7 +15,6 @@ them, and hands them to its `Deliveries`. Whoever sends it, the event is the sam
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +22,7 @@ from schemas import topics
 from schemas.events import Origin
 from services.common import metrics
 from services.common.logs import ctx
+from services.common.periodic import every
 from services.common.ports import EventPublisher
 from services.ingest.core.ports import UploadRecord, UploadsStore
 from services.ingest.core.uploads import uploaded_event
@@ -159,10 +159,4 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay every `interval_s` until `stop` is set; an error (the database is down) is
         logged and the next round tries again."""
-        while not stop.is_set():
-            try:
-                await self.relay_once()
-            except Exception:  # the loop must outlive any outage
-                log.warning("relay round failed; trying again", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval_s)
+        await every(self.interval_s, stop, self.relay_once, log, "relay round failed; trying again")

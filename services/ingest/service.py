@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import msgspec
 from aiokafka.errors import KafkaError
@@ -32,6 +34,25 @@ class UploadAccepted(msgspec.Struct, frozen=True):
     document_id: str
     status: str
     links: dict[str, str]
+
+
+@contextmanager
+def _counted(tenant_id: str) -> Iterator[None]:
+    """Count an upload of `tenant_id` by how it ended (`sluice_uploads_total`)."""
+    outcome = "failed"
+    try:
+        yield
+        outcome = "accepted"
+    except UploadRejectedError as error:
+        outcome = "rejected" if error.status < 500 else outcome
+        if isinstance(error.__cause__, (KafkaError, TimeoutError)):
+            outcome = "kafka_unavailable"
+        raise
+    except LimitedError as error:
+        outcome = "limited" if error.status != 503 else "unavailable"
+        raise
+    finally:
+        metrics.UPLOADS.labels(tenant_id, outcome).inc()
 
 
 class IngestService:
@@ -80,74 +101,44 @@ class IngestService:
         kafka_unavailable or failed (our side: 5xx and anything unexpected).
         """
         principal.require("documents:write")
-        outcome = "failed"
-        try:
-            accepted = await self._accept(
-                principal,
+        with _counted(principal.tenant):
+            key = check_idempotency_key(idempotency_key)
+            # Hashing and content checks of a body up to the upload limit run in a thread, so
+            # the event loop (and /health/live) never waits for them.
+            digest = await asyncio.to_thread(sha256_hex, data)
+            if key is not None:
+                existing = await self.uploads.by_key(principal.tenant, key)
+                if existing is not None:
+                    return await self._replay(existing, digest)
+            upload = await asyncio.to_thread(
+                validate_upload,
+                tenant_id=principal.tenant,
                 data=data,
+                sha256=digest,
                 filename=filename,
                 metadata_json=metadata_json,
-                idempotency_key=idempotency_key,
+                max_bytes=self.max_upload_bytes,
             )
-            outcome = "accepted"
-        except UploadRejectedError as error:
-            outcome = "rejected" if error.status < 500 else outcome
-            if isinstance(error.__cause__, (KafkaError, TimeoutError)):
-                outcome = "kafka_unavailable"
-            raise
-        except LimitedError as error:
-            outcome = "limited" if error.status != 503 else "unavailable"
-            raise
-        finally:
-            metrics.UPLOADS.labels(principal.tenant, outcome).inc()
-        return accepted
-
-    async def _accept(
-        self,
-        principal: Principal,
-        *,
-        data: bytes,
-        filename: str | None,
-        metadata_json: str | bytes | None,
-        idempotency_key: str | None,
-    ) -> UploadAccepted:
-        key = check_idempotency_key(idempotency_key)
-        # Hashing and content checks of a body up to the upload limit run in a thread, so
-        # the event loop (and /health/live) never waits for them.
-        digest = await asyncio.to_thread(sha256_hex, data)
-        if key is not None:
-            existing = await self.uploads.by_key(principal.tenant, key)
-            if existing is not None:
-                return await self._replay(existing, digest)
-        upload = await asyncio.to_thread(
-            validate_upload,
-            tenant_id=principal.tenant,
-            data=data,
-            sha256=digest,
-            filename=filename,
-            metadata_json=metadata_json,
-            max_bytes=self.max_upload_bytes,
-        )
-        if self.usage is not None:  # LimitedError when the quota has no room (counted by accept)
-            await self.usage.charge_bytes(principal.tenant, upload.size)
-        record = await self.uploads.create(
-            UploadRecord(
-                job_id=uuid7(),
-                tenant_id=upload.tenant_id,
-                document_id=upload.document_id,
-                event_id=uuid7(),
-                sha256=upload.sha256,
-                filename=upload.filename,
-                media_type=upload.media_type,
-                size=upload.size,
-                metadata=upload.metadata,
-                created_at=now(),
-                idempotency_key=key,
-                holder=self.holder,
-            ),
-            data,
-        )
-        return await self._replay(record, digest)
+            if self.usage is not None:  # LimitedError when the quota has no room (counted)
+                await self.usage.charge_bytes(principal.tenant, upload.size)
+            record = await self.uploads.create(
+                UploadRecord(
+                    job_id=uuid7(),
+                    tenant_id=upload.tenant_id,
+                    document_id=upload.document_id,
+                    event_id=uuid7(),
+                    sha256=upload.sha256,
+                    filename=upload.filename,
+                    media_type=upload.media_type,
+                    size=upload.size,
+                    metadata=upload.metadata,
+                    created_at=now(),
+                    idempotency_key=key,
+                    holder=self.holder,
+                ),
+                data,
+            )
+            return await self._replay(record, digest)
 
     async def _replay(self, record: UploadRecord, digest: str) -> UploadAccepted:
         if record.sha256 != digest:

@@ -7,7 +7,7 @@ from typing import Annotated, TypeVar
 import msgspec
 from litestar import Controller, HttpMethod, Response, delete, get, post, route
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import Parameter, ParameterKwarg
 
 from services.common.access import SECURITY, error_responses, ok_responses, requires
 from services.common.auth import ADMIN_JOBS, READ, WRITE, Principal
@@ -27,7 +27,7 @@ from services.status.deleting import DocumentDeleter
 from services.status.redrive import Redrive, Redriver
 from services.status.search import SearchService, SearchUnavailableError
 
-_STATES = [s.value for s in JobState]
+STATES = [s.value for s in JobState]
 # Job and document ids are UUIDs; this admits any id-like text, refuses what no id can be
 # (NUL and other controls, spaces, slashes, 10 KB of text) with a 400 before any query.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -35,6 +35,20 @@ Id = Annotated[
     str, Parameter(pattern=ID_PATTERN, min_length=1, max_length=128, description="An id")
 ]
 V = TypeVar("V")
+
+
+def state_filter(description: str) -> ParameterKwarg:
+    """The `state` query parameter of a route listing jobs or their changes."""
+    return ParameterKwarg(query="state", description=description, schema_extra={"enum": STATES})
+
+
+def bad_state(state: str | None) -> Response[Problem] | None:
+    """400 when a `state` filter is given that names no job state."""
+    if state is None or state in STATES:
+        return None
+    return problem(400, "Bad Request", f"state must be one of: {', '.join(STATES)}")
+
+
 DOCUMENT_METHODS = "DELETE, GET, OPTIONS"
 
 
@@ -96,14 +110,7 @@ class StatusController(Controller):
         self,
         principal: Principal,
         queries: StatusQueries,
-        job_state: Annotated[
-            str | None,
-            Parameter(
-                query="state",
-                description="Only jobs in this state",
-                schema_extra={"enum": _STATES},
-            ),
-        ] = None,
+        job_state: Annotated[str | None, state_filter("Only jobs in this state")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: Annotated[
             str | None,
@@ -111,8 +118,8 @@ class StatusController(Controller):
         ] = None,
     ) -> Response[JobPage] | Response[Problem]:
         """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
-        if job_state is not None and job_state not in _STATES:
-            return problem(400, "Bad Request", f"state must be one of: {', '.join(_STATES)}")
+        if (refused := bad_state(job_state)) is not None:
+            return refused
         page = await queries.jobs(principal.tenant, state=job_state, limit=limit, cursor=cursor)
         return Response(page)
 

@@ -15,7 +15,6 @@ from typing import Annotated
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from litestar import Controller, Response, get
 from litestar.params import Parameter
@@ -25,6 +24,7 @@ from services.common.access import SECURITY, ok_responses, requires
 from services.common.auth import ADMIN_PIPELINE, READ, Principal
 from services.common.http import Problem, problem
 from services.common.kafka import headers
+from services.common.kafka.admin import admin_client, existing_partitions
 from services.status.adapters.audit import AuditLog
 
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
@@ -132,20 +132,8 @@ class DeadLetterReader:
 
     async def _partitions(self, names: Sequence[str]) -> list[TopicPartition]:
         """The partitions of those of `names` that exist."""
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, client_id="sluice-status-dead-letters"
-        )
-        await admin.start()
-        try:
-            described = await admin.describe_topics(list(names))
-        finally:
-            await admin.close()
-        return [
-            TopicPartition(topic["topic"], part.get("partition_index", part.get("partition")))
-            for topic in described
-            if not topic.get("error_code")
-            for part in topic.get("partitions", ())
-        ]
+        async with admin_client(self.bootstrap, "sluice-status-dead-letters") as admin:
+            return await existing_partitions(admin, names)
 
     async def newest(
         self, names: Sequence[str], limit: int, tenant: str | None

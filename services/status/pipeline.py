@@ -20,6 +20,7 @@ from litestar import Controller, Response, get
 from schemas import topics
 from services.common.access import SECURITY, ok_responses, requires
 from services.common.auth import ADMIN_PIPELINE
+from services.common.periodic import wait_or_stop
 from services.common.problems import Problem, problem
 from services.status.adapters.figures import Figures, OldestJob, Window
 from services.status.adapters.groups import GroupProbe, GroupSample, Instance
@@ -127,10 +128,7 @@ class PipelineWatch:
                 except Exception:  # a fault of the view must never stop the projector beside it
                     log.exception("pipeline sample failed")
                     await self.probe.close()
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=self.sample_s)
-                except TimeoutError:
-                    continue
+                await wait_or_stop(self._stop, self.sample_s)
         finally:
             await self.probe.close()
 

@@ -17,12 +17,10 @@ from services.common.auth import READ, Principal
 from services.common.problems import Problem, problem
 from services.status.adapters.changes import START, ChangeFeed, Cursor, JobChange
 from services.status.adapters.queries import StatusQueries
-from services.status.api import Id
-from services.status.core.projection import JobState
+from services.status.api import Id, bad_state, state_filter
 
 EVENT_STREAM = "text/event-stream"
 EVENT_TYPE = "job"
-_STATES = [s.value for s in JobState]
 _ENCODER = msgspec.json.Encoder()
 LastEventId = Annotated[
     str,
@@ -79,18 +77,11 @@ class JobStreamController(Controller):
         principal: Principal,
         changes: ChangeFeed,
         last_event_id: LastEventId = "",
-        job_state: Annotated[
-            str | None,
-            Parameter(
-                query="state",
-                description="Only changes into this state",
-                schema_extra={"enum": _STATES},
-            ),
-        ] = None,
+        job_state: Annotated[str | None, state_filter("Only changes into this state")] = None,
     ) -> ServerSentEvent | Response[Problem]:
         """Every change of the tenant's jobs from now (or after `Last-Event-ID`)."""
-        if job_state is not None and job_state not in _STATES:
-            return problem(400, "Bad Request", f"state must be one of: {', '.join(_STATES)}")
+        if (refused := bad_state(job_state)) is not None:
+            return refused
         after = Cursor.parse(last_event_id) if last_event_id else None
         if after is None:
             after = await changes.now()

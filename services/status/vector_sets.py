@@ -7,14 +7,21 @@ import asyncio
 from datetime import datetime
 from typing import Any, Final
 
-import msgspec
-
 from schemas import topics
 from schemas.events import BlobRef, DocumentUploaded, Origin, VectorSetRef, now, uuid7
 from services.common.db import Pool
 from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.errors import RefusedError
 from services.common.ports import EventPublisher
+from services.common.vectors.admin import (
+    Activation,
+    KeptSet,
+    Pruning,
+    Reprocessing,
+    ReprocessJob,
+    TenantSet,
+    TenantSets,
+)
 from services.common.vectors.registry import VectorSets
 from services.common.vectors.sets import VectorSet, VectorSetKey, VectorSetView, chunking_problem
 from services.common.vectors.store import VectorSetGoneError, VectorStore
@@ -29,63 +36,6 @@ class VectorSetRefusedError(RefusedError):
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(status, self.TITLES[status], detail)
-
-
-class ReprocessJob(msgspec.Struct, frozen=True):
-    """One document sent through parse and embed again, as a new job."""
-
-    job_id: str
-    document_id: str
-    filename: str
-
-
-class Reprocessing(msgspec.Struct, frozen=True):
-    """What a reprocess request started."""
-
-    tenant_id: str
-    vector_set: VectorSetView
-    jobs: list[ReprocessJob]
-
-
-class Activation(msgspec.Struct, frozen=True):
-    """The set a tenant now searches, and the one it searched before."""
-
-    tenant_id: str
-    active: VectorSetView
-    previous: VectorSetView | None
-
-
-class KeptSet(msgspec.Struct, frozen=True):
-    """A set prune left, and why."""
-
-    vector_set: VectorSetView
-    reason: str
-
-
-class Pruning(msgspec.Struct, frozen=True):
-    """What prune dropped (with `dry_run`: would drop) and what it kept."""
-
-    dry_run: bool
-    dropped: list[VectorSetView]
-    kept: list[KeptSet]
-
-
-class TenantSet(msgspec.Struct, frozen=True, kw_only=True):
-    """A set, whether the tenant searches it, and how much of the tenant is in it."""
-
-    vector_set: VectorSetView
-    active: bool
-    chunks: int
-    documents: int
-    active_tenants: int
-    unfinished_jobs: int
-
-
-class TenantSets(msgspec.Struct, frozen=True):
-    """Every vector set, seen from one tenant."""
-
-    tenant_id: str
-    sets: list[TenantSet]
 
 
 class VectorSetAdmin:
@@ -145,7 +95,10 @@ class VectorSetAdmin:
         vector_set = await self.sets.ensure(key)
         ref = VectorSetRef(key.model, key.chunk_tokens or 0, key.chunk_overlap or 0)
         events = [_uploaded(tenant_id, row, ref, self.origin) for row in documents]
-        await self.sets.record_jobs(vector_set.id, tenant_id, [e.job_id for e in events])
+        recorded = await self.sets.record_jobs(
+            vector_set.id, tenant_id, {e.job_id: e.document_id for e in events}
+        )
+        events = [e for e in events if e.job_id in recorded]  # the others were deleted since
         sent: set[str] = set()
         gate = asyncio.Semaphore(PUBLISH_AT_ONCE)
 

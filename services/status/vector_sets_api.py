@@ -15,14 +15,9 @@ from services.common.access import SECURITY, error_responses, requires
 from services.common.auth import ADMIN_REPLAY, Principal
 from services.common.bodies import strict_body
 from services.common.problems import PROBLEM_JSON, Problem
+from services.common.vectors.admin import Activation, Pruning, Reprocessing, TenantSets
 from services.status.adapters.audit import AuditLog
-from services.status.vector_sets import (
-    Activation,
-    Pruning,
-    Reprocessing,
-    TenantSets,
-    VectorSetAdmin,
-)
+from services.status.vector_sets import VectorSetAdmin
 
 TENANT_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,128}$"  # what a token's tenant claim may be
 MODEL_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$"

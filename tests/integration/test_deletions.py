@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from schemas import topics
@@ -28,6 +29,7 @@ from services.common.db import Pool, migrate, open_pool
 from services.common.deletions import hold_barrier
 from services.common.errors import DocumentDeletedError
 from services.common.kafka.records import Delivery
+from services.common.vectors.registry import VectorSets
 from services.common.vectors.sets import VectorSetKey
 from services.embedder.adapters.chunk_store import PostgresChunkStore
 from services.embedder.core.chunking import Chunk
@@ -217,3 +219,27 @@ async def test_the_projector_applies_tombstones_and_a_replayed_one_spares_a_late
 
     assert await count(pool, "jobs", new.document_id) == 1, "the new upload is not in it"
     assert await count(pool, "deleted_jobs", old.document_id) == 1
+
+
+async def test_a_deletion_covers_a_reprocess_job_published_but_not_yet_projected(
+    pool: Pool,
+) -> None:
+    event = await upload(pool, "acme")
+    sets = VectorSets(pool)
+    target = await sets.ensure(OTHER_SET)
+    rejob = msgspec.structs.replace(event, event_id=uuid7(), job_id=uuid7())  # as reprocess does
+    recorded = await sets.record_jobs(target.id, "acme", {rejob.job_id: rejob.document_id})
+    assert recorded == {rejob.job_id}
+
+    deletion = await PostgresDeletions(pool).delete("acme", event.document_id)
+
+    assert deletion is not None
+    assert deletion.deleted_jobs == sorted([event.job_id, rejob.job_id])
+    assert await PostgresChunkStore(pool).replace([chunks_of(rejob, target=OTHER_SET)]) == {
+        f"parsed-{rejob.event_id}"
+    }, "the embedder skips the reprocess job"
+    assert await project(pool, rejob) == 0, "the projector skips it"
+    assert await count(pool, "chunks", event.document_id) == 0
+    assert [s.id for s in (await sets.prune()).dropped] == [target.id], "no job left writing it"
+    late = await sets.record_jobs(target.id, "acme", {uuid7(): event.document_id})
+    assert late == set(), "a reprocess that read the document before the deletion gets no job"

@@ -191,7 +191,13 @@ async def test_prune_drops_idle_sets_keeps_active_and_building_ones(pool: Pool) 
     await store.write([(SMALL, [document("acme", "d", [unit(1, 0, 0, 0)])])])
     idle = await sets.ensure(OTHER)
     building = await sets.ensure(VectorSetKey("bench-hashing-4", 4, 6, 0))
-    await sets.record_jobs(building.id, "acme", ["job-running"])  # not projected yet: running
+    async with pool.connection() as conn:  # an upload of "d" that a reprocess sends again
+        await conn.execute(
+            "INSERT INTO uploads (job_id, tenant_id, document_id, event_id, sha256, filename,"
+            " media_type, size) VALUES ('job-0', 'acme', 'd', 'e', 's', 'd.txt', 'text/plain', 1)"
+        )
+    running = await sets.record_jobs(building.id, "acme", {"job-running": "d"})
+    assert running == {"job-running"}  # not projected yet: running
 
     dry = await sets.prune(dry_run=True)
     assert [s.id for s in dry.dropped] == [idle.id]

@@ -13,7 +13,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
@@ -29,6 +28,7 @@ from services.common.embedding.counting import (
 from services.common.embedding.ports import Embedded, Tokenizer
 from services.common.embedding.remote import RemoteOptions, pack
 from services.common.errors import ConfigurationError, RetryableError, ThrottledError
+from services.common.retry_after import retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -295,18 +295,7 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
             return max(0.0, float(millis) / 1000)
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_s(headers.get("retry-after"))
 
 
 def _status(error: openai.APIError) -> str:

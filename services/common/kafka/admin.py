@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -143,6 +144,17 @@ async def broker_count(admin: Any) -> int:
 async def existing_topics(admin: Any) -> set[str]:
     """The names of the topics on the cluster."""
     return set(await admin.list_topics())
+
+
+async def existing_partitions(admin: Any, names: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of those of `names` that exist."""
+    described = await admin.describe_topics(list(names))
+    return [
+        TopicPartition(topic["topic"], part.get("partition_index", part.get("partition")))
+        for topic in described
+        if not topic.get("error_code")
+        for part in topic.get("partitions", ())
+    ]
 
 
 async def create_topics(admin: Any, specs: Sequence[TopicSpec]) -> list[str]:

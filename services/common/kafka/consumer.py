@@ -26,6 +26,7 @@ from services.common.kafka.isolation import BatchHandler, Isolation
 from services.common.kafka.poison import Poison
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
+from services.common.periodic import wait_or_stop
 from services.common.ports import Publisher
 
 __all__ = ["ConsumerHealth", "ConsumerLoop", "OffsetsMoved", "StoredOffsets"]
@@ -251,7 +252,7 @@ class ConsumerLoop:
                 log.exception("batch failed; will re-poll it after %.1fs", backoff)
                 self._rewind(records)
                 self.batch_done.set()  # nothing in hand while backing off
-                await _sleep_or_stop(stop, backoff * (1 + random.random() / 2))  # noqa: S311
+                await wait_or_stop(stop, backoff * (1 + random.random() / 2))  # noqa: S311
                 backoff = min(backoff * 2, 30.0)
             else:
                 self.health.consecutive_errors = 0
@@ -442,10 +443,3 @@ class ConsumerLoop:
         for tp, offset in first.items():
             if tp in self.client.assignment():
                 self.client.seek(tp, offset)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        return

@@ -13,7 +13,7 @@ advisory lock, then `FOR UPDATE` on the rows it deletes, then drops the tables.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -21,6 +21,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
 from services.common.db import Pool
+from services.common.deletions import hold_barrier
 from services.common.vectors.sets import VectorSet, VectorSetKey
 
 DDL_LOCK: Final = 0x5101CF  # advisory lock: set tables created or dropped, the view rebuilt
@@ -193,14 +194,23 @@ class VectorSets:
             )
         return True
 
-    async def record_jobs(self, set_id: int, tenant_id: str, job_ids: Sequence[str]) -> None:
-        """Remember reprocess jobs writing `set_id`: prune keeps the set until they end."""
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO vector_set_jobs (job_id, set_id, tenant_id) VALUES (%s, %s, %s)"
-                " ON CONFLICT (job_id) DO NOTHING",
-                [(job_id, set_id, tenant_id) for job_id in job_ids],
+    async def record_jobs(self, set_id: int, tenant_id: str, jobs: Mapping[str, str]) -> set[str]:
+        """Remember reprocess jobs (job id -> document id) writing `set_id`: prune keeps the
+        set until they end, and a deletion of the document deletes them too. Return the jobs
+        recorded: under the deletion barrier, only those whose document still has an upload
+        (one deleted since the reprocess read it gets no job)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await hold_barrier(conn)
+            cur = await conn.execute(
+                "INSERT INTO vector_set_jobs (job_id, set_id, tenant_id, document_id)"
+                " SELECT j.job_id, %s, %s, j.document_id"
+                " FROM unnest(%s::text[], %s::text[]) AS j (job_id, document_id)"
+                " WHERE EXISTS (SELECT 1 FROM uploads u"
+                "  WHERE u.tenant_id = %s AND u.document_id = j.document_id)"
+                " ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
+                (set_id, tenant_id, list(jobs), list(jobs.values()), tenant_id),
             )
+            return {row["job_id"] for row in await cur.fetchall()}
 
     async def usage(self) -> list[SetUsage]:
         """Every set with the number of tenants searching it and of its unfinished jobs."""

@@ -76,6 +76,12 @@ class VectorSetView(msgspec.Struct, frozen=True, kw_only=True):
     table: str
     created_at: datetime
 
+    def chunking(self) -> str:
+        """`256/32`, or `not recorded` for a set from before vector sets."""
+        if self.chunk_tokens is None:
+            return "not recorded"
+        return f"{self.chunk_tokens}/{self.chunk_overlap}"
+
     @classmethod
     def of(cls, vector_set: VectorSet) -> VectorSetView:
         """The view of `vector_set`."""

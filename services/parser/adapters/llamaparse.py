@@ -23,18 +23,17 @@ of an upload until LlamaParse accepts the key again.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
 from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
+from services.common.retry_after import retry_after_s
 from services.parser.adapters import llamaparse_api as api
 from services.parser.core.errors import (
     LLAMAPARSE_BAD_URL,
@@ -197,7 +196,7 @@ class LlamaParseClient:
                 if ok:
                     return body
                 raise self._refusal(status, api.error_detail(body), path, job)
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_s(response.headers.get("Retry-After"))
             wait = budget.wait_for(retry_after)
             if wait is None:
                 raise ProviderUnavailableError(
@@ -339,20 +338,3 @@ def _filename(media_type: str) -> str:
     """A file name LlamaParse can tell the format by (it goes by the extension)."""
     kind = media_type.split(";", 1)[0].strip().lower()
     return "document" + _SUFFIXES.get(kind, ".bin")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (seconds or an HTTP date); None when absent."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -123,8 +123,10 @@ class PostgresDeletions:
     async def delete(self, tenant_id: str, document_id: str) -> Deletion | None:
         """Delete the document of `tenant_id`; None if the tenant never had it.
 
-        The jobs deleted are those whose upload committed before this transaction (the
-        barrier orders uploads and deletions), so an upload after it is a new, live job.
+        The jobs deleted are those whose upload or reprocess job (`vector_set_jobs`, recorded
+        before it is published) committed before this transaction (the barrier orders them
+        and deletions), so an upload after it is a new, live job. Its reprocess jobs are
+        forgotten too: they never end now, and would keep their set from being pruned.
         Blobs go only when no other document (of any tenant) refers to them.
         """
         key = (tenant_id, document_id)
@@ -133,8 +135,10 @@ class PostgresDeletions:
             cur = await conn.execute(
                 "SELECT job_id FROM uploads WHERE tenant_id = %s AND document_id = %s"
                 " UNION SELECT job_id FROM jobs WHERE tenant_id = %s AND document_id = %s"
-                " UNION SELECT job_id FROM deleted_jobs WHERE tenant_id = %s AND document_id = %s",
-                key * 3,
+                " UNION SELECT job_id FROM deleted_jobs WHERE tenant_id = %s AND document_id = %s"
+                " UNION SELECT job_id FROM vector_set_jobs"
+                " WHERE tenant_id = %s AND document_id = %s",
+                key * 4,
             )
             job_ids = sorted(row["job_id"] for row in await cur.fetchall())
             chunks = await delete_chunks(conn, self.vectors, *key)
@@ -143,6 +147,7 @@ class PostgresDeletions:
             deleted_at = await record_deletion(conn, *key, job_ids)
             jobs = await forget_jobs(conn, job_ids)
             await conn.execute("DELETE FROM uploads WHERE tenant_id = %s AND document_id = %s", key)
+            await conn.execute("DELETE FROM vector_set_jobs WHERE job_id = ANY(%s)", (job_ids,))
             cur = await conn.execute(
                 "WITH refs AS (DELETE FROM blob_refs WHERE tenant_id = %s AND document_id = %s"
                 " RETURNING sha256)"

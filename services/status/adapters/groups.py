@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from services.common.kafka.admin import existing_partitions
+
 CLIENT_ID = "sluice-status-pipeline"
 TIMEOUT_MS = 10_000
 
@@ -103,13 +105,7 @@ class GroupProbe:
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """The partitions of those `topics` that exist."""
         admin, _ = await self._clients()
-        described = await admin.describe_topics(list(topics))
-        return [
-            TopicPartition(topic["topic"], part.get("partition_index", part.get("partition")))
-            for topic in described
-            if not topic.get("error_code")
-            for part in topic.get("partitions", ())
-        ]
+        return await existing_partitions(admin, list(topics))
 
     async def sample(self, group: str, topics: Sequence[str], dlqs: Sequence[str]) -> GroupSample:
         """Members, lag per partition, committed total and dead-letter depth of `group`."""

@@ -15,12 +15,14 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from schemas import topics
 from services.common import metrics
+from services.common.kafka.admin import existing_partitions
+from services.common.periodic import wait_or_stop
 
 log = logging.getLogger(__name__)
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
@@ -86,7 +88,7 @@ class OffsetsReader:
 
     async def _read(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Offsets:
         names = sorted({t for read in self.groups.values() for t in read} | set(DLQ_TOPICS))
-        parts = await _partitions(admin, names)
+        parts = await existing_partitions(admin, names)
         ends = await consumer.end_offsets(parts) if parts else {}
         dlq_parts = [p for p in parts if p.topic in DLQ_TOPICS]
         starts = await consumer.beginning_offsets(dlq_parts) if dlq_parts else {}
@@ -123,24 +125,10 @@ class OffsetsReader:
                 self.export(await self.read())
             except (KafkaError, OSError, TimeoutError) as error:
                 log.warning("could not read the pipeline's offsets: %s", error)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                continue
+            await wait_or_stop(stop, self.interval_s)
 
 
 def _offset(found: object) -> int | None:
     """A committed offset (OffsetAndMetadata), None when there is none (-1 or missing)."""
     offset = getattr(found, "offset", -1)
     return int(offset) if isinstance(offset, int) and offset >= 0 else None
-
-
-async def _partitions(admin: AIOKafkaAdminClient, names: Sequence[str]) -> list[TopicPartition]:
-    """The partitions of those of `names` that exist."""
-    described = await admin.describe_topics(list(names))
-    return [
-        TopicPartition(topic["topic"], part.get("partition_index", part.get("partition")))
-        for topic in described
-        if not topic.get("error_code")
-        for part in topic.get("partitions", ())
-    ]

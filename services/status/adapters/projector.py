@@ -258,35 +258,34 @@ class Projector:
     async def stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Where this group stopped, per partition, according to the projection itself (and
         the epoch each was stored under, which later batches must find unchanged)."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT topic, kafka_partition, next_offset, epoch FROM consumer_offsets"
-                " WHERE consumer_group = %s",
-                (self.group,),
-            )
-            rows = await cur.fetchall()
+        rows = await self._stored_rows()
         self.epochs = {(tp.topic, tp.partition): 0 for tp in partitions}
         stored = {}
-        for row in rows:
-            tp = TopicPartition(row["topic"], row["kafka_partition"])
-            if (tp.topic, tp.partition) in self.epochs:
-                stored[tp] = row["next_offset"]
-                self.epochs[(tp.topic, tp.partition)] = row["epoch"]
+        for key, row in rows.items():
+            if key in self.epochs:
+                stored[TopicPartition(*key)] = row["next_offset"]
+                self.epochs[key] = row["epoch"]
         self.stale = False
         return stored
 
     async def rewound(self) -> bool:
         """Whether a replay rewrote a stored offset of this projector's partitions since it
         read them (checked while idle: no batch comes to find out)."""
+        rows = await self._stored_rows()
+        return any(
+            (rows[key]["epoch"] if key in rows else 0) != epoch
+            for key, epoch in self.epochs.items()
+        )
+
+    async def _stored_rows(self) -> dict[Position, dict[str, Any]]:
+        """This group's rows of `consumer_offsets`, by partition."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT topic, kafka_partition, epoch FROM consumer_offsets"
+                "SELECT topic, kafka_partition, next_offset, epoch FROM consumer_offsets"
                 " WHERE consumer_group = %s",
                 (self.group,),
             )
-            rows = await cur.fetchall()
-        now = {(row["topic"], row["kafka_partition"]): row["epoch"] for row in rows}
-        return any(now.get(key, 0) != epoch for key, epoch in self.epochs.items())
+            return {(row["topic"], row["kafka_partition"]): row for row in await cur.fetchall()}
 
 
 async def _queued_at(conn: AsyncConnection[Any], fresh: list[Delivery]) -> dict[str, datetime]:
