@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,7 +24,7 @@ from infra.local import REPO_ROOT
 from infra.local.stack import Stack
 from schemas import topics
 from tests.faults.checks import partitions_of, read_topic
-from tests.fixtures.pipeline import own_stack, search, wait_for_state
+from tests.fixtures.pipeline import module_stack, search, wait_for_state
 from tests.fixtures.tools import run_text
 
 pytestmark = pytest.mark.e2e
@@ -44,18 +43,9 @@ STAGE_TOPICS = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The four services (hashing embeddings: the model is not what this tests)."""
-    with own_stack(
-        tmp_path_factory.mktemp("delete"),
-        database_url,
-        database="delete",
-        kafka_bootstrap=kafka_bootstrap,
-    ) as running:
-        yield running
+stack = module_stack(
+    "delete", "The four services (hashing embeddings: the model is not what this tests)."
+)
 
 
 def upload(stack: Stack, token: str, body: bytes, name: str) -> dict[str, Any]:

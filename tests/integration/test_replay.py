@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from services.common.auth import ADMIN_REPLAY
 from services.common.kafka.replay import ReplayTarget
 from services.common.settings import PipelineSettings, load_settings
 from services.status.replay import REPLAYABLE, replay_service
-from tests.fixtures.pipeline import TERMINAL, own_stack, wait_for_state
+from tests.fixtures.pipeline import TERMINAL, module_stack, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -35,19 +34,12 @@ EXAMPLES = REPO_ROOT / "examples"
 FILES = ("kafka-basics.txt", "sourdough.md", "photosynthesis.pdf", "bad/corrupt.pdf")
 
 
-@pytest.fixture(scope="module")
-def stack(
-    private_kafka: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The four services on the module's own broker and database (a replay of everything
-    reaches only this module's records)."""
-    with own_stack(
-        tmp_path_factory.mktemp("replay"),
-        database_url,
-        database="replay",
-        kafka_bootstrap=private_kafka,
-    ) as running:
-        yield running
+stack = module_stack(
+    "replay",
+    "The four services on the module's own broker and database (a replay of everything"
+    " reaches only this module's records).",
+    kafka="private_kafka",
+)
 
 
 @pytest.fixture(scope="module")
