@@ -7,12 +7,14 @@ uploading the same bytes again indexes it again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -98,34 +100,35 @@ async def _partitions(bootstrap: str, names: tuple[str, ...]) -> list[TopicParti
     return [TopicPartition(name, p) for name in names for p in await partitions_of(bootstrap, name)]
 
 
-async def rewind_to_earliest(bootstrap: str, group: str, names: tuple[str, ...]) -> None:
-    """Commit the earliest offset of every partition for `group` (its members are stopped)."""
+@contextlib.asynccontextmanager
+async def _group_consumer(bootstrap: str, group: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer in `group` that commits only when told; stopped after."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        earliest = await consumer.beginning_offsets(await _partitions(bootstrap, names))
-        consumer.assign(list(earliest))
-        await consumer.commit(dict(earliest))
+        yield consumer
     finally:
         await consumer.stop()
 
 
+async def rewind_to_earliest(bootstrap: str, group: str, names: tuple[str, ...]) -> None:
+    """Commit the earliest offset of every partition for `group` (its members are stopped)."""
+    async with _group_consumer(bootstrap, group) as consumer:
+        earliest = await consumer.beginning_offsets(await _partitions(bootstrap, names))
+        consumer.assign(list(earliest))
+        await consumer.commit(dict(earliest))
+
+
 async def lag(bootstrap: str, group: str, names: tuple[str, ...]) -> int:
     """Records `group` has not committed yet, over `names`."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
+    async with _group_consumer(bootstrap, group) as consumer:
         ends = await consumer.end_offsets(await _partitions(bootstrap, names))
         behind = 0
         for tp, end in ends.items():
             behind += end - (await consumer.committed(tp) or 0)
         return behind
-    finally:
-        await consumer.stop()
 
 
 def replay_everything(stack: Stack) -> None:
