@@ -49,18 +49,27 @@ def jobs(stack: Stack) -> dict[str, str]:
     states = {}
     with httpx.Client(timeout=30) as client:
         for name in FILES:
-            response = client.post(
-                f"{stack.ingest_url}/v1/documents",
-                headers={"Authorization": f"Bearer {token}"},
-                files={"file": (Path(name).name, (EXAMPLES / name).read_bytes())},
-            )
-            assert response.status_code == 202, response.text
-            states[response.json()["job_id"]] = ""
+            data = (EXAMPLES / name).read_bytes()
+            states[post_document(client, stack, token, Path(name).name, data)["job_id"]] = ""
         for job_id in states:
             job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
             states[job_id] = job["state"]
     assert sorted(states.values()) == ["failed", "indexed", "indexed", "indexed"]
     return states
+
+
+def post_document(
+    client: httpx.Client, stack: Stack, token: str, filename: str, data: bytes
+) -> dict[str, Any]:
+    """Upload one file as the tenant of `token`; ingest's 202 body (its job and document)."""
+    response = client.post(
+        f"{stack.ingest_url}/v1/documents",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": (filename, data)},
+    )
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
 
 
 def sluice(stack: Stack, *args: str, local: bool = True) -> subprocess.CompletedProcess[str]:
@@ -259,13 +268,8 @@ def test_rebuild_status_equals_the_live_projection_and_repairs_a_damaged_one(
     # The running projector goes on with the swapped-in tables.
     token = stack.token("replay-tenant")
     with httpx.Client(timeout=30) as client:
-        response = client.post(
-            f"{stack.ingest_url}/v1/documents",
-            headers={"Authorization": f"Bearer {token}"},
-            files={"file": ("after-rebuild.txt", b"Projected after the rebuild swapped tables.")},
-        )
-        assert response.status_code == 202, response.text
-        job_id = response.json()["job_id"]
+        data = b"Projected after the rebuild swapped tables."
+        job_id = post_document(client, stack, token, "after-rebuild.txt", data)["job_id"]
         job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
     assert job["state"] == "indexed"
     assert len(rows(stack, JOBS)) == len(projected) + 1
@@ -285,13 +289,9 @@ def test_rebuild_status_keeps_a_deleted_document_out(stack: Stack, jobs: dict[st
     pipeline topics, are not projected into the rebuilt tables (last: it deletes a document)."""
     token = stack.token("replay-tenant")
     with httpx.Client(timeout=30) as client:
-        response = client.post(
-            f"{stack.ingest_url}/v1/documents",
-            headers={"Authorization": f"Bearer {token}"},
-            files={"file": ("to-delete.txt", b"A document deleted before the rebuild.")},
-        )
-        assert response.status_code == 202, response.text
-        job_id, document_id = response.json()["job_id"], response.json()["document_id"]
+        data = b"A document deleted before the rebuild."
+        accepted = post_document(client, stack, token, "to-delete.txt", data)
+        job_id, document_id = accepted["job_id"], accepted["document_id"]
         job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
         assert job["state"] == "indexed"
         deleted = client.delete(
