@@ -9,24 +9,17 @@ chunks. The ratio is what the HTTP hop, JSON and token counting cost.
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
 
 from bench.corpus import corpus
 from bench.report import Context, Outcome, Row, log
-from infra.local import REPO_ROOT
-from infra.local.ports import free_port
+from infra.local.embedserver import served
 from services.common.embedding.build import build_provider
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.embedding.remote import RemoteOptions
@@ -35,42 +28,6 @@ from services.parser.core.extract import extract
 
 REQUEST_INPUTS = 64
 KEY = "bench-embedserver"
-
-
-@contextmanager
-def served(log_file: Path) -> Iterator[str]:
-    """`python -m services.embedserver` on a free port until the block ends; its /v1 URL."""
-    port = free_port()
-    env = {**os.environ, "SLUICE_EMBEDSERVER_PORT": str(port), "SLUICE_EMBEDSERVER_API_KEY": KEY}
-    with log_file.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.embedserver"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 300
-        while not _ready(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"embedserver did not start; see {log_file}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _timed(embed: Callable[[list[str]], object], requests: list[list[str]], lanes: int) -> float:
@@ -108,7 +65,7 @@ def run(ctx: Context) -> Outcome:
     raw_rates: list[float] = []
     served_rates: list[float] = []
     log_file = Path(tempfile.gettempdir()) / "bench-embedserver.log"
-    with served(log_file) as base_url:
+    with served(log_file, KEY, ready_s=300, stop_s=120) as base_url:
         options = RemoteOptions(
             base_url=base_url, api_key=KEY, model=raw.model_name, dimensions=384, timeout_s=600
         )  # a busy machine may take long over one request; the bench measures, never gives up

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import PositiveDataAcceptanceConfig
 from schemathesis.generation.case import Case
 
-from infra.local.postgres import create_database, drop_database
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from services.common.auth import ADMIN_JOBS, ADMIN_REPLAY, issue_token
+from tests.fixtures.pipeline import own_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -46,23 +46,16 @@ def api_stack(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """Ingest and status on free ports, against the session's Kafka and a fresh database."""
-    name = f"contract_{RUN}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("contract"),
+        database_url,
+        database="contract",
         kafka_bootstrap=kafka_bootstrap,
-        database_url=create_database(database_url, name),
-        env={"SLUICE_JWT_SECRET": SECRET, "SLUICE_EMBEDDING_PROVIDER": "hashing"},
+        env={"SLUICE_JWT_SECRET": SECRET},
         replicas={"ingest": 1, "status": 1},
         group_suffix=RUN,
-        detach=False,
-    )
-    stack = Stack(config)
-    try:
-        stack.up()
+    ) as stack:
         yield stack
-    finally:
-        stack.down()
-        drop_database(database_url, name)
 
 
 def _document(service: str) -> dict[str, Any]:

@@ -7,13 +7,14 @@ uploading the same bytes again indexes it again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from infra.local import REPO_ROOT
 from infra.local.stack import Stack
 from schemas import topics
 from tests.faults.checks import partitions_of, read_topic
-from tests.fixtures.pipeline import own_stack, search, wait_for_state
+from tests.fixtures.pipeline import module_stack, search, wait_for_state
 from tests.fixtures.tools import run_text
 
 pytestmark = pytest.mark.e2e
@@ -44,18 +45,9 @@ STAGE_TOPICS = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The four services (hashing embeddings: the model is not what this tests)."""
-    with own_stack(
-        tmp_path_factory.mktemp("delete"),
-        database_url,
-        database="delete",
-        kafka_bootstrap=kafka_bootstrap,
-    ) as running:
-        yield running
+stack = module_stack(
+    "delete", "The four services (hashing embeddings: the model is not what this tests)."
+)
 
 
 def upload(stack: Stack, token: str, body: bytes, name: str) -> dict[str, Any]:
@@ -108,34 +100,35 @@ async def _partitions(bootstrap: str, names: tuple[str, ...]) -> list[TopicParti
     return [TopicPartition(name, p) for name in names for p in await partitions_of(bootstrap, name)]
 
 
-async def rewind_to_earliest(bootstrap: str, group: str, names: tuple[str, ...]) -> None:
-    """Commit the earliest offset of every partition for `group` (its members are stopped)."""
+@contextlib.asynccontextmanager
+async def _group_consumer(bootstrap: str, group: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer in `group` that commits only when told; stopped after."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        earliest = await consumer.beginning_offsets(await _partitions(bootstrap, names))
-        consumer.assign(list(earliest))
-        await consumer.commit(dict(earliest))
+        yield consumer
     finally:
         await consumer.stop()
 
 
+async def rewind_to_earliest(bootstrap: str, group: str, names: tuple[str, ...]) -> None:
+    """Commit the earliest offset of every partition for `group` (its members are stopped)."""
+    async with _group_consumer(bootstrap, group) as consumer:
+        earliest = await consumer.beginning_offsets(await _partitions(bootstrap, names))
+        consumer.assign(list(earliest))
+        await consumer.commit(dict(earliest))
+
+
 async def lag(bootstrap: str, group: str, names: tuple[str, ...]) -> int:
     """Records `group` has not committed yet, over `names`."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
+    async with _group_consumer(bootstrap, group) as consumer:
         ends = await consumer.end_offsets(await _partitions(bootstrap, names))
         behind = 0
         for tp, end in ends.items():
             behind += end - (await consumer.committed(tp) or 0)
         return behind
-    finally:
-        await consumer.stop()
 
 
 def replay_everything(stack: Stack) -> None:

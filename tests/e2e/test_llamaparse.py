@@ -37,27 +37,40 @@ def pipeline_env(llamaparse_server_session: LlamaParseServer) -> dict[str, str]:
     }
 
 
+class Pdfs:
+    """Uploads the example PDF through ingest and follows its job through status."""
+
+    def __init__(self, pipeline: Pipeline, ingest: httpx.Client, status: httpx.Client) -> None:
+        self.pipeline = pipeline
+        self.ingest = ingest
+        self.status = status
+
+    def upload(self, prefix: str) -> tuple[str, str]:
+        """Upload as a new tenant `<prefix>-<random>`; the job id and the tenant's token."""
+        token = self.pipeline.token(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        response = self.ingest.post(
+            "/v1/documents",
+            headers={"Authorization": f"Bearer {token}"},
+            files={"file": (PDF_NAME, PDF_BYTES, "application/pdf")},
+        )
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["job_id"]
+        return job_id, token
+
+    def settled(self, prefix: str) -> tuple[dict[str, Any], str]:
+        """Upload as a new `prefix` tenant; the job once it settled, and the tenant's token."""
+        job_id, token = self.upload(prefix)
+        return wait_for_state(self.status, job_id, token), token
+
+
 @pytest.fixture(scope="module")
-def clients(pipeline: Pipeline) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    """Clients of ingest and status."""
+def pdfs(pipeline: Pipeline) -> Iterator[Pdfs]:
+    """The example PDF's uploads, on clients of ingest and status."""
     with (
         httpx.Client(base_url=pipeline.ingest_url, timeout=60) as ingest,
         httpx.Client(base_url=pipeline.status_url, timeout=60) as status,
     ):
-        yield ingest, status
-
-
-def upload_pdf(pipeline: Pipeline, ingest: httpx.Client, tenant: str) -> tuple[str, str]:
-    """Upload the example PDF as `tenant`; its job id and the tenant's token."""
-    token = pipeline.token(tenant)
-    response = ingest.post(
-        "/v1/documents",
-        headers={"Authorization": f"Bearer {token}"},
-        files={"file": (PDF_NAME, PDF_BYTES, "application/pdf")},
-    )
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id, token
+        yield Pdfs(pipeline, ingest, status)
 
 
 def readiness(pipeline: Pipeline) -> dict[str, Any]:
@@ -67,49 +80,32 @@ def readiness(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def test_a_routed_pdf_is_parsed_by_llamaparse_and_cites_its_pages(
-    pipeline: Pipeline,
-    clients: tuple[httpx.Client, httpx.Client],
-    llamaparse_server: LlamaParseServer,
+    pdfs: Pdfs, llamaparse_server: LlamaParseServer
 ) -> None:
-    ingest, status = clients
-    job_id, token = upload_pdf(pipeline, ingest, f"llamaparse-{uuid.uuid4().hex[:8]}")
-
-    job = wait_for_state(status, job_id, token)
+    job, token = pdfs.settled("llamaparse")
 
     assert (job["state"], job["parser"], job["error"]) == ("indexed", "llamaparse", None), job
     assert job["page_count"] == 2
     assert job["title"] == "Photosynthesis in Plants", "the first H1 of LlamaParse's Markdown"
     (sent,) = llamaparse_server.recorded("upload")
     assert (sent.filename, sent.size, sent.status) == ("document.pdf", len(PDF_BYTES), 200)
-    hit = search(status, token, "chlorophyll molecules capture sunlight", 1)[0]
+    hit = search(pdfs.status, token, "chlorophyll molecules capture sunlight", 1)[0]
     assert (hit["page"], hit["heading"]) == (1, "Photosynthesis in Plants"), hit  # citations
-    assert readiness(pipeline)["checks"]["llamaparse"]["ok"] is True
+    assert readiness(pdfs.pipeline)["checks"]["llamaparse"]["ok"] is True
 
 
-def test_other_tenants_pdfs_stay_local(
-    pipeline: Pipeline,
-    clients: tuple[httpx.Client, httpx.Client],
-    llamaparse_server: LlamaParseServer,
-) -> None:
-    ingest, status = clients
-    job_id, token = upload_pdf(pipeline, ingest, f"local-{uuid.uuid4().hex[:8]}")
-
-    job = wait_for_state(status, job_id, token)
+def test_other_tenants_pdfs_stay_local(pdfs: Pdfs, llamaparse_server: LlamaParseServer) -> None:
+    job, _ = pdfs.settled("local")
 
     assert (job["state"], job["parser"]) == ("indexed", "local"), job
     assert llamaparse_server.recorded("upload") == []
 
 
 def test_with_llamaparse_answering_503_a_pdf_fails_over_and_is_parsed_locally(
-    pipeline: Pipeline,
-    clients: tuple[httpx.Client, httpx.Client],
-    llamaparse_server: LlamaParseServer,
+    pdfs: Pdfs, llamaparse_server: LlamaParseServer
 ) -> None:
-    ingest, status = clients
     llamaparse_server.outage("503")
-    job_id, token = upload_pdf(pipeline, ingest, f"llamaparse-{uuid.uuid4().hex[:8]}")
-
-    job = wait_for_state(status, job_id, token)
+    job, _ = pdfs.settled("llamaparse")
 
     assert (job["state"], job["parser"], job["error"]) == ("indexed", "local", None), job
     assert [r.status for r in llamaparse_server.recorded("upload")] == [503]
@@ -117,24 +113,21 @@ def test_with_llamaparse_answering_503_a_pdf_fails_over_and_is_parsed_locally(
 
 
 def test_a_wrong_key_pauses_the_document_until_llamaparse_accepts_the_key(
-    pipeline: Pipeline,
-    clients: tuple[httpx.Client, httpx.Client],
-    llamaparse_server: LlamaParseServer,
+    pdfs: Pdfs, llamaparse_server: LlamaParseServer
 ) -> None:
-    ingest, status = clients
     llamaparse_server.script.api_key = "llx-another-project"  # the parser's key is refused
-    job_id, token = upload_pdf(pipeline, ingest, f"llamaparse-{uuid.uuid4().hex[:8]}")
+    job_id, token = pdfs.upload("llamaparse")
 
     deadline = time.monotonic() + 60
-    while (check := readiness(pipeline)["checks"]["llamaparse"])["ok"]:
+    while (check := readiness(pdfs.pipeline)["checks"]["llamaparse"])["ok"]:
         assert time.monotonic() < deadline, "the parser never reported the refused key"
         time.sleep(0.2)
-    waiting = wait_for_state(status, job_id, token, {"parsing"}, timeout=30)
+    waiting = wait_for_state(pdfs.status, job_id, token, {"parsing"}, timeout=30)
     llamaparse_server.script.api_key = API_KEY  # the operator fixed the key
-    job = wait_for_state(status, job_id, token, timeout=120)
+    job = wait_for_state(pdfs.status, job_id, token, timeout=120)
 
     assert "llamaparse_unauthorized" in check["detail"], check
     assert waiting["error"] is None
     assert (job["state"], job["parser"], job["error"]) == ("indexed", "llamaparse", None), job
     assert [r.status for r in llamaparse_server.recorded("upload")] == [401, 200]
-    assert readiness(pipeline)["checks"]["llamaparse"]["ok"] is True
+    assert readiness(pdfs.pipeline)["checks"]["llamaparse"]["ok"] is True

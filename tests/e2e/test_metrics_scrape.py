@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,29 +14,24 @@ from prometheus_client.parser import text_string_to_metric_families
 from infra.local.stack import Stack
 from schemas import topics
 from tests.e2e.test_pipeline import accepted, bearer, new_tenant, upload
-from tests.fixtures.pipeline import SERVICES, own_stack, wait_for_state
+from tests.fixtures.pipeline import SERVICES, module_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, pipeline_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The four services, self-checking readiness and reading offsets every second."""
-    with own_stack(
-        tmp_path_factory.mktemp("scrape"),
-        pipeline_database,
-        kafka_bootstrap=kafka_bootstrap,
-        env={
-            "SLUICE_EMBEDDING_PROVIDER": "local",
-            "SLUICE_HEALTH_INTERVAL_S": "1",
-            "SLUICE_OFFSETS_INTERVAL_S": "1",
-        },
-    ) as running:
-        yield running
+stack = module_stack(
+    "scrape",
+    "The four services, self-checking readiness and reading offsets every second.",
+    database="pipeline_database",
+    own_database=False,
+    env={
+        "SLUICE_EMBEDDING_PROVIDER": "local",
+        "SLUICE_HEALTH_INTERVAL_S": "1",
+        "SLUICE_OFFSETS_INTERVAL_S": "1",
+    },
+)
 
 
 def scrape(stack: Stack, service: str) -> Samples:

@@ -5,7 +5,6 @@ ingest process that took it dies before the broker returns, another process's re
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from infra.local.stack import Stack
 from schemas import codec, topics
 from tests.fixtures.infra import leaders
-from tests.fixtures.pipeline import own_stack, wait_for_state
+from tests.fixtures.pipeline import module_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -23,22 +22,18 @@ PUBLISH_TIMEOUT_S = 2
 STORED_JOB = re.compile(r"stored as job (\S+) ")
 
 
-@pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The four services on a Kafka of their own (the tests stop it) and their own database."""
-    with own_stack(
-        tmp_path_factory.mktemp("outbox"),
-        database_url,
-        database="outbox",
-        env={
-            "SLUICE_EMBEDDING_PROVIDER": "local",
-            "SLUICE_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S),
-            "SLUICE_RELAY_INTERVAL_S": "0.5",
-            "SLUICE_RELAY_MIN_AGE_S": "1",
-            "SLUICE_INSTANCE_TTL_S": "3",
-        },
-    ) as running:
-        yield running
+stack = module_stack(
+    "outbox",
+    "The four services on a Kafka of their own (the tests stop it) and their own database.",
+    kafka=None,
+    env={
+        "SLUICE_EMBEDDING_PROVIDER": "local",
+        "SLUICE_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S),
+        "SLUICE_RELAY_INTERVAL_S": "0.5",
+        "SLUICE_RELAY_MIN_AGE_S": "1",
+        "SLUICE_INSTANCE_TTL_S": "3",
+    },
+)
 
 
 def _upload_while_kafka_is_down(stack: Stack, token: str, text: str) -> str:

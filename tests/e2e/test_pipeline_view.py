@@ -10,7 +10,7 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from infra.local.stack import Stack
 from schemas import topics
 from services.common.auth import ADMIN_PIPELINE
-from tests.fixtures.pipeline import own_stack, wait_for_state
+from tests.fixtures.pipeline import module_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -34,20 +34,12 @@ ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The four services, sampling Kafka every 0.5 s, on their own groups and database."""
-    with own_stack(
-        tmp_path_factory.mktemp("pipeview"),
-        database_url,
-        database="pipeview",
-        kafka_bootstrap=kafka_bootstrap,
-        env=ENV,
-        group_suffix=RUN,
-    ) as running:
-        yield running
+stack = module_stack(
+    "pipeview",
+    "The four services, sampling Kafka every 0.5 s, on their own groups and database.",
+    env=ENV,
+    group_suffix=RUN,
+)
 
 
 def _view(stack: Stack) -> dict[str, dict[str, Any]]:

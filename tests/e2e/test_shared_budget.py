@@ -7,7 +7,6 @@ both replicas together, far less than they would send unchecked: the server neve
 any 3 seconds, every document is indexed, and each job carries the usage its document took.
 """
 
-import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +15,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from tests.fixtures.openai_server import MODEL, OpenAIServer
-from tests.fixtures.pipeline import wait_for_state
+from tests.fixtures.pipeline import own_stack, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +34,6 @@ def budgeted_stack(
     """The services with two embedder replicas on the local server, under one small budget."""
     per_min = 60 // WINDOW_S
     env = {
-        "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
         "SLUICE_EMBEDDING_PROVIDER": "openai",
         "SLUICE_EMBEDDING_BASE_URL": openai_server.base_url,
         "SLUICE_EMBEDDING_API_KEY": openai_server.api_key,
@@ -47,21 +45,14 @@ def budgeted_stack(
         "SLUICE_CHUNK_TOKENS": "48",
         "SLUICE_CHUNK_OVERLAP": "8",
     }
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path,
+        fresh_database,
         kafka_bootstrap=kafka_bootstrap,
-        database_url=fresh_database,
         env=env,
         replicas={"ingest": 1, "status": 1, "parser": 1, "embedder": 2},
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    stack = Stack(config)
-    try:
-        stack.up()
+    ) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 def _text(i: int) -> bytes:

@@ -7,10 +7,6 @@ errors come in OpenAI's shape, and the provider classes them.
 """
 
 import math
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +14,7 @@ import httpx
 import openai
 import pytest
 
-from infra.local import REPO_ROOT
-from infra.local.ports import free_port
+from infra.local import embedserver as local_embedserver
 from services.common.embedding.local_model import LocalSentenceTransformer
 from services.common.embedding.openai_compatible import OpenAICompatibleEmbedder
 from services.common.embedding.remote import RemoteOptions
@@ -34,42 +29,10 @@ MODEL = "all-MiniLM-L6-v2"
 @pytest.fixture(scope="module")
 def embedserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The server as a process on a free port, with a key; its /v1 base URL."""
-    port = free_port()
     log = Path(tmp_path_factory.mktemp("embedserver")) / "embedserver.log"
-    env = {
-        **os.environ,
-        "SLUICE_EMBEDSERVER_PORT": str(port),
-        "SLUICE_EMBEDSERVER_API_KEY": KEY,
-        "SLUICE_EMBEDSERVER_MAX_INPUTS": "64",
-        "SLUICE_EMBEDSERVER_LANES": "1",
-    }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.embedserver"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "not ready after 120 s: " + log.read_text()[-3000:]
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    limits = {"SLUICE_EMBEDSERVER_MAX_INPUTS": "64", "SLUICE_EMBEDSERVER_LANES": "1"}
+    with local_embedserver.served(log, KEY, limits) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ Retry-After."""
 from __future__ import annotations
 
 import re
-import secrets
 import socket
 import time
 import uuid
@@ -15,7 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from infra.local.stack import Replica, Stack, StackConfig
+from infra.local.stack import Replica, Stack
+from tests.fixtures.pipeline import own_stack
 
 pytestmark = pytest.mark.integration
 
@@ -28,32 +28,21 @@ def replicas(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, Replica, Replica]]:
     """Two ingest replicas (nothing else) on the session Kafka and a database of their own."""
-    from infra.local.postgres import create_database, drop_database
-
-    name = f"limits_{uuid.uuid4().hex[:8]}"
-    config = StackConfig.on_free_ports(
+    with own_stack(
         tmp_path_factory.mktemp("limits"),
+        database_url,
+        database="limits",
         kafka_bootstrap=kafka_bootstrap,
-        database_url=create_database(database_url, name),
         env={
-            "SLUICE_JWT_SECRET": secrets.token_urlsafe(32),
             "SLUICE_TENANT_UPLOAD_RATE": str(RATE),
             "SLUICE_TENANT_RATE_WINDOW_S": str(RATE_WINDOW_S),
             "SLUICE_MAX_UPLOADS_IN_FLIGHT": str(PROCESS_CAP),
             "SLUICE_TENANT_CONCURRENT_UPLOADS": str(TENANT_CONCURRENT),
         },
         replicas={"ingest": 2, "status": 0, "parser": 0, "embedder": 0},
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    stack = Stack(config)
-    try:
-        stack.up()
+    ) as stack:
         first, second = sorted(stack.replicas("ingest"), key=lambda r: r.index)
         yield stack, first, second
-    finally:
-        stack.down()
-        drop_database(database_url, name)
 
 
 def _upload(replica: Replica, token: str, text: str) -> httpx.Response:

@@ -227,12 +227,7 @@ def test_a_400_for_one_input_refuses_that_input_only(
 async def test_status_search_loads_the_same_provider_and_answers_503_while_it_fails(
     openai_server: OpenAIServer,
 ) -> None:
-    options = RemoteOptions(
-        base_url=openai_server.base_url,
-        api_key=openai_server.api_key,
-        model=MODEL,
-        dimensions=openai_server.dimensions,
-    )
+    options = openai_server.options()
     searched = VectorSet(
         id=1,
         key=VectorSetKey(MODEL, openai_server.dimensions, 256, 32),

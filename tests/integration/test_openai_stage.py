@@ -193,6 +193,28 @@ async def running_stage(
         await pool.close()
 
 
+StartStage = Callable[..., contextlib.AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def stage(
+    kafka_bootstrap: str,
+    fresh_database: str,
+    make_embedder: Callable[..., OpenAICompatibleEmbedder],
+    unique_suffix: str,
+) -> StartStage:
+    """`stage(policy, provider=None)`: `running_stage` on the session Kafka and a fresh
+    database, with a provider on the local server unless one is given."""
+
+    def start(
+        policy: RetryPolicy, provider: OpenAICompatibleEmbedder | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Harness]:
+        provider = provider or make_embedder()
+        return running_stage(kafka_bootstrap, fresh_database, provider, policy, unique_suffix)
+
+    return start
+
+
 TEXT = " ".join(
     f"Sentence {i} explains how the embedder retries a rate-limited provider call."
     for i in range(12)
@@ -200,18 +222,11 @@ TEXT = " ".join(
 
 
 async def test_429s_retry_through_kafka_honouring_retry_after_then_index_once(
-    kafka_bootstrap: str,
-    fresh_database: str,
-    openai_server: OpenAIServer,
-    make_embedder: Callable[..., OpenAICompatibleEmbedder],
-    unique_suffix: str,
+    openai_server: OpenAIServer, stage: StartStage
 ) -> None:
     openai_server.fail_next(2, "429", retry_after=1)
     policy = RetryPolicy(max_retries=5, base_s=0.2, cap_s=0.4)  # backoff well under Retry-After
-    provider = make_embedder()
-    async with running_stage(
-        kafka_bootstrap, fresh_database, provider, policy, unique_suffix
-    ) as run:
+    async with stage(policy) as run:
         parsed = await run.parsed(TEXT)
         await run.wait_for(
             lambda: bool(run.events(topics.DOCUMENTS_INDEXED, DocumentIndexed, parsed.job_id))
@@ -252,17 +267,11 @@ async def test_429s_retry_through_kafka_honouring_retry_after_then_index_once(
 
 
 async def test_exhausted_retries_dead_letter_the_record_and_fail_the_job(
-    kafka_bootstrap: str,
-    fresh_database: str,
-    openai_server: OpenAIServer,
-    make_embedder: Callable[..., OpenAICompatibleEmbedder],
-    unique_suffix: str,
+    openai_server: OpenAIServer, stage: StartStage
 ) -> None:
     openai_server.fail_next(10, "503")
     policy = RetryPolicy(max_retries=1, base_s=0.2, cap_s=0.2)
-    async with running_stage(
-        kafka_bootstrap, fresh_database, make_embedder(), policy, unique_suffix
-    ) as run:
+    async with stage(policy) as run:
         parsed = await run.parsed(TEXT)
         dlq = topics.dlq(topics.DOCUMENTS_PARSED)
 
@@ -297,17 +306,11 @@ async def test_exhausted_retries_dead_letter_the_record_and_fail_the_job(
 
 
 async def test_a_refused_document_is_dead_lettered_and_failed_without_blocking_its_batch(
-    kafka_bootstrap: str,
-    fresh_database: str,
-    openai_server: OpenAIServer,
-    make_embedder: Callable[..., OpenAICompatibleEmbedder],
-    unique_suffix: str,
+    openai_server: OpenAIServer, stage: StartStage
 ) -> None:
     openai_server.refuse_word = "forbidden"
     policy = RetryPolicy(max_retries=1, base_s=0.2, cap_s=0.2)
-    async with running_stage(
-        kafka_bootstrap, fresh_database, make_embedder(), policy, unique_suffix
-    ) as run:
+    async with stage(policy) as run:
         good = await run.parsed(TEXT)
         bad = await run.parsed(TEXT + " This sentence holds a forbidden word.")
         later = await run.parsed(TEXT + " A later document.")
@@ -361,18 +364,14 @@ def quick_probes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("quick_probes")
 async def test_a_wrong_key_pauses_the_stage_and_the_right_key_resumes_it_with_none_failed(
-    kafka_bootstrap: str,
-    fresh_database: str,
     openai_server: OpenAIServer,
+    stage: StartStage,
     make_embedder: Callable[..., OpenAICompatibleEmbedder],
-    unique_suffix: str,
 ) -> None:
     provider = make_embedder()  # holds the test key
     openai_server.api_key = "sk-rotated"  # the provider now refuses it: every call 401s
     policy = RetryPolicy(max_retries=1, base_s=0.2, cap_s=0.2)
-    async with running_stage(
-        kafka_bootstrap, fresh_database, provider, policy, unique_suffix
-    ) as run:
+    async with stage(policy, provider) as run:
         documents = [await run.parsed(f"{TEXT} Document {i}.") for i in range(5)]
         deadline = time.monotonic() + 60
         while sum(r.status == 401 for r in openai_server.embedding_requests) < 3:

@@ -249,6 +249,20 @@ async def clear(pool: Pool) -> None:
         await conn.commit()
 
 
+async def reprojected(
+    pool: Pool, projector: Projector, log: Log, seed: int, batch_size: int = 1
+) -> dict[str, list[dict[str, Any]]]:
+    """Clear the tables and project `log` again in the order `seed` shuffles it, `batch_size`
+    deliveries at a time; the snapshot."""
+    await clear(pool)
+    shuffled = list(log.deliveries)
+    random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
+    for start in range(0, len(shuffled), batch_size):
+        batch = shuffled[start : start + batch_size]
+        await projector(batch, log.positions(batch))
+    return await snapshot(pool)
+
+
 async def test_the_projection_reflects_each_jobs_events(pool: Pool, log: Log) -> None:
     projector = Projector(pool, GROUP)
     await projector(log.deliveries, log.positions())
@@ -302,14 +316,9 @@ async def test_replays_and_reorderings_project_identically(pool: Pool, log: Log)
 
     # Topics interleave arbitrarily: any order, in any batch sizes, yields the same rows.
     for seed in range(5):
-        await clear(pool)
-        shuffled = list(log.deliveries)
-        random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
-        batch_size = [len(shuffled), 1, 2, 3, 7][seed]
-        for start in range(0, len(shuffled), batch_size):
-            batch = shuffled[start : start + batch_size]
-            await projector(batch, log.positions(batch))
-        assert await snapshot(pool) == expected, f"seed {seed}"
+        batch_size = [len(log.deliveries), 1, 2, 3, 7][seed]
+        projected = await reprojected(pool, projector, log, seed, batch_size)
+        assert projected == expected, f"seed {seed}"
 
 
 async def test_a_late_event_never_moves_a_job_back(pool: Pool, log: Log) -> None:
@@ -388,12 +397,7 @@ async def test_a_redriven_job_projects_its_latest_attempt_in_any_order(pool: Poo
 
     # A rebuild reads the topics in another interleaving; late attempt-1 events change nothing.
     for seed in range(8):
-        await clear(pool)
-        shuffled = list(log.deliveries)
-        random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
-        for delivery in shuffled:
-            await projector([delivery], log.positions([delivery]))
-        (row,) = (await snapshot(pool))["jobs"]
+        (row,) = (await reprojected(pool, projector, log, seed))["jobs"]
         assert row == expected, f"seed {seed}"
 
 
@@ -419,12 +423,7 @@ async def test_a_jobs_retries_are_projected_and_shown_in_any_order(pool: Pool) -
 
     # Retry 2 may be projected before retry 1 (and before or after the outcome): same row.
     for seed in range(6):
-        await clear(pool)
-        shuffled = list(log.deliveries)
-        random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
-        for delivery in shuffled:
-            await projector([delivery], log.positions([delivery]))
-        (row,) = (await snapshot(pool))["jobs"]
+        (row,) = (await reprojected(pool, projector, log, seed))["jobs"]
         assert row == expected, f"seed {seed}"
 
 

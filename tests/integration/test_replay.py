@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from services.common.auth import ADMIN_REPLAY
 from services.common.kafka.replay import ReplayTarget
 from services.common.settings import PipelineSettings, load_settings
 from services.status.replay import REPLAYABLE, replay_service
-from tests.fixtures.pipeline import TERMINAL, own_stack, wait_for_state
+from tests.fixtures.pipeline import TERMINAL, module_stack, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -35,19 +34,12 @@ EXAMPLES = REPO_ROOT / "examples"
 FILES = ("kafka-basics.txt", "sourdough.md", "photosynthesis.pdf", "bad/corrupt.pdf")
 
 
-@pytest.fixture(scope="module")
-def stack(
-    private_kafka: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The four services on the module's own broker and database (a replay of everything
-    reaches only this module's records)."""
-    with own_stack(
-        tmp_path_factory.mktemp("replay"),
-        database_url,
-        database="replay",
-        kafka_bootstrap=private_kafka,
-    ) as running:
-        yield running
+stack = module_stack(
+    "replay",
+    "The four services on the module's own broker and database (a replay of everything"
+    " reaches only this module's records).",
+    kafka="private_kafka",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +49,27 @@ def jobs(stack: Stack) -> dict[str, str]:
     states = {}
     with httpx.Client(timeout=30) as client:
         for name in FILES:
-            response = client.post(
-                f"{stack.ingest_url}/v1/documents",
-                headers={"Authorization": f"Bearer {token}"},
-                files={"file": (Path(name).name, (EXAMPLES / name).read_bytes())},
-            )
-            assert response.status_code == 202, response.text
-            states[response.json()["job_id"]] = ""
+            data = (EXAMPLES / name).read_bytes()
+            states[post_document(client, stack, token, Path(name).name, data)["job_id"]] = ""
         for job_id in states:
             job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
             states[job_id] = job["state"]
     assert sorted(states.values()) == ["failed", "indexed", "indexed", "indexed"]
     return states
+
+
+def post_document(
+    client: httpx.Client, stack: Stack, token: str, filename: str, data: bytes
+) -> dict[str, Any]:
+    """Upload one file as the tenant of `token`; ingest's 202 body (its job and document)."""
+    response = client.post(
+        f"{stack.ingest_url}/v1/documents",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": (filename, data)},
+    )
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
 
 
 def sluice(stack: Stack, *args: str, local: bool = True) -> subprocess.CompletedProcess[str]:
@@ -267,13 +268,8 @@ def test_rebuild_status_equals_the_live_projection_and_repairs_a_damaged_one(
     # The running projector goes on with the swapped-in tables.
     token = stack.token("replay-tenant")
     with httpx.Client(timeout=30) as client:
-        response = client.post(
-            f"{stack.ingest_url}/v1/documents",
-            headers={"Authorization": f"Bearer {token}"},
-            files={"file": ("after-rebuild.txt", b"Projected after the rebuild swapped tables.")},
-        )
-        assert response.status_code == 202, response.text
-        job_id = response.json()["job_id"]
+        data = b"Projected after the rebuild swapped tables."
+        job_id = post_document(client, stack, token, "after-rebuild.txt", data)["job_id"]
         job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
     assert job["state"] == "indexed"
     assert len(rows(stack, JOBS)) == len(projected) + 1
@@ -293,13 +289,9 @@ def test_rebuild_status_keeps_a_deleted_document_out(stack: Stack, jobs: dict[st
     pipeline topics, are not projected into the rebuilt tables (last: it deletes a document)."""
     token = stack.token("replay-tenant")
     with httpx.Client(timeout=30) as client:
-        response = client.post(
-            f"{stack.ingest_url}/v1/documents",
-            headers={"Authorization": f"Bearer {token}"},
-            files={"file": ("to-delete.txt", b"A document deleted before the rebuild.")},
-        )
-        assert response.status_code == 202, response.text
-        job_id, document_id = response.json()["job_id"], response.json()["document_id"]
+        data = b"A document deleted before the rebuild."
+        accepted = post_document(client, stack, token, "to-delete.txt", data)
+        job_id, document_id = accepted["job_id"], accepted["document_id"]
         job = wait_for_state(client, job_id, token, TERMINAL, status_url=stack.status_url)
         assert job["state"] == "indexed"
         deleted = client.delete(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from infra.local.scale import assignment, scale
 from infra.local.stack import Stack
 from schemas import topics
-from tests.fixtures.pipeline import TERMINAL, own_stack, wait_for_state
+from tests.fixtures.pipeline import TERMINAL, module_stack, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -38,18 +38,11 @@ def corpus() -> dict[str, bytes]:
     return files
 
 
-@pytest.fixture(scope="module")
-def stack(
-    private_kafka: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """One replica of each service on the module's own broker and database."""
-    with own_stack(
-        tmp_path_factory.mktemp("scaling"),
-        database_url,
-        database="scaling",
-        kafka_bootstrap=private_kafka,
-    ) as running:
-        yield running
+stack = module_stack(
+    "scaling",
+    "One replica of each service on the module's own broker and database.",
+    kafka="private_kafka",
+)
 
 
 def run_corpus(stack: Stack, tenant: str, midway: Callable[[], None] = lambda: None) -> None:

@@ -41,6 +41,16 @@ def _usage(pool: Pool, limits: TenantLimits, windows: Windows | None = None) -> 
     return PostgresTenantUsage(pool, limits, windows or Windows(), instance_ttl_s=TTL_S)
 
 
+async def _live_processes(
+    pools: tuple[Pool, Pool], limits: TenantLimits
+) -> tuple[PostgresTenantUsage, PostgresTenantUsage]:
+    """Two processes' usage (one per pool), holders "a" and "b", each having beaten once."""
+    first, second = (_usage(pool, limits) for pool in pools)
+    for usage, holder in ((first, "a"), (second, "b")):
+        await usage.beat(holder, {})
+    return first, second
+
+
 async def _admitted(usage: PostgresTenantUsage, tenant: str, holder: str) -> bool | LimitedError:
     try:
         return await usage.admit(tenant, holder)
@@ -100,9 +110,7 @@ async def test_concurrent_uploads_are_counted_over_live_processes(
     pools: tuple[Pool, Pool],
 ) -> None:
     limits = TenantLimits(concurrent_uploads=2)
-    first, second = (_usage(pool, limits) for pool in pools)
-    for usage, holder in ((first, "a"), (second, "b")):
-        await usage.beat(holder, {})
+    first, second = await _live_processes(pools, limits)
 
     assert await first.admit("acme", "a") is True
     assert await second.admit("acme", "b") is True
@@ -125,9 +133,7 @@ async def test_slots_are_taken_atomically_by_concurrent_processes(
     pools: tuple[Pool, Pool],
 ) -> None:
     limits = TenantLimits(concurrent_uploads=3)
-    first, second = (_usage(pool, limits) for pool in pools)
-    for usage, holder in ((first, "a"), (second, "b")):
-        await usage.beat(holder, {})
+    first, second = await _live_processes(pools, limits)
 
     replicas = ((first, "a"), (second, "b"))
     answers = await asyncio.gather(

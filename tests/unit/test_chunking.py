@@ -11,6 +11,7 @@ import pytest
 
 from services.common.embedding.tokenizing import WhitespaceTokenizer
 from services.embedder.core.chunking import Chunk, chunk_text
+from tests.fixtures.cases import Case, case_ids
 
 pytestmark = pytest.mark.unit
 
@@ -31,18 +32,14 @@ class Given:
     overlap_tokens: int = 32
 
 
-@dataclass(frozen=True)
-class Case:
-    description: str
-    given: Given
-    expected: list[str]
+Row = Case[Given, list[str]]
 
 
 def words(count: int, start: int = 0) -> str:
     return " ".join(f"w{i}" for i in range(start, start + count))
 
 
-CASES = [
+CASES: list[Row] = [
     Case("empty text gives no chunks", Given(""), []),
     Case("whitespace-only text gives no chunks", Given("  \n\n\t "), []),
     Case("short text is one chunk", Given("Hello world."), ["Hello world."]),
@@ -72,8 +69,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.description for case in CASES])
-def test_chunk_texts(case: Case) -> None:
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
+def test_chunk_texts(case: Row) -> None:
     given = case.given
     chunks = chunk_text(
         given.text, WORDS, max_tokens=given.max_tokens, overlap_tokens=given.overlap_tokens
@@ -95,7 +92,7 @@ PROSE = "\n\n".join(
     for p in range(60)
 )
 
-PROPERTY_CASES = [
+PROPERTY_CASES: list[Row] = [
     Case("prose, default budget", Given(PROSE), []),
     Case("prose, small budget", Given(PROSE, max_tokens=20, overlap_tokens=5), []),
     Case("prose, overlap near budget", Given(PROSE, max_tokens=12, overlap_tokens=11), []),
@@ -104,8 +101,8 @@ PROPERTY_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", PROPERTY_CASES, ids=[case.description for case in PROPERTY_CASES])
-def test_chunks_stay_in_budget_cover_the_text_and_map_back(case: Case) -> None:
+@pytest.mark.parametrize("case", PROPERTY_CASES, ids=case_ids(PROPERTY_CASES))
+def test_chunks_stay_in_budget_cover_the_text_and_map_back(case: Row) -> None:
     given = case.given
     spans = WORDS.token_spans(given.text)
     chunks = chunk_text(
@@ -136,7 +133,7 @@ def test_chunking_is_deterministic() -> None:
     assert all(isinstance(chunk, Chunk) for chunk in first)
 
 
-BAD_ARGUMENTS = [
+BAD_ARGUMENTS: list[Row] = [
     Case("max_tokens zero", Given("a b", max_tokens=0, overlap_tokens=0), ["max_tokens"]),
     Case("max_tokens negative", Given("a b", max_tokens=-3, overlap_tokens=0), ["max_tokens"]),
     Case("overlap equals max", Given("a b", max_tokens=8, overlap_tokens=8), ["overlap_tokens"]),
@@ -146,8 +143,8 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("case", BAD_ARGUMENTS, ids=[case.description for case in BAD_ARGUMENTS])
-def test_bad_arguments_are_rejected(case: Case) -> None:
+@pytest.mark.parametrize("case", BAD_ARGUMENTS, ids=case_ids(BAD_ARGUMENTS))
+def test_bad_arguments_are_rejected(case: Row) -> None:
     given = case.given
     with pytest.raises(ValueError, match=case.expected[0]):
         chunk_text(

@@ -8,92 +8,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.di import Provide
 from litestar.testing import TestClient
 
-from services.common.auth import Principal, TokenVerifier, issue_token
-from services.common.http import Check, create_app
-from services.ingest.api import upload_document
-from services.ingest.service import IngestService, UploadAccepted
+from services.common.auth import issue_token
+from tests.fixtures.apps import SECRET
+from tests.fixtures.ingest import AsgiUpload, RecordingIngest, ingest_app
 
 pytestmark = pytest.mark.unit
 
-SECRET = "unit-test-secret-that-is-long-enough-to-sign"
-BODY = (
-    b'--b\r\ncontent-disposition: form-data; name="file"; filename="tea.txt"\r\n'
-    b"content-type: text/plain\r\n\r\nSteep green tea for two minutes.\r\n--b--\r\n"
-)
 
-
-class RecordingIngest(IngestService):
-    """Accepts every upload and remembers it; no storage, no Kafka."""
-
-    def __init__(self) -> None:
-        self.accepted: list[tuple[str, bytes, str | bytes | None, str | None]] = []
-
-    async def accept(
-        self,
-        principal: Principal,
-        *,
-        data: bytes,
-        filename: str | None,
-        metadata_json: str | bytes | None,
-        idempotency_key: str | None,
-    ) -> UploadAccepted:
-        self.accepted.append((principal.tenant, data, metadata_json, idempotency_key))
-        return UploadAccepted(job_id="j1", document_id="d1", status="queued", links={})
-
-
-def _app(ingest: RecordingIngest) -> Litestar:
-    async def ready() -> dict[str, Check]:
-        return {}
-
-    return create_app(
-        "ingest",
-        ready,
-        [upload_document],
-        verifier=TokenVerifier(secret=SECRET, jwks=None),
-        dependencies={"ingest": Provide(lambda: ingest, sync_to_thread=False)},
-    )
-
-
-async def _post(app: Litestar, headers: dict[str, str]) -> tuple[int, bytes, int]:
+async def _post(ingest: RecordingIngest, headers: dict[str, str]) -> tuple[int, bytes, int]:
     """POST the multipart BODY straight through ASGI; (status, body, receive() calls)."""
-    reads = 0
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal reads
-        reads += 1
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/documents",
-        "raw_path": b"/v1/documents",
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 8000),
-        "headers": [
-            (b"content-type", b"multipart/form-data; boundary=b"),
-            (b"content-length", str(len(BODY)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in headers.items()),
-        ],
-        "state": {},
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], body, reads
+    upload = AsgiUpload(ingest_app(ingest), headers)
+    status, _, body = await upload.now()
+    return status, body, upload.reads
 
 
 def _bearer(*scopes: str) -> dict[str, str]:
@@ -113,7 +41,7 @@ def test_the_scope_is_checked_before_the_body_is_read(
     description: str, headers: dict[str, str], status: int
 ) -> None:
     ingest = RecordingIngest()
-    code, body, reads = asyncio.run(_post(_app(ingest), headers))
+    code, body, reads = asyncio.run(_post(ingest, headers))
 
     assert code == status, body
     if status == 202:
@@ -127,7 +55,7 @@ def test_the_scope_is_checked_before_the_body_is_read(
 
 @pytest.fixture
 def client() -> Iterator[TestClient[Any]]:
-    with TestClient(_app(RecordingIngest())) as test_client:
+    with TestClient(ingest_app(RecordingIngest())) as test_client:
         yield test_client
 
 

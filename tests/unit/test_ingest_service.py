@@ -10,9 +10,9 @@ from schemas.events import DocumentUploaded, Origin
 from services.common.auth import Principal
 from services.common.blobstore import sha256_hex
 from services.ingest.core.uploads import UploadRejectedError
-from services.ingest.relay import Deliveries
 from services.ingest.service import IngestService
 from tests.fixtures.fakes import MemoryUploadsStore, RecordingPublisher
+from tests.fixtures.ingest import memory_ingest
 
 pytestmark = pytest.mark.unit
 
@@ -23,14 +23,7 @@ TEXT = b"Photosynthesis turns light into chemical energy."
 
 def service() -> tuple[IngestService, MemoryUploadsStore, RecordingPublisher]:
     uploads, publisher = MemoryUploadsStore(), RecordingPublisher()
-    ingest = IngestService(
-        uploads=uploads,
-        deliveries=Deliveries(uploads=uploads, publisher=publisher, origin=ORIGIN),
-        holder="ingest-unit",
-        max_upload_bytes=1024,
-        status_base_url="http://status.test/",
-    )
-    return ingest, uploads, publisher
+    return memory_ingest(uploads, publisher), uploads, publisher
 
 
 async def accept(ingest: IngestService, data: bytes = TEXT, key: str | None = None) -> str:

@@ -27,18 +27,16 @@ from services.common.kafka.retry import Retrier
 from services.common.observe import ReadinessWatch
 from services.common.stage import StagePorts
 from services.ingest.core.uploads import UploadRejectedError
-from services.ingest.relay import Deliveries
-from services.ingest.service import IngestService
 from services.parser.core.errors import RESOURCE_LIMIT, ParseError
 from services.parser.core.routing import Router
 from services.parser.stage import ParseStage
 from tests.fixtures.fakes import (
     MemoryBlobStore,
-    MemoryUploadsStore,
     RecordingPublisher,
     ScriptedExtractor,
     upload,
 )
+from tests.fixtures.ingest import memory_ingest
 from tests.unit.test_embed_stage import harness
 
 pytestmark = pytest.mark.unit
@@ -111,23 +109,11 @@ async def test_readiness_self_checks_export_each_check_and_the_failures_in_a_row
 # --- uploads per tenant ---
 
 
-def _ingest(publisher: RecordingPublisher) -> IngestService:
-    uploads = MemoryUploadsStore()
-    origin = Origin(service="ingest", instance="unit")
-    return IngestService(
-        uploads=uploads,
-        deliveries=Deliveries(uploads=uploads, publisher=publisher, origin=origin),
-        holder="ingest-unit",
-        max_upload_bytes=64,
-        status_base_url="http://status.test",
-    )
-
-
 async def test_uploads_are_counted_per_tenant_by_outcome() -> None:
     tenant = "metrics-tenant"
     writer = Principal("w", tenant, frozenset({"documents:write"}))
     publisher = RecordingPublisher()
-    ingest = _ingest(publisher)
+    ingest = memory_ingest(publisher=publisher, max_upload_bytes=64)
 
     async def send(data: bytes) -> None:
         await ingest.accept(

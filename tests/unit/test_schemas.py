@@ -252,6 +252,21 @@ AFTER_UPLOAD: dict[str, Any] = {**ACME_JOB, "causation_id": UPLOAD_ID, "origin":
 JOB_3 = "0190a3c4-5b6d-7000-8000-000000000003"
 REPROCESS_JOB = "0190a3c4-5b6d-7000-8000-000000000005"
 SMALL_CHUNKS = VectorSetRef(embedding_model="all-MiniLM-L6-v2", chunk_tokens=128, chunk_overlap=16)
+REPROCESS: dict[str, Any] = {"tenant_id": "acme", "job_id": REPROCESS_JOB, "document_id": DOC_1}
+EMBEDDER_ORIGIN = Origin(service="embedder", instance="embedder-local")
+PARSED_V2: dict[str, Any] = {  # the third job's parsed text, as parser v2 writes it
+    "tenant_id": "acme",
+    "job_id": JOB_3,
+    "document_id": "7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
+    "trace_id": JOB_3,
+    "causation_id": "0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
+    "origin": PARSER_ORIGIN,
+    "text": TEXT,
+    "char_count": 11,
+    "source": BlobRef(sha256=SOURCE.sha256, size=4, media_type="application/pdf"),
+    "metadata": {"source": "crm"},
+    "layout": LAYOUT,
+}
 
 RECORDS: list[Case[str, AnyEvent]] = [
     Case(
@@ -325,19 +340,9 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f62",
             occurred_at=_at(2),
-            tenant_id="acme",
-            job_id=JOB_3,
-            document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
-            trace_id=JOB_3,
-            causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
-            origin=PARSER_ORIGIN,
-            text=TEXT,
             title="Photosynthesis",
             page_count=2,
-            char_count=11,
-            source=BlobRef(sha256=SOURCE.sha256, size=4, media_type="application/pdf"),
-            metadata={"source": "crm"},
-            layout=LAYOUT,
+            **PARSED_V2,
         ),
     ),
     Case(
@@ -346,20 +351,10 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
             occurred_at=_at(2),
-            tenant_id="acme",
-            job_id=JOB_3,
-            document_id="7d6c2a4e-3b1f-5c8d-9e0a-112233445568",
-            trace_id=JOB_3,
-            causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a6d",
-            origin=PARSER_ORIGIN,
-            text=TEXT,
             title="Annual Report",
             page_count=12,
-            char_count=11,
-            source=BlobRef(sha256=SOURCE.sha256, size=4, media_type="application/pdf"),
-            metadata={"source": "crm"},
-            layout=LAYOUT,
             parser="llamaparse",
+            **PARSED_V2,
         ),
     ),
     Case(
@@ -382,7 +377,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             occurred_at=_at(5),
             attempt=2,
             causation_id=PARSED_ID,
-            origin=Origin(service="embedder", instance="embedder-local"),
+            origin=EMBEDDER_ORIGIN,
             chunk_count=3,
             embedding_model="all-MiniLM-L6-v2",
             dimensions=384,
@@ -396,7 +391,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
             event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6072",
             occurred_at=_at(5),
             causation_id=PARSED_ID,
-            origin=Origin(service="embedder", instance="embedder-local"),
+            origin=EMBEDDER_ORIGIN,
             chunk_count=3,
             embedding_model="text-embedding-3-small",
             dimensions=1536,
@@ -449,9 +444,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentUploaded(
             event_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a70",
             occurred_at=_at(10),
-            tenant_id="acme",
-            job_id=REPROCESS_JOB,
-            document_id=DOC_1,
+            **REPROCESS,
             origin=Origin(service="status", instance="status-local"),
             blob=SOURCE,
             filename="test.txt",
@@ -464,9 +457,7 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentParsed(
             event_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
             occurred_at=_at(11),
-            tenant_id="acme",
-            job_id=REPROCESS_JOB,
-            document_id=DOC_1,
+            **REPROCESS,
             causation_id="0190a3c4-5b6d-7e8f-9a0b-1c2d3e4f5a70",
             origin=PARSER_ORIGIN,
             text=TEXT,
@@ -480,11 +471,9 @@ RECORDS: list[Case[str, AnyEvent]] = [
         DocumentIndexed(
             event_id="7c3a0b2e-4f5d-5e6c-8a1b-2c3d4e5f6072",
             occurred_at=_at(12),
-            tenant_id="acme",
-            job_id=REPROCESS_JOB,
-            document_id=DOC_1,
+            **REPROCESS,
             causation_id="6b2f9a1d-3e4c-5d5b-9f0a-1b2c3d4e5f64",
-            origin=Origin(service="embedder", instance="embedder-local"),
+            origin=EMBEDDER_ORIGIN,
             chunk_count=5,
             embedding_model="all-MiniLM-L6-v2",
             dimensions=384,
