@@ -9,6 +9,7 @@ import msgspec
 from services.common.settings import CommonSettings, CpuNice
 
 LLAMAPARSE_IN_FLIGHT = 8  # documents at once by default with LlamaParse on: they mostly wait
+IN_FLIGHT_PER_WORKER = 4  # documents at once per sandbox worker: reads, writes and acks overlap
 _PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
 
@@ -165,8 +166,10 @@ class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
         int,
         msgspec.Meta(
             ge=0,
-            description="Documents handled at once, each handed on as it finishes"
-            f" (0: SLUICE_PARSE_WORKERS, at least {LLAMAPARSE_IN_FLIGHT} with LlamaParse on)",
+            description="Documents handled at once, each handed on as it finishes (0:"
+            f" {IN_FLIGHT_PER_WORKER} per SLUICE_PARSE_WORKERS, at least {LLAMAPARSE_IN_FLIGHT}"
+            " with LlamaParse on); those beyond the workers wait for one (their time limit"
+            " starts when one takes them) while the others' reads, writes and sends run",
         ),
     ] = 0
 
@@ -175,6 +178,7 @@ class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
         """Documents the parser handles at once (SLUICE_PARSER_IN_FLIGHT, or its default)."""
         if self.parser_in_flight:
             return self.parser_in_flight
+        workers = IN_FLIGHT_PER_WORKER * self.parse_workers
         if self.llamaparse_enabled:
-            return max(self.parse_workers, LLAMAPARSE_IN_FLIGHT)
-        return self.parse_workers
+            return max(workers, LLAMAPARSE_IN_FLIGHT)
+        return workers
