@@ -196,8 +196,8 @@ def run(ctx: Context) -> Outcome:
         out.add(Row("pipeline (hashing) chunks", chunk_rates, "chunks/s"))
         for label, values in cpu_ms.items():
             out.add(Row(f"pipeline (hashing) CPU per document: {label}", values, "ms"))
-        total = [sum(run) for run in zip(*cpu_ms.values(), strict=True)]
-        out.add(Row("pipeline (hashing) CPU per document: all processes", total, "ms"))
+        every = [sum(run) for run in zip(*cpu_ms.values(), strict=True)]
+        out.add(Row("pipeline (hashing) CPU per document: all processes", every, "ms"))
         ctx.shared["pipeline_events_per_s"] = out.rows[1].median
         ctx.shared["pipeline_docs_per_s"] = out.rows[0].median
 
