@@ -8,6 +8,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import cpu
 from bench.corpus import corpus
 from bench.harness import bench_stack, upload_all, uploaded, wait_done, warm_up
 from bench.report import Context, Outcome, Row, log
@@ -163,16 +164,27 @@ def run(ctx: Context) -> Outcome:
         "provider: `hashing` — BENCHMARK-ONLY feature hashing, no model: what is left is"
         " Kafka + Postgres + parsing + chunking + the services"
     )
+    out.notes.append(
+        "CPU per document: user+system CPU of each process tree (the parser's sandbox workers,"
+        " Postgres's backends included) from /proc/<pid>/stat, from the first upload to the"
+        " last job indexed, divided by the documents"
+    )
     doc_rates: list[float] = []
     event_rates: list[float] = []
     chunk_rates: list[float] = []
+    cpu_ms: dict[str, list[float]] = {}
     with bench_stack("plumbing", HASHING) as stack:
         warm_up(stack, corpus(2, seed=1))
         for rep in range(repeats):
             tenant = f"plumb-{rep}-{uuid.uuid4().hex[:6]}"
             log(f"plumbing: pipeline run {rep + 1}/{repeats} ({count} documents)")
+            pids = stack.pids()
+            before = cpu.snapshot(pids, own="bench (uploads, waits)")
             started = asyncio.run(upload_all(stack.ingest_url, tenant, docs))
             done = wait_done(stack.database_url, tenant, count)
+            used = cpu.per_item(before, cpu.snapshot(pids, own="bench (uploads, waits)"), count)
+            for label, seconds in used.items():
+                cpu_ms.setdefault(label, []).append(seconds * 1000)
             wall = done.last_indexed - started
             doc_rates.append(done.indexed / wall)
             event_rates.append(done.events / wall)
@@ -182,6 +194,10 @@ def run(ctx: Context) -> Outcome:
         out.add(Row("pipeline (hashing) documents", doc_rates, "docs/s"))
         out.add(Row("pipeline (hashing) events projected", event_rates, "events/s"))
         out.add(Row("pipeline (hashing) chunks", chunk_rates, "chunks/s"))
+        for label, values in cpu_ms.items():
+            out.add(Row(f"pipeline (hashing) CPU per document: {label}", values, "ms"))
+        every = [sum(run) for run in zip(*cpu_ms.values(), strict=True)]
+        out.add(Row("pipeline (hashing) CPU per document: all processes", every, "ms"))
         ctx.shared["pipeline_events_per_s"] = out.rows[1].median
         ctx.shared["pipeline_docs_per_s"] = out.rows[0].median
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any, ClassVar
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor, OperationalError
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -54,6 +55,22 @@ def verb(query: Any) -> str:
     return first if first.isalpha() and len(first) <= 12 else "OTHER"
 
 
+async def check_lent(conn: AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it lends: a round trip only when the server spoke.
+
+    An idle connection's socket has nothing to read unless the server wrote first: a
+    termination (Postgres stopped or restarted, the backend killed), a closed socket, or a
+    notice. Only then does the check cost a round trip (`check_connection`), which fails on a
+    dead connection, so the pool discards it and lends another; a healthy idle connection
+    is lent without one (that round trip was one per statement batch in every service).
+    """
+    if conn.closed or conn.broken:
+        raise OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> Pool:
     """An open pool of autocommit-off connections returning dict rows.
 
@@ -67,7 +84,7 @@ async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> Poo
         name=name,
         open=False,
         kwargs={"row_factory": dict_row, "application_name": name, "cursor_factory": cursor},
-        check=AsyncConnectionPool.check_connection,
+        check=check_lent,
         reconnect_timeout=60,
     )
     await pool.open(wait=True, timeout=30)

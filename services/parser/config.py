@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from services.common.settings import CommonSettings, CpuNice, doc
 
 LLAMAPARSE_IN_FLIGHT = 8  # documents at once by default with LlamaParse on: they mostly wait
+IN_FLIGHT_PER_WORKER = 4  # documents at once per sandbox worker: reads, writes and acks overlap
 _PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
 
@@ -154,8 +155,10 @@ class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
     parser_in_flight: Annotated[
         int,
         doc(
-            "Documents handled at once, each handed on as it finishes"
-            f" (0: SLUICE_PARSE_WORKERS, at least {LLAMAPARSE_IN_FLIGHT} with LlamaParse on)",
+            "Documents handled at once, each handed on as it finishes (0:"
+            f" {IN_FLIGHT_PER_WORKER} per SLUICE_PARSE_WORKERS, at least {LLAMAPARSE_IN_FLIGHT}"
+            " with LlamaParse on); those beyond the workers wait for one (their time limit"
+            " starts when one takes them) while the others' reads, writes and sends run",
             ge=0,
         ),
     ] = 0
@@ -165,6 +168,7 @@ class ParserSettings(LlamaParseSettings, kw_only=True, frozen=True):
         """Documents the parser handles at once (SLUICE_PARSER_IN_FLIGHT, or its default)."""
         if self.parser_in_flight:
             return self.parser_in_flight
+        workers = IN_FLIGHT_PER_WORKER * self.parse_workers
         if self.llamaparse_enabled:
-            return max(self.parse_workers, LLAMAPARSE_IN_FLIGHT)
-        return self.parse_workers
+            return max(workers, LLAMAPARSE_IN_FLIGHT)
+        return workers

@@ -10,7 +10,7 @@ from services.parser.adapters.llamaparse import (
     LlamaParseOptions,
 )
 from services.parser.adapters.sandbox import ParserSandbox
-from services.parser.config import LLAMAPARSE_IN_FLIGHT, ParserSettings
+from services.parser.config import IN_FLIGHT_PER_WORKER, LLAMAPARSE_IN_FLIGHT, ParserSettings
 from services.parser.core.errors import LLAMAPARSE_UNAUTHORIZED, ProviderConfigurationError
 from services.parser.core.routing import LLAMAPARSE, LOCAL
 from services.parser.inject import llamaparse_options, router_for
@@ -49,9 +49,11 @@ def test_bad_llamaparse_settings_are_refused_at_start(
 
 
 def test_with_llamaparse_on_the_parser_handles_more_documents_at_once() -> None:
-    assert load_settings(ParserSettings, {"SLUICE_PARSE_WORKERS": "3"}).in_flight == 3
-    keyed = load_settings(ParserSettings, {**KEYED, "SLUICE_PARSE_WORKERS": "3"})
+    assert load_settings(ParserSettings, {"SLUICE_PARSE_WORKERS": "1"}).in_flight == 4
+    keyed = load_settings(ParserSettings, {**KEYED, "SLUICE_PARSE_WORKERS": "1"})
     assert keyed.in_flight == LLAMAPARSE_IN_FLIGHT
+    many = load_settings(ParserSettings, {**KEYED, "SLUICE_PARSE_WORKERS": "3"})
+    assert many.in_flight == 3 * IN_FLIGHT_PER_WORKER
     chosen = load_settings(ParserSettings, {**KEYED, "SLUICE_PARSER_IN_FLIGHT": "2"})
     assert chosen.in_flight == 2
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 import msgspec
+import numpy
 from psycopg import sql
 
 from services.common.db import Pool
@@ -44,8 +45,24 @@ class VectorSetGoneError(LookupError):
 
 
 def vector_literal(vector: Sequence[float]) -> str:
-    """pgvector's text form of `vector`."""
-    return "[" + ",".join(map(repr, vector)) + "]"
+    """pgvector's text form of `vector`, each value as the float4 pgvector stores.
+
+    Rounded to float4 first and written with 9 significant digits, which names that float4
+    exactly: the same stored vector as the float64 repr, at a third of the cost (the repr
+    of ~3,500 floats per document was a visible share of the embedder's CPU).
+    """
+    values = numpy.asarray(vector, dtype=numpy.float32).tolist()
+    template = _FORMATS.get(len(values)) or _format(len(values))
+    return template % tuple(values)
+
+
+_FORMATS: dict[int, str] = {}
+
+
+def _format(dimensions: int) -> str:
+    """The %-format of a vector of `dimensions` values (one per model: cached)."""
+    _FORMATS[dimensions] = "[" + ",".join(["%.9g"] * dimensions) + "]"
+    return _FORMATS[dimensions]
 
 
 def _upsert(table: str) -> sql.Composed:
