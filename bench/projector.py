@@ -40,9 +40,10 @@ def drain(tree: Path, bootstrap: str, db_url: str, total: int, profile: Path | N
     ) as process:
         spy = None
         if profile is not None:  # py-spy samples the drain until it exits
-            spy = subprocess.Popen(  # noqa: S603 - our own tool, our own child
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(process.pid)]
-                + ["--nonblocking", "-o", str(profile), "-f", "speedscope"],
+            py_spy = str(Path(sys.executable).parent / "py-spy")
+            options = ["--nonblocking", "-o", str(profile), "-f", "speedscope"]
+            spy = subprocess.Popen(
+                [py_spy, "record", "--pid", str(process.pid), *options],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
