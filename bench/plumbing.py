@@ -31,7 +31,7 @@ from services.common.kafka.records import Delivery, Position
 from services.status.adapters.projector import Projector
 from services.status.config import StatusSettings
 
-PROJECTOR_TARGET = 5000.0
+PROJECTOR_TARGET = 20_000.0
 HASHING = {"SLUICE_EMBEDDING_PROVIDER": "hashing"}
 
 

@@ -13,6 +13,7 @@ from services.status.core.projection import (
     TERMINAL,
     JobState,
     fields_of,
+    in_rounds,
     rank_of,
     state_of,
     timestamp_column,
@@ -197,3 +198,11 @@ def test_fields_of(case: Case[ev.AnyEvent, dict[str, Any]]) -> None:
 @pytest.mark.parametrize("state", list(JobState), ids=str)
 def test_every_state_has_a_timestamp_column(state: JobState) -> None:
     assert timestamp_column(state) == f"{state.value}_at"
+
+
+@pytest.mark.unit
+def test_in_rounds_puts_each_key_once_per_round_in_order() -> None:
+    rows = [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("c", 1), ("b", 2)]
+    rounds = in_rounds(rows, key=lambda row: row[0])
+    assert rounds == [[("a", 1), ("b", 1), ("c", 1)], [("a", 2), ("b", 2)], [("a", 3)]]
+    assert in_rounds([], key=str) == []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -18,6 +19,8 @@ from schemas.events import (
     Stage,
     StageStarted,
 )
+
+T = TypeVar("T")
 
 
 class JobState(StrEnum):
@@ -113,6 +116,20 @@ def fields_of(event: AnyEvent) -> dict[str, Any]:
                 "last_error_message": event.message,
             }
     return {}
+
+
+def in_rounds(rows: Iterable[T], key: Callable[[T], str]) -> list[list[T]]:
+    """`rows` split into rounds in which each key appears at most once: a key's n-th row goes
+    to round n, so applying the rounds one after another applies each key's rows in order."""
+    rounds: list[list[T]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        n = seen.get(key(row), 0)
+        seen[key(row)] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return rounds
 
 
 def timestamp_column(state: JobState) -> str:
