@@ -19,6 +19,7 @@ import msgspec
 
 from schemas import codec, topics
 from schemas.codec import EventDecodeError
+from services.common.kafka.admin import TopicSpec
 from services.pipestats.adapters.snapshots import Snapshots
 from services.pipestats.config import PipestatsSettings
 from services.pipestats.core.observe import TIMED, Observation, Timing, observations
@@ -26,6 +27,24 @@ from services.pipestats.core.windows import BUCKET_S, WINDOWS_S, Bucket, fold
 
 log = logging.getLogger(__name__)
 SEP = "\t"
+EXPIRES_S = max(WINDOWS_S) + 2 * BUCKET_S  # a bucket of `figures` is dropped this long after
+
+
+def changelog_topics(config: PipestatsSettings, replication: int) -> list[TopicSpec]:
+    """The tables' changelog topics, as faust names and configures them. pipestats creates
+    them before the worker starts: a changelog faust creates itself can be missing from its
+    metadata when its agent starts (a slow broker), and the agent then crashes on every record
+    with PartitionsMismatch ("the changelog topic has 0 partitions") and counts nothing."""
+    windowed = {"cleanup.policy": "compact,delete", "retention.ms": str(int(EXPIRES_S * 1000))}
+    return [
+        TopicSpec(
+            name=f"{config.pipestats_group}-{table}-changelog",
+            partitions=config.topic_partitions,
+            replication_factor=replication,
+            configs=configs,
+        )
+        for table, configs in (("figures", windowed), ("timings", {"cleanup.policy": "compact"}))
+    ]
 
 
 class Pipestats:
@@ -51,16 +70,14 @@ class Pipestats:
             web_in_thread=False,
         )
         inputs = self.app.topic(*topics.STATUS_TOPICS, partitions=config.topic_partitions)
-        self.figures = self.app.Table(
-            "figures", default=dict, key_serializer="raw", value_serializer="json"
-        ).tumbling(BUCKET_S, expires=max(WINDOWS_S) + 2 * BUCKET_S)
-        self.timings = self.app.Table(
-            "timings", default=dict, key_serializer="raw", value_serializer="json"
+        # keys and values go to the changelogs as JSON (faust's default for a table)
+        self.figures = self.app.Table("figures", default=dict).tumbling(
+            BUCKET_S, expires=max(WINDOWS_S) + 2 * BUCKET_S
         )
+        self.timings = self.app.Table("timings", default=dict)
         self.app.agent(inputs, name="observe")(self._observe)
         self.app.timer(config.pipestats_snapshot_s)(self._snapshot)
-        self.app.page("/health/ready")(self._ready)
-        self.app.page("/health/live")(self._live)
+        self._pages()
 
     async def _observe(self, stream: Any) -> None:
         async for value in stream:
@@ -79,7 +96,7 @@ class Pipestats:
     def _note(self, seen: Observation) -> None:
         if seen.kind == "failed":
             self._add(seen.stage, seen.tenant_id, Bucket(failed=1))
-            self.timings.pop(f"{seen.stage}{SEP}{seen.job_id}", None)
+            self._forget(f"{seen.stage}{SEP}{seen.job_id}")
             return
         if seen.kind == "done":
             self._add(seen.stage, seen.tenant_id, Bucket(done=1))
@@ -95,8 +112,12 @@ class Pipestats:
         if took is None:
             self.timings[key] = msgspec.to_builtins(timing)
             return
-        self.timings.pop(key, None)
+        self._forget(key)
         self._add(seen.stage, timing.tenant_id, Bucket(took=[took]))
+
+    def _forget(self, key: str) -> None:
+        if key in self.timings:  # a faust table's pop(key, default) raises KeyError all the same
+            del self.timings[key]
 
     def rows(self) -> list[tuple[str, str, float, Bucket]]:
         """Every bucket the figures table holds: (stage, tenant, start, bucket)."""
@@ -115,12 +136,17 @@ class Pipestats:
         else:
             self.snapshot_ok = True
 
-    async def _ready(self, web: Any, request: Any) -> Any:
-        ready = self.snapshot_ok
-        return web.json({"ready": ready}, status=200 if ready else 503)
+    def _pages(self) -> None:
+        """/health/ready (a snapshot was written last period) and /health/live; plain functions,
+        as faust makes each handler a view's method."""
 
-    async def _live(self, web: Any, request: Any) -> Any:
-        return web.json({"live": True})
+        @self.app.page("/health/ready")
+        async def ready(web: Any, request: Any) -> Any:
+            return web.json({"ready": self.snapshot_ok}, status=200 if self.snapshot_ok else 503)
+
+        @self.app.page("/health/live")
+        async def live(web: Any, request: Any) -> Any:
+            return web.json({"live": True})
 
     def worker(self) -> None:
         """Run the worker in this process until SIGTERM or SIGINT (exits the process)."""
