@@ -16,7 +16,7 @@ class PipestatsSettings(PipelineSettings, kw_only=True, frozen=True):
 
     pipestats_port: Annotated[
         int, msgspec.Meta(description="pipestats HTTP port (/health/ready, /health/live)")
-    ] = 8004
+    ] = 8005
     http_host: Annotated[str, msgspec.Meta(description="Address the HTTP server binds")] = (
         "127.0.0.1"
     )
