@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from infra.local.stack import Stack, StackConfig
+from infra.local.stack import Stack
 from schemas import topics
 from schemas.events import (
     AnyEvent,
@@ -28,6 +28,7 @@ from schemas.events import (
 )
 from services.common.kafka.admin import ensure_topics
 from services.common.kafka.producer import KafkaPublisher, make_producer
+from tests.fixtures.pipeline import own_stack
 
 pytestmark = pytest.mark.integration
 
@@ -36,23 +37,18 @@ EMBED_TOOK = [2.0, 2.0, 2.0]
 
 
 @pytest.fixture
-def pipestats(kafka_bootstrap: str, fresh_database: str, tmp_path: Path) -> Iterator[Stack]:
-    """pipestats alone (no pipeline service), snapshotting every second, on its own group."""
-    config = StackConfig.on_free_ports(
+def pipestats(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """pipestats alone (no pipeline service), snapshotting every second, on its own group and
+    database."""
+    with own_stack(
         tmp_path,
+        database_url,
+        database="pipestats",
         kafka_bootstrap=kafka_bootstrap,
-        database_url=fresh_database,
-        replicas={"pipestats": 1},
         env={"SLUICE_PIPESTATS_SNAPSHOT_S": "1"},
-        group_suffix=uuid.uuid4().hex[:8],
-        detach=False,
-    )
-    stack = Stack(config)
-    try:
-        stack.up()
+        replicas={"pipestats": 1},
+    ) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 def _envelope(tenant: str, job: str, at: datetime) -> dict[str, Any]:
