@@ -26,6 +26,7 @@ from services.embedder.config import EmbedderSettings  # noqa: E402
 from services.embedserver.config import EmbedServerSettings  # noqa: E402
 from services.ingest.config import IngestSettings  # noqa: E402
 from services.parser.config import ParserSettings  # noqa: E402
+from services.pipestats.config import PipestatsSettings  # noqa: E402
 from services.status.config import StatusSettings  # noqa: E402
 
 OUTPUT = REPO / "docs" / "configuration.md"
@@ -36,6 +37,7 @@ SERVICES: tuple[tuple[str, type[CommonSettings]], ...] = (
     ("status", StatusSettings),
     ("embedserver", EmbedServerSettings),
 )
+PIPELINE_ONLY: tuple[tuple[str, type[msgspec.Struct]], ...] = (("pipestats", PipestatsSettings),)
 
 # Variables read outside the settings classes (docs/variables.toml).
 VARIABLES = tomllib.loads((REPO / "docs" / "variables.toml").read_text())
@@ -134,6 +136,15 @@ def render() -> str:
         lines += [f"## {name}", ""]
         lines += [f"`{cls.__module__}.{cls.__name__}`: the common variables above, plus:", ""]
         lines += [*_table(cls, common), ""]
+    for name, only in PIPELINE_ONLY:
+        lines += [f"## {name}", ""]
+        lines += [
+            f"`{only.__module__}.{only.__name__}`: of the common variables above only Kafka,"
+            " Postgres, the groups, the topics' settings, `SLUICE_ENV`, `SLUICE_HTTP_HOST`,"
+            " `SLUICE_INSTANCE_ID` and `SLUICE_LOG_LEVEL`, plus:",
+            "",
+        ]
+        lines += [*_table(only, common), ""]
     lines += [PROVIDERS]
     lines += ["## Local stack (`sluice up` / `make up`)", ""]
     lines += ["Read by `infra/local/` (the stack, `sluice up`) and `services/cli/main.py`.", ""]

@@ -15,7 +15,7 @@ import msgspec
 from rich.console import Console
 
 from infra.local.scale import Held, LocalReplicas, assignment, partitions_text, scale
-from infra.local.stack import SERVICES, Stack, StackConfig, StackError
+from infra.local.stack import OPTIONAL, RUNNABLE, SERVICES, Stack, StackConfig, StackError
 
 if TYPE_CHECKING:  # a generic only to type checkers
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # a generic only to type checkers
 def _scale(text: str) -> tuple[str, int]:
     """`embedder=3` -> ("embedder", 3)."""
     name, _, count = text.partition("=")
-    if name not in SERVICES or not count.isdigit():
+    if name not in RUNNABLE or not count.isdigit():
         raise argparse.ArgumentTypeError(
-            f"{text!r}: expected SERVICE=N with SERVICE one of {', '.join(SERVICES)} and N >= 0"
+            f"{text!r}: expected SERVICE=N with SERVICE one of {', '.join(RUNNABLE)} and N >= 0"
         )
     return name, int(count)
 
@@ -136,7 +136,8 @@ def _ps(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode())
         return 0
-    for name in SERVICES:
+    optional = [name for name in OPTIONAL if any(row["service"] == name for row in rows)]
+    for name in (*SERVICES, *optional):  # an optional service is listed when it runs
         mine = [row for row in rows if row["service"] == name]
         for row in mine:
             line = f"{row['replica']:<11} running pid {row['pid']} port {row['port']}"

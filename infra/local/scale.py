@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from infra.local.stack import STOP_TIMEOUT_S, Replica, Stack, StackError
-from infra.local.stack_config import CONSUMERS, SERVICES, STATE_FILE, StackConfig
+from infra.local.stack_config import CONSUMERS, RUNNABLE, STATE_FILE, StackConfig
 
 
 class Held(msgspec.Struct, frozen=True):
@@ -74,8 +74,8 @@ def scale(
     free index) and stop the surplus (highest index first) with SIGTERM, so each finishes its
     work, commits and leaves its group; wait until the new ones are ready; return them."""
     for service in counts:
-        if service not in SERVICES:
-            raise StackError(f"no service {service!r}; one of {', '.join(SERVICES)}")
+        if service not in RUNNABLE:
+            raise StackError(f"no service {service!r}; one of {', '.join(RUNNABLE)}")
     surplus: list[Replica] = []
     for service, wanted in counts.items():
         running = sorted(stack.replicas(service), key=lambda r: r.index)

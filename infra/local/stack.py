@@ -26,7 +26,10 @@ from infra.local.postgres import PostgresRunner, create_database, with_database
 from infra.local.stack_config import (
     CONSUMERS,
     DEFAULT_PORTS,
+    GROUPS,
     LABEL,
+    OPTIONAL,
+    RUNNABLE,
     SERVICES,
     STATE_FILE,
     StackConfig,
@@ -38,6 +41,8 @@ from services.common.settings import DEV_JWT_SECRET
 __all__ = [
     "CONSUMERS",
     "DEFAULT_PORTS",
+    "OPTIONAL",
+    "RUNNABLE",
     "SERVICES",
     "Replica",
     "Stack",
@@ -152,7 +157,7 @@ class Stack:
         )
         if self.config.group_suffix:
             suffix = self.config.group_suffix
-            env.update({f"SLUICE_{n.upper()}_GROUP": f"sluice-{n}-{suffix}" for n in CONSUMERS})
+            env.update({f"SLUICE_{n.upper()}_GROUP": f"sluice-{n}-{suffix}" for n in GROUPS})
         env.update(self.config.env)
         env[f"SLUICE_{service.upper()}_PORT"] = str(port or self.config.ports[service])
         return env
@@ -228,7 +233,7 @@ class Stack:
             runner.wait_ready(timeout=120)
         if self.config.database:
             create_database(self.database_url, self.config.database)
-        for service in SERVICES:
+        for service in RUNNABLE:
             running = {replica.index for replica in self.replicas(service)}
             for index in range(1, self.config.replicas.get(service, 0) + 1):
                 if index not in running:
@@ -249,8 +254,8 @@ class Stack:
     ) -> Replica:
         """Start a replica of `service` (the lowest free index unless given; the service's
         port for the first, a free one for the others) and wait until it is ready."""
-        if service not in SERVICES:
-            raise StackError(f"no service {service!r}; one of {', '.join(SERVICES)}")
+        if service not in RUNNABLE:
+            raise StackError(f"no service {service!r}; one of {', '.join(RUNNABLE)}")
         taken = {replica.index: replica for replica in self.replicas(service)}
         if index is None:
             index = next(i for i in itertools.count(1) if i not in taken)
@@ -349,7 +354,7 @@ class Stack:
         self, timeout: float = STOP_TIMEOUT_S, out: Callable[[str], None] = _quiet
     ) -> None:
         """Stop every replica gracefully, all at once; Kafka and Postgres go on."""
-        order = {name: i for i, name in enumerate(reversed(SERVICES))}
+        order = {name: i for i, name in enumerate(reversed(RUNNABLE))}
         live = sorted(self.replicas(), key=lambda r: (order[r.service], r.index))
         self.stop_replicas(live, timeout, out)
         for _, _, path in self._pid_files():  # stale files of replicas that died on their own

@@ -14,11 +14,16 @@ import msgspec
 from infra.local import REPO_ROOT
 from infra.local.ports import free_port
 
-SERVICES = ("status", "parser", "embedder", "ingest")
+SERVICES = ("status", "parser", "embedder", "ingest")  # the pipeline: one replica each by default
+OPTIONAL = ("pipestats",)  # run when asked for (`replicas={"pipestats": 1}`, `--scale`)
+RUNNABLE = (*SERVICES, *OPTIONAL)
 CONSUMERS = ("status", "parser", "embedder")  # each reads in a group: SLUICE_<NAME>_GROUP
+GROUPS = (*CONSUMERS, "pipestats")  # pipestats's faust app id is its group too
 DEFAULT_PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003}
+DEFAULT_PORTS |= {"pipestats": 8005}  # 8004: the embedding server
+DEFAULT_REPLICAS = {name: 0 if name in OPTIONAL else 1 for name in RUNNABLE}
 STATE_FILE = "stack.json"  # the running stack's configuration, for later commands
-LABEL = re.compile(rf"^({'|'.join(SERVICES)})(?:-(\d+))?$")
+LABEL = re.compile(rf"^({'|'.join(RUNNABLE)})(?:-(\d+))?$")
 
 
 def label_of(service: str, index: int) -> str:
@@ -39,7 +44,7 @@ class StackConfig:
     database_url: str | None = None  # an existing Postgres; None: run our own on postgres_port
     database: str | None = None  # a database of our own on that server, created by `up`
     env: Mapping[str, str] = field(default_factory=dict)  # overrides for every service
-    replicas: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 1))
+    replicas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_REPLICAS))
     group_suffix: str = ""  # appended to each consumer group: stacks on one broker never share
     detach: bool = True  # processes outlive the caller (`sluice up`), else die with it
 
@@ -49,7 +54,7 @@ class StackConfig:
         `options` name existing ones)."""
         return cls(
             run_dir=run_dir,
-            ports={name: free_port() for name in SERVICES},
+            ports={name: free_port() for name in RUNNABLE},
             kafka_port=free_port(),
             kafka_controller_port=free_port(),
             postgres_port=free_port(),

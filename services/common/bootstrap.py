@@ -13,7 +13,7 @@ from schemas.events import Origin
 from services.common.db import Pool, migrate, open_pool
 from services.common.kafka.admin import development_topics, missing_topics, refuse_missing
 from services.common.kafka.producer import KafkaPublisher, make_producer
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, PipelineSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,7 +45,7 @@ async def with_retries(what: str, action: Callable[[], Awaitable[T]], limit_s: f
             delay = min(delay * 2, 5.0)
 
 
-async def prepare_topics(config: CommonSettings) -> None:
+async def prepare_topics(config: PipelineSettings) -> None:
     """Development: create missing topics. Otherwise: TopicsMissingError (no retry) when any
     is missing, naming `sluice topics create`: a production topic is created on purpose."""
     bootstrap = config.kafka_bootstrap

@@ -24,6 +24,14 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
             gt=0,
         ),
     ] = 60.0
+    pipeline_windows_max_age_s: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="GET /v1/pipeline: pipestats's windows older than this are unknown"
+            " (pipestats stopped or cannot write)",
+        ),
+    ] = 30.0
     embedding_provider: Annotated[
         str,
         doc("Embeds search queries; must match the embedder's: local | openai | hashing"),

@@ -72,7 +72,8 @@ class StageView(msgspec.Struct, frozen=True, kw_only=True):
     instances: list[Instance]
     dlq_depth: int
     oldest_unfinished: OldestJob | None
-    windows: list[Window]
+    windows: list[Window]  # 60 s and 300 s, from pipestats; empty while its snapshot is unknown
+    tenant_windows: dict[str, list[Window]] = {}  # the same per tenant that had work in them
 
 
 class PipelineView(msgspec.Struct, frozen=True):
@@ -81,6 +82,7 @@ class PipelineView(msgspec.Struct, frozen=True):
     sampled_at: datetime
     stall_s: float
     stages: list[StageView]
+    windows_at: datetime | None = None  # when pipestats took the windows; None: unknown
 
 
 class PipelineUnavailableError(Exception):
@@ -160,6 +162,7 @@ class PipelineWatch:
         if self.sampled_at is None or loop.time() - self.sampled_at > 2 * self.sample_s:
             await self.sample()
         now = loop.time()
+        windows = await self.figures.windows()
         stages = []
         for stage in self.stages:
             sample, progress = self.samples[stage.name], self.progress[stage.name]
@@ -177,10 +180,11 @@ class PipelineWatch:
                     instances=sample.instances,
                     dlq_depth=sample.dlq_depth,
                     oldest_unfinished=await self.figures.oldest_unfinished(stage.name),
-                    windows=await self.figures.windows(stage.name),
+                    windows=windows.of(stage.name),
+                    tenant_windows=windows.tenants.get(stage.name, {}),
                 )
             )
-        return PipelineView(datetime.now(UTC), self.stall_s, stages)
+        return PipelineView(datetime.now(UTC), self.stall_s, stages, windows.taken_at)
 
 
 class PipelineController(Controller):

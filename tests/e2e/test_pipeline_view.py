@@ -1,6 +1,7 @@
 """GET /v1/pipeline on the real stack, each verdict made true: ok (idle, all instances in their
 groups), down (the parser stopped), waiting then stuck (the embedder blocked on a provider that
-never answers), and ok again once the embedder is restored and the document indexed."""
+never answers), and ok again once the embedder is restored and the document indexed; the
+windows come from pipestats (per stage and per tenant), and are unknown while it is away."""
 
 from __future__ import annotations
 
@@ -31,24 +32,33 @@ ENV = {
     "SLUICE_EMBEDDING_PROVIDER": "hashing",
     "SLUICE_PIPELINE_SAMPLE_S": "0.5",
     "SLUICE_PIPELINE_STALL_S": str(STALL_S),
+    "SLUICE_PIPESTATS_SNAPSHOT_S": "1",
+    "SLUICE_PIPELINE_WINDOWS_MAX_AGE_S": "4",
 }
 
 
 stack = module_stack(
     "pipeview",
-    "The four services, sampling Kafka every 0.5 s, on their own groups and database.",
+    "The four services and pipestats, sampling Kafka every 0.5 s, on their own groups and"
+    " database.",
     env=ENV,
     group_suffix=RUN,
+    replicas={"ingest": 1, "parser": 1, "embedder": 1, "status": 1, "pipestats": 1},
 )
 
 
-def _view(stack: Stack) -> dict[str, dict[str, Any]]:
+def _whole_view(stack: Stack) -> dict[str, Any]:
     token = stack.token("ops", scopes=(ADMIN_PIPELINE,))
     response = httpx.get(
         f"{stack.status_url}/v1/pipeline", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     assert response.status_code == 200, response.text
-    return {stage["stage"]: stage for stage in response.json()["stages"]}
+    view: dict[str, Any] = response.json()
+    return view
+
+
+def _view(stack: Stack) -> dict[str, dict[str, Any]]:
+    return {stage["stage"]: stage for stage in _whole_view(stack)["stages"]}
 
 
 def _until(
@@ -110,13 +120,30 @@ def test_an_idle_pipeline_is_ok_with_every_partition_assigned(stack: Stack) -> N
     job_id = _upload(stack, tenant)
     with httpx.Client(base_url=stack.status_url, timeout=30) as client:
         wait_for_state(client, job_id, stack.token(tenant), {"indexed"})
-    view = _until(stack, lambda v: v["embed"]["windows"][0]["done"] >= 1)
+    view = _until(stack, lambda v: tenant in v["embed"]["tenant_windows"])
     for name in ("parse", "embed"):
         minute, five = view[name]["windows"]
         assert (minute["seconds"], five["seconds"]) == (60, 300)
         assert minute["done"] >= 1 and 0 <= minute["failure_rate"] < 1, view[name]
         assert minute["p95_stage_s"] is not None and minute["p95_stage_s"] >= 0, view[name]
+        mine, _ = view[name]["tenant_windows"][tenant]
+        assert (mine["done"], mine["failed"]) == (1, 0), view[name]
+        assert mine["p95_stage_s"] is not None, view[name]
     assert view["parse"]["oldest_unfinished"] is None
+
+
+def test_the_windows_are_unknown_while_pipestats_is_away(stack: Stack) -> None:
+    assert _whole_view(stack)["windows_at"] is not None
+    stack.stop("pipestats")
+    try:
+        deadline = time.monotonic() + 60
+        while (view := _whole_view(stack))["windows_at"] is not None:
+            assert time.monotonic() < deadline, view
+            time.sleep(0.5)
+        assert all(s["windows"] == [] and s["tenant_windows"] == {} for s in view["stages"])
+    finally:
+        stack.start("pipestats")
+    _until(stack, lambda v: len(v["parse"]["windows"]) == 2)
 
 
 def test_a_stopped_stage_is_down_and_ok_when_it_is_back(stack: Stack) -> None:

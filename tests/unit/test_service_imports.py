@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
-PIPELINE = ("ingest", "parser", "embedder", "status")
+PIPELINE = ("ingest", "parser", "embedder", "status", "pipestats")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,34 +1,30 @@
-"""Windowed stage figures and the oldest unfinished job, from the jobs projection in Postgres.
+"""The pipeline view's windows and oldest unfinished job, from Postgres.
 
-A stage's window counts the jobs that finished it (parse: `parsed_at`, embed: `indexed_at`)
-or failed in it (`failed_at` with `error_stage`) within the last 1 or 5 minutes, and takes the
-95th percentile of its stage time (`parsed_at - parsing_at`, `indexed_at - embedding_at`).
-Such a job changed within the window (its state moved when that event, or a later one, was
-projected), so the jobs looked at are those of `job_changes` in the window (by `changed_at`).
+The windows (1 and 5 minutes, per stage and per stage and tenant) are pipestats's snapshot
+(`pipeline_windows`, written by `services/pipestats`, a faust-streaming worker); a snapshot
+older than `max_age_s`, or none, leaves them unknown. The oldest unfinished job comes from the
+jobs projection.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from services.common.db import Pool
 
-WINDOWS_S = (60, 300)
-# stage -> (the column it ends with, the column it starts with, its unfinished states)
-STAGE_COLUMNS = {
-    "parse": ("parsed_at", "parsing_at", ("queued", "parsing")),
-    "embed": ("indexed_at", "embedding_at", ("parsed", "embedding")),
-}
+WINDOWS_S = (60, 300)  # pipestats's windows (services/pipestats/core/windows.py)
+# stage -> its unfinished states
+UNFINISHED = {"parse": ("queued", "parsing"), "embed": ("parsed", "embedding")}
+ALL_TENANTS = ""  # pipestats's tenant of a stage's row over every tenant
 
 
 class Window(msgspec.Struct, frozen=True, kw_only=True):
     """A stage over the last `seconds`."""
 
     seconds: int
-    done: int  # jobs that finished the stage (project: job changes recorded)
+    done: int  # jobs that finished the stage (project: events on its topics)
     failed: int
     throughput_per_s: float
     failure_rate: float | None  # failed / (done + failed); None when neither happened
@@ -57,51 +53,59 @@ def _window(seconds: int, done: int, failed: int, p95: float | None) -> Window:
     )
 
 
+class Windows(msgspec.Struct, frozen=True):
+    """pipestats's latest snapshot: when it was taken, each stage's windows, and each stage's
+    windows per tenant."""
+
+    taken_at: datetime | None = None  # None: no snapshot younger than the limit
+    stages: dict[str, list[Window]] = msgspec.field(default_factory=dict)
+    tenants: dict[str, dict[str, list[Window]]] = msgspec.field(default_factory=dict)
+
+    def of(self, stage: str) -> list[Window]:
+        """The stage's windows: zeros when the snapshot has none of it, none without one."""
+        if self.taken_at is None:
+            return []
+        return self.stages.get(stage) or [_window(s, 0, 0, None) for s in WINDOWS_S]
+
+
 class Figures:
-    """Reads the projection for the pipeline view."""
+    """Reads the snapshot and the projection for the pipeline view."""
 
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
+    def __init__(self, pool: Pool, *, max_age_s: float) -> None:
+        self.pool, self.max_age_s = pool, max_age_s
 
-    async def windows(self, stage: str) -> list[Window]:
-        """The stage's figures over each of WINDOWS_S."""
-        found = []
+    async def windows(self) -> Windows:
+        """The latest snapshot, if pipestats took one within `max_age_s`."""
         async with self.pool.connection() as conn:
-            for seconds in WINDOWS_S:
-                row = await conn.execute(*self._query(stage, seconds))
-                got: dict[str, Any] | None = await row.fetchone()
-                got = got or {"done": 0, "failed": 0, "p95": None}
-                found.append(_window(seconds, got["done"], got["failed"], got["p95"]))
-        return found
-
-    @staticmethod
-    def _query(stage: str, seconds: int) -> tuple[str, tuple[Any, ...]]:
-        window = "now() - make_interval(secs => %s)"
-        if stage not in STAGE_COLUMNS:  # the projector: job changes it recorded
-            return (
-                "SELECT count(*) AS done, 0 AS failed, NULL::float AS p95 FROM job_changes"
-                f" WHERE changed_at > {window}",
-                (seconds,),
+            cur = await conn.execute(
+                "SELECT taken_at FROM pipeline_snapshot"
+                " WHERE taken_at > now() - make_interval(secs => %s)",
+                (self.max_age_s,),
             )
-        end, start, _ = STAGE_COLUMNS[stage]
-        took = f"extract(epoch FROM j.{end} - j.{start})"
-        return (
-            "WITH recent AS (SELECT DISTINCT job_id FROM job_changes"
-            f"  WHERE changed_at > {window})"
-            f" SELECT count(*) FILTER (WHERE j.{end} > {window}) AS done,"
-            f" count(*) FILTER (WHERE j.failed_at > {window} AND j.error_stage = %s) AS failed,"
-            f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {took})"
-            f"  FILTER (WHERE j.{end} > {window} AND j.{start} IS NOT NULL) AS p95"
-            " FROM recent r JOIN jobs j ON j.job_id = r.job_id",
-            (seconds, seconds, seconds, stage, seconds),
-        )
+            stamp = await cur.fetchone()
+            if stamp is None:
+                return Windows()
+            cur = await conn.execute(
+                "SELECT stage, tenant_id, seconds, done, failed, p95_stage_s"
+                " FROM pipeline_windows ORDER BY stage, tenant_id, seconds"
+            )
+            rows = await cur.fetchall()
+        found = Windows(stamp["taken_at"])
+        for row in rows:
+            window = _window(row["seconds"], row["done"], row["failed"], row["p95_stage_s"])
+            if row["tenant_id"] == ALL_TENANTS:
+                found.stages.setdefault(row["stage"], []).append(window)
+            else:
+                by_tenant = found.tenants.setdefault(row["stage"], {})
+                by_tenant.setdefault(row["tenant_id"], []).append(window)
+        return found
 
     async def oldest_unfinished(self, stage: str) -> OldestJob | None:
         """The oldest job (by upload) still waiting for or in `stage`; None for project."""
-        if stage not in STAGE_COLUMNS:
+        if stage not in UNFINISHED:
             return None
         # literal states (ours, not input): the planner then proves the partial index applies
-        states = ", ".join(f"'{state}'" for state in STAGE_COLUMNS[stage][2])
+        states = ", ".join(f"'{state}'" for state in UNFINISHED[stage])
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT job_id, tenant_id, state, COALESCE(parsed_at, queued_at, updated_at)"

@@ -1,0 +1,5 @@
+"""`python -m services.pipestats`."""
+
+from services.pipestats.main import run
+
+run()

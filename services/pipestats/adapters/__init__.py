@@ -1,0 +1,1 @@
+"""Where pipestats writes its snapshots."""

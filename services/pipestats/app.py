@@ -1,0 +1,153 @@
+"""The faust app: an agent over the status topics, a windowed table of stage figures, a table of
+job timings, a timer that writes the windows to Postgres, and the health pages.
+
+`figures` is a tumbling table of BUCKET_S-second windows (by the records' timestamps), keyed
+"stage<TAB>tenant", each value a `Bucket`; `timings` holds, per "stage<TAB>job", the stage's
+start or end until the other half arrives. Both are faust tables with changelog topics, so a
+restarted worker recovers them. Run as one instance: a second would hold half the partitions,
+and its snapshot would overwrite the first's with half the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+import msgspec
+
+from schemas import codec, topics
+from schemas.codec import EventDecodeError
+from services.common.kafka.admin import TopicSpec
+from services.pipestats.adapters.snapshots import Snapshots
+from services.pipestats.config import PipestatsSettings
+from services.pipestats.core.observe import TIMED, Observation, Timing, observations
+from services.pipestats.core.windows import BUCKET_S, WINDOWS_S, Bucket, fold
+
+log = logging.getLogger(__name__)
+SEP = "\t"
+EXPIRES_S = max(WINDOWS_S) + 2 * BUCKET_S  # a bucket of `figures` is dropped this long after
+
+
+def changelog_topics(config: PipestatsSettings, replication: int) -> list[TopicSpec]:
+    """The tables' changelog topics, as faust names and configures them. pipestats creates
+    them before the worker starts: a changelog faust creates itself can be missing from its
+    metadata when its agent starts (a slow broker), and the agent then crashes on every record
+    with PartitionsMismatch ("the changelog topic has 0 partitions") and counts nothing."""
+    windowed = {"cleanup.policy": "compact,delete", "retention.ms": str(int(EXPIRES_S * 1000))}
+    return [
+        TopicSpec(
+            name=f"{config.pipestats_group}-{table}-changelog",
+            partitions=config.topic_partitions,
+            replication_factor=replication,
+            configs=configs,
+        )
+        for table, configs in (("figures", windowed), ("timings", {"cleanup.policy": "compact"}))
+    ]
+
+
+class Pipestats:
+    """The app and its state: build with settings, then `worker()` runs it."""
+
+    def __init__(self, config: PipestatsSettings, instance: str) -> None:
+        self.config = config
+        self.snapshots = Snapshots(config.database_url, instance)
+        self.snapshot_ok = False
+        self.app = faust.App(
+            config.pipestats_group,
+            broker=f"kafka://{config.kafka_bootstrap}",
+            value_serializer="raw",
+            key_serializer="raw",
+            topic_partitions=config.topic_partitions,
+            topic_replication_factor=config.topic_replication_factor,
+            consumer_auto_offset_reset="earliest",
+            store="memory://",
+            web_enabled=True,
+            web_host=config.http_host,
+            web_bind=config.http_host,
+            web_port=config.pipestats_port,
+            web_in_thread=False,
+        )
+        inputs = self.app.topic(*topics.STATUS_TOPICS, partitions=config.topic_partitions)
+        # keys and values go to the changelogs as JSON (faust's default for a table)
+        self.figures = self.app.Table("figures", default=dict).tumbling(
+            BUCKET_S, expires=max(WINDOWS_S) + 2 * BUCKET_S
+        )
+        self.timings = self.app.Table("timings", default=dict)
+        self.app.agent(inputs, name="observe")(self._observe)
+        self.app.timer(config.pipestats_snapshot_s)(self._snapshot)
+        self._pages()
+
+    async def _observe(self, stream: Any) -> None:
+        async for value in stream:
+            try:
+                event = codec.decode(value)
+            except EventDecodeError:
+                continue  # the projector dead-letters it; it is no stage's work
+            for seen in observations(event):
+                self._note(seen)
+
+    def _add(self, stage: str, tenant: str, bucket: Bucket) -> None:
+        key = f"{stage}{SEP}{tenant}"
+        now = msgspec.convert(self.figures[key].current(), Bucket)
+        self.figures[key] = msgspec.to_builtins(now.merged(bucket))
+
+    def _note(self, seen: Observation) -> None:
+        if seen.kind == "failed":
+            self._add(seen.stage, seen.tenant_id, Bucket(failed=1))
+            self._forget(f"{seen.stage}{SEP}{seen.job_id}")
+            return
+        if seen.kind == "done":
+            self._add(seen.stage, seen.tenant_id, Bucket(done=1))
+        if seen.stage not in TIMED:
+            return
+        key = f"{seen.stage}{SEP}{seen.job_id}"
+        timing = msgspec.convert(self.timings.get(key) or {}, Timing)
+        if seen.kind == "start":
+            timing.start = seen.at
+        else:
+            timing.end, timing.tenant_id = seen.at, seen.tenant_id
+        took = timing.took()
+        if took is None:
+            self.timings[key] = msgspec.to_builtins(timing)
+            return
+        self._forget(key)
+        self._add(seen.stage, timing.tenant_id, Bucket(took=[took]))
+
+    def _forget(self, key: str) -> None:
+        if key in self.timings:  # a faust table's pop(key, default) raises KeyError all the same
+            del self.timings[key]
+
+    def rows(self) -> list[tuple[str, str, float, Bucket]]:
+        """Every bucket the figures table holds: (stage, tenant, start, bucket)."""
+        found = []
+        for (key, (start, _end)), value in list(self.figures.table.data.items()):
+            stage, _, tenant = str(key).partition(SEP)
+            found.append((stage, tenant, float(start), msgspec.convert(value, Bucket)))
+        return found
+
+    async def _snapshot(self) -> None:
+        try:
+            await self.snapshots.write(fold(self.rows(), time.time()))
+        except Exception:  # Postgres away: keep counting, try again next period
+            log.exception("pipestats snapshot failed")
+            self.snapshot_ok = False
+        else:
+            self.snapshot_ok = True
+
+    def _pages(self) -> None:
+        """/health/ready (a snapshot was written last period) and /health/live; plain functions,
+        as faust makes each handler a view's method."""
+
+        @self.app.page("/health/ready")
+        async def ready(web: Any, request: Any) -> Any:
+            return web.json({"ready": self.snapshot_ok}, status=200 if self.snapshot_ok else 503)
+
+        @self.app.page("/health/live")
+        async def live(web: Any, request: Any) -> Any:
+            return web.json({"live": True})
+
+    def worker(self) -> None:
+        """Run the worker in this process until SIGTERM or SIGINT (exits the process)."""
+        faust.Worker(self.app, loglevel=self.config.log_level).execute_from_commandline()

@@ -1,0 +1,1 @@
+"""What pipestats computes, without faust, Kafka or SQL."""
