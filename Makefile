@@ -14,6 +14,9 @@ KUBECONFORM_VERSION := v0.8.0
 COMPOSE_GO_VERSION := v2.16.2
 FLAGGER_VERSION := v1.36.1
 PYTEST_ARGS ?=
+# pipestats's stream processor, installed without its dependencies: its click pin conflicts
+# with huggingface-hub's, and the `pipestats` extra lists the ones it runs with (pyproject.toml).
+FAUST := faust-streaming==0.15.3
 # The local stack's commands (`sluice up|down|ps|scale|demo` once installed), run from this checkout.
 LOCAL := $(BIN)/python -m infra.local.cli
 # Replicas per service for `make up` / `make scale` (e.g. PARSERS=2 EMBEDDERS=3); unset: 1 each.
@@ -27,7 +30,8 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,local]'
+	$(BIN)/python -m pip install -q -e '.[dev,local,pipestats]'
+	$(BIN)/python -m pip install -q --no-deps '$(FAUST)'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(KAFKA_JARS): infra/kafka/pom.xml | $(STAMP)

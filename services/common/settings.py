@@ -124,7 +124,21 @@ class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):
         }
 
 
-class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
+class ProcessSettings(PipelineSettings, kw_only=True, frozen=True):
+    """What every process of the pipeline reads besides the pipeline's: its name, log level and
+    the address its HTTP server binds."""
+
+    log_level: Annotated[str, doc("Log level")] = "INFO"
+    http_host: Annotated[str, doc("Address the HTTP server binds")] = "127.0.0.1"
+    instance_id: Annotated[str, doc("This replica's name")] = ""
+
+    @property
+    def instance(self) -> str:
+        """A stable name for this process in logs and events."""
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class CommonSettings(ProcessSettings, kw_only=True, frozen=True):
     """Settings every service reads."""
 
     jwt_secret: Annotated[
@@ -208,9 +222,6 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
             gt=0,
         ),
     ] = 30.0
-    log_level: Annotated[str, doc("Log level")] = "INFO"
-    http_host: Annotated[str, doc("Address the HTTP server binds")] = "127.0.0.1"
-    instance_id: Annotated[str, doc("This replica's name")] = ""
     db_pool_size: Annotated[int, doc("Max Postgres connections per process")] = 8
 
     def __post_init__(self) -> None:
@@ -228,11 +239,6 @@ class CommonSettings(PipelineSettings, kw_only=True, frozen=True):
                 )
         if self.env == "production":
             refuse_insecure_production(self)
-
-    @property
-    def instance(self) -> str:
-        """A stable name for this process in logs and events."""
-        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def hs256_secret(self) -> str | None:

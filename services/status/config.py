@@ -26,10 +26,10 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
     ] = 60.0
     pipeline_windows_max_age_s: Annotated[
         float,
-        msgspec.Meta(
-            gt=0,
-            description="GET /v1/pipeline: pipestats's windows older than this are unknown"
+        doc(
+            "GET /v1/pipeline: pipestats's windows older than this are unknown"
             " (pipestats stopped or cannot write)",
+            gt=0,
         ),
     ] = 30.0
     embedding_provider: Annotated[
