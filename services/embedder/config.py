@@ -19,7 +19,10 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
     embedder_port: Annotated[int, msgspec.Meta(description="Embedder health/metrics port")] = 8003
     embedding_batch_size: Annotated[int, msgspec.Meta(description="Texts per model call")] = 32
     embedding_threads: Annotated[
-        int, msgspec.Meta(description="Torch threads per model lane (0 = CPUs / lanes)")
+        int,
+        msgspec.Meta(
+            description="Threads per model lane, torch or ONNX Runtime (0 = CPUs / lanes)"
+        ),
     ] = 0
     embedding_lanes: Annotated[
         int, msgspec.Meta(description="Model calls run at once (0 = one per CPU, at most 4)")
@@ -29,7 +32,7 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
         msgspec.Meta(
             pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
             description="Where the local model runs: auto (a CUDA GPU when torch sees one, else"
-            " the CPU), cpu, cuda or cuda:N",
+            " the CPU), cpu, cuda or cuda:N (cuda: the torch backend only)",
         ),
     ] = "auto"
     embedder_batch: Annotated[int, msgspec.Meta(description="Max documents per poll")] = 16
