@@ -16,8 +16,6 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
-
 from bench.corpus import corpus
 from services.common.embedding.build import build_provider
 from services.common.embedding.local_model import _load_model, bundled_model_path
@@ -58,6 +56,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--mode", choices=("plain", "lanes"), required=True)
     args = parser.parse_args()
+    import torch  # the measuring process only (bench.onnx_backend borrows `lanes_seconds`)
+
     config = load_settings(EmbedderSettings)
     default_threads = torch.get_num_threads()  # before the provider sets its own
     provider = build_provider(
