@@ -55,19 +55,21 @@ def default_cache_dir() -> Path:
 
 
 def cached_model_file(model_path: Path, cache_dir: Path) -> Path:
-    """Where the export of the weights at `model_path` lies: named after the weights file
-    (size, time) and the export format, so new weights or a new exporter export again."""
-    weights = (model_path / "model.safetensors").stat()
-    config = (model_path / "config.json").read_bytes()
-    key = hashlib.sha256(
-        f"{EXPORT_FORMAT}|{weights.st_size}|{weights.st_mtime_ns}|".encode() + config
-    ).hexdigest()[:16]
-    return cache_dir / f"{MODEL_NAME}-{key}.onnx"
+    """Where the export of the weights at `model_path` lies: named after the weights' and the
+    config's content and the export format, so new weights or a new exporter export again (and
+    a copied installation, an image layer, finds the export made at build time)."""
+    key = hashlib.sha256(f"{EXPORT_FORMAT}".encode())
+    for name in ("config.json", "model.safetensors"):
+        with (model_path / name).open("rb") as file:
+            key.update(hashlib.file_digest(file, "sha256").digest())
+    return cache_dir / f"{MODEL_NAME}-{key.hexdigest()[:16]}.onnx"
 
 
 def ensure_exported(model_path: Path, target: Path, *, stale: int | None = None) -> Path:
     """Export to `target` unless a file is there (or, with `stale`, unless it is a newer file
     than the one of that mtime_ns found unloadable); one exporter at a time per cache."""
+    if target.is_file() and stale is None:
+        return target  # no lock taken: the cache may lie on a read-only filesystem
     target.parent.mkdir(parents=True, exist_ok=True)
     with (target.parent / f"{target.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process exporting the same file: wait for it
