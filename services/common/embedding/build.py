@@ -32,20 +32,27 @@ def build_provider(
     `hashing`: benchmark-only, not for search.
     """
     if name == "local":
-        sizes = {"batch_size": batch_size, "threads": threads, "lanes": lanes, "device": device}
         if backend == "onnx":
             from services.common.embedding.onnx_model import (  # noqa: PLC0415
                 OnnxSentenceTransformer,
             )
 
-            return OnnxSentenceTransformer(cache_dir=cache_dir, **sizes)
+            return OnnxSentenceTransformer(
+                cache_dir=cache_dir,
+                batch_size=batch_size,
+                threads=threads,
+                lanes=lanes,
+                device=device,
+            )
         if backend != "torch":
             raise ValueError(f"unknown embedding backend {backend!r}; choose onnx or torch")
         from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )
 
-        return LocalSentenceTransformer(**sizes)
+        return LocalSentenceTransformer(
+            batch_size=batch_size, threads=threads, lanes=lanes, device=device
+        )
     if name == "openai":
         return _remote(remote)
     if name == "hashing":
