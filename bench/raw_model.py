@@ -60,11 +60,12 @@ def main() -> None:
 
     config = load_settings(EmbedderSettings)
     default_threads = torch.get_num_threads()  # before the provider sets its own
-    provider = build_provider(
+    provider = build_provider(  # the embedder's backend (SLUICE_EMBEDDING_BACKEND)
         "local",
         batch_size=config.embedding_batch_size,
         threads=config.embedding_threads or None,
         lanes=config.embedding_lanes or None,
+        **config.provider_options(),
     )
     # the same limits EmbedStage applies
     sizes = config.chunk_sizes().within(provider.max_tokens)
