@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -31,6 +31,13 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
             description="Embeds search queries; must match the embedder's: local | openai | hashing"
         ),
     ] = "local"
+    embedding_backend: Annotated[
+        Literal["onnx", "torch"],
+        msgspec.Meta(
+            description="How the local model embeds queries: onnx (ONNX Runtime, no torch in"
+            " status: a quarter of the memory) | torch; either matches the embedder's vectors"
+        ),
+    ] = "onnx"
     projector_batch: Annotated[int, msgspec.Meta(description="Max events per projection txn")] = 500
     search_exact_below: Annotated[
         int,

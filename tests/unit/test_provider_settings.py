@@ -135,3 +135,9 @@ def test_the_local_models_backend_and_cache_reach_the_provider(
     assert load_settings(settings, {}).provider_options()["cache_dir"] is None
     with pytest.raises(SettingsError, match="SLUICE_EMBEDDING_BACKEND"):
         load_settings(settings, {"SLUICE_EMBEDDING_BACKEND": "tensorflow"})
+
+
+def test_status_embeds_queries_on_onnx_and_the_embedder_on_torch_by_default() -> None:
+    # status only embeds search queries: the small process; vectors agree within 1e-3 cosine
+    assert load_settings(StatusSettings, {}).provider_options()["backend"] == "onnx"
+    assert load_settings(EmbedderSettings, {}).provider_options()["backend"] == "torch"
