@@ -16,8 +16,6 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
-
 from bench.corpus import corpus
 from services.common.embedding.build import build_provider
 from services.common.embedding.local_model import _load_model, bundled_model_path
@@ -58,13 +56,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--mode", choices=("plain", "lanes"), required=True)
     args = parser.parse_args()
+    import torch  # the measuring process only (bench.onnx_backend borrows `lanes_seconds`)
+
     config = load_settings(EmbedderSettings)
     default_threads = torch.get_num_threads()  # before the provider sets its own
-    provider = build_provider(
+    provider = build_provider(  # the embedder's backend (SLUICE_EMBEDDING_BACKEND)
         "local",
         batch_size=config.embedding_batch_size,
         threads=config.embedding_threads or None,
         lanes=config.embedding_lanes or None,
+        **config.provider_options(),
     )
     # the same limits EmbedStage applies
     sizes = config.chunk_sizes().within(provider.max_tokens)

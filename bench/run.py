@@ -23,6 +23,7 @@ BENCHMARKS = (
     "replay",
     "vector_search",
     "embedserver",
+    "onnx_backend",
 )
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 HEADER = """# Benchmarks

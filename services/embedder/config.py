@@ -16,13 +16,15 @@ class EmbedderSettings(ProviderSettings, kw_only=True, frozen=True):
 
     embedder_port: Annotated[int, doc("Embedder health/metrics port")] = 8003
     embedding_batch_size: Annotated[int, doc("Texts per model call")] = 32
-    embedding_threads: Annotated[int, doc("Torch threads per model lane (0 = CPUs / lanes)")] = 0
+    embedding_threads: Annotated[
+        int, doc("Threads per model lane, torch or ONNX Runtime (0 = CPUs / lanes)")
+    ] = 0
     embedding_lanes: Annotated[int, doc("Model calls run at once (0 = one per CPU, at most 4)")] = 0
     embedding_device: Annotated[
         str,
         doc(
             "Where the local model runs: auto (a CUDA GPU when torch sees one, else"
-            " the CPU), cpu, cuda or cuda:N",
+            " the CPU), cpu, cuda or cuda:N (cuda: the torch backend only)",
             pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
         ),
     ] = "auto"

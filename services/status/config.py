@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from services.common.embedding.settings import ProviderSettings
 from services.common.settings import doc
@@ -36,6 +36,13 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
         str,
         doc("Embeds search queries; must match the embedder's: local | openai | hashing"),
     ] = "local"
+    embedding_backend: Annotated[
+        Literal["onnx", "torch"],
+        doc(
+            "How the local model embeds queries: onnx (ONNX Runtime, no torch in"
+            " status: a quarter of the memory) | torch; either matches the embedder's vectors"
+        ),
+    ] = "onnx"
     projector_batch: Annotated[int, doc("Max events per projection txn")] = 500
     search_exact_below: Annotated[
         int,

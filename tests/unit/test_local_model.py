@@ -14,6 +14,7 @@ from services.common.embedding.local_model import (
     bundled_model_path,
     default_lanes,
     resolve_device,
+    span_tokenizer,
     usable_cpus,
 )
 from services.common.embedding.ports import EmbeddingProvider
@@ -78,10 +79,14 @@ def test_model_tokenizer_slices_long_texts_without_changing_spans(
     text = (MIXED_TEXT + " ") * 40
     from transformers import AutoTokenizer
 
-    hf_tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
-    whole = ModelTokenizer(hf_tokenizer, slice_chars=len(text)).token_spans(text)
-    sliced = ModelTokenizer(hf_tokenizer, slice_chars=64).token_spans(text)
+    backend = span_tokenizer(bundled_model_path())
+    whole = ModelTokenizer(backend, slice_chars=len(text)).token_spans(text)
+    sliced = ModelTokenizer(backend, slice_chars=64).token_spans(text)
     assert sliced == whole
+    # the spans of the model's transformers tokenizer, which chunking used before: the same
+    hf_tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    mapping = hf_tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert whole == [(start, end) for start, end in mapping["offset_mapping"] if end > start]
 
 
 def test_model_tokenizer_handles_a_megabyte(model: LocalSentenceTransformer) -> None:

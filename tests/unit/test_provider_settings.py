@@ -123,3 +123,21 @@ def test_build_provider_names_what_the_openai_provider_lacks() -> None:
 )
 def test_retry_after_seconds(headers: dict[str, str], expected: float | None) -> None:
     assert retry_after_seconds(headers) == expected
+
+
+@pytest.mark.parametrize("settings", [EmbedderSettings, StatusSettings])
+def test_the_local_models_backend_and_cache_reach_the_provider(
+    settings: type[EmbedderSettings] | type[StatusSettings],
+) -> None:
+    chosen = {"SLUICE_EMBEDDING_BACKEND": "onnx", "SLUICE_EMBEDDING_CACHE_DIR": "/srv/models"}
+    options = load_settings(settings, chosen).provider_options()
+    assert (options["backend"], str(options["cache_dir"])) == ("onnx", "/srv/models")
+    assert load_settings(settings, {}).provider_options()["cache_dir"] is None
+    with pytest.raises(SettingsError, match="SLUICE_EMBEDDING_BACKEND"):
+        load_settings(settings, {"SLUICE_EMBEDDING_BACKEND": "tensorflow"})
+
+
+def test_status_embeds_queries_on_onnx_and_the_embedder_on_torch_by_default() -> None:
+    # status only embeds search queries: the small process; vectors agree within 1e-3 cosine
+    assert load_settings(StatusSettings, {}).provider_options()["backend"] == "onnx"
+    assert load_settings(EmbedderSettings, {}).provider_options()["backend"] == "torch"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.common.embedding.ports import EmbeddingProvider
 from services.common.embedding.remote import RemoteOptions
 
 PROVIDERS = ("local", "openai", "hashing")
+BACKENDS = ("onnx", "torch")
 
 
 def build_provider(
@@ -15,17 +18,34 @@ def build_provider(
     threads: int | None = None,
     lanes: int | None = None,
     device: str = "auto",
+    backend: str = "torch",
+    cache_dir: Path | None = None,
     remote: RemoteOptions | None = None,
 ) -> EmbeddingProvider:
     """Build the named provider.
 
-    `local`: all-MiniLM-L6-v2 (default) on `device` (`auto`: a CUDA GPU when torch sees one,
-    else the CPU); `openai`: any OpenAI-compatible embeddings API described by `remote`
-    (OpenAI, Azure OpenAI, vLLM, Ollama, TEI, LiteLLM, services.embedserver), drawing on the
-    budget shared through Postgres when `remote.budget` sets limits; `hashing`: benchmark-only,
-    not for search.
+    `local`: all-MiniLM-L6-v2 (default) on `backend`: `torch` on `device` (`auto`: a CUDA GPU
+    when torch sees one, else the CPU) or `onnx` (ONNX Runtime on the CPU, no torch loaded; the
+    export is cached in `cache_dir`); `openai`: any OpenAI-compatible embeddings API described
+    by `remote` (OpenAI, Azure OpenAI, vLLM, Ollama, TEI, LiteLLM, services.embedserver),
+    drawing on the budget shared through Postgres when `remote.budget` sets limits;
+    `hashing`: benchmark-only, not for search.
     """
     if name == "local":
+        if backend == "onnx":
+            from services.common.embedding.onnx_model import (  # noqa: PLC0415
+                OnnxSentenceTransformer,
+            )
+
+            return OnnxSentenceTransformer(
+                cache_dir=cache_dir,
+                batch_size=batch_size,
+                threads=threads,
+                lanes=lanes,
+                device=device,
+            )
+        if backend != "torch":
+            raise ValueError(f"unknown embedding backend {backend!r}; choose onnx or torch")
         from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,25 +33,36 @@ def bundled_model_path() -> Path:
     return path
 
 
-class ModelTokenizer:
-    """Token spans from the model's fast tokenizer, tokenizing long texts in slices."""
+def span_tokenizer(model_path: Path) -> Any:
+    """The model's `tokenizer.json` (`tokenizers` library) as chunking counts it: no truncation,
+    no padding; an instance of its own, which the forward passes never reconfigure."""
+    from tokenizers import Tokenizer as Backend  # noqa: PLC0415
 
-    def __init__(self, hf_tokenizer: Any, *, slice_chars: int = TOKENIZE_SLICE_CHARS) -> None:
+    tokenizer = Backend.from_file(str(model_path / "tokenizer.json"))
+    tokenizer.no_truncation()  # the file truncates to 128 tokens
+    tokenizer.no_padding()
+    return tokenizer
+
+
+class ModelTokenizer:
+    """Token spans from the model's `tokenizer.json`, tokenizing long texts in slices."""
+
+    def __init__(self, tokenizer: Any, *, slice_chars: int = TOKENIZE_SLICE_CHARS) -> None:
         if slice_chars < 2:
             raise ValueError(f"slice_chars must be at least 2, got {slice_chars}")
-        self._tokenizer = hf_tokenizer
+        self._tokenizer = tokenizer  # a `tokenizers.Tokenizer` (see `span_tokenizer`)
         self._slice_chars = slice_chars
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Return the character span of each word piece, without [CLS]/[SEP]."""
         offsets = _slice_offsets(text, self._slice_chars)
         pieces = [text[start:end] for start, end in offsets]
-        encoded = self._tokenizer(
-            pieces, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
+        encoded = self._tokenizer.encode_batch(pieces, add_special_tokens=False)
         spans: list[tuple[int, int]] = []
-        for (shift, _), mapping in zip(offsets, encoded["offset_mapping"], strict=True):
-            spans.extend((shift + start, shift + end) for start, end in mapping if end > start)
+        for (shift, _), encoding in zip(offsets, encoded, strict=True):
+            spans.extend(
+                (shift + start, shift + end) for start, end in encoding.offsets if end > start
+            )
         return spans
 
 
@@ -67,6 +79,20 @@ def _slice_offsets(text: str, limit: int) -> list[tuple[int, int]]:
     return slices
 
 
+def embed_by_length(
+    texts: list[str], batch_size: int, forward: Callable[[list[str]], list[list[float]]]
+) -> list[list[float]]:
+    """`forward` over `batch_size` texts at a time, longest first (as `SentenceTransformer.encode`
+    orders them), so a pass pads its texts to a similar length; vectors in the order given."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    vectors: list[list[float]] = [[] for _ in texts]
+    for at in range(0, len(order), batch_size):
+        part = order[at : at + batch_size]
+        for i, vector in zip(part, forward([texts[i] for i in part]), strict=True):
+            vectors[i] = vector
+    return vectors
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask), at least 1."""
     try:
@@ -81,6 +107,20 @@ def default_lanes(threads: int | None = None, device: str = "cpu") -> int:
     if device != "cpu":
         return 1
     return max(1, min(MAX_DEFAULT_LANES, usable_cpus() // (threads or 1)))
+
+
+def plan_lanes(
+    batch_size: int, threads: int | None, lanes: int | None, device: str = "cpu"
+) -> tuple[int, int]:
+    """Check the sizes; return the lanes (calls at once) and the threads each lane computes on."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if threads is not None and threads <= 0:
+        raise ValueError(f"threads must be positive, got {threads}")
+    if lanes is not None and lanes <= 0:
+        raise ValueError(f"lanes must be positive, got {lanes}")
+    concurrency = lanes or default_lanes(threads, device)
+    return concurrency, threads or max(1, usable_cpus() // concurrency)
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -119,40 +159,22 @@ class LocalSentenceTransformer:
         lanes: int | None = None,
         device: str = "auto",
     ) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if threads is not None and threads <= 0:
-            raise ValueError(f"threads must be positive, got {threads}")
-        if lanes is not None and lanes <= 0:
-            raise ValueError(f"lanes must be positive, got {lanes}")
         self.device = resolve_device(device)
-        self.concurrency = lanes or default_lanes(threads, self.device)  # calls at once
-        threads = threads or max(1, usable_cpus() // self.concurrency)
-        self._model = _load_model(model_path or bundled_model_path(), threads, self.device)
+        self.concurrency, threads = plan_lanes(batch_size, threads, lanes, self.device)
+        model_path = model_path or bundled_model_path()
+        self._model = _load_model(model_path, threads, self.device)
         self._preprocessing = threading.Lock()  # the fast tokenizer is not shared across threads
         self.provider_name = "local"
         self.model_name = MODEL_NAME
         self.batch_size = batch_size  # texts per forward pass
-        self.tokenizer: Tokenizer = ModelTokenizer(self._model.tokenizer)  # its word pieces
+        self.tokenizer: Tokenizer = ModelTokenizer(span_tokenizer(model_path))  # its word pieces
         specials = int(self._model.tokenizer.num_special_tokens_to_add(pair=False))
         self.max_tokens = _max_seq_length(self._model) - specials  # 256 minus [CLS], [SEP]
         self.dimensions = _embedding_dimension(self._model)  # 384
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """Return one L2-normalised 384-dim vector per text, `batch_size` texts per pass.
-
-        Texts are ordered by length first (as `SentenceTransformer.encode` does), so a pass
-        pads its texts to a similar length; the vectors come back in the order given.
-        """
-        if not texts:
-            return []
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors: list[list[float]] = [[] for _ in texts]
-        for at in range(0, len(order), self.batch_size):
-            part = order[at : at + self.batch_size]
-            for i, vector in zip(part, self._forward([texts[i] for i in part]), strict=True):
-                vectors[i] = vector
-        return vectors
+        """Return one L2-normalised 384-dim vector per text, `batch_size` texts per pass."""
+        return embed_by_length(texts, self.batch_size, self._forward)
 
     def _forward(self, texts: list[str]) -> list[list[float]]:
         import torch  # noqa: PLC0415 - loaded with the model

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from services.common.embedding.budget import BudgetLimits
 from services.common.embedding.remote import Limits, RemoteOptions
@@ -19,6 +20,21 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
             " (benchmarks only)"
         ),
     ] = "local"
+    embedding_backend: Annotated[
+        Literal["onnx", "torch"],
+        doc(
+            "How the local model runs: onnx (ONNX Runtime on the CPU, no torch in the process;"
+            " exported from the packaged weights once, into SLUICE_EMBEDDING_CACHE_DIR) | torch"
+            " (sentence-transformers; CPU or GPU)"
+        ),
+    ] = "torch"
+    embedding_cache_dir: Annotated[
+        str,
+        doc(
+            "Folder of the onnx backend's exported model (empty: $XDG_CACHE_HOME/sluice/models,"
+            " else ~/.cache/sluice/models)"
+        ),
+    ] = ""
     embedding_base_url: Annotated[
         str,
         doc(
@@ -112,4 +128,8 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
 
     def provider_options(self) -> dict[str, Any]:
         """Keyword arguments for `build_provider` beyond the provider's name."""
-        return {"remote": self.remote_options()}
+        return {
+            "backend": self.embedding_backend,
+            "cache_dir": Path(self.embedding_cache_dir) if self.embedding_cache_dir else None,
+            "remote": self.remote_options(),
+        }

@@ -1,0 +1,128 @@
+"""The local model's ONNX Runtime backend: torch's vectors and spans, no torch, a reused cache."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from services.common.embedding.build import build_provider
+from services.common.embedding.local_model import LocalSentenceTransformer
+from services.common.embedding.onnx_model import OnnxSentenceTransformer
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+TEXTS = [
+    "a cat sits on the mat",
+    "quarterly tax filing deadline",
+    "",
+    " ",
+    "\n\t",
+    ".",
+    "Hello, wörld!  Café au lait costs €3.50.\n\nSecond\tparagraph: naïve résumé…",
+    "東京は日本の首都です。Привет, мир! مرحبا بالعالم 🙂🚀",
+    "Kafka partitions the log; consumers in one group share the partitions. " * 60,  # > 256
+    " ".join(f"token{i}" for i in range(900)),
+]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx(cache_dir: Path) -> OnnxSentenceTransformer:
+    return OnnxSentenceTransformer(cache_dir=cache_dir, threads=1, lanes=2)
+
+
+@pytest.fixture(scope="module")
+def torch_model() -> LocalSentenceTransformer:
+    return LocalSentenceTransformer(threads=1, lanes=2, device="cpu")
+
+
+def cosine_distance(left: list[float], right: list[float]) -> float:
+    return 1.0 - sum(a * b for a, b in zip(left, right, strict=True))
+
+
+def test_onnx_vectors_are_torchs_within_1e_3_cosine(
+    onnx: OnnxSentenceTransformer, torch_model: LocalSentenceTransformer
+) -> None:
+    texts = [*TEXTS, *(t.upper() for t in TEXTS)]  # 20 texts: two passes of padded batches
+    onnx.batch_size = torch_model.batch_size = 8
+
+    mine, theirs = onnx.embed(texts), torch_model.embed(texts)
+
+    assert len(mine) == len(texts)
+    for text, a, b in zip(texts, mine, theirs, strict=True):
+        assert len(a) == 384
+        assert cosine_distance(a, b) < 1e-3, text[:40]
+    assert onnx.embed([]) == []
+
+
+def test_onnx_describes_itself_as_the_torch_provider(
+    onnx: OnnxSentenceTransformer, torch_model: LocalSentenceTransformer
+) -> None:
+    for attribute in ("provider_name", "model_name", "dimensions", "max_tokens", "concurrency"):
+        assert getattr(onnx, attribute) == getattr(torch_model, attribute)
+
+
+def test_onnx_chunks_by_the_same_token_spans(
+    onnx: OnnxSentenceTransformer, torch_model: LocalSentenceTransformer
+) -> None:
+    for text in [*TEXTS, "".join(TEXTS) * 30]:
+        assert onnx.tokenizer.token_spans(text) == torch_model.tokenizer.token_spans(text)
+
+
+def test_onnx_provider_runs_without_torch(onnx: OnnxSentenceTransformer, cache_dir: Path) -> None:
+    """A process where torch, transformers and sentence_transformers cannot import embeds."""
+    script = textwrap.dedent(f"""
+        import sys
+        for name in ("torch", "transformers", "sentence_transformers"):
+            sys.modules[name] = None  # import fails
+        from pathlib import Path
+        from services.common.embedding.build import build_provider
+        provider = build_provider("local", backend="onnx", cache_dir=Path({str(cache_dir)!r}))
+        print(len(provider.embed(["no torch here"])[0]))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "384"
+
+
+def test_a_second_start_reuses_the_cached_export(
+    onnx: OnnxSentenceTransformer, cache_dir: Path
+) -> None:
+    before = onnx.model_file.stat()
+
+    again = OnnxSentenceTransformer(cache_dir=cache_dir, threads=1)
+
+    after = again.model_file.stat()
+    assert again.model_file == onnx.model_file
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_corrupt_cached_export_is_exported_again(
+    onnx: OnnxSentenceTransformer, cache_dir: Path
+) -> None:
+    whole = onnx.model_file.stat().st_size
+    with onnx.model_file.open("r+b") as file:  # a partial file, as a full disk might leave
+        file.truncate(whole // 3)
+
+    again = OnnxSentenceTransformer(cache_dir=cache_dir, threads=1)
+
+    assert again.model_file.stat().st_size > whole // 2
+    assert cosine_distance(again.embed(TEXTS[:1])[0], onnx.embed(TEXTS[:1])[0]) < 1e-6
+
+
+def test_the_onnx_backend_refuses_a_gpu_and_unknown_backends(cache_dir: Path) -> None:
+    with pytest.raises(ValueError, match="onnx backend runs on the CPU"):
+        build_provider("local", backend="onnx", cache_dir=cache_dir, device="cuda")
+    with pytest.raises(ValueError, match="unknown embedding backend 'tensorflow'"):
+        build_provider("local", backend="tensorflow")
