@@ -32,6 +32,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,local,pipestats]'
 	$(BIN)/python -m pip install -q --no-deps '$(FAUST)'
+	@# the local model's ONNX export (status embeds queries on it): made once, at install
+	$(BIN)/python -m services.common.embedding.onnx_export
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(KAFKA_JARS): infra/kafka/pom.xml | $(STAMP)

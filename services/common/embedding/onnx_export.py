@@ -76,9 +76,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: %(default)s")
     parser.add_argument("--out", type=Path, default=None, help="write exactly this file")
+    parser.add_argument("--force", action="store_true", help="export even if the file exists")
     args = parser.parse_args()
     model_path = bundled_model_path()
     target = args.out or cached_model_file(model_path, args.cache_dir or default_cache_dir())
+    if target.is_file() and not args.force:
+        # named after a hash of the weights and config: the same file (a broken one is
+        # exported again by the provider that fails to load it)
+        print(f"{target} (already exported)", flush=True)
+        return
     print(export(model_path, target), flush=True)
 
 
