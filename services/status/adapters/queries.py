@@ -125,18 +125,9 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def search_hit(hit: VectorHit) -> SearchHit:
-    """A ranked chunk as the API shows it."""
-    return SearchHit(
-        document_id=hit.document_id,
-        chunk_index=hit.chunk_index,
-        text=hit.text,
-        score=hit.score,
-        filename=hit.filename,
-        page=hit.page,
-        heading=hit.heading,
-        char_start=hit.start_char,
-        char_end=hit.end_char,
-    )
+    """A ranked chunk as the API shows it (its fields, the offsets named for the API)."""
+    fields = msgspec.structs.asdict(hit)
+    return from_row(SearchHit, fields, char_start=hit.start_char, char_end=hit.end_char)
 
 
 _JOB_COLUMNS = (
