@@ -1,14 +1,15 @@
-"""The one Postgres helper: connection pool and idempotent migrations."""
+"""The one Postgres helper: connection pool, idempotent migrations, rows into Structs."""
 
 from __future__ import annotations
 
 import logging
 import select
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import msgspec
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -148,3 +149,12 @@ async def ping(pool: Pool) -> bool:
     """True when a connection can run a query now."""
     ok, _ = await database_check(pool)
     return ok
+
+
+_Row = TypeVar("_Row", bound=msgspec.Struct)
+
+
+def from_row(cls: type[_Row], row: Mapping[str, Any], **given: Any) -> _Row:
+    """`cls(**given)`, each of its other fields read from the column of its name in `row`."""
+    values = {f.name: row[f.name] for f in msgspec.structs.fields(cls) if f.name not in given}
+    return cls(**values, **given)

@@ -358,12 +358,13 @@ def from_settings(
     """`cls(**given)`, each of its other parameters read from the setting `prefix` + its name.
 
     For option classes whose fields are settings under one prefix, e.g.
-    `from_settings(TokenPolicy, settings, "jwt_")`; a parameter without such a setting raises
-    AttributeError (pass it in `given`).
+    `from_settings(TokenPolicy, settings, "jwt_")`; a parameter with a default and no such
+    setting keeps its default, one without either raises AttributeError (pass it in `given`).
     """
     values = {
         name: getattr(settings, prefix + name)
-        for name in inspect.signature(cls).parameters
+        for name, parameter in inspect.signature(cls).parameters.items()
         if name not in given
+        and (parameter.default is inspect.Parameter.empty or hasattr(settings, prefix + name))
     }
     return cls(**values, **given)

@@ -12,6 +12,7 @@ from services.common.bootstrap import infrastructure
 from services.common.db import Pool
 from services.common.http import Check, create_app
 from services.common.service import Service, readiness
+from services.common.settings import from_settings
 from services.ingest.adapters.uploads_store import PostgresUploadsStore
 from services.ingest.adapters.usage import PostgresTenantUsage
 from services.ingest.api import upload_document
@@ -44,13 +45,13 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Service]:
         uploads = PostgresUploadsStore(infra.pool, instance_ttl_s=config.instance_ttl_s)
         usage = tenant_usage(config, infra.pool)
         deliveries = Deliveries(uploads=uploads, publisher=infra.publisher, origin=infra.origin)
-        ingest = IngestService(
+        ingest = from_settings(
+            IngestService,
+            config,
+            "",
             uploads=uploads,
             deliveries=deliveries,
             holder=holder,
-            max_upload_bytes=config.max_upload_bytes,
-            status_base_url=config.status_base_url,
-            publish_timeout_s=config.publish_timeout_s,
             usage=usage,
         )
         limiter = Limiter(
@@ -59,13 +60,8 @@ async def prepare(config: IngestSettings) -> AsyncIterator[Service]:
             max_in_flight=config.max_uploads_in_flight,
             heartbeat_s=config.instance_ttl_s / 3,
         )
-        relay = Relay(
-            uploads=uploads,
-            deliveries=deliveries,
-            holder=holder,
-            interval_s=config.relay_interval_s,
-            min_age_s=config.relay_min_age_s,
-            batch=config.relay_batch,
+        relay = from_settings(
+            Relay, config, "relay_", uploads=uploads, deliveries=deliveries, holder=holder
         )
         await limiter.beat()  # alive before the first upload: its slots and sends count
 

@@ -270,6 +270,7 @@ class _Relay:
     interval_s: float
     min_age_s: float
     batch: int
+    max_pending: int = 1000  # no relay_max_pending setting: keeps its default
 
 
 @pytest.mark.unit
@@ -282,5 +283,6 @@ def test_options_are_read_from_the_settings_under_their_prefix() -> None:
     assert verifier_from_settings(settings).policy == expected
     assert from_settings(_Relay, settings, "relay_") == _Relay(1.0, 2.5, 100)
     assert from_settings(_Relay, settings, "relay_", batch=7) == _Relay(1.0, 2.5, 7)
+    assert from_settings(_Relay, settings, "relay_", max_pending=3) == _Relay(1.0, 2.5, 100, 3)
     with pytest.raises(AttributeError, match="jwt_interval_s"):  # no such setting: a bug, loud
         from_settings(_Relay, settings, "jwt_")

@@ -87,19 +87,22 @@ def larger_than_quota(size: int, limit: int, window_s: int) -> LimitedError:
 
 def tenant_busy(limit: int) -> LimitedError:
     """429: the tenant has `limit` uploads in flight already (on any replica)."""
-    return LimitedError(
+    return _busy(
         429,
         "Too Many Requests",
         f"this tenant may have {limit} uploads in flight at once and has; retry when one ends",
-        retry_after_s=BUSY_RETRY_AFTER_S,
     )
 
 
 def process_busy(limit: int) -> LimitedError:
     """503: this ingest process serves `limit` uploads already (another replica may not)."""
-    return LimitedError(
+    return _busy(
         503,
         "Service Unavailable",
         f"this ingest process is serving its maximum of {limit} uploads; retry shortly",
-        retry_after_s=BUSY_RETRY_AFTER_S,
     )
+
+
+def _busy(status: int, title: str, detail: str) -> LimitedError:
+    """A refusal for uploads in flight, to retry after BUSY_RETRY_AFTER_S."""
+    return LimitedError(status, title, detail, retry_after_s=BUSY_RETRY_AFTER_S)

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
-from services.common.db import Pool
+from services.common.db import Pool, from_row
 from services.status.adapters.queries import JobError
 
 log = logging.getLogger(__name__)
@@ -71,15 +71,7 @@ def _change(row: dict[str, Any]) -> tuple[Cursor, JobChange]:
     error = None
     if row["error_code"] is not None and row["state"] == "failed":
         error = JobError(row["error_stage"], row["error_code"], row["error_message"])
-    change = JobChange(
-        job_id=row["job_id"],
-        document_id=row["document_id"],
-        state=row["state"],
-        attempt=row["attempt"],
-        retries=row["retries"],
-        error=error,
-        changed_at=row["changed_at"],
-    )
+    change = from_row(JobChange, row, error=error)
     return Cursor(row["tx"], row["id"]), change
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from services.common.db import Pool
+from services.common.db import Pool, from_row
 from services.common.vectors.registry import VectorSets
 from services.common.vectors.search import VectorHit
 from services.common.vectors.store import VectorStore
@@ -125,18 +125,9 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def search_hit(hit: VectorHit) -> SearchHit:
-    """A ranked chunk as the API shows it."""
-    return SearchHit(
-        document_id=hit.document_id,
-        chunk_index=hit.chunk_index,
-        text=hit.text,
-        score=hit.score,
-        filename=hit.filename,
-        page=hit.page,
-        heading=hit.heading,
-        char_start=hit.start_char,
-        char_end=hit.end_char,
-    )
+    """A ranked chunk as the API shows it (its fields, the offsets named for the API)."""
+    fields = msgspec.structs.asdict(hit)
+    return from_row(SearchHit, fields, char_start=hit.start_char, char_end=hit.end_char)
 
 
 _JOB_COLUMNS = (
@@ -151,23 +142,11 @@ def _job(row: dict[str, Any]) -> JobView:
     error = None
     if row["state"] == "failed":
         error = JobError(row["error_stage"], row["error_code"], row["error_message"])
-    stamps = {f.name: row[f.name] for f in msgspec.structs.fields(JobTimestamps)}
-    return JobView(
-        job_id=row["job_id"],
-        document_id=row["document_id"],
-        state=row["state"],
-        attempt=row["attempt"],
-        filename=row["filename"],
-        media_type=row["media_type"],
-        size=row["size"],
-        title=row["title"],
-        page_count=row["page_count"],
-        chunk_count=row["chunk_count"],
-        embedding_model=row["embedding_model"],
+    return from_row(
+        JobView,
+        row,
         error=error,
-        timestamps=JobTimestamps(**stamps),
-        updated_at=row["updated_at"],
-        retries=row["retries"],
+        timestamps=from_row(JobTimestamps, row),
         next_retry_at=row["next_retry_at"] if row["state"] not in ("indexed", "failed") else None,
         last_error=(
             JobError(None, row["last_error_code"], row["last_error_message"])
@@ -175,7 +154,6 @@ def _job(row: dict[str, Any]) -> JobView:
             else None
         ),
         usage=msgspec.convert(row["usage"], JobUsage) if row["usage"] else None,
-        parser=row["parser"],
     )
 
 
@@ -246,13 +224,10 @@ class StatusQueries:
         if active is not None:  # what search sees of the document: its chunks in that set
             chunks, _ = await self.vectors.count(active, tenant_id, document_id)
         latest = rows[0]
-        return DocumentView(
+        return from_row(
+            DocumentView,
+            latest,
             document_id=document_id,
-            state=latest["state"],
-            filename=latest["filename"],
-            media_type=latest["media_type"],
-            size=latest["size"],
-            title=latest["title"],
             chunk_count=chunks,
             latest_job_id=latest["job_id"],
             jobs=[JobSummary(r["job_id"], r["state"], r["updated_at"]) for r in rows],
