@@ -82,7 +82,10 @@ def ensure_exported(model_path: Path, target: Path, *, stale: int | None = None)
             "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT), os.getenv("PYTHONPATH")])),
         }
         done = subprocess.run(  # noqa: S603 - our own module, by the running interpreter
-            [sys.executable, "-m", "services.common.embedding.onnx_export", "--out", str(target)],
+            [
+                *(sys.executable, "-m", "services.common.embedding.onnx_export"),
+                *("--out", str(target), "--force"),  # this lock holder decided to export
+            ],
             capture_output=True,
             text=True,
             check=False,
