@@ -7,6 +7,7 @@ replication factor at the broker count) and otherwise fails fast naming that com
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,12 +17,13 @@ import msgspec
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import NodeNotReadyError, TopicAlreadyExistsError, for_code
 
 from schemas import topics
 from services.common.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
+NO_BROKER_TRIES = 5  # metadata requests while the client knows no broker (see existing_partitions)
 CREATE_COMMAND = "sluice topics create"
 # The per-topic settings `topics create` sets and `topics list` compares.
 RETENTION = "retention.ms"
@@ -147,8 +149,20 @@ async def existing_topics(admin: Any) -> set[str]:
 
 
 async def existing_partitions(admin: Any, names: Sequence[str]) -> list[TopicPartition]:
-    """The partitions of those of `names` that exist."""
-    described = await admin.describe_topics(list(names))
+    """The partitions of those of `names` that exist.
+
+    A just-started admin client can hold metadata without a broker for a moment (aiokafka then
+    sends to node None: `NodeNotReadyError`; seen on a loaded CI machine as a 503 from
+    `sluice dlq list`): refresh the metadata and ask again, a few times."""
+    for attempt in range(1, NO_BROKER_TRIES + 1):
+        try:
+            described = await admin.describe_topics(list(names))
+            break
+        except NodeNotReadyError:
+            if attempt == NO_BROKER_TRIES:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+            await admin._client.force_metadata_update()  # aiokafka has no public refresh
     return [
         TopicPartition(topic["topic"], part.get("partition_index", part.get("partition")))
         for topic in described
