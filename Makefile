@@ -14,9 +14,10 @@ KUBECONFORM_VERSION := v0.8.0
 COMPOSE_GO_VERSION := v2.16.2
 FLAGGER_VERSION := v1.36.1
 PYTEST_ARGS ?=
-# pipestats's stream processor, installed without its dependencies: its click pin conflicts
-# with huggingface-hub's, and the `pipestats` extra lists the ones it runs with (pyproject.toml).
-FAUST := faust-streaming==0.15.3
+# Packages installed without their dependencies (pyproject's [tool.sluice] no-deps: pipestats's
+# faust-streaming, whose click pin conflicts with huggingface-hub's; the `pipestats` extra pins
+# what it runs with).
+NO_DEPS = $(shell $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["sluice"]["no-deps"])')
 # The local stack's commands (`sluice up|down|ps|scale|demo` once installed), run from this checkout.
 LOCAL := $(BIN)/python -m infra.local.cli
 # Replicas per service for `make up` / `make scale` (e.g. PARSERS=2 EMBEDDERS=3); unset: 1 each.
@@ -31,7 +32,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,local,pipestats]'
-	$(BIN)/python -m pip install -q --no-deps '$(FAUST)'
+	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS)
 	@# the local model's ONNX export (status embeds queries on it): made once, at install
 	$(BIN)/python -m services.common.embedding.onnx_export
 	@rm -f $(VENV)/.installed-* && touch $@

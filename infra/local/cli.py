@@ -16,6 +16,7 @@ from rich.console import Console
 
 from infra.local.scale import Held, LocalReplicas, assignment, partitions_text, scale
 from infra.local.stack import OPTIONAL, RUNNABLE, SERVICES, Stack, StackConfig, StackError
+from infra.local.stack_config import STATE_FILE, UP_REPLICAS
 
 if TYPE_CHECKING:  # a generic only to type checkers
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -40,7 +41,7 @@ def add_commands(commands: Commands) -> None:
         type=_scale,
         default=[],
         metavar="SERVICE=N",
-        help="run N replicas of SERVICE (repeatable; default 1 each, 0: none)",
+        help="run N replicas of SERVICE (repeatable; default 1 each, pipestats included; 0: none)",
     )
     up.set_defaults(handler=_up)
     down = commands.add_parser("down", help="stop what `up` started, and all it left behind")
@@ -64,11 +65,13 @@ def add_commands(commands: Commands) -> None:
     demo.set_defaults(handler=_demo)
 
 
-def _stack(scale: list[tuple[str, int]] | None = None) -> Stack:
+def _stack(scale: list[tuple[str, int]] | None = None, *, starting: bool = False) -> Stack:
+    """The stack of this checkout, with `scale` over its replicas; `starting` (up, demo) a
+    stack that is not running yet: UP_REPLICAS (pipestats included) under `scale`."""
     config = StackConfig.from_env()
-    if scale:
-        config = replace(config, replicas={**config.replicas, **dict(scale)})
-    return Stack(config)
+    fresh = starting and not (config.run_dir / STATE_FILE).is_file()
+    replicas = {**(UP_REPLICAS if fresh else config.replicas), **dict(scale or [])}
+    return Stack(replace(config, replicas=replicas))
 
 
 def _up_with_spinner(stack: Stack, *, json: bool = False) -> None:
@@ -82,7 +85,7 @@ def _up_with_spinner(stack: Stack, *, json: bool = False) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    stack = _stack(args.scale)
+    stack = _stack(args.scale, starting=True)
     json = getattr(args, "json", False)
     _up_with_spinner(stack, json=json)
     if json:
@@ -173,7 +176,7 @@ def _quiet(_line: str) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from infra.local.demo import run_demo  # httpx only for the demo
 
-    stack = _stack()
+    stack = _stack(starting=True)
     _up_with_spinner(stack)
     ok = run_demo(stack.ingest_url, stack.status_url, stack.token(args.tenant))
     return 0 if ok else 1

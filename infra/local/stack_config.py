@@ -15,13 +15,16 @@ from infra.local import REPO_ROOT
 from infra.local.ports import free_port
 
 SERVICES = ("status", "parser", "embedder", "ingest")  # the pipeline: one replica each by default
-OPTIONAL = ("pipestats",)  # run when asked for (`replicas={"pipestats": 1}`, `--scale`)
+OPTIONAL = ("pipestats",)  # in code, run when asked for (`replicas={"pipestats": 1}`)
 RUNNABLE = (*SERVICES, *OPTIONAL)
 CONSUMERS = ("status", "parser", "embedder")  # each reads in a group: SLUICE_<NAME>_GROUP
 GROUPS = (*CONSUMERS, "pipestats")  # pipestats's faust app id is its group too
 DEFAULT_PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003}
 DEFAULT_PORTS |= {"pipestats": 8005}  # 8004: the embedding server
 DEFAULT_REPLICAS = {name: 0 if name in OPTIONAL else 1 for name in RUNNABLE}
+# What `sluice up` and `sluice demo` run: the pipeline and pipestats (the pipeline view's
+# windows). Stacks built in code (tests, bench) run pipestats only when they ask for it.
+UP_REPLICAS = {name: 1 for name in RUNNABLE}
 STATE_FILE = "stack.json"  # the running stack's configuration, for later commands
 LABEL = re.compile(rf"^({'|'.join(RUNNABLE)})(?:-(\d+))?$")
 

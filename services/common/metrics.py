@@ -244,6 +244,23 @@ EMBEDSERVER_TOKENS = Counter(
     "sluice_embedserver_tokens_total", "Tokens of the inputs the embedding server embedded"
 )
 
+# --- pipestats (the pipeline view's windows) -------------------------------------------------
+PIPESTATS_SNAPSHOTS = Counter(
+    "sluice_pipestats_snapshots_total",
+    "Snapshots of the windows written to Postgres: `ok` or `failed`",
+    ["outcome"],
+)
+PIPESTATS_SNAPSHOT_AT = Gauge(
+    "sluice_pipestats_snapshot_timestamp_seconds", "When the last snapshot was written (epoch s)"
+)
+PIPESTATS_PENDING = Gauge(
+    "sluice_pipestats_pending_timings", "Stage starts or ends waiting for their other half"
+)
+PIPESTATS_EXPIRED = Counter(
+    "sluice_pipestats_timings_expired_total",
+    "Halves dropped after SLUICE_PIPESTATS_TIMING_KEEP_S without their other half",
+)
+
 # --- Postgres -------------------------------------------------------------------------------
 DB_SECONDS = Histogram(
     "sluice_db_query_seconds",

@@ -16,16 +16,20 @@ from typing import Any
 
 import faust
 import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import codec, topics
 from schemas.codec import EventDecodeError
+from services.common import metrics
 from services.common.kafka.admin import TopicSpec
+from services.common.logs import JsonFormatter
 from services.pipestats.adapters.snapshots import Snapshots
 from services.pipestats.config import PipestatsSettings
-from services.pipestats.core.observe import TIMED, Observation, Timing, observations
+from services.pipestats.core.observe import TIMED, Observation, Timing, observations, stale
 from services.pipestats.core.windows import BUCKET_S, WINDOWS_S, Bucket, fold
 
 log = logging.getLogger(__name__)
+SERVICE = "pipestats"
 SEP = "\t"
 EXPIRES_S = max(WINDOWS_S) + 2 * BUCKET_S  # a bucket of `figures` is dropped this long after
 
@@ -34,16 +38,21 @@ def changelog_topics(config: PipestatsSettings, replication: int) -> list[TopicS
     """The tables' changelog topics, as faust names and configures them. pipestats creates
     them before the worker starts: a changelog faust creates itself can be missing from its
     metadata when its agent starts (a slow broker), and the agent then crashes on every record
-    with PartitionsMismatch ("the changelog topic has 0 partitions") and counts nothing."""
-    windowed = {"cleanup.policy": "compact,delete", "retention.ms": str(int(EXPIRES_S * 1000))}
+    with PartitionsMismatch ("the changelog topic has 0 partitions") and counts nothing.
+    Each keeps a record as long as its table can use it (compaction keeps the latest per key)."""
+
+    def expiring(seconds: float) -> dict[str, str]:
+        return {"cleanup.policy": "compact,delete", "retention.ms": str(int(seconds * 1000))}
+
+    tables = (("figures", EXPIRES_S), ("timings", config.pipestats_timing_keep_s))
     return [
         TopicSpec(
             name=f"{config.pipestats_group}-{table}-changelog",
             partitions=config.topic_partitions,
             replication_factor=replication,
-            configs=configs,
+            configs=expiring(seconds),
         )
-        for table, configs in (("figures", windowed), ("timings", {"cleanup.policy": "compact"}))
+        for table, seconds in tables
     ]
 
 
@@ -80,9 +89,11 @@ class Pipestats:
         self._pages()
 
     async def _observe(self, stream: Any) -> None:
-        async for value in stream:
+        consumed = metrics.RECORDS_CONSUMED
+        async for record in stream.events():
+            consumed.labels(SERVICE, self.config.pipestats_group, record.message.topic).inc()
             try:
-                event = codec.decode(value)
+                event = codec.decode(record.value)
             except EventDecodeError:
                 continue  # the projector dead-letters it; it is no stage's work
             for seen in observations(event):
@@ -104,6 +115,7 @@ class Pipestats:
             return
         key = f"{seen.stage}{SEP}{seen.job_id}"
         timing = msgspec.convert(self.timings.get(key) or {}, Timing)
+        timing.noted = timing.noted or time.time()
         if seen.kind == "start":
             timing.start = seen.at
         else:
@@ -127,18 +139,39 @@ class Pipestats:
             found.append((stage, tenant, float(start), msgspec.convert(value, Bucket)))
         return found
 
+    def expire(self, now: float) -> int:
+        """Drop the timings noted more than SLUICE_PIPESTATS_TIMING_KEEP_S ago (their other
+        half never came); how many."""
+        # From the store itself: faust refuses a table write outside a stream's iteration (the
+        # timer's), so no tombstone goes to the changelog; its retention (`changelog_topics`)
+        # drops the same halves there, so a restarted worker does not bring them back for long.
+        store = self.timings.data
+        held = [(str(key), msgspec.convert(value, Timing)) for key, value in store.items()]
+        gone = stale(held, now, self.config.pipestats_timing_keep_s)
+        for key in gone:
+            del store[key]
+        metrics.PIPESTATS_EXPIRED.inc(len(gone))
+        metrics.PIPESTATS_PENDING.set(len(held) - len(gone))
+        return len(gone)
+
     async def _snapshot(self) -> None:
+        now = time.time()
+        self.expire(now)
         try:
-            await self.snapshots.write(fold(self.rows(), time.time()))
+            await self.snapshots.write(fold(self.rows(), now))
         except Exception:  # Postgres away: keep counting, try again next period
             log.exception("pipestats snapshot failed")
             self.snapshot_ok = False
+            metrics.PIPESTATS_SNAPSHOTS.labels("failed").inc()
         else:
             self.snapshot_ok = True
+            metrics.PIPESTATS_SNAPSHOTS.labels("ok").inc()
+            metrics.PIPESTATS_SNAPSHOT_AT.set(now)
+        metrics.READY.labels(SERVICE, "snapshot").set(int(self.snapshot_ok))
 
     def _pages(self) -> None:
-        """/health/ready (a snapshot was written last period) and /health/live; plain functions,
-        as faust makes each handler a view's method."""
+        """/health/ready (a snapshot was written last period), /health/live and /metrics;
+        plain functions, as faust makes each handler a view's method."""
 
         @self.app.page("/health/ready")
         async def ready(web: Any, request: Any) -> Any:
@@ -148,6 +181,39 @@ class Pipestats:
         async def live(web: Any, request: Any) -> Any:
             return web.json({"live": True})
 
+        @self.app.page("/metrics")
+        async def scrape(web: Any, request: Any) -> Any:
+            body = generate_latest(metrics.REGISTRY)
+            return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     def worker(self) -> None:
-        """Run the worker in this process until SIGTERM or SIGINT (exits the process)."""
-        faust.Worker(self.app, loglevel=self.config.log_level).execute_from_commandline()
+        """Run the worker in this process until SIGTERM or SIGINT (exits the process); its logs,
+        faust's own included, are the services' JSON lines on stdout (no banner)."""
+        metrics.running(SERVICE)
+        worker = faust.Worker(
+            self.app,
+            loglevel=self.config.log_level,
+            logging_config=logging_config(self.config.log_level),
+            quiet=True,
+            redirect_stdouts=False,
+        )
+        worker.execute_from_commandline()
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """faust's logging as `services.common.logs.setup_logging` sets every service's: JSON lines
+    (JsonFormatter) on stdout, with the Kafka clients' chatter at WARNING."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter, "service": SERVICE}},
+        "handlers": {
+            "out": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["out"]},
+        "loggers": {name: {"level": "WARNING"} for name in ("aiokafka", "kafka")},
+    }

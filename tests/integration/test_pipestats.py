@@ -1,6 +1,7 @@
 """pipestats on the real broker and Postgres: events produced for a tenant of its own end in the
 faust worker's snapshot as the expected done and failed counts and p95 stage times, including
-a job whose finishing event was read before its `StageStarted`."""
+a job whose finishing event was read before its `StageStarted`; its /metrics moved and its log
+is JSON lines."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import msgspec
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.rows import dict_row
 
 from infra.local.stack import Stack
@@ -106,7 +110,7 @@ def _snapshot(url: str, tenant: str) -> dict[tuple[str, int], dict[str, Any]]:
     return {(row["stage"], row["seconds"]): row for row in rows}
 
 
-async def test_the_snapshot_counts_each_stage_of_a_tenant_with_its_p95(
+async def test_the_snapshot_counts_each_stage_of_a_tenant_with_its_p95_and_its_metrics_move(
     pipestats: Stack, kafka_bootstrap: str
 ) -> None:
     tenant = f"pipestats-{uuid.uuid4().hex[:8]}"
@@ -139,3 +143,26 @@ async def test_the_snapshot_counts_each_stage_of_a_tenant_with_its_p95(
             break
         time.sleep(0.5)
     assert got == expected
+
+    samples = _samples(pipestats.url("pipestats"))
+    consumed = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "sluice_records_consumed_total" and ("service", "pipestats") in labels
+    )
+    assert consumed >= len(events)  # its own at least (the session's topics are shared)
+    assert samples["sluice_pipestats_snapshots_total", frozenset({("outcome", "ok")})] >= 1
+    assert samples["sluice_pipestats_snapshot_timestamp_seconds", frozenset()] > time.time() - 60
+    lines = pipestats.log_file("pipestats").read_text().splitlines()
+    assert len(lines) > 3
+    for line in lines:
+        assert msgspec.json.decode(line)["service"] == "pipestats", line
+
+
+def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

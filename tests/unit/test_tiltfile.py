@@ -26,7 +26,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 TILTFILE = ROOT / "Tiltfile"
-PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003}
+PORTS = {"ingest": 8000, "status": 8001, "parser": 8002, "embedder": 8003, "pipestats": 8005}
 
 # Tilt's builtins the Tiltfile may use, with their signatures from Tilt's API reference
 # (docs.tilt.dev/api.html) and, for docker_build_with_restart, the restart_process extension.

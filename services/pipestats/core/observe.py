@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import msgspec
@@ -37,12 +38,19 @@ class Timing(msgspec.Struct, kw_only=True):
     start: float | None = None
     end: float | None = None
     tenant_id: str = ""
+    noted: float = 0.0  # wall clock when pipestats first saw a half (0: unknown, before it)
 
     def took(self) -> float | None:
         """Seconds from start to end once both are known (never negative)."""
         if self.start is None or self.end is None:
             return None
         return max(0.0, self.end - self.start)
+
+
+def stale(timings: Iterable[tuple[str, Timing]], now: float, keep_s: float) -> list[str]:
+    """The keys of timings noted more than `keep_s` seconds before `now`: halves whose other
+    half never came (a job deleted mid-stage, an event lost to a DLQ) or no longer will."""
+    return [key for key, timing in timings if now - timing.noted > keep_s]
 
 
 def observations(event: AnyEvent) -> list[Observation]:
