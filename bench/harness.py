@@ -85,7 +85,11 @@ def token(tenant: str) -> str:
 async def upload_all(
     ingest_url: str, tenant: str, docs: Sequence[Document], *, concurrency: int = 8
 ) -> float:
-    """Upload every document as fast as `concurrency` allows; return the wall time of the first."""
+    """Upload every document as fast as `concurrency` allows; return the wall time of the first.
+
+    A 503 or 429 is waited out as its Retry-After says, as any client of ingest should: with
+    `concurrency` equal to ingest's SLUICE_MAX_UPLOADS_IN_FLIGHT, a worker's next upload can
+    reach the process before the one just answered has let go of its place."""
     headers = {"Authorization": f"Bearer {token(tenant)}"}
     queue: asyncio.Queue[Document] = asyncio.Queue()
     for doc in docs:
@@ -95,7 +99,13 @@ async def upload_all(
         while not queue.empty():
             doc = queue.get_nowait()
             files = {"file": (doc.filename, doc.data, doc.media_type)}
-            response = await client.post(f"{ingest_url}/v1/documents", headers=headers, files=files)
+            for _ in range(100):
+                response = await client.post(
+                    f"{ingest_url}/v1/documents", headers=headers, files=files
+                )
+                if response.status_code not in (429, 503):
+                    break
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
             response.raise_for_status()
 
     async with httpx.AsyncClient(timeout=60) as client:
