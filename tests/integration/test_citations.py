@@ -17,11 +17,12 @@ from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from schemas import topics
-from schemas.events import BlobRef, DocumentParsed, Origin, now
+from schemas.events import BlobRef, DocumentParsed, Origin
 from schemas.layout import MEDIA_TYPE, Heading, Layout, encode_layout
 from services.common.blobstore import PostgresBlobStore
 from services.common.db import Pool, open_pool
 from services.common.kafka.producer import KafkaPublisher
+from tests.fixtures.envelopes import new_job
 from tests.fixtures.pipeline import Pipeline, search, wait_for_state
 
 pytestmark = pytest.mark.integration
@@ -81,16 +82,9 @@ async def blobs(pipeline: Pipeline) -> AsyncIterator[PostgresBlobStore]:
 
 def parsed(tenant: str, text: BlobRef, layout: BlobRef | None, version: int) -> DocumentParsed:
     """A DocumentParsed as a parser of schema `version` writes it."""
-    job_id = str(uuid.uuid4())
     return DocumentParsed(
-        event_id=str(uuid.uuid4()),
+        **new_job(tenant, origin=PARSER),
         schema_version=version,
-        occurred_at=now(),
-        tenant_id=tenant,
-        job_id=job_id,
-        document_id=str(uuid.uuid4()),
-        trace_id=job_id,
-        origin=PARSER,
         text=text,
         char_count=text.size,
         layout=layout,

@@ -52,6 +52,15 @@ def _example(name: str) -> bytes:
     return (EXAMPLES / name).read_bytes()
 
 
+# The example files' media types, by extension.
+EXAMPLE_TYPES = {".txt": PLAIN, ".md": MARKDOWN, ".html": HTML, ".pdf": PDF, ".docx": DOCX}
+
+
+def _example_case(name: str, expected: Text) -> Case[Doc, Text]:
+    """What extracting the example file `name` (its media type told by its extension) gives."""
+    return Case(f"example {name}", Doc(_example(name), EXAMPLE_TYPES[Path(name).suffix]), expected)
+
+
 def _pdf_writer() -> PdfWriter:
     """Return a writer holding a copy of the example PDF."""
     return PdfWriter(clone_from=PdfReader(io.BytesIO(_example("photosynthesis.pdf"))))
@@ -217,14 +226,12 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
             title="Photosynthesis in Plants",
         ),
     ),
-    Case(
-        "example kafka-basics.txt",
-        Doc(_example("kafka-basics.txt"), PLAIN),
+    _example_case(
+        "kafka-basics.txt",
         Text(("Kafka Basics: Partitions and Consumer Groups", "card dealer reshuffling the deck")),
     ),
-    Case(
-        "example sourdough.md",
-        Doc(_example("sourdough.md"), MARKDOWN),
+    _example_case(
+        "sourdough.md",
         Text(
             ("a bubbly starter that doubles in four to six hours", "100 g active sourdough"),
             absent=("https://", "**", "```"),
@@ -240,9 +247,8 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
             ],
         ),
     ),
-    Case(
-        "example lighthouses.html",
-        Doc(_example("lighthouses.html"), HTML),
+    _example_case(
+        "lighthouses.html",
         Text(
             ("more than twenty nautical miles across the dark sea", "Pharos of Alexandria"),
             absent=("SCRIPT_SHOULD_NOT_LEAK", "NOSCRIPT_SHOULD_NOT_LEAK", "font-family", "<"),
@@ -255,18 +261,16 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
             ],
         ),
     ),
-    Case(
-        "example photosynthesis.pdf",
-        Doc(_example("photosynthesis.pdf"), PDF),
+    _example_case(
+        "photosynthesis.pdf",
         Text(
             ("chlorophyll molecules capture sunlight", "the Calvin cycle fixes carbon dioxide"),
             title="Photosynthesis in Plants",
             page_count=2,
         ),
     ),
-    Case(
-        "example tea.docx",
-        Doc(_example("tea.docx"), DOCX),
+    _example_case(
+        "tea.docx",
         Text(
             ("misty hillside tea gardens in Darjeeling", "Green tea\tnot oxidised"),
             title="Tea Cultivation",

@@ -105,44 +105,45 @@ def _at(attempt: int, state: JobState) -> tuple[int, int]:
     return (attempt, RANK[state])
 
 
-WINS: list[Case[tuple[tuple[int, int], tuple[int, int] | None], bool]] = [
-    Case("first event for a job", (_at(1, JobState.PARSING), None), True),
-    Case("forward in the same attempt", (_at(1, JobState.PARSED), _at(1, JobState.PARSING)), True),
-    Case("late parsing after parsed", (_at(1, JobState.PARSING), _at(1, JobState.PARSED)), False),
-    Case("late upload after indexed", (_at(1, JobState.QUEUED), _at(1, JobState.INDEXED)), False),
-    Case("replay of the same state", (_at(1, JobState.PARSED), _at(1, JobState.PARSED)), False),
-    Case(
-        "failed after indexed, same attempt",
-        (_at(1, JobState.FAILED), _at(1, JobState.INDEXED)),
-        False,
-    ),
-    Case(
-        "indexed after failed, same attempt",
-        (_at(1, JobState.INDEXED), _at(1, JobState.FAILED)),
-        False,
-    ),
-    Case("retry's queued beats failed", (_at(2, JobState.QUEUED), _at(1, JobState.FAILED)), True),
-    Case(
-        "retry's parsing beats indexed", (_at(2, JobState.PARSING), _at(1, JobState.INDEXED)), True
-    ),
-    Case(
-        "old attempt's indexed loses to retry",
-        (_at(1, JobState.INDEXED), _at(2, JobState.QUEUED)),
-        False,
-    ),
-    Case(
-        "old attempt's failed loses to retry",
-        (_at(1, JobState.FAILED), _at(3, JobState.PARSING)),
-        False,
-    ),
+Attempt = tuple[int, JobState]
+
+# Within one attempt: the later state wins, a repeat or anything after a terminal state loses.
+SAME_ATTEMPT: list[Case[tuple[JobState, JobState], bool]] = [
+    Case("parsed after parsing", (JobState.PARSED, JobState.PARSING), True),
+    Case("late parsing after parsed", (JobState.PARSING, JobState.PARSED), False),
+    Case("late upload after indexed", (JobState.QUEUED, JobState.INDEXED), False),
+    Case("replay of the same state", (JobState.PARSED, JobState.PARSED), False),
+    Case("failed after indexed", (JobState.FAILED, JobState.INDEXED), False),
+    Case("indexed after failed", (JobState.INDEXED, JobState.FAILED), False),
 ]
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("case", WINS, ids=case_ids(WINS))
-def test_wins(case: Case[tuple[tuple[int, int], tuple[int, int] | None], bool]) -> None:
+@pytest.mark.parametrize("case", SAME_ATTEMPT, ids=case_ids(SAME_ATTEMPT))
+def test_wins_within_an_attempt(case: Case[tuple[JobState, JobState], bool]) -> None:
     new, current = case.given
-    assert wins(new, current) is case.expected
+    assert wins(_at(1, new), _at(1, current)) is case.expected
+
+
+# Across attempts: the later attempt wins whatever the states.
+ACROSS_ATTEMPTS: list[Case[tuple[Attempt, Attempt], bool]] = [
+    Case("retry's queued beats failed", ((2, JobState.QUEUED), (1, JobState.FAILED)), True),
+    Case("retry's parsing beats indexed", ((2, JobState.PARSING), (1, JobState.INDEXED)), True),
+    Case("old indexed loses to the retry", ((1, JobState.INDEXED), (2, JobState.QUEUED)), False),
+    Case("old failed loses to a retry", ((1, JobState.FAILED), (3, JobState.PARSING)), False),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", ACROSS_ATTEMPTS, ids=case_ids(ACROSS_ATTEMPTS))
+def test_wins_across_attempts(case: Case[tuple[Attempt, Attempt], bool]) -> None:
+    new, current = case.given
+    assert wins(_at(*new), _at(*current)) is case.expected
+
+
+@pytest.mark.unit
+def test_the_first_event_for_a_job_wins() -> None:
+    assert wins(_at(1, JobState.PARSING), None) is True
 
 
 @pytest.mark.unit

@@ -79,6 +79,24 @@ LOADED: list[Case[tuple[type[Any], dict[str, str]], dict[str, Any]]] = [
         (EmbedderSettings, {"KAFKA_BOOTSTRAP": "x:1", "SLUICE_CHUNK_TOKENS": "128"}),
         {"kafka_bootstrap": "127.0.0.1:9092", "chunk_tokens": 128},
     ),
+    Case(
+        "explicit CORS lists",
+        (
+            CommonSettings,
+            {
+                "SLUICE_CORS_ALLOW_ORIGINS": "https://a.example.com, https://b.example.com",
+                "SLUICE_CORS_ALLOW_METHODS": "GET",
+                "SLUICE_CORS_ALLOW_HEADERS": "Authorization",
+            },
+        ),
+        {
+            "cors": (
+                ("https://a.example.com", "https://b.example.com"),
+                ("GET",),
+                ("Authorization",),
+            )
+        },
+    ),
 ]
 
 
@@ -210,23 +228,6 @@ def test_production_settings_that_start(
 ) -> None:
     settings = load_settings(CommonSettings, {"SLUICE_ENV": "production", **case.given})
     assert (settings.hs256_secret, settings.serves_docs_ui) == case.expected
-
-
-@pytest.mark.unit
-def test_explicit_cors_lists() -> None:
-    settings = load_settings(
-        CommonSettings,
-        {
-            "SLUICE_CORS_ALLOW_ORIGINS": "https://a.example.com, https://b.example.com",
-            "SLUICE_CORS_ALLOW_METHODS": "GET",
-            "SLUICE_CORS_ALLOW_HEADERS": "Authorization",
-        },
-    )
-    assert settings.cors == (
-        ("https://a.example.com", "https://b.example.com"),
-        ("GET",),
-        ("Authorization",),
-    )
 
 
 @pytest.mark.unit

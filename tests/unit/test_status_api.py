@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -88,6 +89,13 @@ class JobsAndDocuments(StatusQueries):
         )
 
 
+# HIT as the vector store ranks it: the same chunk, its offsets under their column names.
+RANKED = msgspec.convert(
+    {**msgspec.structs.asdict(HIT), "start_char": HIT.char_start, "end_char": HIT.char_end},
+    VectorHit,
+)
+
+
 class RankedChunks:
     """Tenant t searches vector set 3 (the hashing model); ranks chunks for the search service
     and records each ranking (tenant, set id, query length, top_k). It knows no jobs."""
@@ -106,19 +114,7 @@ class RankedChunks:
         self, vector_set: VectorSet, tenant_id: str, vector: Sequence[float], top_k: int
     ) -> list[VectorHit]:
         self.rankings.append((tenant_id, vector_set.id, len(vector), top_k))
-        return [
-            VectorHit(
-                document_id=HIT.document_id,
-                chunk_index=HIT.chunk_index,
-                text=HIT.text,
-                score=HIT.score,
-                filename=HIT.filename,
-                page=HIT.page,
-                heading=HIT.heading,
-                start_char=HIT.char_start,
-                end_char=HIT.char_end,
-            )
-        ]
+        return [RANKED]
 
 
 class RecordingRedriver(Redriver):
@@ -247,7 +243,8 @@ def test_search_embeds_the_query_and_ranks_through_the_search_service(api: Api) 
     body = response.json()
     assert body["embedding_model"] == "bench-hashing-384"
     assert body["vector_set"] == {"set_id": 3, "chunk_tokens": 256, "chunk_overlap": 32}
-    assert [hit["text"] for hit in body["results"]] == [HIT.text]
+    results = [(hit["text"], hit["char_start"], hit["char_end"]) for hit in body["results"]]
+    assert results == [(HIT.text, HIT.char_start, HIT.char_end)]
     assert api.chunks.rankings == [("t", 3, 384, 3)]
     assert api.queries.reads == []
 
