@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from services.common.api_bodies import SearchHit
+
 TERMINAL = frozenset({"indexed", "failed"})
 STAGES = ("queued", "parsing", "parsed", "embedding", "indexed")  # the order a job moves in
 
@@ -50,24 +52,10 @@ class JobPage(msgspec.Struct, frozen=True):
     next_cursor: str | None = None
 
 
-class Hit(msgspec.Struct, frozen=True, kw_only=True):
-    """One ranked chunk of POST /v1/search, with where it is in its document."""
-
-    document_id: str
-    chunk_index: int
-    text: str
-    score: float
-    filename: str | None = None
-    page: int | None = None
-    heading: str | None = None
-    char_start: int = 0
-    char_end: int = 0
-
-
 class SearchResult(msgspec.Struct, frozen=True):
     """POST /v1/search."""
 
-    results: list[Hit]
+    results: list[SearchHit]
     embedding_model: str = ""
 
 

@@ -6,6 +6,7 @@ services/common/vectors/admin.py."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
@@ -26,6 +27,29 @@ class Redrive(msgspec.Struct, frozen=True):
     state: str
     attempt: int
     restarted_stage: str
+
+
+class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
+    """A ranked chunk and where it is in its document."""
+
+    document_id: str
+    chunk_index: int
+    text: str
+    score: Annotated[float, msgspec.Meta(description="cosine similarity to the query")]
+    filename: str | None = None
+    page: Annotated[
+        int | None,
+        msgspec.Meta(description="1-based page (PDF) or slide (PPTX) the chunk starts on"),
+    ]
+    heading: Annotated[
+        str | None, msgspec.Meta(description="title of the nearest heading above the chunk")
+    ]
+    char_start: Annotated[
+        int, msgspec.Meta(description="offset of the chunk's first character in the parsed text")
+    ]
+    char_end: Annotated[
+        int, msgspec.Meta(description="offset just past the chunk's last character")
+    ]
 
 
 class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
