@@ -10,8 +10,9 @@ import msgspec
 
 from infra.local.stack import STOP_TIMEOUT_S, Replica, Stack, StackError
 from infra.local.stack_config import CONSUMERS, RUNNABLE, STATE_FILE, StackConfig
-from services.common.assignment import AssignedPartition as Held
-from services.common.assignment import Assignment
+from services.common.assignment import AssignedPartition, Assignment
+
+Held = AssignedPartition  # one partition a replica's consumer holds
 
 
 def _quiet(_line: str) -> None:

@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, ParameterKwarg
 
 from services.common.access import SECURITY, error_responses, ok_responses, requires
-from services.common.api_bodies import Redrive
+from services.common.api_bodies import Redrive, SearchHit
 from services.common.auth import ADMIN_JOBS, READ, WRITE, Principal
 from services.common.problems import PROBLEM_JSON, Problem, problem
 from services.status.adapters.audit import AuditLog
@@ -18,7 +18,6 @@ from services.status.adapters.queries import (
     DocumentView,
     JobPage,
     JobView,
-    SearchHit,
     StatusQueries,
     search_hit,
 )
