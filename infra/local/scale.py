@@ -10,21 +10,9 @@ import msgspec
 
 from infra.local.stack import STOP_TIMEOUT_S, Replica, Stack, StackError
 from infra.local.stack_config import CONSUMERS, RUNNABLE, STATE_FILE, StackConfig
+from services.common.assignment import AssignedPartition, Assignment
 
-
-class Held(msgspec.Struct, frozen=True):
-    """One partition a replica's consumer holds."""
-
-    topic: str
-    partition: int
-
-
-class Assignment(msgspec.Struct, frozen=True):
-    """What a consumer replica says it holds (services/common/service.py serves it)."""
-
-    group: str
-    partitions: list[Held]
-    lag: int = 0
+Held = AssignedPartition  # one partition a replica's consumer holds
 
 
 def _quiet(_line: str) -> None:

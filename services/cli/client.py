@@ -16,16 +16,8 @@ import msgspec
 
 from services.cli.config import CliConfig
 from services.cli.exits import CliError, Exit, exit_for_status
-from services.cli.models import (
-    Accepted,
-    DeadLetter,
-    DeadLetterPage,
-    Deletion,
-    Job,
-    JobPage,
-    Redrive,
-    SearchResult,
-)
+from services.cli.models import Deletion, Job, JobPage, SearchResult
+from services.common.api_bodies import DeadLetterPage, DeadLetterView, Redrive, UploadAccepted
 from services.common.vectors.admin import Activation, Pruning, Reprocessing, TenantSets
 
 T = TypeVar("T")
@@ -135,7 +127,7 @@ class Api:
         metadata: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         progress: Callable[[int], None] = lambda _sent: None,
-    ) -> Accepted:
+    ) -> UploadAccepted:
         """POST one file to ingest; retries a lost answer with the same Idempotency-Key."""
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -151,7 +143,7 @@ class Api:
                         data=data,
                         headers=headers,
                     )
-                return msgspec.json.decode(response.content, type=Accepted)
+                return msgspec.json.decode(response.content, type=UploadAccepted)
             except ApiError as error:
                 # told to come back later: a 429 stored nothing; a 503 may have stored the
                 # upload (its outbox publishes it), so only a keyed retry is safe (same job)
@@ -216,7 +208,9 @@ class Api:
         response = await self.request("DELETE", self.status(f"/v1/documents/{document_id}"))
         return msgspec.json.decode(response.content, type=Deletion)
 
-    async def dead_letters(self, *, topic: str | None = None, limit: int = 50) -> list[DeadLetter]:
+    async def dead_letters(
+        self, *, topic: str | None = None, limit: int = 50
+    ) -> list[DeadLetterView]:
         """The newest dead-lettered records the caller may see."""
         params: dict[str, Any] = {"limit": limit}
         if topic:
@@ -224,9 +218,9 @@ class Api:
         page = await self._get(self.status("/v1/dead-letters"), DeadLetterPage, params=params)
         return page.records
 
-    async def dead_letter(self, ref: str) -> DeadLetter:
+    async def dead_letter(self, ref: str) -> DeadLetterView:
         """One dead-lettered record with its payload; `ref` is TOPIC/PARTITION/OFFSET."""
-        return await self._get(self.status(f"/v1/dead-letters/{ref}"), DeadLetter)
+        return await self._get(self.status(f"/v1/dead-letters/{ref}"), DeadLetterView)
 
     async def _post(self, path: str, body: dict[str, Any], kind: type[T]) -> T:
         response = await self.request("POST", self.status(path), json=body, timeout=ADMIN_TIMEOUT_S)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from services.cli.client import Api
 from services.cli.exits import CliError, Exit
 from services.cli.follow import Tracker, follow_with_timeout, progress_rank
-from services.cli.models import STAGES, DeadLetter, Job
+from services.cli.models import STAGES, Job
 from services.cli.output import (
     Output,
     duration,
@@ -20,6 +20,7 @@ from services.cli.output import (
     stage_times,
     styled_state,
 )
+from services.common.api_bodies import DeadLetterView
 
 TIMELINE = (*STAGES[:-1], "indexed", "failed")
 
@@ -178,7 +179,7 @@ async def dlq_show(api: Api, out: Output, ref: str) -> int:
     return Exit.OK
 
 
-def _fields(record: DeadLetter) -> list[tuple[str, object]]:
+def _fields(record: DeadLetterView) -> list[tuple[str, object]]:
     return [(name, getattr(record, name)) for name in record.__struct_fields__]
 
 

@@ -1,5 +1,6 @@
-"""The API bodies `sluice` reads, as msgspec Structs (unknown fields are ignored, so a newer
-service with more fields still decodes)."""
+"""The API bodies `sluice` reads in a shape of its own, as msgspec Structs (unknown fields are
+ignored, so a newer service with more fields still decodes); those it reads as the service
+writes them are in services/common/api_bodies.py and services/common/vectors/admin.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+
+from services.common.api_bodies import SearchHit
 
 TERMINAL = frozenset({"indexed", "failed"})
 STAGES = ("queued", "parsing", "parsed", "embedding", "indexed")  # the order a job moves in
@@ -49,33 +52,10 @@ class JobPage(msgspec.Struct, frozen=True):
     next_cursor: str | None = None
 
 
-class Accepted(msgspec.Struct, frozen=True):
-    """POST /v1/documents: 202."""
-
-    job_id: str
-    document_id: str
-    status: str
-    links: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-class Hit(msgspec.Struct, frozen=True, kw_only=True):
-    """One ranked chunk of POST /v1/search, with where it is in its document."""
-
-    document_id: str
-    chunk_index: int
-    text: str
-    score: float
-    filename: str | None = None
-    page: int | None = None
-    heading: str | None = None
-    char_start: int = 0
-    char_end: int = 0
-
-
 class SearchResult(msgspec.Struct, frozen=True):
     """POST /v1/search."""
 
-    results: list[Hit]
+    results: list[SearchHit]
     embedding_model: str = ""
 
 
@@ -88,46 +68,6 @@ class Deletion(msgspec.Struct, frozen=True):
     jobs: int
     chunks: int
     blobs: int
-
-
-class Redrive(msgspec.Struct, frozen=True):
-    """POST /v1/jobs/{id}/retry: 202."""
-
-    job_id: str
-    state: str
-    attempt: int
-    restarted_stage: str
-
-
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
-    """One record of a `<topic>.dlq` topic (GET /v1/dead-letters)."""
-
-    ref: str
-    topic: str
-    partition: int
-    offset: int
-    timestamp: datetime | None = None
-    code: str | None = None
-    message: str | None = None
-    error_type: str | None = None
-    stage: str | None = None
-    original_topic: str | None = None
-    original_partition: int | None = None
-    original_offset: int | None = None
-    attempts: int | None = None
-    consumer_group: str | None = None
-    event_type: str | None = None
-    tenant_id: str | None = None
-    job_id: str | None = None
-    document_id: str | None = None
-    key: str | None = None
-    value: str | None = None  # the record itself, in `show` only
-
-
-class DeadLetterPage(msgspec.Struct, frozen=True):
-    """GET /v1/dead-letters."""
-
-    records: list[DeadLetter]
 
 
 def to_builtins(value: Any) -> Any:

@@ -24,6 +24,7 @@ from litestar import Litestar, get
 from litestar.types import ControllerRouterHandler
 
 from services.common import metrics
+from services.common.assignment import AssignedPartition, Assignment
 from services.common.db import Pool, database_check
 from services.common.http import (
     READINESS_STATE,
@@ -44,23 +45,6 @@ log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
 Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 """A task beside the app; it ends once the `stop` event it is given is set."""
-
-
-class AssignedPartition(msgspec.Struct, frozen=True):
-    """One partition a consumer holds now."""
-
-    topic: str
-    partition: int
-
-
-class Assignment(msgspec.Struct, frozen=True):
-    """The body of /health/assignment: which partitions this replica's consumer holds."""
-
-    service: str
-    instance: str
-    group: str
-    partitions: list[AssignedPartition]
-    lag: int
 
 
 def assignment_route(service: str, consumer: ConsumerLoop) -> ControllerRouterHandler:

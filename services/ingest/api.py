@@ -21,11 +21,12 @@ from litestar.openapi.spec import Schema as OpenAPISchema
 from litestar.params import Parameter
 
 from services.common.access import SECURITY, error_responses, requires
+from services.common.api_bodies import UploadAccepted
 from services.common.auth import WRITE, Principal
 from services.common.problems import Problem, problem
 from services.ingest.core.uploads import MAX_IDEMPOTENCY_KEY, MAX_METADATA_BYTES
 from services.ingest.limits import limit_uploads
-from services.ingest.service import IngestService, UploadAccepted
+from services.ingest.service import IngestService
 
 _UPLOAD_BODY = RequestBody(
     required=True,

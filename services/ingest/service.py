@@ -7,11 +7,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import msgspec
 from aiokafka.errors import KafkaError
 
 from schemas.events import now, uuid7
 from services.common import metrics
+from services.common.api_bodies import UploadAccepted
 from services.common.auth import Principal
 from services.common.blobstore import sha256_hex
 from services.common.logs import ctx
@@ -25,15 +25,6 @@ from services.ingest.core.uploads import (
 from services.ingest.relay import Deliveries
 
 log = logging.getLogger(__name__)
-
-
-class UploadAccepted(msgspec.Struct, frozen=True):
-    """The 202 body: where to follow the job."""
-
-    job_id: str
-    document_id: str
-    status: str
-    links: dict[str, str]
 
 
 @contextmanager

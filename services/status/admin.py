@@ -10,20 +10,19 @@ projection's follows a replay while it runs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from aiokafka.errors import KafkaError
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Response, post
 from psycopg import OperationalError
 
 from services.common.access import SECURITY, ok_responses, requires
-from services.common.auth import ADMIN_REPLAY, Principal
-from services.common.bodies import strict_body
+from services.common.auth import ADMIN_REPLAY
 from services.common.kafka.replay import GroupActiveError, ReplayPlan, ReplayTarget
 from services.common.problems import Problem, problem
 from services.common.settings import PipelineSettings
-from services.status.adapters.audit import AuditLog
+from services.status.admin_call import ADMIN_CALL, AdminCall
 from services.status.rebuild import RebuildReport, rebuild_status
 from services.status.replay import replay_service
 
@@ -65,6 +64,7 @@ class AdminController(Controller):
 
     path = "/v1/admin"
     security = SECURITY
+    dependencies = {"admin": ADMIN_CALL}  # noqa: RUF012 - Litestar reads it from the class
 
     @post(
         "/replay",
@@ -73,16 +73,11 @@ class AdminController(Controller):
         responses=ok_responses(ReplayPlan, "What was rewound (or, dry, would be)", 409),
     )
     async def replay(
-        self,
-        data: ReplayRequest,
-        request: Request[Any, Any, Any],
-        principal: Principal,
-        replays: Replays,
-        audit: AuditLog,
+        self, data: ReplayRequest, admin: AdminCall, replays: Replays
     ) -> Response[ReplayPlan] | Response[Problem]:
         """Rewind a service's consumer group to a time or an offset: it reprocesses from there,
         with idempotent effects. Answers per partition what is redone (`dry_run`: only that)."""
-        data = await strict_body(request, ReplayRequest)
+        data = await admin.body(ReplayRequest)
         if (data.to_time is None) == (data.to_offset is None):
             return problem(400, "Bad Request", "give exactly one of to_time and to_offset")
         to_time = data.to_time
@@ -90,7 +85,7 @@ class AdminController(Controller):
             return problem(400, "Bad Request", "to_time needs a time zone (e.g. Z)")
         target = ReplayTarget(to_time=to_time, to_offset=data.to_offset)
         if not data.dry_run:
-            await audit.record(principal, ADMIN_REPLAY, f"replay.{data.service}", "*", target.text)
+            await admin.record(ADMIN_REPLAY, f"replay.{data.service}", "*", target.text)
         try:
             plan = await replays.run(data.service, target, dry_run=data.dry_run)
         except GroupActiveError as error:
@@ -106,18 +101,13 @@ class AdminController(Controller):
         responses=ok_responses(RebuildReport, "What was rebuilt and how it differed"),
     )
     async def rebuild_status(
-        self,
-        data: RebuildRequest,
-        request: Request[Any, Any, Any],
-        principal: Principal,
-        replays: Replays,
-        audit: AuditLog,
+        self, data: RebuildRequest, admin: AdminCall, replays: Replays
     ) -> Response[RebuildReport] | Response[Problem]:
         """Rebuild the status projection from the topics into fresh tables, compare them with
         the live ones and (unless `dry_run`) swap them in; projection goes on meanwhile."""
-        data = await strict_body(request, RebuildRequest)
+        data = await admin.body(RebuildRequest)
         if not data.dry_run:
-            await audit.record(principal, ADMIN_REPLAY, "rebuild-status", "*", "projection")
+            await admin.record(ADMIN_REPLAY, "rebuild-status", "*", "projection")
         try:
             report = await replays.rebuild(dry_run=data.dry_run)
         except UNAVAILABLE as error:

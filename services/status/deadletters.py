@@ -21,6 +21,7 @@ from litestar.params import Parameter
 
 from schemas import topics
 from services.common.access import SECURITY, ok_responses, requires
+from services.common.api_bodies import DeadLetterPage, DeadLetterView
 from services.common.auth import ADMIN_PIPELINE, READ, Principal
 from services.common.http import Problem, problem
 from services.common.kafka import headers
@@ -31,37 +32,6 @@ DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
 SCAN_PER_PARTITION = 1000  # a listing reads at most the newest this many of each partition
 READ_TIMEOUT_S = 10.0
 VALUE_CHARS = 64 * 1024  # of a record's payload shown by `one`
-
-
-class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
-    """A dead-lettered record: where it is, why it is there, whose it is."""
-
-    ref: str  # TOPIC/PARTITION/OFFSET: GET /v1/dead-letters/{ref}
-    topic: str
-    partition: int
-    offset: int
-    timestamp: datetime
-    code: str | None
-    message: str | None
-    error_type: str | None
-    stage: str | None
-    original_topic: str | None
-    original_partition: int | None
-    original_offset: int | None
-    attempts: int | None
-    consumer_group: str | None
-    event_type: str | None
-    tenant_id: str | None
-    job_id: str | None
-    document_id: str | None
-    key: str | None
-    value: str | None = None  # the payload, in GET /v1/dead-letters/{ref} only
-
-
-class DeadLetterPage(msgspec.Struct, frozen=True):
-    """GET /v1/dead-letters."""
-
-    records: list[DeadLetterView]
 
 
 class _Envelope(msgspec.Struct, frozen=True):

@@ -8,6 +8,7 @@ import msgspec
 
 from schemas import topics
 from schemas.events import AnyEvent, DocumentParsed, DocumentUploaded, Origin, derived_id, now
+from services.common.api_bodies import Redrive
 from services.common.errors import RefusedError
 from services.common.ports import EventPublisher
 from services.status.core.ports import RedriveSources
@@ -18,15 +19,6 @@ class RedriveRefusedError(RefusedError):
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(status, "Not Found" if status == 404 else "Conflict", detail)
-
-
-class Redrive(msgspec.Struct, frozen=True):
-    """What POST /v1/jobs/{id}/retry answers."""
-
-    job_id: str
-    state: str
-    attempt: int
-    restarted_stage: str
 
 
 class Redriver:

@@ -4,19 +4,18 @@ tenant's documents into a new set, list the sets, activate one for a tenant, pru
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from services.common.access import SECURITY, error_responses, requires
-from services.common.auth import ADMIN_REPLAY, Principal
-from services.common.bodies import strict_body
+from services.common.auth import ADMIN_REPLAY
 from services.common.problems import PROBLEM_JSON, Problem
 from services.common.vectors.admin import Activation, Pruning, Reprocessing, TenantSets
-from services.status.adapters.audit import AuditLog
+from services.status.admin_call import ADMIN_CALL, AdminCall
 from services.status.vector_sets import VectorSetAdmin
 
 TENANT_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,128}$"  # what a token's tenant claim may be
@@ -88,11 +87,13 @@ def _answers(body: type[msgspec.Struct], description: str, *errors: int) -> dict
 
 
 class VectorSetController(Controller):
-    """Vector sets for admins; collaborators by name: `vector_sets`, `audit`, `principal`."""
+    """Vector sets for admins; collaborators by name: `vector_sets` and `admin` (the caller,
+    its audit records and its body)."""
 
     path = "/v1/admin"
     security = SECURITY
     guards = [requires(ADMIN_REPLAY)]  # noqa: RUF012 - Litestar reads it from the class
+    dependencies = {"admin": ADMIN_CALL}  # noqa: RUF012
 
     @post(
         "/reprocess",
@@ -100,22 +101,16 @@ class VectorSetController(Controller):
         responses=_answers(Reprocessing, "The new jobs and the set they write", 404, 422),
     )
     async def reprocess(
-        self,
-        data: ReprocessRequest,
-        request: Request[Any, Any, Any],
-        principal: Principal,
-        vector_sets: VectorSetAdmin,
-        audit: AuditLog,
+        self, data: ReprocessRequest, admin: AdminCall, vector_sets: VectorSetAdmin
     ) -> Response[Reprocessing]:
         """Send a tenant's documents through parse and embed again, as new jobs that write a
         second vector set (the model and chunking given) beside the one it searches."""
-        data = await strict_body(request, ReprocessRequest)
+        data = await admin.body(ReprocessRequest)
         key = await vector_sets.target(
             data.tenant_id, data.embedding_model, data.chunk_tokens, data.chunk_overlap
         )
         scope = data.document_id or (f"since {data.since.isoformat()}" if data.since else "all")
-        await audit.record(
-            principal,
+        await admin.record(
             ADMIN_REPLAY,
             "vectors.reprocess",
             data.tenant_id,
@@ -132,15 +127,14 @@ class VectorSetController(Controller):
     )
     async def list_sets(
         self,
-        principal: Principal,
+        admin: AdminCall,
         vector_sets: VectorSetAdmin,
-        audit: AuditLog,
         tenant_id: Annotated[
             str, Parameter(pattern=TENANT_PATTERN, description="The tenant to count for")
         ],
     ) -> TenantSets:
         """Every vector set, whether the tenant searches it, its chunks and documents there."""
-        await audit.record(principal, ADMIN_REPLAY, "vectors.list", tenant_id, "vector sets")
+        await admin.record(ADMIN_REPLAY, "vectors.list", tenant_id, "vector sets")
         return await vector_sets.listing(tenant_id)
 
     @post(
@@ -149,19 +143,13 @@ class VectorSetController(Controller):
         responses=_answers(Activation, "The set the tenant now searches", 404, 409, 422),
     )
     async def activate(
-        self,
-        data: ActivateRequest,
-        request: Request[Any, Any, Any],
-        principal: Principal,
-        vector_sets: VectorSetAdmin,
-        audit: AuditLog,
+        self, data: ActivateRequest, admin: AdminCall, vector_sets: VectorSetAdmin
     ) -> Activation:
         """Switch the tenant's search to one vector set, atomically."""
-        data = await strict_body(request, ActivateRequest)
+        data = await admin.body(ActivateRequest)
         chunking = "" if data.chunk_tokens is None else f" {data.chunk_tokens}"
         chunking += "" if data.chunk_overlap is None else f"/{data.chunk_overlap}"
-        await audit.record(
-            principal,
+        await admin.record(
             ADMIN_REPLAY,
             "vectors.activate",
             data.tenant_id,
@@ -184,16 +172,11 @@ class VectorSetController(Controller):
         responses=_answers(Pruning, "What was dropped and what was kept"),
     )
     async def prune(
-        self,
-        data: PruneRequest,
-        request: Request[Any, Any, Any],
-        principal: Principal,
-        vector_sets: VectorSetAdmin,
-        audit: AuditLog,
+        self, data: PruneRequest, admin: AdminCall, vector_sets: VectorSetAdmin
     ) -> Pruning:
         """Drop the vector sets no tenant searches (their tables)."""
-        data = await strict_body(request, PruneRequest)
+        data = await admin.body(PruneRequest)
         if not data.dry_run:
             target = "inactive sets" + (" (forced)" if data.force else "")
-            await audit.record(principal, ADMIN_REPLAY, "vectors.prune", "*", target)
+            await admin.record(ADMIN_REPLAY, "vectors.prune", "*", target)
         return await vector_sets.prune(dry_run=data.dry_run, force=data.force)

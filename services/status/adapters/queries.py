@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from services.common.api_bodies import SearchHit
 from services.common.db import Pool, from_row
 from services.common.vectors.registry import VectorSets
 from services.common.vectors.search import VectorHit
@@ -99,29 +100,6 @@ class DocumentView(msgspec.Struct, frozen=True):
     chunk_count: int
     latest_job_id: str
     jobs: list[JobSummary]
-
-
-class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
-    """A ranked chunk and where it is in its document."""
-
-    document_id: str
-    chunk_index: int
-    text: str
-    score: Annotated[float, msgspec.Meta(description="cosine similarity to the query")]
-    filename: str | None = None
-    page: Annotated[
-        int | None,
-        msgspec.Meta(description="1-based page (PDF) or slide (PPTX) the chunk starts on"),
-    ]
-    heading: Annotated[
-        str | None, msgspec.Meta(description="title of the nearest heading above the chunk")
-    ]
-    char_start: Annotated[
-        int, msgspec.Meta(description="offset of the chunk's first character in the parsed text")
-    ]
-    char_end: Annotated[
-        int, msgspec.Meta(description="offset just past the chunk's last character")
-    ]
 
 
 def search_hit(hit: VectorHit) -> SearchHit:
