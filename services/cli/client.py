@@ -18,6 +18,7 @@ from services.cli.config import CliConfig
 from services.cli.exits import CliError, Exit, exit_for_status
 from services.cli.models import Deletion, Job, JobPage, SearchResult
 from services.common.api_bodies import DeadLetterPage, DeadLetterView, Redrive, UploadAccepted
+from services.common.retry_after import retry_after_s
 from services.common.vectors.admin import Activation, Pruning, Reprocessing, TenantSets
 
 T = TypeVar("T")
@@ -50,15 +51,9 @@ def _problem(response: httpx.Response) -> ApiError:
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             detail += " (" + "; ".join(str(e.get("message", e)) for e in errors[:3]) + ")"
-    return ApiError(response.status_code, detail, _retry_after(response))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds (RFC 9110 allows a date too: then None, the caller's backoff)."""
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
+    return ApiError(
+        response.status_code, detail, retry_after_s(response.headers.get("Retry-After"))
+    )
 
 
 class _Counted(io.FileIO):

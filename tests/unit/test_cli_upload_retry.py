@@ -38,8 +38,9 @@ def _ingest(refusals: list[tuple[int, str | None]]) -> tuple[httpx.MockTransport
     [
         ([(429, "0"), (429, "0")], None, 3),  # a tenant's limit: nothing was stored
         ([(503, "0")], "k-1", 2),  # a full replica or Kafka down: safe with the same key
+        ([(429, "Wed, 21 Oct 2015 07:28:00 GMT")], None, 2),  # RFC 9110's other form: a date
     ],
-    ids=["429", "503 keyed"],
+    ids=["429", "503 keyed", "429 until an HTTP date"],
 )
 async def test_an_upload_waits_as_told_and_goes_through(
     tmp_path: Path, refusals: list[tuple[int, str | None]], key: str | None, tries: int
