@@ -11,6 +11,7 @@ import pytest
 
 from services.common.embedding.build import build_provider
 from services.common.embedding.local_model import LocalSentenceTransformer
+from services.common.embedding.onnx_export import weights_file
 from services.common.embedding.onnx_model import OnnxSentenceTransformer
 
 pytestmark = pytest.mark.unit
@@ -118,6 +119,34 @@ def test_a_corrupt_cached_export_is_exported_again(
     again = OnnxSentenceTransformer(cache_dir=cache_dir, threads=1)
 
     assert again.model_file.stat().st_size > whole // 2
+    assert cosine_distance(again.embed(TEXTS[:1])[0], onnx.embed(TEXTS[:1])[0]) < 1e-6
+
+
+def test_the_weights_lie_beside_the_graph_readable_as_it_is(
+    onnx: OnnxSentenceTransformer,
+) -> None:
+    weights = weights_file(onnx.model_file)
+    assert weights.stat().st_size > 80 * 2**20  # ~22M float32 parameters
+    assert onnx.model_file.stat().st_size < 2**20  # the graph alone
+    assert weights.stat().st_mode & 0o777 == onnx.model_file.stat().st_mode & 0o777
+    assert not [p for p in onnx.model_file.parent.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_damaged_cached_weights_are_exported_again(
+    onnx: OnnxSentenceTransformer, cache_dir: Path, damage: str
+) -> None:
+    weights = weights_file(onnx.model_file)
+    whole = weights.stat().st_size
+    if damage == "missing":
+        weights.unlink()
+    else:
+        with weights.open("r+b") as file:
+            file.truncate(whole // 3)
+
+    again = OnnxSentenceTransformer(cache_dir=cache_dir, threads=1)
+
+    assert weights.stat().st_size == whole
     assert cosine_distance(again.embed(TEXTS[:1])[0], onnx.embed(TEXTS[:1])[0]) < 1e-6
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,19 @@ OUTPUT = "token_embeddings"
 OPSET = 17
 
 
-def export(model_path: Path, target: Path) -> Path:
-    """Trace the transformer (token embeddings out; pooling runs in numpy) into `target`.
+def weights_file(target: Path) -> Path:
+    """Where the export's weights lie: `<target>.data`, beside the graph."""
+    return target.with_name(f"{target.name}.data")
 
-    Written to a temporary file renamed into place, so a reader never sees half a model.
+
+def export(model_path: Path, target: Path) -> Path:
+    """Trace the transformer (token embeddings out; pooling runs in numpy) into `target`, its
+    weights in `weights_file(target)` (ONNX external data): ONNX Runtime maps that file rather
+    than copying the weights out of the protobuf, so a process's peak holds one copy of them
+    and the lanes' sessions share its pages.
+
+    Both files are written in a folder of their own and renamed into place, the weights first,
+    so a reader never sees half a model.
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -48,21 +58,38 @@ def export(model_path: Path, target: Path) -> Path:
     # one padded row, so that the trace keeps the attention mask
     ids = torch.tensor([[101, 7592, 2088, 102, 0, 0], [101, 7592, 2088, 2088, 2088, 102]])
     example = (ids, (ids != 0).long(), torch.zeros_like(ids))
+    import onnx  # noqa: PLC0415
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    work = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    work.mkdir()
+    traced = work / "traced.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on the legacy exporter
         torch.onnx.export(
             TokenEmbeddings(model),
             example,
-            str(partial),
+            str(traced),
             input_names=list(INPUTS),
             output_names=[OUTPUT],
             dynamic_axes={name: {0: "batch", 1: "tokens"} for name in (*INPUTS, OUTPUT)},
             opset_version=OPSET,
             dynamo=False,
         )
-    partial.replace(target)
+    graph, weights = work / target.name, weights_file(target)
+    onnx.save_model(
+        onnx.load(str(traced)),
+        str(graph),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=weights.name,  # relative to the graph: the same name once both are moved
+        size_threshold=1024,
+    )
+    shutil.copymode(graph, work / weights.name)  # onnx writes it 0600: readable as the graph is
+    (work / weights.name).replace(weights)
+    graph.replace(target)
+    traced.unlink()
+    work.rmdir()
     return target
 
 

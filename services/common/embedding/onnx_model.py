@@ -1,8 +1,10 @@
 """all-MiniLM-L6-v2 on ONNX Runtime: onnxruntime, `tokenizers` and numpy, never torch.
 
 The packaged weights are exported to ONNX once (`services.common.embedding.onnx_export`, run in
-a process of its own, the one step that needs torch) into a cache folder and reused by every
-later start; a cached file ONNX Runtime cannot load is exported again. The pipeline after the
+a process of its own, the one step that needs torch) into a cache folder, the graph in
+`<name>.onnx` and the weights beside it in `<name>.onnx.data` (mapped, not copied, by ONNX
+Runtime), and reused by every later start; an export ONNX Runtime cannot load (either file
+damaged or missing) is exported again. The pipeline after the
 transformer is the model's own sentence-transformers one (modules.json): mean pooling over the
 attention mask, then L2 normalisation.
 """
@@ -37,13 +39,14 @@ from services.common.embedding.ports import Tokenizer
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the exported graph changes: older cached files are not reused
+EXPORT_FORMAT = 2  # bump when the exported graph changes: older cached files are not reused
 OUTPUT = "token_embeddings"
 _UNLOADABLE = (
     ort_errors.InvalidProtobuf,
     ort_errors.InvalidGraph,
     ort_errors.Fail,
     ort_errors.InvalidArgument,
+    ort_errors.RuntimeException,  # the weights file missing
 )
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 
