@@ -105,6 +105,14 @@ def _in_flight(replica: Replica) -> float:
     return float(found.group(1))
 
 
+def _settled(*replicas: Replica) -> None:
+    """Wait until no replica serves an upload: an earlier test's last upload lets go of its
+    place just after its answer was sent, and a held upload started in that moment would meet
+    a full replica (503) instead of taking the place."""
+    for replica in replicas:
+        _wait_in_flight(replica, 0)
+
+
 def _wait_in_flight(replica: Replica, count: int) -> None:
     """Wait until `replica` serves `count` uploads (the held ones were admitted)."""
     deadline = time.monotonic() + 60
@@ -140,6 +148,7 @@ def test_a_replica_at_its_cap_answers_503_and_the_other_goes_on(
     replicas: tuple[Stack, Replica, Replica],
 ) -> None:
     stack, first, second = replicas
+    _settled(first, second)
     held = [SlowUpload(first, stack.token(f"cap-{i}-{uuid.uuid4().hex[:6]}")) for i in range(2)]
     _wait_in_flight(first, PROCESS_CAP)
     token = stack.token(f"cap-{uuid.uuid4().hex[:8]}")
@@ -159,6 +168,7 @@ def test_a_tenants_concurrent_uploads_are_counted_across_replicas(
     replicas: tuple[Stack, Replica, Replica],
 ) -> None:
     stack, first, second = replicas
+    _settled(first, second)
     token = stack.token(f"concurrent-{uuid.uuid4().hex[:8]}")
     held = [SlowUpload(first, token), SlowUpload(first, token), SlowUpload(second, token)]
     _wait_in_flight(first, 2)
