@@ -22,7 +22,7 @@ from schemas import codec, topics
 from schemas.codec import EventDecodeError
 from services.common import metrics
 from services.common.kafka.admin import TopicSpec
-from services.common.logs import JsonFormatter
+from services.common.logs import setup_logging
 from services.pipestats.adapters.snapshots import Snapshots
 from services.pipestats.config import PipestatsSettings
 from services.pipestats.core.observe import TIMED, Observation, Timing, observations, stale
@@ -188,32 +188,10 @@ class Pipestats:
 
     def worker(self) -> None:
         """Run the worker in this process until SIGTERM or SIGINT (exits the process); its logs,
-        faust's own included, are the services' JSON lines on stdout (no banner)."""
+        faust's own included, are the services' JSON lines on stdout (`setup_logging`'s root
+        handler, which faust is told to leave alone), without faust's banner."""
+        setup_logging(SERVICE, self.config.log_level)
         metrics.running(SERVICE)
-        worker = faust.Worker(
-            self.app,
-            loglevel=self.config.log_level,
-            logging_config=logging_config(self.config.log_level),
-            quiet=True,
-            redirect_stdouts=False,
-        )
+        worker = faust.Worker(self.app, quiet=True, override_logging=False)
+        worker.spinner = None  # as faust does below WARN: its terminal spinner writes escapes
         worker.execute_from_commandline()
-
-
-def logging_config(level: str) -> dict[str, Any]:
-    """faust's logging as `services.common.logs.setup_logging` sets every service's: JSON lines
-    (JsonFormatter) on stdout, with the Kafka clients' chatter at WARNING."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter, "service": SERVICE}},
-        "handlers": {
-            "out": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "stream": "ext://sys.stdout",
-            }
-        },
-        "root": {"level": level.upper(), "handlers": ["out"]},
-        "loggers": {name: {"level": "WARNING"} for name in ("aiokafka", "kafka")},
-    }
