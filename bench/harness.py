@@ -25,6 +25,7 @@ from infra.local.stack import SERVICES, Stack, StackConfig
 from schemas.events import BlobRef, DocumentUploaded, Origin, now, uuid7
 from services.common.auth import issue_token
 from services.common.kafka.admin import ensure_topics
+from services.common.retry_after import retry_after_s
 from services.common.settings import DEV_JWT_SECRET
 
 Out = Callable[[str], None]
@@ -105,7 +106,7 @@ async def upload_all(
                 )
                 if response.status_code not in (429, 503):
                     break
-                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                await asyncio.sleep(retry_after_s(response.headers.get("Retry-After")) or 1.0)
             response.raise_for_status()
 
     async with httpx.AsyncClient(timeout=60) as client:
