@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from importlib import resources
 from typing import Any, ClassVar, TypeVar
 
@@ -91,6 +92,21 @@ async def open_pool(url: str, *, max_size: int = 8, name: str = "sluice") -> Poo
     await pool.open(wait=True, timeout=30)
     metrics.POOLS.watch(name, pool)
     return pool
+
+
+@contextlib.asynccontextmanager
+async def autocommit_connection(pool: Pool) -> AsyncIterator[AsyncConnection[DictRow]]:
+    """A connection of `pool` on which each statement is its own transaction: one round trip
+    per statement, where the pool's connections otherwise open a transaction (BEGIN) and
+    commit it (COMMIT), two more. For work that is one statement (a function call, an update).
+    """
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            if not (conn.closed or conn.broken):  # a broken one is discarded by the pool
+                await conn.set_autocommit(False)
 
 
 def _migrations() -> list[tuple[str, str]]:

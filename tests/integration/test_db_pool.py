@@ -1,4 +1,5 @@
-"""The connection pool on a real Postgres: a connection whose backend ended is never lent."""
+"""The connection pool on a real Postgres: a connection whose backend ended is never lent; one
+lent in autocommit goes back to the pool in transaction mode."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import psycopg
 import pytest
 
-from services.common.db import open_pool
+from services.common.db import autocommit_connection, open_pool
 
 pytestmark = pytest.mark.integration
 
@@ -38,5 +39,27 @@ async def test_a_connection_whose_backend_was_terminated_is_replaced_not_lent(
             cur = await conn.execute("SELECT pg_backend_pid() AS pid")
             row = await cur.fetchone()
         assert row is not None and row["pid"] != first
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_lent_in_autocommit_returns_in_transaction_mode(
+    fresh_database: str,
+) -> None:
+    pool = await open_pool(fresh_database, max_size=1)  # the next borrower gets the same one
+    try:
+        async with autocommit_connection(pool) as conn:
+            await conn.execute("CREATE TABLE t (x int)")
+            await conn.execute("INSERT INTO t VALUES (1)")
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE, "committed"
+        with pytest.raises(RuntimeError):
+            async with pool.connection() as conn:
+                assert not conn.autocommit
+                await conn.execute("INSERT INTO t VALUES (2)")
+                raise RuntimeError  # rolls back: the statement was in a transaction
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT array_agg(x) AS xs FROM t")
+            row = await cur.fetchone()
+        assert row is not None and row["xs"] == [1]
     finally:
         await pool.close()

@@ -129,6 +129,22 @@ async def test_concurrent_uploads_are_counted_over_live_processes(
     assert await first.admit("acme", "a") is True
 
 
+async def test_an_upload_refused_for_its_slot_does_not_count_in_the_rate(
+    pools: tuple[Pool, Pool],
+) -> None:
+    limits = TenantLimits(uploads_per_window=2, concurrent_uploads=1)
+    first, _ = await _live_processes(pools, limits)
+    first.windows = Windows(rate_s=3600)
+
+    assert await first.admit("acme", "a") is True
+    with pytest.raises(LimitedError) as busy:
+        await first.admit("acme", "a")
+    await first.release("acme", "a")
+
+    assert "in flight" in busy.value.detail
+    assert await first.admit("acme", "a") is True, "all or none: the refused one used nothing"
+
+
 async def test_slots_are_taken_atomically_by_concurrent_processes(
     pools: tuple[Pool, Pool],
 ) -> None:
