@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -38,6 +37,7 @@ from services.common.kafka.admin import TopicsMissingError
 from services.common.kafka.consumer import ConsumerLoop
 from services.common.logs import setup_logging
 from services.common.observe import ReadinessWatch
+from services.common.priority import lower_cpu_priority
 from services.common.settings import CommonSettings, SettingsError, load_settings
 from services.common.watchdog import Watchdog
 
@@ -150,17 +150,6 @@ async def _call_on_stop(stop: asyncio.Event, hooks: Sequence[Callable[[], None]]
     await stop.wait()
     for hook in hooks:
         hook()
-
-
-def lower_cpu_priority(increment: int) -> None:
-    """Raise this process's nice value (call before any thread starts: threads inherit it).
-
-    Parser and embedder do batch CPU work; on a machine they share with ingest and status,
-    the request paths then get the CPU first and the batch work takes what is left.
-    """
-    if increment > 0:
-        niceness = os.nice(increment)
-        log.info("nice value now %d", niceness)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
