@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -62,6 +63,20 @@ def bench_stack(
                 log(f"{label}: kept {run_dir} for its logs")
             else:
                 shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def other_tree(rev: str, into: Path) -> Path:
+    """The source tree of commit `rev` extracted into `into` (`git archive`), sharing this
+    tree's Kafka jars, to run another commit's services beside this one's."""
+    archive = subprocess.run(
+        ["git", "archive", rev], cwd=REPO_ROOT, capture_output=True, check=True
+    )
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    jars = REPO_ROOT / "infra" / "kafka" / "target"
+    if jars.is_dir():
+        (into / "infra" / "kafka" / "target").symlink_to(jars, target_is_directory=True)
+    return into
 
 
 def ready_detail(url: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import bench_stack
+from bench.harness import bench_stack, other_tree
 from bench.plumbing import produce_events, topic_total
 from bench.report import load_average, log
 from infra.local import REPO_ROOT
@@ -66,13 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sluice-projector-") as scratch:
         trees = {"this tree": REPO_ROOT}
         if args.against:
-            old = Path(scratch) / "against"
-            old.mkdir()
-            archive = subprocess.run(
-                ["git", "archive", args.against], cwd=REPO_ROOT, capture_output=True, check=True
-            )
-            subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
-            trees = {args.against: old, **trees}
+            trees = {args.against: other_tree(args.against, Path(scratch) / "against"), **trees}
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
         rates: dict[str, list[float]] = {label: [] for label in trees}
