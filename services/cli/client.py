@@ -16,8 +16,14 @@ import msgspec
 
 from services.cli.config import CliConfig
 from services.cli.exits import CliError, Exit, exit_for_status
-from services.cli.models import Deletion, Job, JobPage, SearchResult
-from services.common.api_bodies import DeadLetterPage, DeadLetterView, Redrive, UploadAccepted
+from services.cli.models import Job, JobPage, SearchResult
+from services.common.api_bodies import (
+    DeadLetterPage,
+    DeadLetterView,
+    Deletion,
+    Redrive,
+    UploadAccepted,
+)
 from services.common.retry_after import retry_after_s
 from services.common.vectors.admin import Activation, Pruning, Reprocessing, TenantSets
 

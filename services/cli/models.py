@@ -59,17 +59,6 @@ class SearchResult(msgspec.Struct, frozen=True):
     embedding_model: str = ""
 
 
-class Deletion(msgspec.Struct, frozen=True):
-    """DELETE /v1/documents/{id}: 200."""
-
-    document_id: str
-    deleted_at: datetime
-    deleted_jobs: list[str]
-    jobs: int
-    chunks: int
-    blobs: int
-
-
 def to_builtins(value: Any) -> Any:
     """A Struct (or a list of them) as plain JSON types, for --json."""
     return msgspec.to_builtins(value)

@@ -20,6 +20,19 @@ class UploadAccepted(msgspec.Struct, frozen=True):
     links: dict[str, str]
 
 
+class Deletion(msgspec.Struct, frozen=True, kw_only=True):
+    """What DELETE /v1/documents/{id} removed (repeated on a deleted document: nothing more)."""
+
+    tenant_id: str
+    document_id: str
+    deleted_at: datetime
+    deleted_jobs: list[str]
+    """Every job of the document deleted so far: their events are skipped from now on."""
+    jobs: int
+    chunks: int
+    blobs: int
+
+
 class Redrive(msgspec.Struct, frozen=True):
     """What POST /v1/jobs/{id}/retry answers."""
 

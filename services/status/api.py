@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter, ParameterKwarg
 
 from services.common.access import SECURITY, error_responses, ok_responses, requires
-from services.common.api_bodies import Redrive, SearchHit
+from services.common.api_bodies import Deletion, Redrive, SearchHit
 from services.common.auth import ADMIN_JOBS, READ, WRITE, Principal
 from services.common.problems import PROBLEM_JSON, Problem, problem
 from services.status.adapters.audit import AuditLog
@@ -21,7 +21,6 @@ from services.status.adapters.queries import (
     StatusQueries,
     search_hit,
 )
-from services.status.core.ports import Deletion
 from services.status.core.projection import JobState
 from services.status.deleting import DocumentDeleter
 from services.status.redrive import Redriver

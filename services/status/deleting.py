@@ -8,10 +8,11 @@ from aiokafka.errors import KafkaError
 
 from schemas import topics
 from schemas.events import DocumentDeleted, Origin, uuid7
+from services.common.api_bodies import Deletion
 from services.common.errors import RefusedError
 from services.common.logs import ctx
 from services.common.ports import EventPublisher
-from services.status.core.ports import Deletion, DocumentDeletions
+from services.status.core.ports import DocumentDeletions
 
 log = logging.getLogger(__name__)
 

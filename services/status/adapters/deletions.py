@@ -11,10 +11,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from services.common.api_bodies import Deletion
 from services.common.db import Pool
 from services.common.deletions import hold_barrier
 from services.common.vectors.store import VectorStore
-from services.status.core.ports import Deletion
 
 
 async def delete_chunks(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
+
+from services.common.api_bodies import Deletion
 
 
 class RedriveSource(msgspec.Struct, frozen=True):
@@ -26,19 +27,6 @@ class RedriveSources(Protocol):
         `tenant_id` None reads any tenant's job (admins).
         """
         ...
-
-
-class Deletion(msgspec.Struct, frozen=True, kw_only=True):
-    """What DELETE /v1/documents/{id} removed (repeated on a deleted document: nothing more)."""
-
-    tenant_id: str
-    document_id: str
-    deleted_at: datetime
-    deleted_jobs: list[str]
-    """Every job of the document deleted so far: their events are skipped from now on."""
-    jobs: int
-    chunks: int
-    blobs: int
 
 
 class DocumentDeletions(Protocol):
