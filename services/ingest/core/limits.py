@@ -13,24 +13,12 @@ BUSY_RETRY_AFTER_S = 1
 
 
 class TenantLimits(msgspec.Struct, frozen=True, kw_only=True):
-    """One tenant's limits, all ingest replicas together; 0 means unlimited."""
+    """One tenant's limits, all ingest replicas together; 0 means unlimited. A tenant's own
+    values in `tenant_limits` win over these (the rule is in migration 016's functions)."""
 
     uploads_per_window: int = 0  # uploads started per rate window
     bytes_per_window: int = 0  # bytes stored per quota window
     concurrent_uploads: int = 0  # uploads in flight at once
-
-    def with_overrides(
-        self,
-        uploads_per_window: int | None,
-        bytes_per_window: int | None,
-        concurrent_uploads: int | None,
-    ) -> TenantLimits:
-        """These limits with the tenant's own values where it has one (None: keep this)."""
-        return TenantLimits(
-            uploads_per_window=_either(uploads_per_window, self.uploads_per_window),
-            bytes_per_window=_either(bytes_per_window, self.bytes_per_window),
-            concurrent_uploads=_either(concurrent_uploads, self.concurrent_uploads),
-        )
 
 
 class Windows(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,10 +26,6 @@ class Windows(msgspec.Struct, frozen=True, kw_only=True):
 
     rate_s: int = 60
     quota_s: int = 24 * 3600
-
-
-def _either(override: int | None, default: int) -> int:
-    return default if override is None else override
 
 
 class LimitedError(RefusedError):
