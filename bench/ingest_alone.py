@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import latency
 from bench.harness import bench_stack
 from bench.report import load_average, log, percentile
 from infra.local import REPO_ROOT
@@ -31,15 +32,11 @@ RATES = (5.0, 50.0)  # uploads/s
 
 
 def _load(url: str, rate: float, duration: float) -> dict[str, float]:
-    """One run of the load generator: p50/p95 of the uploads answered 202, and the others."""
-    tenant = f"alone-{uuid.uuid4().hex[:6]}"
-    cmd = [sys.executable, "-m", "bench.loadgen", "--url", url, "--tenant", tenant]
-    cmd += ["--rate", str(rate), "--duration", str(duration)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO_ROOT)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    statuses, latencies = result["statuses"], result["latency_ms"]
-    ok = [lat for lat, status in zip(latencies, statuses, strict=True) if status == 202]
-    refused = len(statuses) - len(ok)
+    """One run of the load generator (the `latency` benchmark's): p50/p95 of the uploads
+    answered 202, and how many were not."""
+    result = latency._load(url, f"alone-{uuid.uuid4().hex[:6]}", rate, duration)
+    ok = latency._accepted(result)
+    refused = len(result["statuses"]) - len(ok)
     return {"p50": percentile(ok, 50), "p95": percentile(ok, 95), "refused": refused}
 
 
