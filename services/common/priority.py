@@ -30,9 +30,20 @@ def lower_cpu_priority(increment: int) -> None:
         return
     niceness = os.nice(increment)
     group = "left alone (not a session leader)"
-    if os.getsid(0) == os.getpid() and AUTOGROUP.exists():
-        group = _nice_autogroup(niceness)
+    if os.getsid(0) == os.getpid():
+        group = "not in effect" if autogroup_nice() is None else _nice_autogroup(niceness)
     log.info("nice value now %d; autogroup %s", niceness, group)
+
+
+def autogroup_nice() -> int | None:
+    """This process's autogroup nice value; None where autogroups do not apply: a kernel without
+    them, or a process in a CPU cgroup of its own (most containers, CI's among them), for which
+    the kernel prints an empty /proc/self/autogroup."""
+    try:
+        fields = AUTOGROUP.read_text().split()
+    except OSError:
+        return None
+    return int(fields[-1]) if fields else None
 
 
 def _nice_autogroup(niceness: int) -> str:
