@@ -29,41 +29,23 @@ class PostgresBlobStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def put(
-        self,
-        data: bytes,
-        media_type: str,
-        *,
-        owner: Event | None = None,
-        conn: AsyncConnection[Any] | None = None,
-        sha256: str | None = None,
-    ) -> BlobRef:
-        """Store `data` under its sha256 and return the reference.
+    async def put(self, data: bytes, media_type: str, *, owner: Event | None = None) -> BlobRef:
+        """Store `data` under its sha256 and return the reference, in its own transaction.
 
         With `owner`, under the deletion barrier: refuse (`DocumentDeletedError`) if the owner's
         job was deleted, else record that its document refers to the blob (`add_ref`).
-        With `conn`, inside the caller's transaction (committed with it); else in its own.
-        `sha256`: the digest when the caller has it (hashing 50 MiB blocks the loop ~0.1 s).
+        (Ingest stores an upload's bytes with its row in one statement: migration 017.)
         """
-        digest = sha256 or sha256_hex(data)
-        if conn is not None:
-            await self._put(conn, data, media_type, digest, owner)
-        else:
-            async with self.pool.connection() as own:
-                await self._put(own, data, media_type, digest, owner)
+        digest = sha256_hex(data)
+        async with self.pool.connection() as conn:
+            if owner is not None:
+                await hold_barrier(conn)
+                if await deleted_among(conn, [owner.job_id]):
+                    raise DocumentDeletedError(owner.document_id)
+            await conn.execute(_INSERT, (digest, len(data), media_type, data))
+            if owner is not None:
+                await add_ref(conn, digest, owner.tenant_id, owner.document_id)
         return BlobRef(sha256=digest, size=len(data), media_type=media_type)
-
-    @staticmethod
-    async def _put(
-        conn: AsyncConnection[Any], data: bytes, media_type: str, digest: str, owner: Event | None
-    ) -> None:
-        if owner is not None:
-            await hold_barrier(conn)
-            if await deleted_among(conn, [owner.job_id]):
-                raise DocumentDeletedError(owner.document_id)
-        await conn.execute(_INSERT, (digest, len(data), media_type, data))
-        if owner is not None:
-            await add_ref(conn, digest, owner.tenant_id, owner.document_id)
 
     async def get(self, ref: BlobRef) -> bytes:
         """The bytes behind `ref`; raises BlobNotFoundError if absent."""

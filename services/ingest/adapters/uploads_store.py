@@ -7,13 +7,12 @@ from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
-from services.common.blobstore import PostgresBlobStore, add_ref
-from services.common.db import Pool
-from services.common.deletions import hold_barrier
+from services.common.db import Pool, autocommit_connection
+from services.common.deletions import BARRIER
 from services.ingest.core.ports import UploadRecord
 
+_JSON = msgspec.json.Encoder()
 _COLUMNS = (
     "job_id, tenant_id, document_id, event_id, sha256, filename, media_type, size, metadata,"
     " created_at, idempotency_key, published_at, holder"
@@ -25,56 +24,24 @@ class PostgresUploadsStore:
 
     def __init__(self, pool: Pool, *, instance_ttl_s: float = 30.0) -> None:
         self.pool = pool
-        self.blobs = PostgresBlobStore(pool)
         self.instance_ttl_s = instance_ttl_s  # a holder silent for longer is gone
 
     async def create(self, record: UploadRecord, data: bytes) -> UploadRecord:
-        """Store the bytes and the row in one transaction (one WAL flush); see `insert`.
+        """Store the bytes, the row and the blob's reference in one statement (one round trip,
+        one WAL flush: `sluice_create_upload`, migration 017); if the record's
+        Idempotency-Key is taken, return that upload instead.
 
         Under the deletion barrier: a concurrent DELETE of the document either sees this
         upload (and deletes it) or runs before it (and this upload is a new, live job).
         """
-        async with self.pool.connection() as conn:
-            await hold_barrier(conn)
-            await self.blobs.put(data, record.media_type, conn=conn, sha256=record.sha256)
-            stored = await self.insert(conn, record)
-            await add_ref(conn, stored.sha256, stored.tenant_id, stored.document_id)
-            return stored
-
-    async def insert(self, conn: AsyncConnection[Any], record: UploadRecord) -> UploadRecord:
-        """Store `record` in `conn`'s transaction; if its key is taken, return that upload.
-
-        The caller commits (ingest writes the blob and this row in one transaction).
-        """
-        cur = await conn.execute(
-            f"INSERT INTO uploads ({_COLUMNS}) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-            f" DO NOTHING RETURNING {_COLUMNS}",
-            (
-                record.job_id,
-                record.tenant_id,
-                record.document_id,
-                record.event_id,
-                record.sha256,
-                record.filename,
-                record.media_type,
-                record.size,
-                Jsonb(record.metadata),
-                record.created_at,
-                record.idempotency_key,
-                None,
-                record.holder,
-            ),
-        )
-        row = await cur.fetchone()
-        if row is not None:
-            return msgspec.convert(row, UploadRecord)
-        assert record.idempotency_key is not None  # noqa: S101 - only a key can conflict
-        # The conflicting row is committed (ON CONFLICT waited for it): this statement sees it.
-        existing = await _by_key(conn, record.tenant_id, record.idempotency_key)
-        assert existing is not None  # noqa: S101
-        return existing
+        async with autocommit_connection(self.pool) as conn:
+            cur = await conn.execute(
+                "SELECT * FROM sluice_create_upload(%s::jsonb, %s, %s)",
+                (_JSON.encode(record).decode(), data, BARRIER),
+            )
+            row = await cur.fetchone()
+        assert row is not None  # noqa: S101 - the function returns the stored row
+        return msgspec.convert(row, UploadRecord)
 
     async def by_key(self, tenant_id: str, key: str) -> UploadRecord | None:
         """The upload a tenant made with this Idempotency-Key, if any."""
