@@ -5,6 +5,7 @@ also when the two race; and it waits for a deletion holding the barrier."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 
@@ -89,3 +90,25 @@ async def test_it_waits_for_a_deletion_holding_the_barrier(pool: Pool) -> None:
         await asyncio.sleep(0.5)
         assert not create.done(), "the upload went in under a deletion"
     assert (await create).sha256 == hashlib.sha256(b"late").hexdigest()
+
+
+async def test_the_published_mark_is_set_once_and_its_async_commit_stays_with_it(
+    pool: Pool,
+) -> None:
+    store = PostgresUploadsStore(pool)
+    stored = await store.create(record(b"sent"), b"sent")
+
+    await store.mark_published(stored.job_id)
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT published_at FROM uploads")
+        first = (await cur.fetchone() or {})["published_at"]
+    await store.mark_published(stored.job_id)
+
+    assert first is not None
+    async with contextlib.AsyncExitStack() as stack:  # all 8: the marking one is among them
+        for _ in range(8):
+            conn = await stack.enter_async_context(pool.connection())
+            cur = await conn.execute(
+                "SELECT current_setting('synchronous_commit') AS s, published_at FROM uploads"
+            )
+            assert await cur.fetchone() == {"s": "on", "published_at": first}

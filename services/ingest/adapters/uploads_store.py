@@ -55,17 +55,17 @@ class PostgresUploadsStore:
         loses it, the row looks unpublished, and a retry with the same Idempotency-Key
         publishes the same event (same `event_id`) again, which consumers deduplicate.
         """
-        async with self.pool.connection() as conn:
-            await conn.execute("SET LOCAL synchronous_commit TO off")
+        async with autocommit_connection(self.pool) as conn:  # one round trip, not four
             await conn.execute(
-                "UPDATE uploads SET published_at = now()"
+                "WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))"
+                " UPDATE uploads SET published_at = now() FROM no_flush_wait"
                 " WHERE job_id = %s AND published_at IS NULL",
                 (job_id,),
             )
 
     async def release(self, job_id: str) -> None:
         """Let any relay take the upload (its holder's send failed and is not pending)."""
-        async with self.pool.connection() as conn:
+        async with autocommit_connection(self.pool) as conn:
             await conn.execute(
                 "UPDATE uploads SET holder = NULL WHERE job_id = %s AND published_at IS NULL",
                 (job_id,),
