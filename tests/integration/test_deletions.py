@@ -199,6 +199,25 @@ async def test_a_chunk_write_racing_a_deletion_waits_for_it_and_then_skips(pool:
     assert await count(pool, "chunks", event.document_id) == 0
 
 
+async def test_a_blob_write_racing_a_deletion_waits_for_it_and_then_refuses(pool: Pool) -> None:
+    event = await upload(pool, "acme")
+    async with pool.connection() as conn, conn.transaction():
+        await hold_barrier(conn, exclusive=True)  # a deletion in progress
+        await conn.execute(
+            "INSERT INTO deleted_jobs (job_id, tenant_id, document_id) VALUES (%s, %s, %s)",
+            (event.job_id, event.tenant_id, event.document_id),
+        )
+        writing = asyncio.create_task(
+            PostgresBlobStore(pool).put(b"parsed text", "text/plain", owner=event)
+        )
+        await asyncio.sleep(0.5)
+        assert not writing.done(), "the write waits for the deletion's commit"
+
+    with pytest.raises(DocumentDeletedError):
+        await writing
+    assert not await blob_exists(pool, hashlib.sha256(b"parsed text").hexdigest())
+
+
 async def test_the_projector_applies_tombstones_and_a_replayed_one_spares_a_later_upload(
     pool: Pool,
 ) -> None:
