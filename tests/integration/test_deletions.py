@@ -5,6 +5,7 @@ racing the deletion waits for it and then skips, and that a later upload is a li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from schemas.events import (
     uuid7,
 )
 from services.common.blobstore import PostgresBlobStore
-from services.common.db import Pool, migrate, open_pool
+from services.common.db import Pool
 from services.common.deletions import hold_barrier
 from services.common.errors import DocumentDeletedError
 from services.common.kafka.records import Delivery
@@ -44,16 +45,6 @@ pytestmark = pytest.mark.integration
 BYTES = b"the same bytes, uploaded by two tenants\n"
 SET = VectorSetKey("m", 2, 64, 8)
 OTHER_SET = VectorSetKey("m", 2, 128, 16)  # the same model, chunked otherwise
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Pool]:
-    assert "013_deletions.sql" in await migrate(fresh_database)
-    opened = await open_pool(fresh_database, max_size=4)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def upload(pool: Pool, tenant: str, data: bytes = BYTES) -> DocumentUploaded:
@@ -183,14 +174,22 @@ async def test_nothing_of_a_deleted_job_is_written_afterwards_and_a_new_upload_i
     assert await count(pool, "jobs", new.document_id) == 1
 
 
-async def test_a_chunk_write_racing_a_deletion_waits_for_it_and_then_skips(pool: Pool) -> None:
-    event = await upload(pool, "acme")
+@contextlib.asynccontextmanager
+async def deleting(pool: Pool, event: DocumentUploaded) -> AsyncIterator[None]:
+    """A deletion of `event`'s job in progress: the barrier held exclusive, the job recorded,
+    both until the block ends (its commit)."""
     async with pool.connection() as conn, conn.transaction():
-        await hold_barrier(conn, exclusive=True)  # a deletion in progress
+        await hold_barrier(conn, exclusive=True)
         await conn.execute(
             "INSERT INTO deleted_jobs (job_id, tenant_id, document_id) VALUES (%s, %s, %s)",
             (event.job_id, event.tenant_id, event.document_id),
         )
+        yield
+
+
+async def test_a_chunk_write_racing_a_deletion_waits_for_it_and_then_skips(pool: Pool) -> None:
+    event = await upload(pool, "acme")
+    async with deleting(pool, event):
         writing = asyncio.create_task(PostgresChunkStore(pool).replace([chunks_of(event)]))
         await asyncio.sleep(0.5)
         assert not writing.done(), "the write waits for the deletion's commit"
@@ -201,12 +200,7 @@ async def test_a_chunk_write_racing_a_deletion_waits_for_it_and_then_skips(pool:
 
 async def test_a_blob_write_racing_a_deletion_waits_for_it_and_then_refuses(pool: Pool) -> None:
     event = await upload(pool, "acme")
-    async with pool.connection() as conn, conn.transaction():
-        await hold_barrier(conn, exclusive=True)  # a deletion in progress
-        await conn.execute(
-            "INSERT INTO deleted_jobs (job_id, tenant_id, document_id) VALUES (%s, %s, %s)",
-            (event.job_id, event.tenant_id, event.document_id),
-        )
+    async with deleting(pool, event):
         writing = asyncio.create_task(
             PostgresBlobStore(pool).put(b"parsed text", "text/plain", owner=event)
         )

@@ -2,7 +2,6 @@
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiokafka import TopicPartition
 
 from schemas import events as ev
 from schemas import topics
-from services.common.db import Pool, migrate, open_pool
+from services.common.db import Pool
 from services.common.kafka.records import Delivery, Position
 from services.common.kafka.replay import KafkaGroupOffsets
 from services.status.adapters.projector import Projector
@@ -196,17 +195,6 @@ def retried_job(log: Log, tenant: str, name: str, start: float) -> list[ev.AnyEv
     for event in events:
         log.append(event)
     return events
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Pool]:
-    """A pool on a freshly migrated database."""
-    await migrate(fresh_database)
-    opened = await open_pool(fresh_database, max_size=2, name="test-projection")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

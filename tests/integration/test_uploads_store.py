@@ -7,27 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
 
 import pytest
 
 from schemas.events import now, uuid7
-from services.common.db import Pool, migrate, open_pool
+from services.common.db import Pool
 from services.common.deletions import hold_barrier
 from services.ingest.adapters.uploads_store import PostgresUploadsStore
 from services.ingest.core.ports import UploadRecord
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Pool]:
-    assert "017_create_upload.sql" in await migrate(fresh_database)
-    opened = await open_pool(fresh_database, max_size=8)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def record(data: bytes, *, key: str | None = None, tenant: str = "acme") -> UploadRecord:

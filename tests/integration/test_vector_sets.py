@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from importlib import resources
 
 import psycopg
@@ -46,16 +45,6 @@ def document(tenant: str, document_id: str, vectors: list[list[float]]) -> Docum
         for i, v in enumerate(vectors)
     ]
     return DocumentRows(tenant, document_id, f"event-{document_id}", rows)
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[Pool]:
-    assert MIGRATION in await migrate(fresh_database)
-    opened = await open_pool(fresh_database, max_size=4)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def rows_of(pool: Pool, sql: str, *params: object) -> list[dict[str, object]]:
