@@ -166,6 +166,10 @@ class KafkaRunner(LocalServer):
             "share.coordinator.state.topic.min.isr": "1",
             "broker.session.timeout.ms": "4000",
             "broker.heartbeat.interval.ms": "1000",
+            # the controller appends a no-op record this often to show it is alive (default
+            # 500 ms); one broker and its own controller need it rarely: at 500 ms the raft
+            # thread was a sixth of an idle broker's CPU (docs/benchmarks.md)
+            "metadata.max.idle.interval.ms": "5000",
         }
 
     def _write_config(self) -> None:
