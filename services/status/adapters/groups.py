@@ -65,23 +65,28 @@ def members(described: Any) -> tuple[str, list[Instance]]:
 
 
 class GroupProbe:
-    """Samples groups and topics with one admin client and one group-less consumer."""
+    """Samples groups and topics with one admin client and one group-less consumer, kept
+    between samples (opening them costs a connection and a metadata read of every topic)."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str = CLIENT_ID) -> None:
         self.bootstrap = bootstrap
+        self.client_id = client_id
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
-    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+    async def clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        """The admin client and the consumer, opened on first use or after `close`."""
         if self._admin is None or self._consumer is None:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap, client_id=CLIENT_ID, request_timeout_ms=TIMEOUT_MS
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                request_timeout_ms=TIMEOUT_MS,
             )
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap,
                 group_id=None,
                 enable_auto_commit=False,
-                client_id=CLIENT_ID,
+                client_id=self.client_id,
                 request_timeout_ms=TIMEOUT_MS,
             )
             await admin.start()
@@ -104,12 +109,12 @@ class GroupProbe:
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """The partitions of those `topics` that exist."""
-        admin, _ = await self._clients()
+        admin, _ = await self.clients()
         return await existing_partitions(admin, list(topics))
 
     async def sample(self, group: str, topics: Sequence[str], dlqs: Sequence[str]) -> GroupSample:
         """Members, lag per partition, committed total and dead-letter depth of `group`."""
-        admin, consumer = await self._clients()
+        admin, consumer = await self.clients()
         state, found = members((await admin.describe_consumer_groups([group]))[0])
         parts = await self.partitions(topics)
         committed = await admin.list_consumer_group_offsets(group, partitions=parts)

@@ -23,6 +23,7 @@ from schemas import topics
 from services.common import metrics
 from services.common.kafka.admin import existing_partitions
 from services.common.periodic import wait_or_stop
+from services.status.adapters.groups import GroupProbe
 
 log = logging.getLogger(__name__)
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
@@ -69,22 +70,14 @@ class OffsetsReader:
         self.groups = dict(groups)
         self.ack_group = ack_group
         self.interval_s = interval_s
+        # clients of its own, kept between readings (new ones every reading cost a connection
+        # and a metadata read of every topic each time) and opened again after a failure
+        self.probe = GroupProbe(bootstrap, client_id="sluice-offsets")
 
     async def read(self) -> Offsets:
         """One reading of every watched group's partitions and of the dead-letter topics."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="sluice-offsets")
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, client_id="sluice-offsets"
-        )
-        await admin.start()
-        try:
-            await consumer.start()
-            try:
-                return await self._read(admin, consumer)
-            finally:
-                await consumer.stop()
-        finally:
-            await admin.close()
+        admin, consumer = await self.probe.clients()
+        return await self._read(admin, consumer)
 
     async def _read(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Offsets:
         names = sorted({t for read in self.groups.values() for t in read} | set(DLQ_TOPICS))
@@ -120,12 +113,16 @@ class OffsetsReader:
     async def run(self, stop: asyncio.Event) -> None:
         """Read and export every `interval_s` until `stop` is set; a failed reading is logged
         and tried again."""
-        while not stop.is_set():
-            try:
-                self.export(await self.read())
-            except (KafkaError, OSError, TimeoutError) as error:
-                log.warning("could not read the pipeline's offsets: %s", error)
-            await wait_or_stop(stop, self.interval_s)
+        try:
+            while not stop.is_set():
+                try:
+                    self.export(await self.read())
+                except (KafkaError, OSError, TimeoutError) as error:
+                    log.warning("could not read the pipeline's offsets: %s", error)
+                    await self.probe.close()
+                await wait_or_stop(stop, self.interval_s)
+        finally:
+            await self.probe.close()
 
 
 def _offset(found: object) -> int | None:
