@@ -66,7 +66,6 @@ class OffsetsReader:
         ack_group: str,
         interval_s: float = 15.0,
     ) -> None:
-        self.bootstrap = bootstrap
         self.groups = dict(groups)
         self.ack_group = ack_group
         self.interval_s = interval_s
