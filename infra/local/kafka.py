@@ -170,6 +170,10 @@ class KafkaRunner(LocalServer):
             # 500 ms); one broker and its own controller need it rarely: at 500 ms the raft
             # thread was a sixth of an idle broker's CPU (docs/benchmarks.md)
             "metadata.max.idle.interval.ms": "5000",
+            # the group coordinator holds offset commits this long to write them together
+            # (default 5 ms); a local broker has a handful of groups and nothing to batch:
+            # a commit's p50 13-15 -> 6-8 ms (docs/benchmarks.md)
+            "group.coordinator.append.linger.ms": "0",
         }
 
     def _write_config(self) -> None:

@@ -147,6 +147,39 @@ async def test_records_arrive_in_partition_order_and_commit_after_the_handler(
     await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
 
 
+async def test_the_next_batch_is_handled_while_the_last_commit_is_in_flight(
+    kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    """Batch mode does not wait for the broker to write a batch's offsets before handing over
+    the next (services/common/kafka/behind.py); stopping still commits everything handled."""
+    partitions, count = 2, 16
+    topic = await filled_topic(topic_factory, producer, count, partitions)
+    timeline: list[str] = []
+    handled: list[int] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        await asyncio.sleep(0.05)  # some work: the last batch's commit starts meanwhile
+        timeline.append("batch")
+        handled.extend(d.offset for d in batch)
+
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    commit = consumer.client.commit
+
+    async def slow_commit(offsets: dict[TopicPartition, int]) -> None:
+        timeline.append("commit started")
+        await asyncio.sleep(0.5)  # a slow broker
+        await commit(offsets)
+        timeline.append("commit landed")
+
+    consumer.client.commit = slow_commit  # type: ignore[method-assign]
+    await run_until(consumer, lambda: len(handled) == count)
+
+    first_landed = timeline.index("commit landed")
+    assert timeline.index("batch", timeline.index("commit started")) < first_landed, timeline
+    assert timeline[-1] == "commit landed", "stopping waits for the last commit"
+    await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
+
+
 async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:

@@ -16,6 +16,7 @@ from aiokafka.structs import ConsumerRecord
 from schemas import codec
 from schemas.events import Origin, Stage
 from services.common.errors import ConfigurationError, ThrottledError
+from services.common.kafka.behind import CommitBehind
 from services.common.kafka.deadletter import DeadLetters
 from services.common.kafka.gate import Gate
 from services.common.kafka.gauges import LoopMetrics
@@ -48,14 +49,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # it instead of redoing it. Bounded: stuck work must not hold the group forever.
         if self.consumer.in_flight is not None:
             await self.consumer.hand_back(revoked)
-        elif not self.consumer.batch_done.is_set():
-            try:
-                await asyncio.wait_for(self.consumer.batch_done.wait(), self.consumer.revoke_wait_s)
-            except TimeoutError:
-                log.warning(
-                    "rebalance: batch still running after %.0fs; its records will be redone",
-                    self.consumer.revoke_wait_s,
-                )
+        else:
+            await self.consumer.settle_batch(revoked)
         self.consumer.health.assigned -= set(revoked)
         self.consumer.metrics.revoked(revoked)
         self.consumer.metrics.assignment(
@@ -81,7 +76,8 @@ class ConsumerLoop:
     """Poll, decode (poison to the DLQ), hand over, then commit: at-least-once.
 
     Batch mode (`concurrency=0`): each polled batch goes to the handler at once, and is
-    committed when the handler returns. Per-record mode (`concurrency=N`): up to N records
+    committed when the handler returns, while the next batch is handled (services/common/
+    kafka/behind.py). Per-record mode (`concurrency=N`): up to N records
     are handled at once, each as a one-record batch, and each partition is committed up to its
     lowest record still in flight. Either way a record's own failure is isolated (see
     `services/common/kafka/isolation.py`) and an outage retries the same records.
@@ -156,8 +152,9 @@ class ConsumerLoop:
             record_retries=record_retries,
         )
         self.in_flight = InFlight(concurrency) if concurrency > 0 else None
-        self.batch_done = asyncio.Event()  # clear while a batch is handled and committed
+        self.batch_done = asyncio.Event()  # clear while a batch is handled
         self.batch_done.set()
+        self.behind = CommitBehind(self._commit, self._commit_error)  # its commit after it
         self.revoke_wait_s = min(60.0, max_poll_interval_ms / 2000)
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._seen: dict[TopicPartition, int] = {}
@@ -192,7 +189,11 @@ class ConsumerLoop:
             self.gate.stop()
             for handle in self._resume_handles.values():
                 handle.cancel()
-            await self.client.stop()
+            try:
+                if not await self.behind.settle(self.revoke_wait_s):
+                    log.warning("stopping with a commit in flight; its records will be redone")
+            finally:
+                await self.client.stop()
 
     def reseek(self) -> None:
         """Batch mode with stored offsets: before the next poll, seek every assigned partition
@@ -285,8 +286,23 @@ class ConsumerLoop:
         self.metrics.picked_up(taken)
         if await self.isolation.hand_over(batch, positions):
             await self.handler([], positions)  # split: a handler storing offsets gets them all
-        await self._commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
+        await self.behind.start({TopicPartition(t, p): o for (t, p), o in positions.items()})
         self.metrics.batch(time.perf_counter() - started)
+
+    async def settle_batch(self, revoked: list[TopicPartition]) -> None:
+        """Batch mode, on revocation: let the batch in hand finish and its commit land
+        (each bounded), then forget what was carried for `revoked`."""
+        wait_s = self.revoke_wait_s
+        if not self.batch_done.is_set():
+            try:
+                await asyncio.wait_for(self.batch_done.wait(), wait_s)
+            except TimeoutError:
+                log.warning(
+                    "rebalance: batch still running after %.0fs; its records will be redone", wait_s
+                )
+        if not await self.behind.settle(wait_s):
+            log.warning("rebalance: commit still in flight after %.0fs; records redone", wait_s)
+        self.behind.forget(revoked)
 
     async def _run_records(self, stop: asyncio.Event, flight: InFlight) -> None:
         try:
@@ -355,8 +371,11 @@ class ConsumerLoop:
             if offsets and await self._commit(offsets):
                 flight.marks.committed(offsets)
         except KafkaError as error:  # an outage: the next round commits again
-            self.health.consecutive_errors += 1
+            self._commit_error()
             log.warning("commit failed (%s); will commit again", error)
+
+    def _commit_error(self) -> None:
+        self.health.consecutive_errors += 1
 
     def _hold(self, full: bool) -> None:
         """Pause every partition while no record may start; resume the ones not delayed."""
