@@ -44,6 +44,16 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
         ),
     ] = "onnx"
     projector_batch: Annotated[int, doc("Max events per projection txn")] = 500
+    projector_gather_ms: Annotated[
+        int,
+        doc(
+            "How long the broker may hold the projector's fetch to gather events (64 KiB):"
+            " fewer, larger batches; a job's state shows up at most this much later (0 ="
+            " as soon as one event is there)",
+            ge=0,
+            le=5000,
+        ),
+    ] = 500
     search_exact_below: Annotated[
         int,
         doc(

@@ -59,6 +59,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
                 topics.DOCUMENTS_DELETED,
             ),
             max_records=config.projector_batch,
+            gather_ms=config.projector_gather_ms,
         )
         projector.on_rewound = consumer.reseek  # a replay rewrote the stored offsets
         queries = StatusQueries(infra.pool)

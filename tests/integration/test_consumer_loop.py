@@ -180,6 +180,41 @@ async def test_the_next_batch_is_handled_while_the_last_commit_is_in_flight(
     await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
 
 
+async def test_a_gathering_loop_takes_a_trickle_in_one_batch(
+    kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    """With `gather_ms` the broker holds the fetch to gather records (the status projector's
+    `projector_gather_ms`): two records sent 0.3 s apart come in one batch, where a loop
+    without it (`gather_ms=0`) takes the first as soon as it is there."""
+    topic = await topic_factory(partitions=1)
+    batches: list[list[int]] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        batches.append([d.offset for d in batch])
+
+    consumer = ConsumerLoop(
+        bootstrap=kafka_bootstrap,
+        group_id=f"consumer-test-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handler=handler,
+        publisher=KafkaPublisher(producer),
+        origin=ORIGIN,
+        gather_ms=5000,  # 0 fails this test: [[0], [1]]
+    )
+
+    async def trickle() -> None:
+        if consumer.health.assigned and not sent:
+            sent.append(True)
+            await produce(producer, topic, 1, 1)
+            await asyncio.sleep(0.3)
+            await produce(producer, topic, 1, 1)
+        await asyncio.sleep(0.05)
+
+    sent: list[bool] = []
+    await run_until(consumer, lambda: sum(map(len, batches)) == 2, step=trickle, timeout=60)
+    assert batches == [[0, 1]]
+
+
 async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(
     kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
 ) -> None:

@@ -72,6 +72,19 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             log.info("resumed %d partitions from stored offsets", len(stored))
 
 
+GATHER_BYTES = 64 * 1024  # a gathering fetch is answered at once when this much is there
+
+
+def _gathering(gather_ms: int) -> dict[str, int]:
+    """The fetch settings for `gather_ms`: 0 answers a fetch as soon as one record is there
+    (an empty one after 500 ms, aiokafka's default); N > 0 lets the broker hold it up to N ms
+    to gather `GATHER_BYTES`, so a trickle of records comes in fewer, larger batches (and
+    fewer fetch requests for the broker to answer), each record up to N ms later."""
+    if gather_ms <= 0:
+        return {"fetch_max_wait_ms": 500, "fetch_min_bytes": 1}
+    return {"fetch_max_wait_ms": gather_ms, "fetch_min_bytes": GATHER_BYTES}
+
+
 class ConsumerLoop:
     """Poll, decode (poison to the DLQ), hand over, then commit: at-least-once.
 
@@ -109,6 +122,7 @@ class ConsumerLoop:
         max_poll_interval_ms: int = 300_000,
         session_timeout_ms: int = 10_000,
         stall_after_s: float = 300.0,
+        gather_ms: int = 0,
     ) -> None:
         self.group_id = group_id
         self.topics = list(topics)
@@ -172,6 +186,7 @@ class ConsumerLoop:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **_gathering(gather_ms),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
