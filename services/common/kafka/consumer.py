@@ -89,10 +89,10 @@ class ConsumerLoop:
     """Poll, decode (poison to the DLQ), hand over, then commit: at-least-once.
 
     Batch mode (`concurrency=0`): each polled batch goes to the handler at once, and is
-    committed when the handler returns, while the next batch is handled (services/common/
-    kafka/behind.py). Per-record mode (`concurrency=N`): up to N records
-    are handled at once, each as a one-record batch, and each partition is committed up to its
-    lowest record still in flight. Either way a record's own failure is isolated (see
+    committed when the handler returns, while the next batch is handled (`behind.py`).
+    Per-record mode (`concurrency=N`): up to N records are handled at once, each as a
+    one-record batch, and each partition is committed up to its lowest record still in
+    flight. Either way a record's own failure is isolated (see
     `services/common/kafka/isolation.py`) and an outage retries the same records.
 
     Records on a retry topic carry `sluice.retry.not_before`; until then their partition is
@@ -315,8 +315,11 @@ class ConsumerLoop:
                 log.warning(
                     "rebalance: batch still running after %.0fs; its records will be redone", wait_s
                 )
-        if not await self.behind.settle(wait_s):
-            log.warning("rebalance: commit still in flight after %.0fs; records redone", wait_s)
+        try:
+            if not await self.behind.settle(wait_s):
+                log.warning("rebalance: commit in flight after %.0fs; records redone", wait_s)
+        except Exception:  # a bug in the commit must not break the rebalance
+            log.exception("rebalance: the last commit failed; its records will be redone")
         self.behind.forget(revoked)
 
     async def _run_records(self, stop: asyncio.Event, flight: InFlight) -> None:
