@@ -39,9 +39,13 @@ def event(n: int) -> DocumentUploaded:
 
 
 def consumer_for(
-    kafka_bootstrap: str, topic: str, handler: Handler, producer: AIOKafkaProducer
+    kafka_bootstrap: str,
+    topic: str,
+    handler: Handler,
+    producer: AIOKafkaProducer,
+    **options: int,
 ) -> ConsumerLoop:
-    """A ConsumerLoop on `topic` with a fresh group and small batches."""
+    """A ConsumerLoop on `topic` with a fresh group and small batches (`options` added)."""
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
         group_id=f"consumer-test-{uuid.uuid4().hex[:8]}",
@@ -49,7 +53,7 @@ def consumer_for(
         handler=handler,
         publisher=KafkaPublisher(producer),
         origin=ORIGIN,
-        max_records=4,
+        **({"max_records": 4} | options),
     )
 
 
@@ -192,15 +196,8 @@ async def test_a_gathering_loop_takes_a_trickle_in_one_batch(
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
         batches.append([d.offset for d in batch])
 
-    consumer = ConsumerLoop(
-        bootstrap=kafka_bootstrap,
-        group_id=f"consumer-test-{uuid.uuid4().hex[:8]}",
-        topics=[topic],
-        handler=handler,
-        publisher=KafkaPublisher(producer),
-        origin=ORIGIN,
-        gather_ms=5000,  # 0 fails this test: [[0], [1]]
-    )
+    # gather_ms=0 fails this test: [[0], [1]]
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer, gather_ms=5000)
 
     async def trickle() -> None:
         if consumer.health.assigned and not sent:

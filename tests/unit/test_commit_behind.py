@@ -45,14 +45,24 @@ class FakeBroker:
         self.errors += 1
 
 
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+def behind(broker: FakeBroker) -> CommitBehind:
+    return CommitBehind(broker.commit, broker.on_error)
+
+
 async def settled(broker: FakeBroker, behind: CommitBehind) -> None:
     broker.release()
     assert await behind.settle(1.0)
 
 
-async def test_start_returns_before_the_commit_lands_and_the_next_waits_for_it() -> None:
-    broker = FakeBroker()
-    behind = CommitBehind(broker.commit, broker.on_error)
+async def test_start_returns_before_the_commit_lands_and_the_next_waits_for_it(
+    broker: FakeBroker, behind: CommitBehind
+) -> None:
 
     await behind.start({P0: 10})
     await asyncio.sleep(0)
@@ -71,9 +81,9 @@ async def test_start_returns_before_the_commit_lands_and_the_next_waits_for_it()
     assert not behind.in_flight
 
 
-async def test_a_failed_commit_hands_its_offsets_to_the_next() -> None:
-    broker = FakeBroker()
-    behind = CommitBehind(broker.commit, broker.on_error)
+async def test_a_failed_commit_hands_its_offsets_to_the_next(
+    broker: FakeBroker, behind: CommitBehind
+) -> None:
     broker.fail_next = KafkaConnectionError("broker gone")
 
     await behind.start({P0: 10, P1: 5})
@@ -85,9 +95,7 @@ async def test_a_failed_commit_hands_its_offsets_to_the_next() -> None:
     assert broker.errors == 1
 
 
-async def test_a_refused_commit_is_not_carried() -> None:
-    broker = FakeBroker()
-    behind = CommitBehind(broker.commit, broker.on_error)
+async def test_a_refused_commit_is_not_carried(broker: FakeBroker, behind: CommitBehind) -> None:
     broker.refuse_next = True
 
     await behind.start({P1: 5})
@@ -99,9 +107,9 @@ async def test_a_refused_commit_is_not_carried() -> None:
     assert broker.errors == 0
 
 
-async def test_forgotten_partitions_are_not_carried() -> None:
-    broker = FakeBroker()
-    behind = CommitBehind(broker.commit, broker.on_error)
+async def test_forgotten_partitions_are_not_carried(
+    broker: FakeBroker, behind: CommitBehind
+) -> None:
     broker.fail_next = KafkaConnectionError("broker gone")
 
     await behind.start({P0: 10, P1: 5})
@@ -113,10 +121,9 @@ async def test_forgotten_partitions_are_not_carried() -> None:
     assert broker.landed == [{P0: 12}]
 
 
-async def test_settle_gives_up_on_a_hung_commit_and_drops_its_offsets() -> None:
-    broker = FakeBroker()
-    behind = CommitBehind(broker.commit, broker.on_error)
-
+async def test_settle_gives_up_on_a_hung_commit_and_drops_its_offsets(
+    broker: FakeBroker, behind: CommitBehind
+) -> None:
     await behind.start({P0: 10})
     assert not await behind.settle(0.05)
     assert not behind.in_flight
@@ -126,9 +133,9 @@ async def test_settle_gives_up_on_a_hung_commit_and_drops_its_offsets() -> None:
     assert broker.landed == [{P1: 3}]
 
 
-async def test_an_unexpected_error_surfaces_at_settle() -> None:
-    broker = FakeBroker()
-    behind = CommitBehind(broker.commit, broker.on_error)
+async def test_an_unexpected_error_surfaces_at_settle(
+    broker: FakeBroker, behind: CommitBehind
+) -> None:
     broker.fail_next = RuntimeError("a bug, not an outage")
 
     await behind.start({P0: 10})
