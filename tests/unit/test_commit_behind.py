@@ -133,12 +133,9 @@ async def test_settle_gives_up_on_a_hung_commit_and_drops_its_offsets(
     assert broker.landed == [{P1: 3}]
 
 
-async def test_an_unexpected_error_surfaces_at_settle(
-    broker: FakeBroker, behind: CommitBehind
-) -> None:
+async def test_a_bug_surfaces_at_settle(broker: FakeBroker, behind: CommitBehind) -> None:
     broker.fail_next = RuntimeError("a bug, not an outage")
-
-    await behind.start({P0: 10})
     broker.release()
+    await behind.start({P0: 10})
     with pytest.raises(RuntimeError, match="a bug"):
         await behind.settle()
