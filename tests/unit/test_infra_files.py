@@ -166,10 +166,20 @@ def test_service_manifests(service: str) -> None:
         assert hpa["spec"]["maxReplicas"] <= PARTITIONS, "replicas above the partitions idle"
 
 
-def test_model_services_get_memory_for_the_model() -> None:
-    for service in ("embedder", "status"):
+def _mib(quantity: str) -> float:
+    number, unit = quantity[:-2], quantity[-2:]
+    return float(number) * {"Mi": 1, "Gi": 1024}[unit]
+
+
+def test_model_services_get_memory_for_the_model_on_onnx_runtime() -> None:
+    # on CPU nodes both run the model on ONNX Runtime (docs/benchmarks.md: the embedder peaks
+    # at ~0.3-0.9 GiB, status at ~0.25 GiB); torch would need ~2 GiB
+    config = _get("ConfigMap", "sluice-config")["data"]
+    assert config.get("SLUICE_EMBEDDING_BACKEND", "auto") in ("auto", "onnx")
+    for service, least in (("embedder", 768), ("status", 384)):
         container = _get("Deployment", service)["spec"]["template"]["spec"]["containers"][0]
-        assert container["resources"]["requests"]["memory"] in ("1536Mi", "1.5Gi", "2Gi")
+        assert _mib(container["resources"]["requests"]["memory"]) >= least
+        assert _mib(container["resources"]["limits"]["memory"]) >= 1024
 
 
 def test_config_is_production_and_known() -> None:

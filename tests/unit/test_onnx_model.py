@@ -12,7 +12,11 @@ import pytest
 from services.common.embedding.build import build_provider
 from services.common.embedding.local_model import LocalSentenceTransformer
 from services.common.embedding.onnx_export import weights_file
-from services.common.embedding.onnx_model import OnnxSentenceTransformer
+from services.common.embedding.onnx_model import (
+    PASS_TOKENS,
+    OnnxSentenceTransformer,
+    plan_passes,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -63,6 +67,44 @@ def test_onnx_vectors_are_torchs_within_1e_3_cosine(
         assert len(a) == 384
         assert cosine_distance(a, b) < 1e-3, text[:40]
     assert onnx.embed([]) == []
+
+
+def test_a_calls_vectors_do_not_depend_on_how_it_is_split_into_runs(
+    onnx: OnnxSentenceTransformer,
+) -> None:
+    texts = [*TEXTS, *(t.upper() for t in TEXTS)]
+    onnx.batch_size = 32
+    one_run, one_text_each = [], []
+    try:
+        onnx.pass_tokens = 10**6
+        one_run = onnx.embed(texts)
+        onnx.pass_tokens = 1
+        one_text_each = onnx.embed(texts)
+    finally:
+        onnx.pass_tokens = PASS_TOKENS
+
+    assert len(one_run) == len(one_text_each) == len(texts)
+    for text, a, b in zip(texts, one_run, one_text_each, strict=True):
+        assert cosine_distance(a, b) < 1e-5, text[:40]
+
+
+def test_runs_hold_at_most_the_budget_of_padded_tokens_longest_first() -> None:
+    lengths = [3, 256, 40, 256, 7, 130, 129, *[2] * 15]
+
+    passes = plan_passes(lengths, 512)
+
+    assert sorted(i for part in passes for i in part) == list(range(len(lengths)))
+    assert [[lengths[i] for i in part] for part in passes] == [
+        [256, 256],
+        [130, 129, 40],
+        [7, 3, *[2] * 15],
+    ]
+
+
+@pytest.mark.parametrize("budget", [1, 100, 511])
+def test_a_text_longer_than_the_budget_runs_alone(budget: int) -> None:
+    assert plan_passes([512, 600, 1], budget) == [[1], [0], [2]]
+    assert plan_passes([], budget) == []
 
 
 def test_onnx_describes_itself_as_the_torch_provider(

@@ -1,9 +1,11 @@
 """Provider settings: the openai provider's variables, shared by the embedder and status."""
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
-from services.common.embedding.build import build_provider
+from services.common.embedding.build import build_provider, choose_backend
 from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.embedding.openai_compatible import (
     OpenAICompatibleEmbedder,
@@ -137,7 +139,30 @@ def test_the_local_models_backend_and_cache_reach_the_provider(
         load_settings(settings, {"SLUICE_EMBEDDING_BACKEND": "tensorflow"})
 
 
-def test_status_embeds_queries_on_onnx_and_the_embedder_on_torch_by_default() -> None:
+def test_status_embeds_queries_on_onnx_and_the_embedder_chooses_by_its_device() -> None:
     # status only embeds search queries: the small process; vectors agree within 1e-3 cosine
     assert load_settings(StatusSettings, {}).provider_options()["backend"] == "onnx"
-    assert load_settings(EmbedderSettings, {}).provider_options()["backend"] == "torch"
+    assert load_settings(EmbedderSettings, {}).provider_options()["backend"] == "auto"
+
+
+@pytest.mark.parametrize(
+    ("backend", "device", "gpus", "chosen"),
+    [
+        ("auto", "auto", 0, "onnx"),  # the CPU: ONNX Runtime, faster and a fraction the memory
+        ("auto", "cpu", 1, "onnx"),
+        ("auto", "auto", 1, "torch"),  # the driver lists a GPU: torch, which checks it
+        ("auto", "cuda", 0, "torch"),  # asked for: torch, which says why not if it cannot
+        ("auto", "cuda:1", 0, "torch"),
+        ("torch", "cpu", 0, "torch"),
+        ("onnx", "auto", 1, "onnx"),
+    ],
+)
+def test_the_auto_backend_is_torch_only_where_a_gpu_may_serve(
+    tmp_path: Path, backend: str, device: str, gpus: int, chosen: str
+) -> None:
+    for n in range(gpus):
+        (tmp_path / f"0000:0{n}:00.0").mkdir()
+    assert choose_backend(backend, device, gpus=tmp_path) == chosen
+    assert choose_backend(backend, device, gpus=tmp_path / "no driver") == (
+        "onnx" if backend == "auto" and not device.startswith("cuda") else chosen
+    )

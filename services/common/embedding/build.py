@@ -8,7 +8,22 @@ from services.common.embedding.ports import EmbeddingProvider
 from services.common.embedding.remote import RemoteOptions
 
 PROVIDERS = ("local", "openai", "hashing")
-BACKENDS = ("onnx", "torch")
+BACKENDS = ("auto", "onnx", "torch")
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the driver sees
+
+
+def choose_backend(backend: str, device: str, *, gpus: Path = NVIDIA_GPUS) -> str:
+    """The local model's backend: `auto` is torch where a GPU may serve (`device` names CUDA, or
+    is `auto` and the NVIDIA driver lists a GPU; torch then checks it can use it), else onnx:
+    on the CPU the faster of the two at a fraction of torch's memory (docs/benchmarks.md)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown embedding backend {backend!r}; choose auto, onnx or torch")
+    if backend != "auto":
+        return backend
+    if device.startswith("cuda"):
+        return "torch"
+    visible = device == "auto" and gpus.is_dir() and any(gpus.iterdir())
+    return "torch" if visible else "onnx"
 
 
 def build_provider(
@@ -18,20 +33,22 @@ def build_provider(
     threads: int | None = None,
     lanes: int | None = None,
     device: str = "auto",
-    backend: str = "torch",
+    backend: str = "auto",
     cache_dir: Path | None = None,
     remote: RemoteOptions | None = None,
 ) -> EmbeddingProvider:
     """Build the named provider.
 
     `local`: all-MiniLM-L6-v2 (default) on `backend`: `torch` on `device` (`auto`: a CUDA GPU
-    when torch sees one, else the CPU) or `onnx` (ONNX Runtime on the CPU, no torch loaded; the
-    export is cached in `cache_dir`); `openai`: any OpenAI-compatible embeddings API described
-    by `remote` (OpenAI, Azure OpenAI, vLLM, Ollama, TEI, LiteLLM, services.embedserver),
+    when torch sees one, else the CPU), `onnx` (ONNX Runtime on the CPU, no torch loaded; the
+    export is cached in `cache_dir`) or `auto` (`choose_backend`); `openai`: any
+    OpenAI-compatible embeddings API described by `remote` (OpenAI, Azure OpenAI, vLLM, Ollama,
+    TEI, LiteLLM, services.embedserver),
     drawing on the budget shared through Postgres when `remote.budget` sets limits;
     `hashing`: benchmark-only, not for search.
     """
     if name == "local":
+        backend = choose_backend(backend, device)
         if backend == "onnx":
             from services.common.embedding.onnx_model import (  # noqa: PLC0415
                 OnnxSentenceTransformer,
@@ -44,8 +61,6 @@ def build_provider(
                 lanes=lanes,
                 device=device,
             )
-        if backend != "torch":
-            raise ValueError(f"unknown embedding backend {backend!r}; choose onnx or torch")
         from services.common.embedding.local_model import (  # noqa: PLC0415 - torch loads only when chosen
             LocalSentenceTransformer,
         )

@@ -40,6 +40,11 @@ from services.common.embedding.ports import Tokenizer
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = 2  # bump when the exported graph changes: older cached files are not reused
+PASS_TOKENS = 512
+"""Padded tokens one ONNX Runtime run computes on (at least one text): a call's texts run in
+passes of about this size, longest first. Measured on 2 cores (docs/benchmarks.md, "Smaller
+passes"): 32 texts of 256 tokens in one run were ~20 % slower than passes of 256-1,024 tokens,
+and held 3x the memory (attention's scores grow with texts x tokens^2)."""
 OUTPUT = "token_embeddings"
 _UNLOADABLE = (
     ort_errors.InvalidProtobuf,
@@ -150,10 +155,11 @@ class OnnxSentenceTransformer:
         self._session = self._load(model_path, threads)
         self._inputs = Backend.from_file(str(model_path / "tokenizer.json"))
         self._inputs.enable_truncation(window)  # the file says 128; the model reads 256
-        self._inputs.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - not a secret
+        self._inputs.no_padding()  # each pass pads to its own longest text
         self.provider_name = "local"
         self.model_name = MODEL_NAME
         self.batch_size = batch_size
+        self.pass_tokens = PASS_TOKENS
         self.tokenizer: Tokenizer = ModelTokenizer(span_tokenizer(model_path))
         self.max_tokens = window - self._inputs.num_special_tokens_to_add(False)
 
@@ -182,13 +188,36 @@ class OnnxSentenceTransformer:
 
     def _forward(self, texts: list[str]) -> list[list[float]]:
         encoded = self._inputs.encode_batch(texts)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        types = np.array([e.type_ids for e in encoded], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        vectors: list[list[float]] = [[] for _ in texts]
+        for part in plan_passes([len(e.ids) for e in encoded], self.pass_tokens):
+            for i, vector in zip(part, self._run([encoded[i].ids for i in part]), strict=True):
+                vectors[i] = vector
+        return vectors
+
+    def _run(self, rows: list[list[int]]) -> list[list[float]]:
+        """One ONNX Runtime run over `rows` of token ids, padded to the longest: their vectors."""
+        ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)  # [PAD] is id 0
+        mask = np.zeros_like(ids)
+        for row, text in enumerate(rows):
+            ids[row, : len(text)] = text
+            mask[row, : len(text)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         tokens: Any = self._session.run([OUTPUT], feed)[0]
         weights = mask[..., None].astype(np.float32)
         mean = (tokens * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
         vectors: list[list[float]] = (mean / norms).tolist()
         return vectors
+
+
+def plan_passes(lengths: list[int], budget: int) -> list[list[int]]:
+    """The indices of texts of `lengths` tokens in runs, longest first: each run pads its texts
+    to its first (longest) and holds at most `budget` padded tokens, or one text."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    passes: list[list[int]] = []
+    at = 0
+    while at < len(order):
+        size = max(1, budget // max(1, lengths[order[at]]))
+        passes.append(order[at : at + size])
+        at += size
+    return passes

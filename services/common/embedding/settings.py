@@ -21,13 +21,14 @@ class ProviderSettings(CommonSettings, kw_only=True, frozen=True):
         ),
     ] = "local"
     embedding_backend: Annotated[
-        Literal["onnx", "torch"],
+        Literal["auto", "onnx", "torch"],
         doc(
             "How the local model runs: onnx (ONNX Runtime on the CPU, no torch in the process;"
             " exported from the packaged weights once, into SLUICE_EMBEDDING_CACHE_DIR) | torch"
-            " (sentence-transformers; CPU or GPU)"
+            " (sentence-transformers; CPU or GPU) | auto (torch where SLUICE_EMBEDDING_DEVICE"
+            " names CUDA, or is auto and the NVIDIA driver lists a GPU; else onnx)"
         ),
-    ] = "torch"
+    ] = "auto"
     embedding_cache_dir: Annotated[
         str,
         doc(
