@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -79,8 +80,14 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (a `kill`, a CI timeout) unwinds like Ctrl-C: each stack started is stopped."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks in order; append the section even if one of them failed."""
+    signal.signal(signal.SIGTERM, _terminated)
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller corpora, fewer runs")
     parser.add_argument(

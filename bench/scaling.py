@@ -12,7 +12,7 @@ from bench.corpus import corpus
 from bench.harness import bench_stack, peak_rss_mb, ready_detail, upload_all, wait_done, warm_up
 from bench.report import Context, Outcome, Row, log
 
-# The real model, one torch thread per replica: the replicas, not torch's own threads, are
+# The real model, one thread per replica: the replicas, not the backend's own threads, are
 # what spreads the work over the cores (on 2 cores, expect a gain up to 2 replicas, not beyond).
 ENV = {
     "SLUICE_EMBEDDING_PROVIDER": "local",
@@ -82,8 +82,10 @@ def run(ctx: Context) -> Outcome:
     (where the model is not the limit: what the rest of the pipeline allows)."""
     count, repeats = (40, 1) if ctx.quick else (120, 2)
     out = Outcome("scaling")
+    backend = os.getenv("SLUICE_EMBEDDING_BACKEND", "auto")
     out.notes.append(
-        f"provider local all-MiniLM-L6-v2, one lane of one torch thread per replica, then"
+        f"provider local all-MiniLM-L6-v2 (backend {backend}), one lane of one thread per"
+        " replica, then"
         f" provider hashing (no model); {os.cpu_count()} CPUs; {count} documents per run,"
         f" {repeats} run(s) per replica count; replicas are extra `python -m services.embedder`"
         " processes (own port and SLUICE_INSTANCE_ID) in the same consumer group; with"

@@ -37,10 +37,11 @@ class StatusSettings(ProviderSettings, kw_only=True, frozen=True):
         doc("Embeds search queries; must match the embedder's: local | openai | hashing"),
     ] = "local"
     embedding_backend: Annotated[
-        Literal["onnx", "torch"],
+        Literal["auto", "onnx", "torch"],
         doc(
             "How the local model embeds queries: onnx (ONNX Runtime, no torch in"
-            " status: a quarter of the memory) | torch; either matches the embedder's vectors"
+            " status: a quarter of the memory) | torch | auto (as the embedder's: torch where a"
+            " GPU is, else onnx); either matches the embedder's vectors"
         ),
     ] = "onnx"
     projector_batch: Annotated[int, doc("Max events per projection txn")] = 500

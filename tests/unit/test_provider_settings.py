@@ -135,6 +135,8 @@ def test_the_local_models_backend_and_cache_reach_the_provider(
     options = load_settings(settings, chosen).provider_options()
     assert (options["backend"], str(options["cache_dir"])) == ("onnx", "/srv/models")
     assert load_settings(settings, {}).provider_options()["cache_dir"] is None
+    auto = {"SLUICE_EMBEDDING_BACKEND": "auto"}  # one value for every service's environment
+    assert load_settings(settings, auto).provider_options()["backend"] == "auto"
     with pytest.raises(SettingsError, match="SLUICE_EMBEDDING_BACKEND"):
         load_settings(settings, {"SLUICE_EMBEDDING_BACKEND": "tensorflow"})
 
