@@ -337,7 +337,11 @@ class ParserSandbox:
                 "or too complex: simplify or split it and upload again",
             ) from None
         except frames.BrokenStreamError as error:
-            status = await worker.kill()
+            # The worker closed its pipe: it has ended or is ending. `stop` lets asyncio reap it
+            # and keep its status; an immediate `kill` would have Popen.send_signal's poll reap
+            # a dead worker first (asyncio then reports exit status 255, and a CPU-time death
+            # would be named a crash).
+            status = await worker.stop()
             log.warning(
                 "parser worker %d ended during a document (%s, status %d)",
                 worker.pid,
