@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 from services.parser.adapters import frames
-from services.parser.adapters.sandbox import ParserSandbox, worker_environment
+from services.parser.adapters.sandbox import (
+    ParserSandbox,
+    SandboxUnavailableError,
+    worker_environment,
+)
 from services.parser.core.errors import INTERNAL, PARSE_TIMEOUT, RESOURCE_LIMIT, ParseError
 from tests.fixtures.sandbox_parent import start_time
 
@@ -138,6 +142,20 @@ async def test_whatever_goes_wrong_in_a_worker_is_a_named_parse_error(
         # Popen's poll before the signal reaped it, so asyncio reported "exit status 255"
         assert detail in failed.value.message and LOST_STATUS not in failed.value.message
         await parses(box)
+
+
+async def test_a_worker_that_cannot_start_is_reported_with_its_exit_status() -> None:
+    # The extractor cannot be imported: the worker exits 1 before it says Ready. Its status is
+    # kept (not lost to a reap before a SIGKILL, as "exit status 255").
+    box = ParserSandbox(1, 30.0, 1024, extractor="tests.fixtures.no_such_module:extract")
+    try:
+        with pytest.raises(SandboxUnavailableError) as failed:
+            await box.start()
+        assert "did not start" in str(failed.value)
+        assert "exit status 1;" in str(failed.value)
+    finally:
+        await box.close()
+    assert box.worker_pids() == []
 
 
 async def test_a_str_subclass_in_the_result_comes_back_as_text() -> None:

@@ -1,10 +1,13 @@
 """Provider settings: the openai provider's variables, shared by the embedder and status."""
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
+import services.common.embedding.onnx_model
 from services.common.embedding.build import build_provider, choose_backend
 from services.common.embedding.models import ModelShelf, ModelUnavailableError
 from services.common.embedding.openai_compatible import (
@@ -168,3 +171,22 @@ def test_the_auto_backend_is_torch_only_where_a_gpu_may_serve(
     assert choose_backend(backend, device, gpus=tmp_path / "no driver") == (
         "onnx" if backend == "auto" and not device.startswith("cuda") else chosen
     )
+
+
+def test_the_backend_a_local_model_runs_on_is_logged_with_what_chose_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Built:  # stands in for the ONNX model: nothing is loaded
+        def __init__(self, **options: Any) -> None:
+            self.options = options
+
+    monkeypatch.setattr(services.common.embedding.onnx_model, "OnnxSentenceTransformer", Built)
+    monkeypatch.setattr("services.common.embedding.build.NVIDIA_GPUS", Path("/nonexistent"))
+    with caplog.at_level(logging.INFO, logger="services.common.embedding.build"):
+        built = build_provider("local", backend="auto", device="auto", batch_size=8)
+    assert isinstance(built, Built)
+    assert built.options["batch_size"] == 8
+    assert [r.getMessage() for r in caplog.records] == [
+        "local model on the onnx backend (SLUICE_EMBEDDING_BACKEND=auto,"
+        " SLUICE_EMBEDDING_DEVICE=auto)"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from services.common.embedding.ports import EmbeddingProvider
@@ -10,9 +11,10 @@ from services.common.embedding.remote import RemoteOptions
 PROVIDERS = ("local", "openai", "hashing")
 BACKENDS = ("auto", "onnx", "torch")
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the driver sees
+log = logging.getLogger(__name__)
 
 
-def choose_backend(backend: str, device: str, *, gpus: Path = NVIDIA_GPUS) -> str:
+def choose_backend(backend: str, device: str, *, gpus: Path | None = None) -> str:
     """The local model's backend: `auto` is torch where a GPU may serve (`device` names CUDA, or
     is `auto` and the NVIDIA driver lists a GPU; torch then checks it can use it), else onnx:
     on the CPU the faster of the two at a fraction of torch's memory (docs/benchmarks.md)."""
@@ -22,6 +24,7 @@ def choose_backend(backend: str, device: str, *, gpus: Path = NVIDIA_GPUS) -> st
         return backend
     if device.startswith("cuda"):
         return "torch"
+    gpus = NVIDIA_GPUS if gpus is None else gpus
     visible = device == "auto" and gpus.is_dir() and any(gpus.iterdir())
     return "torch" if visible else "onnx"
 
@@ -48,8 +51,16 @@ def build_provider(
     `hashing`: benchmark-only, not for search.
     """
     if name == "local":
-        backend = choose_backend(backend, device)
-        if backend == "onnx":
+        chosen = choose_backend(backend, device)
+        # Operators see what `auto` made of this machine (and what to set to change it).
+        log.info(
+            "local model on the %s backend (SLUICE_EMBEDDING_BACKEND=%s,"
+            " SLUICE_EMBEDDING_DEVICE=%s)",
+            chosen,
+            backend,
+            device,
+        )
+        if chosen == "onnx":
             from services.common.embedding.onnx_model import (  # noqa: PLC0415
                 OnnxSentenceTransformer,
             )

@@ -237,9 +237,13 @@ class ParserSandbox:
             )
         except (frames.BrokenStreamError, TimeoutError) as error:
             self._live.discard(worker)
-            status = await worker.kill()
+            # One that closed its pipe is ending: `stop` keeps its own exit status (see
+            # `_run`); one that said nothing in time is killed.
+            timed_out = isinstance(error, TimeoutError)
+            status = await (worker.kill() if timed_out else worker.stop())
+            why = f"not ready within {START_TIMEOUT_S:g}s" if timed_out else str(error)
             raise SandboxUnavailableError(
-                f"a parser worker did not start ({error}; exit status {status}; "
+                f"a parser worker did not start ({why}; exit status {status}; "
                 "its stderr is in this service's log)"
             ) from None
         except BaseException:
