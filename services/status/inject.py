@@ -90,7 +90,7 @@ async def prepare(config: StatusSettings) -> AsyncIterator[Service]:
         replays = Replays(config)
         changes = ChangeFeed(infra.pool, config.database_url)
         pipeline = PipelineWatch(
-            GroupProbe(config.kafka_bootstrap),
+            GroupProbe(config.kafka_bootstrap, ack_group=config.dlq_ack_group),
             Figures(infra.pool, max_age_s=config.pipeline_windows_max_age_s),
             pipeline_stages(config.parser_group, config.embedder_group, config.status_group),
             sample_s=config.pipeline_sample_s,

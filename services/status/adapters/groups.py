@@ -1,9 +1,15 @@
 """What Kafka says about the pipeline's consumer groups: members and their partitions (the
-group description), committed and end offsets, and dead-letter depth (end - beginning)."""
+group description), committed and end offsets, lag and dead-letter depth.
+
+Lag and depth are counted one way for the pipeline view and the Prometheus gauges
+(`offsets.py`): the records after where a group resumes, which is its committed offset, else
+the log start (the pipeline's consumers begin at the earliest record). A dead-letter topic's
+group is `SLUICE_DLQ_ACK_GROUP`: records an operator acknowledged are not counted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +39,34 @@ class GroupSample:
 
     state: str
     instances: list[Instance]
-    lag: dict[str, int]  # "topic/partition" -> end offset - committed offset
+    lag: dict[str, int]  # "topic/partition" -> records after where the group resumes
     committed: int  # the sum of the committed offsets
-    dlq_depth: int = 0
+    dlq_depth: int = 0  # records in its dead-letter topics not acknowledged
     errors: list[str] = field(default_factory=list)
 
 
 def _label(tp: TopicPartition) -> str:
     return f"{tp.topic}/{tp.partition}"
+
+
+def committed_offset(found: object) -> int | None:
+    """A committed offset (OffsetAndMetadata), None when there is none (-1 or missing)."""
+    offset = getattr(found, "offset", -1)
+    return int(offset) if isinstance(offset, int) and offset >= 0 else None
+
+
+@dataclass(frozen=True)
+class Ends:
+    """The first and next offsets of some partitions, read at once."""
+
+    starts: dict[TopicPartition, int]
+    ends: dict[TopicPartition, int]
+
+    def behind(self, tp: TopicPartition, committed: Mapping[TopicPartition, object]) -> int:
+        """Records of `tp` after where its group resumes: the committed offset, else (none,
+        or one the log start has passed) the log start."""
+        at = committed_offset(committed.get(tp)) or 0
+        return max(0, self.ends.get(tp, 0) - max(self.starts.get(tp, 0), at))
 
 
 def members(described: Any) -> tuple[str, list[Instance]]:
@@ -68,8 +94,9 @@ class GroupProbe:
     """Samples groups and topics with one admin client and one group-less consumer, kept
     between samples (opening them costs a connection and a metadata read of every topic)."""
 
-    def __init__(self, bootstrap: str, client_id: str = CLIENT_ID) -> None:
+    def __init__(self, bootstrap: str, *, ack_group: str, client_id: str = CLIENT_ID) -> None:
         self.bootstrap = bootstrap
+        self.ack_group = ack_group  # its commits on a dead-letter topic acknowledge records
         self.client_id = client_id
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -112,24 +139,41 @@ class GroupProbe:
         admin, _ = await self.clients()
         return await existing_partitions(admin, list(topics))
 
+    async def ends(self, parts: Sequence[TopicPartition]) -> Ends:
+        """The first and next offsets of `parts`."""
+        _, consumer = await self.clients()
+        if not parts:
+            return Ends({}, {})
+        return Ends(await consumer.beginning_offsets(parts), await consumer.end_offsets(parts))
+
+    async def committed(
+        self, group: str, parts: Sequence[TopicPartition]
+    ) -> Mapping[TopicPartition, object]:
+        """`group`'s committed offsets on `parts` (OffsetAndMetadata; absent: none)."""
+        admin, _ = await self.clients()
+        found: Mapping[TopicPartition, object] = await admin.list_consumer_group_offsets(
+            group, partitions=list(parts)
+        )
+        return found
+
+    async def dead_letters(
+        self, parts: Sequence[TopicPartition], ends: Ends | None = None
+    ) -> dict[TopicPartition, int]:
+        """Records in each dead-letter partition not acknowledged by the ack group."""
+        if not parts:
+            return {}
+        ends = ends or await self.ends(parts)
+        acked = await self.committed(self.ack_group, parts)
+        return {tp: ends.behind(tp, acked) for tp in parts}
+
     async def sample(self, group: str, topics: Sequence[str], dlqs: Sequence[str]) -> GroupSample:
         """Members, lag per partition, committed total and dead-letter depth of `group`."""
-        admin, consumer = await self.clients()
+        admin, _ = await self.clients()
         state, found = members((await admin.describe_consumer_groups([group]))[0])
         parts = await self.partitions(topics)
-        committed = await admin.list_consumer_group_offsets(group, partitions=parts)
-        ends = await consumer.end_offsets(parts) if parts else {}
-        starts = await consumer.beginning_offsets(parts) if parts else {}
-        lag: dict[str, int] = {}
-        for tp in parts:
-            meta = committed.get(tp)
-            position = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            lag[_label(tp)] = max(0, ends[tp] - position)
-        total = sum(m.offset for m in committed.values() if m.offset >= 0)
-        dlq_parts = await self.partitions(dlqs)
-        depth = 0
-        if dlq_parts:
-            dlq_ends = await consumer.end_offsets(dlq_parts)
-            dlq_starts = await consumer.beginning_offsets(dlq_parts)
-            depth = sum(dlq_ends[tp] - dlq_starts[tp] for tp in dlq_parts)
+        committed = await self.committed(group, parts)
+        ends = await self.ends(parts)
+        lag = {_label(tp): ends.behind(tp, committed) for tp in parts}
+        total = sum(committed_offset(m) or 0 for m in committed.values())
+        depth = sum((await self.dead_letters(await self.partitions(dlqs))).values())
         return GroupSample(state, found, lag, total, depth)

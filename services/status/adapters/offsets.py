@@ -15,15 +15,12 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import msgspec
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from schemas import topics
 from services.common import metrics
-from services.common.kafka.admin import existing_partitions
 from services.common.periodic import wait_or_stop
-from services.status.adapters.groups import GroupProbe
+from services.status.adapters.groups import GroupProbe, committed_offset
 
 log = logging.getLogger(__name__)
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.PIPELINE_TOPICS)
@@ -67,36 +64,30 @@ class OffsetsReader:
         interval_s: float = 15.0,
     ) -> None:
         self.groups = dict(groups)
-        self.ack_group = ack_group
         self.interval_s = interval_s
         # clients of its own, kept between readings (new ones every reading cost a connection
-        # and a metadata read of every topic each time) and opened again after a failure
-        self.probe = GroupProbe(bootstrap, client_id="sluice-offsets")
+        # and a metadata read of every topic each time) and opened again after a failure; lag
+        # and depth counted as the pipeline view counts them
+        self.probe = GroupProbe(bootstrap, ack_group=ack_group, client_id="sluice-offsets")
 
     async def read(self) -> Offsets:
         """One reading of every watched group's partitions and of the dead-letter topics."""
-        admin, consumer = await self.probe.clients()
-        return await self._read(admin, consumer)
-
-    async def _read(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> Offsets:
         names = sorted({t for read in self.groups.values() for t in read} | set(DLQ_TOPICS))
-        parts = await existing_partitions(admin, names)
-        ends = await consumer.end_offsets(parts) if parts else {}
-        dlq_parts = [p for p in parts if p.topic in DLQ_TOPICS]
-        starts = await consumer.beginning_offsets(dlq_parts) if dlq_parts else {}
-        acked = await admin.list_consumer_group_offsets(self.ack_group, partitions=dlq_parts)
+        parts = await self.probe.partitions(names)
+        ends = await self.probe.ends(parts)
+        depths = await self.probe.dead_letters([p for p in parts if p.topic in DLQ_TOPICS], ends)
         depth = dict.fromkeys(DLQ_TOPICS, 0)
-        for tp in dlq_parts:
-            done = max(starts.get(tp, 0), _offset(acked.get(tp)) or 0)
-            depth[tp.topic] += max(0, ends.get(tp, 0) - done)
+        for tp, n in depths.items():
+            depth[tp.topic] += n
         found: list[GroupOffsets] = []
         for group, read in self.groups.items():
             mine = [p for p in parts if p.topic in read]
-            committed = await admin.list_consumer_group_offsets(group, partitions=mine)
+            committed = await self.probe.committed(group, mine)
             for tp in mine:
-                at = _offset(committed.get(tp))
-                lag = max(0, ends.get(tp, 0) - (at or 0))
-                found.append(GroupOffsets(group, tp.topic, tp.partition, at, lag))
+                at = committed_offset(committed.get(tp))
+                found.append(
+                    GroupOffsets(group, tp.topic, tp.partition, at, ends.behind(tp, committed))
+                )
         return Offsets(groups=found, dead_letters=depth)
 
     def export(self, offsets: Offsets) -> None:
@@ -122,9 +113,3 @@ class OffsetsReader:
                 await wait_or_stop(stop, self.interval_s)
         finally:
             await self.probe.close()
-
-
-def _offset(found: object) -> int | None:
-    """A committed offset (OffsetAndMetadata), None when there is none (-1 or missing)."""
-    offset = getattr(found, "offset", -1)
-    return int(offset) if isinstance(offset, int) and offset >= 0 else None
