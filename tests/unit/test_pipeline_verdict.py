@@ -1,9 +1,13 @@
-"""A stage's verdict from successive samples of its group: instances, lag, committed offsets."""
+"""A stage's verdict from successive samples of its group: instances, lag, committed offsets;
+and the records behind a group, as the view and the gauges count them."""
 
 from __future__ import annotations
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
+from services.status.adapters.groups import Ends, committed_offset
 from services.status.core.verdict import Progress, Verdict, verdict
 from tests.fixtures.cases import Case, case_ids
 
@@ -45,3 +49,24 @@ def test_verdict(case: Case[tuple[int, list[tuple[float, int, int]], float], Ver
     for at, committed, lag in samples:
         progress.observe(committed, lag, at)
     assert verdict(instances, samples[-1][2], progress, now, STALL_S) is case.expected
+
+
+@pytest.mark.parametrize(
+    ("committed", "behind"),
+    [
+        (None, 8),  # never committed: it resumes at the log start (2), not at 0
+        (-1, 8),  # Kafka's "none"
+        (1, 8),  # a commit the log start has passed: it resumes at the log start
+        (6, 4),
+        (10, 0),
+        (12, 0),  # past the end (a topic recreated): nothing behind, never negative
+    ],
+)
+def test_records_behind_count_from_where_a_group_resumes(
+    committed: int | None, behind: int
+) -> None:
+    tp = TopicPartition("t", 0)
+    ends = Ends(starts={tp: 2}, ends={tp: 10})
+    found = {} if committed is None else {tp: OffsetAndMetadata(committed, "")}
+    assert ends.behind(tp, found) == behind
+    assert committed_offset(found.get(tp)) == (None if committed in (None, -1) else committed)
