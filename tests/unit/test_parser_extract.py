@@ -89,6 +89,21 @@ def _zip(entries: dict[str, bytes]) -> bytes:
     return zip_bytes(entries, zipfile.ZIP_STORED)
 
 
+def _docx_without_styles_type() -> bytes:
+    """The example DOCX with its styles part's content type taken out of [Content_Types].xml
+    (a mutation fuzzing found): python-docx opens it, and fails only when a paragraph's style
+    is read."""
+    with zipfile.ZipFile(io.BytesIO(_example("tea.docx"))) as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    types = entries["[Content_Types].xml"].decode()
+    override = '<Override PartName="/word/styles.xml" ContentType="application/vnd.'
+    start = types.index(override)
+    entries["[Content_Types].xml"] = (
+        types[:start] + types[types.index("/>", start) + 2 :]
+    ).encode()
+    return _zip(entries)
+
+
 SUCCESS_CASES: list[Case[Doc, Text]] = [
     Case(
         "plain utf-8",
@@ -326,6 +341,7 @@ ERROR_CASES: list[Case[Doc, str]] = [
     Case("broken docx zip", Doc(b"PK\x03\x04 not a zip", DOCX), "corrupt_file"),
     Case("zip without word parts", Doc(_zip({"a.txt": b"hi"}), DOCX), "corrupt_file"),
     Case("truncated docx", Doc(_example("tea.docx")[:1000], DOCX), "corrupt_file"),
+    Case("docx styles part of no type", Doc(_docx_without_styles_type(), DOCX), "corrupt_file"),
     Case("encrypted pdf", Doc(_encrypted_pdf("s3cret"), PDF), "encrypted_pdf"),
     Case("pdf without text", Doc(_blank_pdf(), PDF), "no_text"),
     Case("empty text", Doc(b"", PLAIN), "no_text"),

@@ -16,32 +16,32 @@ from services.parser.core.text import one_line
 
 def extract_docx(data: bytes) -> ParsedText:
     """Extract paragraphs and tables in order, headings with their level."""
+    builder = TextBuilder()
+    # The walk stays inside: python-docx reads parts (styles, tables) lazily, so a broken
+    # part surfaces while walking, not while opening.
     with open_package(data, "DOCX", "save it again from your word processor"):
         document = docx.Document(io.BytesIO(data))
-        blocks = list(document.iter_inner_content())
-        core_title = document.core_properties.title
-    builder = TextBuilder()
-    style_title: str | None = None
-    for block in blocks:
-        if builder.full:
-            break
-        if isinstance(block, Table):
-            for number, row in enumerate(block.rows):
-                cells = (" ".join(cell.text.split()) for cell in row.cells)
-                builder.add("\t".join(cells), tight=number > 0)
-            continue
-        style = _style_name(block)
-        level = _heading_level(style)
-        if level is not None and block.text.strip():
-            heading = builder.heading(block.text, level)
-            if heading is not None and style_title is None and level == 1:
-                style_title = heading.title
-        elif style == "Title" and block.text.strip():
-            style_title = one_line(block.text)
-            builder.add(style_title)
-        else:
-            builder.add(block.text)
-    title = one_line(core_title or "") or style_title
+        style_title: str | None = None
+        for block in document.iter_inner_content():
+            if builder.full:
+                break
+            if isinstance(block, Table):
+                for number, row in enumerate(block.rows):
+                    cells = (" ".join(cell.text.split()) for cell in row.cells)
+                    builder.add("\t".join(cells), tight=number > 0)
+                continue
+            style = _style_name(block)
+            level = _heading_level(style)
+            if level is not None and block.text.strip():
+                heading = builder.heading(block.text, level)
+                if heading is not None and style_title is None and level == 1:
+                    style_title = heading.title
+            elif style == "Title" and block.text.strip():
+                style_title = one_line(block.text)
+                builder.add(style_title)
+            else:
+                builder.add(block.text)
+        title = one_line(document.core_properties.title or "") or style_title
     return builder.build(title=title)
 
 
