@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.common.embedding.tokenizing import WhitespaceTokenizer
-from services.embedder.core.chunking import Chunk, chunk_text
+from services.embedder.core.chunking import MAX_TOKEN_CHARS, Chunk, chunk_text
 from tests.fixtures.cases import Case, case_ids
 
 pytestmark = pytest.mark.unit
@@ -82,6 +82,34 @@ def test_chunk_texts(case: Row) -> None:
 def test_a_word_longer_than_the_budget_is_cut_between_tokens() -> None:
     chunks = chunk_text("abcdefghij", CharTokenizer(), max_tokens=4, overlap_tokens=0)
     assert [chunk.text for chunk in chunks] == ["abcd", "efgh", "ij"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 100_000,  # one "word": one token to a whitespace tokenizer (and [UNK] to WordPiece)
+        "intro words. " + "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35" * 5_000 + " outro",  # Thai
+    ],
+    ids=["one letter", "thai without spaces"],
+)
+def test_a_run_without_spaces_is_cut_into_bounded_chunks(text: str) -> None:
+    # Once, a 2 MB line without a space was one chunk of 2 MB, stored and returned by search.
+    chunks = chunk_text(text, WORDS, max_tokens=256, overlap_tokens=32)
+    assert len(chunks) > 1
+    assert max(len(chunk.text) for chunk in chunks) <= 256 * MAX_TOKEN_CHARS
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert 0 < chunk.token_count <= 256
+    assert (chunks[0].start, chunks[-1].end) == (0, len(text))
+    for before, after in pairwise(chunks):
+        assert before.start < after.start < before.end  # overlapping, no gap
+
+
+def test_tokens_no_longer_than_the_bound_are_not_cut() -> None:
+    text = " ".join(["x" * MAX_TOKEN_CHARS] * 10)
+    chunks = chunk_text(text, WORDS, max_tokens=4, overlap_tokens=0)
+    assert [chunk.token_count for chunk in chunks] == [4, 4, 2]
+    assert all(chunk.text.count(" ") == chunk.token_count - 1 for chunk in chunks)
 
 
 PROSE = "\n\n".join(

@@ -19,6 +19,12 @@ _CLOSERS = frozenset(
     "\"')]}\u00bb\u201d\u2019"
 )  # quotes, brackets, right guillemet and curly quotes
 _MAX_CLOSERS = 3
+# A token longer than this many characters counts as one token per MAX_TOKEN_CHARS, so a chunk
+# holds at most max_tokens * MAX_TOKEN_CHARS characters. Without it one token could be a whole
+# document: WordPiece gives a single [UNK] for any run of over 100 characters without a space
+# or punctuation (Thai, a hex dump, a 5 MB line of one letter), and the whitespace tokenizer a
+# single token for any such run.
+MAX_TOKEN_CHARS = 32
 
 
 class Chunk(msgspec.Struct, frozen=True):
@@ -59,7 +65,9 @@ def chunk_text(
     (the latest of equally good ones). The next chunk starts `overlap_tokens` tokens
     before that end, moved forward by at most half the overlap to a sentence or word start.
     Chunks are exact slices of `text` (no whitespace is stripped or rewritten), so
-    `text[chunk.start:chunk.end] == chunk.text`. Text without tokens gives no chunks.
+    `text[chunk.start:chunk.end] == chunk.text`. Text without tokens gives no chunks. A token
+    of more than MAX_TOKEN_CHARS characters counts as one per that many, so no chunk holds more
+    than `max_tokens * MAX_TOKEN_CHARS` characters.
     """
     if max_tokens <= 0:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
@@ -70,7 +78,7 @@ def chunk_text(
         )
     if not text.strip():
         return []
-    spans = tokenizer.token_spans(text)
+    spans = _bounded(tokenizer.token_spans(text))
     if not spans:
         return []
     cuts = _cut_quality(text, spans)
@@ -80,6 +88,18 @@ def chunk_text(
         start, end = spans[first][0], spans[stop - 1][1]
         chunks.append(Chunk(index, text[start:end], start, end, stop - first))
     return chunks
+
+
+def _bounded(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans, each longer than MAX_TOKEN_CHARS cut into pieces of that many characters."""
+    if all(end - start <= MAX_TOKEN_CHARS for start, end in spans):
+        return spans
+    bounded: list[tuple[int, int]] = []
+    for start, end in spans:
+        bounded.extend(
+            (at, min(at + MAX_TOKEN_CHARS, end)) for at in range(start, end, MAX_TOKEN_CHARS)
+        )
+    return bounded
 
 
 def _chunk_bounds(cuts: list[int], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
