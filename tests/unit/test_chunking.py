@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.fixtures.cases import Case, case_ids
 pytestmark = pytest.mark.unit
 
 WORDS = WhitespaceTokenizer()
+CHUNK_CHARS = 64  # the most characters a chunk holds per token of its budget
 
 
 class CharTokenizer:
@@ -96,13 +98,48 @@ def test_a_run_without_spaces_is_cut_into_bounded_chunks(text: str) -> None:
     # Once, a 2 MB line without a space was one chunk of 2 MB, stored and returned by search.
     chunks = chunk_text(text, WORDS, max_tokens=256, overlap_tokens=32)
     assert len(chunks) > 1
-    assert max(len(chunk.text) for chunk in chunks) <= 256 * MAX_TOKEN_CHARS
+    assert max(len(chunk.text) for chunk in chunks) <= 256 * CHUNK_CHARS
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
         assert 0 < chunk.token_count <= 256
     assert (chunks[0].start, chunks[-1].end) == (0, len(text))
     for before, after in pairwise(chunks):
         assert before.start < after.start < before.end  # overlapping, no gap
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_whitespace_and_long_tokens_never_make_a_chunk_too_long(seed: int) -> None:
+    # Deep indentation or empty cells put thousands of characters between two tokens; a chunk
+    # of 256 such tokens once held most of a 5 MB document.
+    rng = random.Random(seed)  # noqa: S311 - reproducible test input, not a secret
+    pieces = []
+    for _ in range(rng.randrange(1, 400)):
+        word = rng.choice(["w", "word", "x" * rng.randrange(1, 300)])
+        gap = rng.choice([" ", "\n\n", " " * rng.randrange(1, 12_000), "\t" * rng.randrange(1, 50)])
+        pieces.append(word + gap)
+    text = "".join(pieces)
+    max_tokens, overlap = rng.choice([(256, 32), (8, 3), (20, 0), (2, 1)])
+    chunks = chunk_text(text, WORDS, max_tokens=max_tokens, overlap_tokens=overlap)
+    spans = WORDS.token_spans(text)
+    assert (chunks[0].start, chunks[-1].end) == (spans[0][0], spans[-1][1])
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert len(chunk.text) <= max_tokens * CHUNK_CHARS
+        assert 0 < chunk.token_count <= max_tokens
+    for before, after in pairwise(chunks):
+        assert before.end < after.end and before.start < after.start
+        assert not text[before.end : after.start].strip()  # nothing left out between them
+
+
+def test_chunks_cut_short_by_whitespace_share_at_most_half_of_themselves() -> None:
+    # 2,000 tokens 1,001 characters apart: 17 fit in a chunk's 16,384 characters. Sharing
+    # the usual 32 tokens, each next chunk would move on by one token (~2,000 chunks).
+    text = ("x" + " " * 1000) * 2000
+    chunks = chunk_text(text, WORDS, max_tokens=256, overlap_tokens=32)
+    assert {chunk.token_count for chunk in chunks[:-1]} == {17}
+    assert len(chunks) <= 2 * 2000 // 16 + 1
+    for before, after in pairwise(chunks):
+        assert before.start < after.start < before.end  # still overlapping
 
 
 def test_tokens_no_longer_than_the_bound_are_not_cut() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import msgspec
 
 from services.common.embedding.ports import Tokenizer
@@ -19,12 +21,15 @@ _CLOSERS = frozenset(
     "\"')]}\u00bb\u201d\u2019"
 )  # quotes, brackets, right guillemet and curly quotes
 _MAX_CLOSERS = 3
-# A token longer than this many characters counts as one token per MAX_TOKEN_CHARS, so a chunk
-# holds at most max_tokens * MAX_TOKEN_CHARS characters. Without it one token could be a whole
-# document: WordPiece gives a single [UNK] for any run of over 100 characters without a space
-# or punctuation (Thai, a hex dump, a 5 MB line of one letter), and the whitespace tokenizer a
-# single token for any such run.
+# A token longer than MAX_TOKEN_CHARS characters counts as one token per MAX_TOKEN_CHARS, and a
+# chunk holds at most max_tokens * CHUNK_CHARS_PER_TOKEN characters (room for a longest token
+# and as much whitespace after each). Without them one chunk could be a whole document:
+# WordPiece gives a single [UNK] for any run of over 100 characters without a space or
+# punctuation (Thai, a hex dump, a 5 MB line of one letter), the whitespace tokenizer a single
+# token for any such run, and whitespace between tokens (deep indentation, empty cells) counts
+# for no token at all.
 MAX_TOKEN_CHARS = 32
+CHUNK_CHARS_PER_TOKEN = 2 * MAX_TOKEN_CHARS
 
 
 class Chunk(msgspec.Struct, frozen=True):
@@ -66,8 +71,8 @@ def chunk_text(
     before that end, moved forward by at most half the overlap to a sentence or word start.
     Chunks are exact slices of `text` (no whitespace is stripped or rewritten), so
     `text[chunk.start:chunk.end] == chunk.text`. Text without tokens gives no chunks. A token
-    of more than MAX_TOKEN_CHARS characters counts as one per that many, so no chunk holds more
-    than `max_tokens * MAX_TOKEN_CHARS` characters.
+    of more than MAX_TOKEN_CHARS characters counts as one per that many, and no chunk holds
+    more than `max_tokens * CHUNK_CHARS_PER_TOKEN` characters, whitespace included.
     """
     if max_tokens <= 0:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
@@ -82,7 +87,8 @@ def chunk_text(
     if not spans:
         return []
     cuts = _cut_quality(text, spans)
-    bounds = _chunk_bounds(cuts, max_tokens, overlap_tokens)
+    reach = _reach(spans, max_tokens * CHUNK_CHARS_PER_TOKEN)
+    bounds = _chunk_bounds(cuts, max_tokens, overlap_tokens, reach)
     chunks: list[Chunk] = []
     for index, (first, stop) in enumerate(bounds):
         start, end = spans[first][0], spans[stop - 1][1]
@@ -102,24 +108,39 @@ def _bounded(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return bounded
 
 
-def _chunk_bounds(cuts: list[int], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
-    """Return `(first, stop)` token ranges of the chunks, given the quality of every cut."""
+def _reach(spans: list[tuple[int, int]], max_chars: int) -> list[int]:
+    """For each token, the most tokens a chunk starting there may hold within `max_chars`
+    characters (whitespace between them included; at least the token itself)."""
+    ends = [end for _, end in spans]
+    return [max(1, bisect_right(ends, start + max_chars) - i) for i, (start, _) in enumerate(spans)]
+
+
+def _chunk_bounds(
+    cuts: list[int], max_tokens: int, overlap: int, reach: list[int]
+) -> list[tuple[int, int]]:
+    """Return `(first, stop)` token ranges of the chunks, given the quality of every cut and
+    how many tokens fit in a chunk's characters from each token."""
     count = len(cuts) - 1
     min_fill = max(1, max_tokens // 2)
     bounds: list[tuple[int, int]] = []
     first, previous_stop = 0, 0
     while True:
-        high = min(first + max_tokens, count)
+        high = min(first + max_tokens, first + reach[first], count)
         low = min(max(first + min_fill, previous_stop + 1), high)
         stop = _best_cut(cuts, low, high, latest=True)
         bounds.append((first, stop))
         if stop == count:
             return bounds
-        if overlap == 0:
+        # A chunk its characters cut short (few tokens in much whitespace) shares at most half
+        # of itself, or each next chunk would move on by a token or two.
+        shared = overlap if stop - first >= min_fill else min(overlap, (stop - first) // 2)
+        if shared == 0:
             first = stop
         else:
-            earliest = max(stop - overlap, first + 1)
-            first = _best_cut(cuts, earliest, min(earliest + overlap // 2, stop - 1), latest=False)
+            earliest = max(stop - shared, first + 1)
+            first = _best_cut(cuts, earliest, min(earliest + shared // 2, stop - 1), latest=False)
+            if first + reach[first] <= stop:  # whitespace: from there it could not pass `stop`
+                first = stop
         previous_stop = stop
 
 
