@@ -4,7 +4,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 import msgspec
@@ -210,6 +210,49 @@ async def test_a_gathering_loop_takes_a_trickle_in_one_batch(
     sent: list[bool] = []
     await run_until(consumer, lambda: sum(map(len, batches)) == 2, step=trickle, timeout=60)
     assert batches == [[0, 1]]
+
+
+async def test_a_batch_longer_than_max_poll_interval_keeps_its_place_in_the_group(
+    kafka_bootstrap: str, topic_factory: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    """A batch may outlast `max_poll_interval_ms` (16 documents of 5 million characters take
+    the embedder longer than its 10 minutes on 2 cores). The client leaves the group when no
+    poll comes in that time: its partitions go to another replica, which redoes the batch
+    and, taking as long, leaves in turn. The loop keeps polling, every partition paused, while
+    a batch runs: the member stays, and each record is handled once and committed."""
+    partitions, count = 2, 4
+    topic = await filled_topic(topic_factory, producer, count, partitions)
+    handled: list[tuple[int, int]] = []
+    left: list[str] = []  # what the group took back while the loop ran
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        if not handled:
+            await asyncio.sleep(9)  # three times max_poll_interval_ms
+        handled.extend((d.partition, d.offset) for d in batch)
+
+    consumer = consumer_for(
+        kafka_bootstrap, topic, handler, producer, max_poll_interval_ms=3000, max_records=count
+    )
+    revoked = consumer.metrics.revoked
+
+    def record_revoked(tps: Iterable[TopicPartition]) -> None:
+        left.extend(f"{tp.topic}/{tp.partition}" for tp in tps)
+        revoked(tps)
+
+    consumer.metrics.revoked = record_revoked  # type: ignore[method-assign]
+    running: list[str] = []
+
+    def done() -> bool:
+        if len(handled) < count:
+            return False
+        running.extend(left)  # before stopping, which gives every partition back
+        return True
+
+    await run_until(consumer, done)
+    # without the polls: ['test-…/0', 'test-…/1'], taken back after 3 s, mid-batch
+    assert running == []
+    assert sorted(handled) == [(p, o) for p in range(partitions) for o in range(2)]
+    await all_committed(kafka_bootstrap, consumer, topic, partitions, count // partitions)
 
 
 async def test_a_batch_hit_by_an_outage_is_redelivered_and_nothing_is_skipped(

@@ -170,6 +170,8 @@ class ConsumerLoop:
         self.batch_done.set()
         self.behind = CommitBehind(self._commit, self._commit_error)  # its commit after it
         self.revoke_wait_s = min(60.0, max_poll_interval_ms / 2000)
+        self.keepalive_s = max_poll_interval_ms / 3000  # batch mode: see `_poll_paused`
+        self._kept_paused: set[TopicPartition] = set()
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._seen: dict[TopicPartition, int] = {}
         self._held = False  # per-record mode: every partition paused, no room for more
@@ -253,6 +255,7 @@ class ConsumerLoop:
                 continue
             self.batch_done.clear()
             self.health.handling(len(records))
+            keepalive = asyncio.create_task(self._poll_paused(), name="sluice-keepalive")
             try:
                 await self._process(records)
             except asyncio.CancelledError:
@@ -274,8 +277,41 @@ class ConsumerLoop:
                 self.health.consecutive_errors = 0
                 backoff = 0.5
             finally:
+                await self._end_keepalive(keepalive)
                 self.health.handling(0)
                 self.batch_done.set()
+
+    async def _poll_paused(self) -> None:
+        """While a batch runs, poll now and then with every partition paused: the client
+        leaves the group when no poll comes within `max_poll_interval_ms`, and a batch may
+        take longer (a large document's model calls). Its partitions would go to another
+        member, which redoes the batch and leaves in turn; this member's commit would be
+        refused. Nothing is fetched: the partitions it paused are resumed by `_end_keepalive`.
+        """
+        while True:
+            await asyncio.sleep(self.keepalive_s)
+            mine = [tp for tp in self.client.assignment() if tp not in self.client.paused()]
+            self._kept_paused.update(mine)
+            self.client.pause(*mine)
+            try:
+                stray = await self.client.getmany(timeout_ms=0)
+            except Exception:  # the next poll of the loop meets any lasting error
+                log.warning("a keep-alive poll failed", exc_info=True)
+                continue
+            records = [r for batch in stray.values() for r in batch]
+            if records:  # not expected with every partition paused: read them again later
+                self._rewind(records)
+
+    async def _end_keepalive(self, keepalive: asyncio.Task[None]) -> None:
+        """Stop the keep-alive polls; resume the partitions they paused (unless held since)."""
+        keepalive.cancel()
+        await asyncio.gather(keepalive, return_exceptions=True)
+        kept, self._kept_paused = self._kept_paused, set()
+        if not self.gate.closed:
+            assigned = self.client.assignment()
+            self.client.resume(
+                *(tp for tp in kept if tp in assigned and tp not in self._resume_handles)
+            )
 
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
