@@ -31,6 +31,33 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 _PARAGRAPH_TAGS = frozenset({"p", "pre", "blockquote", "table", "ul", "ol", "dl"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
+# libxml2's HTML parser compares each attribute of a tag with every one before it: 100,000
+# attributes on one tag (1.1 MB) took 95 s, a worker's whole time limit for one small upload.
+# The text needs no attribute, so a start tag with more than MAX_ATTRIBUTES loses them all
+# before parsing. The pattern follows HTML's tokenizer (a name starts at anything but space,
+# `/` or `>` and ends at space, `/`, `>` or `=`; a value is quoted, or runs to space or `>`)
+# and never backtracks (atomic groups, possessive quantifiers): linear time on any input.
+MAX_ATTRIBUTES = 100
+_WS = r"[\t\n\f\r ]"
+_ATTRIBUTE = (  # a name may follow a quoted value with no space (a parse error browsers accept)
+    rf"(?>[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    rf"(?>{_WS}*+={_WS}*+(?>\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+)"
+)
+_ONE_ATTRIBUTE = re.compile(_ATTRIBUTE)
+# A start tag, or as much of one as there is: it always matches where a tag opens, so a scan
+# never starts again inside text it has read.
+_START_TAG = re.compile(rf"<([A-Za-z][^\t\n\f\r />]*+)(?:{_ATTRIBUTE})*+[\t\n\f\r /]*+>?+")
+
+
+def _uncrowded(tag: re.Match[str]) -> str:
+    """The start tag without its attributes if it has more than MAX_ATTRIBUTES, else as is."""
+    text = tag.group()
+    if len(text) <= 2 * MAX_ATTRIBUTES or not text.endswith(">"):
+        return text
+    count, at = 0, tag.end(1) - tag.start()
+    while count <= MAX_ATTRIBUTES and (attribute := _ONE_ATTRIBUTE.match(text, at)) is not None:
+        count, at = count + 1, attribute.end()
+    return f"<{tag.group(1)}>" if count > MAX_ATTRIBUTES else text
 
 
 class _Walker:
@@ -111,7 +138,8 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     """Add the visible text of `markup` to `builder`: scripts and styles dropped, blocks on
     their own lines, headings recorded. Returns the walker (title, first H1)."""
     walker = _Walker(builder)
-    data = markup[:MAX_HTML_CHARS].replace("\x00", "").encode("utf-8", errors="replace")
+    markup = _START_TAG.sub(_uncrowded, markup[:MAX_HTML_CHARS].replace("\x00", ""))
+    data = markup.encode("utf-8", errors="replace")
     # huge_tree: nesting up to 2,048 deep (not 256); the input is bounded above.
     parser = etree.HTMLParser(
         encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
