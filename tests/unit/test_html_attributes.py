@@ -12,6 +12,7 @@ from lxml import etree
 
 from services.parser.core import html
 from services.parser.core.extract import extract
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 pytestmark = pytest.mark.unit
 
@@ -69,3 +70,12 @@ def test_ordinary_attributes_reach_the_parser_as_they_were(parsed: list[bytes]) 
     )
     assert extract(markup.encode(), "text/html").text == "kept\nlink"
     assert parsed == [markup.encode()]
+
+
+def test_parsing_grows_linearly_with_the_attributes_of_one_tag() -> None:
+    def parse(markup: bytes) -> object:
+        return extract(markup, "text/html")
+
+    small = "<p " + " ".join(f'a{i}="v"' for i in range(4_000)) + ">x</p>"
+    large = "<p " + " ".join(f'a{i}="v"' for i in range(16_000)) + ">x</p>"
+    assert growth(parse, small.encode(), large.encode()) < LINEAR_GROWTH_BOUND
