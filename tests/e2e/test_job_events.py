@@ -78,7 +78,11 @@ def test_a_jobs_stream_follows_it_through_the_pipeline_and_ends(
 ) -> None:
     tenant = f"sse-{uuid.uuid4().hex[:8]}"
     token = pipeline.token(tenant)
-    job_id = _upload(pipeline, token)
+    # Long enough that embedding it outlasts the projector's gathering of events (500 ms):
+    # the states before `embedding` are projected before `indexed` exists. A short document's
+    # events can come in one batch, where the later states win and at most two are recorded.
+    long_document = (SAMPLE.read_text() + "\n\n") * 50 + f"run {uuid.uuid4()}"
+    job_id = _upload(pipeline, token, data=long_document.encode())
 
     events = _job_stream(status, token, job_id)  # opened while the document flows
 
