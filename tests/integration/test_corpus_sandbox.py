@@ -2,6 +2,7 @@
 
 Each file must end explained: text, a parse failure with a named code and a message, or a
 refusal at upload with a reason; never an unhandled exception, never past the time limit. A
+file whose manifest entry names text it `contains` must end in text holding it. A
 file whose format Sluice accepts (manifest `must_accept`) must not be refused at upload, and a
 PDF that cannot be opened without a password or certificate must end `encrypted_pdf`.
 """
@@ -13,6 +14,7 @@ import pytest
 from tests.fixtures.corpus import (
     FAILED,
     REFUSED,
+    TEXT,
     CorpusFile,
     Outcome,
     load_manifest,
@@ -48,6 +50,19 @@ def test_each_corpus_file_ends_in_text_or_a_named_failure(
     assert outcome.explained(), describe(entry, outcome)
     if entry.must_accept:
         assert outcome.kind != REFUSED, describe(entry, outcome)
+
+
+READ = [f for f in FILES if f.contains]
+
+
+@pytest.mark.parametrize("entry", READ, ids=[f.path for f in READ])
+def test_the_text_a_reader_sees_comes_out(entry: CorpusFile, outcomes: dict[str, Outcome]) -> None:
+    # Text in content controls, nested tables, text boxes, tracked insertions, macro-enabled
+    # documents, templates and Strict OOXML was lost while the file still "parsed".
+    outcome = outcomes[entry.path]
+    assert outcome.kind == TEXT, describe(entry, outcome)
+    missing = [phrase for phrase in entry.contains if phrase not in outcome.text]
+    assert not missing, f"{entry.path}: {missing} not in the text"
 
 
 LOCKED = [f for f in FILES if {"password-required", "certificate-required"} & set(f.tags)]

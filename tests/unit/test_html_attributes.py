@@ -79,3 +79,24 @@ def test_parsing_grows_linearly_with_the_attributes_of_one_tag() -> None:
     small = "<p " + " ".join(f'a{i}="v"' for i in range(4_000)) + ">x</p>"
     large = "<p " + " ".join(f'a{i}="v"' for i in range(16_000)) + ">x</p>"
     assert growth(parse, small.encode(), large.encode()) < LINEAR_GROWTH_BOUND
+
+
+# Tags that never close: a pre-pass that needed the closing `>` failed at the end of the input
+# and started again at the next `<`, reading the rest again each time (quadratic in the length).
+UNCLOSED = {
+    "quote left open": '<a x="',
+    "single quote left open": "<a x='",
+    "value missing": "<a x=",
+    "name only": "<a x ",
+    "slash": "<a/",
+}
+
+
+@pytest.mark.parametrize("fragment", UNCLOSED.values(), ids=UNCLOSED.keys())
+def test_parsing_grows_linearly_with_tags_that_never_close(fragment: str) -> None:
+    def parse(markup: bytes) -> object:
+        return extract(markup, "text/html")
+
+    small = ("text " + fragment * 4_000).encode()
+    large = ("text " + fragment * 16_000).encode()
+    assert growth(parse, small, large) < LINEAR_GROWTH_BOUND

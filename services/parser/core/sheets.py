@@ -25,9 +25,9 @@ _EXACT_INTEGERS = 2**53  # floats below this that are whole print as integers ("
 def extract_xlsx(data: bytes) -> ParsedText:
     """Extract every worksheet as a heading (its name) and its rows of cell values."""
     builder = TextBuilder()
-    with open_package(data, "XLSX", "save it again from your spreadsheet program"):
+    with open_package(data, "XLSX", "save it again from your spreadsheet program") as package:
         # read_only streams rows; data_only gives formulas' cached values, not the formulas.
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(io.BytesIO(package), read_only=True, data_only=True)
         try:
             title = one_line(workbook.properties.title or "") or None
             budget = MAX_CELLS

@@ -6,10 +6,14 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import pptx
+from pptx.oxml import parse_xml
+from pptx.package import Package
+from pptx.parts.presentation import PresentationPart
+from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
@@ -17,13 +21,26 @@ from services.parser.core.text import one_line
 # Shapes read per slide at most (a slide holds tens), and group nesting followed.
 MAX_SHAPES_PER_SLIDE = 5_000
 MAX_GROUP_DEPTH = 16
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_DIAGRAM_TEXT_POINTS = frozenset({"node", "asst"})  # nodes and assistant nodes
 
 
 def extract_pptx(data: bytes) -> ParsedText:
     """Extract each slide's title, text boxes, tables and speaker notes, slide by slide."""
     builder = TextBuilder()
-    with open_package(data, "PPTX", "save it again from your presentation program"):
-        presentation = pptx.Presentation(io.BytesIO(data))
+    with open_package(data, "PPTX", "save it again from your presentation program") as package:
+        # Not `pptx.Presentation`: it refuses templates (.potx) and shows (.ppsx), which
+        # python-pptx reads as it reads a .pptx.
+        part = Package.open(io.BytesIO(package)).main_document_part
+        if not isinstance(part, PresentationPart):
+            raise ParseError(
+                CORRUPT_FILE,
+                f"the file is not a presentation (its main part is {part.content_type});"
+                " save it again as .pptx from your presentation program and upload again",
+            )
+        presentation = part.presentation
         slides = list(presentation.slides)
         first_title: str | None = None
         for slide in slides:
@@ -61,13 +78,33 @@ def _shapes(shapes: Iterable[Any], skip: Any) -> Iterator[Any]:
 
 
 def _add_shape(builder: TextBuilder, shape: Any) -> None:
-    """Add a text box's paragraphs, or a table's rows as tab-separated lines."""
+    """Add a text box's paragraphs, a table's rows as tab-separated lines, or the text of a
+    SmartArt diagram's nodes, one per line."""
     if shape.has_text_frame:
         builder.add(_frame_text(shape))
     elif shape.has_table:
         for number, row in enumerate(shape.table.rows):
             cells = (" ".join(cell.text.split()) for cell in row.cells)
             builder.add("\t".join(cells), tight=number > 0)
+    elif isinstance(shape, GraphicFrame):
+        builder.add("\n".join(_diagram_lines(shape)))
+
+
+def _diagram_lines(frame: GraphicFrame) -> Iterator[str]:
+    """The text of a SmartArt diagram, a paragraph a line. python-pptx does not read
+    diagrams: their text lies in a part of its own (`ppt/diagrams/dataN.xml`), one point per
+    node; the transitions between nodes and the presentation points hold none to read."""
+    for ids in frame._element.iter(f"{_DGM}relIds"):
+        data = ids.get(f"{_R}dm")
+        if data not in frame.part.rels:
+            continue  # a diagram without its data part: nothing of it to read
+        for point in parse_xml(frame.part.related_part(data).blob).iter(f"{_DGM}pt"):
+            if point.get("type", "node") not in _DIAGRAM_TEXT_POINTS:
+                continue
+            for paragraph in point.iter(f"{_A}p"):
+                line = "".join(run.text or "" for run in paragraph.iter(f"{_A}t"))
+                if line.strip():
+                    yield line
 
 
 def _frame_text(shape_or_frame: Any) -> str:
