@@ -70,8 +70,11 @@ def text_box(*blocks: str) -> str:
     )
 
 
-def with_body(body: str, *, content_type: str | None = None) -> bytes:
-    """A python-docx document whose body is `body` (and whose main part has `content_type`)."""
+def with_body(
+    body: str, *, content_type: str | None = None, notes: dict[str, str] | None = None
+) -> bytes:
+    """A python-docx document whose body is `body` (and whose main part has `content_type`;
+    with a `footnotes` or `endnotes` part holding the given notes XML)."""
     buffer = io.BytesIO()
     docx.Document().save(buffer)
     entries = {}
@@ -82,6 +85,31 @@ def with_body(body: str, *, content_type: str | None = None) -> bytes:
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
         f"<w:document {NAMESPACES}><w:body>{body}</w:body></w:document>"
     ).encode()
+    for kind, xml in (notes or {}).items():
+        tag = kind.removesuffix("s")
+        entries[f"word/{kind}.xml"] = (
+            (
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                f"<w:{kind} {NAMESPACES}>{xml}</w:{kind}>"
+            )
+            .replace("<note", f"<w:{tag}")
+            .replace("</note>", f"</w:{tag}>")
+            .encode()
+        )
+        override = (
+            f'<Override PartName="/word/{kind}.xml" ContentType="application/vnd.'
+            f'openxmlformats-officedocument.wordprocessingml.{kind}+xml"/></Types>'
+        )
+        types = entries["[Content_Types].xml"].decode()
+        entries["[Content_Types].xml"] = types.replace("</Types>", override).encode()
+        relationship = (
+            f'<Relationship Id="rId{kind}" Target="{kind}.xml" Type="http://schemas.'
+            f'openxmlformats.org/officeDocument/2006/relationships/{kind}"/></Relationships>'
+        )
+        rels = entries["word/_rels/document.xml.rels"].decode()
+        entries["word/_rels/document.xml.rels"] = rels.replace(
+            "</Relationships>", relationship
+        ).encode()
     if content_type is not None:
         types = entries["[Content_Types].xml"].decode()
         main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
@@ -186,6 +214,15 @@ def test_a_heading_inside_a_content_control_is_a_heading() -> None:
     )
     assert parsed.text == "Rivers\n\nWater."
     assert [(h.level, h.title) for h in parsed.headings] == [(1, "Rivers")]
+
+
+def test_footnotes_and_endnotes_follow_the_body_without_their_separators() -> None:
+    notice = '<note w:type="continuationNotice" w:id="0">' + para(run("(continued)")) + "</note>"
+    footnote = '<note w:id="1">' + para(run("See Smith, 1999.")) + "</note>"
+    endnote = '<note w:id="1">' + para(run("Printed in Leeds.")) + "</note>"
+    body = para(run("The claim."), '<w:r><w:footnoteReference w:id="1"/></w:r>')
+    data = with_body(body, notes={"footnotes": notice + footnote, "endnotes": endnote})
+    assert extract(data, DOCX).text == "The claim.\n\nSee Smith, 1999.\n\nPrinted in Leeds."
 
 
 def nested(levels: int, inner: str) -> str:

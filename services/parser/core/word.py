@@ -1,5 +1,8 @@
 """DOCX text extraction with python-docx; headings come from the "Heading N" styles.
 
+The body's text, then the footnotes' and the endnotes'. Headers, footers and comments are left
+out: the first two repeat on every page, the last are remarks about the text, not the text.
+
 python-docx opens the package and resolves the styles; the body is walked here, on its XML.
 Its own walk (`iter_inner_content`, `Paragraph.text`, `_Cell.text`) reads only paragraphs and
 tables straight under the body, runs straight under a paragraph, and a cell's own paragraphs:
@@ -14,7 +17,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.part import PartFactory
+from docx.oxml.parser import parse_xml
 from docx.package import Package
 from docx.parts.document import DocumentPart
 from docx.styles import BabelFish
@@ -74,6 +79,10 @@ def extract_docx(data: bytes) -> ParsedText:
         document = part.document
         walk = _Walk(builder, _style_names(document.styles.element))
         walk.blocks(document.element.body, 0)
+        for notes in _notes(part):  # footnotes, then endnotes, after the body
+            for note in notes:
+                if note.get(f"{_W}type", "normal") == "normal":  # not the separator lines
+                    walk.blocks(note, 0)
         title = one_line(document.core_properties.title or "") or walk.style_title
     return builder.build(title=title)
 
@@ -117,6 +126,15 @@ class _Walk:
         if depth < MAX_DEPTH:
             for box in _text_boxes(paragraph):
                 self.blocks(box, depth + 1)
+
+
+def _notes(part: DocumentPart) -> Iterator[Any]:
+    """The footnotes and the endnotes parts of the document, as XML (python-docx reads
+    neither: their text, often the sources a text cites, was lost)."""
+    for kind in (RT.FOOTNOTES, RT.ENDNOTES):
+        for relationship in part.rels.values():
+            if relationship.reltype == kind and not relationship.is_external:
+                yield parse_xml(relationship.target_part.blob)
 
 
 def _style_names(styles: Any) -> dict[str, str]:
