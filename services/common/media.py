@@ -45,6 +45,7 @@ _OFFICE_MAIN_PARTS = (
 )
 
 _PDF_HEADER_WITHIN = 1024  # where PDF readers look for the header
+_OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
@@ -67,6 +68,31 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     if _looks_like_markdown(text, filename):
         return MARKDOWN
     return PLAIN
+
+
+def unsupported_reason(data: bytes) -> str:
+    """Why bytes that `sniff_media_type` found no allowed type in are refused, in words a
+    person can act on (the upload check says it with the list of supported types)."""
+    if data.startswith(_OLE2):
+        return (
+            "an OLE2 compound file: a legacy binary Office format (.doc, .xls, .ppt, .msg) or"
+            " a password-protected Office document; save it as .docx, .pptx or .xlsx without"
+            " a password and upload again"
+        )
+    if is_zip(data):
+        try:
+            inspect_archive(data)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+            reason = " ".join(str(error).split())[:200] or type(error).__name__
+            return (
+                f"a ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read ({reason}):"
+                " it may be cut short; upload the complete file again"
+            )
+        except ArchiveTooLargeError as error:
+            return error.message
+        parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
+        return f"a ZIP archive that is not a DOCX, PPTX or XLSX (it has none of {parts})"
+    return "not a supported document type (detected from the bytes)"
 
 
 def _is_pdf(data: bytes) -> bool:

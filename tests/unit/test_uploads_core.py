@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.fixtures.documents import (
     pptx_deck,
     ratio_bomb,
     xlsx_workbook,
+    zip_bytes,
 )
 
 LIMIT = 1024
@@ -62,7 +64,23 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
     Case("one byte over the limit", Upload(data=b"a" * (LIMIT + 1)), (413, "exceeds the limit")),
     Case("binary bytes", Upload(data=bytes(range(256)) * 2), (415, "not a supported")),
     Case("PNG named .txt", Upload(data=PNG, filename="a.txt"), (415, "not a supported")),
-    Case("zip that is not DOCX", Upload(data=b"PK\x03\x04garbage"), (415, "not a supported")),
+    # What a person can act on, not only "not supported":
+    Case("zip cut short", Upload(data=b"PK\x03\x04garbage"), (415, "may be cut short")),
+    Case(
+        "DOCX cut short",
+        Upload(data=docx_with_headings()[:2000], max_bytes=BIG),
+        (415, "ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read"),
+    ),
+    Case(
+        "zip that is not DOCX, PPTX or XLSX",
+        Upload(data=zip_bytes({"readme.txt": b"hello"}, zipfile.ZIP_STORED)),
+        (415, "not a DOCX, PPTX or XLSX (it has none of word/document.xml"),
+    ),
+    Case(
+        "legacy .doc or password-protected office file",
+        Upload(data=bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504), filename="report.doc"),
+        (415, "legacy binary Office format (.doc, .xls, .ppt, .msg) or a password-protected"),
+    ),
     Case(
         "DOCX that expands 1,000 times",
         Upload(data=ratio_bomb(), max_bytes=BIG),

@@ -11,7 +11,12 @@ from schemas.events import BlobRef, DocumentUploaded, Origin, document_id_for
 from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
 from services.common.errors import RefusedError
 from services.common.jsonlimits import MAX_METADATA_DEPTH, JsonLimitError, decode_json_limited
-from services.common.media import ALLOWED_MEDIA_TYPES, sanitize_filename, sniff_media_type
+from services.common.media import (
+    ALLOWED_MEDIA_TYPES,
+    sanitize_filename,
+    sniff_media_type,
+    unsupported_reason,
+)
 from services.ingest.core.ports import UploadRecord
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -60,8 +65,7 @@ def validate_upload(
         raise UploadRejectedError(
             415,
             "Unsupported media type",
-            f"the content is not a supported document type (detected from the bytes); "
-            f"supported: {allowed}",
+            f"the content is {unsupported_reason(data)}; supported: {allowed}",
         )
     return AcceptedUpload(
         tenant_id=tenant_id,
