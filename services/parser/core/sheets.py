@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import io
+import zipfile
 from typing import Any
 
 import openpyxl
 
 from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import ParseError
 from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
@@ -19,6 +21,7 @@ MAX_ROWS_PER_SHEET = 1_048_576
 # Cells looked at in the whole workbook: a row is as wide as its last cell, and one cell far
 # to the right makes a wide row out of a few bytes of XML.
 MAX_CELLS = 20_000_000
+_STYLES = "xl/styles.xml"
 _EXACT_INTEGERS = 2**53  # floats below this that are whole print as integers ("3", not "3.0")
 
 
@@ -26,8 +29,7 @@ def extract_xlsx(data: bytes) -> ParsedText:
     """Extract every worksheet as a heading (its name) and its rows of cell values."""
     builder = TextBuilder()
     with open_package(data, "XLSX", "save it again from your spreadsheet program") as package:
-        # read_only streams rows; data_only gives formulas' cached values, not the formulas.
-        workbook = openpyxl.load_workbook(io.BytesIO(package), read_only=True, data_only=True)
+        workbook = _load(package)
         try:
             title = one_line(workbook.properties.title or "") or None
             budget = MAX_CELLS
@@ -39,6 +41,42 @@ def extract_xlsx(data: bytes) -> ParsedText:
         finally:
             workbook.close()
     return builder.build(title=title)
+
+
+def _load(package: bytes) -> Any:
+    """The workbook, streamed (read_only) with formulas' cached values (data_only).
+
+    openpyxl validates the stylesheet strictly and refuses the whole workbook over one odd
+    style (an attribute another program added, a named style without a name) that Excel
+    ignores. The text needs no style: such a workbook is read again without its stylesheet
+    (dates then read as the numbers Excel stores them as). If that fails too, the first
+    error is the one reported.
+    """
+    try:
+        return openpyxl.load_workbook(io.BytesIO(package), read_only=True, data_only=True)
+    except (MemoryError, ParseError):
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the library raised: read once more
+        try:
+            plain = _without_part(package, _STYLES)
+            return openpyxl.load_workbook(io.BytesIO(plain), read_only=True, data_only=True)
+        except Exception:  # noqa: BLE001 - the first error says what is wrong with the file
+            raise error from None
+
+
+def _without_part(package: bytes, name: str) -> bytes:
+    """The package without the part `name`."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(package)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target,
+    ):
+        if name not in source.namelist():
+            raise KeyError(name)
+        for entry in source.infolist():
+            if entry.filename != name:
+                target.writestr(entry.filename, source.read(entry))
+    return out.getvalue()
 
 
 def _add_rows(builder: TextBuilder, sheet: Any, budget: int) -> int:
