@@ -313,3 +313,68 @@ def test_a_strict_ooxml_document_reads_like_a_transitional_one() -> None:
     transitional = with_body(para(run("Strict words.")))
     assert b"purl.oclc.org" in zipfile.ZipFile(io.BytesIO(strict(transitional))).read("_rels/.rels")
     assert extract(strict(transitional), DOCX).text == "Strict words."
+
+
+def edited(data: bytes, **parts: bytes | None) -> bytes:
+    """The package with the named parts replaced (None: removed)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        names = source.namelist()
+        for name in names:
+            key = name.replace("/", "__").replace(".", "_").replace("[", "").replace("]", "")
+            part = parts.get(key, source.read(name))
+            if part is not None:
+                target.writestr(name, part)
+    return out.getvalue()
+
+
+def root_relationships(*extra: str) -> bytes:
+    document = (
+        '<Relationship Id="rId1" Target="word/document.xml" Type="http://schemas.'
+        'openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http:'
+        f'//schemas.openxmlformats.org/package/2006/relationships">{document}{"".join(extra)}'
+        "</Relationships>"
+    ).encode()
+
+
+THUMBNAIL = (
+    '<Relationship Id="rId9" Target="docProps/thumbnail.jpeg" Type="http://schemas.'
+    'openxmlformats.org/package/2006/relationships/metadata/thumbnail"/>'
+)
+
+
+def test_a_relationship_to_a_part_the_archive_lacks_is_left_out() -> None:
+    # Word's own templates, their thumbnail stripped: python-docx gave up on the whole file.
+    data = edited(
+        with_body(para(run("Fax cover."))),
+        _rels___rels=root_relationships(THUMBNAIL),
+        docProps__thumbnail_jpeg=None,
+    )
+    assert extract(data, DOCX).text == "Fax cover."
+
+
+def test_a_part_named_in_other_capitals_is_found() -> None:
+    # Word's templates name docProps/Thumbnail.jpeg docProps/thumbnail.jpeg.
+    with zipfile.ZipFile(io.BytesIO(with_body(para(run("Letter."))))) as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    entries["_rels/.rels"] = root_relationships(THUMBNAIL)
+    entries["docProps/Thumbnail.jpeg"] = entries.pop("docProps/thumbnail.jpeg")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name, part in entries.items():
+            target.writestr(name, part)
+    assert extract(out.getvalue(), DOCX).text == "Letter."
+
+
+def test_a_core_properties_part_of_another_type_gives_no_title_not_a_failure() -> None:
+    data = with_body(para(run("Untitled.")))
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        types = source.read("[Content_Types].xml").decode()
+    core = "application/vnd.openxmlformats-package.core-properties+xml"
+    assert core in types
+    data = edited(data, Content_Types_xml=types.replace(core, "application/xml").encode())
+    parsed = extract(data, DOCX)
+    assert (parsed.text, parsed.title) == ("Untitled.", None)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote
+
+from lxml import etree
 
 from services.common.archive import ArchiveTooLargeError, inspect_archive
 from services.parser.core.errors import ARCHIVE_TOO_LARGE, CORRUPT_FILE, ParseError
 from services.parser.core.quiet import quiet
+from services.parser.core.text import one_line
 
 # ISO/IEC 29500 Strict (Excel's and Word's "Strict Open XML" format) names its namespaces and
 # relationship types under purl.oclc.org, Transitional under schemas.openxmlformats.org, and
@@ -26,19 +32,22 @@ _RENAMED = {
     b"/customProperties": b"/custom-properties",
 }
 
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_XML = etree.XMLParser(resolve_entities=False, no_network=True)
+
 
 @contextmanager
 def open_package(data: bytes, kind: str, fix: str) -> Iterator[bytes]:
     """Refuse a decompression bomb before anything unpacks, then run the body with whatever
     the library raises on a broken file turned into corrupt_file.
 
-    Yields the package to open: `data`, or its Transitional form when it is Strict.
+    Yields the package to open (`readable`: `data`, or a repaired copy).
     `kind` names the format ("DOCX"), `fix` tells a person what to do ("save it again ...").
     """
     try:
         inspect_archive(data)
         with quiet("openpyxl"):
-            yield transitional(data)
+            yield readable(data)
     except ArchiveTooLargeError as exc:
         raise ParseError(ARCHIVE_TOO_LARGE, exc.message) from exc
     except (ParseError, MemoryError):
@@ -51,24 +60,78 @@ def open_package(data: bytes, kind: str, fix: str) -> Iterator[bytes]:
         ) from exc
 
 
-def transitional(data: bytes) -> bytes:
-    """The package with ISO Strict names renamed to their Transitional ones; `data` itself
-    when the package is not Strict (its root relationships say which)."""
+def core_title(document: Any) -> str:
+    """The title in a python-docx or python-pptx document's core properties, on one line; ""
+    where it has none, or none the library can read (a core-properties part under another
+    content type is loaded as a plain part, without `core_properties`)."""
+    try:
+        return one_line(document.core_properties.title or "")
+    except AttributeError:
+        return ""
+
+
+def readable(data: bytes) -> bytes:
+    """The package as the libraries can read it: ISO Strict names renamed to Transitional
+    ones, and its relationships pointed at the parts as the archive names them, or left out
+    where it lacks them (python-docx, python-pptx and openpyxl load every related part, by
+    its name as written, and give up on a missing one: Word's own templates name
+    `docProps/Thumbnail.jpeg` in lower case, a tool wrote a hyperlink to a bookmark as a
+    part). `data` itself when neither applies."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        try:
-            root = archive.read("_rels/.rels")
-        except KeyError:
-            return data  # no package relationships: the library says what is wrong
-        if not _STRICT.search(root):
+        names = {name.lower(): name for name in archive.namelist()}
+        relationships = {
+            entry.filename: archive.read(entry)
+            for entry in archive.infolist()
+            if entry.filename.endswith(".rels")
+        }
+        strict = any(_STRICT.search(part) for part in relationships.values())
+        repaired = {
+            name: kept
+            for name, part in relationships.items()
+            if (kept := _repaired_relationships(name, part, names)) is not None
+        }
+        if not strict and not repaired:
             return data
         out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as renamed:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
             for entry in archive.infolist():
-                part = archive.read(entry)
-                if entry.filename.endswith((".xml", ".rels")):
+                part = repaired.get(entry.filename) or archive.read(entry)
+                if strict and entry.filename.endswith((".xml", ".rels")):
                     part = _STRICT.sub(_transitional_name, part)
-                renamed.writestr(entry.filename, part)
+                target.writestr(entry.filename, part)
     return out.getvalue()
+
+
+def _repaired_relationships(name: str, part: bytes, names: dict[str, str]) -> bytes | None:
+    """The relationships part `name` with each internal target the archive holds under
+    other capitals named as the archive does (part names are case-insensitive; the libraries
+    look them up as written), and without those the archive lacks (`names`: each archive
+    name by its lower case). None when nothing changes, or when the part is not readable XML
+    (the library then says what is wrong)."""
+    try:
+        root = etree.fromstring(part, _XML)
+    except etree.XMLSyntaxError:
+        return None
+    folder = posixpath.dirname(posixpath.dirname(name))  # "word/_rels/x.rels" -> "word"
+    changed = False
+    for relationship in list(root.iter(f"{_RELS}Relationship")):
+        if relationship.get("TargetMode") == "External":
+            continue
+        target = unquote(relationship.get("Target", ""))
+        if target.startswith("/"):
+            path = target.lstrip("/")
+        else:
+            path = posixpath.normpath(posixpath.join(folder, target))
+        stored = names.get(path.lower())
+        if stored is None:
+            relationship.getparent().remove(relationship)
+            changed = True
+        elif stored != path:
+            relationship.set("Target", f"/{stored}")
+            changed = True
+    if not changed:
+        return None
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
 
 
 def _transitional_name(match: re.Match[bytes]) -> bytes:

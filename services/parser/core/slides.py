@@ -14,9 +14,8 @@ from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError
-from services.parser.core.office import open_package
+from services.parser.core.office import core_title, open_package
 from services.parser.core.parsed import ParsedText
-from services.parser.core.text import one_line
 
 # Shapes read per slide at most (a slide holds tens), and group nesting followed.
 MAX_SHAPES_PER_SLIDE = 5_000
@@ -55,8 +54,8 @@ def extract_pptx(data: bytes) -> ParsedText:
                 _add_shape(builder, shape)
             if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
                 builder.add(_frame_text(slide.notes_slide.notes_text_frame))
-        core_title = one_line(presentation.core_properties.title or "")
-    return builder.build(title=core_title or first_title, page_count=len(slides))
+        title = core_title(presentation)
+    return builder.build(title=title or first_title, page_count=len(slides))
 
 
 def _shapes(shapes: Iterable[Any], skip: Any) -> Iterator[Any]:

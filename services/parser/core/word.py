@@ -26,7 +26,7 @@ from docx.styles import BabelFish
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError
-from services.parser.core.office import open_package
+from services.parser.core.office import core_title, open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
 
@@ -83,7 +83,7 @@ def extract_docx(data: bytes) -> ParsedText:
             for note in notes:
                 if note.get(f"{_W}type", "normal") == "normal":  # not the separator lines
                     walk.blocks(note, 0)
-        title = one_line(document.core_properties.title or "") or walk.style_title
+        title = core_title(document) or walk.style_title
     return builder.build(title=title)
 
 
