@@ -290,7 +290,8 @@ class ConsumerLoop:
         """
         while True:
             await asyncio.sleep(self.keepalive_s)
-            mine = [tp for tp in self.client.assignment() if tp not in self.client.paused()]
+            paused = self.client.paused()
+            mine = [tp for tp in self.client.assignment() if tp not in paused]
             self._kept_paused.update(mine)
             self.client.pause(*mine)
             try:
