@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from typing import NamedTuple
 
 import docx
 import pptx
@@ -70,11 +71,37 @@ def text_box(*blocks: str) -> str:
     )
 
 
+class Related(NamedTuple):
+    """A part the document relates to: `word/{name}` of `content_type`, related by
+    `relationship` (the last segment of its type) under the id `rid`."""
+
+    rid: str
+    name: str
+    content_type: str
+    relationship: str
+    data: bytes
+
+
+def notes_part(kind: str, xml: str) -> Related:
+    """A `footnotes` or `endnotes` part holding `xml`, its notes written `<note ...>`."""
+    tag = kind.removesuffix("s")
+    content = (
+        (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f"<w:{kind} {NAMESPACES}>{xml}</w:{kind}>"
+        )
+        .replace("<note", f"<w:{tag}")
+        .replace("</note>", f"</w:{tag}>")
+    )
+    content_type = f"application/vnd.openxmlformats-officedocument.wordprocessingml.{kind}+xml"
+    return Related(f"rId{kind}", f"{kind}.xml", content_type, kind, content.encode())
+
+
 def with_body(
-    body: str, *, content_type: str | None = None, notes: dict[str, str] | None = None
+    body: str, *, content_type: str | None = None, related: tuple[Related, ...] = ()
 ) -> bytes:
     """A python-docx document whose body is `body` (and whose main part has `content_type`;
-    with a `footnotes` or `endnotes` part holding the given notes XML)."""
+    relating to the `related` parts)."""
     buffer = io.BytesIO()
     docx.Document().save(buffer)
     entries = {}
@@ -85,26 +112,17 @@ def with_body(
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
         f"<w:document {NAMESPACES}><w:body>{body}</w:body></w:document>"
     ).encode()
-    for kind, xml in (notes or {}).items():
-        tag = kind.removesuffix("s")
-        entries[f"word/{kind}.xml"] = (
-            (
-                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                f"<w:{kind} {NAMESPACES}>{xml}</w:{kind}>"
-            )
-            .replace("<note", f"<w:{tag}")
-            .replace("</note>", f"</w:{tag}>")
-            .encode()
-        )
+    for part in related:
+        entries[f"word/{part.name}"] = part.data
         override = (
-            f'<Override PartName="/word/{kind}.xml" ContentType="application/vnd.'
-            f'openxmlformats-officedocument.wordprocessingml.{kind}+xml"/></Types>'
+            f'<Override PartName="/word/{part.name}" ContentType="{part.content_type}"/></Types>'
         )
         types = entries["[Content_Types].xml"].decode()
         entries["[Content_Types].xml"] = types.replace("</Types>", override).encode()
         relationship = (
-            f'<Relationship Id="rId{kind}" Target="{kind}.xml" Type="http://schemas.'
-            f'openxmlformats.org/officeDocument/2006/relationships/{kind}"/></Relationships>'
+            f'<Relationship Id="{part.rid}" Target="{part.name}" Type="http://schemas.'
+            "openxmlformats.org/officeDocument/2006/relationships/"
+            f'{part.relationship}"/></Relationships>'
         )
         rels = entries["word/_rels/document.xml.rels"].decode()
         entries["word/_rels/document.xml.rels"] = rels.replace(
@@ -221,8 +239,36 @@ def test_footnotes_and_endnotes_follow_the_body_without_their_separators() -> No
     footnote = '<note w:id="1">' + para(run("See Smith, 1999.")) + "</note>"
     endnote = '<note w:id="1">' + para(run("Printed in Leeds.")) + "</note>"
     body = para(run("The claim."), '<w:r><w:footnoteReference w:id="1"/></w:r>')
-    data = with_body(body, notes={"footnotes": notice + footnote, "endnotes": endnote})
+    notes = (notes_part("footnotes", notice + footnote), notes_part("endnotes", endnote))
+    data = with_body(body, related=notes)
     assert extract(data, DOCX).text == "The claim.\n\nSee Smith, 1999.\n\nPrinted in Leeds."
+
+
+def chunk(rid: str, name: str, content_type: str, data: bytes) -> Related:
+    return Related(rid, name, content_type, "aFChunk", data)
+
+
+def test_imported_html_and_text_chunks_read_in_their_place() -> None:
+    html = b"<html><body><h2>Imported</h2><p>From a <b>web</b> page.</p><script>x()</script>"
+    chunks = (
+        chunk("rIdHtml", "page.html", "text/html", html),
+        chunk("rIdText", "notes.txt", "text/plain", "Plain caf\u00e9.".encode("utf-16")),
+        chunk("rIdRtf", "old.rtf", "application/rtf", b"{\\rtf1 not read}"),
+    )
+    body = (
+        para(run("Before."))
+        + '<w:altChunk r:id="rIdHtml" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/>'
+        + '<w:altChunk r:id="rIdText" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/>'
+        + '<w:altChunk r:id="rIdRtf" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/>'
+        + '<w:altChunk r:id="rIdMissing" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/>' + para(run("After."))
+    )
+    parsed = extract(with_body(body, related=chunks), DOCX)
+    assert parsed.text == "Before.\n\nImported\n\nFrom a web page.\n\nPlain café.\n\nAfter."
+    assert [(h.level, h.title) for h in parsed.headings] == [(2, "Imported")]
 
 
 def nested(levels: int, inner: str) -> str:

@@ -1,7 +1,8 @@
 """DOCX text extraction with python-docx; headings come from the "Heading N" styles.
 
-The body's text, then the footnotes' and the endnotes'. Headers, footers and comments are left
-out: the first two repeat on every page, the last are remarks about the text, not the text.
+The body's text (with the HTML or plain text chunks it imports), then the footnotes' and the
+endnotes'. Headers, footers and comments are left out: the first two repeat on every page, the
+last are remarks about the text, not the text.
 
 python-docx opens the package and resolves the styles; the body is walked here, on its XML.
 Its own walk (`iter_inner_content`, `Paragraph.text`, `_Cell.text`) reads only paragraphs and
@@ -23,12 +24,14 @@ from docx.oxml.parser import parse_xml
 from docx.package import Package
 from docx.parts.document import DocumentPart
 from docx.styles import BabelFish
+from lxml import etree
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.html import feed_html
 from services.parser.core.office import core_title, open_package
 from services.parser.core.parsed import ParsedText
-from services.parser.core.text import one_line
+from services.parser.core.text import decode_text, one_line
 
 # Macro-enabled documents and templates (.docm, .dotx, .dotm) are the same WordprocessingML
 # under another content type; python-docx reads them alike but `docx.Document` refuses them.
@@ -45,6 +48,9 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _P, _TBL, _TR, _TC = f"{_W}p", f"{_W}tbl", f"{_W}tr", f"{_W}tc"
 _TEXT_BOX = f"{_W}txbxContent"
+_ALT_CHUNK = f"{_W}altChunk"
+_R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_CHUNK_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
 # Elements whose blocks, rows or cells count as if they stood in their place: content
 # controls, custom XML, tracked insertions and moves, smart tags, simple fields. (Inside a
 # paragraph every element's runs count, hyperlinks included.)
@@ -77,7 +83,7 @@ def extract_docx(data: bytes) -> ParsedText:
                 " save it again as .docx from your word processor and upload again",
             )
         document = part.document
-        walk = _Walk(builder, _style_names(document.styles.element))
+        walk = _Walk(builder, _style_names(document.styles.element), part)
         walk.blocks(document.element.body, 0)
         for notes in _notes(part):  # footnotes, then endnotes, after the body
             for note in notes:
@@ -90,9 +96,12 @@ def extract_docx(data: bytes) -> ParsedText:
 class _Walk:
     """Adds a body's blocks to the builder, in reading order."""
 
-    def __init__(self, builder: TextBuilder, style_names: dict[str, str]) -> None:
+    def __init__(
+        self, builder: TextBuilder, style_names: dict[str, str], part: DocumentPart
+    ) -> None:
         self.builder = builder
         self.style_names = style_names
+        self.part = part
         self.style_title: str | None = None
 
     def blocks(self, container: Any, depth: int) -> None:
@@ -108,6 +117,28 @@ class _Walk:
                     self.builder.add("\t".join(cells), tight=number > 0)
             elif child.tag in _TRANSPARENT and depth < MAX_DEPTH:
                 self.blocks(child, depth + 1)
+            elif child.tag == _ALT_CHUNK:
+                self.chunk(child)
+
+    def chunk(self, element: Any) -> None:
+        """Add an imported chunk (`w:altChunk`): HTML or plain text kept in a part of its own
+        and shown in its place, as documents generated from web pages often are. A chunk of
+        another kind (RTF, MHT, another document) or one that cannot be read is left out."""
+        relationship = self.part.rels.get(element.get(_R_ID, ""))
+        if relationship is None or relationship.is_external:
+            return
+        chunk = relationship.target_part
+        kind = chunk.content_type.split(";")[0].strip().lower()
+        if kind not in _CHUNK_TYPES:
+            return
+        try:
+            text = decode_text(chunk.blob)
+            if kind == "text/plain":
+                self.builder.add(text)
+            else:
+                feed_html(text, self.builder)
+        except ParseError:  # binary, or HTML libxml2 stops reading: the rest still counts
+            return
 
     def paragraph(self, paragraph: Any, depth: int) -> None:
         """Add one paragraph (a heading by its style), then the text boxes anchored in it."""
@@ -130,11 +161,15 @@ class _Walk:
 
 def _notes(part: DocumentPart) -> Iterator[Any]:
     """The footnotes and the endnotes parts of the document, as XML (python-docx reads
-    neither: their text, often the sources a text cites, was lost)."""
+    neither: their text, often the sources a text cites, was lost). A notes part that is not
+    readable XML is left out: the body still counts."""
     for kind in (RT.FOOTNOTES, RT.ENDNOTES):
         for relationship in part.rels.values():
             if relationship.reltype == kind and not relationship.is_external:
-                yield parse_xml(relationship.target_part.blob)
+                try:
+                    yield parse_xml(relationship.target_part.blob)
+                except etree.XMLSyntaxError:
+                    continue
 
 
 def _style_names(styles: Any) -> dict[str, str]:
