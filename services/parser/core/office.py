@@ -8,7 +8,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from lxml import etree
@@ -32,6 +32,7 @@ _RENAMED = {
     b"/customProperties": b"/custom-properties",
 }
 
+T = TypeVar("T")
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _XML = etree.XMLParser(resolve_entities=False, no_network=True)
 
@@ -58,6 +59,20 @@ def open_package(data: bytes, kind: str, fix: str) -> Iterator[bytes]:
             CORRUPT_FILE,
             f"the {kind} file could not be read: {reason[:200]}; {fix} and upload again",
         ) from exc
+
+
+def main_part(opc: Any, package: bytes, expected: type[T], what: str, fix: str) -> T:
+    """The main part of `package` opened with `opc` (python-docx's or python-pptx's
+    `Package`), refused as corrupt_file unless the library read it as an `expected` part
+    (`what` the file should be: "a Word document"; `fix`: what to do about it)."""
+    part = opc.open(io.BytesIO(package)).main_document_part
+    if not isinstance(part, expected):
+        raise ParseError(
+            CORRUPT_FILE,
+            f"the file is not {what} (its main part is {part.content_type}); {fix} and"
+            " upload again",
+        )
+    return part
 
 
 def core_title(document: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -13,8 +12,7 @@ from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
-from services.parser.core.office import core_title, open_package
+from services.parser.core.office import core_title, main_part, open_package
 from services.parser.core.parsed import ParsedText
 
 # Shapes read per slide at most (a slide holds tens), and group nesting followed.
@@ -32,13 +30,9 @@ def extract_pptx(data: bytes) -> ParsedText:
     with open_package(data, "PPTX", "save it again from your presentation program") as package:
         # Not `pptx.Presentation`: it refuses templates (.potx) and shows (.ppsx), which
         # python-pptx reads as it reads a .pptx.
-        part = Package.open(io.BytesIO(package)).main_document_part
-        if not isinstance(part, PresentationPart):
-            raise ParseError(
-                CORRUPT_FILE,
-                f"the file is not a presentation (its main part is {part.content_type});"
-                " save it again as .pptx from your presentation program and upload again",
-            )
+        part = main_part(
+            Package, package, PresentationPart, "a presentation", "save it again as .pptx"
+        )
         presentation = part.presentation
         slides = list(presentation.slides)
         first_title: str | None = None

@@ -14,7 +14,6 @@ characters came out as 84, a form of 4,400 in nested tables as nothing at all).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,9 +26,9 @@ from docx.styles import BabelFish
 from lxml import etree
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import ParseError
 from services.parser.core.html import feed_html
-from services.parser.core.office import core_title, open_package
+from services.parser.core.office import core_title, main_part, open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import decode_text, one_line
 
@@ -75,13 +74,9 @@ def extract_docx(data: bytes) -> ParsedText:
     # The walk stays inside: python-docx reads parts (styles) lazily, so a broken part
     # surfaces while walking, not while opening.
     with open_package(data, "DOCX", "save it again from your word processor") as package:
-        part = Package.open(io.BytesIO(package)).main_document_part
-        if not isinstance(part, DocumentPart):
-            raise ParseError(
-                CORRUPT_FILE,
-                f"the file is not a Word document (its main part is {part.content_type});"
-                " save it again as .docx from your word processor and upload again",
-            )
+        part = main_part(
+            Package, package, DocumentPart, "a Word document", "save it again as .docx"
+        )
         document = part.document
         walk = _Walk(builder, _style_names(document.styles.element), part)
         walk.blocks(document.element.body, 0)
