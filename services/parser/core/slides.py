@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from lxml import etree
 from pptx.oxml import parse_xml
 from pptx.package import Package
 from pptx.parts.presentation import PresentationPart
@@ -86,12 +87,17 @@ def _add_shape(builder: TextBuilder, shape: Any) -> None:
 def _diagram_lines(frame: GraphicFrame) -> Iterator[str]:
     """The text of a SmartArt diagram, a paragraph a line. python-pptx does not read
     diagrams: their text lies in a part of its own (`ppt/diagrams/dataN.xml`), one point per
-    node; the transitions between nodes and the presentation points hold none to read."""
-    for ids in frame._element.iter(f"{_DGM}relIds"):
+    node; the transitions between nodes and the presentation points hold none to read. A
+    diagram whose data part is missing or not readable XML is left out: the slides count."""
+    for ids in frame.element.iter(f"{_DGM}relIds"):
         data = ids.get(f"{_R}dm")
         if data not in frame.part.rels:
-            continue  # a diagram without its data part: nothing of it to read
-        for point in parse_xml(frame.part.related_part(data).blob).iter(f"{_DGM}pt"):
+            continue
+        try:
+            model = parse_xml(frame.part.related_part(data).blob)
+        except etree.XMLSyntaxError:
+            continue
+        for point in model.iter(f"{_DGM}pt"):
             if point.get("type", "node") not in _DIAGRAM_TEXT_POINTS:
                 continue
             for paragraph in point.iter(f"{_A}p"):
