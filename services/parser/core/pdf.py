@@ -21,6 +21,12 @@ from services.parser.core.parsed import ParsedText
 from services.parser.core.quiet import quiet
 from services.parser.core.text import one_line
 
+# Form fields read per page at most (a form page holds tens), and how many parents up a
+# field's value or type is looked for (fields inherit both; a hostile file may loop).
+MAX_FIELDS_PER_PAGE = 5_000
+MAX_FIELD_DEPTH = 16
+_HIDDEN = 2 | 32  # annotation flags Hidden and NoView: not shown, not read
+_TEXT_FIELDS = ("/Tx", "/Ch")  # text and choice fields (buttons hold states, not text)
 # Bookmarks read at most, and how deep: real outlines are far smaller.
 MAX_OUTLINE_ENTRIES = 10_000
 MAX_OUTLINE_DEPTH = 16
@@ -44,6 +50,7 @@ def extract_pdf(data: bytes) -> ParsedText:
                     break
                 builder.new_page()
                 builder.add(page.extract_text() or "")
+                builder.add("\n".join(_field_values(page)))
         except (ParseError, MemoryError):
             raise
         except (FileNotDecryptedError, WrongPasswordError) as exc:
@@ -80,6 +87,44 @@ def _unlock(reader: PdfReader) -> None:
         raise ParseError(ENCRYPTED_PDF, _ENCRYPTED_MESSAGE) from exc
     if not opened:
         raise ParseError(ENCRYPTED_PDF, _ENCRYPTED_MESSAGE)
+
+
+def _field_values(page: Any) -> list[str]:
+    """The values filled into the page's text and choice fields, as the page lists them.
+
+    A page's text leaves out its form fields: a filled-in form read as its blank (an
+    applicant's name, the terms typed into a certificate of insurance). Each shown field's
+    value once; a broken annotation ends the page's values, not the document.
+    """
+    values: dict[str, None] = {}  # in order, each once
+    try:
+        annotations = page.get("/Annots")
+        widgets = annotations.get_object() if annotations is not None else []
+        for reference in list(widgets)[:MAX_FIELDS_PER_PAGE]:
+            widget = reference.get_object()
+            if widget.get("/Subtype") != "/Widget" or int(widget.get("/F", 0)) & _HIDDEN:
+                continue
+            if _inherited(widget, "/FT") not in _TEXT_FIELDS:
+                continue
+            value = _inherited(widget, "/V")
+            text = ", ".join(map(str, value)) if isinstance(value, list) else value
+            if isinstance(text, str) and (text := str(text).strip()):
+                values[text] = None
+    except Exception:  # noqa: BLE001 - form values are extra: a broken one costs only them
+        return list(values)
+    return list(values)
+
+
+def _inherited(field: Any, key: str) -> Any:
+    """`key` of a form field or of the nearest parent field that has it (None if none)."""
+    for _ in range(MAX_FIELD_DEPTH):
+        if key in field:
+            return field[key]
+        parent = field.get("/Parent")
+        if parent is None:
+            return None
+        field = parent.get_object()
+    return None
 
 
 def _title(reader: PdfReader) -> str | None:
