@@ -34,7 +34,7 @@ from services.parser.core.text import decode_text, one_line
 
 # Macro-enabled documents and templates (.docm, .dotx, .dotm) are the same WordprocessingML
 # under another content type; python-docx reads them alike but `docx.Document` refuses them.
-# (python-docx names only the first of these content types.)
+# (python-docx's constants name none of these content types.)
 _MAIN_PARTS = (
     "application/vnd.ms-word.document.macroEnabled.main+xml",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
