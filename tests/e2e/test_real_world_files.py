@@ -1,6 +1,6 @@
 """End to end with files nobody here wrote: upload over HTTP, follow each job to its end state.
 
-Twelve varied files from the real-world corpus (tests/corpus) go through the four services on
+Fifteen varied files from the real-world corpus (tests/corpus) go through the four services on
 the real Kafka and Postgres. Each upload is accepted, and each job ends `indexed`, or `failed`
 with the expected code and a message a person can act on, within the parser's time limit plus
 the retry budget, while the others keep flowing.
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.fixtures.corpus import corpus_file
-from tests.fixtures.pipeline import TERMINAL, Pipeline
+from tests.fixtures.pipeline import TERMINAL, Pipeline, search
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,21 @@ CASES = (
     Case("a Word document", "python-docx/test.docx", INDEXED),
     Case("a PowerPoint deck", "tika/testPPT.pptx", INDEXED),
     Case("an Excel workbook", "tika/testEXCEL.xlsx", INDEXED),
+    Case("a Word template, its text in content controls", "poi/ChronologicalResume.dotx", INDEXED),
+    Case("a Word form in nested tables", "poi/60329.docx", INDEXED),
+    Case("a filled-in PDF form", "pdfjs/issue18036.pdf", INDEXED),
 )  # fmt: skip
+
+# Text that only reaches the index since the parser reads where Word and PDF forms keep it:
+# a search for what each file says finds it first, in a chunk holding the words it searched.
+SEARCHES = {
+    "poi/ChronologicalResume.dotx": ("tips for a great-looking résumé", "great-looking résumé"),
+    "poi/60329.docx": ("does a DPP4 inhibitor lower sCD14 in people with HIV?", "sitagliptin"),
+    "pdfjs/issue18036.pdf": (
+        "this certificate of insurance does not amend the policy coverage",
+        "does not amend, extend or alter the coverage",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -95,9 +109,14 @@ def follow(status: httpx.Client, token: str, job_ids: dict[str, str]) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def journeys(pipeline: Pipeline) -> Iterator[dict[str, Journey]]:
+def token(pipeline: Pipeline) -> str:
+    """A token of a fresh tenant, the uploader of every case."""
+    return pipeline.token(f"real-world-{time.monotonic_ns()}")
+
+
+@pytest.fixture(scope="module")
+def journeys(pipeline: Pipeline, token: str) -> Iterator[dict[str, Journey]]:
     """Every case uploaded by one fresh tenant, then followed until terminal (or the deadline)."""
-    token = pipeline.token(f"real-world-{time.monotonic_ns()}")
     with (
         httpx.Client(base_url=pipeline.ingest_url, timeout=60) as ingest,
         httpx.Client(base_url=pipeline.status_url, timeout=60) as status,
@@ -132,3 +151,16 @@ def test_each_upload_ends_indexed_or_failed_with_its_code(
         assert error["code"] == case.expected, f"{case.description}: {job}"
         assert error["message"].strip(), job
         assert job["chunk_count"] is None
+
+
+@pytest.mark.parametrize("path", SEARCHES, ids=SEARCHES.keys())
+def test_text_in_content_controls_nested_tables_and_form_fields_is_searchable(
+    path: str, pipeline: Pipeline, token: str, journeys: dict[str, Journey]
+) -> None:
+    query, words = SEARCHES[path]
+    job = journeys[path].job
+    assert job is not None and job["state"] == INDEXED, job
+    with httpx.Client(base_url=pipeline.status_url, timeout=60) as status:
+        best = search(status, token, query, top_k=1)[0]
+    assert best["filename"] == corpus_file(path).name, best
+    assert words in " ".join(best["text"].split()), best
