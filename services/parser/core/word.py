@@ -137,7 +137,7 @@ class _Walk:
 
     def paragraph(self, paragraph: Any, depth: int) -> None:
         """Add one paragraph (a heading by its style), then the text boxes anchored in it."""
-        text = _paragraph_text(paragraph)
+        text, boxes = _read_paragraph(paragraph)
         style = self.style_names.get(paragraph.style or "", "")
         level = _heading_level(style)
         if level is not None and text.strip():
@@ -150,7 +150,7 @@ class _Walk:
         else:
             self.builder.add(text)
         if depth < MAX_DEPTH:
-            for box in _text_boxes(paragraph):
+            for box in boxes:
                 self.blocks(box, depth + 1)
 
 
@@ -189,14 +189,16 @@ def _cell_text(cell: Any) -> str:
     """A cell's text on one line: its paragraphs, nested tables and text boxes included."""
     words = []
     for paragraph in _without_skipped(cell, _P):
-        words.extend(_paragraph_text(paragraph).split())
+        words.extend(_read_paragraph(paragraph)[0].split())
     return " ".join(words)
 
 
-def _paragraph_text(paragraph: Any) -> str:
+def _read_paragraph(paragraph: Any) -> tuple[str, list[Any]]:
     """The text of one paragraph as it reads: its runs wherever they stand (fields, content
-    controls, hyperlinks, insertions), not the paragraphs of text boxes anchored in it."""
+    controls, hyperlinks, insertions); and, apart, the text boxes anchored in it (each once:
+    not the copy for old readers), whose paragraphs are not its text."""
     parts: list[str] = []
+    boxes: list[Any] = []
     for element in _without_skipped(paragraph, None, stop=_TEXT_BOX):
         tag = element.tag
         if tag in _CHARACTERS:
@@ -205,12 +207,9 @@ def _paragraph_text(paragraph: Any) -> str:
             parts.append("\t")
         elif tag == _BREAK and element.get(f"{_W}type") in (None, "textWrapping"):
             parts.append("\n")
-    return "".join(parts)
-
-
-def _text_boxes(paragraph: Any) -> Iterator[Any]:
-    """The text boxes anchored in a paragraph (each once: not the copy for old readers)."""
-    yield from _without_skipped(paragraph, _TEXT_BOX, stop=_TEXT_BOX)
+        elif tag == _TEXT_BOX:
+            boxes.append(element)
+    return "".join(parts), boxes
 
 
 def _without_skipped(root: Any, tag: str | None, *, stop: str | None = None) -> Iterator[Any]:
