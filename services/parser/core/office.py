@@ -6,7 +6,7 @@ import io
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -107,13 +107,25 @@ def readable(data: bytes) -> bytes:
         }
         if not strict and not repaired:
             return data
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
-            for entry in archive.infolist():
-                part = repaired.get(entry.filename) or archive.read(entry)
-                if strict and entry.filename.endswith((".xml", ".rels")):
-                    part = _STRICT.sub(_transitional_name, part)
-                target.writestr(entry.filename, part)
+
+        def part(entry: zipfile.ZipInfo) -> bytes:
+            content = repaired.get(entry.filename) or archive.read(entry)
+            if strict and entry.filename.endswith((".xml", ".rels")):
+                content = _STRICT.sub(_transitional_name, content)
+            return content
+
+        return repacked(archive, part)
+
+
+def repacked(archive: zipfile.ZipFile, part: Callable[[zipfile.ZipInfo], bytes | None]) -> bytes:
+    """A new (uncompressed) archive of the entries of `archive`, each holding what `part`
+    gives for it; an entry it gives None for is left out."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for entry in archive.infolist():
+            content = part(entry)
+            if content is not None:
+                target.writestr(entry.filename, content)
     return out.getvalue()
 
 

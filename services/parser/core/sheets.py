@@ -11,7 +11,7 @@ import openpyxl
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
-from services.parser.core.office import open_package
+from services.parser.core.office import open_package, repacked
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
 
@@ -66,17 +66,10 @@ def _load(package: bytes) -> Any:
 
 def _without_part(package: bytes, name: str) -> bytes:
     """The package without the part `name`."""
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(package)) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target,
-    ):
+    with zipfile.ZipFile(io.BytesIO(package)) as source:
         if name not in source.namelist():
             raise KeyError(name)
-        for entry in source.infolist():
-            if entry.filename != name:
-                target.writestr(entry.filename, source.read(entry))
-    return out.getvalue()
+        return repacked(source, lambda e: None if e.filename == name else source.read(e))
 
 
 def _add_rows(builder: TextBuilder, sheet: Any, budget: int) -> int:
