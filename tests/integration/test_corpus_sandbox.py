@@ -7,9 +7,11 @@ file whose format Sluice accepts (manifest `must_accept`) must not be refused at
 PDF that cannot be opened without a password or certificate must end `encrypted_pdf`.
 """
 
+import io
 from collections.abc import AsyncIterator
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 
 from tests.fixtures.corpus import (
     FAILED,
@@ -17,6 +19,7 @@ from tests.fixtures.corpus import (
     TEXT,
     CorpusFile,
     Outcome,
+    corpus_file,
     load_manifest,
     outcomes_of,
 )
@@ -75,3 +78,28 @@ def test_a_pdf_that_needs_a_password_ends_encrypted_pdf(
     # The user can act on "remove the password"; "corrupt, re-export it" sends them astray.
     outcome = outcomes[entry.path]
     assert (outcome.kind, outcome.code) == (FAILED, "encrypted_pdf"), describe(entry, outcome)
+
+
+def _over_and_over(pdf: bytes, times: int) -> bytes:
+    """The PDF's pages `times` over, one after another, as one PDF."""
+    reader = PdfReader(io.BytesIO(pdf))
+    writer = PdfWriter()
+    for _ in range(times):
+        for page in reader.pages:
+            writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+async def test_a_thousand_page_pdf_is_read_to_its_last_page() -> None:
+    # A long report, pdfbox's 28-page cweb.pdf forty times over (1,120 pages): pypdf's page
+    # text needed ~28 s of CPU for it, past the parser's 20 s limit, and such files ended
+    # parse_timeout (a real 619-page report in Unstructured's examples did); PDFium reads it
+    # in a tenth of the limit.
+    entry = corpus_file("pdfbox/cweb.pdf")
+    data = _over_and_over(entry.read(), 40)
+    outcome = (await outcomes_of("a 1,120-page PDF", [(entry.path, data, "long.pdf")]))[entry.path]
+    assert outcome.kind == TEXT, describe(entry, outcome)
+    last_words = "corresponding .toc file entry is"  # the end of cweb.pdf's last page
+    assert outcome.text.count(last_words) == 40

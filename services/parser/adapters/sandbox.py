@@ -386,5 +386,6 @@ def _death(status: int, error: frames.BrokenStreamError, limits: Limits) -> Pars
     return ParseError(
         RESOURCE_LIMIT,
         f"the parser process died on this file ({how}); it may need more than the "
-        f"{limits.memory_mb} MiB a parser may use: split or simplify it and upload again",
+        f"{limits.memory_mb} MiB a parser may use, or be malformed in a way that crashes a"
+        " reader: split, simplify or re-export it and upload again",
     )

@@ -1,0 +1,85 @@
+"""PDF page text comes from PDFium; pypdf reads the outline and title, and the pages PDFium
+cannot give: a file it cannot open, a page it cannot load or finds no text on."""
+
+from __future__ import annotations
+
+import pypdfium2
+import pypdfium2.raw as pdfium_raw
+import pytest
+
+from services.parser.core import pdf
+from services.parser.core.errors import ParseError
+from tests.fixtures.documents import pdf_with_outline
+
+pytestmark = pytest.mark.unit
+
+FIRST_PAGE = "Photosynthesis"  # what the example's first page starts with
+
+
+def refuse_to_open(code: int) -> object:
+    """A stand-in for pypdfium2.PdfDocument that fails to open as PDFium does, with `code`."""
+
+    def open_document(*args: object, **kwargs: object) -> object:
+        raise pypdfium2.PdfiumError("Failed to load document", err_code=code)
+
+    return open_document
+
+
+def test_page_text_headings_and_title_come_out_of_the_two_libraries() -> None:
+    parsed = pdf.extract_pdf(pdf_with_outline())
+    assert parsed.page_count == 3
+    assert parsed.text.startswith(FIRST_PAGE)
+    assert parsed.title == "Photosynthesis, outlined"
+    assert [heading.title for heading in parsed.headings] == [
+        "Photosynthesis in Plants",
+        "Light-dependent stage",
+        "An empty page",
+        "The Calvin Cycle",
+    ]
+
+
+def test_a_file_pdfium_cannot_open_is_read_by_pypdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = pdf.extract_pdf(pdf_with_outline())
+    monkeypatch.setattr(pypdfium2, "PdfDocument", refuse_to_open(pdfium_raw.FPDF_ERR_FORMAT))
+    parsed = pdf.extract_pdf(pdf_with_outline())
+    assert parsed.text.startswith(FIRST_PAGE)
+    assert parsed.page_count == expected.page_count
+    assert len(parsed.headings) == len(expected.headings)
+
+
+def test_a_file_neither_library_opens_ends_corrupt_with_pypdfs_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pypdfium2, "PdfDocument", refuse_to_open(pdfium_raw.FPDF_ERR_FORMAT))
+    with pytest.raises(ParseError) as raised:
+        pdf.extract_pdf(b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n")
+    assert raised.value.code == "corrupt_file"
+    assert "the PDF could not be read" in raised.value.message
+
+
+def test_pdfium_asking_for_a_password_pypdf_cannot_read_ends_encrypted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pypdfium2, "PdfDocument", refuse_to_open(pdfium_raw.FPDF_ERR_PASSWORD))
+    with pytest.raises(ParseError) as raised:
+        pdf.extract_pdf(b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n")
+    assert raised.value.code == "encrypted_pdf"
+
+
+@pytest.mark.parametrize("pdfium_says", ["", " \r\n ", None], ids=["empty", "blank", "no page"])
+def test_a_page_pdfium_finds_no_text_on_is_read_by_pypdf(
+    monkeypatch: pytest.MonkeyPatch, pdfium_says: str | None
+) -> None:
+    monkeypatch.setattr(pdf, "_pdfium_text", lambda document, index: pdfium_says)
+    parsed = pdf.extract_pdf(pdf_with_outline())
+    assert parsed.text.startswith(FIRST_PAGE)
+
+
+def test_glyph_codes_become_spaces_and_joined_hyphens_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What PDFium gives for a font that maps its space glyph to no character (code 2), and
+    # for "com-" at a line's end joined with "pile" on the next.
+    monkeypatch.setattr(
+        pdf, "_pdfium_text", lambda document, index: "System\x02Features\x03\x04and com\ufffepile"
+    )
+    parsed = pdf.extract_pdf(pdf_with_outline())
+    assert parsed.text.startswith("System Features and compile")
