@@ -11,6 +11,8 @@ import unicodedata
 import zipfile
 from pathlib import PurePosixPath
 
+import filetype
+
 from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
 from services.common.encoding import (
     MAX_UNREADABLE_SHARE,
@@ -45,6 +47,18 @@ _OFFICE_MAIN_PARTS = (
 )
 
 _PDF_HEADER_WITHIN = 1024  # where PDF readers look for the header
+_SIGNATURE_BYTES = 8192  # what filetype reads of a file
+# What is said of a known binary format, by filetype's family of it.
+_BINARY_REASONS = {
+    "image": "a picture, with no text to read: run it through OCR and upload the text or a"
+    " PDF with a text layer",
+    "audio": "audio, with no text to read: upload a transcript",
+    "video": "video, with no text to read: upload a transcript",
+    "font": "a font, with no document text",
+    "document": "an office format Sluice does not read: save it as .docx, .pptx or .xlsx",
+    "archive": "an archive or program, not a document: upload the documents in it one by one",
+    "application": "a program, not a document",
+}
 _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
@@ -60,7 +74,7 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
         return PDF
     if is_zip(data):
         return _office_kind(data)
-    text = _head_text(data)
+    text = _head_text(data) if _binary_kind(data) is None else None
     if text is None:
         return None
     if _looks_like_html(text):
@@ -80,19 +94,59 @@ def unsupported_reason(data: bytes) -> str:
             " a password and upload again"
         )
     if is_zip(data):
-        try:
-            inspect_archive(data)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-            reason = " ".join(str(error).split())[:200] or type(error).__name__
-            return (
-                f"a ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read ({reason}):"
-                " it may be cut short; upload the complete file again"
-            )
-        except ArchiveTooLargeError as error:
-            return error.message
-        parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
-        return f"a ZIP archive that is not a DOCX, PPTX or XLSX (it has none of {parts})"
+        return _zip_reason(data)
+    kind = _binary_kind(data)
+    if kind is not None:
+        family = type(kind).__module__.rpartition(".")[2]
+        what = _BINARY_REASONS.get(family, "a binary format, not a document")
+        return f"{kind.mime} (.{kind.extension}): {what}"
     return "not a supported document type (detected from the bytes)"
+
+
+def _zip_reason(data: bytes) -> str:
+    """Why a ZIP archive is refused: cut short or unreadable, too large, or not office."""
+    try:
+        inspect_archive(data)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        return (
+            f"a ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read ({reason}):"
+            " it may be cut short; upload the complete file again"
+        )
+    except ArchiveTooLargeError as error:
+        return error.message
+    parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
+    kind = _binary_kind(data)
+    if kind is not None and kind.extension != "zip":  # an .odt, .epub, .jar, ...
+        return (
+            f"a ZIP archive that is {kind.mime} (.{kind.extension}), not a DOCX, PPTX or"
+            f" XLSX (it has none of {parts})"
+        )
+    return f"a ZIP archive that is not a DOCX, PPTX or XLSX (it has none of {parts})"
+
+
+def _binary_kind(data: bytes) -> filetype.Type | None:
+    """The known binary format (image, audio, video, font, archive, program) the bytes are,
+    by its signature (the filetype library), or None.
+
+    A signature counts only with a NUL byte near it: some are two letters a text may start
+    with ("BM" for BMP, "MZ" for a Windows program), and text holds no NUL but UTF-16's,
+    whose letters no signature matches. A TIFF of white pixels (0xFF bytes) decodes as
+    Windows-1252 "ÿÿÿ..." and was taken for text.
+    """
+    head = data[:_SIGNATURE_BYTES]
+    if b"\x00" not in head:
+        return None
+    kind: filetype.Type | None = filetype.guess(head)
+    return kind
+
+
+def is_blank(data: bytes) -> bool:
+    """True when the upload is text with nothing but whitespace in it (in any encoding)."""
+    if len(data) > SNIFF_BYTES:
+        return False  # whitespace that long is not worth decoding to refuse
+    encoding = detect_encoding(data)
+    return encoding is not None and not data.decode(encoding, errors="replace").strip()
 
 
 def _is_pdf(data: bytes) -> bool:

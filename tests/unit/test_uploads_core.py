@@ -35,6 +35,12 @@ LIMIT = 1024
 BIG = 64 * 1024 * 1024
 TEXT = b"Sluice turns documents into searchable chunks.\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+WHITE_TIFF = b"II*\x00(0\x16\x00" + b"\xff" * 900
+WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00" + bytes(64)
+ODT = zip_bytes(
+    {"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": b"<x/>"},
+    zipfile.ZIP_STORED,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,20 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
     Case("empty file", Upload(data=b""), (400, "empty")),
     Case("one byte over the limit", Upload(data=b"a" * (LIMIT + 1)), (413, "exceeds the limit")),
     Case("binary bytes", Upload(data=bytes(range(256)) * 2), (415, "not a supported")),
-    Case("PNG named .txt", Upload(data=PNG, filename="a.txt"), (415, "not a supported")),
+    Case(
+        "PNG named .txt", Upload(data=PNG, filename="a.txt"), (415, "image/png (.png): a picture")
+    ),
+    # A TIFF of white pixels (0xFF bytes) decodes as Windows-1252 "ÿÿÿ..." and was taken for
+    # text: accepted, then failed at parse as decode_error (Unstructured's example-docs).
+    Case("white TIFF", Upload(data=WHITE_TIFF, filename="scan.tif"), (415, "image/tiff")),
+    Case("WAV", Upload(data=WAV, filename="a.wav"), (415, "audio, with no text to read")),
+    Case(
+        "OpenDocument text",
+        Upload(data=ODT, filename="a.odt", max_bytes=BIG),
+        (415, "a ZIP archive that is application/vnd.oasis.opendocument.text (.odt)"),
+    ),
+    Case("only newlines", Upload(data=b"\n\n\n"), (400, "only whitespace")),
+    Case("only UTF-16 spaces", Upload(data="  \t\n".encode("utf-16")), (400, "only whitespace")),
     # What a person can act on, not only "not supported":
     Case("zip cut short", Upload(data=b"PK\x03\x04garbage"), (415, "may be cut short")),
     Case(
@@ -146,6 +165,9 @@ ACCEPTED: list[Case[Upload, dict[str, Any]]] = [
         {"media_type": PDF},
     ),
     Case("markdown by filename", Upload(filename="README.md"), {"media_type": MARKDOWN}),
+    # Two-letter signatures (BMP's "BM", a Windows program's "MZ") a text may start with:
+    Case("text starting BM", Upload(data=b"BMW annual report\n"), {"media_type": PLAIN}),
+    Case("text starting MZ", Upload(data=b"MZ-1 manual\n"), {"media_type": PLAIN}),
     Case(
         "windows-1252 text with curly quotes (was 415)",
         Upload(data="\u201cHello\u201d \u2013 it\u2019s caf\u00e9 time.\n".encode("cp1252")),

@@ -13,6 +13,7 @@ from services.common.errors import RefusedError
 from services.common.jsonlimits import MAX_METADATA_DEPTH, JsonLimitError, decode_json_limited
 from services.common.media import (
     ALLOWED_MEDIA_TYPES,
+    is_blank,
     sanitize_filename,
     sniff_media_type,
     unsupported_reason,
@@ -54,6 +55,10 @@ def validate_upload(
     """
     if not data:
         raise UploadRejectedError(400, "Empty upload", "the 'file' part is empty")
+    if is_blank(data):
+        raise UploadRejectedError(
+            400, "Empty upload", "the file holds only whitespace: there is no text to index"
+        )
     if len(data) > max_bytes:
         raise UploadRejectedError(
             413, "Upload too large", f"{len(data)} bytes exceeds the limit of {max_bytes} bytes"
