@@ -28,8 +28,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HTML = "text/html"
 MARKDOWN = "text/markdown"
 PLAIN = "text/plain"
+EMAIL = "message/rfc822"
 
-ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset({PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN})
+ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(
+    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL}
+)
 # Formats stored as a ZIP archive of XML parts.
 OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
 
@@ -65,6 +68,12 @@ _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .x
 _HTML_OPENERS = ("<!doctype html", "<html")
 _HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)[\s/>]", re.I)
 _MD_HEADING = re.compile(r"#{1,6} \S")
+# An RFC 5322 header line's field name and colon; the fields that make a head an e-mail's.
+_HEADER_FIELD = re.compile(r"[!-9;-~]{1,76}:")
+_EMAIL_FIELDS = frozenset(
+    {"to", "cc", "subject", "date", "message-id", "mime-version", "received", "return-path"}
+)
+_EMAIL_HEAD_LINES = 500
 _MD_LIST = re.compile(r"(?:[-*+]|[0-9]{1,9}\.) \S")
 
 
@@ -75,8 +84,13 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     if is_zip(data):
         return _office_kind(data)
     text = _head_text(data) if _binary_kind(data) is None else None
-    if text is None:
-        return None
+    return None if text is None else _text_kind(text, filename)
+
+
+def _text_kind(text: str, filename: str | None) -> str:
+    """The media type of a text upload, from its head (and a Markdown file name)."""
+    if _looks_like_email(text):
+        return EMAIL
     if _looks_like_html(text):
         return HTML
     if _looks_like_markdown(text, filename):
@@ -175,6 +189,23 @@ def _head_text(data: bytes) -> str | None:
     if not text.strip() or unreadable_share(text) > MAX_UNREADABLE_SHARE:
         return None
     return text
+
+
+def _looks_like_email(text: str) -> bool:
+    """True when the text starts with e-mail headers: only header lines (an mbox `From `
+    line first allowed) up to the first blank line, `From:` and two more known fields among
+    them. A text that merely mentions "From:" has other lines before its first blank one."""
+    names: set[str] = set()
+    for number, line in enumerate(text.splitlines()[:_EMAIL_HEAD_LINES]):
+        if not line.strip():
+            break
+        if line[0] in " \t" or (number == 0 and line.startswith("From ")):
+            continue  # a folded header's next line; the mbox separator
+        field = _HEADER_FIELD.match(line)
+        if field is None:
+            return False
+        names.add(field.group()[:-1].lower())
+    return "from" in names and len(names & _EMAIL_FIELDS) >= 2
 
 
 def _looks_like_html(text: str) -> bool:

@@ -12,6 +12,7 @@ from services.common import media
 from services.common.media import (
     ALLOWED_MEDIA_TYPES,
     DOCX,
+    EMAIL,
     HTML,
     MARKDOWN,
     PDF,
@@ -65,6 +66,11 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("docx from python-docx", Sniff(docx_with_headings()), DOCX),
     Case("zip bomb is no document", Sniff(ratio_bomb(unpacked=8 * 1024 * 1024)), None),
     Case("link and list make markdown", Sniff(b"Intro\n- see [docs](http://x.y/z)\n"), MARKDOWN),
+    Case(
+        "e-mail headers make an e-mail, before its HTML body",
+        Sniff(b"From: a@x.org\nTo: b@x.org\nSubject: Hi\nContent-Type: text/html\n\n<p>Hi</p>\n"),
+        EMAIL,
+    ),
     Case("link without list is plain", Sniff(b"see [docs](http://x.y/z) now\n"), PLAIN),
     Case("link target with a space is no link", Sniff(b"- a\n[x](a b)\n"), PLAIN),
     Case("comment then doctype", Sniff(b" <!-- a --><!--b-->\n<!DOCTYPE html><p>x"), HTML),

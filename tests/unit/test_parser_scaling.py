@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.common.media import HTML, MARKDOWN, PLAIN
+from services.common.media import EMAIL, HTML, MARKDOWN, PLAIN
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.text import normalize_text
@@ -55,6 +55,16 @@ PATTERNS: dict[str, tuple[Hostile, int]] = {
     "html unclosed attributes": (Hostile("<a b='", HTML), 5 * 1024),
     "html comment openers": (Hostile("<!--", HTML), 5 * 1024),
     "plain text spaces": (Hostile(" ", PLAIN), 10 * 1024),
+    "e-mail header lines": (Hostile("X-A: b\n", EMAIL), 16 * 1024),
+    "e-mail folded header lines": (Hostile(" x\n", EMAIL), 16 * 1024),
+    "e-mail multiparts nested in multiparts": (
+        Hostile('Content-Type: multipart/mixed; boundary="b"\n\n--b\n', EMAIL),
+        4 * 1024,
+    ),
+    "e-mail encoded words": (
+        Hostile("Subject: =?utf-8?q?a?= =?utf-8?b?YQ==?=\n", EMAIL),
+        16 * 1024,
+    ),
 }
 
 

@@ -7,10 +7,11 @@ from collections.abc import Callable
 import msgspec
 
 from schemas.layout import Heading
-from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
+from services.common.media import DOCX, EMAIL, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
+from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
@@ -68,6 +69,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     DOCX: extract_docx,
     PPTX: extract_pptx,
     XLSX: extract_xlsx,
+    EMAIL: extract_email,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

@@ -1,0 +1,97 @@
+"""E-mail (RFC 5322 / MIME, `.eml`) to text with the standard library's `email` package.
+
+A message reads as a person reads it: From, To, Cc, Date and Subject, then the body (its
+plain-text version, else the visible text of its HTML), then the names of its attachments.
+An attached message is read the same way after it. Attachments' bytes are never indexed:
+the raw message carries them as base64 lines, which were chunked and embedded as text.
+"""
+
+from __future__ import annotations
+
+from email import policy
+from email.message import EmailMessage, Message, MIMEPart
+from email.parser import BytesParser
+
+from services.common.encoding import bom_encoding
+from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.html import feed_html
+from services.parser.core.parsed import ParsedText
+from services.parser.core.text import decode_text, one_line
+
+SHOWN_HEADERS = ("From", "To", "Cc", "Date", "Subject")
+MAX_ATTACHED_DEPTH = 8  # messages attached inside messages, read at most this deep
+MAX_ATTACHMENTS = 1_000  # attachments of one message listed at most
+_TEXT_UNREADABLE = (LookupError, UnicodeError, ValueError, AssertionError, AttributeError)
+
+
+def extract_email(data: bytes) -> ParsedText:
+    """The message's headers, body and attachment names; an attached message after it."""
+    if bom_encoding(data) is not None or b"\x00" in data[:4096]:
+        # A message saved as UTF-16: the parser reads bytes as ASCII-compatible.
+        data = decode_text(data).encode("utf-8", errors="replace")
+    builder = TextBuilder()
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        subject = _header(message, "Subject")
+        _add_message(message, builder, depth=0)
+    except (ParseError, MemoryError):
+        raise
+    except Exception as exc:  # email's parser is lenient; what it still raises ends here
+        raise ParseError(
+            CORRUPT_FILE,
+            f"the e-mail could not be read ({type(exc).__name__}: {str(exc)[:200]});"
+            " save it again from the mail program and upload again",
+        ) from exc
+    return builder.build(title=subject or None)
+
+
+def _add_message(message: Message, builder: TextBuilder, depth: int) -> None:
+    """Add one message: headers, body, attachment names, then attached messages."""
+    builder.add(
+        "\n".join(f"{name}: {value}" for name in SHOWN_HEADERS if (value := _header(message, name)))
+    )
+    if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default makes them
+        return
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        _add_text(body, builder)
+    attached: list[EmailMessage] = []
+    names: list[str] = []
+    for index, part in enumerate(message.iter_attachments()):
+        if index >= MAX_ATTACHMENTS:
+            break
+        inner = part.get_payload(0) if part.get_content_type() == "message/rfc822" else None
+        if isinstance(inner, EmailMessage):
+            attached.append(inner)
+        else:
+            names.append(one_line(part.get_filename() or "") or part.get_content_type())
+    if names:
+        builder.add("Attachments: " + ", ".join(names))
+    if depth < MAX_ATTACHED_DEPTH:
+        for inner in attached:
+            _add_message(inner, builder, depth + 1)
+
+
+def _add_text(part: MIMEPart, builder: TextBuilder) -> None:
+    """Add a text/plain or text/html part, decoded by its charset (else detected)."""
+    try:
+        content = part.get_content()
+    except _TEXT_UNREADABLE:  # an unknown charset or a broken transfer encoding
+        payload = part.get_payload(decode=True)
+        content = decode_text(payload) if isinstance(payload, bytes) else ""
+    if not isinstance(content, str):
+        return
+    if part.get_content_subtype() == "html":
+        feed_html(content, builder)
+    else:
+        builder.add(content)
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's value, decoded (RFC 2047 words), on one line; "" when absent or unreadable."""
+    try:
+        value = message.get(name)
+        return one_line(str(value)) if value is not None else ""
+    except _TEXT_UNREADABLE:
+        return ""

@@ -1,0 +1,142 @@
+"""E-mail (.eml) to text: headers, the body a person reads, attachment names, attached
+messages; never the attachments' base64 (services/parser/core/mail.py)."""
+
+from __future__ import annotations
+
+import base64
+from email.message import EmailMessage
+
+import pytest
+
+from services.common.media import EMAIL, PLAIN, sniff_media_type
+from services.parser.core.errors import ParseError
+from services.parser.core.extract import extract
+
+pytestmark = pytest.mark.unit
+
+PICTURE = bytes(range(256)) * 64  # 16 KiB of bytes no text holds
+
+
+def message(
+    body: str = "The river rose overnight.", *, subject: str = "Flood report"
+) -> EmailMessage:
+    """A message with the usual headers and a plain-text body."""
+    mail = EmailMessage()
+    mail["From"] = "Ana Lima <ana@example.org>"
+    mail["To"] = "ops@example.org"
+    mail["Date"] = "Tue, 01 Dec 2026 09:00:00 +0000"
+    mail["Subject"] = subject
+    mail.set_content(body)
+    return mail
+
+
+def read(mail: EmailMessage | bytes) -> str:
+    data = mail if isinstance(mail, bytes) else mail.as_bytes()
+    return extract(data, EMAIL).text
+
+
+def test_headers_then_the_body_and_the_subject_is_the_title() -> None:
+    parsed = extract(message().as_bytes(), EMAIL)
+    assert parsed.text.splitlines()[:4] == [
+        "From: Ana Lima <ana@example.org>",
+        "To: ops@example.org",
+        "Date: Tue, 01 Dec 2026 09:00:00 +0000",
+        "Subject: Flood report",
+    ]
+    assert parsed.text.endswith("The river rose overnight.")
+    assert parsed.title == "Flood report"
+
+
+def test_an_encoded_subject_is_decoded() -> None:
+    mail = message(subject="Relatório de cheias, março")  # RFC 2047 words on the wire
+    assert b"=?utf-8?" in mail.as_bytes()
+    assert extract(mail.as_bytes(), EMAIL).title == "Relatório de cheias, março"
+
+
+def test_the_plain_version_of_an_alternative_is_read_once() -> None:
+    mail = message("Levels: 3.2 m at the weir.")
+    mail.add_alternative(
+        "<html><body><p>Levels: <b>3.2 m</b> at the weir.</p></body></html>", subtype="html"
+    )
+    text = read(mail)
+    assert text.count("3.2 m at the weir") == 1
+    assert "<b>" not in text
+
+
+def test_an_html_only_message_is_read_as_its_visible_text() -> None:
+    mail = message()
+    mail.set_content(
+        "<html><head><style>p{}</style></head><body><h1>Alert</h1>"
+        "<p>Close the gates.</p></body></html>",
+        subtype="html",
+    )
+    text = read(mail)
+    assert "Alert" in text and "Close the gates." in text
+    assert "p{}" not in text
+
+
+def test_attachments_are_named_and_their_bytes_left_out() -> None:
+    mail = message()
+    mail.add_attachment(PICTURE, maintype="image", subtype="png", filename="gauge.png")
+    encoded = base64.b64encode(PICTURE[:300]).decode()[:40]
+    assert encoded in mail.as_string()  # what was indexed as text before
+    text = read(mail)
+    assert text.endswith("Attachments: gauge.png")
+    assert encoded not in text
+
+
+def test_an_attached_message_is_read_after_its_parent() -> None:
+    inner = message("Second gauge failed at 04:10.", subject="Gauge 2")
+    outer = message("Forwarding the night report.", subject="Fwd: Gauge 2")
+    outer.add_attachment(inner)
+    text = read(outer)
+    assert text.index("Forwarding the night report.") < text.index("Subject: Gauge 2")
+    assert text.index("Subject: Gauge 2") < text.index("Second gauge failed at 04:10.")
+
+
+def test_a_message_saved_as_utf16_is_read() -> None:
+    data = message().as_string().encode("utf-16")
+    assert read(data).endswith("The river rose overnight.")
+
+
+def test_an_unknown_charset_falls_back_to_detection() -> None:
+    data = (
+        b"From: a@example.org\nTo: b@example.org\nSubject: x\n"
+        b"Content-Type: text/plain; charset=x-no-such-charset\n\nCaf\xe9 au lait.\n"
+    )
+    assert read(data).endswith("Café au lait.")
+
+
+def test_headers_alone_are_text_and_no_body_is_no_crash() -> None:
+    assert read(b"From: a@example.org\nTo: b@example.org\nSubject: Only this\n\n") == (
+        "From: a@example.org\nTo: b@example.org\nSubject: Only this"
+    )
+
+
+def test_garbage_labelled_as_email_ends_with_text_or_a_named_failure() -> None:
+    try:
+        text = read(b"\x00\xff" * 500 + b"--b\n" * 50)
+    except ParseError as error:
+        assert error.code in {"no_text", "decode_error", "corrupt_file"}
+    else:
+        assert isinstance(text, str)
+
+
+SNIFFED = [
+    (b"From: a@example.org\nTo: b@example.org\nSubject: Hi\n\nBody\n", EMAIL),
+    (
+        b"From a@example.org Tue Dec  1 09:00:00 2026\nFrom: a@example.org\n"
+        b"Date: Tue, 1 Dec 2026 09:00:00 +0000\nMessage-ID: <1@x>\n\nBody\n",
+        EMAIL,
+    ),
+    (b"Received: from mx\n\tby mx2\nFrom: a@example.org\nTo: b@example.org\n\nBody\n", EMAIL),
+    # Not e-mail: prose that quotes headers, and headers without From or with one other field.
+    (b"Notes from the call.\nFrom: Ana\nTo: ops\nSubject: levels\n", PLAIN),
+    (b"Title: Levels\nAuthor: Ana\nDate: 2026-12-01\n\nBody\n", PLAIN),
+    (b"From: Ana\nTo: ops\n\nBody\n", PLAIN),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), SNIFFED, ids=range(len(SNIFFED)))
+def test_an_email_is_recognised_from_its_headers(data: bytes, expected: str) -> None:
+    assert sniff_media_type(data, "upload") == expected
