@@ -29,9 +29,10 @@ HTML = "text/html"
 MARKDOWN = "text/markdown"
 PLAIN = "text/plain"
 EMAIL = "message/rfc822"
+RTF = "application/rtf"
 
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(
-    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL}
+    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL, RTF}
 )
 # Formats stored as a ZIP archive of XML parts.
 OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
@@ -66,6 +67,7 @@ _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .x
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
+_RTF_OPENER = "{\\rtf"
 _HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)[\s/>]", re.I)
 _MD_HEADING = re.compile(r"#{1,6} \S")
 # An RFC 5322 header line's field name and colon; the fields that make a head an e-mail's.
@@ -89,6 +91,8 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
 
 def _text_kind(text: str, filename: str | None) -> str:
     """The media type of a text upload, from its head (and a Markdown file name)."""
+    if text.lstrip().startswith(_RTF_OPENER):
+        return RTF
     if _looks_like_email(text):
         return EMAIL
     if _looks_like_html(text):

@@ -18,6 +18,7 @@ from services.common.media import (
     PDF,
     PLAIN,
     PPTX,
+    RTF,
     XLSX,
     sanitize_filename,
     sniff_media_type,
@@ -66,6 +67,7 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("docx from python-docx", Sniff(docx_with_headings()), DOCX),
     Case("zip bomb is no document", Sniff(ratio_bomb(unpacked=8 * 1024 * 1024)), None),
     Case("link and list make markdown", Sniff(b"Intro\n- see [docs](http://x.y/z)\n"), MARKDOWN),
+    Case("rtf opening", Sniff(b"{\\rtf1\\ansi Hello\\par}"), RTF),
     Case(
         "e-mail headers make an e-mail, before its HTML body",
         Sniff(b"From: a@x.org\nTo: b@x.org\nSubject: Hi\nContent-Type: text/html\n\n<p>Hi</p>\n"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.common.media import EMAIL, HTML, MARKDOWN, PLAIN
+from services.common.media import EMAIL, HTML, MARKDOWN, PLAIN, RTF
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.text import normalize_text
@@ -60,6 +60,12 @@ PATTERNS: dict[str, tuple[Hostile, int]] = {
     "e-mail multiparts nested in multiparts": (
         Hostile('Content-Type: multipart/mixed; boundary="b"\n\n--b\n', EMAIL),
         4 * 1024,
+    ),
+    "rtf group openers": (Hostile("{", RTF), 16 * 1024),
+    "rtf pictures never closed": (Hostile("{\\pict ", RTF), 16 * 1024),
+    "rtf hyperlink fields never closed": (
+        Hostile('{\\field{\\*\\fldinst HYPERLINK "x"}{\\fldrslt ', RTF),
+        16 * 1024,
     ),
     "e-mail encoded words": (
         Hostile("Subject: =?utf-8?q?a?= =?utf-8?b?YQ==?=\n", EMAIL),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import msgspec
 
 from schemas.layout import Heading
-from services.common.media import DOCX, EMAIL, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
+from services.common.media import DOCX, EMAIL, HTML, MARKDOWN, PDF, PLAIN, PPTX, RTF, XLSX
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
@@ -15,6 +15,7 @@ from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
+from services.parser.core.rtf import extract_rtf
 from services.parser.core.sheets import extract_xlsx
 from services.parser.core.slides import extract_pptx
 from services.parser.core.text import MAX_TEXT_CHARS, decode_text
@@ -70,6 +71,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     PPTX: extract_pptx,
     XLSX: extract_xlsx,
     EMAIL: extract_email,
+    RTF: extract_rtf,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

@@ -1,0 +1,60 @@
+"""Rich Text Format (`.rtf`) to text with striprtf.
+
+RTF is 7-bit text with control words; the document's characters are escapes (`\\'e9` in its
+code page, `\\u8364` in Unicode) that striprtf decodes by the `\\ansicpg` and font charsets.
+Some writers put raw 8-bit bytes in instead: those are read in the document's code page too.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable
+
+from striprtf import striprtf
+
+from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.parsed import ParsedText
+from services.parser.core.text import MAX_SOURCE_CHARS
+
+_CODE_PAGE = re.compile(rb"\\ansicpg(\d{1,5})")
+_CODE_PAGE_WORD = re.compile(r"\\ansicpg\d{1,5}")
+_HEADER_BYTES = 4096  # where the header's \ansicpg is
+_DEFAULT_CODE_PAGE = "cp1252"
+# (text, encoding, errors) -> text; striprtf has no type hints.
+_rtf_to_text: Callable[[str, str, str], str] = striprtf.rtf_to_text
+
+
+def extract_rtf(data: bytes) -> ParsedText:
+    """The document's text, paragraphs on their own lines; pictures and objects left out."""
+    code_page = _code_page(data)
+    source = data[:MAX_SOURCE_CHARS].decode(code_page, errors="replace")
+    # striprtf reads \ansicpg itself and turns to UTF-8 on one Python lacks: name ours.
+    source = _CODE_PAGE_WORD.sub(lambda _: f"\\ansicpg{code_page[2:]}", source)
+    try:
+        text = _rtf_to_text(source, code_page, "replace")
+    except (ParseError, MemoryError):
+        raise
+    except Exception as exc:  # striprtf on a broken file: say so, with its reason
+        raise ParseError(
+            CORRUPT_FILE,
+            f"the RTF could not be read ({type(exc).__name__}: {str(exc)[:200]}); save it"
+            " again from the word processor (as .docx or .rtf) and upload again",
+        ) from exc
+    builder = TextBuilder()
+    builder.add(text)
+    return builder.build()
+
+
+def _code_page(data: bytes) -> str:
+    """The code page the header names (`\\ansicpg1251`), if Python has it; else Windows-1252."""
+    found = _CODE_PAGE.search(data[:_HEADER_BYTES])
+    if found is None:
+        return _DEFAULT_CODE_PAGE
+    name = f"cp{int(found.group(1))}"
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return _DEFAULT_CODE_PAGE
+    return name

@@ -1,0 +1,52 @@
+"""Rich Text Format to text (services/parser/core/rtf.py): code pages, Unicode escapes,
+pictures left out. Real files from Apache Tika's tests are in the corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.media import RTF, sniff_media_type
+from services.parser.core.extract import extract
+
+pytestmark = pytest.mark.unit
+
+
+def read(rtf: bytes) -> str:
+    return extract(rtf, RTF).text
+
+
+def test_paragraphs_come_out_on_their_own_lines() -> None:
+    assert read(rb"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\f0 First line.\par Second line.\par}") == (
+        "First line.\nSecond line."
+    )
+
+
+def test_hex_escapes_are_read_in_the_code_page_the_header_names() -> None:
+    word = "Привет".encode("cp1251")
+    escaped = "".join(f"\\'{byte:02x}" for byte in word).encode()
+    assert read(rb"{\rtf1\ansi\ansicpg1251 " + escaped + rb"\par}") == "Привет"
+
+
+def test_raw_8bit_bytes_are_read_in_that_code_page_too() -> None:
+    assert read(rb"{\rtf1\ansi\ansicpg1250 " + "Łódź".encode("cp1250") + rb"\par}") == "Łódź"
+
+
+def test_an_unknown_code_page_falls_back_to_windows_1252() -> None:
+    assert read(rb"{\rtf1\ansi\ansicpg99999 caf\'e9\par}") == "café"
+
+
+def test_unicode_escapes_replace_their_fallback_characters() -> None:
+    assert read(rb"{\rtf1\ansi\uc1 Price: 5\u8364?\par}") == "Price: 5€"
+
+
+def test_pictures_and_embedded_objects_are_left_out() -> None:
+    picture = rb"{\pict\pngblip " + b"89504e47" * 500 + b"}"
+    text = read(rb"{\rtf1\ansi Before " + picture + rb" after.\par}")
+    assert text == "Before  after."
+
+
+@pytest.mark.parametrize(
+    "data", [rb"{\rtf1\ansi Hello}", b"\r\n  {\\rtf1 Hello}", rb"{\rtf Hello}"], ids=range(3)
+)
+def test_an_rtf_file_is_recognised_from_its_opening(data: bytes) -> None:
+    assert sniff_media_type(data, "upload.txt") == RTF
