@@ -52,7 +52,8 @@ _OFFICE_MAIN_PARTS = (
 
 _PDF_HEADER_WITHIN = 1024  # where PDF readers look for the header
 _SIGNATURE_BYTES = 8192  # what filetype reads of a file
-# What is said of a known binary format, by filetype's family of it.
+# What is said of a known binary format, by filetype's family of it (its "archive" family
+# also holds programs, PostScript and SQLite).
 _BINARY_REASONS = {
     "image": "a picture, with no text to read: run it through OCR and upload the text or a"
     " PDF with a text layer",
@@ -60,8 +61,6 @@ _BINARY_REASONS = {
     "video": "video, with no text to read: upload a transcript",
     "font": "a font, with no document text",
     "document": "an office format Sluice does not read: save it as .docx, .pptx or .xlsx",
-    "archive": "an archive or program, not a document: upload the documents in it one by one",
-    "application": "a program, not a document",
 }
 _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
 
@@ -116,7 +115,7 @@ def unsupported_reason(data: bytes) -> str:
     kind = _binary_kind(data)
     if kind is not None:
         family = type(kind).__module__.rpartition(".")[2]
-        what = _BINARY_REASONS.get(family, "a binary format, not a document")
+        what = _BINARY_REASONS.get(family, "a format Sluice does not read")
         return f"{kind.mime} (.{kind.extension}): {what}"
     return "not a supported document type (detected from the bytes)"
 
@@ -156,6 +155,8 @@ def _binary_kind(data: bytes) -> filetype.Type | None:
     if b"\x00" not in head:
         return None
     kind: filetype.Type | None = filetype.guess(head)
+    if kind is None or kind.mime in ALLOWED_MEDIA_TYPES:  # an RTF file may hold a NUL
+        return None
     return kind
 
 

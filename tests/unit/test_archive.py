@@ -48,6 +48,16 @@ def test_a_part_that_expands_a_thousand_times_is_refused() -> None:
     assert refused.value.message.endswith("upload again")
 
 
+def test_a_blank_drawing_may_compress_as_it_likes_within_the_total() -> None:
+    # Apache Tika's testPPT_EmbeddedPDF.pptx holds a 1 MiB EMF that deflates 667 times: a
+    # real presentation was refused as a decompression bomb.
+    drawing = zip_bytes({"ppt/media/image2.emf": bytes(2 * RATIO_GRACE_BYTES)})
+    assert inspect_archive(drawing)
+    too_large = zip_bytes({"ppt/media/image2.emf": bytes(MAX_UNPACKED_BYTES + 1)})
+    with pytest.raises(ArchiveTooLargeError, match="unpacks to"):
+        inspect_archive(too_large)
+
+
 def test_small_parts_may_compress_as_they_like() -> None:
     assert inspect_archive(zip_bytes({"word/document.xml": bytes(RATIO_GRACE_BYTES)}))
 

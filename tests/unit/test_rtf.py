@@ -46,7 +46,15 @@ def test_pictures_and_embedded_objects_are_left_out() -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [rb"{\rtf1\ansi Hello}", b"\r\n  {\\rtf1 Hello}", rb"{\rtf Hello}"], ids=range(3)
+    "data",
+    [
+        rb"{\rtf1\ansi Hello}",
+        b"\r\n  {\\rtf1 Hello}",
+        rb"{\rtf Hello}",
+        # filetype names RTF too: with a NUL in it, it was refused as a binary format.
+        rb"{\rtf1\ansi " + b"Hello there. " * 40 + b"\x00}",
+    ],
+    ids=range(4),
 )
 def test_an_rtf_file_is_recognised_from_its_opening(data: bytes) -> None:
     assert sniff_media_type(data, "upload.txt") == RTF

@@ -44,7 +44,9 @@ def extract_xlsx(data: bytes) -> ParsedText:
 
 
 def _load(package: bytes) -> Any:
-    """The workbook, streamed (read_only) with formulas' cached values (data_only).
+    """The workbook, streamed (read_only) with formulas' cached values (data_only), without
+    its links to other workbooks (keep_links=False: a DDE link without its relationships
+    failed the whole workbook, and their cached values are not its text).
 
     openpyxl validates the stylesheet strictly and refuses the whole workbook over one odd
     style (an attribute another program added, a named style without a name) that Excel
@@ -53,15 +55,22 @@ def _load(package: bytes) -> Any:
     error is the one reported.
     """
     try:
-        return openpyxl.load_workbook(io.BytesIO(package), read_only=True, data_only=True)
+        return _open(package)
     except (MemoryError, ParseError):
         raise
     except Exception as error:  # noqa: BLE001 - whatever the library raised: read once more
         try:
             plain = _without_part(package, _STYLES)
-            return openpyxl.load_workbook(io.BytesIO(plain), read_only=True, data_only=True)
+            return _open(plain)
         except Exception:  # noqa: BLE001 - the first error says what is wrong with the file
             raise error from None
+
+
+def _open(package: bytes) -> Any:
+    """openpyxl's workbook of the package, as `_load` reads it."""
+    return openpyxl.load_workbook(
+        io.BytesIO(package), read_only=True, data_only=True, keep_links=False
+    )
 
 
 def _without_part(package: bytes, name: str) -> bytes:
