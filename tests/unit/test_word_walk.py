@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from email.message import EmailMessage
 from typing import NamedTuple
 
 import docx
@@ -269,6 +270,20 @@ def test_imported_html_and_text_chunks_read_in_their_place() -> None:
     parsed = extract(with_body(body, related=chunks), DOCX)
     assert parsed.text == "Before.\n\nImported\n\nFrom a web page.\n\nPlain café.\n\nAfter."
     assert [(h.level, h.title) for h in parsed.headings] == [(2, "Imported")]
+
+
+def test_an_imported_web_archive_reads_as_its_html_body_without_its_headers() -> None:
+    archive = EmailMessage()
+    archive["Subject"] = "HTML import"  # a header of the archive, not text of the document
+    archive.set_content("<html><body><p>From a saved <i>web</i> page.</p></body></html>", "html")
+    chunks = (chunk("rIdMht", "page.mht", "message/rfc822", archive.as_bytes()),)
+    body = (
+        para(run("Before."))
+        + '<w:altChunk r:id="rIdMht" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/>' + para(run("After."))
+    )
+    parsed = extract(with_body(body, related=chunks), DOCX)
+    assert parsed.text == "Before.\n\nFrom a saved web page.\n\nAfter."
 
 
 def nested(levels: int, inner: str) -> str:

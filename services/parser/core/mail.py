@@ -46,6 +46,20 @@ def extract_email(data: bytes) -> ParsedText:
     return builder.build(title=subject or None)
 
 
+def feed_mime_body(data: bytes, builder: TextBuilder) -> None:
+    """Add only the body of a MIME message: a web archive (MHT) a DOCX imports as a chunk,
+    whose headers are no part of the document. One that cannot be read adds nothing."""
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        body = message.get_body(preferencelist=("html", "plain"))
+        if body is not None:
+            _add_text(body, builder)
+    except (ParseError, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - the chunk is one part of a document: the rest counts
+        return
+
+
 def _add_message(message: Message, builder: TextBuilder, depth: int) -> None:
     """Add one message: headers, body, attachment names, then attached messages."""
     builder.add(

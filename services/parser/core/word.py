@@ -28,6 +28,7 @@ from lxml import etree
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
 from services.parser.core.html import feed_html
+from services.parser.core.mail import feed_mime_body
 from services.parser.core.office import core_title, main_part, open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import decode_text, one_line
@@ -49,7 +50,7 @@ _P, _TBL, _TR, _TC = f"{_W}p", f"{_W}tbl", f"{_W}tr", f"{_W}tc"
 _TEXT_BOX = f"{_W}txbxContent"
 _ALT_CHUNK = f"{_W}altChunk"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-_CHUNK_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+_CHUNK_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", "message/rfc822"})
 # Elements whose blocks, rows or cells count as if they stood in their place: content
 # controls, custom XML, tracked insertions and moves, smart tags, simple fields. (Inside a
 # paragraph every element's runs count, hyperlinks included.)
@@ -117,14 +118,18 @@ class _Walk:
 
     def chunk(self, element: Any) -> None:
         """Add an imported chunk (`w:altChunk`): HTML or plain text kept in a part of its own
-        and shown in its place, as documents generated from web pages often are. A chunk of
-        another kind (RTF, MHT, another document) or one that cannot be read is left out."""
+        and shown in its place, as documents generated from web pages often are, or a web
+        archive (MHT, a MIME message: its HTML body). A chunk of another kind (RTF, another
+        document) or one that cannot be read is left out."""
         relationship = self.part.rels.get(element.get(_R_ID, ""))
         if relationship is None or relationship.is_external:
             return
         chunk = relationship.target_part
         kind = chunk.content_type.split(";")[0].strip().lower()
         if kind not in _CHUNK_TYPES:
+            return
+        if kind == "message/rfc822":
+            feed_mime_body(chunk.blob, self.builder)
             return
         try:
             text = decode_text(chunk.blob)
