@@ -439,3 +439,25 @@ def test_a_core_properties_part_of_another_type_gives_no_title_not_a_failure() -
     data = edited(data, Content_Types_xml=types.replace(core, "application/xml").encode())
     parsed = extract(data, DOCX)
     assert (parsed.text, parsed.title) == ("Untitled.", None)
+
+
+def test_headers_and_footers_follow_the_notes_each_said_once() -> None:
+    document = docx.Document()
+    document.add_paragraph("The body.")
+    section = document.sections[0]
+    section.header.paragraphs[0].text = "Acme Water Board - Confidential"
+    section.different_first_page_header_footer = True
+    section.first_page_header.paragraphs[0].text = "Acme Water Board - Confidential"
+    section.footer.paragraphs[0].text = "Ref. AWB-2026-114"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    text = extract(buffer.getvalue(), DOCX).text
+    assert text == "The body.\n\nAcme Water Board - Confidential\n\nRef. AWB-2026-114"
+
+
+def test_a_document_with_text_only_in_its_header_has_text() -> None:
+    document = docx.Document()
+    document.sections[0].header.paragraphs[0].text = "Minutes, 1 December"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    assert extract(buffer.getvalue(), DOCX).text == "Minutes, 1 December"

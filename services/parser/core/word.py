@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
-from docx.opc.part import PartFactory
+from docx.opc.part import Part, PartFactory
 from docx.oxml.parser import parse_xml
 from docx.package import Package
 from docx.parts.document import DocumentPart
@@ -81,10 +81,11 @@ def extract_docx(data: bytes) -> ParsedText:
         document = part.document
         walk = _Walk(builder, _style_names(document.styles.element), part)
         walk.blocks(document.element.body, 0)
-        for notes in _notes(part):  # footnotes, then endnotes, after the body
+        for _, notes in _related_xml(part, (RT.FOOTNOTES, RT.ENDNOTES)):  # after the body
             for note in notes:
                 if note.get(f"{_W}type", "normal") == "normal":  # not the separator lines
                     walk.blocks(note, 0)
+        _add_headers_and_footers(builder, walk.style_names, part)
         title = core_title(document) or walk.style_title
     return builder.build(title=title)
 
@@ -92,9 +93,7 @@ def extract_docx(data: bytes) -> ParsedText:
 class _Walk:
     """Adds a body's blocks to the builder, in reading order."""
 
-    def __init__(
-        self, builder: TextBuilder, style_names: dict[str, str], part: DocumentPart
-    ) -> None:
+    def __init__(self, builder: TextBuilder, style_names: dict[str, str], part: Part) -> None:
         self.builder = builder
         self.style_names = style_names
         self.part = part
@@ -159,17 +158,35 @@ class _Walk:
                 self.blocks(box, depth + 1)
 
 
-def _notes(part: DocumentPart) -> Iterator[Any]:
-    """The footnotes and the endnotes parts of the document, as XML (python-docx reads
-    neither: their text, often the sources a text cites, was lost). A notes part that is not
-    readable XML is left out: the body still counts."""
-    for kind in (RT.FOOTNOTES, RT.ENDNOTES):
+def _related_xml(part: Part, kinds: tuple[str, ...]) -> Iterator[tuple[Part, Any]]:
+    """The parts of these relationship kinds, kind by kind, each with its XML: footnotes and
+    endnotes, headers and footers (python-docx reads no notes, and headers only section by
+    section). A part that is not readable XML is left out: the body still counts."""
+    for kind in kinds:
         for relationship in part.rels.values():
             if relationship.reltype == kind and not relationship.is_external:
                 try:
-                    yield parse_xml(relationship.target_part.blob)
+                    yield relationship.target_part, parse_xml(relationship.target_part.blob)
                 except etree.XMLSyntaxError:
                     continue
+
+
+def _add_headers_and_footers(
+    builder: TextBuilder, style_names: dict[str, str], part: DocumentPart
+) -> None:
+    """Add each header's, then each footer's text once, after the notes: a letterhead, a
+    document's title or reference, a confidentiality line. A section's first-page and
+    even-page variants, or sections repeating one, often say the same: said once."""
+    said: set[str] = set()
+    for related, xml in _related_xml(part, (RT.HEADER, RT.FOOTER)):
+        if builder.full:
+            return
+        scratch = TextBuilder()
+        _Walk(scratch, style_names, related).blocks(xml, 0)
+        text = scratch.build().text
+        if text and text not in said:
+            said.add(text)
+            builder.add(text)
 
 
 def _style_names(styles: Any) -> dict[str, str]:
