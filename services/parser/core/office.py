@@ -6,7 +6,7 @@ import io
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -34,6 +34,11 @@ _RENAMED = {
 
 T = TypeVar("T")
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+CHART = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+# Labels read of one chart at most (a real chart has tens; a chart over a whole column of a
+# sheet caches every row's label).
+MAX_CHART_LABELS = 10_000
 _XML = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
@@ -165,3 +170,57 @@ def _transitional_name(match: re.Match[bytes]) -> bytes:
     area, name, kind = match[1], match[2], match[3] or b""
     name, kind = _RENAMED.get(name, name), _RENAMED.get(kind, kind)
     return b"http://schemas.openxmlformats.org/%s/2006/%s%s" % (area, name, kind)
+
+
+def chart_lines(part: bytes) -> list[str]:
+    """The words of a chart part (`c:chartSpace`, a chart in a DOCX, PPTX or XLSX): its
+    title and its axes' titles a line each, then its series' names on one line and its
+    category labels on one, each once, as the chart shows them (the values cached with it;
+    the numbers are left out). The libraries read no chart text: a chart's title and labels
+    were lost. A chart that is not readable XML gives nothing."""
+    try:
+        root = etree.fromstring(part, _XML)
+    except etree.XMLSyntaxError:
+        return []
+    lines = [_title_words(title) for title in root.iter(f"{CHART}title")]
+    series = _labels(tx for ser in root.iter(f"{CHART}ser") for tx in ser.iter(f"{CHART}tx"))
+    categories = _labels(root.iter(f"{CHART}cat"))
+    lines += [", ".join(series), ", ".join(categories)]
+    return [line for line in lines if line]
+
+
+def _title_words(title: Any) -> str:
+    """A chart or axis title's words: its rich text's paragraphs, else its cached value."""
+    paragraphs = ["".join(t.text or "" for t in p.iter(f"{_A}t")) for p in title.iter(f"{_A}p")]
+    words = " ".join(paragraphs) if paragraphs else " ".join(_values(title))
+    return one_line(words)
+
+
+def _labels(holders: Iterable[Any]) -> list[str]:
+    """The text labels cached under `holders` (series names, categories), each once, at
+    most MAX_CHART_LABELS looked at; numbers (a numeric axis) left out."""
+    labels: dict[str, None] = {}
+    looked = 0
+    for holder in holders:
+        for value in _values(holder):
+            looked += 1
+            if looked > MAX_CHART_LABELS:
+                return list(labels)
+            if value and not _is_number(value):
+                labels[value] = None
+    return list(labels)
+
+
+def _values(holder: Any) -> Iterator[str]:
+    """The cached text values (`c:v`) under a chart element, on one line each."""
+    for value in holder.iter(f"{CHART}v"):
+        yield one_line(value.text or "")
+
+
+def _is_number(text: str) -> bool:
+    """True for a label that is a number (a value axis, a year axis)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import openpyxl
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
-from services.parser.core.office import open_package, repacked
+from services.parser.core.office import chart_lines, open_package, repacked
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
 
@@ -22,6 +24,7 @@ MAX_ROWS_PER_SHEET = 1_048_576
 # to the right makes a wide row out of a few bytes of XML.
 MAX_CELLS = 20_000_000
 _STYLES = "xl/styles.xml"
+_CHART_PART = re.compile(r"xl/charts/chart(\d{1,9})\.xml")
 _EXACT_INTEGERS = 2**53  # floats below this that are whole print as integers ("3", not "3.0")
 
 
@@ -40,7 +43,17 @@ def extract_xlsx(data: bytes) -> ParsedText:
                 budget = _add_rows(builder, sheet, budget)
         finally:
             workbook.close()
+        for chart in _charts(package):  # openpyxl's streaming read loads no charts
+            builder.add("\n".join(chart_lines(chart)))
     return builder.build(title=title)
+
+
+def _charts(package: bytes) -> Iterator[bytes]:
+    """The workbook's chart parts (`xl/charts/chartN.xml`), in their number's order."""
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        found = (_CHART_PART.fullmatch(name) for name in archive.namelist())
+        for match in sorted((m for m in found if m), key=lambda m: int(m[1])):
+            yield archive.read(match[0])
 
 
 def _load(package: bytes) -> Any:

@@ -13,7 +13,7 @@ from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.office import core_title, main_part, open_package
+from services.parser.core.office import CHART, chart_lines, core_title, main_part, open_package
 from services.parser.core.parsed import ParsedText
 
 # Shapes read per slide at most (a slide holds tens), and group nesting followed.
@@ -72,8 +72,8 @@ def _shapes(shapes: Iterable[Any], skip: Any) -> Iterator[Any]:
 
 
 def _add_shape(builder: TextBuilder, shape: Any) -> None:
-    """Add a text box's paragraphs, a table's rows as tab-separated lines, or the text of a
-    SmartArt diagram's nodes, one per line."""
+    """Add a text box's paragraphs, a table's rows as tab-separated lines, the text of a
+    SmartArt diagram's nodes, one per line, or a chart's titles and labels."""
     if shape.has_text_frame:
         builder.add(_frame_text(shape))
     elif shape.has_table:
@@ -82,6 +82,9 @@ def _add_shape(builder: TextBuilder, shape: Any) -> None:
             builder.add("\t".join(cells), tight=number > 0)
     elif isinstance(shape, GraphicFrame):
         builder.add("\n".join(_diagram_lines(shape)))
+        for chart in shape.element.iter(f"{CHART}chart"):
+            if (chart_id := chart.get(f"{_R}id")) in shape.part.rels:
+                builder.add("\n".join(chart_lines(shape.part.related_part(chart_id).blob)))
 
 
 def _diagram_lines(frame: GraphicFrame) -> Iterator[str]:

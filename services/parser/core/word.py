@@ -29,7 +29,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
 from services.parser.core.html import feed_html
 from services.parser.core.mail import feed_mime_body
-from services.parser.core.office import core_title, main_part, open_package
+from services.parser.core.office import CHART, chart_lines, core_title, main_part, open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import decode_text, one_line
 
@@ -140,7 +140,8 @@ class _Walk:
             return
 
     def paragraph(self, paragraph: Any, depth: int) -> None:
-        """Add one paragraph (a heading by its style), then the text boxes anchored in it."""
+        """Add one paragraph (a heading by its style), then the text boxes anchored in it and
+        the titles and labels of the charts drawn in it."""
         text, boxes = _read_paragraph(paragraph)
         style = self.style_names.get(paragraph.style or "", "")
         level = _heading_level(style)
@@ -156,6 +157,10 @@ class _Walk:
         if depth < MAX_DEPTH:
             for box in boxes:
                 self.blocks(box, depth + 1)
+        for chart in paragraph.iter(f"{CHART}chart"):  # a chart drawn in the paragraph
+            relationship = self.part.rels.get(chart.get(_R_ID, ""))
+            if relationship is not None and not relationship.is_external:
+                self.builder.add("\n".join(chart_lines(relationship.target_part.blob)))
 
 
 def _related_xml(part: Part, kinds: tuple[str, ...]) -> Iterator[tuple[Part, Any]]:

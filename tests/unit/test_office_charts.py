@@ -1,0 +1,80 @@
+"""Charts' titles and labels in DOCX, PPTX and XLSX (services/parser/core/office.py
+`chart_lines`): the libraries read no chart text. Real charts from Apache Tika's tests are in
+the corpus; here charts are written with python-pptx and openpyxl."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pptx
+import pytest
+from openpyxl.chart import BarChart, Reference
+from pptx.chart.data import CategoryChartData
+from pptx.enum.chart import XL_CHART_TYPE
+from pptx.util import Inches
+
+from services.common.media import PPTX, XLSX
+from services.parser.core.extract import extract
+from services.parser.core.office import MAX_CHART_LABELS, chart_lines
+
+pytestmark = pytest.mark.unit
+
+
+def deck_with_chart() -> bytes:
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = "Gauges"
+    data = CategoryChartData()
+    data.categories = ["Weir", "Lock", "Mill race"]
+    data.add_series("Level 2026", (3.25, 1.5, 0.75))
+    data.add_series("Level 2025", (2.5, 1.25, 0.5))
+    frame = slide.shapes.add_chart(
+        XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(2), Inches(6), Inches(4), data
+    )
+    frame.chart.has_title = True
+    frame.chart.chart_title.text_frame.text = "River levels by station"
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_slides_chart_gives_its_title_series_and_categories_not_its_numbers() -> None:
+    parsed = extract(deck_with_chart(), PPTX)
+    assert parsed.text == (
+        "Gauges\n\nRiver levels by station\nLevel 2026, Level 2025\nWeir, Lock, Mill race"
+    )
+
+
+def test_a_workbooks_chart_title_follows_its_sheets() -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Rain"
+    for row in (("Month", "mm"), ("March", 61), ("April", 48)):
+        sheet.append(row)
+    chart = BarChart()
+    chart.title = "Rainfall by month"
+    chart.add_data(Reference(sheet, min_col=2, min_row=1, max_row=3), titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=3))
+    sheet.add_chart(chart, "D2")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    text = extract(buffer.getvalue(), XLSX).text
+    assert text.startswith("Rain\n\nMonth\tmm\nMarch\t61\nApril\t48")
+    assert text.endswith("Rainfall by month")
+
+
+def test_a_chart_that_is_not_xml_gives_nothing() -> None:
+    assert chart_lines(b"<c:chartSpace") == []
+
+
+def test_labels_are_read_to_a_bound() -> None:
+    points = "".join(f"<c:pt><c:v>label {i}</c:v></c:pt>" for i in range(MAX_CHART_LABELS + 5))
+    chart = (
+        '<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart">'
+        f"<c:chart><c:plotArea><c:barChart><c:ser><c:cat><c:strRef><c:strCache>{points}"
+        "</c:strCache></c:strRef></c:cat></c:ser></c:barChart></c:plotArea></c:chart>"
+        "</c:chartSpace>"
+    )
+    [categories] = chart_lines(chart.encode())
+    assert categories.count("label") == MAX_CHART_LABELS
