@@ -9,6 +9,7 @@ import pytest
 
 from services.parser.core import pdf
 from services.parser.core.errors import ParseError
+from tests.fixtures.corpus import corpus_file
 from tests.fixtures.documents import pdf_with_outline
 
 pytestmark = pytest.mark.unit
@@ -83,3 +84,13 @@ def test_glyph_codes_become_spaces_and_joined_hyphens_go(monkeypatch: pytest.Mon
     )
     parsed = pdf.extract_pdf(pdf_with_outline())
     assert parsed.text.startswith("System Features and compile")
+
+
+def test_a_file_only_pdfium_opens_and_finds_no_text_in_ends_corrupt() -> None:
+    # pdf.js's issue15590.pdf: no cross-reference table, and a catalog whose /Pages is a
+    # JavaScript action. PDFium rebuilds it into one empty page; "no text layer, it may be a
+    # scan" would send the user to OCR.
+    data = corpus_file("pdfjs/issue15590.pdf").read()
+    with pytest.raises(ParseError) as raised:
+        pdf.extract_pdf(data)
+    assert raised.value.code == "corrupt_file"

@@ -77,6 +77,11 @@ def extract_pdf(data: bytes) -> ParsedText:
         page_count=page_count,
         sections=[entry.title for entry in outline if entry.level == 1],
     )
+    if unread is not None and not parsed.text.strip():
+        # PDFium opens what pypdf calls broken by rebuilding it, and finds nothing on the
+        # pages it made up (pdf.js's issue15590.pdf: a catalog whose pages are a script):
+        # "broken", with pypdf's reason, says more than "no text layer, maybe a scan".
+        raise _corrupt(unread)
     return msgspec.structs.replace(parsed, headings=_place(outline, parsed.pages))
 
 
