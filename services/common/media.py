@@ -178,7 +178,8 @@ def _is_pdf(data: bytes) -> bool:
 def _office_kind(data: bytes) -> str | None:
     """Return the office media type of a ZIP archive, from its entry names, or None."""
     try:
-        names = {entry.filename for entry in inspect_archive(data)}
+        # Some tools write folders apart by backslashes; readers take them as slashes.
+        names = {entry.filename.replace("\\", "/") for entry in inspect_archive(data)}
     except (ArchiveTooLargeError, zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None
     return next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)

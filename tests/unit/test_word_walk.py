@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import NamedTuple
 
 import docx
+import openpyxl
 import pptx
 import pytest
 
+from services.common.media import XLSX, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 
@@ -428,6 +431,33 @@ def test_a_part_named_in_other_capitals_is_found() -> None:
         for name, part in entries.items():
             target.writestr(name, part)
     assert extract(out.getvalue(), DOCX).text == "Letter."
+
+
+def renamed(data: bytes, rename: Callable[[str], str]) -> bytes:
+    """The archive with every entry under the name `rename` gives it."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = {rename(name): source.read(name) for name in source.namelist()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name, part in entries.items():
+            target.writestr(name, part)
+    return out.getvalue()
+
+
+def test_parts_named_with_backslashes_and_in_lower_case_are_read() -> None:
+    # Apache POI's 49609.xlsx: every name in lower case with backslashes between folders
+    # ("xl\\sharedstrings.xml", "[content_types].xml"); refused at upload as "a ZIP that is
+    # no DOCX, PPTX or XLSX", and the libraries find none of the parts.
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Cycle", "A1"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    data = renamed(buffer.getvalue(), lambda name: name.lower().replace("/", "\\"))
+    assert sniff_media_type(data) == XLSX
+    assert extract(data, XLSX).text == "Sheet\n\nCycle\tA1"
+    document = renamed(with_body(para(run("Letter."))), lambda name: name.replace("/", "\\"))
+    assert sniff_media_type(document) == DOCX
+    assert extract(document, DOCX).text == "Letter."
 
 
 def test_a_core_properties_part_of_another_type_gives_no_title_not_a_failure() -> None:

@@ -34,6 +34,8 @@ _RENAMED = {
 
 T = TypeVar("T")
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_CONTENT_TYPES = "[Content_Types].xml"
+_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 CHART = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 # Labels read of one chart at most (a real chart has tens; a chart over a whole column of a
@@ -91,16 +93,19 @@ def core_title(document: Any) -> str:
 
 
 def readable(data: bytes) -> bytes:
-    """The package as the libraries can read it: ISO Strict names renamed to Transitional
-    ones, and its relationships pointed at the parts as the archive names them, or left out
-    where it lacks them (python-docx, python-pptx and openpyxl load every related part, by
-    its name as written, and give up on a missing one: Word's own templates name
-    `docProps/Thumbnail.jpeg` in lower case, a tool wrote a hyperlink to a bookmark as a
-    part). `data` itself when neither applies."""
+    """The package as the libraries can read it: parts named as the format names them
+    (`/`, not `\\`, between folders; `[Content_Types].xml` in its capitals), ISO Strict
+    names renamed to Transitional ones, and its relationships pointed at the parts as the
+    archive names them, or left out where it lacks them (python-docx, python-pptx and
+    openpyxl load every related part, by its name as written, and give up on a missing one:
+    Word's own templates name `docProps/Thumbnail.jpeg` in lower case, a tool wrote a
+    hyperlink to a bookmark as a part, another wrote every name with backslashes and in
+    lower case). `data` itself when none applies."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = {name.lower(): name for name in archive.namelist()}
+        renamed = {name: _canonical(name) for name in archive.namelist()}
+        names = {name.lower(): name for name in renamed.values()}
         relationships = {
-            entry.filename: archive.read(entry)
+            renamed[entry.filename]: archive.read(entry)
             for entry in archive.infolist()
             if entry.filename.endswith(".rels")
         }
@@ -110,28 +115,45 @@ def readable(data: bytes) -> bytes:
             for name, part in relationships.items()
             if (kept := _repaired_relationships(name, part, names)) is not None
         }
-        if not strict and not repaired:
+        types = next((old for old, new in renamed.items() if new == _CONTENT_TYPES), None)
+        if types is not None and (kept := _repaired_types(archive.read(types), names)):
+            repaired[_CONTENT_TYPES] = kept
+        moved = any(old != new for old, new in renamed.items())
+        if not strict and not repaired and not moved:
             return data
 
         def part(entry: zipfile.ZipInfo) -> bytes:
-            content = repaired.get(entry.filename) or archive.read(entry)
+            content = repaired.get(renamed[entry.filename]) or archive.read(entry)
             if strict and entry.filename.endswith((".xml", ".rels")):
                 content = _STRICT.sub(_transitional_name, content)
             return content
 
-        return repacked(archive, part)
+        return repacked(archive, part, renamed)
 
 
-def repacked(archive: zipfile.ZipFile, part: Callable[[zipfile.ZipInfo], bytes | None]) -> bytes:
+def repacked(
+    archive: zipfile.ZipFile,
+    part: Callable[[zipfile.ZipInfo], bytes | None],
+    renamed: dict[str, str] | None = None,
+) -> bytes:
     """A new (uncompressed) archive of the entries of `archive`, each holding what `part`
-    gives for it; an entry it gives None for is left out."""
+    gives for it, under its name in `renamed` if there; an entry it gives None for is left
+    out."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
         for entry in archive.infolist():
             content = part(entry)
             if content is not None:
-                target.writestr(entry.filename, content)
+                name = (renamed or {}).get(entry.filename, entry.filename)
+                target.writestr(name, content)
     return out.getvalue()
+
+
+def _canonical(name: str) -> str:
+    """A part's name as the format writes it: folders apart by `/`, the content-types part
+    as `[Content_Types].xml` (the libraries look both up as written)."""
+    name = name.replace("\\", "/")
+    return _CONTENT_TYPES if name.lower() == _CONTENT_TYPES.lower() else name
 
 
 def _repaired_relationships(name: str, part: bytes, names: dict[str, str]) -> bytes | None:
@@ -160,6 +182,26 @@ def _repaired_relationships(name: str, part: bytes, names: dict[str, str]) -> by
             changed = True
         elif stored != path:
             relationship.set("Target", f"/{stored}")
+            changed = True
+    if not changed:
+        return None
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _repaired_types(part: bytes, names: dict[str, str]) -> bytes | None:
+    """The content-types part with each part it names (`Override PartName`) named as the
+    archive does, where the archive holds it under other capitals (openpyxl opens the shared
+    strings by the name written there). None when nothing changes or it is not XML."""
+    try:
+        root = etree.fromstring(part, _XML)
+    except etree.XMLSyntaxError:
+        return None
+    changed = False
+    for override in root.iter(f"{_TYPES}Override"):
+        written = unquote(override.get("PartName", "")).lstrip("/")
+        stored = names.get(written.lower())
+        if stored is not None and stored != written:
+            override.set("PartName", f"/{stored}")
             changed = True
     if not changed:
         return None
