@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from schemas.codec import EventDecodeError, decode, encode
 from services.common.media import (
     ALLOWED_MEDIA_TYPES,
+    EMAIL,
     HTML,
     MARKDOWN,
     MAX_FILENAME_CHARS,
     PLAIN,
+    RTF,
     sanitize_filename,
     sniff_media_type,
 )
@@ -78,6 +80,24 @@ def _encodings(text: str) -> list[bytes]:
 
 
 encoded_markup = markup.flatmap(lambda text: st.sampled_from(_encodings(text)))
+# Pieces of RTF and of e-mail (MIME) syntax, for the parsers of those formats.
+RTF_TOKENS = (
+    "{\\rtf1", "{", "}", "\\par ", "\\'e9", "\\'", "\\'zz", "\\u8364?", "\\u-10",
+    "\\uc2 ", "\\ansicpg1251", "\\ansicpg99999", "{\\pict ", "{\\*\\x ", "{\\fonttbl",
+    "{\\f0\\fcharset128 A;}", "\\f0 ", "\\f99 ", "\\bin5 ", 'HYPERLINK "x"',
+    "{\\field{\\*\\fldinst ", "{\\fldrslt ", "\\\\", "\\~", "\\-", "\\cell ", "\\row ",
+    "a", " ", "\n", "\x00", "é", "日本",
+)  # fmt: skip
+EMAIL_TOKENS = (
+    "From: a@x\n", "To: b@x\n", "Subject: ", "=?utf-8?b?", "=?iso-8859-1?q?caf=E9?=", "?=",
+    'Content-Type: multipart/mixed; boundary="b"\n', "Content-Type: text/html\n",
+    "Content-Type: text/plain; charset=x-bad\n", "Content-Type: message/rfc822\n",
+    "Content-Transfer-Encoding: base64\n", "Content-Transfer-Encoding: quoted-printable\n",
+    'Content-Disposition: attachment; filename="a.pdf"\n', "MIME-Version: 1.0\n", "\n",
+    "--b\n", "--b--\n", "=\n", "=E9", "<p>hi</p>", "AAAA", "\x00", " ", "\t", "é",
+)  # fmt: skip
+rtf_documents = st.lists(st.sampled_from(RTF_TOKENS), max_size=60).map("".join)
+email_documents = st.lists(st.sampled_from(EMAIL_TOKENS), max_size=60).map("".join)
 document_bytes = st.one_of(
     st.binary(max_size=4096),
     encoded_markup,
@@ -232,7 +252,7 @@ def test_every_golden_event_still_decodes(path: Path) -> None:
 
 
 @BOUNDED
-@given(data=document_bytes, media_type=st.sampled_from([PLAIN, MARKDOWN, HTML]))
+@given(data=document_bytes, media_type=st.sampled_from([PLAIN, MARKDOWN, HTML, EMAIL, RTF]))
 def test_text_documents_parse_to_text_or_a_parse_error_with_a_code(
     data: bytes, media_type: str
 ) -> None:
@@ -243,6 +263,22 @@ def test_text_documents_parse_to_text_or_a_parse_error_with_a_code(
         return
     assert parsed.text.strip()
     _can_cross_the_sandbox(parsed)
+
+
+@BOUNDED
+@given(
+    text=st.one_of(rtf_documents.map(lambda t: (RTF, t)), email_documents.map(lambda t: (EMAIL, t)))
+)
+def test_rtf_and_email_parse_to_text_or_a_parse_error_with_a_code(text: tuple[str, str]) -> None:
+    media_type, document = text
+    for data in _encodings(document):
+        try:
+            parsed = extract(data, media_type)
+        except ParseError as error:
+            assert error.code in ERROR_CODES and error.message
+            continue
+        assert parsed.text.strip()
+        _can_cross_the_sandbox(parsed)
 
 
 @BOUNDED
