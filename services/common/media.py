@@ -6,6 +6,7 @@ from anyone with a token.
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 import zipfile
@@ -30,9 +31,13 @@ MARKDOWN = "text/markdown"
 PLAIN = "text/plain"
 EMAIL = "message/rfc822"
 RTF = "application/rtf"
+ODT = "application/vnd.oasis.opendocument.text"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
+ODP = "application/vnd.oasis.opendocument.presentation"
+OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
 
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(
-    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL, RTF}
+    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL, RTF} | OPENDOCUMENT_MEDIA_TYPES
 )
 # Formats stored as a ZIP archive of XML parts.
 OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
@@ -132,6 +137,12 @@ def _zip_reason(data: bytes) -> str:
         )
     except ArchiveTooLargeError as error:
         return error.message
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if "mimetype" in archive.namelist() and _odf_encrypted(archive):
+            return (
+                "a password-protected OpenDocument file; save it without a password and upload"
+                " again"
+            )
     parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
     kind = _binary_kind(data)
     if kind is not None and kind.extension != "zip":  # an .odt, .epub, .jar, ...
@@ -176,13 +187,35 @@ def _is_pdf(data: bytes) -> bool:
 
 
 def _office_kind(data: bytes) -> str | None:
-    """Return the office media type of a ZIP archive, from its entry names, or None."""
+    """Return the office media type of a ZIP archive, from its entry names (an OOXML
+    document's main part; an OpenDocument's `mimetype` entry), or None."""
     try:
         # Some tools write folders apart by backslashes; readers take them as slashes.
         names = {entry.filename.replace("\\", "/") for entry in inspect_archive(data)}
+        kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
+        return kind or _opendocument_kind(data, names)
     except (ArchiveTooLargeError, zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None
-    return next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
+
+
+def _opendocument_kind(data: bytes, names: set[str]) -> str | None:
+    """An OpenDocument's media type from its `mimetype` entry, or None: not one, or one with
+    its content encrypted (a password: said by `unsupported_reason`)."""
+    if "mimetype" not in names or "content.xml" not in names:
+        return None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        kind = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
+        if kind not in OPENDOCUMENT_MEDIA_TYPES or _odf_encrypted(archive):
+            return None
+    return kind
+
+
+def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
+    """True when an OpenDocument's manifest lists encrypted parts (a password)."""
+    try:
+        return b"encryption-data" in archive.read("META-INF/manifest.xml")
+    except KeyError:
+        return False
 
 
 def _head_text(data: bytes) -> str | None:

@@ -15,6 +15,9 @@ from services.common.media import (
     EMAIL,
     HTML,
     MARKDOWN,
+    ODP,
+    ODS,
+    ODT,
     PDF,
     PLAIN,
     PPTX,
@@ -27,6 +30,7 @@ from tests.fixtures.cases import Case
 from tests.fixtures.documents import (
     EXAMPLES,
     docx_with_headings,
+    opendocument,
     pptx_deck,
     ratio_bomb,
     xlsx_workbook,
@@ -68,6 +72,9 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("zip bomb is no document", Sniff(ratio_bomb(unpacked=8 * 1024 * 1024)), None),
     Case("link and list make markdown", Sniff(b"Intro\n- see [docs](http://x.y/z)\n"), MARKDOWN),
     Case("rtf opening", Sniff(b"{\\rtf1\\ansi Hello\\par}"), RTF),
+    Case("opendocument text", Sniff(opendocument("text")), ODT),
+    Case("opendocument spreadsheet", Sniff(opendocument("spreadsheet")), ODS),
+    Case("opendocument presentation", Sniff(opendocument("presentation")), ODP),
     Case(
         "e-mail headers make an e-mail, before its HTML body",
         Sniff(b"From: a@x.org\nTo: b@x.org\nSubject: Hi\nContent-Type: text/html\n\n<p>Hi</p>\n"),

@@ -32,7 +32,20 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from services.common.media import DOCX, EMAIL, HTML, MARKDOWN, PDF, PLAIN, PPTX, RTF, XLSX
+from services.common.media import (
+    DOCX,
+    EMAIL,
+    HTML,
+    MARKDOWN,
+    ODP,
+    ODS,
+    ODT,
+    PDF,
+    PLAIN,
+    PPTX,
+    RTF,
+    XLSX,
+)
 from services.common.retry_after import retry_after_s
 from services.parser.adapters import llamaparse_api as api
 from services.parser.core.errors import (
@@ -58,6 +71,7 @@ ERROR_BODY_BYTES = 64 * 1024
 FIRST_RATE_LIMIT_WAIT_S = 1.0  # a 429 without Retry-After; doubles
 _SUFFIXES = {PDF: ".pdf", PPTX: ".pptx", DOCX: ".docx", XLSX: ".xlsx", HTML: ".html"}
 _SUFFIXES |= {MARKDOWN: ".md", PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf"}
+_SUFFIXES |= {ODT: ".odt", ODS: ".ods", ODP: ".odp"}
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 

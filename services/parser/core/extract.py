@@ -7,12 +7,26 @@ from collections.abc import Callable
 import msgspec
 
 from schemas.layout import Heading
-from services.common.media import DOCX, EMAIL, HTML, MARKDOWN, PDF, PLAIN, PPTX, RTF, XLSX
+from services.common.media import (
+    DOCX,
+    EMAIL,
+    HTML,
+    MARKDOWN,
+    ODP,
+    ODS,
+    ODT,
+    PDF,
+    PLAIN,
+    PPTX,
+    RTF,
+    XLSX,
+)
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
 from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
+from services.parser.core.opendocument import extract_opendocument
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
 from services.parser.core.rtf import extract_rtf
@@ -72,6 +86,9 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     XLSX: extract_xlsx,
     EMAIL: extract_email,
     RTF: extract_rtf,
+    ODT: extract_opendocument,
+    ODS: extract_opendocument,
+    ODP: extract_opendocument,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

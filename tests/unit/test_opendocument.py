@@ -1,0 +1,102 @@
+"""OpenDocument (ODT, ODS, ODP) to text (services/parser/core/opendocument.py), the files
+written with odfdo; real ones from Apache Tika's tests are in the corpus."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from odfdo import Document, DrawPage, Frame, Header, List, Note, Paragraph, Table
+
+from services.common.media import ODP, ODS, ODT, sniff_media_type, unsupported_reason
+from services.parser.core.extract import extract
+
+pytestmark = pytest.mark.unit
+
+
+def saved(document: Document) -> bytes:
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def text_document() -> bytes:
+    document = Document("text")
+    body = document.body
+    body.clear()
+    body.append(Header(1, "Flood plan"))
+    paragraph = Paragraph("Close the gates at dawn.")
+    paragraph.append(Note(note_id="n1", citation="1", body="Gates 3 and 4 only."))
+    body.append(paragraph)
+    body.append(List(["Sandbags", "Pumps"]))
+    table = Table("Levels", width=2, height=2)
+    for cell, value in {"A1": "Station", "B1": "Metres", "A2": "Weir", "B2": "3.2"}.items():
+        table.set_value(cell, value)
+    body.append(table)
+    document.meta.set_title("River plan")
+    return saved(document)
+
+
+def test_a_text_document_reads_in_order_with_headings_then_notes() -> None:
+    data = text_document()
+    assert sniff_media_type(data) == ODT
+    parsed = extract(data, ODT)
+    assert parsed.text == (
+        "Flood plan\n\nClose the gates at dawn.\n\nSandbags\n\nPumps\n\n"
+        "Station\tMetres\nWeir\t3.2\n\nGates 3 and 4 only."
+    )
+    assert parsed.title == "River plan"
+    assert [(h.level, h.title) for h in parsed.headings] == [(1, "Flood plan")]
+
+
+def test_a_spreadsheet_reads_each_sheet_under_its_name() -> None:
+    document = Document("spreadsheet")
+    document.body.clear()
+    for name, rows in {"Rain": [["Month", "mm"], ["March", 61]], "Notes": [["Wet spring"]]}.items():
+        sheet = Table(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                sheet.set_value((c, r), value)
+        document.body.append(sheet)
+    data = saved(document)
+    assert sniff_media_type(data) == ODS
+    parsed = extract(data, ODS)
+    assert parsed.text == "Rain\n\nMonth\tmm\nMarch\t61\n\nNotes\n\nWet spring"
+    assert [h.title for h in parsed.headings] == ["Rain", "Notes"]
+
+
+def test_a_presentation_reads_each_slide_as_a_page_its_title_a_heading() -> None:
+    document = Document("presentation")
+    document.body.clear()
+    for number, (title, words) in enumerate([("Levels", "Spring floods"), ("Plan", "Sandbags")]):
+        page = DrawPage(f"p{number}", name=f"p{number}")
+        page.append(Frame.text_frame(title, size=("9cm", "2cm"), presentation_class="title"))
+        page.append(Frame.text_frame(words, size=("9cm", "5cm"), position=("1cm", "4cm")))
+        document.body.append(page)
+    data = saved(document)
+    assert sniff_media_type(data) == ODP
+    parsed = extract(data, ODP)
+    assert parsed.text == "Levels\n\nSpring floods\n\nPlan\n\nSandbags"
+    assert parsed.page_count == 2
+    assert parsed.pages == [0, parsed.text.index("Plan")]
+    assert [h.title for h in parsed.headings] == ["Levels", "Plan"]
+
+
+def test_a_password_protected_document_is_refused_saying_so() -> None:
+    # Apache Tika's testODTEncrypted.odt: its parts are encrypted, the manifest says so.
+    encrypted = (
+        b'<manifest:file-entry manifest:full-path="content.xml"><manifest:encryption-data/>'
+        b"</manifest:file-entry></manifest:manifest>"
+    )
+    out = io.BytesIO()
+    source = zipfile.ZipFile(io.BytesIO(text_document()))
+    with source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            part = source.read(entry)
+            if entry.filename == "META-INF/manifest.xml":
+                part = part.replace(b"</manifest:manifest>", encrypted)
+            target.writestr(entry, part)
+    locked = out.getvalue()
+    assert sniff_media_type(locked) is None
+    assert "password-protected OpenDocument" in unsupported_reason(locked)
