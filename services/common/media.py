@@ -35,9 +35,10 @@ ODT = "application/vnd.oasis.opendocument.text"
 ODS = "application/vnd.oasis.opendocument.spreadsheet"
 ODP = "application/vnd.oasis.opendocument.presentation"
 OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
+EPUB = "application/epub+zip"
 
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(
-    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL, RTF} | OPENDOCUMENT_MEDIA_TYPES
+    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL, RTF, EPUB} | OPENDOCUMENT_MEDIA_TYPES
 )
 # Formats stored as a ZIP archive of XML parts.
 OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
@@ -144,13 +145,10 @@ def _zip_reason(data: bytes) -> str:
                 " again"
             )
     parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
-    kind = _binary_kind(data)
-    if kind is not None and kind.extension != "zip":  # an .odt, .epub, .jar, ...
-        return (
-            f"a ZIP archive that is {kind.mime} (.{kind.extension}), not a DOCX, PPTX or"
-            f" XLSX (it has none of {parts})"
-        )
-    return f"a ZIP archive that is not a DOCX, PPTX or XLSX (it has none of {parts})"
+    return (
+        "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"
+        f" none of {parts}), nor an OpenDocument or EPUB (no `mimetype` entry naming one)"
+    )
 
 
 def _binary_kind(data: bytes) -> filetype.Type | None:
@@ -193,21 +191,23 @@ def _office_kind(data: bytes) -> str | None:
         # Some tools write folders apart by backslashes; readers take them as slashes.
         names = {entry.filename.replace("\\", "/") for entry in inspect_archive(data)}
         kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
-        return kind or _opendocument_kind(data, names)
+        return kind or _mimetype_kind(data, names)
     except (ArchiveTooLargeError, zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None
 
 
-def _opendocument_kind(data: bytes, names: set[str]) -> str | None:
-    """An OpenDocument's media type from its `mimetype` entry, or None: not one, or one with
-    its content encrypted (a password: said by `unsupported_reason`)."""
-    if "mimetype" not in names or "content.xml" not in names:
+def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
+    """An OpenDocument's or an EPUB's media type, from its `mimetype` entry, or None: neither,
+    or an OpenDocument with its content encrypted (a password: said by `unsupported_reason`)."""
+    if "mimetype" not in names:
         return None
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         kind = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
-        if kind not in OPENDOCUMENT_MEDIA_TYPES or _odf_encrypted(archive):
+        if kind == EPUB:
+            return EPUB
+        if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:
             return None
-    return kind
+        return None if _odf_encrypted(archive) else kind
 
 
 def _odf_encrypted(archive: zipfile.ZipFile) -> bool:

@@ -16,7 +16,21 @@ pytestmark = pytest.mark.unit
 FILES = load_manifest()
 NOT_CORPUS = {"MANIFEST.json", "README.md", ".gitattributes"}
 MAX_TOTAL_BYTES = 40 * 1024 * 1024
-FORMATS = {"pdf", "docx", "pptx", "xlsx", "html", "md", "txt", "eml", "rtf", "odt", "ods", "odp"}
+FORMATS = {
+    "pdf",
+    "docx",
+    "pptx",
+    "xlsx",
+    "html",
+    "md",
+    "txt",
+    "eml",
+    "rtf",
+    "odt",
+    "ods",
+    "odp",
+    "epub",
+}
 PDF_KINDS = {
     "broken",
     "encrypted",

@@ -13,6 +13,7 @@ from services.common.media import (
     ALLOWED_MEDIA_TYPES,
     DOCX,
     EMAIL,
+    EPUB,
     HTML,
     MARKDOWN,
     ODP,
@@ -75,6 +76,11 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("opendocument text", Sniff(opendocument("text")), ODT),
     Case("opendocument spreadsheet", Sniff(opendocument("spreadsheet")), ODS),
     Case("opendocument presentation", Sniff(opendocument("presentation")), ODP),
+    Case(
+        "epub by its mimetype entry",
+        Sniff(zip_bytes({"mimetype": b"application/epub+zip", "a.opf": b"<x/>"})),
+        EPUB,
+    ),
     Case(
         "e-mail headers make an e-mail, before its HTML body",
         Sniff(b"From: a@x.org\nTo: b@x.org\nSubject: Hi\nContent-Type: text/html\n\n<p>Hi</p>\n"),

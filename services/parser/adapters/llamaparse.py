@@ -35,6 +35,7 @@ import msgspec
 from services.common.media import (
     DOCX,
     EMAIL,
+    EPUB,
     HTML,
     MARKDOWN,
     ODP,
@@ -71,7 +72,7 @@ ERROR_BODY_BYTES = 64 * 1024
 FIRST_RATE_LIMIT_WAIT_S = 1.0  # a 429 without Retry-After; doubles
 _SUFFIXES = {PDF: ".pdf", PPTX: ".pptx", DOCX: ".docx", XLSX: ".xlsx", HTML: ".html"}
 _SUFFIXES |= {MARKDOWN: ".md", PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf"}
-_SUFFIXES |= {ODT: ".odt", ODS: ".ods", ODP: ".odp"}
+_SUFFIXES |= {ODT: ".odt", ODS: ".ods", ODP: ".odp", EPUB: ".epub"}
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ from schemas.layout import Heading
 from services.common.media import (
     DOCX,
     EMAIL,
+    EPUB,
     HTML,
     MARKDOWN,
     ODP,
@@ -22,6 +23,7 @@ from services.common.media import (
     XLSX,
 )
 from services.parser.core.builder import TextBuilder
+from services.parser.core.epub import extract_epub
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
 from services.parser.core.mail import extract_email
@@ -89,6 +91,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     ODT: extract_opendocument,
     ODS: extract_opendocument,
     ODP: extract_opendocument,
+    EPUB: extract_epub,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

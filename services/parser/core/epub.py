@@ -1,0 +1,136 @@
+"""EPUB (e-books: EPUB 2 and 3) to text: each document of the reading order as HTML.
+
+An EPUB is a ZIP of XHTML documents; `META-INF/container.xml` names the package document
+(OPF), whose manifest lists the documents and whose spine gives their reading order. Read
+here with zipfile and lxml (no library reads EPUB without pulling in a GUI or an AGPL
+licence), each spine document through the HTML extractor's walk, so its headings count.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from typing import Any
+from urllib.parse import unquote
+
+from lxml import etree
+
+from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.html import feed_html
+from services.parser.core.office import open_package
+from services.parser.core.parsed import ParsedText
+from services.parser.core.text import decode_text, one_line
+
+MAX_SPINE = 10_000  # documents read at most (a long book has a few hundred)
+_CONTAINER = "META-INF/container.xml"
+_ENCRYPTION = "META-INF/encryption.xml"
+_ROOTFILE = "{urn:oasis:names:tc:opendocument:xmlns:container}rootfile"
+_OPF = "{http://www.idpf.org/2007/opf}"
+_DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+_CIPHER_REFERENCE = "{http://www.w3.org/2001/04/xmlenc#}CipherReference"
+_XML = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+_READABLE = frozenset({"application/xhtml+xml", "text/html", "application/x-dtbook+xml"})
+
+
+def extract_epub(data: bytes) -> ParsedText:
+    """The book's documents in reading order, their headings kept; the title from the
+    package document."""
+    builder = TextBuilder()
+    fix = "save it again from your e-book program"
+    with (
+        open_package(data, "EPUB", fix) as package,
+        zipfile.ZipFile(io.BytesIO(package)) as archive,
+    ):
+        opf_name = _package_document(archive)
+        opf = _xml(archive.read(opf_name))
+        documents = _reading_order(opf, posixpath.dirname(opf_name))
+        locked = _encrypted(archive)
+        if locked & set(documents):
+            raise ParseError(
+                CORRUPT_FILE,
+                "the e-book is DRM-protected (its text is encrypted); export it without"
+                " DRM and upload again",
+            )
+        for name in documents[:MAX_SPINE]:
+            if builder.full:
+                break
+            try:
+                page = archive.read(name)
+            except KeyError:  # a spine entry the archive lacks: the others count
+                continue
+            feed_html(decode_text(page), builder)
+        title = _title(opf)
+    return builder.build(title=title)
+
+
+def _package_document(archive: zipfile.ZipFile) -> str:
+    """The package document's name, from META-INF/container.xml (or the only .opf)."""
+    try:
+        container = _xml(archive.read(_CONTAINER))
+        rootfile = container.find(f".//{_ROOTFILE}")
+        if rootfile is not None and rootfile.get("full-path"):
+            return unquote(str(rootfile.get("full-path")))
+    except KeyError:
+        pass
+    found = [name for name in archive.namelist() if name.lower().endswith(".opf")]
+    if len(found) != 1:
+        raise ParseError(
+            CORRUPT_FILE,
+            "the EPUB has no package document (META-INF/container.xml and its .opf);"
+            " save it again from your e-book program and upload again",
+        )
+    return found[0]
+
+
+def _reading_order(opf: Any, folder: str) -> list[str]:
+    """The archive names of the spine's documents, in reading order (a `linear="no"` one,
+    such as a pop-up note, after the others), readable ones only."""
+    items = {
+        item.get("id"): item
+        for item in opf.iter(f"{_OPF}item")
+        if (item.get("media-type") or "") in _READABLE
+    }
+    linear: list[str] = []
+    aside: list[str] = []
+    for itemref in opf.iter(f"{_OPF}itemref"):
+        item = items.get(itemref.get("idref"))
+        if item is None or not item.get("href"):
+            continue
+        name = posixpath.normpath(posixpath.join(folder, unquote(str(item.get("href")))))
+        (aside if itemref.get("linear") == "no" else linear).append(name)
+    return list(dict.fromkeys(linear + aside))
+
+
+def _encrypted(archive: zipfile.ZipFile) -> set[str]:
+    """The parts META-INF/encryption.xml says are encrypted (fonts, for most books: only
+    their obfuscation; the text too, under DRM)."""
+    try:
+        encryption = _xml(archive.read(_ENCRYPTION))
+    except KeyError:
+        return set()
+    return {
+        unquote(str(reference.get("URI", ""))) for reference in encryption.iter(_CIPHER_REFERENCE)
+    }
+
+
+def _title(opf: Any) -> str | None:
+    """The book's title (the first dc:title), if it has one."""
+    found = opf.find(f".//{_DC_TITLE}")
+    return (one_line(found.text or "") or None) if found is not None else None
+
+
+def _xml(data: bytes) -> Any:
+    """A package XML part as a tree; one that is not XML ends the book corrupt_file."""
+    try:
+        root = etree.fromstring(data, _XML)
+    except etree.XMLSyntaxError as exc:
+        raise ParseError(
+            CORRUPT_FILE,
+            f"the EPUB's package files are not readable XML ({exc}); save it again from"
+            " your e-book program and upload again",
+        ) from exc
+    if root is None:
+        raise ParseError(CORRUPT_FILE, "the EPUB's package files are empty")
+    return root

@@ -1,0 +1,94 @@
+"""EPUB to text (services/parser/core/epub.py): the spine's reading order, headings kept, DRM
+refused. The books are assembled here from their parts; real ones are in the corpus."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from services.common.media import EPUB, sniff_media_type
+from services.parser.core.errors import ParseError
+from services.parser.core.extract import extract
+
+pytestmark = pytest.mark.unit
+
+CONTAINER = (
+    '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:'
+    'xmlns:container"><rootfiles><rootfile full-path="OEBPS/book.opf" media-type="application/'
+    'oebps-package+xml"/></rootfiles></container>'
+)
+
+
+def chapter(heading: str, words: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+        f"<head><title>{heading}</title></head><body><h1>{heading}</h1><p>{words}</p></body>"
+        "</html>"
+    ).encode()
+
+
+def book(*, container: bool = True, encrypted: tuple[str, ...] = ()) -> bytes:
+    """A two-chapter book whose manifest lists the chapters in the other order than its
+    spine, with a cover page out of the reading order (linear="no") and a stylesheet."""
+    opf = (
+        '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>The Weir</dc:title>'
+        '</metadata><manifest><item id="two" href="text/two%20b.xhtml" media-type="application/'
+        'xhtml+xml"/><item id="one" href="text/one.xhtml" media-type="application/xhtml+xml"/>'
+        '<item id="cover" href="cover.xhtml" media-type="application/xhtml+xml"/>'
+        '<item id="css" href="style.css" media-type="text/css"/></manifest><spine>'
+        '<itemref idref="cover" linear="no"/><itemref idref="one"/><itemref idref="two"/>'
+        '<itemref idref="css"/><itemref idref="missing"/></spine></package>'
+    )
+    parts = {
+        "OEBPS/book.opf": opf.encode(),
+        "OEBPS/text/one.xhtml": chapter("Spring", "The river rose."),
+        "OEBPS/text/two b.xhtml": chapter("Summer", "The river fell."),
+        "OEBPS/cover.xhtml": chapter("Cover", "A painting of the weir."),
+        "OEBPS/style.css": b"h1 { color: blue }",
+    }
+    if container:
+        parts["META-INF/container.xml"] = CONTAINER.encode()
+    if encrypted:
+        references = "".join(
+            '<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData>'
+            f'<CipherReference URI="{name}"/></CipherData></EncryptedData>'
+            for name in encrypted
+        )
+        parts["META-INF/encryption.xml"] = (
+            '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+            f"{references}</encryption>"
+        ).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip", zipfile.ZIP_STORED)
+        for name, data in parts.items():
+            archive.writestr(name, data, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def test_chapters_read_in_spine_order_with_their_headings_the_cover_last() -> None:
+    data = book()
+    assert sniff_media_type(data) == EPUB
+    parsed = extract(data, EPUB)
+    assert parsed.text == (
+        "Spring\n\nThe river rose.\n\nSummer\n\nThe river fell.\n\nCover\n\nA painting of the weir."
+    )
+    assert parsed.title == "The Weir"
+    assert [h.title for h in parsed.headings] == ["Spring", "Summer", "Cover"]
+
+
+def test_a_book_without_its_container_is_read_from_its_only_package_document() -> None:
+    data = book(container=False)
+    assert sniff_media_type(data) == EPUB
+    assert extract(data, EPUB).text.startswith("Spring")
+
+
+def test_obfuscated_fonts_are_no_drm_but_encrypted_chapters_are() -> None:
+    assert extract(book(encrypted=("OEBPS/fonts/a.otf",)), EPUB).text.startswith("Spring")
+    with pytest.raises(ParseError) as raised:
+        extract(book(encrypted=("OEBPS/text/one.xhtml",)), EPUB)
+    assert raised.value.code == "corrupt_file"
+    assert "DRM" in raised.value.message
