@@ -37,9 +37,13 @@ ODP = "application/vnd.oasis.opendocument.presentation"
 OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
 EPUB = "application/epub+zip"
 
-ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(
-    {PDF, DOCX, PPTX, XLSX, HTML, MARKDOWN, PLAIN, EMAIL, RTF, EPUB} | OPENDOCUMENT_MEDIA_TYPES
-)
+# The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
+SUFFIXES: dict[str, str] = {
+    PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
+    PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
+    EPUB: ".epub",
+}  # fmt: skip
+ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
 OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
 

@@ -32,21 +32,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from services.common.media import (
-    DOCX,
-    EMAIL,
-    EPUB,
-    HTML,
-    MARKDOWN,
-    ODP,
-    ODS,
-    ODT,
-    PDF,
-    PLAIN,
-    PPTX,
-    RTF,
-    XLSX,
-)
+from services.common.media import SUFFIXES
 from services.common.retry_after import retry_after_s
 from services.parser.adapters import llamaparse_api as api
 from services.parser.core.errors import (
@@ -70,9 +56,6 @@ DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
 MIB = 1024 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 FIRST_RATE_LIMIT_WAIT_S = 1.0  # a 429 without Retry-After; doubles
-_SUFFIXES = {PDF: ".pdf", PPTX: ".pptx", DOCX: ".docx", XLSX: ".xlsx", HTML: ".html"}
-_SUFFIXES |= {MARKDOWN: ".md", PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf"}
-_SUFFIXES |= {ODT: ".odt", ODS: ".ods", ODP: ".odp", EPUB: ".epub"}
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 
@@ -352,4 +335,4 @@ def _pages(job: api.Job, markdown: api.Markdown | None) -> list[str]:
 def _filename(media_type: str) -> str:
     """A file name LlamaParse can tell the format by (it goes by the extension)."""
     kind = media_type.split(";", 1)[0].strip().lower()
-    return "document" + _SUFFIXES.get(kind, ".bin")
+    return "document" + SUFFIXES.get(kind, ".bin")

@@ -7,21 +7,7 @@ from collections.abc import Callable
 import msgspec
 
 from schemas.layout import Heading
-from services.common.media import (
-    DOCX,
-    EMAIL,
-    EPUB,
-    HTML,
-    MARKDOWN,
-    ODP,
-    ODS,
-    ODT,
-    PDF,
-    PLAIN,
-    PPTX,
-    RTF,
-    XLSX,
-)
+from services.common import media
 from services.parser.core.builder import TextBuilder
 from services.parser.core.epub import extract_epub
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
@@ -79,24 +65,24 @@ def _extract_markdown_pages(data: bytes) -> ParsedText:
 
 
 _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
-    PLAIN: _extract_plain,
-    MARKDOWN: _extract_markdown,
-    HTML: _extract_html,
-    PDF: extract_pdf,
-    DOCX: extract_docx,
-    PPTX: extract_pptx,
-    XLSX: extract_xlsx,
-    EMAIL: extract_email,
-    RTF: extract_rtf,
-    ODT: extract_opendocument,
-    ODS: extract_opendocument,
-    ODP: extract_opendocument,
-    EPUB: extract_epub,
+    media.PLAIN: _extract_plain,
+    media.MARKDOWN: _extract_markdown,
+    media.HTML: _extract_html,
+    media.PDF: extract_pdf,
+    media.DOCX: extract_docx,
+    media.PPTX: extract_pptx,
+    media.XLSX: extract_xlsx,
+    media.EMAIL: extract_email,
+    media.RTF: extract_rtf,
+    media.ODT: extract_opendocument,
+    media.ODS: extract_opendocument,
+    media.ODP: extract_opendocument,
+    media.EPUB: extract_epub,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 
 _NO_TEXT_HINTS: dict[str, str] = {
-    PDF: "the PDF has no text layer (it may be a scan or only images); "
+    media.PDF: "the PDF has no text layer (it may be a scan or only images); "
     "run it through OCR or export it with text, and upload again",
     MARKDOWN_PAGES: "LlamaParse found no text in the document (it may hold only images); check"
     " the file, or route its type to the local parser (SLUICE_LLAMAPARSE_MEDIA_TYPES), and"
