@@ -1,6 +1,6 @@
 """End to end with files nobody here wrote: upload over HTTP, follow each job to its end state.
 
-Fifteen varied files from the real-world corpus (tests/corpus) go through the four services on
+Nineteen varied files from the real-world corpus (tests/corpus) go through the four services on
 the real Kafka and Postgres. Each upload is accepted, and each job ends `indexed`, or `failed`
 with the expected code and a message a person can act on, within the parser's time limit plus
 the retry budget, while the others keep flowing.
@@ -54,16 +54,25 @@ CASES = (
     Case("a Word template, its text in content controls", "poi/ChronologicalResume.dotx", INDEXED),
     Case("a Word form in nested tables", "poi/60329.docx", INDEXED),
     Case("a filled-in PDF form", "pdfjs/issue18036.pdf", INDEXED),
+    Case("an e-mail with an MP3 attached", "unstructured/mime-attach-mp3.eml", INDEXED),
+    Case("Japanese RTF in Shift-JIS escapes", "tika/testRTFJapanese.rtf", INDEXED),
+    Case("an OpenDocument text with footnotes", "tika/testODFwithOOo3.odt", INDEXED),
+    Case("an EPUB book", "unstructured/winter-sports.epub", INDEXED),
 )  # fmt: skip
 
-# Text that only reaches the index since the parser reads where Word and PDF forms keep it:
-# a search for what each file says finds it first, in a chunk holding the words it searched.
+# Text that only reaches the index since the parser reads where Word and PDF forms keep it,
+# and e-mail as e-mail: a search for what each file says finds it first, in a chunk holding
+# the words it searched.
 SEARCHES = {
     "poi/ChronologicalResume.dotx": ("tips for a great-looking résumé", "great-looking résumé"),
     "poi/60329.docx": ("does a DPP4 inhibitor lower sCD14 in people with HIV?", "sitagliptin"),
     "pdfjs/issue18036.pdf": (
         "this certificate of insurance does not amend the policy coverage",
         "does not amend, extend or alter the coverage",
+    ),
+    "unstructured/mime-attach-mp3.eml": (
+        "the e-mail that came with an MP3 attachment",
+        "This is an email with an MP3 attachment.",
     ),
 }
 
@@ -154,7 +163,7 @@ def test_each_upload_ends_indexed_or_failed_with_its_code(
 
 
 @pytest.mark.parametrize("path", SEARCHES, ids=SEARCHES.keys())
-def test_text_in_content_controls_nested_tables_and_form_fields_is_searchable(
+def test_text_only_the_parser_reads_where_it_lies_is_found_first(
     path: str, pipeline: Pipeline, token: str, journeys: dict[str, Journey]
 ) -> None:
     query, words = SEARCHES[path]
