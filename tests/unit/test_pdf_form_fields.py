@@ -1,7 +1,8 @@
 """A filled-in PDF form reads with its values: a page's text leaves out its form fields, so a
 form read as its blank. Text and choice fields count, once each, their value inherited from a
 parent field where the widget has none; buttons, hidden fields and broken annotations do not,
-and a broken one costs only the form values."""
+and a broken one costs only the form values. Comments people left on a page (notes, text
+boxes, highlights' notes) are read the same way, once each; tooltips are not."""
 
 from __future__ import annotations
 
@@ -95,3 +96,32 @@ def test_a_broken_annotation_ends_the_form_values_not_the_document() -> None:
     broken = data.replace(b"/F 4", b"/F /X")  # int() of a name raises
     assert broken != data
     assert extract(broken, PDF).text == "Read"
+
+
+def annotation(kind: str, contents: str, flags: int = 0) -> DictionaryObject:
+    return DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Annot"),
+            NameObject("/Subtype"): NameObject(kind),
+            NameObject("/Rect"): ArrayObject([FloatObject(0)] * 4),
+            NameObject("/F"): NumberObject(flags),
+            NameObject("/Contents"): text(contents),
+        }
+    )
+
+
+def test_comments_people_left_on_a_page_are_read_once_but_not_tooltips() -> None:
+    # Apache Tika's testPopupAnnotation.pdf and pdf.js's annotation files: a reviewer's
+    # notes, a text box typed onto a scan, ended no_text or were missing from the text.
+    data = form(
+        annotation("/Text", "Check clause 4 with legal."),
+        annotation("/Popup", "Check clause 4 with legal."),  # shows its parent's note
+        annotation("/FreeText", "Received 1 Dec 2026"),
+        annotation("/Highlight", "Why this date?"),
+        annotation("/Link", "Opens the website"),  # a tooltip, not a comment
+        annotation("/Text", "A hidden note", flags=2),
+        widget(text("Ada Lovelace")),
+    )
+    assert extract(data, PDF).text == (
+        "Check clause 4 with legal.\nReceived 1 Dec 2026\nWhy this date?\nAda Lovelace"
+    )

@@ -37,6 +37,14 @@ MAX_FIELDS_PER_PAGE = 5_000
 MAX_FIELD_DEPTH = 16
 _HIDDEN = 2 | 32  # annotation flags Hidden and NoView: not shown, not read
 _TEXT_FIELDS = ("/Tx", "/Ch")  # text and choice fields (buttons hold states, not text)
+# Annotations whose /Contents is a comment a person wrote (not /Popup: it repeats its
+# parent's; not /Link or /Widget: their /Contents, if any, is a tooltip).
+_COMMENTS = frozenset(
+    {
+        "/Text", "/FreeText", "/Highlight", "/Underline", "/Squiggly", "/StrikeOut", "/Caret",
+        "/Square", "/Circle", "/Polygon", "/PolyLine", "/Line", "/Ink", "/Stamp",
+    }
+)  # fmt: skip
 # Bookmarks read at most, and how deep: real outlines are far smaller.
 MAX_OUTLINE_ENTRIES = 10_000
 MAX_OUTLINE_DEPTH = 16
@@ -197,23 +205,29 @@ def _unlock(reader: PdfReader) -> None:
 
 
 def _field_values(page: Any) -> list[str]:
-    """The values filled into the page's text and choice fields, as the page lists them.
+    """The values filled into the page's text and choice fields, then the comments people
+    left on it (sticky notes, text boxes, highlights' notes, stamps), as the page lists them.
 
-    A page's text leaves out its form fields: a filled-in form read as its blank (an
-    applicant's name, the terms typed into a certificate of insurance). Each shown field's
-    value once; a broken annotation ends the page's values, not the document.
+    A page's text leaves out both: a filled-in form read as its blank (an applicant's name,
+    the terms typed into a certificate of insurance), a reviewed contract without its review.
+    Each shown value or comment once (a comment's pop-up repeats it: not read); a broken
+    annotation ends the page's values, not the document.
     """
     values: dict[str, None] = {}  # in order, each once
     try:
         annotations = page.get("/Annots")
         widgets = annotations.get_object() if annotations is not None else []
         for reference in list(widgets)[:MAX_FIELDS_PER_PAGE]:
-            widget = reference.get_object()
-            if widget.get("/Subtype") != "/Widget" or int(widget.get("/F", 0)) & _HIDDEN:
+            annotation = reference.get_object()
+            if int(annotation.get("/F", 0)) & _HIDDEN:
                 continue
-            if _inherited(widget, "/FT") not in _TEXT_FIELDS:
+            kind = annotation.get("/Subtype")
+            if kind == "/Widget" and _inherited(annotation, "/FT") in _TEXT_FIELDS:
+                value = _inherited(annotation, "/V")
+            elif kind in _COMMENTS:
+                value = annotation.get("/Contents")
+            else:
                 continue
-            value = _inherited(widget, "/V")
             text = ", ".join(map(str, value)) if isinstance(value, list) else value
             if isinstance(text, str) and (text := str(text).strip()):
                 values[text] = None
