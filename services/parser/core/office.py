@@ -41,6 +41,7 @@ _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 # Labels read of one chart at most (a real chart has tens; a chart over a whole column of a
 # sheet caches every row's label).
 MAX_CHART_LABELS = 10_000
+_COMMENTS = frozenset({"cm", "comment", "reply"})  # the elements one comment is
 _XML = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
@@ -231,9 +232,14 @@ def chart_lines(part: bytes) -> list[str]:
     return [line for line in lines if line]
 
 
+def _paragraph_words(paragraph: Any) -> str:
+    """A DrawingML paragraph's (`a:p`) text: its runs' together."""
+    return "".join(t.text or "" for t in paragraph.iter(f"{_A}t"))
+
+
 def _title_words(title: Any) -> str:
     """A chart or axis title's words: its rich text's paragraphs, else its cached value."""
-    paragraphs = ["".join(t.text or "" for t in p.iter(f"{_A}t")) for p in title.iter(f"{_A}p")]
+    paragraphs = [_paragraph_words(p) for p in title.iter(f"{_A}p")]
     words = " ".join(paragraphs) if paragraphs else " ".join(_values(title))
     return one_line(words)
 
@@ -266,3 +272,29 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def comment_lines(part: bytes) -> list[str]:
+    """The comments in a PPTX's or XLSX's comments part, one each: a slide's (`p:cm`, its
+    `p:text`; PowerPoint's threaded `cm` and `reply`, their `txBody`) or a workbook's cell
+    notes (`comment`, its `text`). The libraries read none: reviewers' comments were lost.
+    A part that is not readable XML gives nothing."""
+    try:
+        root = etree.fromstring(part, _XML)
+    except etree.XMLSyntaxError:
+        return []
+    lines = []
+    for element in root.iter():
+        if not isinstance(element.tag, str) or etree.QName(element).localname not in _COMMENTS:
+            continue
+        for child in element:
+            name = etree.QName(child).localname if isinstance(child.tag, str) else ""
+            if name == "text":
+                text = "".join(child.itertext())
+            elif name == "txBody":
+                text = "\n".join(_paragraph_words(p) for p in child.iter(f"{_A}p"))
+            else:
+                continue
+            if text.strip():
+                lines.append(text.strip())
+    return lines

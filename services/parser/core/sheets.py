@@ -13,7 +13,7 @@ import openpyxl
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
-from services.parser.core.office import chart_lines, open_package, repacked
+from services.parser.core.office import chart_lines, comment_lines, open_package, repacked
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
 
@@ -25,6 +25,8 @@ MAX_ROWS_PER_SHEET = 1_048_576
 MAX_CELLS = 20_000_000
 _STYLES = "xl/styles.xml"
 _CHART_PART = re.compile(r"xl/charts/chart(\d{1,9})\.xml")
+# Cell notes, a part a sheet: Excel names them xl/commentsN.xml, openpyxl xl/comments/commentN.xml.
+_COMMENTS_PART = re.compile(r"xl/(?:comments/comment|comments)(\d{1,9})\.xml")
 _EXACT_INTEGERS = 2**53  # floats below this that are whole print as integers ("3", not "3.0")
 
 
@@ -43,15 +45,19 @@ def extract_xlsx(data: bytes) -> ParsedText:
                 budget = _add_rows(builder, sheet, budget)
         finally:
             workbook.close()
-        for chart in _charts(package):  # openpyxl's streaming read loads no charts
+        # openpyxl's streaming read loads neither cell comments nor charts
+        for comments in _numbered_parts(package, _COMMENTS_PART):
+            builder.add("\n".join(comment_lines(comments)))
+        for chart in _numbered_parts(package, _CHART_PART):
             builder.add("\n".join(chart_lines(chart)))
     return builder.build(title=title)
 
 
-def _charts(package: bytes) -> Iterator[bytes]:
-    """The workbook's chart parts (`xl/charts/chartN.xml`), in their number's order."""
+def _numbered_parts(package: bytes, pattern: re.Pattern[str]) -> Iterator[bytes]:
+    """The workbook's parts whose name `pattern` matches (`xl/charts/chartN.xml`), in
+    their number's order."""
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
-        found = (_CHART_PART.fullmatch(name) for name in archive.namelist())
+        found = (pattern.fullmatch(name) for name in archive.namelist())
         for match in sorted((m for m in found if m), key=lambda m: int(m[1])):
             yield archive.read(match[0])
 

@@ -13,7 +13,14 @@ from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.office import CHART, chart_lines, core_title, main_part, open_package
+from services.parser.core.office import (
+    CHART,
+    chart_lines,
+    comment_lines,
+    core_title,
+    main_part,
+    open_package,
+)
 from services.parser.core.parsed import ParsedText
 
 # Shapes read per slide at most (a slide holds tens), and group nesting followed.
@@ -49,6 +56,9 @@ def extract_pptx(data: bytes) -> ParsedText:
                 _add_shape(builder, shape)
             if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
                 builder.add(_frame_text(slide.notes_slide.notes_text_frame))
+            for relationship in slide.part.rels.values():  # reviewers' comments on it
+                if relationship.reltype.endswith("/comments") and not relationship.is_external:
+                    builder.add("\n".join(comment_lines(relationship.target_part.blob)))
         title = core_title(presentation)
     return builder.build(title=title or first_title, page_count=len(slides))
 

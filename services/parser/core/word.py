@@ -86,6 +86,9 @@ def extract_docx(data: bytes) -> ParsedText:
                 if note.get(f"{_W}type", "normal") == "normal":  # not the separator lines
                     walk.blocks(note, 0)
         _add_headers_and_footers(builder, walk.style_names, part)
+        for _, comments in _related_xml(part, (RT.COMMENTS,)):  # reviewers' comments, last
+            for comment in comments:
+                walk.blocks(comment, 0)
         title = core_title(document) or walk.style_title
     return builder.build(title=title)
 
