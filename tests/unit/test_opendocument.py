@@ -7,7 +7,7 @@ import io
 import zipfile
 
 import pytest
-from odfdo import Document, DrawPage, Frame, Header, List, Note, Paragraph, Table
+from odfdo import Annotation, Document, DrawPage, Frame, Header, List, Note, Paragraph, Table
 
 from services.common.media import ODP, ODS, ODT, sniff_media_type, unsupported_reason
 from services.parser.core.extract import extract
@@ -28,6 +28,7 @@ def text_document() -> bytes:
     body.append(Header(1, "Flood plan"))
     paragraph = Paragraph("Close the gates at dawn.")
     paragraph.append(Note(note_id="n1", citation="1", body="Gates 3 and 4 only."))
+    paragraph.append(Annotation("Which gates?", creator="Ana"))
     body.append(paragraph)
     body.append(List(["Sandbags", "Pumps"]))
     table = Table("Levels", width=2, height=2)
@@ -38,13 +39,13 @@ def text_document() -> bytes:
     return saved(document)
 
 
-def test_a_text_document_reads_in_order_with_headings_then_notes() -> None:
+def test_a_text_document_reads_in_order_with_headings_then_notes_and_comments() -> None:
     data = text_document()
     assert sniff_media_type(data) == ODT
     parsed = extract(data, ODT)
     assert parsed.text == (
         "Flood plan\n\nClose the gates at dawn.\n\nSandbags\n\nPumps\n\n"
-        "Station\tMetres\nWeir\t3.2\n\nGates 3 and 4 only."
+        "Station\tMetres\nWeir\t3.2\n\nGates 3 and 4 only.\n\nWhich gates?"
     )
     assert parsed.title == "River plan"
     assert [(h.level, h.title) for h in parsed.headings] == [(1, "Flood plan")]

@@ -55,7 +55,8 @@ _CELLS = (f"{_TABLE}table-cell",)  # not table:covered-table-cell: a merged cell
 
 def extract_opendocument(data: bytes) -> ParsedText:
     """Headings, paragraphs, lists and tables in order; a spreadsheet's sheets each under
-    its name, a presentation's slides each a page; then the notes (footnotes, endnotes)."""
+    its name, a presentation's slides each a page; then the notes (footnotes, endnotes) and
+    the comments, in the order they stand."""
     builder = TextBuilder()
     with open_package(data, "OpenDocument", "save it again from your office program") as package:
         with zipfile.ZipFile(io.BytesIO(package)) as archive:
@@ -71,8 +72,8 @@ def extract_opendocument(data: bytes) -> ParsedText:
         body = content.find(f"{_OFFICE}body")
         if body is not None:
             walk.blocks(body, 0)
-            for note in body.iter(f"{_TEXT}note-body"):
-                if builder.full:
+            for note in body.iter(f"{_TEXT}note-body", f"{_OFFICE}annotation"):
+                if builder.full:  # footnotes, endnotes and reviewers' comments, last
                     break
                 walk.blocks(note, 0)
     return builder.build(title=title, page_count=walk.pages or None)
