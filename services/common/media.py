@@ -10,6 +10,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
 import filetype
@@ -73,6 +74,8 @@ _BINARY_REASONS = {
     "document": "an office format Sluice does not read: save it as .docx, .pptx or .xlsx",
 }
 _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
+# What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
+_UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
@@ -134,7 +137,7 @@ def _zip_reason(data: bytes) -> str:
     """Why a ZIP archive is refused: cut short or unreadable, too large, or not office."""
     try:
         inspect_archive(data)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+    except _UNREADABLE_ZIP as error:
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         return (
             f"a ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read ({reason}):"
@@ -196,7 +199,7 @@ def _office_kind(data: bytes) -> str | None:
         names = {entry.filename.replace("\\", "/") for entry in inspect_archive(data)}
         kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
         return kind or _mimetype_kind(data, names)
-    except (ArchiveTooLargeError, zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (ArchiveTooLargeError, *_UNREADABLE_ZIP):
         return None
 
 
@@ -215,10 +218,11 @@ def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
 
 
 def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
-    """True when an OpenDocument's manifest lists encrypted parts (a password)."""
+    """True when an OpenDocument's manifest lists encrypted parts (a password); False when it
+    has none or none that can be read (the parser then says what is wrong with it)."""
     try:
         return b"encryption-data" in archive.read("META-INF/manifest.xml")
-    except KeyError:
+    except (KeyError, *_UNREADABLE_ZIP):
         return False
 
 

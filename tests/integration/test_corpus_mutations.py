@@ -1,4 +1,5 @@
-"""Mutants of real PDFs and DOCX files from the corpus, run the way production runs a file.
+"""Mutants of real files from the corpus (PDF, DOCX, PPTX, XLSX, RTF, e-mail, ODT, ODS, EPUB),
+run the way production runs a file.
 
 Truncated, bit-flipped, zeroed, duplicated and spliced copies (a seeded RNG, a fixed count) go
 through the upload check and the parser sandbox; each must end in text, a parse failure with a
@@ -33,6 +34,13 @@ SEEDS = (
     "python-docx/test.docx",
     "tika/testWORD_various.docx",
     "tika/testWORD_numbered_list.docx",
+    "tika/testPPT.pptx",
+    "tika/testEXCEL.xlsx",
+    "tika/testRTFJapanese.rtf",
+    "unstructured/mime-attach-mp3.eml",
+    "tika/testODFwithOOo3.odt",
+    "tika/LibreOfficeCalc_ods_1.3.ods",
+    "tika/testEPUB.epub",
 )
 
 Mutation = Callable[[random.Random, bytes], bytes]
@@ -107,7 +115,7 @@ MUTANTS = build_mutants()
 async def mutant_outcomes() -> AsyncIterator[dict[str, Outcome]]:
     """The outcome of every mutant, from one sandbox with the production limits."""
     yield await outcomes_of(
-        "mutants of corpus PDFs/DOCX", ((m.id, m.data, m.filename) for m in MUTANTS)
+        "mutants of corpus files", ((m.id, m.data, m.filename) for m in MUTANTS)
     )
 
 
