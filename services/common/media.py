@@ -76,6 +76,7 @@ _BINARY_REASONS = {
 _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
 # What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
 _UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
+_MANIFEST_BYTES = 1024 * 1024  # of an OpenDocument's manifest read (a real one: a few KiB)
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
@@ -209,7 +210,7 @@ def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
     if "mimetype" not in names:
         return None
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        kind = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
+        kind = _head_of(archive, "mimetype", 100).decode("ascii", "replace").strip()
         if kind == EPUB:
             return EPUB
         if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:
@@ -221,9 +222,16 @@ def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
     """True when an OpenDocument's manifest lists encrypted parts (a password); False when it
     has none or none that can be read (the parser then says what is wrong with it)."""
     try:
-        return b"encryption-data" in archive.read("META-INF/manifest.xml")
+        return b"encryption-data" in _head_of(archive, "META-INF/manifest.xml", _MANIFEST_BYTES)
     except (KeyError, *_UNREADABLE_ZIP):
         return False
+
+
+def _head_of(archive: zipfile.ZipFile, name: str, size: int) -> bytes:
+    """The first `size` bytes of a part: the upload check unpacks no more of one (ingest is
+    not the parser's sandbox, and a part may unpack to hundreds of MiB)."""
+    with archive.open(name) as part:
+        return part.read(size)
 
 
 def _head_text(data: bytes) -> str | None:
