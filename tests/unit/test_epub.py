@@ -29,7 +29,9 @@ def chapter(heading: str, words: str) -> bytes:
     ).encode()
 
 
-def book(*, container: bool = True, encrypted: tuple[str, ...] = ()) -> bytes:
+def book(
+    *, container: bool = True, encrypted: tuple[str, ...] = (), broken_chapter: bool = False
+) -> bytes:
     """A two-chapter book whose manifest lists the chapters in the other order than its
     spine, with a cover page out of the reading order (linear="no") and a stylesheet."""
     opf = (
@@ -49,6 +51,8 @@ def book(*, container: bool = True, encrypted: tuple[str, ...] = ()) -> bytes:
         "OEBPS/cover.xhtml": chapter("Cover", "A painting of the weir."),
         "OEBPS/style.css": b"h1 { color: blue }",
     }
+    if broken_chapter:
+        parts["OEBPS/text/one.xhtml"] = bytes(range(256)) * 16  # not text: left out
     if container:
         parts["META-INF/container.xml"] = CONTAINER.encode()
     if encrypted:
@@ -92,3 +96,8 @@ def test_obfuscated_fonts_are_no_drm_but_encrypted_chapters_are() -> None:
         extract(book(encrypted=("OEBPS/text/one.xhtml",)), EPUB)
     assert raised.value.code == "corrupt_file"
     assert "DRM" in raised.value.message
+
+
+def test_a_chapter_that_is_not_text_costs_only_itself() -> None:
+    text = extract(book(broken_chapter=True), EPUB).text
+    assert text.startswith("Summer\n\nThe river fell.")

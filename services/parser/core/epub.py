@@ -57,10 +57,9 @@ def extract_epub(data: bytes) -> ParsedText:
             if builder.full:
                 break
             try:
-                page = archive.read(name)
-            except KeyError:  # a spine entry the archive lacks: the others count
-                continue
-            feed_html(decode_text(page), builder)
+                feed_html(decode_text(archive.read(name)), builder)
+            except (KeyError, ParseError):  # a chapter missing, binary or nested past reading:
+                continue  # the others count
         title = _title(opf)
     return builder.build(title=title)
 
