@@ -140,3 +140,12 @@ SNIFFED = [
 @pytest.mark.parametrize(("data", "expected"), SNIFFED, ids=range(len(SNIFFED)))
 def test_an_email_is_recognised_from_its_headers(data: bytes, expected: str) -> None:
     assert sniff_media_type(data, "upload") == expected
+
+
+def test_a_body_that_is_not_text_in_an_unknown_charset_costs_only_itself() -> None:
+    data = (
+        b"From: a@example.org\nTo: b@example.org\nSubject: Readings\n"
+        b"Content-Type: text/plain; charset=x-no-such-charset\n"
+        b"Content-Transfer-Encoding: base64\n\n" + base64.b64encode(bytes(range(256)) * 8) + b"\n"
+    )
+    assert read(data) == "From: a@example.org\nTo: b@example.org\nSubject: Readings"

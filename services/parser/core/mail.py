@@ -93,7 +93,10 @@ def _add_text(part: MIMEPart, builder: TextBuilder) -> None:
         content = part.get_content()
     except _TEXT_UNREADABLE:  # an unknown charset or a broken transfer encoding
         payload = part.get_payload(decode=True)
-        content = decode_text(payload) if isinstance(payload, bytes) else ""
+        try:
+            content = decode_text(payload) if isinstance(payload, bytes) else ""
+        except ParseError:  # not text at all: this part is left out, the message counts
+            return
     if not isinstance(content, str):
         return
     if part.get_content_subtype() == "html":
