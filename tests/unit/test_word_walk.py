@@ -289,6 +289,19 @@ def test_an_imported_web_archive_reads_as_its_html_body_without_its_headers() ->
     assert parsed.text == "Before.\n\nFrom a saved web page.\n\nAfter."
 
 
+def test_an_imported_web_archive_nested_past_reading_costs_only_itself() -> None:
+    archive = EmailMessage()
+    archive.set_content("<div>" * 3000 + "deep" + "</div>" * 3000, "html")
+    chunks = (chunk("rIdMht", "page.mht", "message/rfc822", archive.as_bytes()),)
+    body = (
+        para(run("Before."))
+        + '<w:altChunk r:id="rIdMht" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/>' + para(run("After."))
+    )
+    text = extract(with_body(body, related=chunks), DOCX).text
+    assert text.startswith("Before.") and text.endswith("After.")
+
+
 def nested(levels: int, inner: str) -> str:
     for _ in range(levels):
         inner = control(inner)

@@ -54,10 +54,10 @@ def feed_mime_body(data: bytes, builder: TextBuilder) -> None:
         body = message.get_body(preferencelist=("html", "plain"))
         if body is not None:
             _add_text(body, builder)
-    except (ParseError, MemoryError):
+    except MemoryError:
         raise
     except Exception:  # noqa: BLE001 - the chunk is one part of a document: the rest counts
-        return
+        return  # (a ParseError too: HTML nested past reading, as for an HTML chunk)
 
 
 def _add_message(message: Message, builder: TextBuilder, depth: int) -> None:
