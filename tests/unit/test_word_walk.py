@@ -252,6 +252,36 @@ def chunk(rid: str, name: str, content_type: str, data: bytes) -> Related:
     return Related(rid, name, content_type, "aFChunk", data)
 
 
+def test_a_notes_chunk_is_found_through_the_notes_own_relationships() -> None:
+    # The note part relates `rIdOwn` to its chunk; the body relates the same id to another.
+    relationships = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://'
+        'schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rIdOwn" '
+        'Target="note.txt" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/aFChunk"/></Relationships>'
+    )
+    footnote = (
+        '<note w:id="1"><w:altChunk r:id="rIdOwn" xmlns:r="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships"/></note>'
+    )
+    related = (
+        notes_part("footnotes", footnote),
+        chunk("rIdOwn", "body.txt", "text/plain", b"From the body's part."),
+    )
+    data = with_body(para(run("The claim.")), related=related)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            part = source.read(name)
+            if name == "[Content_Types].xml":
+                override = '<Override PartName="/word/note.txt" ContentType="text/plain"/>'
+                part = part.replace(b"</Types>", override.encode() + b"</Types>")
+            target.writestr(name, part)
+        target.writestr("word/_rels/footnotes.xml.rels", relationships)
+        target.writestr("word/note.txt", "From the note's own part.")
+    assert extract(out.getvalue(), DOCX).text == "The claim.\n\nFrom the note's own part."
+
+
 def test_imported_html_and_text_chunks_read_in_their_place() -> None:
     html = b"<html><body><h2>Imported</h2><p>From a <b>web</b> page.</p><script>x()</script>"
     chunks = (

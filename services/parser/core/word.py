@@ -79,17 +79,13 @@ def extract_docx(data: bytes) -> ParsedText:
             Package, package, DocumentPart, "a Word document", "save it again as .docx"
         )
         document = part.document
-        walk = _Walk(builder, _style_names(document.styles.element), part)
-        walk.blocks(document.element.body, 0)
-        for _, notes in _related_xml(part, (RT.FOOTNOTES, RT.ENDNOTES)):  # after the body
-            for note in notes:
-                if note.get(f"{_W}type", "normal") == "normal":  # not the separator lines
-                    walk.blocks(note, 0)
-        _add_headers_and_footers(builder, walk.style_names, part)
-        for _, comments in _related_xml(part, (RT.COMMENTS,)):  # reviewers' comments, last
-            for comment in comments:
-                walk.blocks(comment, 0)
-        title = core_title(document) or walk.style_title
+        style_names = _style_names(document.styles.element)
+        body = _Walk(builder, style_names, part)
+        body.blocks(document.element.body, 0)
+        _add_notes(builder, style_names, part, (RT.FOOTNOTES, RT.ENDNOTES))  # after the body
+        _add_headers_and_footers(builder, style_names, part)
+        _add_notes(builder, style_names, part, (RT.COMMENTS,))  # reviewers' comments, last
+        title = core_title(document) or body.style_title
     return builder.build(title=title)
 
 
@@ -177,6 +173,19 @@ def _related_xml(part: Part, kinds: tuple[str, ...]) -> Iterator[tuple[Part, Any
                     yield relationship.target_part, parse_xml(relationship.target_part.blob)
                 except etree.XMLSyntaxError:
                     continue
+
+
+def _add_notes(
+    builder: TextBuilder, style_names: dict[str, str], part: DocumentPart, kinds: tuple[str, ...]
+) -> None:
+    """Add each note (footnote, endnote, comment) of the parts of these kinds, not the
+    separator lines. Each part is walked bound to itself: the ids of a chart or an imported
+    chunk in a note name the note part's own relationships, not the body's."""
+    for related, notes in _related_xml(part, kinds):
+        walk = _Walk(builder, style_names, related)
+        for note in notes:
+            if note.get(f"{_W}type", "normal") == "normal":
+                walk.blocks(note, 0)
 
 
 def _add_headers_and_footers(
