@@ -5,6 +5,7 @@ the corpus; here charts are written with python-pptx and openpyxl."""
 from __future__ import annotations
 
 import io
+import zipfile
 
 import openpyxl
 import pptx
@@ -16,7 +17,7 @@ from pptx.util import Inches
 
 from services.common.media import PPTX, XLSX
 from services.parser.core.extract import extract
-from services.parser.core.office import MAX_CHART_LABELS, chart_lines
+from services.parser.core.office import MAX_CHART_LABELS, chart_lines, shape_lines
 
 pytestmark = pytest.mark.unit
 
@@ -62,6 +63,44 @@ def test_a_workbooks_chart_title_follows_its_sheets() -> None:
     text = extract(buffer.getvalue(), XLSX).text
     assert text.startswith("Rain\n\nMonth\tmm\nMarch\t61\nApril\t48")
     assert text.endswith("Rainfall by month")
+
+
+SHAPES = (  # in openpyxl's drawing part the spreadsheet-drawing namespace is the default one
+    '<twoCellAnchor><from/><to/><sp><txBody><a:p xmlns:a="{a}"><a:r><a:t>Gauges read at </a:t>'
+    '</a:r><a:r><a:t>dawn.</a:t></a:r></a:p><a:p xmlns:a="{a}"><a:r><a:t>Estimates in grey.'
+    "</a:t></a:r></a:p></txBody></sp></twoCellAnchor><twoCellAnchor><from/><to/><grpSp><sp>"
+    '<txBody><a:p xmlns:a="{a}"><a:r><a:t>Grouped callout</a:t></a:r></a:p></txBody></sp>'
+    "</grpSp></twoCellAnchor></wsDr>"
+).format(a="http://schemas.openxmlformats.org/drawingml/2006/main")
+
+
+def test_a_workbooks_text_boxes_come_before_its_charts() -> None:
+    # openpyxl writes the chart's drawing part; the text boxes are added to it by hand
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(("Month", "mm"))
+    sheet.append(("March", 61))
+    chart = BarChart()
+    chart.title = "Rainfall"
+    chart.add_data(Reference(sheet, min_col=2, min_row=1, max_row=2), titles_from_data=True)
+    sheet.add_chart(chart, "D2")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            part = source.read(name)
+            if name == "xl/drawings/drawing1.xml":
+                part = part.replace(b"</wsDr>", SHAPES.encode())
+            target.writestr(name, part)
+    text = extract(out.getvalue(), XLSX).text
+    assert text.endswith(
+        "March\t61\n\nGauges read at dawn.\nEstimates in grey.\nGrouped callout\n\nRainfall"
+    )
+
+
+def test_a_drawing_that_is_not_xml_gives_nothing() -> None:
+    assert shape_lines(b"<xdr:wsDr") == []
 
 
 def test_a_chart_that_is_not_xml_gives_nothing() -> None:

@@ -38,6 +38,7 @@ _CONTENT_TYPES = "[Content_Types].xml"
 _TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 CHART = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_XDR = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
 # Labels read of one chart at most (a real chart has tens; a chart over a whole column of a
 # sheet caches every row's label).
 MAX_CHART_LABELS = 10_000
@@ -298,3 +299,19 @@ def comment_lines(part: bytes) -> list[str]:
             if text.strip():
                 lines.append(text.strip())
     return lines
+
+
+def shape_lines(part: bytes) -> list[str]:
+    """The text of the shapes in a drawing part (a sheet's `xdr:wsDr`: text boxes, callouts,
+    shapes with words), a shape's paragraphs a line each, shape by shape; grouped shapes too.
+    openpyxl reads no shapes: a disclaimer or a note written in a text box was lost. A part
+    that is not readable XML gives nothing."""
+    try:
+        root = etree.fromstring(part, _XML)
+    except etree.XMLSyntaxError:
+        return []
+    shapes = (
+        "\n".join(_paragraph_words(p) for p in body.iter(f"{_A}p"))
+        for body in root.iter(f"{_XDR}txBody")
+    )
+    return [text.strip() for text in shapes if text.strip()]

@@ -6,14 +6,20 @@ import datetime
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import openpyxl
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
-from services.parser.core.office import chart_lines, comment_lines, open_package, repacked
+from services.parser.core.office import (
+    chart_lines,
+    comment_lines,
+    open_package,
+    repacked,
+    shape_lines,
+)
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line
 
@@ -24,9 +30,13 @@ MAX_ROWS_PER_SHEET = 1_048_576
 # to the right makes a wide row out of a few bytes of XML.
 MAX_CELLS = 20_000_000
 _STYLES = "xl/styles.xml"
-_CHART_PART = re.compile(r"xl/charts/chart(\d{1,9})\.xml")
-# Cell notes, a part a sheet: Excel names them xl/commentsN.xml, openpyxl xl/comments/commentN.xml.
-_COMMENTS_PART = re.compile(r"xl/(?:comments/comment|comments)(\d{1,9})\.xml")
+# The parts read after the sheets, each kind with its reader. Cell notes, a part a sheet:
+# Excel names them xl/commentsN.xml, openpyxl xl/comments/commentN.xml.
+_DRAWN_AND_NOTED: tuple[tuple[re.Pattern[str], Callable[[bytes], list[str]]], ...] = (
+    (re.compile(r"xl/(?:comments/comment|comments)(\d{1,9})\.xml"), comment_lines),
+    (re.compile(r"xl/drawings/drawing(\d{1,9})\.xml"), shape_lines),
+    (re.compile(r"xl/charts/chart(\d{1,9})\.xml"), chart_lines),
+)
 _EXACT_INTEGERS = 2**53  # floats below this that are whole print as integers ("3", not "3.0")
 
 
@@ -45,21 +55,20 @@ def extract_xlsx(data: bytes) -> ParsedText:
                 budget = _add_rows(builder, sheet, budget)
         finally:
             workbook.close()
-        # openpyxl's streaming read loads neither cell comments nor charts
-        for comments in _numbered_parts(package, _COMMENTS_PART):
-            builder.add("\n".join(comment_lines(comments)))
-        for chart in _numbered_parts(package, _CHART_PART):
-            builder.add("\n".join(chart_lines(chart)))
+        for lines in _drawn_and_noted(package):  # openpyxl's streaming read loads none
+            builder.add("\n".join(lines))
     return builder.build(title=title)
 
 
-def _numbered_parts(package: bytes, pattern: re.Pattern[str]) -> Iterator[bytes]:
-    """The workbook's parts whose name `pattern` matches (`xl/charts/chartN.xml`), in
-    their number's order."""
+def _drawn_and_noted(package: bytes) -> Iterator[list[str]]:
+    """The lines of the workbook's cell notes, then of its drawings' shapes (text boxes),
+    then of its charts, part by part in their number's order (`xl/charts/chartN.xml`)."""
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
-        found = (pattern.fullmatch(name) for name in archive.namelist())
-        for match in sorted((m for m in found if m), key=lambda m: int(m[1])):
-            yield archive.read(match[0])
+        names = archive.namelist()
+        for pattern, lines in _DRAWN_AND_NOTED:
+            found = (pattern.fullmatch(name) for name in names)
+            for match in sorted((m for m in found if m), key=lambda m: int(m[1])):
+                yield lines(archive.read(match[0]))
 
 
 def _load(package: bytes) -> Any:
