@@ -30,6 +30,8 @@ _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _DIAGRAM_TEXT_POINTS = frozenset({"node", "asst"})  # nodes and assistant nodes
+# What a slide-number field drawn on a master or layout shows there: each slide shows its number.
+_SLIDE_NUMBER = "\u2039#\u203a"
 
 
 def extract_pptx(data: bytes) -> ParsedText:
@@ -59,6 +61,7 @@ def extract_pptx(data: bytes) -> ParsedText:
             for relationship in slide.part.rels.values():  # reviewers' comments on it
                 if relationship.reltype.endswith("/comments") and not relationship.is_external:
                     builder.add("\n".join(comment_lines(relationship.target_part.blob)))
+        _add_design_text(builder, slides)
         title = core_title(presentation)
     return builder.build(title=title or first_title, page_count=len(slides))
 
@@ -79,6 +82,48 @@ def _shapes(shapes: Iterable[Any], skip: Any) -> Iterator[Any]:
                 stack.append((iter(shape.shapes), depth + 1))
         elif skip is None or shape.shape_id != skip.shape_id:
             yield shape
+
+
+def _add_design_text(builder: TextBuilder, slides: list[Any]) -> None:
+    """Add, after the slides, the text drawn on the masters and layouts they are built on
+    (a company name, a confidentiality line, a course title on every slide), each text once.
+    The placeholders there are left out: their text is the prompt ("Click to edit Master
+    title style") that a slide's own placeholder replaces, or a date and slide number.
+    python-pptx reads a slide's own shapes only: a deck whose words were all on its master
+    had no text."""
+    said: set[str] = set()
+    for design in _designs(slides):
+        for shape in _shapes(design.shapes, None):
+            if builder.full:
+                return
+            if shape.is_placeholder:
+                continue
+            scratch = TextBuilder()
+            _add_shape(scratch, shape)
+            text = scratch.build().text.replace(_SLIDE_NUMBER, "").strip()
+            if text and text not in said:
+                said.add(text)
+                builder.add(text)
+
+
+def _designs(slides: list[Any]) -> Iterator[Any]:
+    """The slide masters and layouts the slides are built on, each once, a slide's master
+    before its layout. A relationship that is missing or leads to another kind of part is
+    left out: the slides still count."""
+    seen: set[str] = set()
+    for slide in slides:
+        try:
+            layout = slide.slide_layout
+        except (KeyError, AttributeError):
+            continue
+        try:
+            designs = [layout.slide_master, layout]
+        except (KeyError, AttributeError):
+            designs = [layout]
+        for design in designs:
+            if design.part.partname not in seen:
+                seen.add(design.part.partname)
+                yield design
 
 
 def _add_shape(builder: TextBuilder, shape: Any) -> None:
