@@ -27,6 +27,7 @@ pytestmark = pytest.mark.unit
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+M = "http://schemas.openxmlformats.org/officeDocument/2006/math"
 NAMESPACES = (
     f'xmlns:w="{W}" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
     ' xmlns:v="urn:schemas-microsoft-com:vml"'
@@ -209,6 +210,16 @@ BODIES = {
             run("氏名"),
         ),
         "担当者氏名",
+    ),
+    "an equation's pieces apart, without invisible operators": (
+        para(
+            run("Then "),
+            f'<m:oMath xmlns:m="{M}"><m:sSup><m:e><m:r><m:t>x+a</m:t></m:r></m:e><m:sup><m:r>'
+            "<m:t>n</m:t></m:r></m:sup></m:sSup><m:r><m:t>=cos\u2061</m:t></m:r><m:r><m:t>"
+            "\u03b1</m:t></m:r></m:oMath>",
+            run(" holds."),
+        ),
+        "Then x+a n =cos \u03b1 holds.",
     ),
     "tabs and line breaks, not page breaks": (
         para(

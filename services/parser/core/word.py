@@ -62,6 +62,10 @@ _TRANSPARENT = frozenset(
 # readers (`mc:Fallback`), text moved away or deleted, the properties of content controls
 # (their placeholder settings) and ruby's reading aid above the base text (`w:rt`).
 _SKIPPED = frozenset({f"{_MC}Fallback", f"{_W}moveFrom", f"{_W}del", f"{_W}sdtPr", f"{_W}rt"})
+# Office Math (OMML): its text runs, read apart with a space between (a superscript "n" after
+# "x+a" is not the word "x+an"), without the invisible operators (function application).
+_MATH_TEXT = "{http://schemas.openxmlformats.org/officeDocument/2006/math}t"
+_INVISIBLE_OPERATORS = str.maketrans("", "", "\u2061\u2062\u2063\u2064")
 _BREAK, _TAB = f"{_W}br", frozenset({f"{_W}tab", f"{_W}ptab"})
 _CHARACTERS = {f"{_W}t": None, f"{_W}cr": "\n", f"{_W}noBreakHyphen": "-"}
 # Content controls, tables and text boxes followed inside each other at most this deep (each
@@ -234,12 +238,19 @@ def _cell_text(cell: Any) -> str:
 
 def _read_paragraph(paragraph: Any) -> tuple[str, list[Any]]:
     """The text of one paragraph as it reads: its runs wherever they stand (fields, content
-    controls, hyperlinks, insertions); and, apart, the text boxes anchored in it (each once:
-    not the copy for old readers), whose paragraphs are not its text."""
+    controls, hyperlinks, insertions, equations); and, apart, the text boxes anchored in it
+    (each once: not the copy for old readers), whose paragraphs are not its text."""
     parts: list[str] = []
     boxes: list[Any] = []
+    after_math = False  # the last text added was a piece of an equation
     for element in _without_skipped(paragraph, None, stop=_TEXT_BOX):
         tag = element.tag
+        if tag == _MATH_TEXT:
+            math = (element.text or "").translate(_INVISIBLE_OPERATORS).strip()
+            if math:
+                parts.append(f" {math}" if after_math else math)
+                after_math = True
+            continue
         if tag in _CHARACTERS:
             parts.append(_CHARACTERS[tag] or element.text or "")
         elif tag in _TAB:
@@ -248,6 +259,9 @@ def _read_paragraph(paragraph: Any) -> tuple[str, list[Any]]:
             parts.append("\n")
         elif tag == _TEXT_BOX:
             boxes.append(element)
+        else:
+            continue
+        after_math = False
     return "".join(parts), boxes
 
 
