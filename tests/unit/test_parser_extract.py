@@ -15,7 +15,7 @@ from services.common.archive import MAX_ENTRIES
 from services.common.media import DOCX, HTML, MARKDOWN, PDF, PLAIN, PPTX, XLSX
 from services.parser.core.errors import ERROR_CODES, ParseError
 from services.parser.core.extract import MAX_TEXT_CHARS, ParsedText, extract
-from services.parser.core.text import normalize_text
+from services.parser.core.text import normalize_text, title_of
 from tests.fixtures.cases import Case
 from tests.fixtures.documents import (
     EXAMPLES,
@@ -404,3 +404,11 @@ def test_lone_surrogates_from_a_pdf_become_replacement_characters() -> None:
 
     assert text == "pair \U0001f600 lone \ufffd end \ufffd"
     assert text.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("value", "title"),
+    [("  River\n levels ", "River levels"), (" \t", None), (None, None), (b"bytes", None)],
+)
+def test_a_title_from_metadata_is_one_line_or_none(value: object, title: str | None) -> None:
+    assert title_of(value) == title

@@ -21,7 +21,7 @@ from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.html import feed_html
 from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
-from services.parser.core.text import decode_text, one_line
+from services.parser.core.text import decode_text, title_of
 
 MAX_SPINE = 10_000  # documents read at most (a long book has a few hundred)
 _CONTAINER = "META-INF/container.xml"
@@ -117,7 +117,7 @@ def _encrypted(archive: zipfile.ZipFile) -> set[str]:
 def _title(opf: Any) -> str | None:
     """The book's title (the first dc:title), if it has one."""
     found = opf.find(f".//{_DC_TITLE}")
-    return (one_line(found.text or "") or None) if found is not None else None
+    return title_of(found.text) if found is not None else None
 
 
 def _xml(data: bytes) -> Any:

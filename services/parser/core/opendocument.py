@@ -19,7 +19,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
-from services.parser.core.text import one_line
+from services.parser.core.text import title_of
 
 MAX_DEPTH = 64  # elements inside elements the walk follows (lists in lists, frames in cells)
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
@@ -194,4 +194,4 @@ def _title(meta: bytes) -> str | None:
     except etree.XMLSyntaxError:
         return None
     found = root.find(f".//{_DC_TITLE}") if root is not None else None
-    return (one_line(found.text or "") or None) if found is not None else None
+    return title_of(found.text) if found is not None else None

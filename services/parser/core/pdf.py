@@ -29,7 +29,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ENCRYPTED_PDF, ParseError
 from services.parser.core.parsed import ParsedText
 from services.parser.core.quiet import quiet
-from services.parser.core.text import one_line
+from services.parser.core.text import one_line, title_of
 
 # Form fields read per page at most (a form page holds tens), and how many parents up a
 # field's value or type is looked for (fields inherit both; a hostile file may loop).
@@ -255,7 +255,7 @@ def _title(reader: PdfReader) -> str | None:
         title = metadata.title if metadata is not None else None
     except Exception:  # noqa: BLE001 - the title is optional; a broken info dict is not fatal
         return None
-    return one_line(str(title)) or None if isinstance(title, str) else None
+    return title_of(title)
 
 
 class _Entry(msgspec.Struct, frozen=True):

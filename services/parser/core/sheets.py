@@ -21,7 +21,7 @@ from services.parser.core.office import (
     shape_lines,
 )
 from services.parser.core.parsed import ParsedText
-from services.parser.core.text import one_line
+from services.parser.core.text import title_of
 
 # Excel's own row limit; openpyxl yields an empty row for every gap, however large the gap
 # a hostile sheet declares, so counting what it yields bounds the walk.
@@ -46,7 +46,7 @@ def extract_xlsx(data: bytes) -> ParsedText:
     with open_package(data, "XLSX", "save it again from your spreadsheet program") as package:
         workbook = _load(package)
         try:
-            title = one_line(workbook.properties.title or "") or None
+            title = title_of(workbook.properties.title)
             budget = MAX_CELLS
             for sheet in workbook.worksheets:
                 if builder.full or budget <= 0:

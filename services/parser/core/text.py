@@ -94,6 +94,12 @@ def one_line(text: str) -> str:
     return " ".join(normalize_text(text).split())
 
 
+def title_of(value: object) -> str | None:
+    """A title read from a file's metadata on one line; None where it is not text or holds
+    only spaces."""
+    return (one_line(value) or None) if isinstance(value, str) else None
+
+
 def truncate(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """Cut the text to at most `limit` characters."""
     return text if len(text) <= limit else text[:limit]
