@@ -233,6 +233,13 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),
     ),
     Case(
+        "html whose only words are its title has it as its text",
+        Doc(
+            b"<html><head><title>Moved to /weirs\n</title><script>go()</script></head></html>", HTML
+        ),
+        Text(("Moved to /weirs",), title="Moved to /weirs"),
+    ),
+    Case(
         "pdf encrypted with empty user password opens",
         Doc(_encrypted_pdf(""), PDF),
         Text(

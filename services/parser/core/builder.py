@@ -32,6 +32,11 @@ class TextBuilder:
         """True once the text has reached the limit: extractors stop reading there."""
         return self._length >= self.limit
 
+    @property
+    def empty(self) -> bool:
+        """True while no text has been added."""
+        return self._length == 0
+
     def new_page(self) -> None:
         """Start a page (or slide): it begins where the next block does."""
         if self.full:

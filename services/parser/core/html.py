@@ -171,8 +171,11 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
 
 
 def extract_html(markup: str) -> ParsedText:
-    """Turn HTML into text; the title is <title>, else the first <h1>."""
+    """Turn HTML into text; the title is <title>, else the first <h1>. A page whose only
+    words are its title (a redirect page, a stub) has its title as its text."""
     builder = TextBuilder()
     walker = feed_html(markup, builder)
     title = one_line("".join(walker.title_parts)) or walker.first_h1
+    if title and builder.empty:
+        builder.add(title)
     return builder.build(title=title)
