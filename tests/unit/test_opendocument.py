@@ -3,7 +3,9 @@ written with odfdo; real ones from Apache Tika's tests are in the corpus."""
 
 from __future__ import annotations
 
+import datetime
 import io
+import re
 import zipfile
 
 import pytest
@@ -65,6 +67,30 @@ def test_a_spreadsheet_reads_each_sheet_under_its_name() -> None:
     parsed = extract(data, ODS)
     assert parsed.text == "Rain\n\nMonth\tmm\nMarch\t61\n\nNotes\n\nWet spring"
     assert [h.title for h in parsed.headings] == ["Rain", "Notes"]
+
+
+def test_a_cell_written_with_its_value_only_gives_its_value() -> None:
+    # Some programs write a number, date or boolean cell without the paragraph that shows it.
+    document = Document("spreadsheet")
+    document.body.clear()
+    sheet = Table("Rain")
+    for c, value in enumerate(["March", 61, datetime.date(2026, 3, 31), True]):
+        sheet.set_value((c, 0), value)
+    document.body.append(sheet)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(saved(document))) as source,
+        zipfile.ZipFile(out, "w") as target,
+    ):
+        for entry in source.infolist():
+            part = source.read(entry)
+            if entry.filename == "content.xml":
+                value = rb'office:(?:value|date-value|boolean-value)="[^"]*"'
+                shown = rb"(" + value + rb"[^>]*>)<text:p>[^<]*</text:p>"
+                part, count = re.subn(shown, rb"\1", part)
+                assert count == 3
+            target.writestr(entry, part)
+    assert extract(out.getvalue(), ODS).text == "Rain\n\nMarch\t61\t2026-03-31\ttrue"
 
 
 def test_a_presentation_reads_each_slide_as_a_page_its_title_a_heading() -> None:

@@ -49,6 +49,8 @@ _CONTAINERS = frozenset(
 _NOT_INLINE = frozenset(
     {f"{_TEXT}note", f"{_OFFICE}annotation", f"{_DRAW}frame", f"{_TEXT}ruby-text"}
 )
+# A cell's value attributes (by its value type), read where it shows no paragraph.
+_VALUES = ("string-value", "value", "date-value", "time-value", "boolean-value")
 _ROWS = (f"{_TABLE}table-row",)
 _CELLS = (f"{_TABLE}table-cell",)  # not table:covered-table-cell: a merged cell once
 
@@ -118,15 +120,23 @@ class _Walk:
             self.builder.heading(table.get(f"{_TABLE}name", ""), 1)
         number = 0
         for row in _descendants(table, _ROWS, depth):
-            cells = [
-                " ".join(_inline(p, 0) for p in cell.iter(f"{_TEXT}p", f"{_TEXT}h"))
-                for cell in _descendants(row, _CELLS, depth)
-            ]
-            line = "\t".join(" ".join(cell.split()) for cell in cells).rstrip("\t")
+            cells = [_cell_text(cell) for cell in _descendants(row, _CELLS, depth)]
+            line = "\t".join(cells).rstrip("\t")
             if line.strip() and self.builder.add(line, tight=number > 0) is not None:
                 number += 1
             if self.builder.full:
                 return
+
+
+def _cell_text(cell: Any) -> str:
+    """A cell's text on one line: its paragraphs as shown, else its stored value (some
+    programs write a number, date or boolean cell with its value only, no paragraph)."""
+    shown = " ".join(_inline(p, 0) for p in cell.iter(f"{_TEXT}p", f"{_TEXT}h"))
+    words = " ".join(shown.split())
+    if words:
+        return words
+    stored = (cell.get(f"{_OFFICE}{name}") for name in _VALUES)
+    return next((" ".join(value.split()) for value in stored if value), "")
 
 
 def _descendants(element: Any, tags: tuple[str, ...], depth: int) -> Any:
