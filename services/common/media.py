@@ -37,12 +37,13 @@ ODS = "application/vnd.oasis.opendocument.spreadsheet"
 ODP = "application/vnd.oasis.opendocument.presentation"
 OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
 EPUB = "application/epub+zip"
+XLS = "application/vnd.ms-excel"
 
 # The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
 SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
-    EPUB: ".epub",
+    EPUB: ".epub", XLS: ".xls",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -74,6 +75,25 @@ _BINARY_REASONS = {
     "document": "an office format Sluice does not read: save it as .docx, .pptx or .xlsx",
 }
 _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
+# The stream or storage that names what a compound file is, each with the type it makes the
+# file (None: a kind Sluice refuses, with its reason).
+_OLE_MAIN_ENTRIES: dict[str, tuple[str | None, str]] = {
+    "Workbook": (XLS, ""),
+    "Book": (XLS, ""),  # Excel 5 and 95
+    "WordDocument": (None, "a Word 97-2003 document (.doc); save it as .docx and upload again"),
+    "PowerPoint Document": (
+        None,
+        "a PowerPoint 97-2003 presentation (.ppt); save it as .pptx and upload again",
+    ),
+    "__properties_version1.0": (
+        None,
+        "an Outlook message (.msg); save it as .eml (or print it to PDF) and upload again",
+    ),
+    "EncryptedPackage": (
+        None,
+        "a password-protected Office document; save it without a password and upload again",
+    ),
+}
 # What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
 _UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
 _MANIFEST_BYTES = 1024 * 1024  # of an OpenDocument's manifest read (a real one: a few KiB)
@@ -98,6 +118,9 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
         return PDF
     if is_zip(data):
         return _office_kind(data)
+    if data.startswith(_OLE2):
+        main = _ole_main_entry(data)
+        return None if main is None else _OLE_MAIN_ENTRIES[main][0]
     text = _head_text(data) if _binary_kind(data) is None else None
     return None if text is None else _text_kind(text, filename)
 
@@ -119,10 +142,13 @@ def unsupported_reason(data: bytes) -> str:
     """Why bytes that `sniff_media_type` found no allowed type in are refused, in words a
     person can act on (the upload check says it with the list of supported types)."""
     if data.startswith(_OLE2):
+        main = _ole_main_entry(data)
+        if main is not None:
+            return _OLE_MAIN_ENTRIES[main][1]
         return (
-            "an OLE2 compound file: a legacy binary Office format (.doc, .xls, .ppt, .msg) or"
-            " a password-protected Office document; save it as .docx, .pptx or .xlsx without"
-            " a password and upload again"
+            "an OLE2 compound file that is no Office document Sluice reads (legacy Word,"
+            " PowerPoint and Outlook files are refused too); save it as .docx, .pptx or .xlsx"
+            " and upload again"
         )
     if is_zip(data):
         return _zip_reason(data)
@@ -157,6 +183,47 @@ def _zip_reason(data: bytes) -> str:
         "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"
         f" none of {parts}), nor an OpenDocument or EPUB (no `mimetype` entry naming one)"
     )
+
+
+def _ole_main_entry(data: bytes) -> str | None:
+    """The name of the _OLE_MAIN_ENTRIES entry that says what a compound file is, or None.
+
+    A compound file is a small file system; its directory entries are 128 bytes each,
+    aligned on 128 bytes (in sectors of 512 or 4,096 bytes after a 512-byte header), each
+    starting with its name in UTF-16LE and holding the name's size in bytes at 64 and its
+    kind at 66 (1 a storage, 2 a stream). They are found here by a scan of the bytes, not
+    with olefile: olefile follows the file's sector chains in Python, in the ingest process,
+    before any limit, and checks each stream against every other (quadratic in a crafted
+    file's thousands of entries); this scan is one linear pass of regular expressions with
+    fixed-width alternatives.
+
+    A file holding other documents (an Excel sheet in a Word document, a .doc attached to a
+    message) has their entries too, under storages of their own. The file's own main stream
+    is the one written first, at the lowest offset: that one counts.
+    """
+    first: tuple[int, str] | None = None
+    for name, pattern in _OLE_ENTRY_PATTERNS.items():
+        size = ((len(name) + 1) * 2).to_bytes(2, "little")
+        for match in pattern.finditer(data):
+            at = match.start()
+            kind = data[at + 66 : at + 67]  # one byte, or none where the file is cut short
+            if at % 128 == 0 and data[at + 64 : at + 66] == size and kind in (b"\x01", b"\x02"):
+                if first is None or at < first[0]:
+                    first = (at, name)
+                break
+    return None if first is None else first[1]
+
+
+def _entry_pattern(name: str) -> re.Pattern[bytes]:
+    """A compound file's entry name in UTF-16LE, in any case (names compare so), then its
+    terminating NUL."""
+    letters = b"".join(
+        b"[%s%s]\x00" % (re.escape(c.lower().encode()), re.escape(c.upper().encode())) for c in name
+    )
+    return re.compile(letters + b"\x00\x00")
+
+
+_OLE_ENTRY_PATTERNS = {name: _entry_pattern(name) for name in _OLE_MAIN_ENTRIES}
 
 
 def _binary_kind(data: bytes) -> filetype.Type | None:

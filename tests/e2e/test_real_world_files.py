@@ -51,6 +51,7 @@ CASES = (
     Case("a Word document", "python-docx/test.docx", INDEXED),
     Case("a PowerPoint deck", "tika/testPPT.pptx", INDEXED),
     Case("an Excel workbook", "tika/testEXCEL.xlsx", INDEXED),
+    Case("an Excel 97-2003 workbook", "tika/testEXCEL_embeded.xls", INDEXED),
     Case("a Word template, its text in content controls", "poi/ChronologicalResume.dotx", INDEXED),
     Case("a Word form in nested tables", "poi/60329.docx", INDEXED),
     Case("a filled-in PDF form", "pdfjs/issue18036.pdf", INDEXED),

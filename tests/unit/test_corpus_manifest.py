@@ -30,6 +30,9 @@ FORMATS = {
     "ods",
     "odp",
     "epub",
+    "xls",
+    "doc",  # legacy Word and Outlook files: refused, each with its own reason
+    "msg",
 }
 PDF_KINDS = {
     "broken",

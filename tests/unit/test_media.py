@@ -23,11 +23,13 @@ from services.common.media import (
     PLAIN,
     PPTX,
     RTF,
+    XLS,
     XLSX,
     sanitize_filename,
     sniff_media_type,
 )
 from tests.fixtures.cases import Case
+from tests.fixtures.corpus import CORPUS_DIR
 from tests.fixtures.documents import (
     EXAMPLES,
     docx_with_headings,
@@ -145,6 +147,7 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("example html", Sniff(_example("lighthouses.html"), "lighthouses.html"), HTML),
     Case("example pdf", Sniff(_example("photosynthesis.pdf")), PDF),
     Case("example docx", Sniff(_example("tea.docx"), "tea.docx"), DOCX),
+    Case("excel 97 workbook", Sniff((CORPUS_DIR / "tika/testEXCEL.xls").read_bytes()), XLS),
     Case("corrupt pdf is still pdf by magic", Sniff(_example("bad/corrupt.pdf")), PDF),
     Case("pdf after a utf-8 bom", Sniff(b"\xef\xbb\xbf" + _example("photosynthesis.pdf")), PDF),
     Case("pdf after blank lines", Sniff(b"\r\n\n" + _example("photosynthesis.pdf")), PDF),

@@ -21,6 +21,7 @@ from services.ingest.core.uploads import (
     validate_upload,
 )
 from tests.fixtures.cases import Case, case_ids
+from tests.fixtures.corpus import CORPUS_DIR
 from tests.fixtures.documents import (
     docx_with_headings,
     many_entries_bomb,
@@ -96,9 +97,14 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         (415, "not a DOCX, PPTX or XLSX (it has none of word/document.xml"),
     ),
     Case(
-        "legacy .doc or password-protected office file",
+        "an OLE2 file with no office stream",
         Upload(data=bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504), filename="report.doc"),
-        (415, "legacy binary Office format (.doc, .xls, .ppt, .msg) or a password-protected"),
+        (415, "an OLE2 compound file that is no Office document Sluice reads"),
+    ),
+    Case(
+        "a legacy Word document, named",
+        Upload(data=(CORPUS_DIR / "tika/testWORD_embeded.doc").read_bytes(), max_bytes=BIG),
+        (415, "a Word 97-2003 document (.doc); save it as .docx and upload again"),
     ),
     Case(
         "DOCX that expands 1,000 times",

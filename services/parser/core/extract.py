@@ -22,6 +22,7 @@ from services.parser.core.sheets import extract_xlsx
 from services.parser.core.slides import extract_pptx
 from services.parser.core.text import MAX_TEXT_CHARS, decode_text
 from services.parser.core.word import extract_docx
+from services.parser.core.xls import extract_xls
 
 __all__ = ["MARKDOWN_PAGES", "MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
 
@@ -78,6 +79,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.ODS: extract_opendocument,
     media.ODP: extract_opendocument,
     media.EPUB: extract_epub,
+    media.XLS: extract_xls,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

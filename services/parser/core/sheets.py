@@ -118,7 +118,7 @@ def _add_rows(builder: TextBuilder, sheet: Any, budget: int) -> int:
         budget -= len(row) + 1
         if number >= MAX_ROWS_PER_SHEET or budget <= 0 or builder.full:
             break
-        cells = [_cell_text(value) for value in row]
+        cells = [cell_text(value) for value in row]
         while cells and not cells[-1]:
             cells.pop()
         if cells:
@@ -127,7 +127,7 @@ def _add_rows(builder: TextBuilder, sheet: Any, budget: int) -> int:
     return budget
 
 
-def _cell_text(value: object) -> str:
+def cell_text(value: object) -> str:
     """Return a cell's value as one line of text ("" for an empty cell)."""
     if value is None:
         return ""

@@ -1,0 +1,159 @@
+"""Legacy binary Office files (OLE2 compound files): Excel 97-2003 and 5/95 workbooks are read
+(services/parser/core/xls.py, xlrd); Word, PowerPoint and Outlook files, and password-protected
+OOXML, are refused at upload each with its own reason (services/common/media.py). Real files
+from Apache Tika's and Apache POI's tests are in the corpus; here they are sniffed and read,
+and edited to show what the sniffing keys on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from xlrd import XL_CELL_BOOLEAN, XL_CELL_DATE, XL_CELL_EMPTY, XL_CELL_ERROR, XL_CELL_NUMBER
+from xlrd.sheet import Cell
+
+from services.common.media import XLS, sniff_media_type, unsupported_reason
+from services.parser.core.errors import ParseError
+from services.parser.core.extract import extract
+from services.parser.core.sheets import cell_text
+from services.parser.core.xls import _value
+from tests.fixtures.corpus import CORPUS_DIR
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
+
+pytestmark = pytest.mark.unit
+
+OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def corpus(path: str) -> bytes:
+    return (CORPUS_DIR / path).read_bytes()
+
+
+def test_an_excel_97_workbook_reads_like_an_xlsx() -> None:
+    data = corpus("tika/testEXCEL.xls")
+    assert sniff_media_type(data) == XLS
+    text = extract(data, XLS).text
+    assert text.startswith("Feuil1\n\nSample Excel Worksheet - Numbers and their Squares\n")
+    assert "\tNumber\tSquare\n\t1\t1\n\t2\t4" in text
+
+
+def test_an_excel_5_workbook_is_read_too() -> None:
+    data = corpus("poi/testEXCEL_5.xls")  # its stream is `Book`, not `Workbook`
+    assert sniff_media_type(data) == XLS
+    assert "Sample Excel Worksheet" in extract(data, XLS).text
+
+
+def test_entry_names_are_found_in_any_case() -> None:
+    data = corpus("tika/testEXCEL.xls")
+    shouting = data.replace("Workbook".encode("utf-16-le"), "WORKBOOK".encode("utf-16-le"))
+    assert shouting != data
+    assert sniff_media_type(shouting) == XLS
+
+
+def test_a_file_is_what_its_own_main_stream_says_not_what_it_holds() -> None:
+    # Each holds a Word document, a workbook and a presentation of its own.
+    assert sniff_media_type(corpus("tika/testEXCEL_embeded.xls")) == XLS
+    word = corpus("tika/testWORD_embeded.doc")
+    assert sniff_media_type(word) is None
+    assert unsupported_reason(word).startswith("a Word 97-2003 document (.doc)")
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("tika/testMSG.msg", "an Outlook message (.msg)"),
+        ("tika/protectedFile.xlsx", "a password-protected Office document"),
+    ],
+)
+def test_other_compound_files_are_refused_saying_what_they_are(path: str, reason: str) -> None:
+    data = corpus(path)
+    assert sniff_media_type(data) is None
+    assert unsupported_reason(data).startswith(reason)
+
+
+def test_a_name_outside_a_directory_entry_does_not_count() -> None:
+    # Word keeps its text in UTF-16LE: "Workbook" in a sentence, not at an entry's place,
+    # with no entry's size and kind after it.
+    words = "Workbook".encode("utf-16-le") + b"\x00\x00"
+    data = OLE2 + b"\x00" * 120 + words + b"\x00" * (128 - len(words)) + b"\x01" * 2048
+    assert sniff_media_type(data) is None
+    assert unsupported_reason(data).startswith("an OLE2 compound file that is no Office")
+
+
+def test_a_file_cut_inside_a_directory_entry_is_refused_not_an_error() -> None:
+    data = corpus("tika/testEXCEL.xls")
+    entry = data.index("Workbook".encode("utf-16-le") + b"\x00\x00")
+    for end in (entry + 20, entry + 65, entry + 66):
+        assert sniff_media_type(data[:end]) is None
+        assert unsupported_reason(data[:end]).startswith("an OLE2 compound file")
+
+
+def test_scanning_a_hostile_compound_file_grows_linearly() -> None:
+    # Names everywhere, at every alignment, none of them an entry.
+    pattern = b"\x00" + "WorkBook".encode("utf-16-le") + b"\x00\x00\x07"
+    small = OLE2 + pattern * 20_000
+    large = OLE2 + pattern * 80_000
+    assert sniff_media_type(large) is None
+    assert growth(sniff_media_type, small, large) < LINEAR_GROWTH_BOUND
+
+
+def test_a_password_protected_workbook_fails_saying_so() -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(corpus("tika/testEXCEL_protected_passtika.xls"), XLS)
+    assert caught.value.code == "corrupt_file"
+    assert "password-protected" in str(caught.value)
+
+
+def test_a_damaged_workbook_fails_with_the_readers_reason() -> None:
+    data = corpus("tika/testEXCEL.xls")
+    with pytest.raises(ParseError) as caught:
+        extract(data[: len(data) // 3], XLS)
+    assert caught.value.code == "corrupt_file"
+    assert "the XLS file could not be read" in str(caught.value)
+
+
+LOOPING = """
+import sys
+from services.parser.core.errors import ParseError
+from services.parser.core.xls import extract_xls
+try:
+    extract_xls(sys.stdin.buffer.read())
+except ParseError as error:
+    print(error.code, error)
+"""
+
+
+def test_a_sector_chain_that_comes_back_on_itself_fails_and_does_not_loop() -> None:
+    # Zeroing the first sector of the short-stream table makes its first entry point to
+    # itself: xlrd followed that chain forever (run apart, to be stopped if it still does).
+    data = bytearray(corpus("tika/testEXCEL_dateFormats.xls"))
+    data[1536:1600] = bytes(64)
+    done = subprocess.run(
+        [sys.executable, "-c", LOOPING],
+        input=bytes(data),
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=CORPUS_DIR.parents[1],  # the repository, where `services` is
+    )
+    assert done.stdout.decode().startswith("corrupt_file"), done.stderr.decode()[-2000:]
+    assert "a sector chain comes back on itself" in done.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    ("cell", "text"),
+    [
+        (Cell(XL_CELL_DATE, 45382.0), "2024-03-31"),
+        (Cell(XL_CELL_DATE, 45382.5), "2024-03-31T12:00:00"),
+        (Cell(XL_CELL_DATE, 0.75), "18:00:00"),  # a time of day alone
+        (Cell(XL_CELL_DATE, -5.0), "-5"),  # before the calendar: the number
+        (Cell(XL_CELL_NUMBER, 3.0), "3"),
+        (Cell(XL_CELL_NUMBER, 2.5), "2.5"),
+        (Cell(XL_CELL_BOOLEAN, 1), "True"),
+        (Cell(XL_CELL_ERROR, 7), ""),  # #DIV/0!
+        (Cell(XL_CELL_EMPTY, ""), ""),
+    ],
+)
+def test_cells_read_as_an_xlsx_cell_of_the_same_value_would(cell: Cell, text: str) -> None:
+    assert cell_text(_value(cell, 0)) == text
