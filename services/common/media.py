@@ -38,12 +38,13 @@ ODP = "application/vnd.oasis.opendocument.presentation"
 OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
+MSG = "application/vnd.ms-outlook"
 
 # The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
 SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
-    EPUB: ".epub", XLS: ".xls",
+    EPUB: ".epub", XLS: ".xls", MSG: ".msg",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -85,10 +86,7 @@ _OLE_MAIN_ENTRIES: dict[str, tuple[str | None, str]] = {
         None,
         "a PowerPoint 97-2003 presentation (.ppt); save it as .pptx and upload again",
     ),
-    "__properties_version1.0": (
-        None,
-        "an Outlook message (.msg); save it as .eml (or print it to PDF) and upload again",
-    ),
+    "__properties_version1.0": (MSG, ""),  # an Outlook message (or template, .oft)
     "EncryptedPackage": (
         None,
         "a password-protected Office document; save it without a password and upload again",

@@ -56,6 +56,7 @@ CASES = (
     Case("a Word form in nested tables", "poi/60329.docx", INDEXED),
     Case("a filled-in PDF form", "pdfjs/issue18036.pdf", INDEXED),
     Case("an e-mail with an MP3 attached", "unstructured/mime-attach-mp3.eml", INDEXED),
+    Case("an Outlook message with a message attached", "tika/testMSG_att_msg.msg", INDEXED),
     Case("Japanese RTF in Shift-JIS escapes", "tika/testRTFJapanese.rtf", INDEXED),
     Case("an OpenDocument text with footnotes", "tika/testODFwithOOo3.odt", INDEXED),
     Case("an EPUB book", "unstructured/winter-sports.epub", INDEXED),

@@ -1,6 +1,7 @@
 """Legacy binary Office files (OLE2 compound files): Excel 97-2003 and 5/95 workbooks are read
-(services/parser/core/xls.py, xlrd); Word, PowerPoint and Outlook files, and password-protected
-OOXML, are refused at upload each with its own reason (services/common/media.py). Real files
+(services/parser/core/xls.py, xlrd), Outlook messages too (test_outlook.py); Word and
+PowerPoint files, and password-protected OOXML, are refused at upload each with its own reason
+(services/common/media.py). Real files
 from Apache Tika's and Apache POI's tests are in the corpus; here they are sniffed and read,
 and edited to show what the sniffing keys on."""
 
@@ -62,8 +63,8 @@ def test_a_file_is_what_its_own_main_stream_says_not_what_it_holds() -> None:
 @pytest.mark.parametrize(
     ("path", "reason"),
     [
-        ("tika/testMSG.msg", "an Outlook message (.msg)"),
         ("tika/protectedFile.xlsx", "a password-protected Office document"),
+        ("tika/testWORD_embeded.doc", "a Word 97-2003 document (.doc)"),
     ],
 )
 def test_other_compound_files_are_refused_saying_what_they_are(path: str, reason: str) -> None:

@@ -15,6 +15,7 @@ from services.parser.core.html import extract_html
 from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
 from services.parser.core.opendocument import extract_opendocument
+from services.parser.core.outlook import extract_msg
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
 from services.parser.core.rtf import extract_rtf
@@ -80,6 +81,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.ODP: extract_opendocument,
     media.EPUB: extract_epub,
     media.XLS: extract_xls,
+    media.MSG: extract_msg,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

@@ -62,9 +62,7 @@ def feed_mime_body(data: bytes, builder: TextBuilder) -> None:
 
 def _add_message(message: Message, builder: TextBuilder, depth: int) -> None:
     """Add one message: headers, body, attachment names, then attached messages."""
-    builder.add(
-        "\n".join(f"{name}: {value}" for name in SHOWN_HEADERS if (value := _header(message, name)))
-    )
+    add_headers(builder, {name: _header(message, name) for name in SHOWN_HEADERS})
     if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default makes them
         return
     body = message.get_body(preferencelist=("plain", "html"))
@@ -85,6 +83,11 @@ def _add_message(message: Message, builder: TextBuilder, depth: int) -> None:
     if depth < MAX_ATTACHED_DEPTH:
         for inner in attached:
             _add_message(inner, builder, depth + 1)
+
+
+def add_headers(builder: TextBuilder, headers: dict[str, str]) -> None:
+    """Add a message's headers as one block, a "Name: value" line each, the empty left out."""
+    builder.add("\n".join(f"{name}: {value}" for name, value in headers.items() if value))
 
 
 def _add_text(part: MIMEPart, builder: TextBuilder) -> None:
