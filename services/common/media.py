@@ -39,12 +39,13 @@ OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
 MSG = "application/vnd.ms-outlook"
+DOC = "application/msword"
 
 # The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
 SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
-    EPUB: ".epub", XLS: ".xls", MSG: ".msg",
+    EPUB: ".epub", XLS: ".xls", MSG: ".msg", DOC: ".doc",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -81,7 +82,7 @@ _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .x
 _OLE_MAIN_ENTRIES: dict[str, tuple[str | None, str]] = {
     "Workbook": (XLS, ""),
     "Book": (XLS, ""),  # Excel 5 and 95
-    "WordDocument": (None, "a Word 97-2003 document (.doc); save it as .docx and upload again"),
+    "WordDocument": (DOC, ""),
     "PowerPoint Document": (
         None,
         "a PowerPoint 97-2003 presentation (.ppt); save it as .pptx and upload again",

@@ -53,6 +53,7 @@ CASES = (
     Case("an Excel workbook", "tika/testEXCEL.xlsx", INDEXED),
     Case("an Excel 97-2003 workbook", "tika/testEXCEL_embeded.xls", INDEXED),
     Case("a Word template, its text in content controls", "poi/ChronologicalResume.dotx", INDEXED),
+    Case("a Word 97-2003 document with notes and a text box", "tika/testWORD_various.doc", INDEXED),
     Case("a Word form in nested tables", "poi/60329.docx", INDEXED),
     Case("a filled-in PDF form", "pdfjs/issue18036.pdf", INDEXED),
     Case("an e-mail with an MP3 attached", "unstructured/mime-attach-mp3.eml", INDEXED),

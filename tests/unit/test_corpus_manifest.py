@@ -31,8 +31,9 @@ FORMATS = {
     "odp",
     "epub",
     "xls",
-    "doc",  # legacy Word and Outlook files: refused, each with its own reason
+    "doc",
     "msg",
+    "ppt",  # refused, saying what it is
 }
 PDF_KINDS = {
     "broken",

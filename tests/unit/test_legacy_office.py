@@ -1,7 +1,7 @@
 """Legacy binary Office files (OLE2 compound files): Excel 97-2003 and 5/95 workbooks are read
-(services/parser/core/xls.py, xlrd), Outlook messages too (test_outlook.py); Word and
-PowerPoint files, and password-protected OOXML, are refused at upload each with its own reason
-(services/common/media.py). Real files
+(services/parser/core/xls.py, xlrd), Word documents and Outlook messages too
+(test_legacy_word.py, test_outlook.py); PowerPoint files and password-protected OOXML are
+refused at upload each with its own reason (services/common/media.py). Real files
 from Apache Tika's and Apache POI's tests are in the corpus; here they are sniffed and read,
 and edited to show what the sniffing keys on."""
 
@@ -14,7 +14,7 @@ import pytest
 from xlrd import XL_CELL_BOOLEAN, XL_CELL_DATE, XL_CELL_EMPTY, XL_CELL_ERROR, XL_CELL_NUMBER
 from xlrd.sheet import Cell
 
-from services.common.media import XLS, sniff_media_type, unsupported_reason
+from services.common.media import DOC, XLS, sniff_media_type, unsupported_reason
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.sheets import cell_text
@@ -55,16 +55,14 @@ def test_entry_names_are_found_in_any_case() -> None:
 def test_a_file_is_what_its_own_main_stream_says_not_what_it_holds() -> None:
     # Each holds a Word document, a workbook and a presentation of its own.
     assert sniff_media_type(corpus("tika/testEXCEL_embeded.xls")) == XLS
-    word = corpus("tika/testWORD_embeded.doc")
-    assert sniff_media_type(word) is None
-    assert unsupported_reason(word).startswith("a Word 97-2003 document (.doc)")
+    assert sniff_media_type(corpus("tika/testWORD_embeded.doc")) == DOC
 
 
 @pytest.mark.parametrize(
     ("path", "reason"),
     [
         ("tika/protectedFile.xlsx", "a password-protected Office document"),
-        ("tika/testWORD_embeded.doc", "a Word 97-2003 document (.doc)"),
+        ("tika/testPPT.ppt", "a PowerPoint 97-2003 presentation (.ppt)"),
     ],
 )
 def test_other_compound_files_are_refused_saying_what_they_are(path: str, reason: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from services.common import media
 from services.common.media import (
     ALLOWED_MEDIA_TYPES,
+    DOC,
     DOCX,
     EMAIL,
     EPUB,
@@ -150,6 +151,7 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("example docx", Sniff(_example("tea.docx"), "tea.docx"), DOCX),
     Case("excel 97 workbook", Sniff((CORPUS_DIR / "tika/testEXCEL.xls").read_bytes()), XLS),
     Case("outlook message", Sniff((CORPUS_DIR / "tika/testMSG.msg").read_bytes()), MSG),
+    Case("word 97 document", Sniff((CORPUS_DIR / "tika/testWORD.doc").read_bytes()), DOC),
     Case("corrupt pdf is still pdf by magic", Sniff(_example("bad/corrupt.pdf")), PDF),
     Case("pdf after a utf-8 bom", Sniff(b"\xef\xbb\xbf" + _example("photosynthesis.pdf")), PDF),
     Case("pdf after blank lines", Sniff(b"\r\n\n" + _example("photosynthesis.pdf")), PDF),

@@ -102,9 +102,9 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         (415, "an OLE2 compound file that is no Office document Sluice reads"),
     ),
     Case(
-        "a legacy Word document, named",
-        Upload(data=(CORPUS_DIR / "tika/testWORD_embeded.doc").read_bytes(), max_bytes=BIG),
-        (415, "a Word 97-2003 document (.doc); save it as .docx and upload again"),
+        "a legacy PowerPoint presentation, named",
+        Upload(data=(CORPUS_DIR / "tika/testPPT.ppt").read_bytes(), max_bytes=BIG),
+        (415, "a PowerPoint 97-2003 presentation (.ppt); save it as .pptx and upload again"),
     ),
     Case(
         "DOCX that expands 1,000 times",

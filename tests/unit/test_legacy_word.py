@@ -1,0 +1,101 @@
+"""Word 97-2003 documents (`.doc`) to text (services/parser/core/legacy_word.py): the body,
+notes, text boxes and headers in Word's binary format, fields showing their results, not
+their instructions. The files are Apache Tika's and Apache POI's test documents from the
+corpus; the special characters are checked on their own."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.media import DOC, sniff_media_type
+from services.parser.core.errors import ParseError
+from services.parser.core.extract import extract
+from services.parser.core.legacy_word import _blocks, _characters, _without_field_codes
+from tests.fixtures.corpus import CORPUS_DIR
+
+pytestmark = pytest.mark.unit
+
+
+def corpus(path: str) -> bytes:
+    return (CORPUS_DIR / path).read_bytes()
+
+
+def test_a_document_reads_its_body_then_its_header_and_footer_with_its_title() -> None:
+    data = corpus("tika/testWORD.doc")
+    assert sniff_media_type(data) == DOC
+    parsed = extract(data, DOC)
+    assert parsed.title == "Sample Word Document"
+    assert parsed.text.startswith("Sample Word Document Title\n\nAnd now for a subtitle\n\n")
+    # a hyperlink field: its result, not `HYPERLINK "http://tika.apache.org/"`
+    assert "Apache Tika: http://tika.apache.org/ Tika" in parsed.text
+    assert "HYPERLINK" not in parsed.text
+    assert parsed.text.endswith(
+        "This is the header for our document\n\nThis is the footer for our document"
+    )
+
+
+def test_notes_text_boxes_tables_and_characters_beyond_the_bmp() -> None:
+    text = extract(corpus("tika/testWORD_various.doc"), DOC).text
+    # Gothic letters are two UTF-16 units each: the parts after them start where they do
+    assert "\U00010332\U0001033f\U00010344\U00010339\U00010343\U0001033a" in text
+    assert "Row 1 Col 1\tRow 1 Col 2\tRow 1 Col 3\nRow 2 Col 1\tRow 2 Col 2\tRow 2 Col 3" in text
+    assert text.endswith(
+        "This is a footnote.\n\nHere is a text box\n\nThis is the header text.\n\n"
+        "This is the footer text."
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("tika/testWORD_protected_passtika.doc", "the document is password-protected"),
+        ("poi/Word95.doc", "the document is in Word 6.0/95's format, not read"),
+    ],
+)
+def test_what_is_not_read_fails_saying_why(path: str, reason: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(corpus(path), DOC)
+    assert caught.value.code == "corrupt_file"
+    assert reason in str(caught.value)
+
+
+def test_a_damaged_document_fails_with_the_readers_reason() -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(corpus("tika/testWORD.doc")[:5000], DOC)
+    assert caught.value.code == "corrupt_file"
+
+
+@pytest.mark.parametrize(
+    ("characters", "shown"),
+    [
+        ('See \x13 HYPERLINK "http://x" \x14the site\x15.', "See the site."),
+        ("Page \x13 PAGE \x147\x15 of \x13 NUMPAGES \x149\x15", "Page 7 of 9"),
+        ("a\x13 IF \x13 PAGE \x141\x15 = 1 \x14yes\x15b", "ayesb"),  # nested in the code
+        ("a\x13 TOC \\o \x15b", "ab"),  # no result
+        ("no fields", "no fields"),
+    ],
+)
+def test_fields_show_their_results_not_their_instructions(characters: str, shown: str) -> None:
+    assert _without_field_codes(characters) == shown
+
+
+def test_paragraphs_rows_and_special_characters() -> None:
+    characters = (
+        "Title\r\x01\x08Picture caption\x02\rline\x0bbreak\rnon\x1ebreaking opt\x1fional\r"
+        "a\x07b\x07\x07c\x07d\x07\x07after\r"
+    )
+    assert list(_blocks(characters)) == [
+        ("Title", False),
+        ("Picture caption", False),
+        ("line\nbreak", False),
+        ("non-breaking optional", False),
+        ("a\tb", False),
+        ("c\td", True),
+        ("after", False),
+    ]
+
+
+def test_pieces_that_each_claim_the_whole_stream_give_no_more_than_it_holds() -> None:
+    word = b"text" * 256
+    pieces = [(0, 2**31, 0, True)] * 10_000  # a damaged table: each piece all of it
+    assert len(_characters(word, pieces, needed=2**31)) == 2 * len(word)  # UTF-16 units
