@@ -40,12 +40,13 @@ EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
 MSG = "application/vnd.ms-outlook"
 DOC = "application/msword"
+PPT = "application/vnd.ms-powerpoint"
 
 # The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
 SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
-    EPUB: ".epub", XLS: ".xls", MSG: ".msg", DOC: ".doc",
+    EPUB: ".epub", XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -83,10 +84,7 @@ _OLE_MAIN_ENTRIES: dict[str, tuple[str | None, str]] = {
     "Workbook": (XLS, ""),
     "Book": (XLS, ""),  # Excel 5 and 95
     "WordDocument": (DOC, ""),
-    "PowerPoint Document": (
-        None,
-        "a PowerPoint 97-2003 presentation (.ppt); save it as .pptx and upload again",
-    ),
+    "PowerPoint Document": (PPT, ""),
     "__properties_version1.0": (MSG, ""),  # an Outlook message (or template, .oft)
     "EncryptedPackage": (
         None,

@@ -50,6 +50,7 @@ CASES = (
     Case("UTF-16 HTML with a byte-order mark", "tika/testHTML_charset_utf16le.html", INDEXED),
     Case("a Word document", "python-docx/test.docx", INDEXED),
     Case("a PowerPoint deck", "tika/testPPT.pptx", INDEXED),
+    Case("a PowerPoint 97-2003 deck with comments", "tika/testComment.ppt", INDEXED),
     Case("an Excel workbook", "tika/testEXCEL.xlsx", INDEXED),
     Case("an Excel 97-2003 workbook", "tika/testEXCEL_embeded.xls", INDEXED),
     Case("a Word template, its text in content controls", "poi/ChronologicalResume.dotx", INDEXED),

@@ -1,5 +1,5 @@
-"""Mutants of real files from the corpus (PDF, DOCX, DOC, PPTX, XLSX, XLS, RTF,
-e-mail, Outlook, ODT, ODS, EPUB), run the way production runs a file.
+"""Mutants of real files from the corpus (PDF, DOCX, DOC, PPTX, PPT, XLSX, XLS,
+RTF, e-mail, Outlook, ODT, ODS, EPUB), run the way production runs a file.
 
 Truncated, bit-flipped, zeroed, duplicated and spliced copies (a seeded RNG, a fixed count) go
 through the upload check and the parser sandbox; each must end in text, a parse failure with a
@@ -39,6 +39,7 @@ SEEDS = (
     "tika/testEXCEL.xls",
     "tika/testMSG_att_msg.msg",
     "tika/testWORD_various.doc",
+    "tika/testPPT_various.ppt",
     "tika/testRTFJapanese.rtf",
     "unstructured/mime-attach-mp3.eml",
     "tika/testODFwithOOo3.odt",

@@ -33,7 +33,7 @@ FORMATS = {
     "xls",
     "doc",
     "msg",
-    "ppt",  # refused, saying what it is
+    "ppt",
 }
 PDF_KINDS = {
     "broken",

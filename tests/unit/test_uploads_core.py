@@ -102,9 +102,9 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         (415, "an OLE2 compound file that is no Office document Sluice reads"),
     ),
     Case(
-        "a legacy PowerPoint presentation, named",
-        Upload(data=(CORPUS_DIR / "tika/testPPT.ppt").read_bytes(), max_bytes=BIG),
-        (415, "a PowerPoint 97-2003 presentation (.ppt); save it as .pptx and upload again"),
+        "a password-protected OOXML file, named",
+        Upload(data=(CORPUS_DIR / "tika/protectedFile.xlsx").read_bytes(), max_bytes=BIG),
+        (415, "a password-protected Office document; save it without a password"),
     ),
     Case(
         "DOCX that expands 1,000 times",

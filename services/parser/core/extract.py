@@ -12,6 +12,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.epub import extract_epub
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
+from services.parser.core.legacy_slides import extract_ppt
 from services.parser.core.legacy_word import extract_doc
 from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
@@ -84,6 +85,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.XLS: extract_xls,
     media.MSG: extract_msg,
     media.DOC: extract_doc,
+    media.PPT: extract_ppt,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 
