@@ -6,7 +6,7 @@ import datetime
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import openpyxl
@@ -52,7 +52,9 @@ def extract_xlsx(data: bytes) -> ParsedText:
                 if builder.full or budget <= 0:
                     break
                 builder.heading(sheet.title, 1)
-                budget = _add_rows(builder, sheet, budget)
+                # The stored dimension is often wrong, and openpyxl pads every row to it.
+                sheet.reset_dimensions()
+                budget = add_rows(builder, sheet.iter_rows(values_only=True), budget)
         finally:
             workbook.close()
         for lines in _drawn_and_noted(package):  # openpyxl's streaming read loads none
@@ -109,12 +111,11 @@ def _without_part(package: bytes, name: str) -> bytes:
         return repacked(source, lambda e: None if e.filename == name else source.read(e))
 
 
-def _add_rows(builder: TextBuilder, sheet: Any, budget: int) -> int:
-    """Add the sheet's non-empty rows; return the cell budget left."""
-    # The stored dimension is often wrong, and openpyxl pads every row to it.
-    sheet.reset_dimensions()
+def add_rows(builder: TextBuilder, rows: Iterable[Sequence[object]], budget: int) -> int:
+    """Add a sheet's non-empty rows of cell values (as openpyxl gives them), each a
+    tab-separated line, at most MAX_ROWS_PER_SHEET; return the cell budget left."""
     first = True
-    for number, row in enumerate(sheet.iter_rows(values_only=True)):
+    for number, row in enumerate(rows):
         budget -= len(row) + 1
         if number >= MAX_ROWS_PER_SHEET or budget <= 0 or builder.full:
             break

@@ -12,7 +12,7 @@ from xlrd.compdoc import CompDoc, CompDocError
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError
 from services.parser.core.parsed import ParsedText
-from services.parser.core.sheets import MAX_CELLS, MAX_ROWS_PER_SHEET, cell_text
+from services.parser.core.sheets import MAX_CELLS, add_rows
 
 _FIX = "save it again from your spreadsheet program (as .xlsx) and upload again"
 
@@ -73,7 +73,10 @@ def extract_xls(data: bytes) -> ParsedText:
                 break
             sheet = book.sheet_by_index(index)
             builder.heading(str(sheet.name), 1)
-            budget = _add_rows(builder, sheet, book.datemode, budget)
+            rows = (
+                [_value(cell, book.datemode) for cell in sheet.row(n)] for n in range(sheet.nrows)
+            )
+            budget = add_rows(builder, rows, budget)
             book.unload_sheet(index)
     except (ParseError, MemoryError):
         raise
@@ -92,23 +95,6 @@ def extract_xls(data: bytes) -> ParsedText:
 def _unreadable(exc: Exception) -> ParseError:
     reason = " ".join(str(exc).split()) or type(exc).__name__
     return ParseError(CORRUPT_FILE, f"the XLS file could not be read: {reason[:200]}; {_FIX}")
-
-
-def _add_rows(builder: TextBuilder, sheet: Any, datemode: int, budget: int) -> int:
-    """Add the sheet's non-empty rows; return the cell budget left."""
-    first = True
-    for number in range(min(sheet.nrows, MAX_ROWS_PER_SHEET)):
-        row = sheet.row(number)
-        budget -= len(row) + 1
-        if budget <= 0 or builder.full:
-            break
-        cells = [cell_text(_value(cell, datemode)) for cell in row]
-        while cells and not cells[-1]:
-            cells.pop()
-        if cells:
-            builder.add("\t".join(cells), tight=not first)
-            first = False
-    return budget
 
 
 def _value(cell: Any, datemode: int) -> object:
