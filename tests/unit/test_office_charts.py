@@ -5,7 +5,6 @@ the corpus; here charts are written with python-pptx and openpyxl."""
 from __future__ import annotations
 
 import io
-import zipfile
 
 import openpyxl
 import pptx
@@ -18,6 +17,7 @@ from pptx.util import Inches
 from services.common.media import PPTX, XLSX
 from services.parser.core.extract import extract
 from services.parser.core.office import MAX_CHART_LABELS, chart_lines, shape_lines
+from tests.fixtures.documents import rezipped
 
 pytestmark = pytest.mark.unit
 
@@ -86,14 +86,15 @@ def test_a_workbooks_text_boxes_come_before_its_charts() -> None:
     sheet.add_chart(chart, "D2")
     buffer = io.BytesIO()
     workbook.save(buffer)
-    out = io.BytesIO()
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w") as target:
-        for name in source.namelist():
-            part = source.read(name)
-            if name == "xl/drawings/drawing1.xml":
-                part = part.replace(b"</wsDr>", SHAPES.encode())
-            target.writestr(name, part)
-    text = extract(out.getvalue(), XLSX).text
+    drawn = rezipped(
+        buffer.getvalue(),
+        lambda name, part: (
+            part.replace(b"</wsDr>", SHAPES.encode())
+            if name == "xl/drawings/drawing1.xml"
+            else part
+        ),
+    )
+    text = extract(drawn, XLSX).text
     assert text.endswith(
         "March\t61\n\nGauges read at dawn.\nEstimates in grey.\nGrouped callout\n\nRainfall"
     )

@@ -5,12 +5,12 @@ data part is missing or broken is left out and the slide still reads."""
 from __future__ import annotations
 
 import io
-import zipfile
 
 import pptx
 import pytest
 
 from services.parser.core.extract import extract
+from tests.fixtures.documents import rezipped
 
 pytestmark = pytest.mark.unit
 
@@ -49,28 +49,25 @@ def deck_with_diagram(data: bytes | None) -> bytes:
     deck.slides.add_slide(deck.slide_layouts[5]).shapes.title.text = "Org chart"
     buffer = io.BytesIO()
     deck.save(buffer)
-    out = io.BytesIO()
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w") as target:
-        for name in source.namelist():
-            part = source.read(name)
-            if name == "ppt/slides/slide1.xml":
-                part = part.replace(b"</p:spTree>", FRAME.encode() + b"</p:spTree>")
-            elif name == "ppt/slides/_rels/slide1.xml.rels":
-                relationship = (
-                    f'<Relationship Id="rIdData" Target="../diagrams/data1.xml"'
-                    f' Type="{R}/diagramData"/></Relationships>'
-                )
-                part = part.replace(b"</Relationships>", relationship.encode())
-            elif name == "[Content_Types].xml":
-                override = (
-                    '<Override PartName="/ppt/diagrams/data1.xml" ContentType="application/'
-                    'vnd.openxmlformats-officedocument.drawingml.diagramData+xml"/></Types>'
-                )
-                part = part.replace(b"</Types>", override.encode())
-            target.writestr(name, part)
-        if data is not None:
-            target.writestr("ppt/diagrams/data1.xml", data)
-    return out.getvalue()
+    relationship = (
+        f'<Relationship Id="rIdData" Target="../diagrams/data1.xml"'
+        f' Type="{R}/diagramData"/></Relationships>'
+    )
+    override = (
+        '<Override PartName="/ppt/diagrams/data1.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.drawingml.diagramData+xml"/></Types>'
+    )
+    edits = {
+        "ppt/slides/slide1.xml": (b"</p:spTree>", FRAME.encode() + b"</p:spTree>"),
+        "ppt/slides/_rels/slide1.xml.rels": (b"</Relationships>", relationship.encode()),
+        "[Content_Types].xml": (b"</Types>", override.encode()),
+    }
+
+    def edit(name: str, part: bytes) -> bytes:
+        return part.replace(*edits[name]) if name in edits else part
+
+    added = {} if data is None else {"ppt/diagrams/data1.xml": data}
+    return rezipped(buffer.getvalue(), edit, added)
 
 
 def test_a_diagrams_nodes_are_read_its_other_points_are_not() -> None:

@@ -21,6 +21,7 @@ import pytest
 from services.common.media import XLSX, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
+from tests.fixtures.documents import rezipped
 
 pytestmark = pytest.mark.unit
 
@@ -279,18 +280,18 @@ def test_a_notes_chunk_is_found_through_the_notes_own_relationships() -> None:
         notes_part("footnotes", footnote),
         chunk("rIdOwn", "body.txt", "text/plain", b"From the body's part."),
     )
-    data = with_body(para(run("The claim.")), related=related)
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for name in source.namelist():
-            part = source.read(name)
-            if name == "[Content_Types].xml":
-                override = '<Override PartName="/word/note.txt" ContentType="text/plain"/>'
-                part = part.replace(b"</Types>", override.encode() + b"</Types>")
-            target.writestr(name, part)
-        target.writestr("word/_rels/footnotes.xml.rels", relationships)
-        target.writestr("word/note.txt", "From the note's own part.")
-    assert extract(out.getvalue(), DOCX).text == "The claim.\n\nFrom the note's own part."
+    override = b'<Override PartName="/word/note.txt" ContentType="text/plain"/></Types>'
+    data = rezipped(
+        with_body(para(run("The claim.")), related=related),
+        lambda name, part: (
+            part.replace(b"</Types>", override) if name == "[Content_Types].xml" else part
+        ),
+        {
+            "word/_rels/footnotes.xml.rels": relationships.encode(),
+            "word/note.txt": b"From the note's own part.",
+        },
+    )
+    assert extract(data, DOCX).text == "The claim.\n\nFrom the note's own part."
 
 
 def test_imported_html_and_text_chunks_read_in_their_place() -> None:
@@ -399,32 +400,29 @@ def test_templates_and_shows_read_like_presentations(content_type: str) -> None:
     deck.slides.add_slide(deck.slide_layouts[0]).shapes.title.text = "Template slide"
     buffer = io.BytesIO()
     deck.save(buffer)
-    out = io.BytesIO()
-    main = "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w") as target:
-        for name in source.namelist():
-            data = source.read(name)
-            if name == "[Content_Types].xml":
-                assert main.encode() in data
-                data = data.replace(main.encode(), content_type.encode())
-            target.writestr(name, data)
-    assert extract(out.getvalue(), PPTX).text == "Template slide"
+    main = b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"
+
+    def retyped(name: str, part: bytes) -> bytes:
+        if name != "[Content_Types].xml":
+            return part
+        assert main in part
+        return part.replace(main, content_type.encode())
+
+    assert extract(rezipped(buffer.getvalue(), retyped), PPTX).text == "Template slide"
 
 
 def strict(data: bytes) -> bytes:
     """The package with its Transitional names written as ISO Strict names them."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for name in source.namelist():
-            part = source.read(name)
-            if name.endswith((".xml", ".rels")):
-                part = re.sub(
-                    rb"http://schemas\.openxmlformats\.org/(\w+)/2006/(main|relationships)",
-                    rb"http://purl.oclc.org/ooxml/\1/\2",
-                    part,
-                )
-            target.writestr(name, part)
-    return out.getvalue()
+    transitional = re.compile(
+        rb"http://schemas\.openxmlformats\.org/(\w+)/2006/(main|relationships)"
+    )
+
+    def renamed(name: str, part: bytes) -> bytes:
+        if not name.endswith((".xml", ".rels")):
+            return part
+        return transitional.sub(rb"http://purl.oclc.org/ooxml/\1/\2", part)
+
+    return rezipped(data, renamed)
 
 
 def test_a_strict_ooxml_document_reads_like_a_transitional_one() -> None:
