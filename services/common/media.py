@@ -79,17 +79,14 @@ _BINARY_REASONS = {
 }
 _OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
 # The stream or storage that names what a compound file is, each with the type it makes the
-# file (None: a kind Sluice refuses, with its reason).
-_OLE_MAIN_ENTRIES: dict[str, tuple[str | None, str]] = {
-    "Workbook": (XLS, ""),
-    "Book": (XLS, ""),  # Excel 5 and 95
-    "WordDocument": (DOC, ""),
-    "PowerPoint Document": (PPT, ""),
-    "__properties_version1.0": (MSG, ""),  # an Outlook message (or template, .oft)
-    "EncryptedPackage": (
-        None,
-        "a password-protected Office document; save it without a password and upload again",
-    ),
+# file; None for an encrypted OOXML document (the package is kept as one encrypted stream).
+_OLE_MAIN_ENTRIES: dict[str, str | None] = {
+    "Workbook": XLS,
+    "Book": XLS,  # Excel 5 and 95
+    "WordDocument": DOC,
+    "PowerPoint Document": PPT,
+    "__properties_version1.0": MSG,  # an Outlook message (or template, .oft)
+    "EncryptedPackage": None,
 }
 # What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
 _UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
@@ -117,7 +114,7 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
         return _office_kind(data)
     if data.startswith(_OLE2):
         main = _ole_main_entry(data)
-        return None if main is None else _OLE_MAIN_ENTRIES[main][0]
+        return None if main is None else _OLE_MAIN_ENTRIES[main]
     text = _head_text(data) if _binary_kind(data) is None else None
     return None if text is None else _text_kind(text, filename)
 
@@ -139,12 +136,13 @@ def unsupported_reason(data: bytes) -> str:
     """Why bytes that `sniff_media_type` found no allowed type in are refused, in words a
     person can act on (the upload check says it with the list of supported types)."""
     if data.startswith(_OLE2):
-        main = _ole_main_entry(data)
-        if main is not None:
-            return _OLE_MAIN_ENTRIES[main][1]
+        if _ole_main_entry(data) is not None:  # the one kind that is refused
+            return (
+                "a password-protected Office document; save it without a password and upload again"
+            )
         return (
-            "an OLE2 compound file that is no Office document Sluice reads (legacy Word,"
-            " PowerPoint and Outlook files are refused too); save it as .docx, .pptx or .xlsx"
+            "an OLE2 compound file that is no Office document Sluice reads (no Word, Excel or"
+            " PowerPoint 97-2003 file, no Outlook message); save it as .docx, .pptx or .xlsx"
             " and upload again"
         )
     if is_zip(data):
