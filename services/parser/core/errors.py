@@ -43,6 +43,14 @@ class ParseError(Exception):
         self.retryable = retryable
 
 
+def unreadable(what: str, exc: BaseException, fix: str) -> ParseError:
+    """corrupt_file for a file its reader failed on: `what` ("the XLS file") could not be
+    read, the reader's reason on one line (at most 200 characters), then `fix`, what to do
+    ("save it again ... and upload again")."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return ParseError(CORRUPT_FILE, f"{what} could not be read: {reason[:200]}; {fix}")
+
+
 class ExtractorFailedError(Exception):
     """An extractor raised something other than a ParseError on this document (a bug).
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import olefile
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 
 _FIX = "save it again from your presentation program (as .pptx) and upload again"
@@ -80,10 +80,7 @@ def _document_stream(data: bytes) -> bytes:
     except MemoryError:
         raise
     except Exception as exc:  # olefile on a damaged file: say so, with the reason
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ParseError(
-            CORRUPT_FILE, f"the PPT file could not be read: {reason[:200]}; {_FIX}"
-        ) from exc
+        raise unreadable("the PPT file", exc, _FIX) from exc
     if encrypted:
         raise ParseError(
             CORRUPT_FILE,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import olefile
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import title_of
 
@@ -99,10 +99,7 @@ def extract_doc(data: bytes) -> ParsedText:
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # olefile and struct on a damaged file: say so, with the reason
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ParseError(
-            CORRUPT_FILE, f"the DOC file could not be read: {reason[:200]}; {_FIX}"
-        ) from exc
+        raise unreadable("the DOC file", exc, _FIX) from exc
     return builder.build(title=title)
 
 

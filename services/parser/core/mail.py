@@ -14,7 +14,7 @@ from email.parser import BytesParser
 
 from services.common.encoding import bom_encoding
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.html import feed_html
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import decode_text, one_line
@@ -38,11 +38,8 @@ def extract_email(data: bytes) -> ParsedText:
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # email's parser is lenient; what it still raises ends here
-        raise ParseError(
-            CORRUPT_FILE,
-            f"the e-mail could not be read ({type(exc).__name__}: {str(exc)[:200]});"
-            " save it again from the mail program and upload again",
-        ) from exc
+        fix = "save it again from the mail program and upload again"
+        raise unreadable("the e-mail", exc, fix) from exc
     return builder.build(title=subject or None)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from services.common.archive import ArchiveTooLargeError, inspect_archive
-from services.parser.core.errors import ARCHIVE_TOO_LARGE, CORRUPT_FILE, ParseError
+from services.parser.core.errors import ARCHIVE_TOO_LARGE, CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.quiet import quiet
 from services.parser.core.text import one_line
 
@@ -63,11 +63,7 @@ def open_package(data: bytes, kind: str, fix: str) -> Iterator[bytes]:
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # zip, XML, key and value errors on broken files
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ParseError(
-            CORRUPT_FILE,
-            f"the {kind} file could not be read: {reason[:200]}; {fix} and upload again",
-        ) from exc
+        raise unreadable(f"the {kind} file", exc, f"{fix} and upload again") from exc
 
 
 def main_part(opc: Any, package: bytes, expected: type[T], what: str, fix: str) -> T:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import olefile
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.html import feed_html
 from services.parser.core.mail import MAX_ATTACHED_DEPTH, MAX_ATTACHMENTS, add_headers
 from services.parser.core.parsed import ParsedText
@@ -55,11 +55,8 @@ def extract_msg(data: bytes) -> ParsedText:
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # olefile and struct on a damaged file: say so, with the reason
-        raise ParseError(
-            CORRUPT_FILE,
-            f"the Outlook message could not be read ({type(exc).__name__}: {str(exc)[:200]});"
-            " save it again from Outlook (or as .eml) and upload again",
-        ) from exc
+        fix = "save it again from Outlook (or as .eml) and upload again"
+        raise unreadable("the Outlook message", exc, fix) from exc
     return builder.build(title=one_line(subject) or None)
 
 

@@ -26,7 +26,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, WrongPasswordEr
 
 from schemas.layout import Heading
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ENCRYPTED_PDF, ParseError
+from services.parser.core.errors import CORRUPT_FILE, ENCRYPTED_PDF, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 from services.parser.core.quiet import quiet
 from services.parser.core.text import one_line, title_of
@@ -186,10 +186,7 @@ def _corrupt(exc: Exception) -> ParseError:
     """corrupt_file for a PDF neither library reads, with the reason."""
     if isinstance(exc, NotImplementedError):
         return ParseError(CORRUPT_FILE, f"the PDF uses a feature we cannot read: {exc}")
-    return ParseError(
-        CORRUPT_FILE,
-        f"the PDF could not be read: {_reason(exc)}; re-export it and upload again",
-    )
+    return unreadable("the PDF", exc, "re-export it and upload again")
 
 
 def _unlock(reader: PdfReader) -> None:
@@ -304,9 +301,3 @@ def _place(outline: list[_Entry], pages: list[int]) -> list[Heading]:
         if entry.page is not None and entry.page < len(pages)
     ]
     return sorted(headings, key=lambda heading: heading.start)
-
-
-def _reason(exc: Exception) -> str:
-    """Return a short human reason for a pypdf failure."""
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) <= 200 else text[:200] + "..."

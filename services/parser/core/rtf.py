@@ -14,7 +14,7 @@ from collections.abc import Callable
 from striprtf import striprtf
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import MAX_SOURCE_CHARS
 
@@ -37,11 +37,8 @@ def extract_rtf(data: bytes) -> ParsedText:
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # striprtf on a broken file: say so, with its reason
-        raise ParseError(
-            CORRUPT_FILE,
-            f"the RTF could not be read ({type(exc).__name__}: {str(exc)[:200]}); save it"
-            " again from the word processor (as .docx or .rtf) and upload again",
-        ) from exc
+        fix = "save it again from the word processor (as .docx or .rtf) and upload again"
+        raise unreadable("the RTF", exc, fix) from exc
     builder = TextBuilder()
     builder.add(text)
     return builder.build()

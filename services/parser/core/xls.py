@@ -10,7 +10,7 @@ from xlrd.biffh import XLRDError
 from xlrd.compdoc import CompDoc, CompDocError
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 from services.parser.core.sheets import MAX_CELLS, add_rows
 
@@ -86,15 +86,10 @@ def extract_xls(data: bytes) -> ParsedText:
                 CORRUPT_FILE,
                 "the workbook is password-protected; save it without a password and upload again",
             ) from exc
-        raise _unreadable(exc) from exc
+        raise unreadable("the XLS file", exc, _FIX) from exc
     except Exception as exc:  # xlrd on a broken file: struct, index, compdoc errors and more
-        raise _unreadable(exc) from exc
+        raise unreadable("the XLS file", exc, _FIX) from exc
     return builder.build()
-
-
-def _unreadable(exc: Exception) -> ParseError:
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    return ParseError(CORRUPT_FILE, f"the XLS file could not be read: {reason[:200]}; {_FIX}")
 
 
 def _value(cell: Any, datemode: int) -> object:
