@@ -49,7 +49,7 @@ def extract_msg(data: bytes) -> ParsedText:
     builder = TextBuilder()
     try:
         with olefile.OleFileIO(data) as ole:
-            top = _Message(ole, (), _TOP_HEADER)
+            top = _Message(ole, _storages(ole), (), _TOP_HEADER)
             subject = top.text(_SUBJECT)
             _add_message(top, builder, depth=0)
     except (ParseError, MemoryError):
@@ -63,8 +63,15 @@ def extract_msg(data: bytes) -> ParsedText:
 class _Message:
     """One message's properties: the file's own, or those of an attached message."""
 
-    def __init__(self, ole: olefile.OleFileIO, path: tuple[str, ...], header: int) -> None:
+    def __init__(
+        self,
+        ole: olefile.OleFileIO,
+        storages: dict[tuple[str, ...], list[str]],
+        path: tuple[str, ...],
+        header: int,
+    ) -> None:
         self.ole = ole
+        self.storages = storages
         self.path = path
         self.fixed = _fixed_values(ole, path, header)
         self.code_page = _code_page(self.fixed)
@@ -95,17 +102,13 @@ class _Message:
 
     def attachments(self) -> Iterator[tuple[str, tuple[str, ...]]]:
         """Each attachment's storage name and path, in order, at most MAX_ATTACHMENTS."""
-        names = sorted(
-            {
-                entry[len(self.path)]
-                for entry in self.ole.listdir(streams=True, storages=True)
-                if len(entry) > len(self.path)
-                and tuple(entry[: len(self.path)]) == self.path
-                and entry[len(self.path)].startswith(_ATTACHMENT)
-            }
-        )
+        names = sorted(n for n in self.storages.get(self.path, []) if n.startswith(_ATTACHMENT))
         for name in names[:MAX_ATTACHMENTS]:
             yield name, (*self.path, name)
+
+    def within(self, path: tuple[str, ...], header: int) -> _Message:
+        """The properties of the storage at `path` (an attachment, an attached message)."""
+        return _Message(self.ole, self.storages, path, header)
 
     def _stream(self, property_id: int, kind: str) -> bytes | None:
         path = [*self.path, f"__substg1.0_{property_id:04X}{kind}"]
@@ -137,9 +140,9 @@ def _add_message(message: _Message, builder: TextBuilder, depth: int) -> None:
     attached: list[_Message] = []
     for storage, path in message.attachments():
         if message.ole.exists([*path, _EMBEDDED]):
-            attached.append(_Message(message.ole, (*path, _EMBEDDED), _EMBEDDED_HEADER))
+            attached.append(message.within((*path, _EMBEDDED), _EMBEDDED_HEADER))
             continue
-        attachment = _Message(message.ole, path, _ATTACHMENT_HEADER)
+        attachment = message.within(path, _ATTACHMENT_HEADER)
         name = next(
             (
                 n
@@ -154,6 +157,15 @@ def _add_message(message: _Message, builder: TextBuilder, depth: int) -> None:
     if depth < MAX_ATTACHED_DEPTH:
         for inner in attached:
             _add_message(inner, builder, depth + 1)
+
+
+def _storages(ole: olefile.OleFileIO) -> dict[tuple[str, ...], list[str]]:
+    """The storages' names under each storage (the root's under ()), listed once: each
+    message looks up its own attachments there, not in a listing of the whole file."""
+    children: dict[tuple[str, ...], list[str]] = {}
+    for entry in ole.listdir(streams=False, storages=True):
+        children.setdefault(tuple(entry[:-1]), []).append(entry[-1])
+    return children
 
 
 def _sender(message: _Message) -> str:
