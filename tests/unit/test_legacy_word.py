@@ -12,6 +12,7 @@ from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.legacy_word import _blocks, _characters, _without_field_codes
 from tests.fixtures.corpus import CORPUS_DIR
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 pytestmark = pytest.mark.unit
 
@@ -99,3 +100,13 @@ def test_pieces_that_each_claim_the_whole_stream_give_no_more_than_it_holds() ->
     word = b"text" * 256
     pieces = [(0, 2**31, 0, True)] * 10_000  # a damaged table: each piece all of it
     assert len(_characters(word, pieces, needed=2**31)) == 2 * len(word)  # UTF-16 units
+
+
+def test_reading_fields_nested_deep_grows_linearly() -> None:
+    # Each piece of text looked at every open field: fields nested in each other's results
+    # (each past its separator) took quadratic time.
+    def nested(count: int) -> str:
+        return "\x13 PAGE \x14r" * count + "\x15" * count
+
+    assert _without_field_codes(nested(3)) == "rrr"
+    assert growth(_without_field_codes, nested(20_000), nested(80_000)) < LINEAR_GROWTH_BOUND

@@ -203,14 +203,17 @@ def _without_field_codes(text: str) -> str:
         return text
     kept: list[str] = []
     showing: list[bool] = []  # per open field: past its separator
+    hidden = 0  # the open fields not past their separator: while any, nothing shows
     for piece in re.split(r"([\x13\x14\x15])", text):
         if piece == _FIELD_BEGIN:
             showing.append(False)
+            hidden += 1
         elif piece == _FIELD_SEPARATOR and showing:
+            hidden -= not showing[-1]
             showing[-1] = True
         elif piece == _FIELD_END and showing:
-            showing.pop()
-        elif all(showing):
+            hidden -= not showing.pop()
+        elif hidden == 0:
             kept.append(piece)
     return "".join(kept)
 
