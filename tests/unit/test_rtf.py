@@ -21,6 +21,20 @@ def test_paragraphs_come_out_on_their_own_lines() -> None:
     )
 
 
+def test_headers_footers_and_footnotes_are_read_where_they_stand() -> None:
+    rtf = (
+        rb"{\rtf1\ansi\headery720{\header\pard Weir Trust\par}{\footerl\pard Page 2\par}"
+        rb"\pard The gates close at dawn{\super\chftn{\footnote\pard Gates 3 and 4.}}.\par}"
+    )
+    assert read(rtf) == "Weir Trust\n\nPage 2\nThe gates close at dawn\nGates 3 and 4.."
+
+
+def test_a_star_that_does_not_open_its_group_hides_nothing() -> None:
+    # OpenOffice wrote `\*\cs7` inside a run: striprtf skipped the run, words and all.
+    rtf = rb"{\rtf1\ansi{\*\generator Writer;}{\loch\i0\*\cs7 The quick brown fox}\par}"
+    assert read(rtf) == "The quick brown fox"
+
+
 def test_hex_escapes_are_read_in_the_code_page_the_header_names() -> None:
     word = "Привет".encode("cp1251")
     escaped = "".join(f"\\'{byte:02x}" for byte in word).encode()

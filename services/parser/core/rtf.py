@@ -21,6 +21,9 @@ from services.parser.core.text import MAX_SOURCE_CHARS
 _CODE_PAGE = re.compile(rb"\\ansicpg(\d{1,5})")
 _CODE_PAGE_WORD = re.compile(r"\\ansicpg\d{1,5}")
 _HEADER_BYTES = 4096  # where the header's \ansicpg is
+# Groups striprtf skips whose words a reader sees: a section's headers and footers, notes.
+_SHOWN_DESTINATION = re.compile(r"\\(?:header|footer)[lrf]?(?![a-z])|\\footnote(?![a-z])")
+_STRAY_STAR = re.compile(r"(?<![{\\])\\\*")  # `\*` only means something right after `{`
 _DEFAULT_CODE_PAGE = "cp1252"
 # (text, encoding, errors) -> text; striprtf has no type hints.
 _rtf_to_text: Callable[[str, str, str], str] = striprtf.rtf_to_text
@@ -32,6 +35,7 @@ def extract_rtf(data: bytes) -> ParsedText:
     source = data[:MAX_SOURCE_CHARS].decode(code_page, errors="replace")
     # striprtf reads \ansicpg itself and turns to UTF-8 on one Python lacks: name ours.
     source = _CODE_PAGE_WORD.sub(lambda _: f"\\ansicpg{code_page[2:]}", source)
+    source = _readable(source)
     try:
         text = _rtf_to_text(source, code_page, "replace")
     except (ParseError, MemoryError):
@@ -42,6 +46,16 @@ def extract_rtf(data: bytes) -> ParsedText:
     builder = TextBuilder()
     builder.add(text)
     return builder.build()
+
+
+def _readable(source: str) -> str:
+    """The source with what striprtf drops but a reader sees made plain text: headers,
+    footers and footnotes (striprtf skips those groups; a letter whose words were all in its
+    header came out empty), each from a new paragraph where it stands; and a `\\*` that
+    does not open its group (there it marks nothing, but striprtf skipped the rest of the
+    group, words and all)."""
+    source = _SHOWN_DESTINATION.sub(r"\\par ", source)
+    return _STRAY_STAR.sub("", source)
 
 
 def _code_page(data: bytes) -> str:
