@@ -46,6 +46,7 @@ def test_a_deck_reads_its_slides() -> None:
         ("poi/WithComments.ppt", "This is a test comment\n\nIt is on the first, only slide"),
         ("tika/testPPT_masterText.ppt", "Text that I added to the master slide"),
         ("tika/testPPT_various.ppt", "This is the footer text.\n\nThis is the header text."),
+        ("poi/43781.ppt", "© Swinburne University\n\nSecond run"),  # and a title master
     ],
 )
 def test_comments_master_text_and_footers_are_read(path: str, words: str) -> None:

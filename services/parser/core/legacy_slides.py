@@ -34,6 +34,7 @@ _TEXT_CHARS, _TEXT_BYTES, _STRING = 0x0FA0, 0x0FA8, 0x0FBA
 # 2002 and later keep a slide's comments)
 _TAG_DATA = 0x138B
 _SLIDE_LIST, _MAIN_MASTER, _NOTES, _NOTES_ATOM = 0x0FF0, 0x03F8, 0x03F0, 0x03F1
+_DOCUMENT, _SLIDE_PERSIST, _DIRECTORY = 0x03E8, 0x03F3, 0x1772
 _MASTER_IDS = 0x80000000  # a notes master's notes atom names a master (or 0), not a slide
 # Where a string (`CString`) is words of the deck, by its instance: a comment's text (not its
 # author or initials); the header and footer text set for the slides or notes (shown in the
@@ -94,6 +95,7 @@ def _texts(document: bytes) -> Iterator[str]:
     _LEFT_OUT containers and the notes master skipped, and of a master only the text of
     shapes that are no placeholder (not the prompts, dates and slide numbers). A record
     whose length runs past its container ends that container's walk."""
+    title_masters = _title_masters(document)
     # (where, end, depth, the kind of the container, inside a master) of records to read
     stack = [(0, len(document), 0, 0, False)]
     looked = 0
@@ -111,7 +113,7 @@ def _texts(document: bytes) -> Iterator[str]:
         instance = version_instance >> 4
         if version_instance & 0xF == _CONTAINER or kind == _TAG_DATA:
             if _read_inside(document, kind, instance, body, after):
-                inside = master or kind == _MAIN_MASTER
+                inside = master or kind == _MAIN_MASTER or at in title_masters
                 stack.append((body, after, depth + 1, kind, inside))
                 placeholder = placeholder and kind != _SHAPE  # a shape starts
             continue
@@ -124,6 +126,46 @@ def _texts(document: bytes) -> Iterator[str]:
             yield document[body:after].decode("utf-16-le", errors="replace")
         elif kind == _TEXT_BYTES:
             yield document[body:after].decode("cp1252", errors="replace")
+
+
+def _title_masters(document: bytes) -> set[int]:
+    """Where the title masters are (PowerPoint 97-2002's second master, for title slides: a
+    slide record, not a master one). The slide list of the masters names each master's
+    persist id; the persist directories (the last word on each id wins) say where it is."""
+    master_ids: set[int] = set()
+    places: dict[int, int] = {}
+    for kind, _, body, after in _records(document, 0, len(document)):
+        if kind == _DIRECTORY:
+            at = body
+            while at + 4 <= after:
+                (entry,) = struct.unpack_from("<I", document, at)
+                first, count = entry & 0xFFFFF, entry >> 20
+                offsets = document[at + 4 : min(at + 4 + 4 * count, after)]
+                for index in range(len(offsets) // 4):
+                    places[first + index] = int.from_bytes(
+                        offsets[4 * index : 4 * index + 4], "little"
+                    )
+                at += 4 + 4 * count
+        elif kind == _DOCUMENT:
+            for inner, inner_instance, list_body, list_after in _records(document, body, after):
+                if inner == _SLIDE_LIST and inner_instance == _MASTERS_LIST:
+                    for atom, _, atom_body, atom_after in _records(document, list_body, list_after):
+                        if atom == _SLIDE_PERSIST and atom_after - atom_body >= 4:
+                            master_ids.add(
+                                int.from_bytes(document[atom_body : atom_body + 4], "little")
+                            )
+    return {places[i] for i in master_ids if i in places}
+
+
+def _records(document: bytes, at: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """The records side by side in `document[at:end]`: (kind, instance, body start, end)."""
+    while at + _HEADER <= end:
+        version_instance, kind, length = struct.unpack_from("<HHI", document, at)
+        body, after = at + _HEADER, at + _HEADER + length
+        if after > end:
+            return
+        yield kind, version_instance >> 4, body, after
+        at = after
 
 
 def _read_inside(document: bytes, kind: int, instance: int, body: int, after: int) -> bool:
