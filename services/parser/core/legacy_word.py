@@ -15,6 +15,7 @@ fields' instructions in the text. Styles are not read: a .doc has no headings he
 
 from __future__ import annotations
 
+import codecs
 import re
 import struct
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import olefile
 
+from services.common.encoding import detect_encoding, telling_sample
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
@@ -31,7 +33,11 @@ _FIX = "save it again from your word processor (as .docx) and upload again"
 _WORD_97 = 101  # the FIB's nFib of Word 97 and later; Word 6 and 95 wrote less
 _IDENT_97 = 0xA5EC
 _IDENTS = frozenset({_IDENT_97, 0xA5DC})  # Word 97 and later; Word 6.0 and 95
-_ENCRYPTED, _TABLE_1 = 0x0100, 0x0200  # FIB flags: fEncrypted, fWhichTblStm
+_COMPLEX, _ENCRYPTED, _TABLE_1 = 0x0004, 0x0100, 0x0200  # FIB flags
+_TEXT_RANGE_AT = 0x18  # fcMin, fcMac: a Word 6.0/95 file's text, unless saved in steps
+_WESTERN = "cp1252"
+_NOT_8_BIT = frozenset({1200, 1201, 65000, 65001})  # UTF-16, UTF-7, UTF-8: no help for 8-bit text
+_OLD_CLX_AT = 0x0160  # a Word 6.0/95 file's piece table: offset and length in the main stream
 _CLX_AT = 0x01A2  # fcClx, then lcbClx: where the piece table is in the table stream
 # The parts in the order the characters hold them, by their index in the FIB's FibRgLw97
 # (ccpText, ccpFtn, ccpHdd, ccpMcr (unused), ccpAtn, ccpEdn, ccpTxbx, ccpHdrTxbx).
@@ -54,10 +60,10 @@ _BREAKS = str.maketrans({"\x0b": "\n", "\x0c": "\r", "\x1e": "-"})
 class _Fib:
     """What the text needs of the File Information Block."""
 
-    version: int
     flags: int
     part_lengths: tuple[int, ...]
     clx: tuple[int, int]  # where the piece table is: offset and length in the table stream
+    old: bool = False  # Word 6.0 or 95: 8-bit text, the piece table in the main stream
 
     @classmethod
     def read(cls, word: bytes) -> _Fib:
@@ -71,16 +77,14 @@ class _Fib:
                 "the document is password-protected; save it without a password and upload again",
             )
         if ident != _IDENT_97 or version < _WORD_97:
-            raise ParseError(
-                CORRUPT_FILE, f"the document is in Word 6.0/95's format, not read; {_FIX}"
-            )
+            return cls(flags, (), struct.unpack_from("<II", word, _OLD_CLX_AT), old=True)
         (words,) = struct.unpack_from("<H", word, 32)  # csw: 16-bit values that follow
         longs_at = 34 + 2 * words
         (longs,) = struct.unpack_from("<H", word, longs_at)  # cslw
         lengths = struct.unpack_from(f"<{longs}i", word, longs_at + 2)
         part_lengths = tuple(max(lengths[i], 0) if i < longs else 0 for i in _PART_LENGTHS)
         clx = struct.unpack_from("<II", word, _CLX_AT)
-        return cls(version, flags, part_lengths, clx)
+        return cls(flags, part_lengths, clx)
 
 
 def extract_doc(data: bytes) -> ParsedText:
@@ -91,10 +95,14 @@ def extract_doc(data: bytes) -> ParsedText:
         with olefile.OleFileIO(data) as ole:
             word = _stream(ole, "WordDocument")
             fib = _Fib.read(word)
-            table = _stream(ole, "1Table" if fib.flags & _TABLE_1 else "0Table")
-            needed = sum(fib.part_lengths)
-            characters = _characters(word, _pieces(table, *fib.clx), needed)
-            _add_parts(builder, characters, fib.part_lengths)
+            if fib.old:
+                characters = _old_characters(word, fib, _code_page(ole))
+                _add_parts(builder, characters, (len(characters) // 2, 0, 0, 0, 0, 0, 0, 0))
+            else:
+                table = _stream(ole, "1Table" if fib.flags & _TABLE_1 else "0Table")
+                needed = sum(fib.part_lengths)
+                characters = _characters(word, _pieces(table, *fib.clx), needed)
+                _add_parts(builder, characters, fib.part_lengths)
             title = _title(ole)
     except (ParseError, MemoryError):
         raise
@@ -107,6 +115,37 @@ def _stream(ole: olefile.OleFileIO, name: str) -> bytes:
     with ole.openstream(name) as stream:
         data: bytes = stream.read()
     return data
+
+
+def _old_characters(word: bytes, fib: _Fib, code_page: str | None) -> bytes:
+    """A Word 6.0 or 95 document's characters as UTF-16LE, the body and its other parts in
+    one run: 8-bit text from fcMin to fcMac, or where its piece table says when it was saved
+    in steps (complex). Its parts' lengths are not read: all is body. The text is in the
+    code page its summary names, else the one its bytes look like (Word 95 wrote no code
+    page of the text itself; a Russian letter read as Windows-1252 was mojibake)."""
+    if fib.flags & _COMPLEX:
+        pieces = _pieces(word, *fib.clx)
+        raw = b"".join(word[start : start + max(end - first, 0)] for first, end, start, _ in pieces)
+    else:
+        start, end = struct.unpack_from("<II", word, _TEXT_RANGE_AT)
+        raw = word[start:end]
+    raw = raw[: len(word)]
+    codec = code_page or detect_encoding(telling_sample(raw)) or _WESTERN
+    return raw.decode(codec, errors="replace").encode("utf-16-le")
+
+
+def _code_page(ole: olefile.OleFileIO) -> str | None:
+    """The codec of the 8-bit code page the document's summary names, if it names one."""
+    try:
+        number = ole.get_metadata().codepage
+    except Exception:  # noqa: BLE001 - a broken summary names none
+        return None
+    if not isinstance(number, int) or number <= 0 or number in _NOT_8_BIT:
+        return None
+    try:
+        return codecs.lookup(f"cp{number}").name
+    except LookupError:
+        return None
 
 
 def _pieces(table: bytes, offset: int, length: int) -> list[tuple[int, int, int, bool]]:
