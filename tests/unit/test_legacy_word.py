@@ -5,12 +5,21 @@ corpus; the special characters are checked on their own."""
 
 from __future__ import annotations
 
+import struct
+import tracemalloc
+
 import pytest
 
 from services.common.media import DOC, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
-from services.parser.core.legacy_word import _blocks, _characters, _without_field_codes
+from services.parser.core.legacy_word import (
+    _blocks,
+    _characters,
+    _Fib,
+    _old_characters,
+    _without_field_codes,
+)
 from tests.fixtures.corpus import CORPUS_DIR
 from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
@@ -117,3 +126,24 @@ def test_reading_fields_nested_deep_grows_linearly() -> None:
 
     assert _without_field_codes(nested(3)) == "rrr"
     assert growth(_without_field_codes, nested(20_000), nested(80_000)) < LINEAR_GROWTH_BOUND
+
+
+def test_a_word_95_piece_table_claiming_more_than_the_stream_gives_no_more() -> None:
+    pieces = 2_000  # each claims 65,536 characters from the start of a 64 KiB stream
+    bounds = struct.pack(f"<{pieces + 1}I", *(i * 65_536 for i in range(pieces + 1)))
+    table = bounds + struct.pack("<HIH", 0, 0, 0) * pieces
+    clx = b"\x02" + struct.pack("<I", len(table)) + table
+    word = bytearray(65_536)
+    struct.pack_into("<HHHH", word, 0, 0xA5DC, 104, 0, 0)
+    struct.pack_into("<H", word, 0x0A, 0x0004)  # complex: the piece table says where
+    struct.pack_into("<II", word, 0x160, 0x400, len(clx))
+    word[0x400 : 0x400 + len(clx)] = clx
+    fib = _Fib.read(bytes(word))
+    tracemalloc.start()
+    try:
+        characters = _old_characters(bytes(word), fib, "cp1252")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(characters) <= 2 * len(word)
+    assert peak < 16 * len(word)  # not the 128 MiB of every piece's claim

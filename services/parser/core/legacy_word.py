@@ -63,7 +63,7 @@ class _Fib:
     flags: int
     part_lengths: tuple[int, ...]
     clx: tuple[int, int]  # where the piece table is: offset and length in the table stream
-    old: bool = False  # Word 6.0 or 95: 8-bit text, the piece table in the main stream
+    old: bool = False  # Word 6.0 or 95: 8-bit text (see _old_characters)
 
     @classmethod
     def read(cls, word: bytes) -> _Fib:
@@ -77,7 +77,7 @@ class _Fib:
                 "the document is password-protected; save it without a password and upload again",
             )
         if ident != _IDENT_97 or version < _WORD_97:
-            return cls(flags, (), struct.unpack_from("<II", word, _OLD_CLX_AT), old=True)
+            return cls(flags, (), (0, 0), old=True)
         (words,) = struct.unpack_from("<H", word, 32)  # csw: 16-bit values that follow
         longs_at = 34 + 2 * words
         (longs,) = struct.unpack_from("<H", word, longs_at)  # cslw
@@ -123,13 +123,18 @@ def _old_characters(word: bytes, fib: _Fib, code_page: str | None) -> bytes:
     in steps (complex). Its parts' lengths are not read: all is body. The text is in the
     code page its summary names, else the one its bytes look like (Word 95 wrote no code
     page of the text itself; a Russian letter read as Windows-1252 was mojibake)."""
-    if fib.flags & _COMPLEX:
-        pieces = _pieces(word, *fib.clx)
-        raw = b"".join(word[start : start + max(end - first, 0)] for first, end, start, _ in pieces)
+    if fib.flags & _COMPLEX:  # the piece table is in the main stream
+        parts, left = [], len(word)  # never more than the stream holds (see _characters)
+        for first, end, start, _ in _pieces(word, *struct.unpack_from("<II", word, _OLD_CLX_AT)):
+            count = min(max(end - first, 0), left)
+            if count <= 0:
+                break
+            parts.append(word[start : start + count])
+            left -= count
+        raw = b"".join(parts)
     else:
         start, end = struct.unpack_from("<II", word, _TEXT_RANGE_AT)
         raw = word[start:end]
-    raw = raw[: len(word)]
     codec = code_page or detect_encoding(telling_sample(raw)) or _WESTERN
     return raw.decode(codec, errors="replace").encode("utf-16-le")
 
