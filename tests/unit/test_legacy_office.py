@@ -19,7 +19,7 @@ from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.sheets import cell_text
 from services.parser.core.xls import _value
-from tests.fixtures.corpus import CORPUS_DIR
+from tests.fixtures.corpus import CORPUS_DIR, corpus_file
 from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 pytestmark = pytest.mark.unit
@@ -27,12 +27,8 @@ pytestmark = pytest.mark.unit
 OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")
 
 
-def corpus(path: str) -> bytes:
-    return (CORPUS_DIR / path).read_bytes()
-
-
 def test_an_excel_97_workbook_reads_like_an_xlsx() -> None:
-    data = corpus("tika/testEXCEL.xls")
+    data = corpus_file("tika/testEXCEL.xls").read()
     assert sniff_media_type(data) == XLS
     text = extract(data, XLS).text
     assert text.startswith("Feuil1\n\nSample Excel Worksheet - Numbers and their Squares\n")
@@ -40,13 +36,13 @@ def test_an_excel_97_workbook_reads_like_an_xlsx() -> None:
 
 
 def test_an_excel_5_workbook_is_read_too() -> None:
-    data = corpus("poi/testEXCEL_5.xls")  # its stream is `Book`, not `Workbook`
+    data = corpus_file("poi/testEXCEL_5.xls").read()  # its stream is `Book`, not `Workbook`
     assert sniff_media_type(data) == XLS
     assert "Sample Excel Worksheet" in extract(data, XLS).text
 
 
 def test_entry_names_are_found_in_any_case() -> None:
-    data = corpus("tika/testEXCEL.xls")
+    data = corpus_file("tika/testEXCEL.xls").read()
     shouting = data.replace("Workbook".encode("utf-16-le"), "WORKBOOK".encode("utf-16-le"))
     assert shouting != data
     assert sniff_media_type(shouting) == XLS
@@ -54,12 +50,12 @@ def test_entry_names_are_found_in_any_case() -> None:
 
 def test_a_file_is_what_its_own_main_stream_says_not_what_it_holds() -> None:
     # Each holds a Word document, a workbook and a presentation of its own.
-    assert sniff_media_type(corpus("tika/testEXCEL_embeded.xls")) == XLS
-    assert sniff_media_type(corpus("tika/testWORD_embeded.doc")) == DOC
+    assert sniff_media_type(corpus_file("tika/testEXCEL_embeded.xls").read()) == XLS
+    assert sniff_media_type(corpus_file("tika/testWORD_embeded.doc").read()) == DOC
 
 
 def test_a_password_protected_ooxml_file_is_refused_saying_so() -> None:
-    data = corpus("tika/protectedFile.xlsx")  # OOXML encrypted into a compound file
+    data = corpus_file("tika/protectedFile.xlsx").read()  # OOXML encrypted into a compound file
     assert sniff_media_type(data) is None
     assert unsupported_reason(data).startswith("a password-protected Office document")
 
@@ -74,7 +70,7 @@ def test_a_name_outside_a_directory_entry_does_not_count() -> None:
 
 
 def test_a_file_cut_inside_a_directory_entry_is_refused_not_an_error() -> None:
-    data = corpus("tika/testEXCEL.xls")
+    data = corpus_file("tika/testEXCEL.xls").read()
     entry = data.index("Workbook".encode("utf-16-le") + b"\x00\x00")
     for end in (entry + 20, entry + 65, entry + 66):
         assert sniff_media_type(data[:end]) is None
@@ -92,13 +88,13 @@ def test_scanning_a_hostile_compound_file_grows_linearly() -> None:
 
 def test_a_password_protected_workbook_fails_saying_so() -> None:
     with pytest.raises(ParseError) as caught:
-        extract(corpus("tika/testEXCEL_protected_passtika.xls"), XLS)
+        extract(corpus_file("tika/testEXCEL_protected_passtika.xls").read(), XLS)
     assert caught.value.code == "corrupt_file"
     assert "password-protected" in str(caught.value)
 
 
 def test_a_damaged_workbook_fails_with_the_readers_reason() -> None:
-    data = corpus("tika/testEXCEL.xls")
+    data = corpus_file("tika/testEXCEL.xls").read()
     with pytest.raises(ParseError) as caught:
         extract(data[: len(data) // 3], XLS)
     assert caught.value.code == "corrupt_file"
@@ -119,7 +115,7 @@ except ParseError as error:
 def test_a_sector_chain_that_comes_back_on_itself_fails_and_does_not_loop() -> None:
     # Zeroing the first sector of the short-stream table makes its first entry point to
     # itself: xlrd followed that chain forever (run apart, to be stopped if it still does).
-    data = bytearray(corpus("tika/testEXCEL_dateFormats.xls"))
+    data = bytearray(corpus_file("tika/testEXCEL_dateFormats.xls").read())
     data[1536:1600] = bytes(64)
     done = subprocess.run(
         [sys.executable, "-c", LOOPING],

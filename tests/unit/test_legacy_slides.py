@@ -13,13 +13,9 @@ from services.common.media import PPT, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.legacy_slides import _texts
-from tests.fixtures.corpus import CORPUS_DIR
+from tests.fixtures.corpus import corpus_file
 
 pytestmark = pytest.mark.unit
-
-
-def corpus(path: str) -> bytes:
-    return (CORPUS_DIR / path).read_bytes()
 
 
 def record(kind: int, body: bytes, *, container: bool = False, instance: int = 0) -> bytes:
@@ -32,7 +28,7 @@ def chars(text: str) -> bytes:
 
 
 def test_a_deck_reads_its_slides() -> None:
-    data = corpus("tika/testPPT.ppt")
+    data = corpus_file("tika/testPPT.ppt").read()
     assert sniff_media_type(data) == PPT
     assert extract(data, PPT).text == (
         "Sample Powerpoint Slide\n\nCreated with Microsoft\nPowerpoint X for Mac\nService Release 1"
@@ -50,14 +46,14 @@ def test_a_deck_reads_its_slides() -> None:
     ],
 )
 def test_comments_master_text_and_footers_are_read(path: str, words: str) -> None:
-    text = extract(corpus(path), PPT).text
+    text = extract(corpus_file(path).read(), PPT).text
     assert words in text
     assert "Click to edit Master" not in text
 
 
 def test_a_password_protected_deck_fails_saying_so() -> None:
     with pytest.raises(ParseError) as caught:
-        extract(corpus("tika/testPPT_protected_passtika.ppt"), PPT)
+        extract(corpus_file("tika/testPPT_protected_passtika.ppt").read(), PPT)
     assert caught.value.code == "corrupt_file"
     assert "password-protected" in str(caught.value)
 

@@ -20,18 +20,14 @@ from services.parser.core.legacy_word import (
     _old_characters,
     _without_field_codes,
 )
-from tests.fixtures.corpus import CORPUS_DIR
+from tests.fixtures.corpus import corpus_file
 from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 pytestmark = pytest.mark.unit
 
 
-def corpus(path: str) -> bytes:
-    return (CORPUS_DIR / path).read_bytes()
-
-
 def test_a_document_reads_its_body_then_its_header_and_footer_with_its_title() -> None:
-    data = corpus("tika/testWORD.doc")
+    data = corpus_file("tika/testWORD.doc").read()
     assert sniff_media_type(data) == DOC
     parsed = extract(data, DOC)
     assert parsed.title == "Sample Word Document"
@@ -45,7 +41,7 @@ def test_a_document_reads_its_body_then_its_header_and_footer_with_its_title() -
 
 
 def test_notes_text_boxes_tables_and_characters_beyond_the_bmp() -> None:
-    text = extract(corpus("tika/testWORD_various.doc"), DOC).text
+    text = extract(corpus_file("tika/testWORD_various.doc").read(), DOC).text
     # Gothic letters are two UTF-16 units each: the parts after them start where they do
     assert "\U00010332\U0001033f\U00010344\U00010339\U00010343\U0001033a" in text
     assert "Row 1 Col 1\tRow 1 Col 2\tRow 1 Col 3\nRow 2 Col 1\tRow 2 Col 2\tRow 2 Col 3" in text
@@ -57,7 +53,7 @@ def test_notes_text_boxes_tables_and_characters_beyond_the_bmp() -> None:
 
 def test_a_password_protected_document_fails_saying_so() -> None:
     with pytest.raises(ParseError) as caught:
-        extract(corpus("tika/testWORD_protected_passtika.doc"), DOC)
+        extract(corpus_file("tika/testWORD_protected_passtika.doc").read(), DOC)
     assert caught.value.code == "corrupt_file"
     assert "the document is password-protected" in str(caught.value)
 
@@ -73,12 +69,12 @@ def test_a_password_protected_document_fails_saying_so() -> None:
     ],
 )
 def test_word_6_and_95_documents_read_in_their_code_page(path: str, start: str) -> None:
-    assert extract(corpus(path), DOC).text.startswith(start)
+    assert extract(corpus_file(path).read(), DOC).text.startswith(start)
 
 
 def test_a_damaged_document_fails_with_the_readers_reason() -> None:
     with pytest.raises(ParseError) as caught:
-        extract(corpus("tika/testWORD.doc")[:5000], DOC)
+        extract(corpus_file("tika/testWORD.doc").read()[:5000], DOC)
     assert caught.value.code == "corrupt_file"
 
 

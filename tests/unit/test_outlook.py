@@ -9,17 +9,13 @@ import pytest
 from services.common.media import MSG, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
-from tests.fixtures.corpus import CORPUS_DIR
+from tests.fixtures.corpus import corpus_file
 
 pytestmark = pytest.mark.unit
 
 
-def corpus(path: str) -> bytes:
-    return (CORPUS_DIR / path).read_bytes()
-
-
 def test_a_message_reads_as_an_e_mail_its_subject_the_title() -> None:
-    data = corpus("tika/testMSG.msg")
+    data = corpus_file("tika/testMSG.msg").read()
     assert sniff_media_type(data) == MSG
     parsed = extract(data, MSG)
     assert parsed.text.startswith(
@@ -30,7 +26,7 @@ def test_a_message_reads_as_an_e_mail_its_subject_the_title() -> None:
 
 
 def test_attachments_are_named_and_an_attached_message_follows() -> None:
-    text = extract(corpus("tika/testMSG_att_msg.msg"), MSG).text
+    text = extract(corpus_file("tika/testMSG_att_msg.msg").read(), MSG).text
     assert text == (
         "From: Nick Booth\nTo: Nick Booth\nDate: Thu, 17 Jun 2010 23:54:19 +0000\n"
         "Subject: test email\n\nTest email with 1 msg attachment, 1 pdf\n\n"
@@ -54,11 +50,11 @@ def test_attachments_are_named_and_an_attached_message_follows() -> None:
     ],
 )
 def test_text_is_read_in_the_encoding_each_property_is_in(path: str, text: str) -> None:
-    assert extract(corpus(path), MSG).text.startswith(text)
+    assert extract(corpus_file(path).read(), MSG).text.startswith(text)
 
 
 def test_a_damaged_message_fails_with_the_readers_reason() -> None:
-    data = corpus("tika/testMSG.msg")
+    data = corpus_file("tika/testMSG.msg").read()
     with pytest.raises(ParseError) as caught:
         extract(data[:1000], MSG)
     assert caught.value.code == "corrupt_file"
