@@ -1,7 +1,8 @@
-"""PowerPoint 97-2003 decks (`.ppt`) to text (services/parser/core/legacy_slides.py): the
-slides' and notes' words, comments, header and footer text, and what is drawn on the masters,
-not the masters' prompts. The files are Apache Tika's and Apache POI's test decks from the
-corpus; the record walk is checked on records written here."""
+"""PowerPoint 97-2003 decks (`.ppt`) to text (services/parser/core/legacy_slides.py): a page
+per slide, titled by its heading, with its notes and comments; header and footer text and
+what is drawn on the masters, not the masters' prompts; of a deck saved in steps, only what
+its last save kept. The files are Apache Tika's and Apache POI's test decks from the corpus;
+the record walk is checked on records written here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from services.common.media import PPT, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
-from services.parser.core.legacy_slides import _texts
+from services.parser.core.legacy_slides import _Deck, _read_deck, _texts
 from tests.fixtures.corpus import corpus_file
 
 pytestmark = pytest.mark.unit
@@ -30,9 +31,39 @@ def chars(text: str) -> bytes:
 def test_a_deck_reads_its_slides() -> None:
     data = corpus_file("tika/testPPT.ppt").read()
     assert sniff_media_type(data) == PPT
-    assert extract(data, PPT).text == (
+    parsed = extract(data, PPT)
+    assert parsed.text == (
         "Sample Powerpoint Slide\n\nCreated with Microsoft\nPowerpoint X for Mac\nService Release 1"
     )
+    assert (parsed.page_count, parsed.pages, parsed.title) == (1, [0], "Sample Powerpoint Slide")
+    assert [(h.start, h.level, h.title) for h in parsed.headings] == [
+        (0, 1, "Sample Powerpoint Slide")
+    ]
+
+
+def test_each_slide_is_a_page_with_its_title_notes_and_only_the_last_saved_words() -> None:
+    # POI's deck was saved three times: its file still holds the first slide list and an
+    # older copy of slide 2's text ("...have formattingT"), and the notes pages come before
+    # the slide list that is current.
+    parsed = extract(corpus_file("poi/basic_test_ppt_file.ppt").read(), PPT)
+    second = parsed.text.index("This is the title on page 2")
+    assert parsed.page_count == 2
+    assert parsed.pages == [0, second]
+    assert [(h.start, h.title) for h in parsed.headings] == [
+        (0, "This is a test title"),
+        (second, "This is the title on page 2"),
+    ]
+    assert parsed.text[:second].split("\n\n") == [
+        "This is a test title",
+        "This is a test subtitle\nThis is on page 1",
+        "These are the notes for page 1",
+        "",
+    ]
+    assert parsed.text[second:].split("\n\n") == [
+        "This is the title on page 2",
+        "This is page two\nIt has several blocks of text\nNone of them have formatting",
+        "These are the notes on page two, again lacking formatting",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -42,7 +73,7 @@ def test_a_deck_reads_its_slides() -> None:
         ("poi/WithComments.ppt", "This is a test comment\n\nIt is on the first, only slide"),
         ("tika/testPPT_masterText.ppt", "Text that I added to the master slide"),
         ("tika/testPPT_various.ppt", "This is the footer text.\n\nThis is the header text."),
-        ("poi/43781.ppt", "© Swinburne University\n\nSecond run"),  # and a title master
+        ("poi/43781.ppt", "First run\n\nSecond run"),  # and a title master
     ],
 )
 def test_comments_master_text_and_footers_are_read(path: str, words: str) -> None:
@@ -83,4 +114,49 @@ def test_the_walk_keeps_the_decks_words_and_leaves_out_prompts_and_settings() ->
     slide = record(0x03EE, chars("Floods") + record(0x0FA8, b"caf\xe9") + comment, container=True)
     cut = struct.pack("<HHI", 0, 0x0FA0, 1_000)  # a record longer than what is left
     document = master + fonts + notes_master + slide + cut
-    assert list(_texts(document)) == ["Company name", "Floods", "café", "Check the levels"]
+    found = _texts(document, _Deck.read(document))
+    assert [f.text for f in found] == ["Company name", "Floods", "café", "Check the levels"]
+
+
+def persist(persist_id: int, slide_id: int) -> bytes:
+    return record(0x03F3, struct.pack("<IIiI", persist_id, 0, 0, slide_id) + bytes(4))
+
+
+def header(kind: int) -> bytes:
+    return record(0x0F9F, struct.pack("<I", kind))
+
+
+def directory(places: dict[int, int]) -> bytes:
+    entries = b"".join(struct.pack("<II", 1 << 20 | i, at) for i, at in places.items())
+    return record(0x1772, entries)
+
+
+def test_the_last_save_says_which_records_are_read_and_where_each_text_belongs() -> None:
+    def document_record(*entries: bytes) -> bytes:
+        return record(0x03E8, record(0x0FF0, b"".join(entries), container=True), container=True)
+
+    old = document_record(persist(3, 256), header(0), chars("Old title"))
+    old_slide = record(0x03EE, chars("Deleted box"), container=True)
+    first = old + old_slide + directory({1: 0, 3: len(old)})
+    new = document_record(
+        persist(3, 256),
+        header(0),
+        chars("Floods"),
+        header(1),
+        chars("Rivers rise"),
+        persist(5, 257),
+        header(6),
+        chars("Second"),
+    )
+    notes = record(
+        0x03F0, record(0x03F1, struct.pack("<II", 256, 0)) + chars("Say hello"), container=True
+    )
+    slide = record(0x03EE, chars("New box") + chars("Rivers rise"), container=True)
+    at_new, at_notes = len(first), len(first) + len(new)
+    at_slide = at_notes + len(notes)
+    document = first + new + notes + slide + directory({1: at_new, 3: at_slide, 4: at_notes})
+    parsed = _read_deck(document)
+    second = parsed.text.index("Second")
+    assert parsed.text == "Floods\n\nRivers rise\n\nNew box\n\nSay hello\n\nSecond"
+    assert (parsed.page_count, parsed.pages) == (2, [0, second])
+    assert [(h.start, h.title) for h in parsed.headings] == [(0, "Floods"), (second, "Second")]
