@@ -1,9 +1,9 @@
 """Legacy binary Office files (OLE2 compound files): Excel 97-2003 and 5/95 workbooks are read
-(services/parser/core/xls.py, xlrd), Word documents, PowerPoint decks and Outlook messages
-too (test_legacy_word.py, test_legacy_slides.py, test_outlook.py); password-protected OOXML
-and compound files of other kinds are refused at upload saying so (services/common/media.py).
-Real files from Apache Tika's and Apache POI's tests are in the corpus; here they are sniffed
-and read, and edited to show what the sniffing keys on."""
+with their cell notes (services/parser/core/xls.py, xlrd), Word documents, PowerPoint decks
+and Outlook messages too (test_legacy_word.py, test_legacy_slides.py, test_outlook.py);
+password-protected OOXML and compound files of other kinds are refused at upload saying so
+(services/common/media.py). Real files from Apache Tika's and Apache POI's tests are in the
+corpus; here they are sniffed and read, and edited to show what the sniffing keys on."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def test_an_excel_97_workbook_reads_like_an_xlsx() -> None:
     text = extract(data, XLS).text
     assert text.startswith("Feuil1\n\nSample Excel Worksheet - Numbers and their Squares\n")
     assert "\tNumber\tSquare\n\t1\t1\n\t2\t4" in text
+
+
+def test_a_sheets_cell_notes_follow_its_rows() -> None:
+    text = extract(corpus_file("poi/SimpleWithComments.xls").read(), XLS).text
+    assert text.startswith(
+        "Sheet1\n\n1\tone\n2\ttwo\n3\tthree\n\n"
+        "Yegor Kozlov:\nfirst cell\nYegor Kozlov:\nsecond cell\nYegor Kozlov:\nthird cell\n\n"
+        "Sheet2"
+    )
 
 
 def test_an_excel_5_workbook_is_read_too() -> None:

@@ -1,5 +1,6 @@
 """Excel 97-2003 and Excel 5/95 workbooks (`.xls`, BIFF in an OLE2 compound file) to text
-with xlrd: each sheet a heading, then one tab-separated line per row, as an XLSX reads."""
+with xlrd: each sheet a heading, then one tab-separated line per row, as an XLSX reads, then
+the sheet's cell notes."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ class _Discard:
 
 
 def extract_xls(data: bytes) -> ParsedText:
-    """Extract every worksheet as a heading (its name) and its rows of cell values (cached
-    formula results; dates as ISO dates; error cells left empty)."""
+    """Extract every worksheet as a heading (its name), its rows of cell values (cached
+    formula results; dates as ISO dates; error cells left empty), then its cell notes."""
     builder = TextBuilder()
     try:
         book = xlrd.open_workbook(
@@ -77,6 +78,7 @@ def extract_xls(data: bytes) -> ParsedText:
                 [_value(cell, book.datemode) for cell in sheet.row(n)] for n in range(sheet.nrows)
             )
             budget = add_rows(builder, rows, budget)
+            builder.add("\n".join(_notes(sheet)))
             book.unload_sheet(index)
     except (ParseError, MemoryError):
         raise
@@ -90,6 +92,13 @@ def extract_xls(data: bytes) -> ParsedText:
     except Exception as exc:  # xlrd on a broken file: struct, index, compdoc errors and more
         raise unreadable("the XLS file", exc, _FIX) from exc
     return builder.build()
+
+
+def _notes(sheet: Any) -> list[str]:
+    """The sheet's cell notes (comments), by row then column, each as Excel shows it (most
+    begin with their author's name). xlrd reads them with the cells; the text was lost."""
+    notes = (note.text.strip() for _, note in sorted(sheet.cell_note_map.items()))
+    return [note for note in notes if note]
 
 
 def _value(cell: Any, datemode: int) -> object:
