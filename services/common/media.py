@@ -35,7 +35,12 @@ RTF = "application/rtf"
 ODT = "application/vnd.oasis.opendocument.text"
 ODS = "application/vnd.oasis.opendocument.spreadsheet"
 ODP = "application/vnd.oasis.opendocument.presentation"
-OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP})
+ODG = "application/vnd.oasis.opendocument.graphics"
+OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP, ODG})
+# The same documents as one XML file (LibreOffice's "flat" formats: .fodt, .fods, ...), by
+# the names freedesktop's shared MIME database gives them.
+FODT, FODS, FODP, FODG = (f"{kind}-flat-xml" for kind in (ODT, ODS, ODP, ODG))
+FLAT_OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({FODT, FODS, FODP, FODG})
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
 MSG = "application/vnd.ms-outlook"
@@ -46,7 +51,8 @@ PPT = "application/vnd.ms-powerpoint"
 SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
-    EPUB: ".epub", XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt",
+    ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
+    XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -104,6 +110,14 @@ _EMAIL_FIELDS = frozenset(
 )
 _EMAIL_HEAD_LINES = 500
 _MD_LIST = re.compile(r"(?:[-*+]|[0-9]{1,9}\.) \S")
+# A flat OpenDocument's root element and, in its start tag, the type it names (a template
+# reads as its kind)
+_FLAT_ODF_ROOT = "<office:document"
+_FLAT_ODF_TYPE = re.compile(
+    r"\soffice:mimetype=\"(application/vnd\.oasis\.opendocument\."
+    r"(?:text|spreadsheet|presentation|graphics))(?:-template)?\""
+)
+_XML_OPENERS = ("<?xml", _FLAT_ODF_ROOT)
 
 
 def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
@@ -125,11 +139,29 @@ def _text_kind(text: str, filename: str | None) -> str:
         return RTF
     if _looks_like_email(text):
         return EMAIL
+    if (flat := _flat_opendocument_kind(text)) is not None:
+        return flat
     if _looks_like_html(text):
         return HTML
     if _looks_like_markdown(text, filename):
         return MARKDOWN
     return PLAIN
+
+
+def _flat_opendocument_kind(text: str) -> str | None:
+    """The type of a flat OpenDocument (the XML its root names), or None. Read as plain
+    text, one was indexed as its XML: styles, namespaces and macros."""
+    if not text.lstrip().startswith(_XML_OPENERS):
+        return None
+    start = text.find(_FLAT_ODF_ROOT)
+    if (
+        start < 0
+        or not text[start + len(_FLAT_ODF_ROOT) : start + len(_FLAT_ODF_ROOT) + 1].isspace()
+    ):
+        return None  # no root, or another element (`office:document-content`)
+    end = text.find(">", start)
+    named = _FLAT_ODF_TYPE.search(text, start, end if end >= 0 else len(text))
+    return None if named is None else f"{named[1]}-flat-xml"
 
 
 def unsupported_reason(data: bytes) -> str:
@@ -273,6 +305,7 @@ def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
         return None
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         kind = _head_of(archive, "mimetype", 100).decode("ascii", "replace").strip()
+        kind = kind.removesuffix("-template")  # .ott, .ots, .otp, .otg: read as their kind
         if kind == EPUB:
             return EPUB
         if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:

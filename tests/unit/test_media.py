@@ -15,9 +15,14 @@ from services.common.media import (
     DOCX,
     EMAIL,
     EPUB,
+    FODG,
+    FODP,
+    FODS,
+    FODT,
     HTML,
     MARKDOWN,
     MSG,
+    ODG,
     ODP,
     ODS,
     ODT,
@@ -63,6 +68,16 @@ def _example(name: str) -> bytes:
     return (EXAMPLES / name).read_bytes()
 
 
+def flat_opendocument(kind: str) -> bytes:
+    """The head of a flat OpenDocument naming `kind` in its root, as LibreOffice writes it."""
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n\n<office:document xmlns:office='
+        b'"urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:version="1.3"'
+        b' office:mimetype="application/vnd.oasis.opendocument.' + kind.encode() + b'">'
+        b"<office:body/></office:document>"
+    )
+
+
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
 RANDOM = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(16))
 
@@ -81,6 +96,12 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("opendocument text", Sniff(opendocument("text")), ODT),
     Case("opendocument spreadsheet", Sniff(opendocument("spreadsheet")), ODS),
     Case("opendocument presentation", Sniff(opendocument("presentation")), ODP),
+    Case("opendocument drawing", Sniff(opendocument("drawing")), ODG),
+    Case("flat opendocument text", Sniff(flat_opendocument("text")), FODT),
+    Case("flat opendocument spreadsheet", Sniff(flat_opendocument("spreadsheet")), FODS),
+    Case("flat opendocument presentation", Sniff(flat_opendocument("presentation")), FODP),
+    Case("flat opendocument drawing", Sniff(flat_opendocument("graphics")), FODG),
+    Case("flat opendocument of another type", Sniff(flat_opendocument("chart")), PLAIN),
     Case(
         "epub by its mimetype entry",
         Sniff(zip_bytes({"mimetype": b"application/epub+zip", "a.opf": b"<x/>"})),

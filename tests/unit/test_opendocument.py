@@ -1,5 +1,6 @@
-"""OpenDocument (ODT, ODS, ODP) to text (services/parser/core/opendocument.py), the files
-written with odfdo; real ones from Apache Tika's tests are in the corpus."""
+"""OpenDocument (ODT, ODS, ODP, ODG, as packages, templates or flat XML) to text
+(services/parser/core/opendocument.py), the files written with odfdo; real ones from Apache
+Tika's tests are in the corpus."""
 
 from __future__ import annotations
 
@@ -10,9 +11,22 @@ import re
 import pytest
 from odfdo import Annotation, Document, DrawPage, Frame, Header, List, Note, Paragraph, Table
 
-from services.common.media import ODP, ODS, ODT, sniff_media_type, unsupported_reason
+from services.common.media import (
+    FODS,
+    FODT,
+    ODG,
+    ODP,
+    ODS,
+    ODT,
+    PLAIN,
+    sniff_media_type,
+    unsupported_reason,
+)
+from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
+from tests.fixtures.corpus import corpus_file
 from tests.fixtures.documents import rezipped
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 pytestmark = pytest.mark.unit
 
@@ -124,3 +138,74 @@ def test_a_password_protected_document_is_refused_saying_so() -> None:
     )
     assert sniff_media_type(locked) is None
     assert "password-protected OpenDocument" in unsupported_reason(locked)
+
+
+def test_a_flat_text_document_is_read_not_indexed_as_its_xml() -> None:
+    # Read as plain text, LibreOffice's .fodt was indexed as namespaces, styles and macros.
+    data = corpus_file("tika/testODTMacro.fodt").read()
+    assert sniff_media_type(data) == FODT
+    text = extract(data, FODT).text
+    assert text == "Hello dear user,\n\nClick the smiley\n\nJust one little click…\n\n- hacker"
+
+
+def test_a_flat_spreadsheet_reads_each_sheet_under_its_name() -> None:
+    data = corpus_file("tika/testFODS_embeddedChart.fods").read()
+    assert sniff_media_type(data) == FODS
+    parsed = extract(data, FODS)
+    assert parsed.text == "Sheet2\n\nSheet1\n\nA\n1"
+    assert [h.title for h in parsed.headings] == ["Sheet2", "Sheet1"]
+
+
+def test_a_flat_document_cut_short_fails_saying_why() -> None:
+    data = corpus_file("tika/testODTMacro.fodt").read()
+    with pytest.raises(ParseError) as caught:
+        extract(data[: len(data) // 2], FODT)
+    assert caught.value.code == "corrupt_file"
+    assert "OpenDocument XML cannot be read" in str(caught.value)
+
+
+def test_only_an_office_document_root_naming_its_type_makes_xml_a_flat_document() -> None:
+    head = b'<?xml version="1.0"?>\n'
+    content = head + b'<office:document-content office:version="1.3"><office:body/>'
+    unnamed = head + b'<office:document office:version="1.3"><office:body/>'
+    assert sniff_media_type(content + b"</office:document-content>") == PLAIN
+    assert sniff_media_type(unnamed + b"</office:document>") == PLAIN
+    template = (
+        b'<office:document office:mimetype="application/vnd.oasis.opendocument.text-template">'
+    )
+    assert sniff_media_type(head + template + b"</office:document>") == FODT
+
+
+def test_sniffing_xml_that_never_closes_its_root_grows_linearly() -> None:
+    def opened(count: int) -> bytes:
+        return b'<?xml version="1.0"?>' + b"<office:document office:version " * count
+
+    assert sniff_media_type(opened(1_900)) == PLAIN
+    assert growth(sniff_media_type, opened(500), opened(1_900)) < LINEAR_GROWTH_BOUND
+
+
+def test_a_drawing_is_read_page_by_page_with_the_words_of_its_shapes() -> None:
+    # LibreOffice Draw's file from Tika's tests: one page, one path with an empty paragraph.
+    data = corpus_file("tika/LibreOfficeDraw_odg_1.3.odg").read()
+    assert sniff_media_type(data) == ODG
+    with pytest.raises(ParseError, match="no readable text"):
+        extract(data, ODG)
+    worded = rezipped(
+        data,
+        lambda name, part: (
+            part.replace(b"<text:p/></draw:path>", b"<text:p>Weir 3</text:p></draw:path>")
+            if name == "content.xml"
+            else part
+        ),
+    )
+    parsed = extract(worded, ODG)
+    assert (parsed.text, parsed.page_count, parsed.pages) == ("Weir 3", 1, [0])
+
+
+def test_a_template_is_read_as_a_document_of_its_kind() -> None:
+    template = rezipped(
+        text_document(),
+        lambda name, part: part + b"-template" if name == "mimetype" else part,
+    )
+    assert sniff_media_type(template) == ODT
+    assert extract(template, ODT).text.startswith("Flood plan")

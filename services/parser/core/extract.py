@@ -16,7 +16,7 @@ from services.parser.core.legacy_slides import extract_ppt
 from services.parser.core.legacy_word import extract_doc
 from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
-from services.parser.core.opendocument import extract_opendocument
+from services.parser.core.opendocument import extract_flat_opendocument, extract_opendocument
 from services.parser.core.outlook import extract_msg
 from services.parser.core.parsed import ParsedText
 from services.parser.core.pdf import extract_pdf
@@ -81,6 +81,11 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.ODT: extract_opendocument,
     media.ODS: extract_opendocument,
     media.ODP: extract_opendocument,
+    media.ODG: extract_opendocument,
+    media.FODT: extract_flat_opendocument,
+    media.FODS: extract_flat_opendocument,
+    media.FODP: extract_flat_opendocument,
+    media.FODG: extract_flat_opendocument,
     media.EPUB: extract_epub,
     media.XLS: extract_xls,
     media.MSG: extract_msg,

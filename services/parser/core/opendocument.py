@@ -1,10 +1,12 @@
-"""OpenDocument (ODT, ODS, ODP: LibreOffice's and OpenOffice's formats) to text.
+"""OpenDocument (ODT, ODS, ODP, ODG: LibreOffice's and OpenOffice's formats, as a package or as
+one "flat" XML file) to text.
 
-All the text is in one part, `content.xml`, in a small model: headings (`text:h`, with their
-outline level), paragraphs, lists, sections, tables, text boxes in frames, notes, slides
-(`draw:page`). This walk reads it with lxml, as the DOCX walk reads Word's XML. Not odfdo's
-`get_formatted_text`: it writes images and notes into the text as Markdown-like markers
-("[Image Pictures/1000...png]", "[*]") and runs some headings into the paragraph after them.
+All the text is in one part, `content.xml` (in a flat file, the one document's body), in a
+small model: headings (`text:h`, with their outline level), paragraphs, lists, sections,
+tables, text boxes in frames, notes, slides (`draw:page`). This walk reads it with lxml, as the
+DOCX walk reads Word's XML. Not odfdo's `get_formatted_text`: it writes images and notes into
+the text as Markdown-like markers ("[Image Pictures/1000...png]", "[*]") and runs some headings
+into the paragraph after them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ _CONTAINERS = frozenset(
         f"{_TEXT}alphabetical-index", f"{_TEXT}illustration-index", f"{_TEXT}table-index",
         f"{_TEXT}bibliography", f"{_TEXT}user-index", f"{_TEXT}object-index",
         f"{_TEXT}index-title", f"{_DRAW}frame", f"{_DRAW}text-box", f"{_DRAW}g",
-        f"{_DRAW}custom-shape", f"{_DRAW}rect", f"{_DRAW}ellipse", f"{_TABLE}table-header-rows",
+        f"{_DRAW}custom-shape", f"{_DRAW}rect", f"{_DRAW}ellipse", f"{_DRAW}circle",
+        f"{_DRAW}path", f"{_DRAW}polygon", f"{_DRAW}polyline", f"{_DRAW}regular-polygon",
+        f"{_DRAW}line", f"{_DRAW}connector", f"{_DRAW}caption", f"{_DRAW}measure",
+        f"{_TABLE}table-header-rows",
         f"{_TABLE}table-rows", f"{_TABLE}table-row-group", f"{_TABLE}table-header-columns",
         f"{_PRESENTATION}notes",
     }
@@ -57,27 +62,48 @@ _CELLS = (f"{_TABLE}table-cell",)  # not table:covered-table-cell: a merged cell
 
 def extract_opendocument(data: bytes) -> ParsedText:
     """Headings, paragraphs, lists and tables in order; a spreadsheet's sheets each under
-    its name, a presentation's slides each a page; then the notes (footnotes, endnotes) and
-    the comments, in the order they stand."""
+    its name, a presentation's slides and a drawing's pages each a page; then the notes
+    (footnotes, endnotes) and the comments, in the order they stand."""
+    fix = "save it again from your office program"
+    with (
+        open_package(data, "OpenDocument", fix) as package,
+        zipfile.ZipFile(io.BytesIO(package)) as archive,
+    ):
+        if _ENCRYPTED in _read(archive, "META-INF/manifest.xml"):
+            raise ParseError(
+                CORRUPT_FILE,
+                "the document is password-protected; save it without a password and upload again",
+            )
+        content = etree.fromstring(archive.read("content.xml"), _XML)
+        title = _title(_meta_root(_read(archive, "meta.xml")))
+    return _read_body(content, title)
+
+
+def extract_flat_opendocument(data: bytes) -> ParsedText:
+    """A flat OpenDocument (.fodt, .fods, .fodp, .fodg: the parts of the package as one
+    XML document, `office:document`) read as extract_opendocument reads the package."""
+    try:
+        root = etree.fromstring(data, _XML)
+    except etree.XMLSyntaxError as error:
+        raise ParseError(
+            CORRUPT_FILE,
+            f"the OpenDocument XML cannot be read ({error}); save it again from your office"
+            " program and upload again",
+        ) from None
+    return _read_body(root, _title(root))
+
+
+def _read_body(root: Any, title: str | None) -> ParsedText:
+    """The text of the `office:body` under `root` (content.xml's, or a flat document's)."""
     builder = TextBuilder()
-    with open_package(data, "OpenDocument", "save it again from your office program") as package:
-        with zipfile.ZipFile(io.BytesIO(package)) as archive:
-            if _ENCRYPTED in _read(archive, "META-INF/manifest.xml"):
-                raise ParseError(
-                    CORRUPT_FILE,
-                    "the document is password-protected; save it without a password and"
-                    " upload again",
-                )
-            content = etree.fromstring(archive.read("content.xml"), _XML)
-            title = _title(_read(archive, "meta.xml"))
-        walk = _Walk(builder)
-        body = content.find(f"{_OFFICE}body")
-        if body is not None:
-            walk.blocks(body, 0)
-            for note in body.iter(f"{_TEXT}note-body", f"{_OFFICE}annotation"):
-                if builder.full:  # footnotes, endnotes and reviewers' comments, last
-                    break
-                walk.blocks(note, 0)
+    walk = _Walk(builder)
+    body = root.find(f"{_OFFICE}body")
+    if body is not None:
+        walk.blocks(body, 0)
+        for note in body.iter(f"{_TEXT}note-body", f"{_OFFICE}annotation"):
+            if builder.full:  # footnotes, endnotes and reviewers' comments, last
+                break
+            walk.blocks(note, 0)
     return builder.build(title=title, page_count=walk.pages or None)
 
 
@@ -197,11 +223,16 @@ def _read(archive: zipfile.ZipFile, name: str) -> bytes:
         return b""
 
 
-def _title(meta: bytes) -> str | None:
-    """The title in meta.xml, if it has a readable one."""
+def _meta_root(meta: bytes) -> Any:
+    """meta.xml's root element, or None when the package has none or it is not XML (the
+    title is optional; a broken meta.xml does not fail the document)."""
     try:
-        root = etree.fromstring(meta, _XML) if meta else None
+        return etree.fromstring(meta, _XML) if meta else None
     except etree.XMLSyntaxError:
         return None
-    found = root.find(f".//{_DC_TITLE}") if root is not None else None
+
+
+def _title(root: Any) -> str | None:
+    """The title in the `office:meta` under `root` (meta.xml's, or a flat document's)."""
+    found = root.find(f"{_OFFICE}meta/{_DC_TITLE}") if root is not None else None
     return title_of(found.text) if found is not None else None
