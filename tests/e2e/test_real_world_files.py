@@ -61,6 +61,8 @@ CASES = (
     Case("an Outlook message with a message attached", "tika/testMSG_att_msg.msg", INDEXED),
     Case("Japanese RTF in Shift-JIS escapes", "tika/testRTFJapanese.rtf", INDEXED),
     Case("an OpenDocument text with footnotes", "tika/testODFwithOOo3.odt", INDEXED),
+    Case("a flat OpenDocument text (one XML file)", "tika/testODTMacro.fodt", INDEXED),
+    Case("a PowerPoint 97-2003 deck saved in steps", "poi/basic_test_ppt_file.ppt", INDEXED),
     Case("an EPUB book", "unstructured/winter-sports.epub", INDEXED),
 )  # fmt: skip
 
