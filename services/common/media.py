@@ -109,6 +109,10 @@ _EMAIL_FIELDS = frozenset(
     {"to", "cc", "subject", "date", "message-id", "mime-version", "received", "return-path"}
 )
 _EMAIL_HEAD_LINES = 500
+# An mbox file's postmark line, which starts each of its messages: `From <sender> <date>`,
+# the date as C's asctime writes it ("From - Mon Jun  1 10:00:00 2009" from Thunderbird).
+MBOX_POSTMARK = r"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+_POSTMARK = re.compile(MBOX_POSTMARK)
 _MD_LIST = re.compile(r"(?:[-*+]|[0-9]{1,9}\.) \S")
 # A flat OpenDocument's root element and, in its start tag, the type it names (a template
 # reads as its kind)
@@ -344,18 +348,21 @@ def _head_text(data: bytes) -> str | None:
 def _looks_like_email(text: str) -> bool:
     """True when the text starts with e-mail headers: only header lines (an mbox `From `
     line first allowed) up to the first blank line, `From:` and two more known fields among
-    them. A text that merely mentions "From:" has other lines before its first blank one."""
+    them, or any header after an mbox postmark (a mailbox's first message). A text that
+    merely mentions "From:" has other lines before its first blank one."""
     names: set[str] = set()
+    postmark = False
     for number, line in enumerate(text.splitlines()[:_EMAIL_HEAD_LINES]):
         if not line.strip():
             break
         if line[0] in " \t" or (number == 0 and line.startswith("From ")):
+            postmark = postmark or _POSTMARK.match(line) is not None
             continue  # a folded header's next line; the mbox separator
         field = _HEADER_FIELD.match(line)
         if field is None:
             return False
         names.add(field.group()[:-1].lower())
-    return "from" in names and len(names & _EMAIL_FIELDS) >= 2
+    return ("from" in names and len(names & _EMAIL_FIELDS) >= 2) or (postmark and bool(names))
 
 
 def _looks_like_html(text: str) -> bool:

@@ -25,6 +25,7 @@ FORMATS = {
     "md",
     "txt",
     "eml",
+    "mbox",
     "rtf",
     "odt",
     "ods",

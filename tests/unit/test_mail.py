@@ -1,5 +1,6 @@
 """E-mail (.eml) to text: headers, the body a person reads, attachment names, attached
-messages; never the attachments' base64 (services/parser/core/mail.py)."""
+messages; never the attachments' base64; a mailbox (.mbox) message by message, each under
+its subject (services/parser/core/mail.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from services.common.media import EMAIL, PLAIN, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
+from tests.fixtures.corpus import corpus_file
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
 
 pytestmark = pytest.mark.unit
 
@@ -130,6 +133,10 @@ SNIFFED = [
         EMAIL,
     ),
     (b"Received: from mx\n\tby mx2\nFrom: a@example.org\nTo: b@example.org\n\nBody\n", EMAIL),
+    # A mailbox's first message: its postmark, then any header (Tika's single_mail.mbox).
+    (b"From - Mon Jun 01 04:28:28 2009\nContent-Type: text/html; charset=utf-8\n\n<p>Hi", EMAIL),
+    (b"From the desk of Ana\nSubject: levels\n\nBody\n", PLAIN),
+    (b"From - Mon Jun 01 04:28:28 2009\n\nA postmark and no header\n", PLAIN),
     # Not e-mail: prose that quotes headers, and headers without From or with one other field.
     (b"Notes from the call.\nFrom: Ana\nTo: ops\nSubject: levels\n", PLAIN),
     (b"Title: Levels\nAuthor: Ana\nDate: 2026-12-01\n\nBody\n", PLAIN),
@@ -149,3 +156,55 @@ def test_a_body_that_is_not_text_in_an_unknown_charset_costs_only_itself() -> No
         b"Content-Transfer-Encoding: base64\n\n" + base64.b64encode(bytes(range(256)) * 8) + b"\n"
     )
     assert read(data) == "From: a@example.org\nTo: b@example.org\nSubject: Readings"
+
+
+def postmarked(mail: EmailMessage, sender: str = "ana@example.org") -> bytes:
+    return f"From {sender} Tue Dec  1 09:00:00 2026\n".encode() + mail.as_bytes() + b"\n"
+
+
+def test_a_mailbox_is_read_message_by_message_under_their_subjects() -> None:
+    # Read as one message, the second was the first one's body: its raw headers and its
+    # base64 attachment were indexed as text.
+    second = message("Gates 3 and 4 only.", subject="Re: Flood report")
+    second.add_attachment(PICTURE, maintype="image", subtype="png", filename="weir.png")
+    data = postmarked(message()) + postmarked(second, "ops@example.org")
+    assert sniff_media_type(data, "mail.mbox") == EMAIL
+    parsed = extract(data, EMAIL)
+    second_at = parsed.text.index("Re: Flood report")
+    assert [(h.start, h.title) for h in parsed.headings] == [
+        (0, "Flood report"),
+        (second_at, "Re: Flood report"),
+    ]
+    assert parsed.text[second_at:].splitlines()[-3:] == [
+        "Gates 3 and 4 only.",
+        "",
+        "Attachments: weir.png",
+    ]
+    assert base64.b64encode(PICTURE[:48]).decode() not in parsed.text
+    assert "Content-Type" not in parsed.text
+    assert parsed.title is None
+
+
+def test_a_body_line_starting_with_from_does_not_split_a_message() -> None:
+    data = postmarked(message("From here on the gates stay shut.\nFrom 9 to 5 daily."))
+    parsed = extract(data, EMAIL)
+    assert parsed.headings == []
+    assert parsed.text.endswith("From here on the gates stay shut.\nFrom 9 to 5 daily.")
+
+
+def test_a_real_mailbox_reads_its_three_messages() -> None:
+    parsed = extract(corpus_file("tika/complex.mbox").read(), EMAIL)  # Apache Tika's
+    assert [h.title for h in parsed.headings] == [
+        "Re: question about when shuffle/sort start working"
+    ] * 3
+    assert "Received:" not in parsed.text
+
+
+def test_splitting_a_mailbox_grows_linearly() -> None:
+    def mailbox(count: int) -> bytes:
+        return b"From x Mon \nSubject: s\n\nb\n" * count
+
+    assert len(extract(mailbox(2_000), EMAIL).headings) == 2_000
+    assert growth(lambda data: extract(data, EMAIL), mailbox(1_000), mailbox(4_000)) < (
+        LINEAR_GROWTH_BOUND
+    )

@@ -1,18 +1,27 @@
-"""E-mail (RFC 5322 / MIME, `.eml`) to text with the standard library's `email` package.
+"""E-mail (RFC 5322 / MIME, `.eml`, and mailboxes, `.mbox`) to text with the standard
+library's `email` package.
 
 A message reads as a person reads it: From, To, Cc, Date and Subject, then the body (its
 plain-text version, else the visible text of its HTML), then the names of its attachments.
 An attached message is read the same way after it. Attachments' bytes are never indexed:
 the raw message carries them as base64 lines, which were chunked and embedded as text.
+
+A mailbox holds messages one after the other, each starting at a postmark line (`From
+<sender> <date>`). Each is read as a message, under a heading of its subject; read as one
+message, the others were its body: raw headers, base64 and quoted-printable lines. The
+split is done here, by the postmark lines: the standard library's `mailbox` reads files by
+path, and its rule (any line starting "From ") splits where a body says "From here on".
 """
 
 from __future__ import annotations
 
+import re
 from email import policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser
 
 from services.common.encoding import bom_encoding
+from services.common.media import MBOX_POSTMARK
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.html import feed_html
@@ -23,24 +32,45 @@ SHOWN_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 MAX_ATTACHED_DEPTH = 8  # messages attached inside messages, read at most this deep
 MAX_ATTACHMENTS = 1_000  # attachments of one message listed at most
 _TEXT_UNREADABLE = (LookupError, UnicodeError, ValueError, AssertionError, AttributeError)
+# Where a mailbox's messages start: a postmark at the start of a line (linear: `\S+ +`
+# cannot overlap)
+_POSTMARKS = re.compile(b"^" + MBOX_POSTMARK.encode(), re.MULTILINE)
 
 
 def extract_email(data: bytes) -> ParsedText:
-    """The message's headers, body and attachment names; an attached message after it."""
+    """The message's headers, body and attachment names; an attached message after it. Of
+    a mailbox, each message so, under a heading of its subject."""
     if bom_encoding(data) is not None or b"\x00" in data[:4096]:
         # A message saved as UTF-16: the parser reads bytes as ASCII-compatible.
         data = decode_text(data).encode("utf-8", errors="replace")
     builder = TextBuilder()
+    messages = _mailbox(data)
     try:
-        message = BytesParser(policy=policy.default).parsebytes(data)
-        subject = _header(message, "Subject")
-        _add_message(message, builder, depth=0)
+        title = None
+        for number, raw in enumerate(messages, start=1):
+            if builder.full:
+                break
+            message = BytesParser(policy=policy.default).parsebytes(raw)
+            subject = _header(message, "Subject")
+            if len(messages) == 1:
+                title = subject or None
+            else:
+                builder.heading(subject or f"Message {number}", 1)
+            _add_message(message, builder, depth=0)
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # email's parser is lenient; what it still raises ends here
         fix = "save it again from the mail program and upload again"
         raise unreadable("the e-mail", exc, fix) from exc
-    return builder.build(title=subject or None)
+    return builder.build(title=title)
+
+
+def _mailbox(data: bytes) -> list[bytes]:
+    """The messages of an mbox file, each from its postmark line; [data] for one message."""
+    starts = [found.start() for found in _POSTMARKS.finditer(data)]
+    if len(starts) < 2 or starts[0] != 0:
+        return [data]
+    return [data[start:end] for start, end in zip(starts, [*starts[1:], len(data)], strict=True)]
 
 
 def feed_mime_body(data: bytes, builder: TextBuilder) -> None:
