@@ -1,23 +1,32 @@
 """Word 97-2003 documents (`.doc`) to text (services/parser/core/legacy_word.py): the body,
 notes, text boxes and headers in Word's binary format, fields showing their results, not
-their instructions. The files are Apache Tika's and Apache POI's test documents from the
-corpus; the special characters are checked on their own."""
+their instructions, headings from the styles. The files are Apache Tika's and Apache POI's test
+documents from the corpus; the special characters and the properties are checked on their own."""
 
 from __future__ import annotations
 
 import struct
 import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
 
+import olefile
 import pytest
 
-from services.common.media import DOC, sniff_media_type
+from services.common.media import DOC, DOCX, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.legacy_word import (
     _blocks,
     _characters,
     _Fib,
+    _marked,
     _old_characters,
+    _paragraph_marks,
+    _paragraph_sprms,
+    _property_runs,
+    _Style,
+    _style_level,
     _without_field_codes,
 )
 from tests.fixtures.corpus import corpus_file
@@ -98,13 +107,13 @@ def test_paragraphs_rows_and_special_characters() -> None:
         "a\x07b\x07\x07c\x07d\x07\x07after\r"
     )
     assert list(_blocks(characters)) == [
-        ("Title", False),
-        ("Picture caption", False),
-        ("line\nbreak", False),
-        ("non-breaking optional", False),
-        ("a\tb", False),
-        ("c\td", True),
-        ("after", False),
+        ("Title", False, None),
+        ("Picture caption", False, None),
+        ("line\nbreak", False, None),
+        ("non-breaking optional", False, None),
+        ("a\tb", False, None),
+        ("c\td", True, None),
+        ("after", False, None),
     ]
 
 
@@ -143,3 +152,202 @@ def test_a_word_95_piece_table_claiming_more_than_the_stream_gives_no_more() -> 
         tracemalloc.stop()
     assert len(characters) <= 2 * len(word)
     assert peak < 16 * len(word)  # not the 128 MiB of every piece's claim
+
+
+# testWORD.doc's headings (its .docx twin has the same): "Main Heading" is in OpenOffice's
+# style "Heading" (level 1, as the DOCX reader takes it), the others in Word's "heading N".
+_HEADINGS = [
+    (1, "Main Heading"),
+    (1, "Heading Level 1"),
+    (2, "Heading Level 2"),
+    (3, "Heading Level 3"),
+]
+_Edit = Callable[[bytes, bytes], tuple[bytes, bytes]]
+# Where the FIB says the style sheet and the paragraphs' bin table are (offset, then length)
+_STYLES_AT, _BIN_TABLE_AT = 0x00A2, 0x0102
+
+
+def _levels_and_titles(path: str, media_type: str) -> list[tuple[int, str]]:
+    parsed = extract(corpus_file(path).read(), media_type)
+    return [(heading.level, heading.title) for heading in parsed.headings]
+
+
+def _edited(data: bytes, folder: Path, edit: _Edit) -> bytes:
+    """The document with its WordDocument and table streams edited in place (each keeping
+    its size), as a damaged or differently styled file would have them."""
+    path = folder / "edited.doc"
+    path.write_bytes(data)
+    with olefile.OleFileIO(str(path), write_mode=True) as ole:
+        word = ole.openstream("WordDocument").read()
+        table_name = "1Table" if _Fib.read(word).flags & 0x0200 else "0Table"
+        new_word, new_table = edit(word, ole.openstream(table_name).read())
+        ole.write_stream("WordDocument", new_word)
+        ole.write_stream(table_name, new_table)
+    return path.read_bytes()
+
+
+def _where(word: bytes, at: int) -> tuple[int, int]:
+    """The offset and length the FIB gives at `at`."""
+    offset, length = struct.unpack_from("<II", word, at)
+    return offset, length
+
+
+def _style_at(word: bytes, table: bytes, istd: int) -> int:
+    """Where style `istd`'s STD starts in the table stream: past the style sheet's header
+    (its size first) and each style before it (its size first)."""
+    at: int = _where(word, _STYLES_AT)[0]
+    at += 2 + struct.unpack_from("<H", table, at)[0]
+    for _ in range(istd):
+        at += 2 + struct.unpack_from("<H", table, at)[0]
+    return at + 2
+
+
+def test_headings_come_with_their_levels_as_from_the_docx_twin() -> None:
+    parsed = extract(corpus_file("tika/testWORD.doc").read(), DOC)
+    assert [(heading.level, heading.title) for heading in parsed.headings] == _HEADINGS
+    assert _levels_and_titles("tika/testWORD.docx", DOCX) == _HEADINGS
+    assert all(parsed.text.startswith(h.title, h.start) for h in parsed.headings)
+    assert parsed.sections == [title for _, title in _HEADINGS]
+    # the title's and subtitle's styles are no headings; the text reads as it did
+    assert parsed.text.startswith(
+        "Sample Word Document Title\n\nAnd now for a subtitle\n\nMain Heading\n\n"
+        "Heading Level 1\n\nHeading Level 2\n\nHeading Level 3\n\nThis is a sample"
+    )
+
+
+def test_an_outline_level_set_on_a_paragraph_makes_it_a_heading() -> None:
+    # POI's file for its bug 49820: Word's nine heading styles, then three body paragraphs,
+    # two of them given an outline level of their own (POI's test asserts the same levels).
+    headings = _levels_and_titles("poi/Bug49820.doc", DOC)
+    assert headings == [
+        *((level, f"Heading {level}") for level in range(1, 10)),
+        (1, "Body text with outline level changed to Level 1"),
+        (5, "Body text with outline level changed to Level 5"),
+    ]
+
+
+def test_a_table_of_contents_entry_is_no_heading_even_with_an_outline_level(
+    tmp_path: Path,
+) -> None:
+    # No .doc in the corpus has a table of contents: here "heading 1" is made "toc 1" (its
+    # built-in id 19) and keeps the outline level 1 of its properties, as a "toc 1" based
+    # on a heading would inherit it.
+    def toc_1(word: bytes, table: bytes) -> tuple[bytes, bytes]:
+        edited = bytearray(table)
+        at = _style_at(word, table, istd=1)
+        (sti,) = struct.unpack_from("<H", edited, at)
+        assert sti & 0x0FFF == 1  # heading 1
+        struct.pack_into("<H", edited, at, sti & 0xF000 | 19)
+        return word, bytes(edited)
+
+    data = _edited(corpus_file("tika/testWORD.doc").read(), tmp_path, toc_1)
+    parsed = extract(data, DOC)
+    assert [(heading.level, heading.title) for heading in parsed.headings] == [
+        heading for heading in _HEADINGS if heading[1] != "Heading Level 1"
+    ]
+    assert "\n\nHeading Level 1\n\n" in parsed.text
+
+
+def _styles_all_ff(word: bytes, table: bytes) -> tuple[bytes, bytes]:
+    offset, length = _where(word, _STYLES_AT)
+    return word, table[:offset] + b"\xff" * length + table[offset + length :]
+
+
+def _style_sheet_cut_short(word: bytes, table: bytes) -> tuple[bytes, bytes]:
+    edited = bytearray(word)
+    struct.pack_into("<I", edited, _STYLES_AT + 4, 1)  # one byte, short of its header
+    return bytes(edited), table
+
+
+def _pages_all_ff(word: bytes, table: bytes) -> tuple[bytes, bytes]:
+    offset, length = _where(word, _BIN_TABLE_AT)
+    count = (length - 4) // 8
+    edited = bytearray(word)
+    for (number,) in struct.iter_unpack("<I", table[offset + 4 * (count + 1) : offset + length]):
+        page = (number & 0x3FFFFF) * 512  # each page claims 255 runs: more than fit
+        edited[page : page + 512] = b"\xff" * 512
+    return bytes(edited), table
+
+
+def _bin_table_past_the_stream(word: bytes, table: bytes) -> tuple[bytes, bytes]:
+    edited = bytearray(word)
+    struct.pack_into("<I", edited, _BIN_TABLE_AT, len(table) + 1)
+    return bytes(edited), table
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_styles_all_ff, _style_sheet_cut_short, _pages_all_ff, _bin_table_past_the_stream],
+)
+def test_a_damaged_style_sheet_or_page_of_properties_gives_the_text_without_headings(
+    tmp_path: Path, damage: _Edit
+) -> None:
+    data = corpus_file("tika/testWORD.doc").read()
+    whole = extract(data, DOC)
+    assert [(heading.level, heading.title) for heading in whole.headings] == _HEADINGS
+    damaged = extract(_edited(data, tmp_path, damage), DOC)
+    assert damaged.headings == []
+    assert damaged.sections == []
+    assert damaged.text == whole.text  # its headings were one line each: the same text
+
+
+def test_heading_marks_pass_fields_page_breaks_tables_and_wide_characters() -> None:
+    text = (
+        "In\ufdd2tro \U00010332\r"  # a noncharacter in the text is no mark; Gothic: 2 units
+        "\x0cChapter\r"  # a page break before the heading
+        "a\x07b\x07\x07After the table\r"
+        "\x13 HYPERLINK x \x14Linked heading\x15\r"
+        "Body\r"
+    )
+    units = text.encode("utf-16-le")
+    marks = _paragraph_marks(units)
+    assert marks == [9, 18, 39, 70, 75]  # in UTF-16 units
+    levels = {marks[1]: 2, marks[2]: 1, marks[3]: 3}
+    assert list(_blocks(_marked(units, levels))) == [
+        ("Intro \U00010332", False, None),
+        ("Chapter", False, 2),
+        ("a\tb", False, None),
+        ("After the table", False, 1),
+        ("Linked heading", False, 3),
+        ("Body", False, None),
+    ]
+
+
+def test_paragraph_properties_of_every_operand_size_are_stepped_over() -> None:
+    grpprl = (
+        struct.pack("<HH", 0xD608, 5) + bytes(4)  # sprmTDefTable: 16-bit size, 1 more
+        + struct.pack("<HBB", 0xC615, 255, 1) + bytes(4) + b"\x02" + bytes(6)  # tabs: 255
+        + struct.pack("<HB", 0xC60D, 3) + bytes(3)  # a variable size in a byte
+        + struct.pack("<HI", 0x6646, 0)  # 4 bytes
+        + struct.pack("<H", 0xE001) + bytes(3)  # 3 bytes
+        + struct.pack("<HB", 0x2416, 1)  # in a table
+        + struct.pack("<HB", 0x2640, 4)  # outline level 4: heading 5
+    )  # fmt: skip
+    assert _paragraph_sprms(grpprl) == (4, True)
+    assert _paragraph_sprms(grpprl[:-1]) == (None, True)  # the last one does not fit
+
+
+def test_outline_levels_pass_on_to_styles_based_on_others_names_do_not() -> None:
+    none = 0x0FFF
+    styles: list[_Style | None] = [
+        _Style(sti=0, based_on=none, outline=None, name="Normal"),
+        _Style(sti=1, based_on=0, outline=0, name="heading 1"),
+        _Style(sti=0x0FFE, based_on=1, outline=None, name="My heading"),
+        _Style(sti=0x0FFE, based_on=0, outline=None, name="Heading"),
+        _Style(sti=0x0FFE, based_on=3, outline=None, name="Subtitle"),
+        _Style(sti=0x0FFE, based_on=5, outline=None, name="Based on itself"),
+        _Style(sti=0x0FFE, based_on=1, outline=9, name="Body text in a heading's style"),
+        None,
+    ]
+    levels = [_style_level(styles, istd) for istd in range(len(styles) + 1)]
+    assert levels == [None, 1, 1, 1, None, None, None, None, None]
+
+
+def test_a_bin_table_naming_one_page_over_and_over_reads_it_once() -> None:
+    page = bytearray(512)
+    struct.pack_into("<II", page, 0, 0, 100)  # one run: file offsets 0 to 100
+    page[511] = 1
+    word = bytes(512) + bytes(page)
+    count = 100_000
+    table = bytes(4 * (count + 1)) + struct.pack("<I", 1) * count  # page 1, each time
+    assert _property_runs(word, table, 0, len(table)) == [(0, 100, 0)]
