@@ -1,7 +1,8 @@
-"""Word 97-2003 documents (`.doc`) to text (services/parser/core/legacy_word.py): the body,
-notes, text boxes and headers in Word's binary format, fields showing their results, not
-their instructions, headings from the styles. The files are Apache Tika's and Apache POI's test
-documents from the corpus; the special characters and the properties are checked on their own."""
+"""Word 97-2003 documents (`.doc`) to text (services/parser/core/legacy_word.py, headings from
+legacy_word_styles.py): the body, notes, text boxes and headers in Word's binary format, fields
+showing their results, not their instructions, headings from the styles. The files are Apache
+Tika's and Apache POI's test documents from the corpus; the special characters and the
+properties are checked on their own."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from services.parser.core.legacy_word import (
     _marked,
     _old_characters,
     _paragraph_marks,
+    _without_field_codes,
+)
+from services.parser.core.legacy_word_styles import (
     _paragraph_sprms,
     _property_runs,
     _Style,
     _style_level,
-    _without_field_codes,
 )
 from tests.fixtures.corpus import corpus_file
 from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth

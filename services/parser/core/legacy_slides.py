@@ -29,6 +29,7 @@ from typing import NamedTuple
 import olefile
 
 from services.parser.core.builder import TextBuilder
+from services.parser.core.compound import read_stream
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 
@@ -79,7 +80,10 @@ def extract_ppt(data: bytes) -> ParsedText:
 
 
 def _read_deck(document: bytes) -> ParsedText:
-    """The text of a `PowerPoint Document` stream, as extract_ppt says."""
+    """The text of a `PowerPoint Document` stream, as extract_ppt says; its title the first
+    slide's. (Not the summary's: PowerPoint sets it when a deck is made and it goes stale;
+    over POI's decks without a slide title it said "PowerPoint Presentation", "Slide 1" or
+    "Folie 1", or was garbled.)"""
     deck = _Deck.read(document)
     slides: dict[int, list[_Found]] = {}
     loose: list[str] = []
@@ -120,8 +124,7 @@ def _document_stream(data: bytes) -> bytes:
     try:
         with olefile.OleFileIO(data) as ole:
             encrypted = ole.exists(_ENCRYPTED)
-            with ole.openstream(_STREAM) as stream:
-                document: bytes = stream.read()
+            document = read_stream(ole, _STREAM)
     except MemoryError:
         raise
     except Exception as exc:  # olefile on a damaged file: say so, with the reason
