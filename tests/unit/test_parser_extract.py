@@ -415,7 +415,16 @@ def test_lone_surrogates_from_a_pdf_become_replacement_characters() -> None:
 
 @pytest.mark.parametrize(
     ("value", "title"),
-    [("  River\n levels ", "River levels"), (" \t", None), (None, None), (b"bytes", None)],
+    [
+        ("  River\n levels ", "River levels"),
+        (" \t", None),
+        (None, None),
+        (b"bytes", None),
+        # a damaged summary's title (POI's bug45908.ppt): noncharacters, kilobytes of them
+        ("PowerPoint Presentation" + "\uffff" * 20_000, "PowerPoint Presentation"),
+        ("\ufffe\uffff", None),
+        ("Levels " * 200, ("Levels " * 200)[:500]),
+    ],
 )
 def test_a_title_from_metadata_is_one_line_or_none(value: object, title: str | None) -> None:
     assert title_of(value) == title

@@ -18,6 +18,10 @@ MAX_TEXT_CHARS = 5_000_000
 MAX_SOURCE_CHARS = 2 * MAX_TEXT_CHARS
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A title longer than this is no title (a damaged property runs on for kilobytes)
+MAX_TITLE_CHARS = 500
+# Code points Unicode keeps out of text: what a damaged metadata string is made of
+_NONCHARACTERS = re.compile("[\ufdd0-\ufdef\ufffe\uffff]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRAILING_SPACE = " \t\u00a0"
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -95,9 +99,11 @@ def one_line(text: str) -> str:
 
 
 def title_of(value: object) -> str | None:
-    """A title read from a file's metadata on one line; None where it is not text or holds
-    only spaces."""
-    return (one_line(value) or None) if isinstance(value, str) else None
+    """A title read from a file's metadata on one line, without noncharacters, at most
+    MAX_TITLE_CHARS; None where it is not text or holds only spaces."""
+    if not isinstance(value, str):
+        return None
+    return one_line(_NONCHARACTERS.sub("", value[: 4 * MAX_TITLE_CHARS]))[:MAX_TITLE_CHARS] or None
 
 
 def truncate(text: str, limit: int = MAX_TEXT_CHARS) -> str:
