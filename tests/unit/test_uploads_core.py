@@ -38,8 +38,8 @@ TEXT = b"Sluice turns documents into searchable chunks.\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 WHITE_TIFF = b"II*\x00(0\x16\x00" + b"\xff" * 900
 WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00" + bytes(64)
-ODG = zip_bytes(  # an OpenDocument drawing: no text document
-    {"mimetype": b"application/vnd.oasis.opendocument.graphics", "content.xml": b"<x/>"},
+ODC = zip_bytes(  # an OpenDocument chart (drawings are read since; charts are not)
+    {"mimetype": b"application/vnd.oasis.opendocument.chart", "content.xml": b"<x/>"},
     zipfile.ZIP_STORED,
 )
 
@@ -78,8 +78,8 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
     Case("white TIFF", Upload(data=WHITE_TIFF, filename="scan.tif"), (415, "image/tiff")),
     Case("WAV", Upload(data=WAV, filename="a.wav"), (415, "audio, with no text to read")),
     Case(
-        "OpenDocument drawing",
-        Upload(data=ODG, filename="a.odg", max_bytes=BIG),
+        "OpenDocument chart",
+        Upload(data=ODC, filename="a.odc", max_bytes=BIG),
         (415, "a ZIP archive that is no document Sluice reads"),
     ),
     Case("only newlines", Upload(data=b"\n\n\n"), (400, "only whitespace")),
