@@ -41,6 +41,7 @@ OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP, ODG})
 # the names freedesktop's shared MIME database gives them.
 FODT, FODS, FODP, FODG = (f"{kind}-flat-xml" for kind in (ODT, ODS, ODP, ODG))
 FLAT_OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({FODT, FODS, FODP, FODG})
+XML = "application/xml"
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
 MSG = "application/vnd.ms-outlook"
@@ -52,7 +53,7 @@ SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
     ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
-    XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt",
+    XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -122,6 +123,11 @@ _FLAT_ODF_TYPE = re.compile(
     r"(?:text|spreadsheet|presentation|graphics))(?:-template)?\""
 )
 _XML_OPENERS = ("<?xml", _FLAT_ODF_ROOT)
+_XML_PROLOG = ("<?xml", "<!DOCTYPE", "<!doctype")
+# An element's start: `<` and a name (declarations, `<!...`, and instructions, `<?...`, are not)
+_FIRST_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]{0,100})")
+# A start tag declaring a namespace, matched at the start of the text only (bounded)
+_NAMESPACED_ROOT = re.compile(r"<([A-Za-z_][\w.:-]{0,100})\s[^>]{0,4096}?\bxmlns[:=]")
 
 
 def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
@@ -143,8 +149,8 @@ def _text_kind(text: str, filename: str | None) -> str:
         return RTF
     if _looks_like_email(text):
         return EMAIL
-    if (flat := _flat_opendocument_kind(text)) is not None:
-        return flat
+    if (xml := _xml_kind(text)) is not None:
+        return xml
     if _looks_like_html(text):
         return HTML
     if _looks_like_markdown(text, filename):
@@ -166,6 +172,20 @@ def _flat_opendocument_kind(text: str) -> str | None:
     end = text.find(">", start)
     named = _FLAT_ODF_TYPE.search(text, start, end if end >= 0 else len(text))
     return None if named is None else f"{named[1]}-flat-xml"
+
+
+def _xml_kind(text: str) -> str | None:
+    """A flat OpenDocument's type; XML for another text that opens as an XML document (its
+    declaration, a document type, or a root element declaring a namespace) whose first
+    element is not `html` (XHTML reads as HTML); else None."""
+    if (flat := _flat_opendocument_kind(text)) is not None:
+        return flat
+    head = text.lstrip("\ufeff \t\r\n")
+    if head.startswith(_XML_PROLOG):
+        root = _FIRST_ELEMENT.search(head)
+    else:  # no prolog: a root element that declares a namespace (a feed: `<rss xmlns:...`)
+        root = _NAMESPACED_ROOT.match(head)
+    return XML if root is not None and root[1].lower() != "html" else None
 
 
 def unsupported_reason(data: bytes) -> str:

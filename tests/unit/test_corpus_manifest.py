@@ -26,6 +26,7 @@ FORMATS = {
     "txt",
     "eml",
     "mbox",
+    "xml",
     "rtf",
     "odt",
     "ods",

@@ -33,6 +33,7 @@ from services.common.media import (
     RTF,
     XLS,
     XLSX,
+    XML,
     sanitize_filename,
     sniff_media_type,
 )
@@ -101,7 +102,8 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("flat opendocument spreadsheet", Sniff(flat_opendocument("spreadsheet")), FODS),
     Case("flat opendocument presentation", Sniff(flat_opendocument("presentation")), FODP),
     Case("flat opendocument drawing", Sniff(flat_opendocument("graphics")), FODG),
-    Case("flat opendocument of another type", Sniff(flat_opendocument("chart")), PLAIN),
+    Case("flat opendocument of another type is xml", Sniff(flat_opendocument("chart")), XML),
+    Case("xml by its declaration", Sniff(b'<?xml version="1.0"?><article>x</article>'), XML),
     Case(
         "epub by its mimetype entry",
         Sniff(zip_bytes({"mimetype": b"application/epub+zip", "a.opf": b"<x/>"})),

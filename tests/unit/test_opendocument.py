@@ -18,7 +18,7 @@ from services.common.media import (
     ODP,
     ODS,
     ODT,
-    PLAIN,
+    XML,
     sniff_media_type,
     unsupported_reason,
 )
@@ -168,8 +168,8 @@ def test_only_an_office_document_root_naming_its_type_makes_xml_a_flat_document(
     head = b'<?xml version="1.0"?>\n'
     content = head + b'<office:document-content office:version="1.3"><office:body/>'
     unnamed = head + b'<office:document office:version="1.3"><office:body/>'
-    assert sniff_media_type(content + b"</office:document-content>") == PLAIN
-    assert sniff_media_type(unnamed + b"</office:document>") == PLAIN
+    assert sniff_media_type(content + b"</office:document-content>") == XML  # XML, not ODF
+    assert sniff_media_type(unnamed + b"</office:document>") == XML
     template = (
         b'<office:document office:mimetype="application/vnd.oasis.opendocument.text-template">'
     )
@@ -180,7 +180,7 @@ def test_sniffing_xml_that_never_closes_its_root_grows_linearly() -> None:
     def opened(count: int) -> bytes:
         return b'<?xml version="1.0"?>' + b"<office:document office:version " * count
 
-    assert sniff_media_type(opened(1_900)) == PLAIN
+    assert sniff_media_type(opened(1_900)) == XML
     assert growth(sniff_media_type, opened(500), opened(1_900)) < LINEAR_GROWTH_BOUND
 
 

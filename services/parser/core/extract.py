@@ -26,6 +26,7 @@ from services.parser.core.slides import extract_pptx
 from services.parser.core.text import MAX_TEXT_CHARS, decode_text
 from services.parser.core.word import extract_docx
 from services.parser.core.xls import extract_xls
+from services.parser.core.xmldoc import extract_xml
 
 __all__ = ["MARKDOWN_PAGES", "MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
 
@@ -86,6 +87,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.FODS: extract_flat_opendocument,
     media.FODP: extract_flat_opendocument,
     media.FODG: extract_flat_opendocument,
+    media.XML: extract_xml,
     media.EPUB: extract_epub,
     media.XLS: extract_xls,
     media.MSG: extract_msg,

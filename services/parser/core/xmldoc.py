@@ -1,0 +1,126 @@
+"""XML documents (journal articles in JATS, patents, DocBook, feeds, XBRL...) to text: the
+words of their elements, not their markup.
+
+Read as plain text, an XML file was indexed with its tags, attributes and declarations; read
+as HTML (a JATS article has `<p>` and `<title>`), elements HTML does not know ran into each
+other ("eLifeElife2050-084X"). Here an element whose own text holds words (its text, or the
+text after one of its children) is one block: its words and those of its children, as they
+stand (an `<italic>` inside a paragraph stays in it). An element with only elements in it
+is walked into. A `title` (or `heading`, `head`) directly inside a section-like element is a
+heading, one level deeper for each section around it. A block that is HTML (a feed's escaped
+item description) is read as HTML. lxml parses (libxml2: no entities expanded, no network,
+recovering what it can of a damaged file).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+
+from services.parser.core.builder import TextBuilder
+from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.html import feed_html
+from services.parser.core.parsed import ParsedText
+from services.parser.core.text import one_line, title_of
+
+MAX_DEPTH = 2_048  # elements inside elements libxml2 reads (with huge_tree; else 256)
+# The elements whose `title` child is a heading, and the names a heading goes by
+_SECTIONS = frozenset({"sec", "section", "chapter", "part", "div", "appendix", "abstract"})
+_HEADINGS = frozenset({"title", "heading", "head"})
+_MAX_LEVEL = 6
+# The document's title: the first element of the first of these names that has words
+_TITLES = ("article-title", "invention-title", "title")
+# A block holding HTML markup (linear: fixed alternatives, then one character)
+_HTML_MARKUP = re.compile(
+    r"<(?:p|br|div|a|img|span|b|i|em|strong|ul|ol|li|h[1-6]|table)[\s/>]", re.I
+)
+
+
+def extract_xml(data: bytes) -> ParsedText:
+    """The words of the document's elements, block by block, its sections' titles as
+    headings."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=True, recover=True, remove_comments=True
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as error:  # nothing recoverable at all
+        raise ParseError(
+            CORRUPT_FILE, f"the XML cannot be read ({error}); check the file and upload again"
+        ) from None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        # libxml2 stops reading there: say so rather than keep the text before it silently.
+        raise ParseError(
+            CORRUPT_FILE,
+            f"the XML nests elements more than {MAX_DEPTH:,} levels deep, so the text after"
+            " that point cannot be read; check the file and upload again",
+        )
+    if root is None:
+        raise ParseError(CORRUPT_FILE, "the XML has no element; check the file and upload again")
+    builder = TextBuilder()
+    _walk(root, builder)
+    return builder.build(title=_title(root))
+
+
+def _walk(root: Any, builder: TextBuilder) -> None:
+    """Add the blocks under `root` in document order (a stack, not recursion: a file may nest
+    deeper than Python's recursion limit)."""
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    last_leaf: Any = None  # the parent of the last block, when that block was a leaf
+    while stack and not builder.full:
+        element, sections = stack.pop()
+        if not isinstance(element.tag, str):
+            continue  # a processing instruction or an entity left unexpanded
+        name = _local_name(element.tag)
+        if _has_words(element):
+            # Leaves side by side (a patent's country, number, kind and date) make one
+            # paragraph, a line each; a block with elements in it stands on its own.
+            leaf = len(element) == 0
+            tight = leaf and last_leaf is not None and last_leaf is element.getparent()
+            _add_block(element, name, sections, builder, tight=tight)
+            last_leaf = element.getparent() if leaf else None
+            continue
+        inside = sections + (name in _SECTIONS)
+        stack.extend((child, inside) for child in reversed(element))
+
+
+def _has_words(element: Any) -> bool:
+    """Whether the element's own text (not its children's) holds anything but spaces."""
+    if element.text and element.text.strip():
+        return True
+    return any(child.tail and child.tail.strip() for child in element)
+
+
+def _add_block(
+    element: Any, name: str, sections: int, builder: TextBuilder, *, tight: bool
+) -> None:
+    """Add one block: a heading, HTML read as HTML, or the element's words."""
+    words = "".join(element.itertext())  # its children's tails too, not its own
+    parent = element.getparent()
+    in_section = parent is not None and _local_name(parent.tag) in _SECTIONS
+    if name in _HEADINGS and in_section:
+        builder.heading(words, min(max(sections, 1), _MAX_LEVEL))
+    elif "<" in words and _HTML_MARKUP.search(words):
+        feed_html(words, builder)
+    else:
+        builder.add(" ".join(words.split()), tight=tight)
+
+
+def _title(root: Any) -> str | None:
+    """The text of the first element named as in _TITLES (in that order of preference)."""
+    found: dict[str, str] = {}
+    for element in root.iter("{*}" + _TITLES[0], "{*}" + _TITLES[1], "{*}" + _TITLES[2]):
+        name = _local_name(element.tag)
+        if name not in found and (words := one_line("".join(element.itertext()))):
+            found[name] = words
+            if name == _TITLES[0]:
+                break
+    return next((title_of(found[name]) for name in _TITLES if name in found), None)
+
+
+def _local_name(tag: str) -> str:
+    """An element's name without its namespace, `{uri}name` or, where a damaged file lost
+    the namespace's declaration, `prefix:name` (lxml's QName refuses that one)."""
+    return tag.rpartition("}")[2].rpartition(":")[2]

@@ -1,0 +1,138 @@
+"""XML documents to text (services/parser/core/xmldoc.py): their elements' words, not their
+markup, sections' titles as headings; recognised at upload by their prolog or a namespaced
+root (services/common/media.py). Real ones (a JATS article, a US patent) are in the corpus."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.common.media import HTML, PLAIN, XML, sniff_media_type
+from services.parser.core.errors import ParseError
+from services.parser.core.extract import extract
+from tests.fixtures.corpus import corpus_file
+from tests.fixtures.scaling import LINEAR_GROWTH_BOUND, growth
+
+pytestmark = pytest.mark.unit
+
+ARTICLE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Publishing DTD v1.2//EN" "x.dtd">
+<article xmlns:xlink="http://www.w3.org/1999/xlink">
+  <front><journal-meta><journal-id>Weir</journal-id><issn>1234-5678</issn></journal-meta>
+    <article-meta><title-group><article-title>Levels at the weir</article-title></title-group>
+    </article-meta></front>
+  <body>
+    <sec><title>Methods</title>
+      <p>We measured <italic>E. coli</italic> at the <xref ref-type="fig">gauge</xref>.</p>
+      <sec><title>Sampling</title><p>Twice a day.</p></sec>
+    </sec>
+  </body>
+</article>
+"""
+
+
+def test_an_article_reads_as_words_with_its_sections_as_headings() -> None:
+    assert sniff_media_type(ARTICLE) == XML
+    parsed = extract(ARTICLE, XML)
+    assert parsed.text == (
+        "Weir\n1234-5678\n\nLevels at the weir\n\nMethods\n\n"
+        "We measured E. coli at the gauge.\n\nSampling\n\nTwice a day."
+    )
+    assert [(h.level, h.title) for h in parsed.headings] == [(1, "Methods"), (2, "Sampling")]
+    assert parsed.title == "Levels at the weir"
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b'<?xml version="1.0"?><patent><title>Cheese</title><p>x</p></patent>', XML),
+        (b'<!DOCTYPE PATDOC SYSTEM "a.dtd" [\n<!ENTITY e SYSTEM "f">\n]>\n<PATDOC>x', XML),
+        (b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0"><channel>', XML),
+        (b'<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><p>x</p>', HTML),
+        (b"<!DOCTYPE html><html><body><p>x</p></body></html>", HTML),
+        (b"<note>the gates</note> stay shut", PLAIN),
+    ],
+)
+def test_xml_is_told_from_html_and_text(head: bytes, expected: str) -> None:
+    assert sniff_media_type(head) == expected
+
+
+def test_a_feeds_escaped_html_is_read_as_html() -> None:
+    feed = (
+        b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>River news</title>'
+        b"<item><title>Gates shut</title><description>&lt;p&gt;The &lt;b&gt;gates&lt;/b&gt;"
+        b" shut at dawn.&lt;/p&gt;</description></item></channel></rss>"
+    )
+    parsed = extract(feed, XML)
+    assert parsed.text == "River news\n\nGates shut\n\nThe gates shut at dawn."
+    assert parsed.title == "River news"
+
+
+def test_entities_are_not_expanded_and_files_not_read() -> None:
+    hostile = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY f SYSTEM "file:///etc/passwd">]>'
+        b"<d><p>Levels &b; &f; end</p></d>"
+    )
+    text = extract(hostile, XML).text
+    assert "aaaa" not in text
+    assert "root:" not in text
+    assert text.startswith("Levels")
+
+
+def test_a_file_cut_short_gives_what_it_holds() -> None:
+    parsed = extract(ARTICLE[: ARTICLE.index(b"<sec><title>Sampling")], XML)
+    assert parsed.text.endswith("We measured E. coli at the gauge.")
+
+
+def test_a_prefix_whose_namespace_was_cut_off_is_still_read() -> None:
+    # A flat OpenDocument cut inside its root's namespace declarations (a corpus mutant):
+    # lxml's QName refused the tags `office:document`, and the document ended in an error.
+    cut = b'<?xml version="1.0"?><office:document><office:body><text:p>Weir 3</text:p>'
+    assert extract(cut, XML).text == "Weir 3"
+
+
+def test_markup_without_any_element_fails_saying_why() -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(b'<?xml version="1.0"?>', XML)
+    assert caught.value.code == "corrupt_file"
+
+
+def nested(depth: int) -> bytes:
+    return b'<?xml version="1.0"?>' + b"<s>" * depth + b"<p>deep</p>" + b"</s>" * depth
+
+
+def test_deep_nesting_is_walked_without_recursion_and_linearly() -> None:
+    assert extract(nested(2_000), XML).text == "deep"
+    assert growth(lambda data: extract(data, XML), nested(500), nested(2_000)) < (
+        LINEAR_GROWTH_BOUND
+    )
+
+
+def test_nesting_past_what_libxml2_reads_fails_saying_so() -> None:
+    with pytest.raises(ParseError) as caught:
+        extract(nested(5_000), XML)
+    assert caught.value.code == "corrupt_file"
+    assert "more than 2,048 levels deep" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "title", "words"),
+    [
+        (
+            "docling/pone.0234687.nxml",  # read as HTML, its elements ran together
+            "Potential to reduce greenhouse gas emissions through different dairy cattle"
+            " systems in subtropical regions",
+            "1932-6203\n\nPublic Library of Science",
+        ),
+        ("docling/ipgD0701016.xml", "Cheese in form of a triangular pyramid", "US\nD0701016\nS1"),
+    ],
+)
+def test_real_xml_documents_read_as_their_words(path: str, title: str, words: str) -> None:
+    data = corpus_file(path).read()
+    assert sniff_media_type(data) == XML
+    parsed = extract(data, XML)
+    assert parsed.title == title
+    assert words in parsed.text
+    assert re.search(r"</?[a-z][\w:-]*[\s/>]", parsed.text) is None  # no tags ("<4%" is text)
