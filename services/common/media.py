@@ -98,6 +98,8 @@ _OLE_MAIN_ENTRIES: dict[str, str | None] = {
 # What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
 _UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
 _MANIFEST_BYTES = 1024 * 1024  # of an OpenDocument's manifest read (a real one: a few KiB)
+# Parts only an Apple iWork document has: since 2013 (protobuf `.iwa` parts), before (XML)
+_IWORK_PARTS = frozenset({"Index/Document.iwa", "buildVersionHistory.plist"})
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
@@ -224,11 +226,17 @@ def _zip_reason(data: bytes) -> str:
     except ArchiveTooLargeError as error:
         return error.message
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        if "mimetype" in archive.namelist() and _odf_encrypted(archive):
+        names = set(archive.namelist())
+        if "mimetype" in names and _odf_encrypted(archive):
             return (
                 "a password-protected OpenDocument file; save it without a password and upload"
                 " again"
             )
+    if names & _IWORK_PARTS:
+        return (
+            "an Apple iWork document (Pages, Numbers or Keynote), which Sluice does not read:"
+            " export it as .docx, .xlsx, .pptx or PDF and upload that"
+        )
     parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
     return (
         "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"

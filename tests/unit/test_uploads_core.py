@@ -43,6 +43,10 @@ ODC = zip_bytes(  # an OpenDocument chart (drawings are read since; charts are n
     zipfile.ZIP_STORED,
 )
 
+IWORK = zip_bytes(  # Pages since 2013 (docling's pages_2013.pages has these parts)
+    {"Index/Document.iwa": bytes(64), "Index/ViewState.iwa": bytes(16)}, zipfile.ZIP_STORED
+)
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -81,6 +85,11 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         "OpenDocument chart",
         Upload(data=ODC, filename="a.odc", max_bytes=BIG),
         (415, "a ZIP archive that is no document Sluice reads"),
+    ),
+    Case(
+        "Apple Pages document",
+        Upload(data=IWORK, filename="plan.pages", max_bytes=BIG),
+        (415, "an Apple iWork document (Pages, Numbers or Keynote)"),
     ),
     Case("only newlines", Upload(data=b"\n\n\n"), (400, "only whitespace")),
     Case("only UTF-16 spaces", Upload(data="  \t\n".encode("utf-16")), (400, "only whitespace")),
