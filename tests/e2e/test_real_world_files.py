@@ -63,6 +63,8 @@ CASES = (
     Case("an OpenDocument text with footnotes", "tika/testODFwithOOo3.odt", INDEXED),
     Case("a flat OpenDocument text (one XML file)", "tika/testODTMacro.fodt", INDEXED),
     Case("a PowerPoint 97-2003 deck saved in steps", "poi/basic_test_ppt_file.ppt", INDEXED),
+    Case("a mailbox of three messages", "tika/complex.mbox", INDEXED),
+    Case("a journal article in JATS XML", "docling/pone.0234687.nxml", INDEXED),
     Case("an EPUB book", "unstructured/winter-sports.epub", INDEXED),
 )  # fmt: skip
 
