@@ -161,7 +161,7 @@ def test_a_flat_document_cut_short_fails_saying_why() -> None:
     with pytest.raises(ParseError) as caught:
         extract(data[: len(data) // 2], FODT)
     assert caught.value.code == "corrupt_file"
-    assert "OpenDocument XML cannot be read" in str(caught.value)
+    assert "the OpenDocument XML could not be read" in str(caught.value)
 
 
 def test_only_an_office_document_root_naming_its_type_makes_xml_a_flat_document() -> None:

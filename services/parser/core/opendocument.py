@@ -18,7 +18,7 @@ from typing import Any
 from lxml import etree
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import title_of
@@ -85,11 +85,8 @@ def extract_flat_opendocument(data: bytes) -> ParsedText:
     try:
         root = etree.fromstring(data, _XML)
     except etree.XMLSyntaxError as error:
-        raise ParseError(
-            CORRUPT_FILE,
-            f"the OpenDocument XML cannot be read ({error}); save it again from your office"
-            " program and upload again",
-        ) from None
+        fix = "save it again from your office program and upload again"
+        raise unreadable("the OpenDocument XML", error, fix) from None
     return _read_body(root, _title(root))
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.errors import CORRUPT_FILE, ParseError
+from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.html import feed_html
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line, title_of
@@ -47,9 +47,7 @@ def extract_xml(data: bytes) -> ParsedText:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:  # nothing recoverable at all
-        raise ParseError(
-            CORRUPT_FILE, f"the XML cannot be read ({error}); check the file and upload again"
-        ) from None
+        raise unreadable("the XML", error, "check the file and upload again") from None
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         # libxml2 stops reading there: say so rather than keep the text before it silently.
         raise ParseError(
