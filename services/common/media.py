@@ -42,6 +42,8 @@ OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP, ODG})
 FODT, FODS, FODP, FODG = (f"{kind}-flat-xml" for kind in (ODT, ODS, ODP, ODG))
 FLAT_OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({FODT, FODS, FODP, FODG})
 XML = "application/xml"
+VTT = "text/vtt"
+SRT = "application/x-subrip"
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
 MSG = "application/vnd.ms-outlook"
@@ -53,7 +55,7 @@ SUFFIXES: dict[str, str] = {
     PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
     ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
-    XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml",
+    XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml", VTT: ".vtt", SRT: ".srt",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -126,6 +128,12 @@ _FLAT_ODF_TYPE = re.compile(
 )
 _XML_OPENERS = ("<?xml", _FLAT_ODF_ROOT)
 _XML_PROLOG = ("<?xml", "<!DOCTYPE", "<!doctype")
+# A WebVTT file's first line; a SubRip file's first cue: its number, then its timing
+_WEBVTT = re.compile(r"WEBVTT(?:[ \t]|\r?\n|\Z)")
+_SUBRIP = re.compile(
+    r"[0-9]{1,9}[ \t]*\r?\n[0-9]{1,3}:[0-9]{2}:[0-9]{2}[,.][0-9]{1,3}[ \t]*-->[ \t]*"
+    r"[0-9]{1,3}:[0-9]{2}:[0-9]{2}[,.][0-9]{1,3}"
+)
 # An element's start: `<` and a name (declarations, `<!...`, and instructions, `<?...`, are not)
 _FIRST_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]{0,100})")
 # A start tag declaring a namespace, matched at the start of the text only (bounded)
@@ -151,8 +159,8 @@ def _text_kind(text: str, filename: str | None) -> str:
         return RTF
     if _looks_like_email(text):
         return EMAIL
-    if (xml := _xml_kind(text)) is not None:
-        return xml
+    if (kind := _caption_kind(text) or _xml_kind(text)) is not None:
+        return kind
     if _looks_like_html(text):
         return HTML
     if _looks_like_markdown(text, filename):
@@ -174,6 +182,15 @@ def _flat_opendocument_kind(text: str) -> str | None:
     end = text.find(">", start)
     named = _FLAT_ODF_TYPE.search(text, start, end if end >= 0 else len(text))
     return None if named is None else f"{named[1]}-flat-xml"
+
+
+def _caption_kind(text: str) -> str | None:
+    """WebVTT (its `WEBVTT` signature line) or SubRip (a cue number, then its timing), else
+    None."""
+    head = text.lstrip("\ufeff")
+    if _WEBVTT.match(head):
+        return VTT
+    return SRT if _SUBRIP.match(head.lstrip()) else None
 
 
 def _xml_kind(text: str) -> str | None:

@@ -27,6 +27,7 @@ FORMATS = {
     "eml",
     "mbox",
     "xml",
+    "vtt",
     "rtf",
     "odt",
     "ods",

@@ -31,6 +31,8 @@ from services.common.media import (
     PPT,
     PPTX,
     RTF,
+    SRT,
+    VTT,
     XLS,
     XLSX,
     XML,
@@ -104,6 +106,8 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("flat opendocument drawing", Sniff(flat_opendocument("graphics")), FODG),
     Case("flat opendocument of another type is xml", Sniff(flat_opendocument("chart")), XML),
     Case("xml by its declaration", Sniff(b'<?xml version="1.0"?><article>x</article>'), XML),
+    Case("webvtt by its signature", Sniff(b"WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n"), VTT),
+    Case("subrip by its first cue", Sniff(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n"), SRT),
     Case(
         "epub by its mimetype entry",
         Sniff(zip_bytes({"mimetype": b"application/epub+zip", "a.opf": b"<x/>"})),
