@@ -43,6 +43,7 @@ FODT, FODS, FODP, FODG = (f"{kind}-flat-xml" for kind in (ODT, ODS, ODP, ODG))
 FLAT_OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({FODT, FODS, FODP, FODG})
 XML = "application/xml"
 VTT = "text/vtt"
+NOTEBOOK = "application/x-ipynb+json"
 SRT = "application/x-subrip"
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
@@ -56,6 +57,7 @@ SUFFIXES: dict[str, str] = {
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
     ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
     XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml", VTT: ".vtt", SRT: ".srt",
+    NOTEBOOK: ".ipynb",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.
@@ -128,6 +130,9 @@ _FLAT_ODF_TYPE = re.compile(
 )
 _XML_OPENERS = ("<?xml", _FLAT_ODF_ROOT)
 _XML_PROLOG = ("<?xml", "<!DOCTYPE", "<!doctype")
+# A Jupyter notebook's opening and the keys only a notebook has
+_NOTEBOOK_START = re.compile(r'\{\s*"(?:cells|metadata|nbformat|nbformat_minor|worksheets)"\s*:')
+_NOTEBOOK_KEYS = re.compile(r'"(?:cell_type|nbformat)"\s*:')
 # A WebVTT file's first line; a SubRip file's first cue: its number, then its timing
 _WEBVTT = re.compile(r"WEBVTT(?:[ \t]|\r?\n|\Z)")
 _SUBRIP = re.compile(
@@ -159,7 +164,7 @@ def _text_kind(text: str, filename: str | None) -> str:
         return RTF
     if _looks_like_email(text):
         return EMAIL
-    if (kind := _caption_kind(text) or _xml_kind(text)) is not None:
+    if (kind := _caption_kind(text) or _xml_kind(text) or _notebook_kind(text)) is not None:
         return kind
     if _looks_like_html(text):
         return HTML
@@ -182,6 +187,15 @@ def _flat_opendocument_kind(text: str) -> str | None:
     end = text.find(">", start)
     named = _FLAT_ODF_TYPE.search(text, start, end if end >= 0 else len(text))
     return None if named is None else f"{named[1]}-flat-xml"
+
+
+def _notebook_kind(text: str) -> str | None:
+    """A Jupyter notebook: a JSON object whose first key is a notebook's (Jupyter writes
+    them sorted: `cells` first) with a cell's or the format's key in the head."""
+    head = text.lstrip("\ufeff \t\r\n")
+    if _NOTEBOOK_START.match(head) and _NOTEBOOK_KEYS.search(head):
+        return NOTEBOOK
+    return None
 
 
 def _caption_kind(text: str) -> str | None:

@@ -28,6 +28,7 @@ FORMATS = {
     "mbox",
     "xml",
     "vtt",
+    "ipynb",
     "rtf",
     "odt",
     "ods",

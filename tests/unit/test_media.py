@@ -22,6 +22,7 @@ from services.common.media import (
     HTML,
     MARKDOWN,
     MSG,
+    NOTEBOOK,
     ODG,
     ODP,
     ODS,
@@ -108,6 +109,7 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("xml by its declaration", Sniff(b'<?xml version="1.0"?><article>x</article>'), XML),
     Case("webvtt by its signature", Sniff(b"WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n"), VTT),
     Case("subrip by its first cue", Sniff(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n"), SRT),
+    Case("jupyter notebook", Sniff(b'{"cells": [{"cell_type": "code", "source": "x"}]}'), NOTEBOOK),
     Case(
         "epub by its mimetype entry",
         Sniff(zip_bytes({"mimetype": b"application/epub+zip", "a.opf": b"<x/>"})),

@@ -17,6 +17,7 @@ from services.parser.core.legacy_slides import extract_ppt
 from services.parser.core.legacy_word import extract_doc
 from services.parser.core.mail import extract_email
 from services.parser.core.markdown import extract_markdown, extract_markdown_pages
+from services.parser.core.notebook import extract_notebook
 from services.parser.core.opendocument import extract_flat_opendocument, extract_opendocument
 from services.parser.core.outlook import extract_msg
 from services.parser.core.parsed import ParsedText
@@ -91,6 +92,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.XML: extract_xml,
     media.VTT: extract_webvtt,
     media.SRT: extract_subrip,
+    media.NOTEBOOK: extract_notebook,
     media.EPUB: extract_epub,
     media.XLS: extract_xls,
     media.MSG: extract_msg,

@@ -100,7 +100,7 @@ def extract_markdown(text: str) -> ParsedText:
     """Turn Markdown into plain text; the title is the first H1, sections are all headings."""
     builder = TextBuilder()
     feed_markdown(text, builder, budget=MAX_PARSED_CHARS)
-    return _titled(builder.build())
+    return titled(builder.build())
 
 
 def extract_markdown_pages(pages: Sequence[str]) -> ParsedText:
@@ -117,7 +117,7 @@ def extract_markdown_pages(pages: Sequence[str]) -> ParsedText:
             break
         builder.new_page()
         budget -= feed_markdown(page, builder, budget=budget)
-    return msgspec.structs.replace(_titled(builder.build()), page_count=len(pages))
+    return msgspec.structs.replace(titled(builder.build()), page_count=len(pages))
 
 
 def feed_markdown(text: str, builder: TextBuilder, *, budget: int) -> int:
@@ -137,7 +137,8 @@ def feed_markdown(text: str, builder: TextBuilder, *, budget: int) -> int:
     return len(head)
 
 
-def _titled(parsed: ParsedText) -> ParsedText:
+def titled(parsed: ParsedText) -> ParsedText:
+    """The parsed text with its first level-1 heading as its title."""
     title = next((heading.title for heading in parsed.headings if heading.level == 1), None)
     return msgspec.structs.replace(parsed, title=title)
 
