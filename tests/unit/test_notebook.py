@@ -78,7 +78,11 @@ def test_a_notebook_is_told_from_other_json(head: bytes, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b'{"cells": [{"cell_type": "code", "source": "x"', b'{"cells": 3, "nbformat": 4}'],
+    [
+        b'{"cells": [{"cell_type": "code", "source": "x"',
+        b'{"cells": 3, "nbformat": 4}',
+        b'{"cells": [], "nbformat": 1' + b"0" * 5_000 + b"}",  # past Python's 4,300 digits
+    ],
 )
 def test_a_broken_notebook_fails_saying_why(data: bytes) -> None:
     with pytest.raises(ParseError) as caught:

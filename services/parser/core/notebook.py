@@ -31,7 +31,7 @@ def extract_notebook(data: bytes) -> ParsedText:
     first level-1 heading."""
     try:
         notebook = json.loads(decode_text(data))
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # a JSON error, a number past 4,300 digits
         raise unreadable("the notebook", exc, _FIX) from None
     cells = _cells(notebook)
     builder = TextBuilder()
