@@ -543,3 +543,18 @@ def test_a_document_with_text_only_in_its_header_has_text() -> None:
     buffer = io.BytesIO()
     document.save(buffer)
     assert extract(buffer.getvalue(), DOCX).text == "Minutes, 1 December"
+
+
+@pytest.mark.parametrize("name", ["Heading \u00b2", "Heading " + "1" * 5_000, "Heading 0"])
+def test_a_style_named_like_a_heading_without_a_level_is_body_text(name: str) -> None:
+    # "²" passed str.isdigit and int() refused it; 5,000 digits are past Python's int limit:
+    # the whole document failed on a style's name.
+    document = docx.Document()
+    document.styles.add_style(name, docx.enum.style.WD_STYLE_TYPE.PARAGRAPH)
+    document.add_heading("Levels", 1)
+    document.add_paragraph("Readings at the weir.", style=name)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    parsed = extract(buffer.getvalue(), DOCX)
+    assert parsed.text == "Levels\n\nReadings at the weir."
+    assert [h.title for h in parsed.headings] == ["Levels"]

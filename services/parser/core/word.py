@@ -289,4 +289,6 @@ def _heading_level(style: str) -> int | None:
     number = style.removeprefix("Heading").strip()
     if not number:
         return 1
-    return int(number) if number.isdigit() and 0 < int(number) < 10 else None
+    # One decimal digit, 1-9: `isdigit` took "²" (int() refuses it) and 5,000 digits (past
+    # Python's int limit), and the whole document failed on its style's name.
+    return int(number) if len(number) == 1 and number.isdecimal() and number != "0" else None
