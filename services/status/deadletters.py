@@ -49,10 +49,6 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.lstrip("-").isdigit() else None
-
-
 def view(record: ConsumerRecord[bytes, bytes], *, with_value: bool = False) -> DeadLetterView:
     """A record of a dead-letter topic as the API shows it."""
     found = {name: _text(raw) for name, raw in record.headers or ()}
@@ -72,9 +68,9 @@ def view(record: ConsumerRecord[bytes, bytes], *, with_value: bool = False) -> D
         error_type=found.get(headers.ERROR_TYPE) or None,
         stage=found.get(headers.ERROR_STAGE),
         original_topic=found.get(headers.ORIGINAL_TOPIC),
-        original_partition=_int(found.get(headers.ORIGINAL_PARTITION)),
-        original_offset=_int(found.get(headers.ORIGINAL_OFFSET)),
-        attempts=_int(found.get(headers.ATTEMPTS)),
+        original_partition=headers.number(found.get(headers.ORIGINAL_PARTITION)),
+        original_offset=headers.number(found.get(headers.ORIGINAL_OFFSET)),
+        attempts=headers.number(found.get(headers.ATTEMPTS)),
         consumer_group=found.get(headers.CONSUMER_GROUP),
         event_type=envelope.type,
         tenant_id=envelope.tenant_id,

@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 
 from schemas import codec, topics
 from services.common.db import migrate
-from services.common.kafka.headers import RETRY_ATTEMPT, header
+from services.common.kafka.headers import retries as header_retries
 from services.common.kafka.records import Delivery
 from services.common.kafka.replay import partitions_of
 from services.common.settings import PipelineSettings
@@ -78,7 +78,7 @@ class _Reader:
                     except codec.EventDecodeError:
                         self.undecodable += 1
                         continue
-                    retries = int(header(record, RETRY_ATTEMPT) or 0)
+                    retries = header_retries(record)
                     batch.append(
                         Delivery(record.topic, record.partition, record.offset, event, retries)
                     )

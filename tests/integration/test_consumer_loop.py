@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas import codec, topics
 from schemas.events import BlobRef, DocumentUploaded, Origin
 from services.common.kafka.consumer import ConsumerLoop
+from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE
 from services.common.kafka.producer import KafkaPublisher
 from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
@@ -340,3 +341,29 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     assert [h["sluice.original.offset"] for h in headers] == ["1", "2", "3"]
     assert all(h["sluice.original.topic"] == topic for h in headers)
     assert all(h["sluice.error.message"] for h in headers)
+
+
+async def test_headers_anyone_can_write_do_not_wedge_the_partition(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    # A retry count int() refuses raised out of the loop; the record came back and raised
+    # again, and nothing behind it on the partition was handled.
+    topic = await topic_factory(partitions=1)
+    hostile = [
+        [(RETRY_ATTEMPT, b"x")],
+        [(RETRY_ATTEMPT, "\u00b2".encode())],
+        [(RETRY_NOT_BEFORE, b"1" * 30)],
+        [],
+    ]
+    for n, headers in enumerate(hostile):
+        await producer.send_and_wait(topic, codec.encode(event(n)), partition=0, headers=headers)
+    handled: list[tuple[int, int]] = []
+
+    async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
+        handled.extend((sequence(d), d.retries) for d in batch)
+
+    consumer = consumer_for(kafka_bootstrap, topic, handler, producer)
+    await run_until(consumer, lambda: len(handled) >= len(hostile), seen=lambda: handled)
+    assert handled == [(n, 0) for n in range(len(hostile))]

@@ -20,7 +20,8 @@ from services.common.kafka.behind import CommitBehind
 from services.common.kafka.deadletter import DeadLetters
 from services.common.kafka.gate import Gate
 from services.common.kafka.gauges import LoopMetrics
-from services.common.kafka.headers import RETRY_ATTEMPT, RETRY_NOT_BEFORE, header
+from services.common.kafka.headers import RETRY_NOT_BEFORE, header, number
+from services.common.kafka.headers import retries as header_retries
 from services.common.kafka.health import ConsumerHealth
 from services.common.kafka.inflight import InFlight
 from services.common.kafka.isolation import BatchHandler, Isolation
@@ -29,6 +30,7 @@ from services.common.kafka.records import Delivery, Position
 from services.common.kafka.retry import Retrier
 from services.common.periodic import wait_or_stop
 from services.common.ports import Publisher
+from services.common.retry_after import MAX_WAIT_S
 
 __all__ = ["ConsumerHealth", "ConsumerLoop", "OffsetsMoved", "StoredOffsets"]
 log = logging.getLogger(__name__)
@@ -333,7 +335,7 @@ class ConsumerLoop:
             except codec.EventDecodeError as error:
                 await self.poison.handle(record, error)
                 continue
-            retries = int(header(record, RETRY_ATTEMPT) or 0)
+            retries = header_retries(record)
             batch.append(Delivery(record.topic, record.partition, record.offset, event, retries))
         self.metrics.picked_up(taken)
         if await self.isolation.hand_over(batch, positions):
@@ -401,7 +403,7 @@ class ConsumerLoop:
         except codec.EventDecodeError as error:
             await self.isolation.persist(functools.partial(self.poison.handle, record, error), True)
             return
-        retries = int(header(record, RETRY_ATTEMPT) or 0)
+        retries = header_retries(record)
         delivery = Delivery(record.topic, record.partition, record.offset, event, retries)
         await self.isolation.settle(delivery, wait_out_outages=True)
 
@@ -455,10 +457,10 @@ class ConsumerLoop:
 
     def _delay(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Pause the partition if this retry record is not due yet; True if it was."""
-        due = header(record, RETRY_NOT_BEFORE)
+        due = number(header(record, RETRY_NOT_BEFORE))
         if due is None:
             return False
-        wait_s = (int(due) - time.time() * 1000) / 1000
+        wait_s = min((due - time.time() * 1000) / 1000, MAX_WAIT_S)
         if wait_s <= 0:
             return False
         tp = TopicPartition(record.topic, record.partition)

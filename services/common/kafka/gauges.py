@@ -9,15 +9,15 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.common import metrics
-from services.common.kafka.headers import RETRY_NOT_BEFORE, header
+from services.common.kafka.headers import RETRY_NOT_BEFORE, header, number
 
 
 def ready_at(record: ConsumerRecord[bytes, bytes]) -> float:
     """When a record could first be handled (epoch seconds): its timestamp, or for a retry
     its due time (`sluice.retry.not_before`), whichever is later."""
-    due = header(record, RETRY_NOT_BEFORE)
+    due = number(header(record, RETRY_NOT_BEFORE))
     stamp = float(record.timestamp) / 1000
-    return max(stamp, int(due) / 1000) if due is not None and due.isdigit() else stamp
+    return max(stamp, due / 1000) if due is not None else stamp
 
 
 class LoopMetrics:

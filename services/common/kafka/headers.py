@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiokafka.structs import ConsumerRecord
 
 RETRY_ATTEMPT = "sluice.retry.attempt"
@@ -20,6 +22,8 @@ ATTEMPTS = "sluice.attempts"
 CONSUMER_GROUP = "sluice.consumer.group"
 
 MESSAGE_LIMIT = 1000  # characters of an error message kept in a header
+# A number as the pipeline writes one in a header: ASCII digits, an int64's at most
+_NUMBER = re.compile(r"-?[0-9]{1,19}")
 
 
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
@@ -28,3 +32,15 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
         if key == name:
             return bytes(value).decode(errors="replace")
     return None
+
+
+def number(value: str | None) -> int | None:
+    """A header's number, or None when it holds none. Anyone who can write to a topic sets
+    headers: a retry count of "x", "²" or 5,000 digits raised out of the consumer loop (int()
+    refuses them), and the record came back and raised again, wedging its partition."""
+    return int(value) if value is not None and _NUMBER.fullmatch(value) else None
+
+
+def retries(record: ConsumerRecord[bytes, bytes]) -> int:
+    """The retries a record has had (`sluice.retry.attempt`); 0 where it says none."""
+    return max(number(header(record, RETRY_ATTEMPT)) or 0, 0)

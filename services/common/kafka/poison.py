@@ -11,7 +11,7 @@ from aiokafka.structs import ConsumerRecord
 from schemas import codec, topics
 from schemas.events import DocumentFailed, Origin, Stage, derived_id, now
 from services.common.kafka.deadletter import DeadLetters
-from services.common.kafka.headers import RETRY_ATTEMPT, header
+from services.common.kafka.headers import retries
 from services.common.ports import EventPublisher
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Poison:
             offset=record.offset,
             key=record.key,
             value=record.value,
-            attempts=int(header(record, RETRY_ATTEMPT) or 0) + 1,
+            attempts=retries(record) + 1,
             code=error.code,
             message=error.message,
             error_type=type(error).__name__,
