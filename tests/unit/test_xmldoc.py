@@ -93,6 +93,14 @@ def test_a_prefix_whose_namespace_was_cut_off_is_still_read() -> None:
     assert extract(cut, XML).text == "Weir 3"
 
 
+def test_xml_of_attributes_only_has_no_text_and_says_so() -> None:
+    linkbase = b'<?xml version="1.0"?><linkbase><loc href="a.xsd#x" label="x"/></linkbase>'
+    with pytest.raises(ParseError) as caught:
+        extract(linkbase, XML)
+    assert caught.value.code == "no_text"
+    assert "only markup and attributes" in str(caught.value)
+
+
 def test_markup_without_any_element_fails_saying_why() -> None:
     with pytest.raises(ParseError) as caught:
         extract(b'<?xml version="1.0"?>', XML)

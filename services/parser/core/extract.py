@@ -102,6 +102,8 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
 }
 
 _NO_TEXT_HINTS: dict[str, str] = {
+    media.XML: "the XML holds no words in its elements, only markup and attributes (an XBRL"
+    " linkbase, a configuration file); upload the document it describes",
     media.PDF: "the PDF has no text layer (it may be a scan or only images); "
     "run it through OCR or export it with text, and upload again",
     MARKDOWN_PAGES: "LlamaParse found no text in the document (it may hold only images); check"
