@@ -24,8 +24,12 @@ from services.common.media import (
     HTML,
     MARKDOWN,
     MAX_FILENAME_CHARS,
+    NOTEBOOK,
     PLAIN,
     RTF,
+    SRT,
+    VTT,
+    XML,
     sanitize_filename,
     sniff_media_type,
 )
@@ -103,7 +107,18 @@ document_bytes = st.one_of(
     encoded_markup,
     st.tuples(
         st.sampled_from(
-            [b"%PDF-", b"PK\x03\x04", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf", b"\xed\xa0\x80"]
+            [
+                *(
+                    b"%PDF-",
+                    b"PK\x03\x04",
+                    b"\xff\xfe",
+                    b"\xfe\xff",
+                    b"\xef\xbb\xbf",
+                    b"\xed\xa0\x80",
+                ),
+                *(b"<?xml ", b"WEBVTT\n\n", b"1\n00:00:01,000 --> 00:00:02,000\n", b'{"cells": ['),
+                b"From x Mon Jan  1 00:00:00 2024\nSubject: s\n\n",
+            ]
         ),
         st.binary(max_size=512),
     ).map(b"".join),
@@ -252,7 +267,10 @@ def test_every_golden_event_still_decodes(path: Path) -> None:
 
 
 @BOUNDED
-@given(data=document_bytes, media_type=st.sampled_from([PLAIN, MARKDOWN, HTML, EMAIL, RTF]))
+@given(
+    data=document_bytes,
+    media_type=st.sampled_from([PLAIN, MARKDOWN, HTML, EMAIL, RTF, XML, VTT, SRT, NOTEBOOK]),
+)
 def test_text_documents_parse_to_text_or_a_parse_error_with_a_code(
     data: bytes, media_type: str
 ) -> None:
