@@ -17,6 +17,9 @@ CASES: list[Case[str, Cursor | None]] = [
     Case("a negative number is no cursor", "-1-5", None),
     Case("text is no cursor", "abc-def", None),
     Case("twenty digits is no cursor", "1" * 20 + "-1", None),
+    # past a bigint, the column the query compares it with
+    Case("nineteen nines is no cursor", "9" * 19 + "-1", None),
+    Case("other scripts' digits are no cursor", "\u0663-\u0664", None),
 ]
 
 

@@ -29,7 +29,7 @@ RECHECK_S = 2.0  # a stream reads again this often without a NOTIFY (a safety ne
 HEARTBEAT_S = 15.0  # a stream with nothing to say sends a comment this often
 READ_LIMIT = 500
 TERMINAL = ("indexed", "failed")
-_CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+_CURSOR = re.compile(r"^([0-9]{1,18})-([0-9]{1,18})$")  # ASCII digits, within a bigint
 
 
 class JobChange(msgspec.Struct, frozen=True, kw_only=True):
