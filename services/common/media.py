@@ -116,6 +116,7 @@ _EMAIL_FIELDS = frozenset(
     {"to", "cc", "subject", "date", "message-id", "mime-version", "received", "return-path"}
 )
 _EMAIL_HEAD_LINES = 500
+_MIME_FIELDS = frozenset({"mime-version", "content-type"})
 # An mbox file's postmark line, which starts each of its messages: `From <sender> <date>`,
 # the date as C's asctime writes it ("From - Mon Jun  1 10:00:00 2009" from Thunderbird).
 MBOX_POSTMARK = r"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
@@ -407,8 +408,9 @@ def _head_text(data: bytes) -> str | None:
 def _looks_like_email(text: str) -> bool:
     """True when the text starts with e-mail headers: only header lines (an mbox `From `
     line first allowed) up to the first blank line, `From:` and two more known fields among
-    them, or any header after an mbox postmark (a mailbox's first message). A text that
-    merely mentions "From:" has other lines before its first blank one."""
+    them, or any header after an mbox postmark (a mailbox's first message), or MIME-Version
+    and Content-Type. A text that merely mentions "From:" has other lines before its first
+    blank one."""
     names: set[str] = set()
     postmark = False
     for number, line in enumerate(text.splitlines()[:_EMAIL_HEAD_LINES]):
@@ -421,7 +423,11 @@ def _looks_like_email(text: str) -> bool:
         if field is None:
             return False
         names.add(field.group()[:-1].lower())
-    return ("from" in names and len(names & _EMAIL_FIELDS) >= 2) or (postmark and bool(names))
+    return (
+        ("from" in names and len(names & _EMAIL_FIELDS) >= 2)
+        or (postmark and bool(names))
+        or names >= _MIME_FIELDS  # a MIME message without From (an S/MIME .p7s saved alone)
+    )
 
 
 def _looks_like_html(text: str) -> bool:

@@ -136,6 +136,8 @@ SNIFFED = [
     # A mailbox's first message: its postmark, then any header (Tika's single_mail.mbox).
     (b"From - Mon Jun 01 04:28:28 2009\nContent-Type: text/html; charset=utf-8\n\n<p>Hi", EMAIL),
     (b"From the desk of Ana\nSubject: levels\n\nBody\n", PLAIN),
+    # A MIME message without From: an S/MIME signed message saved alone (Unstructured's .p7s)
+    (b"MIME-Version: 1.0\nContent-Type: multipart/signed; boundary=b\n\n--b\nHi\n", EMAIL),
     (b"From - Mon Jun 01 04:28:28 2009\n\nA postmark and no header\n", PLAIN),
     # Not e-mail: prose that quotes headers, and headers without From or with one other field.
     (b"Notes from the call.\nFrom: Ana\nTo: ops\nSubject: levels\n", PLAIN),
