@@ -69,6 +69,11 @@ FALLBACK_FILENAME = "upload"
 SNIFF_BYTES = 64 * 1024
 _HTML_HEAD_CHARS = 1024
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
+# Files whose lines starting "# " are comments (code, shell, configuration): plain text
+_HASH_COMMENT_SUFFIXES = (
+    ".py", ".sh", ".bash", ".zsh", ".rb", ".pl", ".r", ".yaml", ".yml", ".toml", ".ini", ".cfg",
+    ".conf", ".properties", ".dockerfile", ".tf", ".ps1", ".mk",
+)  # fmt: skip
 # The part that makes a ZIP archive an office document of each kind.
 _OFFICE_MAIN_PARTS = (
     ("word/document.xml", DOCX),
@@ -454,6 +459,8 @@ def _looks_like_markdown(text: str, filename: str | None) -> bool:
     """
     if filename and filename.lower().endswith(_MARKDOWN_SUFFIXES):
         return True
+    if filename and filename.lower().endswith(_HASH_COMMENT_SUFFIXES):
+        return False  # its "# ..." lines are comments, not headings
     link = listed = False
     for line in text.splitlines():
         if line.startswith("```") or _MD_HEADING.match(line):

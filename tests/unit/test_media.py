@@ -142,6 +142,10 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("markdown by fence", Sniff(b"Run this:\n```\nls\n```\n"), MARKDOWN),
     Case("plain text", Sniff(b"Hello, world.\nSecond line.\n", "hello.txt"), PLAIN),
     Case("hash without space is plain", Sniff(b"#hashtag and more words\n"), PLAIN),
+    Case(
+        "a python file's comments are no headings", Sniff(b"# Gauges\nx = 1\n", "gauge.py"), PLAIN
+    ),
+    Case("the same lines unnamed are markdown", Sniff(b"# Gauges\nx = 1\n"), MARKDOWN),
     Case("utf-8 with bom", Sniff("\ufeffcaf\u00e9 au lait".encode()), PLAIN),
     Case("utf-16 le with bom", Sniff("Gr\u00fc\u00dfe aus Z\u00fcrich".encode("utf-16")), PLAIN),
     Case("utf-16 be with bom", Sniff(b"\xfe\xff" + "Hello there".encode("utf-16-be")), PLAIN),
