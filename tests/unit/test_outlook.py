@@ -59,3 +59,15 @@ def test_a_damaged_message_fails_with_the_readers_reason() -> None:
         extract(data[:1000], MSG)
     assert caught.value.code == "corrupt_file"
     assert "the Outlook message could not be read" in str(caught.value)
+
+
+def test_a_message_kept_only_in_rich_text_is_read_from_its_rtf() -> None:
+    # Tika's message with its plain body's stream renamed (same length, so the compound file
+    # stays whole): what is left is its compressed RTF, as Outlook keeps a rich-text message.
+    data = corpus_file("tika/testMSG.msg").read()
+    body = "__substg1.0_1000001E".encode("utf-16-le")
+    assert data.count(body) == 1
+    rich_only = data.replace(body, "__substg1.0_7FF0001E".encode("utf-16-le"))
+    text = extract(rich_only, MSG).text
+    assert "As discussed, I've been working on making the type detection code more" in text
+    assert "\\par" not in text and "fonttbl" not in text

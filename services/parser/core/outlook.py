@@ -1,23 +1,26 @@
 """Outlook messages (`.msg`: MAPI properties in an OLE2 compound file) to text, read as an
 e-mail reads (services/parser/core/mail.py): From, To, Cc, Date and Subject, then the body
-(its plain-text version, else the visible text of its HTML), then the names of its
+(its plain-text version, else the visible text of its HTML, else its RTF), then the names of its
 attachments; an attached message after it, read the same way.
 
 olefile opens the compound file; the properties are read here. A property is a stream
 `__substg1.0_IIIITTTT` (its id, then its type: 001F UTF-16 text, 001E text in the message's
 code page, 0102 bytes) or, for a fixed-size value (a date, a code page), a 16-byte record in
-the storage's `__properties_version1.0` stream. Not extract-msg: it is GPL-licensed, and
-reads attachments' bytes and RTF bodies this needs none of.
+the storage's `__properties_version1.0` stream. A message kept only in rich text (no plain
+body, no HTML) is read from its compressed RTF (compressed-rtf decompresses it, rtf.py reads
+it). Not extract-msg: it is GPL-licensed, and reads attachments' bytes this needs none of.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime
 import email.utils
 import struct
 from collections.abc import Iterator
 
+import compressed_rtf
 import olefile
 
 from services.parser.core.builder import TextBuilder
@@ -25,11 +28,13 @@ from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.html import feed_html
 from services.parser.core.mail import MAX_ATTACHED_DEPTH, MAX_ATTACHMENTS, add_headers
 from services.parser.core.parsed import ParsedText
+from services.parser.core.rtf import extract_rtf
 from services.parser.core.text import decode_text, one_line
 
 _UNICODE, _STRING8, _BINARY = "001F", "001E", "0102"
 _SUBJECT, _SENDER_NAME, _SENDER_ADDRESS, _SENDER_SMTP = 0x0037, 0x0C1A, 0x0C1F, 0x5D01
 _DISPLAY_TO, _DISPLAY_CC, _BODY, _HTML = 0x0E04, 0x0E03, 0x1000, 0x1013
+_RTF_COMPRESSED = 0x1009  # the body as RTF, compressed ([MS-OXRTFCP])
 _LONG_FILENAME, _FILENAME, _DISPLAY_NAME = 0x3707, 0x3704, 0x3001
 _SUBMITTED, _DELIVERED, _CODE_PAGE, _INTERNET_CODE_PAGE = 0x0039, 0x0E06, 0x3FFD, 0x3FDE
 _PT_LONG, _PT_SYSTIME = 0x0003, 0x0040
@@ -100,6 +105,17 @@ class _Message:
         except ParseError:  # not text at all: the rest of the message counts
             return ""
 
+    def rtf(self) -> bytes:
+        """The RTF body, decompressed (compressed-rtf, MIT); b"" when absent or damaged."""
+        raw = self._stream(_RTF_COMPRESSED, _BINARY)
+        if raw is None:
+            return b""
+        try:
+            data: bytes = compressed_rtf.decompress(raw)
+        except Exception:  # noqa: BLE001 - its CRC or header check: the rest of the message counts
+            return b""
+        return data
+
     def attachments(self) -> Iterator[tuple[str, tuple[str, ...]]]:
         """Each attachment's storage name and path, in order, at most MAX_ATTACHMENTS."""
         names = sorted(n for n in self.storages.get(self.path, []) if n.startswith(_ATTACHMENT))
@@ -136,6 +152,10 @@ def _add_message(message: _Message, builder: TextBuilder, depth: int) -> None:
         builder.add(body)
     elif html := message.html():
         feed_html(html, builder)
+    elif rtf := message.rtf():  # a message kept only in rich text (Outlook's RTF format)
+        # RTF without words ends no_text: the headers and attachments still count
+        with contextlib.suppress(ParseError):
+            builder.add(extract_rtf(rtf).text)
     names: list[str] = []
     attached: list[_Message] = []
     for storage, path in message.attachments():
