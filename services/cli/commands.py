@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli.client import Api
+from services.cli.client import Api, ApiError
 from services.cli.exits import CliError, Exit
 from services.cli.follow import Tracker, follow_with_timeout, progress_rank
 from services.cli.models import STAGES, Job
@@ -70,11 +71,19 @@ def _timeline(job: Job) -> list[tuple[str, datetime, float | None]]:
     return rows
 
 
+APPEAR_POLL_S = 0.5  # `status --watch` of a job the status service has not seen yet
+
+
 async def status(api: Api, out: Output, job_id: str, *, watch: bool, timeout_s: float) -> int:
     """One job: its state, timeline and error; `watch` follows it until it ends."""
-    job = await api.job(job_id)
-    if watch and job.state not in ("indexed", "failed"):
-        job = await _watch(api, out, job, timeout_s)
+    if not watch:
+        job = await api.job(job_id)
+    else:
+        started = asyncio.get_running_loop().time()
+        job = await _appeared(api, out, job_id, timeout_s)
+        if job.state not in ("indexed", "failed"):
+            spent = asyncio.get_running_loop().time() - started
+            job = await _watch(api, out, job, max(timeout_s - spent, 0.0))
     if out.json_mode:
         out.json(job)
     else:
@@ -92,6 +101,25 @@ async def status(api: Api, out: Output, job_id: str, *, watch: bool, timeout_s: 
     if job.state == "failed":
         return Exit.FAILED
     return Exit.OK if job.state == "indexed" or not watch else Exit.TIMEOUT
+
+
+async def _appeared(api: Api, out: Output, job_id: str, timeout_s: float) -> Job:
+    """The job, once the status service has projected it: a job id the upload just answered
+    is 404 until its first event is read (as `upload --watch` treats it); after `timeout_s`
+    still 404 (exit 5), as without --watch."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    with contextlib.ExitStack() as stack:
+        waiting = False
+        while True:
+            try:
+                return await api.job(job_id)
+            except ApiError as error:
+                if error.status != 404 or asyncio.get_running_loop().time() >= deadline:
+                    raise
+            if not waiting:
+                stack.enter_context(out.spinner(f"waiting for the status service to see {job_id}"))
+                waiting = True
+            await asyncio.sleep(APPEAR_POLL_S)
 
 
 async def _watch(api: Api, out: Output, job: Job, timeout_s: float) -> Job:

@@ -15,10 +15,13 @@ from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from services.cli.client import Api
+from services.cli import commands
+from services.cli.client import Api, ApiError
 from services.cli.config import CliConfig
+from services.cli.exits import Exit
 from services.cli.follow import JobEvent, Tracker, follow
 from services.cli.models import Job, JobError
+from services.cli.output import Output
 
 pytestmark = pytest.mark.unit
 
@@ -183,3 +186,32 @@ async def test_a_job_the_stream_ended_before_it_was_added_is_read_for_its_outcom
         done.set()
         await asyncio.wait_for(follow(api, tracker, adding_done=done, use_events=False), 20)
     assert tracker.jobs["j"].chunk_count == 3, "read once it ended"
+
+
+async def test_status_watch_waits_for_a_job_the_status_service_has_not_seen_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A job id the upload answered is 404 until the status service reads its first event:
+    # `status JOB --watch` waits for it (within --timeout) instead of exiting 5 at once.
+    monkeypatch.setattr(commands, "APPEAR_POLL_S", 0.01)
+    reads: list[str] = []
+
+    @get("/v1/jobs/{job_id:str}", sync_to_thread=False)
+    def read(job_id: str) -> dict[str, Any]:
+        reads.append(job_id)
+        if job_id != "j" or reads.count("j") <= 3:
+            raise NotFoundException(f"no job {job_id}")
+        return {"job_id": "j", "document_id": "d", "state": "indexed", "chunk_count": 3}
+
+    config = CliConfig("http://ingest", "http://status", token="t", tenant=None)
+    app = Litestar(route_handlers=[read])
+    async with Api(config, transport=httpx.ASGITransport(app=app)) as api:
+        out = Output(json=True)
+        assert await commands.status(api, out, "j", watch=True, timeout_s=20) == Exit.OK
+        assert reads.count("j") == 4
+        with pytest.raises(ApiError) as never:  # still unknown after --timeout: 404 (exit 5)
+            await commands.status(api, out, "nope", watch=True, timeout_s=0.1)
+        assert never.value.status == 404 and reads.count("nope") >= 2
+        with pytest.raises(ApiError):  # without --watch, a 404 is answered at once
+            await commands.status(api, out, "nope2", watch=False, timeout_s=20)
+        assert reads.count("nope2") == 1
