@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.media import PLAIN, SRT, VTT, sniff_media_type
+from services.common.media import SRT, VTT, sniff_media_type
 from services.parser.core.captions import PARAGRAPH_CHARS
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
@@ -49,20 +49,6 @@ def test_a_long_turn_breaks_at_a_sentence_end() -> None:
     assert len(turns) == 2
     assert all(turn.startswith("Ana: ") and turn.endswith(".") for turn in turns)
     assert len(turns[0]) > PARAGRAPH_CHARS
-
-
-@pytest.mark.parametrize(
-    ("head", "expected"),
-    [
-        (b"WEBVTT\n\n00:01.000 --> 00:02.000\nHello\n", VTT),
-        (b"\xef\xbb\xbfWEBVTT - a title\n\n00:01.000 --> 00:02.000\nHello\n", VTT),
-        (b"WEBVTTX is not a signature\n", PLAIN),
-        (b"1\nThe first point of the plan.\n", PLAIN),
-        (b"12\n01:02:03.456 --> 01:02:05.000\nHello\n", SRT),
-    ],
-)
-def test_captions_are_told_from_text(head: bytes, expected: str) -> None:
-    assert sniff_media_type(head) == expected
 
 
 def test_a_cue_with_a_broken_timing_is_left_out_and_no_cue_is_no_text() -> None:

@@ -111,6 +111,42 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("subrip by its first cue", Sniff(b"1\n00:00:01,000 --> 00:00:02,000\nHi\n"), SRT),
     Case("jupyter notebook", Sniff(b'{"cells": [{"cell_type": "code", "source": "x"}]}'), NOTEBOOK),
     Case(
+        "webvtt after a bom, with a title",
+        Sniff(b"\xef\xbb\xbfWEBVTT - a title\n\n00:01.000 --> 00:02.000\nHello\n"),
+        VTT,
+    ),
+    Case("a word glued to WEBVTT is no signature", Sniff(b"WEBVTTX is not a signature\n"), PLAIN),
+    Case("a numbered line is no subrip cue", Sniff(b"1\nThe first point of the plan.\n"), PLAIN),
+    Case("subrip with hours and a dot", Sniff(b"12\n01:02:03.456 --> 01:02:05.000\nHi\n"), SRT),
+    Case(
+        "xml with a doctype and its entities",
+        Sniff(b'<!DOCTYPE PATDOC SYSTEM "a.dtd" [\n<!ENTITY e SYSTEM "f">\n]>\n<PATDOC>x'),
+        XML,
+    ),
+    Case(
+        "xml by a namespaced root (a feed)",
+        Sniff(b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0"><channel>'),
+        XML,
+    ),
+    Case(
+        "xhtml with an xml declaration is html",
+        Sniff(b'<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><p>x</p>'),
+        HTML,
+    ),
+    Case("a tag in a sentence is no xml", Sniff(b"<note>the gates</note> stay shut"), PLAIN),
+    Case(
+        "notebook as nbformat writes it",
+        Sniff(b'{\n "cells": [\n  {\n   "cell_type": "code",'),
+        NOTEBOOK,
+    ),
+    Case(
+        "notebook of nbformat 3",
+        Sniff(b'{"metadata": {}, "nbformat": 3, "worksheets": []}'),
+        NOTEBOOK,
+    ),
+    Case("cells that are no list are json", Sniff(b'{"cells": "not a notebook key"}'), PLAIN),
+    Case("nbformat alone is json", Sniff(b'{"name": "levels", "nbformat": 4}'), PLAIN),
+    Case(
         "epub by its mimetype entry",
         Sniff(zip_bytes({"mimetype": b"application/epub+zip", "a.opf": b"<x/>"})),
         EPUB,

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from services.common.media import NOTEBOOK, PLAIN, sniff_media_type
+from services.common.media import NOTEBOOK, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from tests.fixtures.corpus import corpus_file
@@ -61,19 +61,6 @@ def test_outputs_read_as_printed_and_lines_keep_their_breaks() -> None:
     assert extract(data, NOTEBOOK).text == (
         "Levels\n\nDaily readings.\n\nx = read()\nx\n3.2 m\n\nhigh\n\nValueError: no gauge"
     )
-
-
-@pytest.mark.parametrize(
-    ("head", "expected"),
-    [
-        (b'{\n "cells": [\n  {\n   "cell_type": "code",', NOTEBOOK),
-        (b'{"metadata": {}, "nbformat": 3, "worksheets": []}', NOTEBOOK),
-        (b'{"cells": "not a notebook key after all"}', PLAIN),
-        (b'{"name": "levels", "nbformat": 4}', PLAIN),
-    ],
-)
-def test_a_notebook_is_told_from_other_json(head: bytes, expected: str) -> None:
-    assert sniff_media_type(head) == expected
 
 
 @pytest.mark.parametrize(

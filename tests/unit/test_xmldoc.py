@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from services.common.media import HTML, PLAIN, XML, sniff_media_type
+from services.common.media import XML, sniff_media_type
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from tests.fixtures.corpus import corpus_file
@@ -41,21 +41,6 @@ def test_an_article_reads_as_words_with_its_sections_as_headings() -> None:
     )
     assert [(h.level, h.title) for h in parsed.headings] == [(1, "Methods"), (2, "Sampling")]
     assert parsed.title == "Levels at the weir"
-
-
-@pytest.mark.parametrize(
-    ("head", "expected"),
-    [
-        (b'<?xml version="1.0"?><patent><title>Cheese</title><p>x</p></patent>', XML),
-        (b'<!DOCTYPE PATDOC SYSTEM "a.dtd" [\n<!ENTITY e SYSTEM "f">\n]>\n<PATDOC>x', XML),
-        (b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0"><channel>', XML),
-        (b'<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><p>x</p>', HTML),
-        (b"<!DOCTYPE html><html><body><p>x</p></body></html>", HTML),
-        (b"<note>the gates</note> stay shut", PLAIN),
-    ],
-)
-def test_xml_is_told_from_html_and_text(head: bytes, expected: str) -> None:
-    assert sniff_media_type(head) == expected
 
 
 def test_a_feeds_escaped_html_is_read_as_html() -> None:
