@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 import filetype
 
+from services.common import compound
 from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
 from services.common.encoding import (
     MAX_UNREADABLE_SHARE,
@@ -93,16 +94,32 @@ _BINARY_REASONS = {
     "font": "a font, with no document text",
     "document": "an office format Sluice does not read: save it as .docx, .pptx or .xlsx",
 }
-_OLE2 = bytes.fromhex("d0cf11e0a1b11ae1")  # Microsoft's compound file: .doc, .xls, .ppt, .msg
+_OLE2 = compound.MAGIC  # Microsoft's compound file: .doc, .xls, .ppt, .msg
 # The stream or storage that names what a compound file is, each with the type it makes the
-# file; None for an encrypted OOXML document (the package is kept as one encrypted stream).
-_OLE_MAIN_ENTRIES: dict[str, str | None] = {
+# file, or why such a file is refused.
+_OLE_MAIN_ENTRIES: dict[str, str] = {
     "Workbook": XLS,
     "Book": XLS,  # Excel 5 and 95
     "WordDocument": DOC,
     "PowerPoint Document": PPT,
     "__properties_version1.0": MSG,  # an Outlook message (or template, .oft)
-    "EncryptedPackage": None,
+}
+_OLE_REFUSED_ENTRIES: dict[str, str] = {
+    # an encrypted OOXML document: the package is kept as one encrypted stream
+    "EncryptedPackage": "a password-protected Office document; save it without a password"
+    " and upload again",
+    # PowerPoint 3 and 4 (Mac and Windows), whose charts and tables are Excel and Word
+    # objects with streams of their own: without this entry the file read as their Excel one
+    "PP40": "a PowerPoint 4 presentation (from before PowerPoint 97), which Sluice does not"
+    " read; open it in PowerPoint or LibreOffice Impress, save it as .pptx and upload again",
+}
+# Word processors' formats from before Office 97, by their first bytes (the files read as
+# binary, and filetype knows none of them): said by name, with what to do
+_OLD_WORD_PROCESSORS: dict[bytes, str] = {
+    b"\xffWPC": "a WordPerfect document",
+    b"\xdb\xa5": "a Word for Windows 1 or 2 document",  # the FIB's wIdent 0xA5DB
+    b"\x31\xbe\x00\x00": "a Windows Write or Word for DOS document",
+    b"\x32\xbe\x00\x00": "a Windows Write or Word for DOS document (with pictures)",
 }
 # What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
 _UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
@@ -159,7 +176,7 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
         return _office_kind(data)
     if data.startswith(_OLE2):
         main = _ole_main_entry(data)
-        return None if main is None else _OLE_MAIN_ENTRIES[main]
+        return None if main is None else _OLE_MAIN_ENTRIES.get(main)
     text = _head_text(data) if _binary_kind(data) is None else None
     return None if text is None else _text_kind(text, filename)
 
@@ -231,10 +248,9 @@ def unsupported_reason(data: bytes) -> str:
     """Why bytes that `sniff_media_type` found no allowed type in are refused, in words a
     person can act on (the upload check says it with the list of supported types)."""
     if data.startswith(_OLE2):
-        if _ole_main_entry(data) is not None:  # the one kind that is refused
-            return (
-                "a password-protected Office document; save it without a password and upload again"
-            )
+        main = _ole_main_entry(data)
+        if main in _OLE_REFUSED_ENTRIES:
+            return _OLE_REFUSED_ENTRIES[main]
         return (
             "an OLE2 compound file that is no Office document Sluice reads (no Word, Excel or"
             " PowerPoint 97-2003 file, no Outlook message); save it as .docx, .pptx or .xlsx"
@@ -247,6 +263,12 @@ def unsupported_reason(data: bytes) -> str:
         family = type(kind).__module__.rpartition(".")[2]
         what = _BINARY_REASONS.get(family, "a format Sluice does not read")
         return f"{kind.mime} (.{kind.extension}): {what}"
+    for signature, what in _OLD_WORD_PROCESSORS.items():
+        if data.startswith(signature):
+            return (
+                f"{what}, a format Sluice does not read; open it in LibreOffice Writer (or the"
+                " program that made it), save it as .docx or PDF and upload that"
+            )
     return "not a supported document type (detected from the bytes)"
 
 
@@ -282,44 +304,11 @@ def _zip_reason(data: bytes) -> str:
 
 
 def _ole_main_entry(data: bytes) -> str | None:
-    """The name of the _OLE_MAIN_ENTRIES entry that says what a compound file is, or None.
-
-    A compound file is a small file system; its directory entries are 128 bytes each,
-    aligned on 128 bytes (in sectors of 512 or 4,096 bytes after a 512-byte header), each
-    starting with its name in UTF-16LE and holding the name's size in bytes at 64 and its
-    kind at 66 (1 a storage, 2 a stream). They are found here by a scan of the bytes, not
-    with olefile: olefile follows the file's sector chains in Python, in the ingest process,
-    before any limit, and checks each stream against every other (quadratic in a crafted
-    file's thousands of entries); this scan is one linear pass of regular expressions with
-    fixed-width alternatives.
-
-    A file holding other documents (an Excel sheet in a Word document, a .doc attached to a
-    message) has their entries too, under storages of their own. The file's own main stream
-    is the one written first, at the lowest offset: that one counts.
-    """
-    first: tuple[int, str] | None = None
-    for name, pattern in _OLE_ENTRY_PATTERNS.items():
-        size = ((len(name) + 1) * 2).to_bytes(2, "little")
-        for match in pattern.finditer(data):
-            at = match.start()
-            kind = data[at + 66 : at + 67]  # one byte, or none where the file is cut short
-            if at % 128 == 0 and data[at + 64 : at + 66] == size and kind in (b"\x01", b"\x02"):
-                if first is None or at < first[0]:
-                    first = (at, name)
-                break
-    return None if first is None else first[1]
-
-
-def _entry_pattern(name: str) -> re.Pattern[bytes]:
-    """A compound file's entry name in UTF-16LE, in any case (names compare so), then its
-    terminating NUL."""
-    letters = b"".join(
-        b"[%s%s]\x00" % (re.escape(c.lower().encode()), re.escape(c.upper().encode())) for c in name
-    )
-    return re.compile(letters + b"\x00\x00")
-
-
-_OLE_ENTRY_PATTERNS = {name: _entry_pattern(name) for name in _OLE_MAIN_ENTRIES}
+    """The entry of _OLE_MAIN_ENTRIES or _OLE_REFUSED_ENTRIES at the compound file's root,
+    which says what it is (a file holding other documents, an Excel sheet in a Word
+    document, a .doc attached to a message, has their entries too, in storages of their
+    own), or None."""
+    return compound.root_entry(data, (*_OLE_MAIN_ENTRIES, *_OLE_REFUSED_ENTRIES))
 
 
 def _binary_kind(data: bytes) -> filetype.Type | None:

@@ -41,6 +41,7 @@ FORMATS = {
     "doc",
     "msg",
     "ppt",
+    "opml",
 }
 PDF_KINDS = {
     "broken",

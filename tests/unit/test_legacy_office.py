@@ -63,6 +63,28 @@ def test_a_file_is_what_its_own_main_stream_says_not_what_it_holds() -> None:
     assert sniff_media_type(corpus_file("tika/testWORD_embeded.doc").read()) == DOC
 
 
+def test_a_powerpoint_4_deck_is_refused_as_one_not_read_as_the_workbook_it_holds() -> None:
+    # Its charts are Excel objects, whose `Book` streams come before its own `PP40` in the
+    # directory: only the entries at the root say what the file is.
+    data = corpus_file("format-corpus/unc-oxford.ppt").read()
+    assert sniff_media_type(data) is None
+    assert unsupported_reason(data).startswith("a PowerPoint 4 presentation")
+
+
+@pytest.mark.parametrize(
+    ("head", "named"),
+    [
+        (b"\xffWPC\x10\x00\x00\x00\x01\x0a", "a WordPerfect document"),
+        (b"\xdb\xa5-\x00x@\t\x08\x00\x00", "a Word for Windows 1 or 2 document"),
+        (b"\x31\xbe\x00\x00\x00\xab\x00\x00", "a Windows Write or Word for DOS document"),
+    ],
+)
+def test_an_old_word_processors_file_is_refused_by_its_name(head: bytes, named: str) -> None:
+    data = head + bytes(range(256)) * 8  # the rest binary, as their text runs are
+    assert sniff_media_type(data) is None
+    assert unsupported_reason(data).startswith(named + ", a format Sluice does not read")
+
+
 def test_a_password_protected_ooxml_file_is_refused_saying_so() -> None:
     data = corpus_file("tika/protectedFile.xlsx").read()  # OOXML encrypted into a compound file
     assert sniff_media_type(data) is None
@@ -93,6 +115,50 @@ def test_scanning_a_hostile_compound_file_grows_linearly() -> None:
     large = OLE2 + pattern * 80_000
     assert sniff_media_type(large) is None
     assert growth(sniff_media_type, small, large) < LINEAR_GROWTH_BOUND
+
+
+def test_following_a_hostile_compound_files_directory_grows_linearly() -> None:
+    # A well-formed file whose directory fills it: the root's children chained through
+    # their left siblings, every one visited.
+    assert sniff_media_type(_chained_directory(2_000)) is None
+    assert growth(sniff_media_type, _chained_directory(2_000), _chained_directory(8_000)) < (
+        LINEAR_GROWTH_BOUND
+    )
+
+
+def _chained_directory(sectors: int) -> bytes:
+    """A compound file of 512-byte sectors: the FAT, then `sectors` of directory, in which
+    entry n's left sibling is n + 1 (a stream named "x")."""
+    fat_sectors = -(-(sectors + 110) // 128)  # holds the FAT's own sectors too
+    header = bytearray(512)
+    header[:8] = OLE2
+    header[30:32] = (9).to_bytes(2, "little")  # 2**9-byte sectors
+    header[48:52] = fat_sectors.to_bytes(4, "little")  # the directory's first sector
+    header[68:72] = (0xFFFFFFFE).to_bytes(4, "little")  # no DIFAT sectors
+    for i in range(109):
+        header[76 + 4 * i : 80 + 4 * i] = (i if i < fat_sectors else 0xFFFFFFFF).to_bytes(
+            4, "little"
+        )
+    chain = [0xFFFFFFFD] * fat_sectors + [fat_sectors + i + 1 for i in range(sectors)]
+    chain[-1] = 0xFFFFFFFE
+    fat = b"".join(n.to_bytes(4, "little") for n in chain).ljust(fat_sectors * 512, b"\xff")
+    entries = [_entry("Root Entry", 5, child=1)] + [
+        _entry("x", 2, left=n + 1) for n in range(1, sectors * 4 - 1)
+    ]
+    entries.append(_entry("x", 2))
+    return bytes(header) + fat + b"".join(entries)
+
+
+def _entry(name: str, kind: int, *, left: int = 0xFFFFFFFF, child: int = 0xFFFFFFFF) -> bytes:
+    encoded = (name + "\x00").encode("utf-16-le")
+    entry = bytearray(128)
+    entry[: len(encoded)] = encoded
+    entry[64:66] = len(encoded).to_bytes(2, "little")
+    entry[66] = kind
+    entry[68:72] = left.to_bytes(4, "little")
+    entry[72:76] = (0xFFFFFFFF).to_bytes(4, "little")
+    entry[76:80] = child.to_bytes(4, "little")
+    return bytes(entry)
 
 
 def test_a_password_protected_workbook_fails_saying_so() -> None:

@@ -43,6 +43,23 @@ def test_an_article_reads_as_words_with_its_sections_as_headings() -> None:
     assert parsed.title == "Levels at the weir"
 
 
+def test_an_opml_outline_reads_its_attributes_nested_ones_as_headings() -> None:
+    outline = (
+        b'<?xml version="1.0"?><opml version="2.0"><head><title>Weirs</title></head><body>'
+        b'<outline text="Upstream"><outline text="Gauge&#10;one"/><outline text="Gauge two"/>'
+        b'<outline title="Sluices"><outline text="North gate"/></outline></outline>'
+        b'<outline text="Notes" type="link" url="http://x.y/z"/></body></opml>'
+    )
+    parsed = extract(outline, XML)
+    assert (
+        parsed.text == "Weirs\n\nUpstream\n\nGauge one\nGauge two\n\nSluices\n\nNorth gate\n\nNotes"
+    )
+    assert [(h.level, h.title) for h in parsed.headings] == [(1, "Upstream"), (2, "Sluices")]
+    assert parsed.title == "Weirs"
+    mind_map = extract(corpus_file("format-corpus/curation-outline-3.opml").read(), XML)
+    assert "\n\nData resource\n\nCreation\n\nObservations\n\nFixed\nPreserve\n" in mind_map.text
+
+
 def test_a_feeds_escaped_html_is_read_as_html() -> None:
     feed = (
         b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>River news</title>'

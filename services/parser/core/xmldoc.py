@@ -8,7 +8,9 @@ text after one of its children) is one block: its words and those of its childre
 stand (an `<italic>` inside a paragraph stays in it). An element with only elements in it
 is walked into. A `title` (or `heading`, `head`) directly inside a section-like element is a
 heading, one level deeper for each section around it. A block that is HTML (a feed's escaped
-item description) is read as HTML. lxml parses (libxml2: no entities expanded, no network,
+item description) is read as HTML. An OPML outline (a mind map's, a podcast list's) keeps
+its words in attributes: each `outline` is its `text`, a heading where outlines are nested
+in it, a line where none are. lxml parses (libxml2: no entities expanded, no network,
 recovering what it can of a damaged file).
 """
 
@@ -30,6 +32,7 @@ MAX_DEPTH = 2_048  # elements inside elements libxml2 reads (with huge_tree; els
 _SECTIONS = frozenset({"sec", "section", "chapter", "part", "div", "appendix", "abstract"})
 _HEADINGS = frozenset({"title", "heading", "head"})
 _MAX_LEVEL = 6
+_OUTLINE = "outline"  # OPML's element, its words in the `text` attribute (or `title`)
 # The document's title: the first element of the first of these names that has words
 _TITLES = ("article-title", "invention-title", "title")
 # A block holding HTML markup (linear: fixed alternatives, then one character)
@@ -72,6 +75,10 @@ def _walk(root: Any, builder: TextBuilder) -> None:
         if not isinstance(element.tag, str):
             continue  # a processing instruction or an entity left unexpanded
         name = _local_name(element.tag)
+        if name == _OUTLINE and not _has_words(element):
+            last_leaf = _add_outline(element, sections, builder, last_leaf)
+            stack.extend((child, sections + 1) for child in reversed(element))
+            continue
         if _has_words(element):
             # Leaves side by side (a patent's country, number, kind and date) make one
             # paragraph, a line each; a block with elements in it stands on its own.
@@ -82,6 +89,21 @@ def _walk(root: Any, builder: TextBuilder) -> None:
             continue
         inside = sections + (name in _SECTIONS)
         stack.extend((child, inside) for child in reversed(element))
+
+
+def _add_outline(element: Any, depth: int, builder: TextBuilder, last_leaf: Any) -> Any:
+    """Add an OPML outline's words: a heading when outlines are nested in it, else a line
+    (tight with the leaves beside it); return the parent of the last leaf added, as _walk
+    keeps it."""
+    words = one_line(str(element.get("text") or element.get("title") or ""))
+    if not words:
+        return last_leaf
+    if len(element):
+        builder.heading(words, min(depth + 1, _MAX_LEVEL))
+        return None
+    parent = element.getparent()
+    builder.add(words, tight=last_leaf is not None and last_leaf is parent)
+    return parent
 
 
 def _has_words(element: Any) -> bool:
