@@ -29,6 +29,11 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]")
 # what legacy Western text almost always is, and short samples cannot tell code pages apart.
 _WESTERN = "cp1252"
 _WESTERN_SLACK = 0.01
+# The 7-bit escape-sequence encodings (ISO-2022-JP is still how most Japanese mail is sent).
+# charset-normalizer reads them as ASCII full of ESC controls; their escapes name them, so
+# the first of these that decodes the whole sample into readable text is the one.
+_ESCAPE_ENCODINGS = ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr")
+_MULTI_BYTE_ESCAPE = b"\x1b$"  # ESC $: the designation of a two-byte character set
 # Bytes below 0x40 are whole characters in every ASCII-compatible encoding (multi-byte ones
 # use 0x40 and up for their trailing bytes), and an even length splits no UTF-16 code unit:
 # a sample cut after such a byte at an odd index splits no character in either.
@@ -86,6 +91,9 @@ def detect_encoding(sample: bytes) -> str | None:
     bom = bom_encoding(sample)
     if bom is not None:
         return bom
+    escaped = escape_encoding(sample)
+    if escaped is not None:
+        return escaped
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError:
@@ -101,3 +109,18 @@ def detect_encoding(sample: bytes) -> str | None:
         if western is not None and western.chaos <= best.chaos + _WESTERN_SLACK:
             return _WESTERN
     return best.encoding
+
+
+def escape_encoding(sample: bytes) -> str | None:
+    """Return the ISO-2022 codec a 7-bit sample with two-byte designations is in, or None."""
+    if _MULTI_BYTE_ESCAPE not in sample or not sample.isascii():
+        return None
+    for encoding in _ESCAPE_ENCODINGS:
+        try:
+            # Not final: a sample may end inside a character or an escape sequence.
+            text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        if unreadable_share(text) <= MAX_UNREADABLE_SHARE:  # ISO-2022-JP-2 leaves SO/SI
+            return encoding
+    return None

@@ -64,6 +64,29 @@ def test_detect_encoding(data: bytes, expected: str | None) -> None:
     assert detect_encoding(data) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "codec", "expected"),
+    [
+        (JAPANESE, "iso2022_jp", "iso2022_jp"),
+        ("東京と서울\n", "iso2022_jp_2", "iso2022_jp_2"),
+        ("서울은 한국의 수도입니다.\n", "iso2022_kr", "iso2022_kr"),
+    ],
+    ids=["iso-2022-jp", "iso-2022-jp-2", "iso-2022-kr"],
+)
+@pytest.mark.parametrize("size", [1000, 1001, 4096])
+def test_an_escape_sequence_encoding_is_named_by_its_escapes(
+    text: str, codec: str, expected: str, size: int
+) -> None:
+    # 7-bit, so it decodes as ASCII full of ESC controls: Japanese mail was refused as binary.
+    data = (text * 400).encode(codec)
+    assert data.isascii()
+    assert detect_encoding(sample_of(data, size=size)) == expected
+
+
+def test_ascii_with_terminal_colour_escapes_stays_utf_8() -> None:
+    assert detect_encoding(b"\x1b[31mred\x1b[0m and \x1b(B plain\n") == "utf-8"
+
+
 def test_a_long_ascii_preamble_does_not_hide_the_encoding() -> None:
     data = b"ascii only\n" * 100_000 + (WESTERN * 10).encode("cp1252")
     assert detect_encoding(telling_sample(data)) == "cp1252"

@@ -110,6 +110,21 @@ def test_an_unknown_charset_falls_back_to_detection() -> None:
     assert read(data).endswith("Café au lait.")
 
 
+def test_a_japanese_message_in_iso_2022_jp_is_accepted_and_read() -> None:
+    # Still how most Japanese mail is sent; 7-bit, so its escapes looked like binary (415).
+    mail = message("\u672c\u6587\u3067\u3059\u3002", subject="\u65e5\u672c\u8a9e")
+    mail.replace_header("Content-Type", 'text/plain; charset="iso-2022-jp"')
+    body = "\u672c\u6587\u3067\u3059\u3002\n" * 4
+    mail.set_payload(body.encode("iso2022_jp").decode("ascii"))
+    mail.replace_header("Subject", "=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=")
+    data = mail.as_bytes()
+    assert data.isascii() and b"\x1b$B" in data
+    assert sniff_media_type(data, "mail.eml") == EMAIL
+    text = read(data)
+    assert text.startswith("From: Ana Lima") and text.endswith("\u672c\u6587\u3067\u3059\u3002")
+    assert "Subject: \u65e5\u672c\u8a9e" in text
+
+
 def test_headers_alone_are_text_and_no_body_is_no_crash() -> None:
     assert read(b"From: a@example.org\nTo: b@example.org\nSubject: Only this\n\n") == (
         "From: a@example.org\nTo: b@example.org\nSubject: Only this"

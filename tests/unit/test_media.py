@@ -156,6 +156,21 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
         Sniff(b"From: a@x.org\nTo: b@x.org\nSubject: Hi\nContent-Type: text/html\n\n<p>Hi</p>\n"),
         EMAIL,
     ),
+    Case(
+        "japanese e-mail in iso-2022-jp (was 415: ESC read as binary)",
+        Sniff(
+            b"From: taro@example.jp\nTo: b@x.org\nSubject: Hi\n"
+            b"Content-Type: text/plain; charset=ISO-2022-JP\n\n"
+            + "\u672c\u6587\u3067\u3059\u3002\n".encode("iso2022_jp")
+            * 3
+        ),
+        EMAIL,
+    ),
+    Case(
+        "iso-2022-jp text",
+        Sniff("\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002".encode("iso2022_jp")),
+        PLAIN,
+    ),
     Case("link without list is plain", Sniff(b"see [docs](http://x.y/z) now\n"), PLAIN),
     Case("link target with a space is no link", Sniff(b"- a\n[x](a b)\n"), PLAIN),
     Case("comment then doctype", Sniff(b" <!-- a --><!--b-->\n<!DOCTYPE html><p>x"), HTML),

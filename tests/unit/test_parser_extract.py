@@ -124,6 +124,11 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("\u2018late\u2019 \u00e9t\u00e9",)),
     ),
     Case(
+        "iso-2022-jp (7-bit: its escapes were read as control characters)",
+        Doc("\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002\n".encode("iso2022_jp"), PLAIN),
+        Text(("\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002",), absent=("\x1b",)),
+    ),
+    Case(
         "windows-1252 markdown",
         Doc("# Caf\u00e9 Men\u00fc\n\n\u201cSoup\u201d of the day.\n".encode("cp1252"), MARKDOWN),
         Text(

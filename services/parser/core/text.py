@@ -52,7 +52,8 @@ def decode_text(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     else:
-        if "\x00" not in text:  # fast path; NULs mean UTF-16 (or binary)
+        # Fast path; NULs mean UTF-16 (or binary), ESC may be a 7-bit ISO-2022 encoding.
+        if "\x00" not in text and "\x1b" not in text:
             return _readable(text)
     encoding = detect_encoding(telling_sample(data))
     if encoding is None:
