@@ -81,6 +81,32 @@ _OFFICE_MAIN_PARTS = (
     ("ppt/presentation.xml", PPTX),
     ("xl/workbook.xml", XLSX),
 )
+# The content types of those main parts (macro-enabled, template and slide-show variants
+# too), by which a package whose main part stands elsewhere is known: OPC puts it where the
+# package's relationship points (pandoc's tests hold a `word/document2.xml`). Not the
+# binary workbook (.xlsb, `sheet.binary.macroEnabled.main`): openpyxl does not read it.
+_OFFICE_MAIN_TYPES = {
+    f"application/vnd.{family}.main+xml": kind
+    for kind, families in (
+        (DOCX, ("openxmlformats-officedocument.wordprocessingml.document",
+                "openxmlformats-officedocument.wordprocessingml.template",
+                "ms-word.document.macroEnabled", "ms-word.template.macroEnabledTemplate")),
+        (PPTX, ("openxmlformats-officedocument.presentationml.presentation",
+                "openxmlformats-officedocument.presentationml.slideshow",
+                "openxmlformats-officedocument.presentationml.template",
+                "ms-powerpoint.presentation.macroEnabled", "ms-powerpoint.slideshow.macroEnabled",
+                "ms-powerpoint.template.macroEnabled")),
+        (XLSX, ("openxmlformats-officedocument.spreadsheetml.sheet",
+                "openxmlformats-officedocument.spreadsheetml.template",
+                "ms-excel.sheet.macroEnabled", "ms-excel.template.macroEnabled")),
+    )
+    for family in families
+}  # fmt: skip
+_CONTENT_TYPES = "[Content_Types].xml"
+_BINARY_WORKBOOK = b"application/vnd.ms-excel.sheet.binary.macroEnabled.main"
+_CONTENT_TYPES_BYTES = 256 * 1024  # of the content types part read (a real one: a few KiB)
+# An attribute of [Content_Types].xml: fixed-width pieces and one bounded run, no nesting.
+_CONTENT_TYPE_ATTRIBUTE = re.compile(rb"""ContentType\s*=\s*["']([^"'<>]{1,200})["']""")
 
 _PDF_HEADER_WITHIN = 1024  # where PDF readers look for the header
 _SIGNATURE_BYTES = 8192  # what filetype reads of a file
@@ -296,6 +322,14 @@ def _zip_reason(data: bytes) -> str:
             "an Apple iWork document (Pages, Numbers or Keynote), which Sluice does not read:"
             " export it as .docx, .xlsx, .pptx or PDF and upload that"
         )
+    if _CONTENT_TYPES in names:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            declared = _head_of(archive, _CONTENT_TYPES, _CONTENT_TYPES_BYTES)
+        if _BINARY_WORKBOOK in declared:
+            return (
+                "an Excel binary workbook (.xlsb), which Sluice does not read: save it as .xlsx"
+                " and upload that"
+            )
     parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
     return (
         "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"
@@ -351,9 +385,21 @@ def _office_kind(data: bytes) -> str | None:
         # Some tools write folders apart by backslashes; readers take them as slashes.
         names = {entry.filename.replace("\\", "/") for entry in inspect_archive(data)}
         kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
-        return kind or _mimetype_kind(data, names)
+        return kind or _content_types_kind(data, names) or _mimetype_kind(data, names)
     except (ArchiveTooLargeError, *_UNREADABLE_ZIP):
         return None
+
+
+def _content_types_kind(data: bytes, names: set[str]) -> str | None:
+    """An OOXML package's media type, from the content type of its main part wherever that
+    stands, or None (no content types part, or none of a main part Sluice reads)."""
+    if _CONTENT_TYPES not in names:
+        return None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        declared = _head_of(archive, _CONTENT_TYPES, _CONTENT_TYPES_BYTES)
+    kinds = (_OFFICE_MAIN_TYPES.get(found.decode("ascii", "replace").strip()) for found in
+             _CONTENT_TYPE_ATTRIBUTE.findall(declared))  # fmt: skip
+    return next((kind for kind in kinds if kind is not None), None)
 
 
 def _mimetype_kind(data: bytes, names: set[str]) -> str | None:

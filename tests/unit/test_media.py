@@ -45,6 +45,7 @@ from tests.fixtures.corpus import CORPUS_DIR
 from tests.fixtures.documents import (
     EXAMPLES,
     docx_with_headings,
+    main_part_moved,
     opendocument,
     pptx_deck,
     ratio_bomb,
@@ -91,6 +92,37 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("docx zip", Sniff(_zip({"word/document.xml": b"<w:document/>"})), DOCX),
     Case("pptx zip", Sniff(_zip({"ppt/presentation.xml": b"<p:presentation/>"})), PPTX),
     Case("xlsx zip", Sniff(_zip({"xl/workbook.xml": b"<workbook/>"})), XLSX),
+    # The main part is where the package's relationship points (pandoc's tests hold a
+    # `word/document2.xml`); found by name only, such a DOCX was refused as a plain ZIP.
+    Case(
+        "docx with its main part elsewhere",
+        Sniff(main_part_moved(docx_with_headings(), "word/document.xml", "word/document2.xml")),
+        DOCX,
+    ),
+    Case(
+        "pptx with its main part elsewhere",
+        Sniff(main_part_moved(pptx_deck(), "ppt/presentation.xml", "ppt/deck.xml")),
+        PPTX,
+    ),
+    Case(
+        "xlsx with its main part elsewhere",
+        Sniff(main_part_moved(xlsx_workbook(), "xl/workbook.xml", "xl/book.xml")),
+        XLSX,
+    ),
+    Case(
+        "an excel binary workbook (.xlsb) is no xlsx",
+        Sniff(
+            _zip(
+                {
+                    "[Content_Types].xml": b'<Types><Override PartName="/xl/workbook.bin"'
+                    b' ContentType="application/vnd.ms-excel.sheet.binary.macroEnabled.main"/>'
+                    b"</Types>",
+                    "xl/workbook.bin": b"\x83\x01\x00",
+                }
+            )
+        ),
+        None,
+    ),
     Case("pptx from python-pptx", Sniff(pptx_deck(), "deck.docx"), PPTX),
     Case("xlsx from openpyxl", Sniff(xlsx_workbook()), XLSX),
     Case("docx from python-docx", Sniff(docx_with_headings()), DOCX),

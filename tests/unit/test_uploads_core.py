@@ -47,6 +47,14 @@ IWORK = zip_bytes(  # Pages since 2013 (docling's pages_2013.pages has these par
     {"Index/Document.iwa": bytes(64), "Index/ViewState.iwa": bytes(16)}, zipfile.ZIP_STORED
 )
 
+XLSB = zip_bytes(  # an Excel binary workbook: OOXML packaging, binary parts
+    {
+        "[Content_Types].xml": b'<Types><Override PartName="/xl/workbook.bin" ContentType='
+        b'"application/vnd.ms-excel.sheet.binary.macroEnabled.main"/></Types>',
+        "xl/workbook.bin": b"\x83\x01\x00",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -90,6 +98,11 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         "Apple Pages document",
         Upload(data=IWORK, filename="plan.pages", max_bytes=BIG),
         (415, "an Apple iWork document (Pages, Numbers or Keynote)"),
+    ),
+    Case(
+        "Excel binary workbook",
+        Upload(data=XLSB, filename="sales.xlsb", max_bytes=BIG),
+        (415, "an Excel binary workbook (.xlsb)"),
     ),
     Case("only newlines", Upload(data=b"\n\n\n"), (400, "only whitespace")),
     Case("only UTF-16 spaces", Upload(data="  \t\n".encode("utf-16")), (400, "only whitespace")),
