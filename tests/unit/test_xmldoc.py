@@ -60,6 +60,23 @@ def test_an_opml_outline_reads_its_attributes_nested_ones_as_headings() -> None:
     assert "\n\nData resource\n\nCreation\n\nObservations\n\nFixed\nPreserve\n" in mind_map.text
 
 
+def test_an_opml_outlines_notes_are_read_and_its_markup_is_not() -> None:
+    # Outliners keep an item's body in `_note` (pandoc reads it); OPML 2.0's `text` may hold
+    # encoded HTML. The notes were lost and `<strong>` was indexed as words.
+    outline = (
+        b'<opml version="2.0"><head><title>States</title></head><body>'
+        b'<outline text="&lt;strong&gt;Nevada&lt;/strong&gt;" _note="I lived here once.&#10;'
+        b'&#10;Loved   it."><outline text="Reno"/><outline text="Ely"/></outline>'
+        b'<outline text="Utah" _note="Never went."/><outline text="Idaho"/></body></opml>'
+    )
+    parsed = extract(outline, XML)
+    assert parsed.text == (
+        "States\n\nNevada\n\nI lived here once.\n\nLoved it.\n\nReno\nEly\n\n"
+        "Utah\n\nNever went.\n\nIdaho"
+    )
+    assert [(h.level, h.title) for h in parsed.headings] == [(1, "Nevada")]
+
+
 def test_a_feeds_escaped_html_is_read_as_html() -> None:
     feed = (
         b'<rss xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>River news</title>'

@@ -93,17 +93,25 @@ def _walk(root: Any, builder: TextBuilder) -> None:
 
 def _add_outline(element: Any, depth: int, builder: TextBuilder, last_leaf: Any) -> Any:
     """Add an OPML outline's words: a heading when outlines are nested in it, else a line
-    (tight with the leaves beside it); return the parent of the last leaf added, as _walk
+    (tight with the leaves beside it), then its note (`_note`, where outliners keep an item's
+    body) a paragraph a blank line apart; return the parent of the last leaf added, as _walk
     keeps it."""
     words = one_line(str(element.get("text") or element.get("title") or ""))
-    if not words:
+    if "<" in words and _HTML_MARKUP.search(words):  # OPML 2.0: `text` may hold HTML
+        scratch = TextBuilder(limit=len(words))
+        feed_html(words, scratch)
+        words = one_line(scratch.build().text)
+    note = str(element.get("_note") or "")
+    if not words and not note.strip():
         return last_leaf
+    parent = element.getparent()
     if len(element):
         builder.heading(words, min(depth + 1, _MAX_LEVEL))
-        return None
-    parent = element.getparent()
-    builder.add(words, tight=last_leaf is not None and last_leaf is parent)
-    return parent
+    else:
+        builder.add(words, tight=last_leaf is not None and last_leaf is parent)
+    for paragraph in note.split("\n\n"):
+        builder.add(" ".join(paragraph.split()))
+    return None if len(element) or note.strip() else parent
 
 
 def _has_words(element: Any) -> bool:
