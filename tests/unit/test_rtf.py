@@ -7,6 +7,7 @@ import pytest
 
 from services.common.media import RTF, sniff_media_type
 from services.parser.core.extract import extract
+from tests.fixtures.corpus import corpus_file
 
 pytestmark = pytest.mark.unit
 
@@ -57,6 +58,26 @@ def test_pictures_and_embedded_objects_are_left_out() -> None:
     picture = rb"{\pict\pngblip " + b"89504e47" * 500 + b"}"
     text = read(rb"{\rtf1\ansi Before " + picture + rb" after.\par}")
     assert text == "Before  after."
+
+
+def test_a_picture_whose_bin_has_no_length_is_left_out_not_a_failure() -> None:
+    # `\bin` without its byte count, hex after it (pandoc's rtf/image.rtf): striprtf raised
+    # "invalid literal for int()" and the file ended corrupt_file with that message.
+    picture = rb"{\pict\jpegblip\picw250 \bin ffd8ffe000104a46494600010101}"
+    assert read(rb"{\rtf1\ansi Before " + picture + rb" after.\par}") == "Before  after."
+
+
+def test_the_title_comes_from_the_info_group() -> None:
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252{\info{\title Caf\'e9 \u8364?5 menu}{\author Ana}}"
+        rb"\pard Soup of the day.\par}"
+    )
+    parsed = extract(rtf, RTF)
+    assert parsed.title == "Café €5 menu"
+    assert parsed.text == "Soup of the day."
+    # Tika's testRTFJapanese.rtf: question marks for a code page's missing characters first
+    japanese = extract(corpus_file("tika/testRTFJapanese.rtf").read(), RTF)
+    assert japanese.title is not None and japanese.title.startswith("\u30be\u30eb\u30b2")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ Some writers put raw 8-bit bytes in instead: those are read in the document's co
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from collections.abc import Callable
 
@@ -16,7 +17,7 @@ from striprtf import striprtf
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.parsed import ParsedText
-from services.parser.core.text import MAX_SOURCE_CHARS
+from services.parser.core.text import MAX_SOURCE_CHARS, title_of
 
 _CODE_PAGE = re.compile(rb"\\ansicpg(\d{1,5})")
 _CODE_PAGE_WORD = re.compile(r"\\ansicpg\d{1,5}")
@@ -25,6 +26,12 @@ _HEADER_BYTES = 4096  # where the header's \ansicpg is
 _SHOWN_DESTINATION = re.compile(r"\\(?:header|footer)[lrf]?(?![a-z])|\\footnote(?![a-z])")
 _STRAY_STAR = re.compile(r"(?<![{\\])\\\*")  # `\*` only means something right after `{`
 _DEFAULT_CODE_PAGE = "cp1252"
+# `\bin` must give its byte count; without one (pandoc's tests hold such a picture) striprtf
+# raised on int(""). Read as `\bin0`: the picture's group is skipped to its end as usual.
+_BIN_WITHOUT_LENGTH = re.compile(r"\\bin(?![a-zA-Z0-9-])")
+# The document's title in its `\info` group (escapes in it decoded as the body's are).
+_TITLE = re.compile(r"\{\\title(?![a-zA-Z]) ?([^{}]{1,2000})\}")
+_TITLES_TRIED = 3
 # (text, encoding, errors) -> text; striprtf has no type hints.
 _rtf_to_text: Callable[[str, str, str], str] = striprtf.rtf_to_text
 
@@ -45,7 +52,21 @@ def extract_rtf(data: bytes) -> ParsedText:
         raise unreadable("the RTF", exc, fix) from exc
     builder = TextBuilder()
     builder.add(text)
-    return builder.build()
+    return builder.build(title=_title(source, code_page))
+
+
+def _title(source: str, code_page: str) -> str | None:
+    """The `\\info` group's title, decoded, on one line; None without one. A title of only
+    question marks (a writer's stand-in for characters its code page lacks, before the real
+    title in Unicode escapes: Tika's testRTFJapanese.rtf) is passed over."""
+    for found in itertools.islice(_TITLE.finditer(source), _TITLES_TRIED):
+        try:
+            title = title_of(_rtf_to_text(f"{{\\rtf1 {found.group(1)}}}", code_page, "replace"))
+        except Exception:  # noqa: BLE001, S112 (striprtf on a broken title: try the next)
+            continue
+        if title is not None and any(character.isalnum() for character in title):
+            return title
+    return None
 
 
 def _readable(source: str) -> str:
@@ -55,6 +76,7 @@ def _readable(source: str) -> str:
     does not open its group (there it marks nothing, but striprtf skipped the rest of the
     group, words and all)."""
     source = _SHOWN_DESTINATION.sub(r"\\par ", source)
+    source = _BIN_WITHOUT_LENGTH.sub(r"\\bin0", source)
     return _STRAY_STAR.sub("", source)
 
 
