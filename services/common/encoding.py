@@ -24,6 +24,12 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # the replacement character that a lenient decode leaves for bytes it could not map.
 _UNREADABLE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+# A terminal's escape sequences (ECMA-48: CSI colours and cursor moves, OSC titles and links,
+# two-character escapes; not ISO-2022's `ESC $`/`ESC (`, decoded before this is used): a
+# coloured log is text. Linear: bounded classes, one unbounded run ended by its terminator.
+TERMINAL_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]"
+)
 # Windows-1252 wins over a guess it nearly matches: it is what legacy Western text almost
 # always is, and a short sample (one "Caf\xe9") or one long in ASCII cannot tell code pages
 # apart (chardet named Greek and Romanian ones).
@@ -49,7 +55,10 @@ def bom_encoding(data: bytes) -> str | None:
 
 
 def unreadable_share(text: str) -> float:
-    """Return the share of characters that no reader wants: controls and replacement marks."""
+    """Return the share of characters that no reader wants: controls and replacement marks
+    (a terminal's escape sequences aside: they are left out of the text)."""
+    if "\x1b" in text:
+        text = TERMINAL_ESCAPES.sub("", text)
     if not text:
         return 0.0
     return (len(text) - len(_UNREADABLE.sub("", text))) / len(text)

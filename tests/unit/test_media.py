@@ -199,6 +199,11 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
         EMAIL,
     ),
     Case(
+        "a log coloured for a terminal is text (was 415: its escapes read as binary)",
+        Sniff(b"\x1b[1m\x1b[32mPASS\x1b[0m tests/a.py\n\x1b[31mFAIL\x1b[0m b.py\n" * 20),
+        PLAIN,
+    ),
+    Case(
         "iso-2022-jp text",
         Sniff("\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002".encode("iso2022_jp")),
         PLAIN,

@@ -129,6 +129,15 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3067\u3059\u3002",), absent=("\x1b",)),
     ),
     Case(
+        "a terminal's colours and links are left out",
+        Doc(
+            b"\x1b[1m\x1b[32mPASS\x1b[0m tests/a.py\n"
+            b"\x1b]8;;http://x.y/z\x1b\\the report\x1b]8;;\x1b\\ is ready\n" * 10,
+            PLAIN,
+        ),
+        Text(("PASS tests/a.py\nthe report is ready\n",), absent=("[0m", "[32m", "8;;", "x.y")),
+    ),
+    Case(
         "windows-1252 markdown",
         Doc("# Caf\u00e9 Men\u00fc\n\n\u201cSoup\u201d of the day.\n".encode("cp1252"), MARKDOWN),
         Text(

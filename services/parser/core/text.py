@@ -6,6 +6,7 @@ import re
 
 from services.common.encoding import (
     MAX_UNREADABLE_SHARE,
+    TERMINAL_ESCAPES,
     bom_encoding,
     detect_encoding,
     telling_sample,
@@ -72,9 +73,12 @@ def _readable(text: str) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """Unify newlines, drop control characters and trailing spaces, squeeze blank lines."""
+    """Unify newlines, drop control characters (a terminal's escape sequences whole) and
+    trailing spaces, squeeze blank lines."""
     text = _valid_unicode(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+    if "\x1b" in text:  # a coloured log: its colours and links' targets are no words
+        text = TERMINAL_ESCAPES.sub("", text)
     text = _CONTROL_CHARS.sub("", text)
     # Per line with rstrip: the regex `[ \t]+$` backtracks quadratically on a long run of
     # spaces that ends in a word.
