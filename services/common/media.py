@@ -102,6 +102,8 @@ _OFFICE_MAIN_TYPES = {
     )
     for family in families
 }  # fmt: skip
+_EPUB_CONTAINER = "META-INF/container.xml"
+_EPUB_PACKAGE = b"application/oebps-package+xml"  # the media type of the rootfile it names
 _CONTENT_TYPES = "[Content_Types].xml"
 _BINARY_WORKBOOK = b"application/vnd.ms-excel.sheet.binary.macroEnabled.main"
 _CONTENT_TYPES_BYTES = 256 * 1024  # of the content types part read (a real one: a few KiB)
@@ -406,7 +408,7 @@ def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
     """An OpenDocument's or an EPUB's media type, from its `mimetype` entry, or None: neither,
     or an OpenDocument with its content encrypted (a password: said by `unsupported_reason`)."""
     if "mimetype" not in names:
-        return None
+        return _container_kind(data, names)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         kind = _head_of(archive, "mimetype", 100).decode("ascii", "replace").strip()
         kind = kind.removesuffix("-template")  # .ott, .ots, .otp, .otg: read as their kind
@@ -415,6 +417,16 @@ def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
         if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:
             return None
         return None if _odf_encrypted(archive) else kind
+
+
+def _container_kind(data: bytes, names: set[str]) -> str | None:
+    """EPUB for a book without its `mimetype` entry whose container names a package (an
+    invalid EPUB that readers open, as Sluice's reader does), else None."""
+    if _EPUB_CONTAINER not in names:
+        return None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        container = _head_of(archive, _EPUB_CONTAINER, _CONTENT_TYPES_BYTES)
+    return EPUB if _EPUB_PACKAGE in container else None
 
 
 def _odf_encrypted(archive: zipfile.ZipFile) -> bool:

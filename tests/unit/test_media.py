@@ -184,6 +184,24 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
         EPUB,
     ),
     Case(
+        "epub without its mimetype entry, by its container (readers open it; was 415)",
+        Sniff(
+            zip_bytes(
+                {
+                    "META-INF/container.xml": b'<container><rootfiles><rootfile full-path="a.opf"'
+                    b' media-type="application/oebps-package+xml"/></rootfiles></container>',
+                    "a.opf": b"<package/>",
+                }
+            )
+        ),
+        EPUB,
+    ),
+    Case(
+        "a container naming no package is no epub",
+        Sniff(zip_bytes({"META-INF/container.xml": b"<container/>", "a.txt": b"x"})),
+        None,
+    ),
+    Case(
         "e-mail headers make an e-mail, before its HTML body",
         Sniff(b"From: a@x.org\nTo: b@x.org\nSubject: Hi\nContent-Type: text/html\n\n<p>Hi</p>\n"),
         EMAIL,
