@@ -242,6 +242,18 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("before", "deep text", "after")),
     ),
     Case(
+        # MathML was skipped whole ("Let  be"); read as DOCX equations are, a piece a space
+        # apart, without invisible operators or the TeX a page keeps beside it (Wikipedia).
+        "html mathml read as its pieces",
+        Doc(
+            b"<p>Let <math><semantics><mrow><mn>2</mn><mo>&#x2061;</mo><mi>x</mi><mo>+</mo>"
+            b"<msup><mi>y</mi><mn>2</mn></msup></mrow><annotation encoding='application/x-tex'>"
+            b"2x+y^2</annotation></semantics></math> be positive.</p>",
+            HTML,
+        ),
+        Text(("Let 2 x + y 2 be positive.",), absent=("2x+y^2", "\u2061")),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

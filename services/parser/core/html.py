@@ -18,7 +18,14 @@ from services.parser.core.text import MAX_TEXT_CHARS, one_line
 # Markup beyond this is not read: plenty for the text limit, and bounded parse work.
 MAX_HTML_CHARS = 2 * MAX_TEXT_CHARS
 
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "math", "iframe"})
+# MathML's annotations hold the formula again in another notation (a page's TeX source).
+_SKIP_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "svg", "iframe", "annotation", "annotation-xml"}
+)
+# MathML is read as DOCX equations are: its pieces a space apart, without the invisible
+# operators (function application, invisible times), so "2x+y" is not one word "2x+y".
+_MATH = "math"
+_INVISIBLE_OPERATORS = str.maketrans("", "", "\u2061\u2062\u2063\u2064")
 _HEADING_LEVELS = {f"h{level}": level for level in range(1, 7)}
 _BLOCK_TAGS = frozenset(
     {
@@ -73,11 +80,15 @@ class _Walker:
         self._pre = 0
         self._in_title = False
         self._heading: tuple[int, list[str]] | None = None
+        self._math = 0
+        self._math_pieces: list[str] = []
 
     def start(self, tag: str, text: str | None) -> None:
         if self._skip or tag in _SKIP_TAGS:
             self._skip += 1
             return
+        if tag == _MATH:
+            self._math += 1
         self._boundary(tag)
         if tag == "title":
             self._in_title = True
@@ -91,6 +102,12 @@ class _Walker:
         if self._skip:
             self._skip -= 1
         else:
+            if tag == _MATH and self._math:
+                self._math -= 1
+                if not self._math:
+                    formula = " ".join(self._math_pieces)
+                    self._math_pieces.clear()
+                    self.data(formula)
             self._boundary(tag)
             if tag == "title":
                 self._in_title = False
@@ -107,6 +124,10 @@ class _Walker:
 
     def data(self, text: str | None) -> None:
         if not text or self._skip:
+            return
+        if self._math:
+            if piece := " ".join(text.translate(_INVISIBLE_OPERATORS).split()):
+                self._math_pieces.append(piece)
             return
         if self._in_title:
             self.title_parts.append(text)
