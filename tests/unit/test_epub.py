@@ -101,3 +101,47 @@ def test_obfuscated_fonts_are_no_drm_but_encrypted_chapters_are() -> None:
 def test_a_chapter_that_is_not_text_costs_only_itself() -> None:
     text = extract(book(broken_chapter=True), EPUB).text
     assert text.startswith("Summer\n\nThe river fell.")
+
+
+def package(manifest: str, spine: str, namespace: str = "http://www.idpf.org/2007/opf") -> bytes:
+    """A book of one chapter (its name: OEBPS/text/one.xhtml) under the given package."""
+    opf = (
+        f'<?xml version="1.0"?><package xmlns="{namespace}" version="3.0">'
+        f"<metadata/><manifest>{manifest}</manifest>{spine}</package>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip", zipfile.ZIP_STORED)
+        archive.writestr("META-INF/container.xml", CONTAINER)
+        archive.writestr("OEBPS/book.opf", opf)
+        archive.writestr("OEBPS/text/one.xhtml", chapter("Spring", "The river rose."))
+        archive.writestr("OEBPS/nav.xhtml", chapter("Contents", "Spring"))
+    return out.getvalue()
+
+
+XHTML = 'media-type="application/xhtml+xml"'
+NAV = f'<item id="nav" href="nav.xhtml" {XHTML} properties="nav"/>'
+SPINE = '<spine><itemref idref="one"/></spine>'
+
+
+@pytest.mark.parametrize(
+    ("manifest", "spine"),
+    [
+        # epubcheck's tests, each a book readers open; each read as no text before
+        (f'<item id=" one " href="text/one.xhtml" {XHTML}/>', SPINE),
+        (f'<item id="one" href="/OEBPS/text/one.xhtml" {XHTML}/>', SPINE),
+        (f'<item id="one" href="../../OEBPS/text/one.xhtml" {XHTML}/>', SPINE),
+        (f'{NAV}<item id="one" href="text/one.xhtml" {XHTML}/>', ""),
+        ('<item id="one" href="text/one.xhtml" media-type="text/x-oeb1-document"/>', SPINE),
+    ],
+    ids=["ids with spaces", "absolute href", "href above the root", "no spine", "oeb 1.2 document"],
+)
+def test_a_loosely_written_package_still_gives_its_chapters(manifest: str, spine: str) -> None:
+    assert extract(package(manifest, spine), EPUB).text == "Spring\n\nThe river rose."
+
+
+def test_an_open_ebook_1_package_is_read_too() -> None:
+    # OEBPS 1.2's namespace (epubcheck's opf-legacy-oebps12 books)
+    manifest = '<item id="one" href="text/one.xhtml" media-type="text/x-oeb1-document"/>'
+    oeb = "http://openebook.org/namespaces/oeb-package/1.0/"
+    assert extract(package(manifest, SPINE, oeb), EPUB).text == "Spring\n\nThe river rose."

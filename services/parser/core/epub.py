@@ -27,11 +27,13 @@ MAX_SPINE = 10_000  # documents read at most (a long book has a few hundred)
 _CONTAINER = "META-INF/container.xml"
 _ENCRYPTION = "META-INF/encryption.xml"
 _ROOTFILE = "{urn:oasis:names:tc:opendocument:xmlns:container}rootfile"
-_OPF = "{http://www.idpf.org/2007/opf}"
 _DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 _CIPHER_REFERENCE = "{http://www.w3.org/2001/04/xmlenc#}CipherReference"
 _XML = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
-_READABLE = frozenset({"application/xhtml+xml", "text/html", "application/x-dtbook+xml"})
+# Content documents: XHTML (and HTML), DTBook, and OEB 1.x's documents (EPUB 2 allows them)
+_READABLE = frozenset(
+    {"application/xhtml+xml", "text/html", "application/x-dtbook+xml", "text/x-oeb1-document"}
+)
 
 
 def extract_epub(data: bytes) -> ParsedText:
@@ -85,21 +87,40 @@ def _package_document(archive: zipfile.ZipFile) -> str:
 
 def _reading_order(opf: Any, folder: str) -> list[str]:
     """The archive names of the spine's documents, in reading order (a `linear="no"` one,
-    such as a pop-up note, after the others), readable ones only."""
+    such as a pop-up note, after the others), readable ones only; without a spine that
+    names any, the manifest's documents in its order (the navigation document aside).
+    Written loosely as epubcheck's tests have them, and readers open: ids with spaces
+    around, an href from the archive's root (`/EPUB/a.xhtml`) or climbing above it."""
     items = {
-        item.get("id"): item
-        for item in opf.iter(f"{_OPF}item")
-        if (item.get("media-type") or "") in _READABLE
+        (item.get("id") or "").strip(): item
+        for item in opf.iter("{*}item")
+        if (item.get("media-type") or "") in _READABLE and item.get("href")
     }
     linear: list[str] = []
     aside: list[str] = []
-    for itemref in opf.iter(f"{_OPF}itemref"):
-        item = items.get(itemref.get("idref"))
-        if item is None or not item.get("href"):
-            continue
-        name = posixpath.normpath(posixpath.join(folder, unquote(str(item.get("href")))))
-        (aside if itemref.get("linear") == "no" else linear).append(name)
+    for itemref in opf.iter("{*}itemref"):
+        item = items.get((itemref.get("idref") or "").strip())
+        if item is not None:
+            (aside if itemref.get("linear") == "no" else linear).append(_name(item, folder))
+    if not linear and not aside:
+        linear = [
+            _name(item, folder)
+            for item in items.values()
+            if "nav" not in (item.get("properties") or "").split()
+        ]
     return list(dict.fromkeys(linear + aside))
+
+
+def _name(item: Any, folder: str) -> str:
+    """The archive name a manifest item's href points at (relative to the package
+    document's folder, or to the root when it starts with `/`; never above the root)."""
+    href = unquote(str(item.get("href")))
+    name = posixpath.normpath(
+        href.lstrip("/") if href.startswith("/") else posixpath.join(folder, href)
+    )
+    while name.startswith("../"):
+        name = name[3:]
+    return name
 
 
 def _encrypted(archive: zipfile.ZipFile) -> set[str]:
