@@ -49,8 +49,11 @@ def inspect_archive(data: bytes) -> list[zipfile.ZipInfo]:
     declared = _declared_entries(data)
     if declared is not None and declared > MAX_ENTRIES:
         raise ArchiveTooLargeError(_too_many(declared))
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        entries = archive.infolist()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except NotImplementedError as error:  # an entry's ZIP version past 6.3: garbled or new
+        raise zipfile.BadZipFile(str(error)) from error
     if len(entries) > MAX_ENTRIES:
         raise ArchiveTooLargeError(_too_many(len(entries)))
     unpacked = packed = 0

@@ -150,7 +150,20 @@ _OLD_WORD_PROCESSORS: dict[bytes, str] = {
     b"\x32\xbe\x00\x00": "a Windows Write or Word for DOS document (with pictures)",
 }
 # What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
-_UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError)
+# NotImplementedError: an entry packed by a method zipfile lacks (Deflate64, AES) or a newer
+# ZIP version (_unpackable finds those first; this is the net behind it).
+_UNREADABLE_ZIP = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+)
+_UNPACKED_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+_ZIP_VERSION = 63  # zipfile.MAX_EXTRACT_VERSION: it refuses entries needing a later one
 _MANIFEST_BYTES = 1024 * 1024  # of an OpenDocument's manifest read (a real one: a few KiB)
 # Parts only an Apple iWork document has: since 2013 (protobuf `.iwa` parts), before (XML)
 _IWORK_PARTS = frozenset({"Index/Document.iwa", "buildVersionHistory.plist"})
@@ -303,7 +316,15 @@ def unsupported_reason(data: bytes) -> str:
 def _zip_reason(data: bytes) -> str:
     """Why a ZIP archive is refused: cut short or unreadable, too large, or not office."""
     try:
-        inspect_archive(data)
+        entry = _unpackable(inspect_archive(data))
+        if entry is None:
+            return _zip_content_reason(data)
+        return (
+            f"a ZIP archive packed with a compression method Sluice cannot unpack (its part"
+            f" {entry.filename[:100]!r}: method {entry.compress_type}, ZIP version"
+            f" {entry.extract_version / 10}; Deflate64 or AES encryption?): save it again from"
+            " the program that made it (or zip it with standard Deflate) and upload again"
+        )
     except _UNREADABLE_ZIP as error:
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         return (
@@ -312,6 +333,23 @@ def _zip_reason(data: bytes) -> str:
         )
     except ArchiveTooLargeError as error:
         return error.message
+
+
+def _unpackable(entries: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
+    """The first entry Python's zipfile cannot unpack (it raises NotImplementedError: an
+    unknown compression method such as Deflate64 or AES, a ZIP version past 6.3), or None."""
+    return next(
+        (
+            entry
+            for entry in entries
+            if entry.compress_type not in _UNPACKED_METHODS or entry.extract_version > _ZIP_VERSION
+        ),
+        None,
+    )
+
+
+def _zip_content_reason(data: bytes) -> str:
+    """Why a readable ZIP archive is refused: what its parts say it is."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = set(archive.namelist())
         if "mimetype" in names and _odf_encrypted(archive):
@@ -319,19 +357,21 @@ def _zip_reason(data: bytes) -> str:
                 "a password-protected OpenDocument file; save it without a password and upload"
                 " again"
             )
+        declared = (
+            _head_of(archive, _CONTENT_TYPES, _CONTENT_TYPES_BYTES)
+            if _CONTENT_TYPES in names
+            else b""
+        )
     if names & _IWORK_PARTS:
         return (
             "an Apple iWork document (Pages, Numbers or Keynote), which Sluice does not read:"
             " export it as .docx, .xlsx, .pptx or PDF and upload that"
         )
-    if _CONTENT_TYPES in names:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            declared = _head_of(archive, _CONTENT_TYPES, _CONTENT_TYPES_BYTES)
-        if _BINARY_WORKBOOK in declared:
-            return (
-                "an Excel binary workbook (.xlsb), which Sluice does not read: save it as .xlsx"
-                " and upload that"
-            )
+    if _BINARY_WORKBOOK in declared:
+        return (
+            "an Excel binary workbook (.xlsb), which Sluice does not read: save it as .xlsx"
+            " and upload that"
+        )
     parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
     return (
         "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"
@@ -385,7 +425,10 @@ def _office_kind(data: bytes) -> str | None:
     document's main part; an OpenDocument's `mimetype` entry), or None."""
     try:
         # Some tools write folders apart by backslashes; readers take them as slashes.
-        names = {entry.filename.replace("\\", "/") for entry in inspect_archive(data)}
+        entries = inspect_archive(data)
+        if _unpackable(entries) is not None:
+            return None  # its parts cannot be read: _zip_reason says why
+        names = {entry.filename.replace("\\", "/") for entry in entries}
         kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
         return kind or _content_types_kind(data, names) or _mimetype_kind(data, names)
     except (ArchiveTooLargeError, *_UNREADABLE_ZIP):

@@ -24,10 +24,13 @@ from tests.fixtures.cases import Case, case_ids
 from tests.fixtures.corpus import CORPUS_DIR
 from tests.fixtures.documents import (
     docx_with_headings,
+    main_part_moved,
     many_entries_bomb,
+    opendocument,
     overlapping_bomb,
     pptx_deck,
     ratio_bomb,
+    with_entry_header,
     xlsx_workbook,
     zip_bytes,
 )
@@ -47,6 +50,8 @@ IWORK = zip_bytes(  # Pages since 2013 (docling's pages_2013.pages has these par
     {"Index/Document.iwa": bytes(64), "Index/ViewState.iwa": bytes(16)}, zipfile.ZIP_STORED
 )
 
+ODT = opendocument("text")
+MOVED = main_part_moved(docx_with_headings(), "word/document.xml", "word/document2.xml")
 XLSB = zip_bytes(  # an Excel binary workbook: OOXML packaging, binary parts
     {
         "[Content_Types].xml": b'<Types><Override PartName="/xl/workbook.bin" ContentType='
@@ -98,6 +103,25 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         "Apple Pages document",
         Upload(data=IWORK, filename="plan.pages", max_bytes=BIG),
         (415, "an Apple iWork document (Pages, Numbers or Keynote)"),
+    ),
+    # Python's zipfile raises NotImplementedError on these: it escaped the upload check (500)
+    Case(
+        "OpenDocument whose mimetype entry is AES-encrypted",
+        Upload(data=with_entry_header(ODT, "mimetype", method=99), max_bytes=BIG),
+        (415, "packed with a compression method Sluice cannot unpack"),
+    ),
+    Case(
+        "DOCX-like package whose content types are Deflate64",
+        Upload(data=with_entry_header(MOVED, "[Content_Types].xml", method=9), max_bytes=BIG),
+        (415, "packed with a compression method Sluice cannot unpack"),
+    ),
+    Case(
+        "DOCX whose directory says it needs ZIP version 12",
+        Upload(
+            data=with_entry_header(docx_with_headings(), "word/document.xml", version=120),
+            max_bytes=BIG,
+        ),
+        (415, "cannot be read (zip file version 12.0)"),
     ),
     Case(
         "Excel binary workbook",
