@@ -132,9 +132,10 @@ _OLE_MAIN_ENTRIES: dict[str, str] = {
     "PowerPoint Document": PPT,
     "__properties_version1.0": MSG,  # an Outlook message (or template, .oft)
 }
+_ENCRYPTED_PACKAGE = "EncryptedPackage"
 _OLE_REFUSED_ENTRIES: dict[str, str] = {
     # an encrypted OOXML document: the package is kept as one encrypted stream
-    "EncryptedPackage": "a password-protected Office document; save it without a password"
+    _ENCRYPTED_PACKAGE: "a password-protected Office document; save it without a password"
     " and upload again",
     # PowerPoint 3 and 4 (Mac and Windows), whose charts and tables are Excel and Word
     # objects with streams of their own: without this entry the file read as their Excel one
@@ -384,7 +385,11 @@ def _ole_main_entry(data: bytes) -> str | None:
     which says what it is (a file holding other documents, an Excel sheet in a Word
     document, a .doc attached to a message, has their entries too, in storages of their
     own), or None."""
-    return compound.root_entry(data, (*_OLE_MAIN_ENTRIES, *_OLE_REFUSED_ENTRIES))
+    # An encrypted package first: one may keep a WordDocument stream beside it (POI's
+    # bug53475-password-is-solrcell.docx), which is no document to read.
+    return compound.root_entry(
+        data, (_ENCRYPTED_PACKAGE, *_OLE_MAIN_ENTRIES, *_OLE_REFUSED_ENTRIES)
+    )
 
 
 def _binary_kind(data: bytes) -> filetype.Type | None:

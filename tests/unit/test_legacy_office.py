@@ -126,9 +126,19 @@ def test_following_a_hostile_compound_files_directory_grows_linearly() -> None:
     )
 
 
-def _chained_directory(sectors: int) -> bytes:
+def test_an_encrypted_package_beside_a_word_stream_is_a_password_protected_file() -> None:
+    # POI's bug53475-password-is-solrcell.docx: an encrypted OOXML package whose compound
+    # file also holds a WordDocument stream was read as a .doc ("no Word document").
+    data = _chained_directory(1, names=("WordDocument", "EncryptedPackage"))
+    assert sniff_media_type(data) is None
+    assert unsupported_reason(data).startswith("a password-protected Office document")
+    assert sniff_media_type(_chained_directory(1, names=("WordDocument",))) == DOC
+
+
+def _chained_directory(sectors: int, names: tuple[str, ...] = ()) -> bytes:
     """A compound file of 512-byte sectors: the FAT, then `sectors` of directory, in which
-    entry n's left sibling is n + 1 (a stream named "x")."""
+    entry n's left sibling is n + 1 (streams named as `names` say, else "x"; the last
+    entries unused where `names` are fewer)."""
     fat_sectors = -(-(sectors + 110) // 128)  # holds the FAT's own sectors too
     header = bytearray(512)
     header[:8] = OLE2
@@ -142,10 +152,12 @@ def _chained_directory(sectors: int) -> bytes:
     chain = [0xFFFFFFFD] * fat_sectors + [fat_sectors + i + 1 for i in range(sectors)]
     chain[-1] = 0xFFFFFFFE
     fat = b"".join(n.to_bytes(4, "little") for n in chain).ljust(fat_sectors * 512, b"\xff")
+    count = len(names) or sectors * 4 - 1
     entries = [_entry("Root Entry", 5, child=1)] + [
-        _entry("x", 2, left=n + 1) for n in range(1, sectors * 4 - 1)
+        _entry(names[n - 1] if names else "x", 2, left=n + 1 if n < count else 0xFFFFFFFF)
+        for n in range(1, count + 1)
     ]
-    entries.append(_entry("x", 2))
+    entries += [bytes(128)] * (sectors * 4 - len(entries))
     return bytes(header) + fat + b"".join(entries)
 
 

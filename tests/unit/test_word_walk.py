@@ -391,6 +391,11 @@ PRESENTATION_TYPES = {
         "application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml"
     ),
     "macro-enabled (.pptm)": "application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml",
+    # python-pptx knows neither: POI's testPPT.ppsm ended corrupt_file "not a presentation"
+    "macro-enabled show (.ppsm)": "application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml",
+    "macro-enabled template (.potm)": (
+        "application/vnd.ms-powerpoint.template.macroEnabled.main+xml"
+    ),
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lxml import etree
+from pptx.opc.package import PartFactory
 from pptx.oxml import parse_xml
 from pptx.package import Package
 from pptx.parts.presentation import PresentationPart
@@ -32,6 +33,13 @@ _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _DIAGRAM_TEXT_POINTS = frozenset({"node", "asst"})  # nodes and assistant nodes
 # What a slide-number field drawn on a master or layout shows there: each slide shows its number.
 _SLIDE_NUMBER = "\u2039#\u203a"
+# Macro-enabled shows (.ppsm) and templates (.potm) are the same PresentationML under another
+# content type; python-pptx's part factory names neither (it does .pptm, .potx, .ppsx).
+for _content_type in (
+    "application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml",
+    "application/vnd.ms-powerpoint.template.macroEnabled.main+xml",
+):
+    PartFactory.part_type_for.setdefault(_content_type, PresentationPart)
 
 
 def extract_pptx(data: bytes) -> ParsedText:
