@@ -141,6 +141,11 @@ _OLE_REFUSED_ENTRIES: dict[str, str] = {
     # objects with streams of their own: without this entry the file read as their Excel one
     "PP40": "a PowerPoint 4 presentation (from before PowerPoint 97), which Sluice does not"
     " read; open it in PowerPoint or LibreOffice Impress, save it as .pptx and upload again",
+    # Office programs whose files Sluice does not read, said by name (POI's test files)
+    "VisioDocument": "a Visio drawing (.vsd), which Sluice does not read; export it as PDF"
+    " and upload that",
+    "Quill": "a Publisher document (.pub), which Sluice does not read; export it as PDF and"
+    " upload that",
 }
 # Word processors' formats from before Office 97, by their first bytes (the files read as
 # binary, and filetype knows none of them): said by name, with what to do

@@ -135,6 +135,22 @@ def test_an_encrypted_package_beside_a_word_stream_is_a_password_protected_file(
     assert sniff_media_type(_chained_directory(1, names=("WordDocument",))) == DOC
 
 
+@pytest.mark.parametrize(
+    ("names", "named"),
+    [
+        (("VisioDocument", "VisioInformation"), "a Visio drawing"),  # POI's diagram/*.vsd
+        (("Contents", "Quill", "Escher"), "a Publisher document"),  # POI's publisher/*.pub
+    ],
+)
+def test_other_office_programs_files_are_refused_by_name(
+    names: tuple[str, ...], named: str
+) -> None:
+    # Said as "an OLE2 compound file that is no Office document Sluice reads" before
+    data = _chained_directory(1, names=names)
+    assert sniff_media_type(data) is None
+    assert unsupported_reason(data).startswith(named)
+
+
 def _chained_directory(sectors: int, names: tuple[str, ...] = ()) -> bytes:
     """A compound file of 512-byte sectors: the FAT, then `sectors` of directory, in which
     entry n's left sibling is n + 1 (streams named as `names` say, else "x"; the last
