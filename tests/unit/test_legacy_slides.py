@@ -160,3 +160,13 @@ def test_the_last_save_says_which_records_are_read_and_where_each_text_belongs()
     assert parsed.text == "Floods\n\nRivers rise\n\nNew box\n\nSay hello\n\nSecond"
     assert (parsed.page_count, parsed.pages) == (2, [0, second])
     assert [(h.start, h.title) for h in parsed.headings] == [(0, "Floods"), (second, "Second")]
+
+
+def test_a_powerpoint_95_deck_is_read_from_its_plain_text_stream() -> None:
+    # PowerPoint 95 records are not 97's; the deck keeps its words in a Text_Content stream
+    # too. POI's PPT95.ppt ended no_text ("the document contains no readable text").
+    parsed = extract(corpus_file("poi/PPT95.ppt").read(), PPT)
+    assert parsed.text.startswith(
+        "XML, HTML and All That\n\nWhat do they Mean, and Why are they Important?\n\n"
+        "Ian GRAHAM\nCentre for Academic Technology"
+    )

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import olefile
 
+from services.common.encoding import detect_encoding, telling_sample
 from services.parser.core.builder import TextBuilder
 from services.parser.core.compound import read_stream
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
@@ -36,6 +37,8 @@ from services.parser.core.parsed import ParsedText
 _FIX = "save it again from your presentation program (as .pptx) and upload again"
 _STREAM = "PowerPoint Document"
 _ENCRYPTED = "EncryptedSummary"  # a password-protected deck keeps its summary here
+_PLAIN_TEXT = "Text_Content"  # PowerPoint 95: the deck's texts as plain 8-bit text
+_WESTERN = "cp1252"
 _HEADER = 8
 _CONTAINER = 0xF  # the version of a record that holds records
 _TEXT_CHARS, _TEXT_BYTES, _STRING = 0x0FA0, 0x0FA8, 0x0FBA
@@ -75,8 +78,26 @@ def extract_ppt(data: bytes) -> ParsedText:
     """One page per slide, in the order of the deck: its title as a heading, then the other
     words of the slide (placeholders, text boxes, tables), of its notes and of its comments,
     each text once. After the slides, the deck's own words: text boxes drawn on the masters
-    and the header and footer text, each not said on a slide."""
-    return _read_deck(_document_stream(data))
+    and the header and footer text, each not said on a slide. A PowerPoint 95 deck, whose
+    records are not 97's, is read from its plain-text stream (no pages or headings)."""
+    document, plain = _document_stream(data)
+    parsed = _read_deck(document)
+    if parsed.text or not plain:
+        return parsed
+    return _read_plain(plain)
+
+
+def _read_plain(plain: bytes) -> ParsedText:
+    """PowerPoint 95's `Text_Content` stream: the deck's texts in its order, 8-bit in the
+    system's code page (Windows-1252 unless its bytes say otherwise), a text's lines apart by
+    CR and the texts by two."""
+    codec = detect_encoding(telling_sample(plain)) or _WESTERN
+    builder = TextBuilder()
+    for text in plain.decode(codec, errors="replace").split("\r\r"):
+        builder.add(text.replace("\r", "\n").replace("\x0b", "\n"))
+        if builder.full:
+            break
+    return builder.build()
 
 
 def _read_deck(document: bytes) -> ParsedText:
@@ -119,12 +140,14 @@ def _read_deck(document: bytes) -> ParsedText:
     return builder.build(title=first_title, page_count=deck.slide_count or None)
 
 
-def _document_stream(data: bytes) -> bytes:
-    """The `PowerPoint Document` stream, or a ParseError saying why it cannot be read."""
+def _document_stream(data: bytes) -> tuple[bytes, bytes]:
+    """The `PowerPoint Document` stream and the `Text_Content` one (b"" where there is none:
+    PowerPoint 95 writes it), or a ParseError saying why they cannot be read."""
     try:
         with olefile.OleFileIO(data) as ole:
             encrypted = ole.exists(_ENCRYPTED)
             document = read_stream(ole, _STREAM)
+            plain = read_stream(ole, _PLAIN_TEXT) if ole.exists(_PLAIN_TEXT) else b""
     except MemoryError:
         raise
     except Exception as exc:  # olefile on a damaged file: say so, with the reason
@@ -134,7 +157,7 @@ def _document_stream(data: bytes) -> bytes:
             CORRUPT_FILE,
             "the presentation is password-protected; save it without a password and upload again",
         )
-    return document
+    return document, plain
 
 
 class _Within(NamedTuple):
