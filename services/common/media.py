@@ -110,6 +110,9 @@ _CONTENT_TYPES_BYTES = 256 * 1024  # of the content types part read (a real one:
 # An attribute of [Content_Types].xml: fixed-width pieces and one bounded run, no nesting.
 _CONTENT_TYPE_ATTRIBUTE = re.compile(rb"""ContentType\s*=\s*["']([^"'<>]{1,200})["']""")
 
+# The BOF record types of Excel 2, 3 and 4 (BIFF2-4), and the kind "worksheet" in it
+_BARE_BIFF_BOF = frozenset({b"\x09\x00", b"\x09\x02", b"\x09\x04"})
+_WORKSHEET = b"\x10\x00"
 _PDF_HEADER_WITHIN = 1024  # where PDF readers look for the header
 _SIGNATURE_BYTES = 8192  # what filetype reads of a file
 # What is said of a known binary format, by filetype's family of it (its "archive" family
@@ -224,6 +227,8 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     if data.startswith(_OLE2):
         main = _ole_main_entry(data)
         return None if main is None else _OLE_MAIN_ENTRIES.get(main)
+    if _is_bare_worksheet(data):
+        return XLS
     text = _head_text(data) if _binary_kind(data) is None else None
     return None if text is None else _text_kind(text, filename)
 
@@ -421,6 +426,13 @@ def is_blank(data: bytes) -> bool:
         return False  # whitespace that long is not worth decoding to refuse
     encoding = detect_encoding(data)
     return encoding is not None and not data.decode(encoding, errors="replace").strip()
+
+
+def _is_bare_worksheet(data: bytes) -> bool:
+    """An Excel 2, 3 or 4 worksheet: a BIFF stream of its own, no compound file around it,
+    opened by a BOF record (its type, its length, then the sheet kind at offset 6: a
+    worksheet). xlrd reads them; Excel 4 workbooks (several sheets, kind 0x100) it does not."""
+    return data[:2] in _BARE_BIFF_BOF and data[3:4] == b"\x00" and data[6:8] == _WORKSHEET
 
 
 def _is_pdf(data: bytes) -> bool:

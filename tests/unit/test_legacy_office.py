@@ -50,6 +50,21 @@ def test_an_excel_5_workbook_is_read_too() -> None:
     assert "Sample Excel Worksheet" in extract(data, XLS).text
 
 
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("poi/testEXCEL_3.xls", "Table C-13--Lemons: Utilization of production, by State"),
+        ("poi/testEXCEL_4.xls", "Table 10 -- Examination Coverage"),
+    ],
+)
+def test_an_excel_3_or_4_worksheet_is_read_too(path: str, words: str) -> None:
+    # A bare BIFF stream, no compound file around it: refused as "not a supported document
+    # type" before, though xlrd reads it.
+    data = corpus_file(path).read()
+    assert sniff_media_type(data) == XLS
+    assert extract(data, XLS).text.startswith(f"Sheet 1\n\n{words}")
+
+
 def test_entry_names_are_found_in_any_case() -> None:
     data = corpus_file("tika/testEXCEL.xls").read()
     shouting = data.replace("Workbook".encode("utf-16-le"), "WORKBOOK".encode("utf-16-le"))
