@@ -6,6 +6,7 @@ from __future__ import annotations
 import pypdfium2
 import pypdfium2.raw as pdfium_raw
 import pytest
+from pypdf.errors import PdfReadError
 
 from services.parser.core import pdf
 from services.parser.core.errors import ParseError
@@ -91,3 +92,22 @@ def test_a_file_only_pdfium_opens_and_finds_no_text_in_ends_corrupt() -> None:
     with pytest.raises(ParseError) as raised:
         pdf.extract_pdf(data)
     assert raised.value.code == "corrupt_file"
+
+
+def test_a_library_pypdf_lacks_is_a_feature_we_cannot_read_not_an_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pdf.js's Brotli-Prototype-FileA.pdf: pypdf asked the user to `pip install pypdf[brotli]`
+    def lacking(*args: object, **kwargs: object) -> object:
+        missing = pdf.DependencyError(
+            "brotli is required for BrotliDecode. Install it with: pip install pypdf[brotli]"
+        )
+        raise PdfReadError(f"Trailer cannot be read: {missing}") from missing  # as pypdf does
+
+    monkeypatch.setattr(pdf, "PdfReader", lacking)
+    monkeypatch.setattr(pypdfium2, "PdfDocument", refuse_to_open(pdfium_raw.FPDF_ERR_FORMAT))
+    with pytest.raises(ParseError) as raised:
+        pdf.extract_pdf(b"%PDF-2.0\n1 0 obj <<>> endobj\n%%EOF\n")
+    assert raised.value.code == "corrupt_file"
+    assert "a feature we cannot read (brotli is required for BrotliDecode)" in raised.value.message
+    assert "pip" not in raised.value.message

@@ -186,6 +186,14 @@ def _corrupt(exc: Exception) -> ParseError:
     """corrupt_file for a PDF neither library reads, with the reason."""
     if isinstance(exc, NotImplementedError):
         return ParseError(CORRUPT_FILE, f"the PDF uses a feature we cannot read: {exc}")
+    lacking = exc if isinstance(exc, DependencyError) else exc.__cause__
+    if isinstance(lacking, DependencyError):  # pypdf's reason ends in an install hint for us
+        reason = str(lacking).split(" Install it", 1)[0].rstrip(". ")
+        return ParseError(
+            CORRUPT_FILE,
+            f"the PDF uses a feature we cannot read ({reason}); re-export it as PDF 1.7 or"
+            " PDF/A and upload again",
+        )
     return unreadable("the PDF", exc, "re-export it and upload again")
 
 
