@@ -15,6 +15,7 @@ from xlrd import XL_CELL_BOOLEAN, XL_CELL_DATE, XL_CELL_EMPTY, XL_CELL_ERROR, XL
 from xlrd.sheet import Cell
 
 from services.common.media import DOC, XLS, sniff_media_type, unsupported_reason
+from services.parser.core import xls
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
 from services.parser.core.sheets import cell_text
@@ -217,6 +218,22 @@ def test_a_damaged_workbook_fails_with_the_readers_reason() -> None:
         extract(data[: len(data) // 3], XLS)
     assert caught.value.code == "corrupt_file"
     assert "the XLS file could not be read" in str(caught.value)
+
+
+def test_a_reason_without_words_says_the_structure_is_damaged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # xlrd fails some of POI's files with a bare AssertionError: "could not be read:
+    # AssertionError" told a person nothing.
+    def failing(**kwargs: object) -> object:
+        raise AssertionError
+
+    monkeypatch.setattr(xls.xlrd, "open_workbook", failing)
+    with pytest.raises(ParseError) as caught:
+        extract(corpus_file("tika/testEXCEL.xls").read(), XLS)
+    assert "could not be read: its structure is damaged (AssertionError); save it" in str(
+        caught.value
+    )
 
 
 LOOPING = """

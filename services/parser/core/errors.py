@@ -47,7 +47,7 @@ def unreadable(what: str, exc: BaseException, fix: str) -> ParseError:
     """corrupt_file for a file its reader failed on: `what` ("the XLS file") could not be
     read, the reader's reason on one line (at most 200 characters), then `fix`, what to do
     ("save it again ... and upload again")."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
+    reason = " ".join(str(exc).split()) or f"its structure is damaged ({type(exc).__name__})"
     return ParseError(CORRUPT_FILE, f"{what} could not be read: {reason[:200]}; {fix}")
 
 
