@@ -6,63 +6,97 @@ from anyone with a token.
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
-import zipfile
-import zlib
 from pathlib import PurePosixPath
 
 import filetype
 
 from services.common import compound
-from services.common.archive import ArchiveTooLargeError, inspect_archive, is_zip
+from services.common.archive import is_zip
 from services.common.encoding import (
     MAX_UNREADABLE_SHARE,
     detect_encoding,
     sample_of,
     unreadable_share,
 )
+from services.common.media_types import (
+    ALLOWED_MEDIA_TYPES,
+    DOC,
+    DOCX,
+    EMAIL,
+    EPUB,
+    FLAT_OPENDOCUMENT_MEDIA_TYPES,
+    FODG,
+    FODP,
+    FODS,
+    FODT,
+    HTML,
+    MARKDOWN,
+    MSG,
+    NOTEBOOK,
+    ODG,
+    ODP,
+    ODS,
+    ODT,
+    OFFICE_MEDIA_TYPES,
+    OPENDOCUMENT_MEDIA_TYPES,
+    PDF,
+    PLAIN,
+    PPT,
+    PPTX,
+    RTF,
+    SRT,
+    SUFFIXES,
+    VTT,
+    XLS,
+    XLSX,
+    XML,
+)
+from services.common.packages import package_kind, package_reason
 
-PDF = "application/pdf"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-HTML = "text/html"
-MARKDOWN = "text/markdown"
-PLAIN = "text/plain"
-EMAIL = "message/rfc822"
-RTF = "application/rtf"
-ODT = "application/vnd.oasis.opendocument.text"
-ODS = "application/vnd.oasis.opendocument.spreadsheet"
-ODP = "application/vnd.oasis.opendocument.presentation"
-ODG = "application/vnd.oasis.opendocument.graphics"
-OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({ODT, ODS, ODP, ODG})
-# The same documents as one XML file (LibreOffice's "flat" formats: .fodt, .fods, ...), by
-# the names freedesktop's shared MIME database gives them.
-FODT, FODS, FODP, FODG = (f"{kind}-flat-xml" for kind in (ODT, ODS, ODP, ODG))
-FLAT_OPENDOCUMENT_MEDIA_TYPES: frozenset[str] = frozenset({FODT, FODS, FODP, FODG})
-XML = "application/xml"
-VTT = "text/vtt"
-NOTEBOOK = "application/x-ipynb+json"
-SRT = "application/x-subrip"
-EPUB = "application/epub+zip"
-XLS = "application/vnd.ms-excel"
-MSG = "application/vnd.ms-outlook"
-DOC = "application/msword"
-PPT = "application/vnd.ms-powerpoint"
-
-# The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
-SUFFIXES: dict[str, str] = {
-    PDF: ".pdf", DOCX: ".docx", PPTX: ".pptx", XLSX: ".xlsx", HTML: ".html", MARKDOWN: ".md",
-    PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
-    ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
-    XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml", VTT: ".vtt", SRT: ".srt",
-    NOTEBOOK: ".ipynb",
-}  # fmt: skip
-ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
-# Formats stored as a ZIP archive of XML parts.
-OFFICE_MEDIA_TYPES: frozenset[str] = frozenset({DOCX, PPTX, XLSX})
+# The media types are defined in media_types; importers of this module get them here too.
+__all__ = [
+    "ALLOWED_MEDIA_TYPES",
+    "DOC",
+    "DOCX",
+    "EMAIL",
+    "EPUB",
+    "FALLBACK_FILENAME",
+    "FLAT_OPENDOCUMENT_MEDIA_TYPES",
+    "FODG",
+    "FODP",
+    "FODS",
+    "FODT",
+    "HTML",
+    "MARKDOWN",
+    "MAX_FILENAME_CHARS",
+    "MBOX_POSTMARK",
+    "MSG",
+    "NOTEBOOK",
+    "ODG",
+    "ODP",
+    "ODS",
+    "ODT",
+    "OFFICE_MEDIA_TYPES",
+    "OPENDOCUMENT_MEDIA_TYPES",
+    "PDF",
+    "PLAIN",
+    "PPT",
+    "PPTX",
+    "RTF",
+    "SNIFF_BYTES",
+    "SRT",
+    "SUFFIXES",
+    "VTT",
+    "XLS",
+    "XLSX",
+    "XML",
+    "is_blank",
+    "sanitize_filename",
+    "sniff_media_type",
+    "unsupported_reason",
+]
 
 MAX_FILENAME_CHARS = 255
 FALLBACK_FILENAME = "upload"
@@ -75,41 +109,6 @@ _HASH_COMMENT_SUFFIXES = (
     ".py", ".sh", ".bash", ".zsh", ".rb", ".pl", ".r", ".yaml", ".yml", ".toml", ".ini", ".cfg",
     ".conf", ".properties", ".dockerfile", ".tf", ".ps1", ".mk",
 )  # fmt: skip
-# The part that makes a ZIP archive an office document of each kind.
-_OFFICE_MAIN_PARTS = (
-    ("word/document.xml", DOCX),
-    ("ppt/presentation.xml", PPTX),
-    ("xl/workbook.xml", XLSX),
-)
-# The content types of those main parts (macro-enabled, template and slide-show variants
-# too), by which a package whose main part stands elsewhere is known: OPC puts it where the
-# package's relationship points (pandoc's tests hold a `word/document2.xml`). Not the
-# binary workbook (.xlsb, `sheet.binary.macroEnabled.main`): openpyxl does not read it.
-_OFFICE_MAIN_TYPES = {
-    f"application/vnd.{family}.main+xml": kind
-    for kind, families in (
-        (DOCX, ("openxmlformats-officedocument.wordprocessingml.document",
-                "openxmlformats-officedocument.wordprocessingml.template",
-                "ms-word.document.macroEnabled", "ms-word.template.macroEnabledTemplate")),
-        (PPTX, ("openxmlformats-officedocument.presentationml.presentation",
-                "openxmlformats-officedocument.presentationml.slideshow",
-                "openxmlformats-officedocument.presentationml.template",
-                "ms-powerpoint.presentation.macroEnabled", "ms-powerpoint.slideshow.macroEnabled",
-                "ms-powerpoint.template.macroEnabled")),
-        (XLSX, ("openxmlformats-officedocument.spreadsheetml.sheet",
-                "openxmlformats-officedocument.spreadsheetml.template",
-                "ms-excel.sheet.macroEnabled", "ms-excel.template.macroEnabled")),
-    )
-    for family in families
-}  # fmt: skip
-_EPUB_CONTAINER = "META-INF/container.xml"
-_EPUB_PACKAGE = b"application/oebps-package+xml"  # the media type of the rootfile it names
-_CONTENT_TYPES = "[Content_Types].xml"
-_BINARY_WORKBOOK = b"application/vnd.ms-excel.sheet.binary.macroEnabled.main"
-_CONTENT_TYPES_BYTES = 256 * 1024  # of the content types part read (a real one: a few KiB)
-# An attribute of [Content_Types].xml: fixed-width pieces and one bounded run, no nesting.
-_CONTENT_TYPE_ATTRIBUTE = re.compile(rb"""ContentType\s*=\s*["']([^"'<>]{1,200})["']""")
-
 # The BOF record types of Excel 2, 3 and 4 (BIFF2-4), and the kind "worksheet" in it
 _BARE_BIFF_BOF = frozenset({b"\x09\x00", b"\x09\x02", b"\x09\x04"})
 _WORKSHEET = b"\x10\x00"
@@ -158,24 +157,6 @@ _OLD_WORD_PROCESSORS: dict[bytes, str] = {
     b"\x31\xbe\x00\x00": "a Windows Write or Word for DOS document",
     b"\x32\xbe\x00\x00": "a Windows Write or Word for DOS document (with pictures)",
 }
-# What reading a damaged ZIP raises: its directory, a part's CRC, its deflate stream.
-# NotImplementedError: an entry packed by a method zipfile lacks (Deflate64, AES) or a newer
-# ZIP version (_unpackable finds those first; this is the net behind it).
-_UNREADABLE_ZIP = (
-    zipfile.BadZipFile,
-    zlib.error,
-    OSError,
-    ValueError,
-    EOFError,
-    NotImplementedError,
-)
-_UNPACKED_METHODS = frozenset(
-    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-)
-_ZIP_VERSION = 63  # zipfile.MAX_EXTRACT_VERSION: it refuses entries needing a later one
-_MANIFEST_BYTES = 1024 * 1024  # of an OpenDocument's manifest read (a real one: a few KiB)
-# Parts only an Apple iWork document has: since 2013 (protobuf `.iwa` parts), before (XML)
-_IWORK_PARTS = frozenset({"Index/Document.iwa", "buildVersionHistory.plist"})
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
@@ -223,7 +204,7 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
     if _is_pdf(data):
         return PDF
     if is_zip(data):
-        return _office_kind(data)
+        return package_kind(data)
     if data.startswith(_OLE2):
         main = _ole_main_entry(data)
         return None if main is None else _OLE_MAIN_ENTRIES.get(main)
@@ -309,7 +290,7 @@ def unsupported_reason(data: bytes) -> str:
             " and upload again"
         )
     if is_zip(data):
-        return _zip_reason(data)
+        return package_reason(data)
     kind = _binary_kind(data)
     if kind is not None:
         family = type(kind).__module__.rpartition(".")[2]
@@ -322,72 +303,6 @@ def unsupported_reason(data: bytes) -> str:
                 " program that made it), save it as .docx or PDF and upload that"
             )
     return "not a supported document type (detected from the bytes)"
-
-
-def _zip_reason(data: bytes) -> str:
-    """Why a ZIP archive is refused: cut short or unreadable, too large, or not office."""
-    try:
-        entry = _unpackable(inspect_archive(data))
-        if entry is None:
-            return _zip_content_reason(data)
-        return (
-            f"a ZIP archive packed with a compression method Sluice cannot unpack (its part"
-            f" {entry.filename[:100]!r}: method {entry.compress_type}, ZIP version"
-            f" {entry.extract_version / 10}; Deflate64 or AES encryption?): save it again from"
-            " the program that made it (or zip it with standard Deflate) and upload again"
-        )
-    except _UNREADABLE_ZIP as error:
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
-        return (
-            f"a ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read ({reason}):"
-            " it may be cut short; upload the complete file again"
-        )
-    except ArchiveTooLargeError as error:
-        return error.message
-
-
-def _unpackable(entries: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
-    """The first entry Python's zipfile cannot unpack (it raises NotImplementedError: an
-    unknown compression method such as Deflate64 or AES, a ZIP version past 6.3), or None."""
-    return next(
-        (
-            entry
-            for entry in entries
-            if entry.compress_type not in _UNPACKED_METHODS or entry.extract_version > _ZIP_VERSION
-        ),
-        None,
-    )
-
-
-def _zip_content_reason(data: bytes) -> str:
-    """Why a readable ZIP archive is refused: what its parts say it is."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = set(archive.namelist())
-        if "mimetype" in names and _odf_encrypted(archive):
-            return (
-                "a password-protected OpenDocument file; save it without a password and upload"
-                " again"
-            )
-        declared = (
-            _head_of(archive, _CONTENT_TYPES, _CONTENT_TYPES_BYTES)
-            if _CONTENT_TYPES in names
-            else b""
-        )
-    if names & _IWORK_PARTS:
-        return (
-            "an Apple iWork document (Pages, Numbers or Keynote), which Sluice does not read:"
-            " export it as .docx, .xlsx, .pptx or PDF and upload that"
-        )
-    if _BINARY_WORKBOOK in declared:
-        return (
-            "an Excel binary workbook (.xlsb), which Sluice does not read: save it as .xlsx"
-            " and upload that"
-        )
-    parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
-    return (
-        "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"
-        f" none of {parts}), nor an OpenDocument or EPUB (no `mimetype` entry naming one)"
-    )
 
 
 def _ole_main_entry(data: bytes) -> str | None:
@@ -440,74 +355,6 @@ def _is_pdf(data: bytes) -> bool:
     readers, pypdf among them, accept those; some tools write them)."""
     head = data[:_PDF_HEADER_WITHIN]
     return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"%PDF-")
-
-
-def _office_kind(data: bytes) -> str | None:
-    """Return the office media type of a ZIP archive, from its entry names (an OOXML
-    document's main part; an OpenDocument's `mimetype` entry), or None."""
-    try:
-        # Some tools write folders apart by backslashes; readers take them as slashes.
-        entries = inspect_archive(data)
-        if _unpackable(entries) is not None:
-            return None  # its parts cannot be read: _zip_reason says why
-        names = {entry.filename.replace("\\", "/") for entry in entries}
-        kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
-        return kind or _content_types_kind(data, names) or _mimetype_kind(data, names)
-    except (ArchiveTooLargeError, *_UNREADABLE_ZIP):
-        return None
-
-
-def _content_types_kind(data: bytes, names: set[str]) -> str | None:
-    """An OOXML package's media type, from the content type of its main part wherever that
-    stands, or None (no content types part, or none of a main part Sluice reads)."""
-    if _CONTENT_TYPES not in names:
-        return None
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        declared = _head_of(archive, _CONTENT_TYPES, _CONTENT_TYPES_BYTES)
-    kinds = (_OFFICE_MAIN_TYPES.get(found.decode("ascii", "replace").strip()) for found in
-             _CONTENT_TYPE_ATTRIBUTE.findall(declared))  # fmt: skip
-    return next((kind for kind in kinds if kind is not None), None)
-
-
-def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
-    """An OpenDocument's or an EPUB's media type, from its `mimetype` entry, or None: neither,
-    or an OpenDocument with its content encrypted (a password: said by `unsupported_reason`)."""
-    if "mimetype" not in names:
-        return _container_kind(data, names)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        kind = _head_of(archive, "mimetype", 100).decode("ascii", "replace").strip()
-        kind = kind.removesuffix("-template")  # .ott, .ots, .otp, .otg: read as their kind
-        if kind == EPUB:
-            return EPUB
-        if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:
-            return None
-        return None if _odf_encrypted(archive) else kind
-
-
-def _container_kind(data: bytes, names: set[str]) -> str | None:
-    """EPUB for a book without its `mimetype` entry whose container names a package (an
-    invalid EPUB that readers open, as Sluice's reader does), else None."""
-    if _EPUB_CONTAINER not in names:
-        return None
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        container = _head_of(archive, _EPUB_CONTAINER, _CONTENT_TYPES_BYTES)
-    return EPUB if _EPUB_PACKAGE in container else None
-
-
-def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
-    """True when an OpenDocument's manifest lists encrypted parts (a password); False when it
-    has none or none that can be read (the parser then says what is wrong with it)."""
-    try:
-        return b"encryption-data" in _head_of(archive, "META-INF/manifest.xml", _MANIFEST_BYTES)
-    except (KeyError, *_UNREADABLE_ZIP):
-        return False
-
-
-def _head_of(archive: zipfile.ZipFile, name: str, size: int) -> bytes:
-    """The first `size` bytes of a part: the upload check unpacks no more of one (ingest is
-    not the parser's sandbox, and a part may unpack to hundreds of MiB)."""
-    with archive.open(name) as part:
-        return part.read(size)
 
 
 def _head_text(data: bytes) -> str | None:
