@@ -138,8 +138,9 @@ def _zip_content_reason(data: bytes) -> str:
 
 
 def package_kind(data: bytes) -> str | None:
-    """Return the office media type of a ZIP archive, from its entry names (an OOXML
-    document's main part; an OpenDocument's `mimetype` entry), or None."""
+    """Return the office media type of a ZIP archive, or None: an OOXML package by its main
+    part's name, else by that part's content type; an OpenDocument or EPUB by its `mimetype`
+    entry, else an EPUB by its container. The archive is opened once for all of them."""
     try:
         # Some tools write folders apart by backslashes; readers take them as slashes.
         entries = inspect_archive(data)
@@ -147,46 +148,45 @@ def package_kind(data: bytes) -> str | None:
             return None  # its parts cannot be read: package_reason says why
         names = {entry.filename.replace("\\", "/") for entry in entries}
         kind = next((kind for part, kind in _OFFICE_MAIN_PARTS if part in names), None)
-        return kind or _content_types_kind(data, names) or _mimetype_kind(data, names)
+        if kind is not None:
+            return kind
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return _content_types_kind(archive, names) or _mimetype_kind(archive, names)
     except (ArchiveTooLargeError, *_UNREADABLE_ZIP):
         return None
 
 
-def _content_types_kind(data: bytes, names: set[str]) -> str | None:
+def _content_types_kind(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     """An OOXML package's media type, from the content type of its main part wherever that
     stands, or None (no content types part, or none of a main part Sluice reads)."""
     if _CONTENT_TYPES not in names:
         return None
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        declared = _head_of(archive, _CONTENT_TYPES, _DECLARATION_BYTES)
+    declared = _head_of(archive, _CONTENT_TYPES, _DECLARATION_BYTES)
     kinds = (_OFFICE_MAIN_TYPES.get(found.decode("ascii", "replace").strip()) for found in
              _CONTENT_TYPE_ATTRIBUTE.findall(declared))  # fmt: skip
     return next((kind for kind in kinds if kind is not None), None)
 
 
-def _mimetype_kind(data: bytes, names: set[str]) -> str | None:
+def _mimetype_kind(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     """An OpenDocument's or an EPUB's media type, from its `mimetype` entry, or None: neither,
     or an OpenDocument with its content encrypted (a password: said by `unsupported_reason`)."""
     if "mimetype" not in names:
-        return _container_kind(data, names)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        kind = _head_of(archive, "mimetype", 100).decode("ascii", "replace").strip()
-        kind = kind.removesuffix("-template")  # .ott, .ots, .otp, .otg: read as their kind
-        if kind == EPUB:
-            return EPUB
-        if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:
-            return None
-        return None if _odf_encrypted(archive) else kind
+        return _container_kind(archive, names)
+    kind = _head_of(archive, "mimetype", 100).decode("ascii", "replace").strip()
+    kind = kind.removesuffix("-template")  # .ott, .ots, .otp, .otg: read as their kind
+    if kind == EPUB:
+        return EPUB
+    if kind not in OPENDOCUMENT_MEDIA_TYPES or "content.xml" not in names:
+        return None
+    return None if _odf_encrypted(archive) else kind
 
 
-def _container_kind(data: bytes, names: set[str]) -> str | None:
+def _container_kind(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     """EPUB for a book without its `mimetype` entry whose container names a package (an
     invalid EPUB that readers open, as Sluice's reader does), else None."""
     if _EPUB_CONTAINER not in names:
         return None
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        container = _head_of(archive, _EPUB_CONTAINER, _DECLARATION_BYTES)
-    return EPUB if _EPUB_PACKAGE in container else None
+    return EPUB if _EPUB_PACKAGE in _head_of(archive, _EPUB_CONTAINER, _DECLARATION_BYTES) else None
 
 
 def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
