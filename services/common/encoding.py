@@ -91,6 +91,13 @@ def telling_sample(data: bytes, *, size: int = SAMPLE_BYTES) -> bytes:
     return sample_of(data, size=size)
 
 
+def legacy_codec(data: bytes) -> str:
+    """The codec of 8-bit text kept by an old Office format (Word 6/95, PowerPoint 95) with no
+    code page named: detected from its bytes, else Windows-1252, what such text almost
+    always is."""
+    return detect_encoding(telling_sample(data)) or _WESTERN
+
+
 def detect_encoding(sample: bytes) -> str | None:
     """Return the codec that decodes `sample` into readable text, or None for binary data.
 

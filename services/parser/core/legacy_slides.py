@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import olefile
 
-from services.common.encoding import detect_encoding, telling_sample
+from services.common.encoding import legacy_codec
 from services.parser.core.builder import TextBuilder
 from services.parser.core.compound import read_stream
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
@@ -38,7 +38,6 @@ _FIX = "save it again from your presentation program (as .pptx) and upload again
 _STREAM = "PowerPoint Document"
 _ENCRYPTED = "EncryptedSummary"  # a password-protected deck keeps its summary here
 _PLAIN_TEXT = "Text_Content"  # PowerPoint 95: the deck's texts as plain 8-bit text
-_WESTERN = "cp1252"
 _HEADER = 8
 _CONTAINER = 0xF  # the version of a record that holds records
 _TEXT_CHARS, _TEXT_BYTES, _STRING = 0x0FA0, 0x0FA8, 0x0FBA
@@ -91,9 +90,8 @@ def _read_plain(plain: bytes) -> ParsedText:
     """PowerPoint 95's `Text_Content` stream: the deck's texts in its order, 8-bit in the
     system's code page (Windows-1252 unless its bytes say otherwise), a text's lines apart by
     CR and the texts by two."""
-    codec = detect_encoding(telling_sample(plain)) or _WESTERN
     builder = TextBuilder()
-    for text in plain.decode(codec, errors="replace").split("\r\r"):
+    for text in plain.decode(legacy_codec(plain), errors="replace").split("\r\r"):
         builder.add(text.replace("\r", "\n").replace("\x0b", "\n"))
         if builder.full:
             break

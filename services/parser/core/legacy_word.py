@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import olefile
 
-from services.common.encoding import detect_encoding, telling_sample
+from services.common.encoding import legacy_codec
 from services.parser.core.builder import TextBuilder
 from services.parser.core.compound import read_stream, summary_title
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
@@ -40,7 +40,6 @@ _IDENT_97 = 0xA5EC
 _IDENTS = frozenset({_IDENT_97, 0xA5DC})  # Word 97 and later; Word 6.0 and 95
 _COMPLEX, _ENCRYPTED, _TABLE_1 = 0x0004, 0x0100, 0x0200  # FIB flags
 _TEXT_RANGE_AT = 0x18  # fcMin, fcMac: a Word 6.0/95 file's text, unless saved in steps
-_WESTERN = "cp1252"
 _NOT_8_BIT = frozenset({1200, 1201, 65000, 65001})  # UTF-16, UTF-7, UTF-8: no help for 8-bit text
 _OLD_CLX_AT = 0x0160  # a Word 6.0/95 file's piece table: offset and length in the main stream
 _CLX_AT = 0x01A2  # fcClx, then lcbClx: where the piece table is in the table stream
@@ -157,7 +156,7 @@ def _old_characters(word: bytes, fib: _Fib, code_page: str | None) -> bytes:
     else:
         start, end = struct.unpack_from("<II", word, _TEXT_RANGE_AT)
         raw = word[start:end]
-    codec = code_page or detect_encoding(telling_sample(raw)) or _WESTERN
+    codec = code_page or legacy_codec(raw)
     return raw.decode(codec, errors="replace").encode("utf-16-le")
 
 
