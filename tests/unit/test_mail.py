@@ -225,3 +225,38 @@ def test_splitting_a_mailbox_grows_linearly() -> None:
     assert growth(lambda data: extract(data, EMAIL), mailbox(1_000), mailbox(4_000)) < (
         LINEAR_GROWTH_BOUND
     )
+
+
+def labelled(body: bytes, charset: str) -> bytes:
+    """A message whose quoted-printable body is `body` under `charset` in its header."""
+    encoded = "".join(f"={byte:02X}" if byte > 126 else chr(byte) for byte in body)
+    return (
+        "From: news@example.org\r\nSubject: Digest\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        f"{encoded}\r\n"
+    ).encode("ascii")
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "us-ascii", "windows-1252", '"UTF_8"'])
+def test_a_utf8_body_under_another_label_is_read_as_utf8(charset: str) -> None:
+    # Unstructured's example-docs/eml/email-replace-mime-encodings-error-4.eml: a bulk
+    # sender's UTF-8 body labelled iso-8859-1 read "Dear webpageÂ\xa0 team, Iâ\x80\x99m".
+    words = "Dear webpage\u00a0team, I\u2019m Ihor \u2014 café"
+    text = read(labelled(words.encode(), charset))
+    assert words in text
+    assert "â" not in text and "Â" not in text
+
+
+@pytest.mark.parametrize(
+    ("words", "charset"),
+    [
+        ("Relatório de cheias: março, ©, ±2 cm", "iso-8859-1"),
+        ("Na prática, “o rio” subiu", "windows-1252"),
+        ("Отчёт о паводке", "koi8-r"),  # noqa: RUF001 - Cyrillic text
+        ("洪水の報告です", "shift_jis"),
+        ("洪水报告", "gb2312"),
+    ],
+)
+def test_a_body_in_its_labelled_code_page_is_read_by_its_label(words: str, charset: str) -> None:
+    assert words in read(labelled(words.encode(charset), charset))

@@ -120,7 +120,7 @@ def add_headers(builder: TextBuilder, headers: dict[str, str]) -> None:
 def _add_text(part: MIMEPart, builder: TextBuilder) -> None:
     """Add a text/plain or text/html part, decoded by its charset (else detected)."""
     try:
-        content = part.get_content()
+        content = _utf8_labelled_otherwise(part) or part.get_content()
     except _TEXT_UNREADABLE:  # an unknown charset or a broken transfer encoding
         payload = part.get_payload(decode=True)
         try:
@@ -133,6 +133,27 @@ def _add_text(part: MIMEPart, builder: TextBuilder) -> None:
         feed_html(content, builder)
     else:
         builder.add(content)
+
+
+def _utf8_labelled_otherwise(part: MIMEPart) -> str | None:
+    """The part's text when its bytes are UTF-8 with non-ASCII characters, whatever charset
+    its header names; else None (its charset decides). Mail programs and bulk senders label
+    UTF-8 bodies `iso-8859-1` or `us-ascii` often enough (a template's default header over a
+    UTF-8 body); read by the label, each "\u2019" became "â" and two control characters. Text
+    really written in a one-byte code page is not valid UTF-8 once it holds an accented
+    letter next to an ASCII one, nor is Japanese, Chinese or Korean text in its legacy
+    encodings; UTF-16 and UTF-32 are left to their label (their ASCII letters are NUL-padded,
+    and some of their text is valid UTF-8)."""
+    charset = (part.get_content_charset() or "").replace("_", "-")
+    if charset.startswith(("utf-16", "utf-32", "utf16", "utf32", "ucs")):
+        return None
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes) or payload.isascii() or b"\x00" in payload:
+        return None
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _header(message: Message, name: str) -> str:
