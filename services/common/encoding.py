@@ -91,6 +91,23 @@ def telling_sample(data: bytes, *, size: int = SAMPLE_BYTES) -> bytes:
     return sample_of(data, size=size)
 
 
+def utf8_whatever_its_label(data: bytes) -> bool:
+    """Whether `data` is UTF-8 holding non-ASCII characters, so that a label naming another
+    charset (a MIME part's `charset`, an XML declaration's `encoding`) is wrong. Mail programs,
+    bulk senders and feed generators write `iso-8859-1` or `us-ascii` over UTF-8 often enough;
+    read by such a label, each "\u2019" became "â" and two control characters. Text really
+    written in a one-byte code page is not valid UTF-8 once it holds an accented letter next
+    to an ASCII one, nor is Japanese, Chinese or Korean text in its legacy encodings. Data
+    with NULs is not taken: UTF-16 and UTF-32 are left to their label."""
+    if data.isascii() or b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def legacy_codec(data: bytes) -> str:
     """The codec of 8-bit text kept by an old Office format (Word 6/95, PowerPoint 95) with no
     code page named: detected from its bytes, else Windows-1252, what such text almost

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.encoding import detect_encoding, sample_of, telling_sample
+from services.common.encoding import (
+    detect_encoding,
+    sample_of,
+    telling_sample,
+    utf8_whatever_its_label,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +117,18 @@ def test_ascii_with_terminal_colour_escapes_stays_utf_8() -> None:
 def test_a_long_ascii_preamble_does_not_hide_the_encoding() -> None:
     data = b"ascii only\n" * 100_000 + (WESTERN * 10).encode("cp1252")
     assert detect_encoding(telling_sample(data)) == "cp1252"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("I\u2019m at the café".encode(), True),
+        (b"plain ASCII", False),  # any label reads it alike
+        ("café".encode("latin-1"), False),
+        ("洪水の報告です".encode("shift_jis"), False),
+        ("Отчёт".encode("koi8-r"), False),
+        ("I\u2019m".encode("utf-16-le"), False),  # NULs: UTF-16 keeps its label
+    ],
+)
+def test_utf8_whatever_its_label(data: bytes, expected: bool) -> None:
+    assert utf8_whatever_its_label(data) is expected

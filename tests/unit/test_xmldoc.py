@@ -163,3 +163,27 @@ def test_real_xml_documents_read_as_their_words(path: str, title: str, words: st
     assert parsed.title == title
     assert words in parsed.text
     assert re.search(r"</?[a-z][\w:-]*[\s/>]", parsed.text) is None  # no tags ("<4%" is text)
+
+
+def feed(words: str, label: str, encoding: str) -> bytes:
+    """An RSS feed whose declaration names `label`, its bytes written in `encoding`."""
+    return (
+        f'<?xml version="1.0" encoding="{label}"?>\n'
+        f"<rss><channel><title>News</title><item><description>{words}</description></item>"
+        "</channel></rss>"
+    ).encode(encoding)
+
+
+def test_utf8_under_a_declaration_naming_another_encoding_is_read_as_utf8() -> None:
+    # Feeds and exports written from a template's `ISO-8859-1` header over UTF-8 text read as
+    # "RelatÃ³rio" and "I" + "â" + two control characters + "m".
+    words = "Relatório: I\u2019m at the café"
+    assert words in extract(feed(words, "ISO-8859-1", "utf-8"), XML).text
+
+
+@pytest.mark.parametrize(
+    ("words", "encoding"),
+    [("Relatório: café, ±2 cm", "iso-8859-1"), ("洪水の報告です", "shift_jis"), ("Weir", "utf-16")],
+)
+def test_a_declaration_naming_the_real_encoding_is_followed(words: str, encoding: str) -> None:
+    assert words in extract(feed(words, encoding.upper(), encoding), XML).text

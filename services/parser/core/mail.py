@@ -20,7 +20,7 @@ from email import policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser
 
-from services.common.encoding import bom_encoding
+from services.common.encoding import bom_encoding, utf8_whatever_its_label
 from services.common.media import MBOX_POSTMARK
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError, unreadable
@@ -136,24 +136,15 @@ def _add_text(part: MIMEPart, builder: TextBuilder) -> None:
 
 
 def _utf8_labelled_otherwise(part: MIMEPart) -> str | None:
-    """The part's text when its bytes are UTF-8 with non-ASCII characters, whatever charset
-    its header names; else None (its charset decides). Mail programs and bulk senders label
-    UTF-8 bodies `iso-8859-1` or `us-ascii` often enough (a template's default header over a
-    UTF-8 body); read by the label, each "\u2019" became "â" and two control characters. Text
-    really written in a one-byte code page is not valid UTF-8 once it holds an accented
-    letter next to an ASCII one, nor is Japanese, Chinese or Korean text in its legacy
-    encodings; UTF-16 and UTF-32 are left to their label (their ASCII letters are NUL-padded,
-    and some of their text is valid UTF-8)."""
+    """The part's text when its bytes are UTF-8 whatever charset its header names (see
+    `utf8_whatever_its_label`); else None: its charset decides."""
     charset = (part.get_content_charset() or "").replace("_", "-")
     if charset.startswith(("utf-16", "utf-32", "utf16", "utf32", "ucs")):
-        return None
+        return None  # NUL-free UTF-16 text can be valid UTF-8 too: its label decides
     payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes) or payload.isascii() or b"\x00" in payload:
-        return None
-    try:
+    if isinstance(payload, bytes) and utf8_whatever_its_label(payload):
         return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return None
 
 
 def _header(message: Message, name: str) -> str:

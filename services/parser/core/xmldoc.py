@@ -21,6 +21,7 @@ from typing import Any
 
 from lxml import etree
 
+from services.common.encoding import utf8_whatever_its_label
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.html import feed_html
@@ -44,8 +45,15 @@ _HTML_MARKUP = re.compile(
 def extract_xml(data: bytes) -> ParsedText:
     """The words of the document's elements, block by block, its sections' titles as
     headings."""
+    # UTF-8 bytes under a declaration naming another encoding (feeds generated from a
+    # template's `ISO-8859-1` header) are read as UTF-8; libxml2 would follow the label.
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=True, recover=True, remove_comments=True
+        encoding="utf-8" if utf8_whatever_its_label(data) else None,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=True,
+        recover=True,
+        remove_comments=True,
     )
     try:
         root = etree.fromstring(data, parser)
