@@ -297,6 +297,32 @@ def comment_lines(part: bytes) -> list[str]:
     return lines
 
 
+# A picture's description as Office 365 writes one it made up itself ends so; the words
+# before it (what the picture shows) are kept, the remark is not.
+_GENERATED = re.compile(
+    r"\s*(?:Description automatically generated(?: with \w+ confidence)?\.?"
+    r"|AI-generated content may be incorrect\.?)\s*$"
+)
+# A bare file name, which programs put where no description was written (PowerPoint and
+# python-pptx name an inserted picture's file): it says nothing of what the picture shows.
+_FILE_NAME = re.compile(r"[^\s/\\]+\.(?:png|jpe?g|gif|bmp|tiff?|emf|wmf|svg|webp)", re.IGNORECASE)
+_DECORATIVE = "{http://schemas.microsoft.com/office/drawing/2017/decorative}decorative"
+
+
+def alt_text(properties: Any) -> str:
+    """The alternative text of a drawn object from its non-visual properties (`p:cNvPr` of
+    a slide's picture, `wp:docPr` of a Word drawing): its description, else its title, on
+    one line; "" when it has none, only a file name, or its author marked it decorative.
+    Authors write there what a picture, a diagram or a chart shows for those who cannot see
+    it, and the libraries read none of it: "the first page of the paper", "a map of the
+    flooded streets" were lost."""
+    for mark in properties.iter(_DECORATIVE):
+        if mark.get("val") in ("1", "true"):
+            return ""
+    words = one_line(properties.get("descr") or "") or one_line(properties.get("title") or "")
+    return "" if _FILE_NAME.fullmatch(words) else _GENERATED.sub("", words)
+
+
 def shape_lines(part: bytes) -> list[str]:
     """The text of the shapes in a drawing part (a sheet's `xdr:wsDr`: text boxes, callouts,
     shapes with words), a shape's paragraphs a line each, shape by shape; grouped shapes too.

@@ -16,6 +16,7 @@ from pptx.shapes.group import GroupShape
 from services.parser.core.builder import TextBuilder
 from services.parser.core.office import (
     CHART,
+    alt_text,
     chart_lines,
     comment_lines,
     core_title,
@@ -30,6 +31,7 @@ MAX_GROUP_DEPTH = 16
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _DGM = "{http://schemas.openxmlformats.org/drawingml/2006/diagram}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _DIAGRAM_TEXT_POINTS = frozenset({"node", "asst"})  # nodes and assistant nodes
 # What a slide-number field drawn on a master or layout shows there: each slide shows its number.
 _SLIDE_NUMBER = "\u2039#\u203a"
@@ -136,7 +138,8 @@ def _designs(slides: list[Any]) -> Iterator[Any]:
 
 def _add_shape(builder: TextBuilder, shape: Any) -> None:
     """Add a text box's paragraphs, a table's rows as tab-separated lines, the text of a
-    SmartArt diagram's nodes, one per line, or a chart's titles and labels."""
+    SmartArt diagram's nodes, one per line, or a chart's titles and labels; then the shape's
+    alternative text (a picture's description)."""
     if shape.has_text_frame:
         builder.add(_frame_text(shape))
     elif shape.has_table:
@@ -148,6 +151,9 @@ def _add_shape(builder: TextBuilder, shape: Any) -> None:
         for chart in shape.element.iter(f"{CHART}chart"):
             if (chart_id := chart.get(f"{_R}id")) in shape.part.rels:
                 builder.add("\n".join(chart_lines(shape.part.related_part(chart_id).blob)))
+    properties = next(shape.element.iter(f"{_P}cNvPr"), None)  # its own: it comes first
+    if properties is not None:
+        builder.add(alt_text(properties))
 
 
 def _diagram_lines(frame: GraphicFrame) -> Iterator[str]:

@@ -29,7 +29,14 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
 from services.parser.core.html import feed_html
 from services.parser.core.mail import feed_mime_body
-from services.parser.core.office import CHART, chart_lines, core_title, main_part, open_package
+from services.parser.core.office import (
+    CHART,
+    alt_text,
+    chart_lines,
+    core_title,
+    main_part,
+    open_package,
+)
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import decode_text, one_line
 
@@ -48,6 +55,10 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _P, _TBL, _TR, _TC = f"{_W}p", f"{_W}tbl", f"{_W}tr", f"{_W}tc"
 _TEXT_BOX = f"{_W}txbxContent"
+# A drawing's non-visual properties: its alternative text (a picture's, a chart's)
+_DRAWING_PROPERTIES = (
+    "{http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing}docPr"
+)
 _ALT_CHUNK = f"{_W}altChunk"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _CHUNK_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", "message/rfc822"})
@@ -143,8 +154,9 @@ class _Walk:
             return
 
     def paragraph(self, paragraph: Any, depth: int) -> None:
-        """Add one paragraph (a heading by its style), then the text boxes anchored in it and
-        the titles and labels of the charts drawn in it."""
+        """Add one paragraph (a heading by its style), then the alternative text of the
+        pictures drawn in it, the text boxes anchored in it and the titles and labels of
+        its charts."""
         text, boxes = _read_paragraph(paragraph)
         style = self.style_names.get(paragraph.style or "", "")
         level = _heading_level(style)
@@ -157,6 +169,8 @@ class _Walk:
             self.builder.add(self.style_title)
         else:
             self.builder.add(text)
+        for properties in _without_skipped(paragraph, _DRAWING_PROPERTIES, stop=_TEXT_BOX):
+            self.builder.add(alt_text(properties))
         if depth < MAX_DEPTH:
             for box in boxes:
                 self.blocks(box, depth + 1)
