@@ -74,7 +74,15 @@ _IWORK_PARTS = frozenset({"Index/Document.iwa", "buildVersionHistory.plist"})
 def package_reason(data: bytes) -> str:
     """Why a ZIP archive is refused: cut short or unreadable, too large, or not office."""
     try:
-        entry = _unpackable(inspect_archive(data))
+        entries = inspect_archive(data)
+        if any(entry.filename in _IWORK_PARTS for entry in entries):
+            # Before the methods: a password-protected iWork '09 document names methods no
+            # ZIP tool knows, and is an iWork document all the same.
+            return (
+                "an Apple iWork document (Pages, Numbers or Keynote), which Sluice does not"
+                " read: export it as .docx, .xlsx, .pptx or PDF and upload that"
+            )
+        entry = _unpackable(entries)
         if entry is None:
             return _zip_content_reason(data)
         return (
@@ -119,11 +127,6 @@ def _zip_content_reason(data: bytes) -> str:
             _head_of(archive, _CONTENT_TYPES, _DECLARATION_BYTES)
             if _CONTENT_TYPES in names
             else b""
-        )
-    if names & _IWORK_PARTS:
-        return (
-            "an Apple iWork document (Pages, Numbers or Keynote), which Sluice does not read:"
-            " export it as .docx, .xlsx, .pptx or PDF and upload that"
         )
     if _BINARY_WORKBOOK in declared:
         return (

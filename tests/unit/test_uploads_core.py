@@ -50,6 +50,10 @@ IWORK = zip_bytes(  # Pages since 2013 (docling's pages_2013.pages has these par
     {"Index/Document.iwa": bytes(64), "Index/ViewState.iwa": bytes(16)}, zipfile.ZIP_STORED
 )
 
+IWORK_09 = zip_bytes(  # Pages '09: XML parts (docling's pages_iwork09.pages)
+    {"buildVersionHistory.plist": b"<plist/>", "index.xml": b"<sl:document/>"},
+    zipfile.ZIP_STORED,
+)
 ODT = opendocument("text")
 MOVED = main_part_moved(docx_with_headings(), "word/document.xml", "word/document2.xml")
 XLSB = zip_bytes(  # an Excel binary workbook: OOXML packaging, binary parts
@@ -102,6 +106,17 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
     Case(
         "Apple Pages document",
         Upload(data=IWORK, filename="plan.pages", max_bytes=BIG),
+        (415, "an Apple iWork document (Pages, Numbers or Keynote)"),
+    ),
+    # Pages '09 with a password (docling's pages_password_protected.pages) names methods no
+    # ZIP tool knows: it was refused as a ZIP "packed with a compression method ...".
+    Case(
+        "password-protected Pages '09 document",
+        Upload(
+            data=with_entry_header(IWORK_09, "buildVersionHistory.plist", method=25451),
+            filename="plan.pages",
+            max_bytes=BIG,
+        ),
         (415, "an Apple iWork document (Pages, Numbers or Keynote)"),
     ),
     # Python's zipfile raises NotImplementedError on these: it escaped the upload check (500)
