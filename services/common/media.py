@@ -352,9 +352,15 @@ def _is_bare_worksheet(data: bytes) -> bool:
 
 def _is_pdf(data: bytes) -> bool:
     """A PDF header at the start, after a UTF-8 byte-order mark or leading whitespace (PDF
-    readers, pypdf among them, accept those; some tools write them)."""
+    readers, pypdf among them, accept those; some tools write them); or further into the
+    first KiB, where PDF readers look for it too, when the file also ends as a PDF does
+    (`%%EOF`): Ghostscript run with its banner on writes that banner before the header
+    (pdfplumber's issue-848.pdf), and such files open everywhere. The end is asked for so
+    that a text that merely quotes a header is still text."""
     head = data[:_PDF_HEADER_WITHIN]
-    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"%PDF-")
+    if head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"%PDF-"):
+        return True
+    return b"%PDF-" in head and b"%%EOF" in data[-_PDF_HEADER_WITHIN:]
 
 
 def _head_text(data: bytes) -> str | None:

@@ -86,6 +86,11 @@ def flat_opendocument(kind: str) -> bytes:
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
 RANDOM = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(16))
 
+GS_BANNER = (
+    b"GPL Ghostscript 10.02.0 (2023-09-13)\nCopyright (C) 2023 Artifex Software, Inc.  All"
+    b" rights reserved.\nThis software is supplied under the GNU AGPLv3 and comes with NO"
+    b" WARRANTY:\nsee the file COPYING for details.\n"
+)
 SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("pdf magic", Sniff(b"%PDF-1.7\n1 0 obj\n"), PDF),
     Case("pdf ignores a lying filename", Sniff(b"%PDF-1.4\n", "notes.txt"), PDF),
@@ -297,6 +302,13 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("pdf after a utf-8 bom", Sniff(b"\xef\xbb\xbf" + _example("photosynthesis.pdf")), PDF),
     Case("pdf after blank lines", Sniff(b"\r\n\n" + _example("photosynthesis.pdf")), PDF),
     Case("text that mentions %PDF- later", Sniff(b"see the %PDF-1.7 header\n"), PLAIN),
+    # Ghostscript with its banner on writes it before the header (pdfplumber's issue-848.pdf)
+    Case("pdf after a tool's banner", Sniff(GS_BANNER + _example("photosynthesis.pdf")), PDF),
+    Case(
+        "text quoting a header, not ending as a pdf",
+        Sniff(GS_BANNER + b"%PDF-1.7 starts the file; the rest is binary.\n" * 3),
+        PLAIN,
+    ),
     Case("example random.bin", Sniff(_example("bad/random.bin"), "random.txt"), None),
 ]
 

@@ -111,3 +111,13 @@ def test_a_library_pypdf_lacks_is_a_feature_we_cannot_read_not_an_install_hint(
     assert raised.value.code == "corrupt_file"
     assert "a feature we cannot read (brotli is required for BrotliDecode)" in raised.value.message
     assert "pip" not in raised.value.message
+
+
+def test_a_pdf_behind_a_tools_banner_reads_as_the_pdf() -> None:
+    # Ghostscript with its banner on writes it before the header (pdfplumber's issue-848.pdf);
+    # the upload check takes such a file for a PDF (test_media), and both libraries read it.
+    banner = b"GPL Ghostscript 10.02.0 (2023-09-13)\nCopyright (C) 2023 Artifex Software, Inc.\n"
+    parsed = pdf.extract_pdf(banner + pdf_with_outline())
+    assert parsed.page_count == 3
+    assert parsed.text.startswith(FIRST_PAGE)
+    assert parsed.title == "Photosynthesis, outlined"
