@@ -7,6 +7,7 @@ corpus; here they are sniffed and read, and edited to show what the sniffing key
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 
@@ -43,6 +44,27 @@ def test_a_sheets_cell_notes_follow_its_rows() -> None:
         "Yegor Kozlov:\nfirst cell\nYegor Kozlov:\nsecond cell\nYegor Kozlov:\nthird cell\n\n"
         "Sheet2"
     )
+
+
+def with_sst_count(data: bytes, more: int) -> bytes:
+    """The workbook with its shared-string table (SST record, 0x00FC) counting `more` unique
+    strings than it holds, as calamine's gh548_incorrect_sst_unique_count.xls does (an NHS
+    statistics workbook, which Excel opens)."""
+    at = data.find(b"\xfc\x00")
+    while at >= 0:
+        length, total, unique = struct.unpack_from("<HII", data, at + 2)
+        if 0 < unique <= total < 100_000 and length < 8_300:
+            edited = bytearray(data)
+            struct.pack_into("<I", edited, at + 8, unique + more)
+            return bytes(edited)
+        at = data.find(b"\xfc\x00", at + 1)
+    raise AssertionError("no SST record")
+
+
+@pytest.mark.parametrize("more", [1, 7, 1_000])
+def test_a_shared_string_count_larger_than_the_strings_is_read_as_written(more: int) -> None:
+    data = corpus_file("tika/testEXCEL.xls").read()
+    assert extract(with_sst_count(data, more), XLS).text == extract(data, XLS).text
 
 
 def test_an_excel_5_workbook_is_read_too() -> None:

@@ -4,6 +4,7 @@ the sheet's cell notes."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import xlrd
@@ -51,6 +52,33 @@ def _bounded_get_stream(self: Any, mem: Any, base: Any, sat: Any, *args: Any, **
 
 
 CompDoc._get_stream = _bounded_get_stream
+
+_unpack_sst = xlrd.book.unpack_SST_table
+
+
+def _sst_as_written(datatab: Any, nstrings: int) -> Any:
+    """xlrd's reading of the shared strings, taking as many as the workbook holds where its
+    header promises more. Some writers count more unique strings than they write (calamine's
+    gh548_incorrect_sst_unique_count.xls, which Excel opens); xlrd asserted when they ran
+    out, and the whole workbook was lost. The count that reads is found by halving: xlrd
+    reads any count up to the strings there and fails past them."""
+    try:
+        return _unpack_sst(datatab, nstrings)
+    except (AssertionError, IndexError, struct.error):
+        pass
+    readable, failing = 0, nstrings  # reads / fails
+    while failing - readable > 1:
+        middle = (readable + failing) // 2
+        try:
+            _unpack_sst(datatab, middle)
+        except (AssertionError, IndexError, struct.error):
+            failing = middle
+        else:
+            readable = middle
+    return _unpack_sst(datatab, readable)
+
+
+xlrd.book.unpack_SST_table = _sst_as_written
 
 
 class _Discard:
