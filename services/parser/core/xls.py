@@ -8,8 +8,9 @@ import struct
 from typing import Any
 
 import xlrd
-from xlrd.biffh import XLRDError
+from xlrd.biffh import XLRDError, unpack_unicode_update_pos
 from xlrd.compdoc import CompDoc, CompDocError
+from xlrd.sheet import Sheet
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
@@ -79,6 +80,22 @@ def _sst_as_written(datatab: Any, nstrings: int) -> Any:
 
 
 xlrd.book.unpack_SST_table = _sst_as_written
+
+_handle_note = Sheet.handle_note
+
+
+def _note_as_written(self: Any, data: bytes, txos: Any) -> Any:
+    """xlrd's reading of a cell note (NOTE record), with the bytes after its author's name
+    cut off where there are more than xlrd's one undefined byte (Apache POI's
+    47251_1.xls): xlrd asserted, and the whole workbook was lost for a note's padding."""
+    try:
+        return _handle_note(self, data, txos)
+    except AssertionError:
+        _, end = unpack_unicode_update_pos(data, 8, lenlen=2)  # where xlrd's check looks
+        return _handle_note(self, data[:end], txos)
+
+
+Sheet.handle_note = _note_as_written
 
 
 class _Discard:
