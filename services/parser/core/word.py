@@ -29,6 +29,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError
 from services.parser.core.html import feed_html
 from services.parser.core.mail import feed_mime_body
+from services.parser.core.numbering import Numbering
 from services.parser.core.office import (
     CHART,
     alt_text,
@@ -95,7 +96,8 @@ def extract_docx(data: bytes) -> ParsedText:
         )
         document = part.document
         style_names = _style_names(document.styles.element)
-        body = _Walk(builder, style_names, part)
+        numbering = next((xml for _, xml in _related_xml(part, (RT.NUMBERING,))), None)
+        body = _Walk(builder, style_names, part, Numbering(numbering, document.styles.element))
         body.blocks(document.element.body, 0)
         _add_notes(builder, style_names, part, (RT.FOOTNOTES, RT.ENDNOTES))  # after the body
         _add_headers_and_footers(builder, style_names, part)
@@ -107,10 +109,18 @@ def extract_docx(data: bytes) -> ParsedText:
 class _Walk:
     """Adds a body's blocks to the builder, in reading order."""
 
-    def __init__(self, builder: TextBuilder, style_names: dict[str, str], part: Part) -> None:
+    def __init__(
+        self,
+        builder: TextBuilder,
+        style_names: dict[str, str],
+        part: Part,
+        numbering: Numbering | None = None,
+    ) -> None:
         self.builder = builder
         self.style_names = style_names
         self.part = part
+        # The body's list numbers; notes, headers and footers are read without theirs
+        self.numbering = numbering
         self.style_title: str | None = None
 
     def blocks(self, container: Any, depth: int) -> None:
@@ -122,7 +132,9 @@ class _Walk:
                 self.paragraph(child, depth)
             elif child.tag == _TBL:
                 for number, row in enumerate(_children(child, _TR, depth)):
-                    cells = (_cell_text(cell) for cell in _children(row, _TC, depth))
+                    cells = (
+                        _cell_text(cell, self.numbering) for cell in _children(row, _TC, depth)
+                    )
                     self.builder.add("\t".join(cells), tight=number > 0)
             elif child.tag in _TRANSPARENT and depth < MAX_DEPTH:
                 self.blocks(child, depth + 1)
@@ -158,6 +170,10 @@ class _Walk:
         pictures drawn in it, the text boxes anchored in it and the titles and labels of
         its charts."""
         text, boxes = _read_paragraph(paragraph)
+        # Every numbered paragraph counts, an empty one too (Word shows its number)
+        label = None if self.numbering is None else self.numbering.label(paragraph, paragraph.style)
+        if label is not None and text.strip():
+            text = f"{label} {text.lstrip()}"
         style = self.style_names.get(paragraph.style or "", "")
         level = _heading_level(style)
         if level is not None and text.strip():
@@ -242,11 +258,16 @@ def _children(element: Any, tag: str, depth: int) -> Iterator[Any]:
             yield from _children(child, tag, depth + 1)
 
 
-def _cell_text(cell: Any) -> str:
-    """A cell's text on one line: its paragraphs, nested tables and text boxes included."""
+def _cell_text(cell: Any, numbering: Numbering | None) -> str:
+    """A cell's text on one line: its paragraphs (with their list numbers), nested tables and
+    text boxes included."""
     words = []
     for paragraph in _without_skipped(cell, _P):
-        words.extend(_read_paragraph(paragraph)[0].split())
+        text = _read_paragraph(paragraph)[0]
+        label = None if numbering is None else numbering.label(paragraph, paragraph.style)
+        if label is not None and text.strip():
+            words.append(label)
+        words.extend(text.split())
     return " ".join(words)
 
 
