@@ -48,18 +48,17 @@ def number(key: int, abstract: int, overrides: str = "") -> str:
     return f'<w:num w:numId="{key}"><w:abstractNumId w:val="{abstract}"/>{overrides}</w:num>'
 
 
-def document(paragraphs: list[tuple[str, int | None, int]], numbering: bytes) -> bytes:
-    """A DOCX of paragraphs (text, numId or None, level) over the numbering part given."""
+def document(paragraphs: list[tuple[str, int, int]], numbering: bytes) -> bytes:
+    """A DOCX of paragraphs (text, numId, level) over the numbering part given."""
     word = docx.Document()
     for text, key, depth in paragraphs:
         paragraph = word.add_paragraph(text)
-        if key is not None:
-            properties = paragraph._p.get_or_add_pPr()
-            properties.append(
-                etree.fromstring(
-                    f'<w:numPr {NS}><w:ilvl w:val="{depth}"/><w:numId w:val="{key}"/></w:numPr>'
-                )
+        properties = paragraph._p.get_or_add_pPr()
+        properties.append(
+            etree.fromstring(
+                f'<w:numPr {NS}><w:ilvl w:val="{depth}"/><w:numId w:val="{key}"/></w:numPr>'
             )
+        )
     part = word.part.numbering_part
     part._element = etree.fromstring(numbering)
     buffer = io.BytesIO()
@@ -67,7 +66,7 @@ def document(paragraphs: list[tuple[str, int | None, int]], numbering: bytes) ->
     return buffer.getvalue()
 
 
-def read(paragraphs: list[tuple[str, int | None, int]], *parts: str) -> list[str]:
+def read(paragraphs: list[tuple[str, int, int]], *parts: str) -> list[str]:
     data = document(paragraphs, numbering_xml(*parts))
     return extract(data, DOCX).text.split("\n\n")
 
