@@ -199,3 +199,11 @@ def test_number_formats(kind: str, values: list[str]) -> None:
     abstract = f'<w:abstractNum w:abstractNumId="0">{level(0, "%1", kind)}</w:abstractNum>'
     labels = read([(str(n), 1, 0) for n in range(1, 28)], abstract, number(1, 0))
     assert [labels[i].split()[0] for i in (0, 1, 25, 26)] == values
+
+
+def test_a_hostile_start_gives_a_short_label() -> None:
+    abstract = (
+        '<w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0"><w:start w:val="999999"/>'
+        '<w:numFmt w:val="lowerLetter"/><w:lvlText w:val="%1."/></w:lvl></w:abstractNum>'
+    )
+    assert read([("item", 1, 0)], abstract, number(1, 0)) == ["999999. item"]

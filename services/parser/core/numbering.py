@@ -25,6 +25,8 @@ _VAL = f"{_W}val"
 LEVELS = 9  # w:ilvl 0-8
 # A start or override beyond this is taken as damage, not a list
 MAX_START = 1_000_000
+# Letters repeat past "z" ("aa", "bbb"); past this count (30 letters) the count is decimal
+_MAX_LETTERS = 26 * 30
 _ROMAN = (
     (1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
     (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"),
@@ -228,7 +230,7 @@ def _formatted(value: int, kind: str) -> str:
     """A count written in a level's number format."""
     if kind in ("none", "bullet"):
         return ""
-    if kind in ("lowerLetter", "upperLetter") and value > 0:
+    if kind in ("lowerLetter", "upperLetter") and 0 < value <= _MAX_LETTERS:
         letter = chr(ord("a") + (value - 1) % 26) * ((value - 1) // 26 + 1)
         return letter.upper() if kind == "upperLetter" else letter
     if kind in ("lowerRoman", "upperRoman") and 0 < value < 4000:
