@@ -50,6 +50,7 @@ from services.common.media_types import (
     SUFFIXES,
     VTT,
     XLS,
+    XLSB,
     XLSX,
     XML,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "SUFFIXES",
     "VTT",
     "XLS",
+    "XLSB",
     "XLSX",
     "XML",
     "is_blank",

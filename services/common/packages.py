@@ -13,18 +13,26 @@ import zipfile
 import zlib
 
 from services.common.archive import ArchiveTooLargeError, inspect_archive
-from services.common.media_types import DOCX, EPUB, OPENDOCUMENT_MEDIA_TYPES, PPTX, XLSX
+from services.common.media_types import (
+    DOCX,
+    EPUB,
+    OPENDOCUMENT_MEDIA_TYPES,
+    PPTX,
+    XLSB,
+    XLSX,
+)
 
 # The part that makes a ZIP archive an office document of each kind.
 _OFFICE_MAIN_PARTS = (
     ("word/document.xml", DOCX),
     ("ppt/presentation.xml", PPTX),
     ("xl/workbook.xml", XLSX),
+    ("xl/workbook.bin", XLSB),
 )
 # The content types of those main parts (macro-enabled, template and slide-show variants
 # too), by which a package whose main part stands elsewhere is known: OPC puts it where the
-# package's relationship points (pandoc's tests hold a `word/document2.xml`). Not the
-# binary workbook (.xlsb, `sheet.binary.macroEnabled.main`): openpyxl does not read it.
+# package's relationship points (pandoc's tests hold a `word/document2.xml`). The binary
+# workbook (.xlsb) is the same packaging around BIFF12 parts, read by another library.
 _OFFICE_MAIN_TYPES = {
     f"application/vnd.{family}.main+xml": kind
     for kind, families in (
@@ -41,11 +49,10 @@ _OFFICE_MAIN_TYPES = {
                 "ms-excel.sheet.macroEnabled", "ms-excel.template.macroEnabled")),
     )
     for family in families
-}  # fmt: skip
+} | {"application/vnd.ms-excel.sheet.binary.macroEnabled.main": XLSB}  # fmt: skip
 _EPUB_CONTAINER = "META-INF/container.xml"
 _EPUB_PACKAGE = b"application/oebps-package+xml"  # the media type of the rootfile it names
 _CONTENT_TYPES = "[Content_Types].xml"
-_BINARY_WORKBOOK = b"application/vnd.ms-excel.sheet.binary.macroEnabled.main"
 _DECLARATION_BYTES = 256 * 1024  # of a content types part or a container read (real: KiB)
 # An attribute of [Content_Types].xml: fixed-width pieces and one bounded run, no nesting.
 _CONTENT_TYPE_ATTRIBUTE = re.compile(rb"""ContentType\s*=\s*["']([^"'<>]{1,200})["']""")
@@ -123,19 +130,9 @@ def _zip_content_reason(data: bytes) -> str:
                 "a password-protected OpenDocument file; save it without a password and upload"
                 " again"
             )
-        declared = (
-            _head_of(archive, _CONTENT_TYPES, _DECLARATION_BYTES)
-            if _CONTENT_TYPES in names
-            else b""
-        )
-    if _BINARY_WORKBOOK in declared:
-        return (
-            "an Excel binary workbook (.xlsb), which Sluice does not read: save it as .xlsx"
-            " and upload that"
-        )
     parts = ", ".join(part for part, _ in _OFFICE_MAIN_PARTS)
     return (
-        "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX or XLSX (it has"
+        "a ZIP archive that is no document Sluice reads: not a DOCX, PPTX, XLSX or XLSB (it has"
         f" none of {parts}), nor an OpenDocument or EPUB (no `mimetype` entry naming one)"
     )
 

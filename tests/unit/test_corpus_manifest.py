@@ -38,6 +38,7 @@ FORMATS = {
     "fods",
     "epub",
     "xls",
+    "xlsb",
     "doc",
     "msg",
     "ppt",

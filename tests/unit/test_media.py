@@ -35,6 +35,7 @@ from services.common.media import (
     SRT,
     VTT,
     XLS,
+    XLSB,
     XLSX,
     XML,
     sanitize_filename,
@@ -115,19 +116,20 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
         XLSX,
     ),
     Case(
-        "an excel binary workbook (.xlsb) is no xlsx",
+        "an excel binary workbook (.xlsb) by its content type",
         Sniff(
             _zip(
                 {
-                    "[Content_Types].xml": b'<Types><Override PartName="/xl/workbook.bin"'
+                    "[Content_Types].xml": b'<Types><Override PartName="/xl/book.bin"'
                     b' ContentType="application/vnd.ms-excel.sheet.binary.macroEnabled.main"/>'
                     b"</Types>",
-                    "xl/workbook.bin": b"\x83\x01\x00",
+                    "xl/book.bin": b"\x83\x01\x00",
                 }
             )
         ),
-        None,
+        XLSB,
     ),
+    Case("calamine's xlsb", Sniff((CORPUS_DIR / "calamine/issues.xlsb").read_bytes()), XLSB),
     Case("pptx from python-pptx", Sniff(pptx_deck(), "deck.docx"), PPTX),
     Case("xlsx from openpyxl", Sniff(xlsx_workbook()), XLSX),
     Case("docx from python-docx", Sniff(docx_with_headings()), DOCX),

@@ -11,7 +11,7 @@ import pytest
 
 from schemas.events import document_id_for
 from services.common.archive import MAX_ENTRIES
-from services.common.media import DOCX, MARKDOWN, PDF, PLAIN, PPTX, XLSX
+from services.common.media import DOCX, MARKDOWN, PDF, PLAIN, PPTX, XLSB, XLSX
 from services.ingest.core.uploads import (
     MAX_IDEMPOTENCY_KEY,
     MAX_METADATA_BYTES,
@@ -56,7 +56,7 @@ IWORK_09 = zip_bytes(  # Pages '09: XML parts (docling's pages_iwork09.pages)
 )
 ODT = opendocument("text")
 MOVED = main_part_moved(docx_with_headings(), "word/document.xml", "word/document2.xml")
-XLSB = zip_bytes(  # an Excel binary workbook: OOXML packaging, binary parts
+XLSB_PACKAGE = zip_bytes(  # an Excel binary workbook: OOXML packaging, binary parts
     {
         "[Content_Types].xml": b'<Types><Override PartName="/xl/workbook.bin" ContentType='
         b'"application/vnd.ms-excel.sheet.binary.macroEnabled.main"/></Types>',
@@ -138,11 +138,6 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         ),
         (415, "cannot be read (zip file version 12.0)"),
     ),
-    Case(
-        "Excel binary workbook",
-        Upload(data=XLSB, filename="sales.xlsb", max_bytes=BIG),
-        (415, "an Excel binary workbook (.xlsb)"),
-    ),
     Case("only newlines", Upload(data=b"\n\n\n"), (400, "only whitespace")),
     Case("only UTF-16 spaces", Upload(data="  \t\n".encode("utf-16")), (400, "only whitespace")),
     # What a person can act on, not only "not supported":
@@ -153,9 +148,9 @@ REJECTED: list[Case[Upload, tuple[int, str]]] = [
         (415, "ZIP archive (as DOCX, PPTX and XLSX are) that cannot be read"),
     ),
     Case(
-        "zip that is not DOCX, PPTX or XLSX",
+        "zip that is not DOCX, PPTX, XLSX or XLSB",
         Upload(data=zip_bytes({"readme.txt": b"hello"}, zipfile.ZIP_STORED)),
-        (415, "not a DOCX, PPTX or XLSX (it has none of word/document.xml"),
+        (415, "not a DOCX, PPTX, XLSX or XLSB (it has none of word/document.xml"),
     ),
     Case(
         "an OLE2 file with no office stream",
@@ -253,6 +248,11 @@ ACCEPTED: list[Case[Upload, dict[str, Any]]] = [
     Case("DOCX", Upload(data=docx_with_headings(), max_bytes=BIG), {"media_type": DOCX}),
     Case("PPTX", Upload(data=pptx_deck(), max_bytes=BIG), {"media_type": PPTX}),
     Case("XLSX", Upload(data=xlsx_workbook(), max_bytes=BIG), {"media_type": XLSX}),
+    Case(
+        "Excel binary workbook (was 415)",
+        Upload(data=XLSB_PACKAGE, filename="sales.xlsb", max_bytes=BIG),
+        {"media_type": XLSB},
+    ),
     Case(
         "metadata object",
         Upload(metadata='{"source": "crm", "n": 1}'),

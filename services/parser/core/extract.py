@@ -28,6 +28,7 @@ from services.parser.core.slides import extract_pptx
 from services.parser.core.text import MAX_TEXT_CHARS, decode_text
 from services.parser.core.word import extract_docx
 from services.parser.core.xls import extract_xls
+from services.parser.core.xlsb import extract_xlsb
 from services.parser.core.xmldoc import extract_xml
 
 __all__ = ["MARKDOWN_PAGES", "MAX_TEXT_CHARS", "ParseError", "ParsedText", "extract"]
@@ -95,6 +96,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.NOTEBOOK: extract_notebook,
     media.EPUB: extract_epub,
     media.XLS: extract_xls,
+    media.XLSB: extract_xlsb,
     media.MSG: extract_msg,
     media.DOC: extract_doc,
     media.PPT: extract_ppt,
