@@ -274,9 +274,36 @@ def test_a_reason_without_words_says_the_structure_is_damaged(
 
     monkeypatch.setattr(xls.xlrd, "open_workbook", failing)
     with pytest.raises(ParseError) as caught:
-        extract(corpus_file("tika/testEXCEL.xls").read(), XLS)
+        extract(corpus_file("tika/testEXCEL.xls").read()[:4096], XLS)  # calamine fails too
     assert "could not be read: its structure is damaged (AssertionError); save it" in str(
         caught.value
+    )
+
+
+def test_a_workbook_xlrd_gives_up_on_is_read_by_calamine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # xlrd gives up on some workbooks Excel opens (Apache POI's 41139.xls: "Token 0x2d (AreaN)
+    # found in NAME formula"; 45290.xls: "Workbook corruption: seen[44] == 3"); calamine
+    # reads them. Here xlrd is made to fail on a workbook both read.
+    data = corpus_file("tika/testEXCEL.xls").read()
+
+    def failing(**kwargs: object) -> object:
+        raise xls.XLRDError("Token 0x2d (AreaN) found in NAME formula")
+
+    monkeypatch.setattr(xls.xlrd, "open_workbook", failing)
+    text = extract(data, XLS).text
+    assert text.startswith("Feuil1\n\nSample Excel Worksheet - Numbers and their Squares\n")
+    assert "\tNumber\tSquare\n\t1\t1\n\t2\t4" in text
+
+
+def test_where_calamine_fails_too_xlrds_reason_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(**kwargs: object) -> object:
+        raise xls.XLRDError("Can't determine file's BIFF version")
+
+    monkeypatch.setattr(xls.xlrd, "open_workbook", failing)
+    with pytest.raises(ParseError) as caught:
+        extract(corpus_file("tika/testEXCEL.xls").read()[:4096], XLS)
+    assert caught.value.message.startswith(
+        "the XLS file could not be read: Can't determine file's BIFF version;"
     )
 
 

@@ -16,6 +16,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 from services.parser.core.sheets import MAX_CELLS, add_rows
+from services.parser.core.xlsb import calamine_text
 
 _FIX = "save it again from your spreadsheet program (as .xlsx) and upload again"
 
@@ -133,10 +134,21 @@ def extract_xls(data: bytes) -> ParsedText:
                 CORRUPT_FILE,
                 "the workbook is password-protected; save it without a password and upload again",
             ) from exc
-        raise unreadable("the XLS file", exc, _FIX) from exc
-    except Exception as exc:  # xlrd on a broken file: struct, index, compdoc errors and more
-        raise unreadable("the XLS file", exc, _FIX) from exc
+        return _second_reading(data, exc)
+    except Exception as exc:  # noqa: BLE001 - xlrd on a broken file: struct, index, compdoc errors and more
+        return _second_reading(data, exc)
     return builder.build()
+
+
+def _second_reading(data: bytes, failure: Exception) -> ParsedText:
+    """The workbook as calamine reads it, where xlrd gave up (a formula token it does not
+    know in a defined name, a sector table it takes for corrupt, a stream it cannot date:
+    Apache POI's 41139.xls, 45290.xls, 64130.xls, which Excel opens). Where calamine cannot
+    read it either, xlrd's reason is the one given. Cell notes are xlrd's alone."""
+    try:
+        return calamine_text(data, "the XLS file")
+    except ParseError:
+        raise unreadable("the XLS file", failure, _FIX) from failure
 
 
 def _notes(sheet: Any) -> list[str]:

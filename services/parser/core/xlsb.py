@@ -25,25 +25,31 @@ _PANIC = "PanicException"
 
 def extract_xlsb(data: bytes) -> ParsedText:
     """Extract every worksheet as a heading (its name) and its rows of cell values."""
-    builder = TextBuilder()
     with open_package(data, "XLSB", _FIX) as package:  # the archive's limits first
-        try:
-            workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(package))
-            budget = MAX_CELLS
-            for sheet in workbook.sheets_metadata:
-                if builder.full or budget <= 0:
-                    break
-                if sheet.typ != python_calamine.SheetTypeEnum.WorkSheet:
-                    continue  # a chart sheet or a dialog: no cells
-                builder.heading(sheet.name, 1)
-                rows = workbook.get_sheet_by_name(sheet.name).iter_rows()
-                budget = add_rows(builder, rows, budget)  # at most Excel's rows, the budget
-        except ParseError:
+        return calamine_text(package, "the XLSB file")
+
+
+def calamine_text(data: bytes, what: str) -> ParsedText:
+    """Every worksheet of a workbook calamine reads (XLSB, and the XLS xlrd gives up on) as a
+    heading and its rows; a workbook it cannot read ends corrupt_file naming `what`."""
+    builder = TextBuilder()
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        budget = MAX_CELLS
+        for sheet in workbook.sheets_metadata:
+            if builder.full or budget <= 0:
+                break
+            if sheet.typ != python_calamine.SheetTypeEnum.WorkSheet:
+                continue  # a chart sheet or a dialog: no cells
+            builder.heading(sheet.name, 1)
+            rows = workbook.get_sheet_by_name(sheet.name).iter_rows()
+            budget = add_rows(builder, rows, budget)  # at most Excel's rows, the budget
+    except ParseError:
+        raise
+    except Exception as exc:  # the library's errors on a damaged workbook
+        raise unreadable(what, exc, _FIX) from exc
+    except BaseException as exc:
+        if type(exc).__name__ != _PANIC:
             raise
-        except Exception as exc:  # the library's errors on a damaged workbook
-            raise unreadable("the XLSB file", exc, _FIX) from exc
-        except BaseException as exc:
-            if type(exc).__name__ != _PANIC:
-                raise
-            raise unreadable("the XLSB file", exc, _FIX) from None
+        raise unreadable(what, exc, _FIX) from None
     return builder.build()
