@@ -221,13 +221,14 @@ def _render(level: _Level, levels: dict[int, _Level], counters: list[int | None]
         if value is None:
             value = shown.start
         kind = "decimal" if level.legal else shown.format
-        text = text.replace(placeholder, _formatted(value, kind))
+        text = text.replace(placeholder, format_count(value, kind))
     text = text.strip()
     return text or None
 
 
-def _formatted(value: int, kind: str) -> str:
-    """A count written in a level's number format."""
+def format_count(value: int, kind: str) -> str:
+    """A count written in a Word number format (`decimal`, `lowerLetter`, `upperRoman`, ...;
+    the slides' automatic numbers use it too)."""
     if kind in ("none", "bullet"):
         return ""
     if kind in ("lowerLetter", "upperLetter") and 0 < value <= _MAX_LETTERS:

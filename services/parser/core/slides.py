@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
+from services.parser.core.numbering import format_count
 from services.parser.core.office import (
     CHART,
     alt_text,
@@ -179,6 +181,75 @@ def _diagram_lines(frame: GraphicFrame) -> Iterator[str]:
 
 
 def _frame_text(shape_or_frame: Any) -> str:
-    """Return a text frame's text, line breaks (vertical tabs in python-pptx) as newlines."""
+    """Return a text frame's text, a paragraph a line, line breaks (vertical tabs in
+    python-pptx) as newlines, each automatically numbered paragraph with the number
+    PowerPoint draws before it ("1.", "b)", "(iv)"): python-pptx's text has none, and "step
+    3" of a procedure could not be found by its number."""
     frame = getattr(shape_or_frame, "text_frame", shape_or_frame)
-    return str(frame.text).replace("\v", "\n")
+    numbers = _AutoNumbers()
+    lines = []
+    for paragraph in frame.paragraphs:
+        text = str(paragraph.text).replace("\v", "\n")
+        label = numbers.label(paragraph._p, paragraph.level) if text.strip() else None
+        lines.append(text if label is None else f"{label} {text}")
+    return "\n".join(lines)
+
+
+class _AutoNumbers:
+    """The numbers of a text frame's automatically numbered paragraphs (`a:buAutoNum`), level
+    by level: a list counts on while its paragraphs at that level are numbered the same way
+    (from `startAt`), deeper ones between it and a new item of its own restart, and a
+    paragraph at its level with no number ends it."""
+
+    def __init__(self) -> None:
+        self._counts: dict[int, tuple[str, int]] = {}  # level -> (scheme, count)
+
+    def label(self, paragraph: Any, level: int) -> str | None:
+        """The label of a non-empty paragraph (an `a:p`) at `level`, or None (not numbered)."""
+        for deeper in [at for at in self._counts if at > level]:
+            del self._counts[deeper]
+        auto = paragraph.find(f"{_A}pPr/{_A}buAutoNum")
+        if auto is None:
+            self._counts.pop(level, None)
+            return None
+        scheme = auto.get("type", "arabicPeriod")
+        start = _whole(auto.get("startAt")) or 1
+        previous = self._counts.get(level)
+        count = previous[1] + 1 if previous is not None and previous[0] == scheme else start
+        self._counts[level] = (scheme, count)
+        return _auto_number(scheme, count)
+
+
+def _whole(text: str | None) -> int | None:
+    """A positive whole number of at most 32,767 (`startAt`'s range), or None."""
+    return int(text) if text is not None and text.isdecimal() and 0 < int(text) < 32_768 else None
+
+
+# ST_TextAutonumberScheme: a numbering ("alphaLc", "arabic", "romanUc", ...) and how the
+# number is set off; the schemes of East Asian, Hebrew, Arabic, Hindi and Thai counting,
+# and circled numbers, are written here as "1.".
+_AUTO_SCHEME = re.compile(
+    r"(alphaLc|alphaUc|arabic|romanLc|romanUc)(ParenBoth|ParenR|Period|Plain|Minus)"
+)
+_AUTO_MARKS = {
+    "ParenBoth": "({})",
+    "ParenR": "{})",
+    "Period": "{}.",
+    "Plain": "{}",
+    "Minus": "- {}",
+}
+_AUTO_KINDS = {  # as Word's number formats name them
+    "alphaLc": "lowerLetter",
+    "alphaUc": "upperLetter",
+    "arabic": "decimal",
+    "romanLc": "lowerRoman",
+    "romanUc": "upperRoman",
+}
+
+
+def _auto_number(scheme: str, count: int) -> str:
+    found = _AUTO_SCHEME.fullmatch(scheme)
+    if found is None:
+        return f"{count}."
+    numbering, marks = found.groups()
+    return _AUTO_MARKS[marks].format(format_count(count, _AUTO_KINDS[numbering]))
