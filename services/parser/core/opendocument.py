@@ -19,6 +19,7 @@ from lxml import etree
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
+from services.parser.core.odf_numbering import OdfNumbering
 from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import title_of
@@ -50,6 +51,7 @@ _CONTAINERS = frozenset(
         f"{_PRESENTATION}notes",
     }
 )  # fmt: skip
+_LISTED = frozenset({f"{_TEXT}list", f"{_TEXT}list-item"})
 # Inside a paragraph: read elsewhere (notes, frames) or not text of the document at all.
 _NOT_INLINE = frozenset(
     {f"{_TEXT}note", f"{_OFFICE}annotation", f"{_DRAW}frame", f"{_TEXT}ruby-text"}
@@ -76,7 +78,8 @@ def extract_opendocument(data: bytes) -> ParsedText:
             )
         content = etree.fromstring(archive.read("content.xml"), _XML)
         title = _title(_meta_root(_read(archive, "meta.xml")))
-    return _read_body(content, title)
+        styles = _meta_root(_read(archive, "styles.xml"))  # named list styles, the outline
+    return _read_body(content, title, styles)
 
 
 def extract_flat_opendocument(data: bytes) -> ParsedText:
@@ -87,13 +90,14 @@ def extract_flat_opendocument(data: bytes) -> ParsedText:
     except etree.XMLSyntaxError as error:
         fix = "save it again from your office program and upload again"
         raise unreadable("the OpenDocument XML", error, fix) from None
-    return _read_body(root, _title(root))
+    return _read_body(root, _title(root), None)
 
 
-def _read_body(root: Any, title: str | None) -> ParsedText:
-    """The text of the `office:body` under `root` (content.xml's, or a flat document's)."""
+def _read_body(root: Any, title: str | None, styles: Any) -> ParsedText:
+    """The text of the `office:body` under `root` (content.xml's, or a flat document's),
+    numbered by the list and outline styles of `root` and `styles` (styles.xml's root)."""
     builder = TextBuilder()
-    walk = _Walk(builder)
+    walk = _Walk(builder, OdfNumbering(root, styles))
     body = root.find(f"{_OFFICE}body")
     if body is not None:
         walk.blocks(body, 0)
@@ -107,9 +111,11 @@ def _read_body(root: Any, title: str | None) -> ParsedText:
 class _Walk:
     """Adds a body's blocks to the builder, in reading order."""
 
-    def __init__(self, builder: TextBuilder) -> None:
+    def __init__(self, builder: TextBuilder, numbering: OdfNumbering | None = None) -> None:
         self.builder = builder
         self.pages = 0
+        self.numbering = numbering or OdfNumbering()
+        self.label: str | None = None  # a list item's, for its first paragraph
 
     def blocks(self, container: Any, depth: int) -> None:
         """Add the headings, paragraphs, tables and slides of `container`."""
@@ -118,10 +124,10 @@ class _Walk:
                 return
             tag = child.tag
             if tag == f"{_TEXT}h":
-                level = _level(child.get(f"{_TEXT}outline-level"))
-                self.builder.heading(_inline(child, 0), level)
+                self.heading(child)
             elif tag == f"{_TEXT}p":
-                self.builder.add(_inline(child, 0))
+                self.builder.add(_numbered(self.label, _inline(child, 0)))
+                self.label = None
                 if depth < MAX_DEPTH:  # text boxes anchored in the paragraph
                     for frame in _frames(child, depth):
                         self.blocks(frame, depth + 1)
@@ -134,8 +140,28 @@ class _Walk:
                 self.pages += 1
                 self.builder.new_page()
                 self.blocks(child, depth + 1)
+            elif tag in _LISTED and depth < MAX_DEPTH:
+                self.listed(child, depth)
             elif tag in _CONTAINERS and depth < MAX_DEPTH:
                 self.blocks(child, depth + 1)
+
+    def heading(self, heading: Any) -> None:
+        """A heading, after its list item's number or its outline number."""
+        outline = _count(heading.get(f"{_TEXT}outline-level"))
+        label = self.label or self.numbering.heading(heading, outline)
+        self.builder.heading(_numbered(label, _inline(heading, 0)), _level(str(outline)))
+        self.label = None
+
+    def listed(self, element: Any, depth: int) -> None:
+        """A list, counted in its style, or one of its items, whose number goes before its
+        first paragraph."""
+        if element.tag == f"{_TEXT}list":
+            with self.numbering.within_list(element):
+                self.blocks(element, depth + 1)
+            return
+        self.label = self.numbering.item(element)
+        self.blocks(element, depth + 1)
+        self.label = None
 
     def table(self, table: Any, depth: int) -> None:
         """A table's rows as tab-separated lines (a spreadsheet's sheet under its name)."""
@@ -197,6 +223,11 @@ def _inline(element: Any, depth: int) -> str:
             parts.append(_inline(child, depth + 1))
         parts.append(child.tail or "")
     return "".join(parts)
+
+
+def _numbered(label: str | None, text: str) -> str:
+    """A paragraph's text after its list or outline number, if it has one and words."""
+    return f"{label} {text.lstrip()}" if label is not None and text.strip() else text
 
 
 def _level(value: str | None) -> int:
