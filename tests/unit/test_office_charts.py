@@ -40,10 +40,13 @@ def deck_with_chart() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_slides_chart_gives_its_title_series_and_categories_not_its_numbers() -> None:
+def test_a_slides_chart_gives_its_title_and_its_data() -> None:
+    # A slide's chart holds the only copy of its numbers (docling's and markitdown's tests
+    # expect them; they were left out)
     parsed = extract(deck_with_chart(), PPTX)
     assert parsed.text == (
-        "Gauges\n\nRiver levels by station\nLevel 2026, Level 2025\nWeir, Lock, Mill race"
+        "Gauges\n\nRiver levels by station\n\tLevel 2026\tLevel 2025\n"
+        "Weir\t3.25\t2.5\nLock\t1.5\t1.25\nMill race\t0.75\t0.5"
     )
 
 
@@ -118,3 +121,43 @@ def test_labels_are_read_to_a_bound() -> None:
     )
     [categories] = chart_lines(chart.encode())
     assert categories.count("label") == MAX_CHART_LABELS
+
+
+C = 'xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart"'
+
+
+def cache(tag: str, values: list[str], start: int = 0) -> str:
+    points = "".join(
+        f'<c:pt idx="{start + i}"><c:v>{value}</c:v></c:pt>' for i, value in enumerate(values)
+    )
+    return f"<c:{tag}><c:numRef><c:numCache>{points}</c:numCache></c:numRef></c:{tag}>"
+
+
+def chart(*series: str) -> bytes:
+    return (
+        f"<c:chartSpace {C}><c:chart><c:plotArea><c:scatterChart>{''.join(series)}"
+        "</c:scatterChart></c:plotArea></c:chart></c:chartSpace>"
+    ).encode()
+
+
+def test_a_scatter_charts_points_and_excels_float_noise() -> None:
+    series = (
+        '<c:ser><c:tx><c:strRef><c:strCache><c:pt idx="0"><c:v>Flow</c:v></c:pt>'
+        "</c:strCache></c:strRef></c:tx>"
+        + cache("xVal", ["1", "2"])
+        + cache("yVal", ["2.4000000000000004", "1E3"])
+        + "</c:ser>"
+    )
+    assert chart_lines(chart(series), values=True) == ["\tFlow", "1\t2.4", "2\t1000"]
+
+
+def test_a_workbooks_chart_keeps_to_its_labels() -> None:
+    series = "<c:ser>" + cache("cat", ["Weir"]) + cache("val", ["3.25"]) + "</c:ser>"
+    assert chart_lines(chart(series)) == ["Weir"]  # its numbers are the sheet's cells
+
+
+def test_points_are_read_to_a_bound() -> None:
+    many = ["1"] * (MAX_CHART_LABELS + 5)
+    series = "<c:ser>" + cache("cat", many) + cache("val", many) + "</c:ser>"
+    lines = chart_lines(chart(series), values=True)
+    assert len(lines) - 1 <= MAX_CHART_LABELS

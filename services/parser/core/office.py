@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import posixpath
 import re
 import zipfile
@@ -212,21 +213,84 @@ def _transitional_name(match: re.Match[bytes]) -> bytes:
     return b"http://schemas.openxmlformats.org/%s/2006/%s%s" % (area, name, kind)
 
 
-def chart_lines(part: bytes) -> list[str]:
+def chart_lines(part: bytes, *, values: bool = False) -> list[str]:
     """The words of a chart part (`c:chartSpace`, a chart in a DOCX, PPTX or XLSX): its
-    title and its axes' titles a line each, then its series' names on one line and its
-    category labels on one, each once, as the chart shows them (the values cached with it;
-    the numbers are left out). The libraries read no chart text: a chart's title and labels
-    were lost. A chart that is not readable XML gives nothing."""
+    title and its axes' titles a line each, then, with `values`, its data as the chart caches
+    it: a line of its series' names, then a line per category, its label and each series'
+    value, tab-separated (a slide's or a document's chart holds the only copy of its numbers:
+    "how many in 2021?" is answered there); else, and where it caches no values, its series'
+    names on one line and its category labels on one, each once (a workbook's chart draws
+    cells its sheets already give). The libraries read no chart text: a chart's title, labels
+    and data were lost. A chart that is not readable XML gives nothing."""
     try:
         root = etree.fromstring(part, _XML)
     except etree.XMLSyntaxError:
         return []
     lines = [_title_words(title) for title in root.iter(f"{CHART}title")]
+    table = _data_lines(root) if values else []
+    if table:
+        return [line for line in lines if line] + table
     series = _labels(tx for ser in root.iter(f"{CHART}ser") for tx in ser.iter(f"{CHART}tx"))
     categories = _labels(root.iter(f"{CHART}cat"))
     lines += [", ".join(series), ", ".join(categories)]
     return [line for line in lines if line]
+
+
+def _data_lines(root: Any) -> list[str]:
+    """A chart's cached data as tab-separated lines: the series' names, then per category
+    its label and the series' values; [] when it caches no values. At most
+    MAX_CHART_LABELS points are read."""
+    names: list[str] = []
+    columns: list[dict[int, str]] = []
+    categories: dict[int, str] = {}
+    budget = MAX_CHART_LABELS
+    for series in root.iter(f"{CHART}ser"):
+        name = series.find(f"{CHART}tx")
+        names.append(" ".join(_values(name)) if name is not None else "")
+        for tag in ("cat", "xVal"):
+            labels = _points(series.find(f"{CHART}{tag}"), budget)
+            budget -= len(labels)
+            for index, label in labels.items():
+                categories.setdefault(index, label)
+        points = {}
+        for tag in ("val", "yVal"):
+            points.update(_points(series.find(f"{CHART}{tag}"), budget))
+        budget -= len(points)
+        columns.append({index: _number(value) for index, value in points.items()})
+    rows = sorted({index for column in columns for index in column})
+    if not rows:
+        return []
+    lines = ["\t".join(["", *names]).rstrip("\t")]
+    for index in rows:
+        cells = [categories.get(index, ""), *(column.get(index, "") for column in columns)]
+        lines.append("\t".join(cells).rstrip("\t"))
+    return lines
+
+
+def _points(holder: Any, budget: int) -> dict[int, str]:
+    """The cached points (`c:pt`, by their `idx`) under a chart's category or value element;
+    the levels of a multi-level category joined by a space. At most `budget` points."""
+    points: dict[int, list[str]] = {}
+    if holder is None:
+        return {}
+    for point in holder.iter(f"{CHART}pt"):
+        if budget <= 0:
+            break
+        budget -= 1
+        index = point.get("idx", "")
+        value = point.find(f"{CHART}v")
+        if index.isdecimal() and value is not None:
+            points.setdefault(int(index), []).append(one_line(value.text or ""))
+    return {index: " ".join(labels) for index, labels in points.items()}
+
+
+def _number(text: str) -> str:
+    """A cached value as the chart shows it: 2.4 where Excel cached 2.4000000000000004."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return format(value, ".15g") if math.isfinite(value) else text
 
 
 def _paragraph_words(paragraph: Any) -> str:

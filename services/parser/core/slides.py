@@ -152,7 +152,9 @@ def _add_shape(builder: TextBuilder, shape: Any) -> None:
         builder.add("\n".join(_diagram_lines(shape)))
         for chart in shape.element.iter(f"{CHART}chart"):
             if (chart_id := chart.get(f"{_R}id")) in shape.part.rels:
-                builder.add("\n".join(chart_lines(shape.part.related_part(chart_id).blob)))
+                builder.add(
+                    "\n".join(chart_lines(shape.part.related_part(chart_id).blob, values=True))
+                )
     properties = next(shape.element.iter(f"{_P}cNvPr"), None)  # its own: it comes first
     if properties is not None:
         builder.add(alt_text(properties))

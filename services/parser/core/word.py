@@ -193,7 +193,7 @@ class _Walk:
         for chart in paragraph.iter(f"{CHART}chart"):  # a chart drawn in the paragraph
             relationship = self.part.rels.get(chart.get(_R_ID, ""))
             if relationship is not None and not relationship.is_external:
-                self.builder.add("\n".join(chart_lines(relationship.target_part.blob)))
+                self.builder.add("\n".join(chart_lines(relationship.target_part.blob, values=True)))
 
 
 def _related_xml(part: Part, kinds: tuple[str, ...]) -> Iterator[tuple[Part, Any]]:
