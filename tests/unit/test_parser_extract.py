@@ -254,6 +254,22 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("Let 2 x + y 2 be positive.",), absent=("2x+y^2", "\u2061")),
     ),
     Case(
+        # What a browser does not show was indexed: a mail's hidden "preheader", Wikipedia's
+        # hidden short description and maintenance tags ("As of 2015[update]").
+        "html hidden elements are left out",
+        Doc(
+            b"<p>As of 2015<sup style='display: none'>[update]</sup>, it leads.</p>"
+            b"<div style='DISPLAY:none;max-height:0'>Preheader: 50% off today</div>"
+            b"<p hidden>Kept for later</p><span style='visibility:hidden'>Spacer</span>"
+            b"<p hidden='until-found'>Found by a page search</p><p style='color:red'>Red</p>",
+            HTML,
+        ),
+        Text(
+            ("As of 2015, it leads.", "Found by a page search", "Red"),
+            absent=("[update]", "Preheader", "Kept for later", "Spacer"),
+        ),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

@@ -37,6 +37,10 @@ _BLOCK_TAGS = frozenset(
     | _HEADING_LEVELS.keys()
 )  # fmt: skip
 _PARAGRAPH_TAGS = frozenset({"p", "pre", "blockquote", "table", "ul", "ol", "dl"})
+# An element a browser does not show: inline CSS that hides it (a mail's "preheader", text
+# kept for search engines). The `hidden` attribute too, but not `hidden="until-found"` (text
+# a page's search finds and opens).
+_HIDING_STYLE = re.compile(r"(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 # libxml2's HTML parser compares each attribute of a tag with every one before it: 100,000
 # attributes on one tag (1.1 MB) took 95 s, a worker's whole time limit for one small upload.
@@ -83,8 +87,8 @@ class _Walker:
         self._math = 0
         self._math_pieces: list[str] = []
 
-    def start(self, tag: str, text: str | None) -> None:
-        if self._skip or tag in _SKIP_TAGS:
+    def start(self, tag: str, text: str | None, *, hidden: bool = False) -> None:
+        if self._skip or tag in _SKIP_TAGS or hidden:
             self._skip += 1
             return
         if tag == _MATH:
@@ -182,13 +186,22 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag if isinstance(element.tag, str) else ""
         if event == "start":
-            walker.start(tag.lower(), element.text)
+            walker.start(tag.lower(), element.text, hidden=_hidden(element))
         else:
             walker.end(tag.lower(), element.tail if element is not root else None)
         if builder.full:
             break
     walker.finish()
     return walker
+
+
+def _hidden(element: etree._Element) -> bool:
+    """Whether a browser leaves the element out: its `hidden` attribute, or inline CSS."""
+    hidden = element.get("hidden")
+    if hidden is not None and hidden.strip().lower() != "until-found":
+        return True
+    style = element.get("style")
+    return style is not None and _HIDING_STYLE.search(style) is not None
 
 
 def extract_html(markup: str) -> ParsedText:
