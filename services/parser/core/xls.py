@@ -135,16 +135,17 @@ def extract_xls(data: bytes) -> ParsedText:
                 "the workbook is password-protected; save it without a password and upload again",
             ) from exc
         return _second_reading(data, exc)
-    except Exception as exc:  # noqa: BLE001 - xlrd on a broken file: struct, index, compdoc errors and more
+    # xlrd on a broken file: struct, index, compdoc errors and more; calamine tries it next
+    except Exception as exc:  # noqa: BLE001
         return _second_reading(data, exc)
     return builder.build()
 
 
 def _second_reading(data: bytes, failure: Exception) -> ParsedText:
     """The workbook as calamine reads it, where xlrd gave up (a formula token it does not
-    know in a defined name, a sector table it takes for corrupt, a stream it cannot date:
-    Apache POI's 41139.xls, 45290.xls, 64130.xls, which Excel opens). Where calamine cannot
-    read it either, xlrd's reason is the one given. Cell notes are xlrd's alone."""
+    know in a defined name, a sector table it takes for corrupt: Apache POI's 41139.xls and
+    45290.xls, which Excel opens). Where calamine cannot read it either (POI's 64130.xls),
+    xlrd's reason is the one given. Cell notes are xlrd's alone."""
     try:
         return calamine_text(data, "the XLS file")
     except ParseError:
