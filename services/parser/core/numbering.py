@@ -17,7 +17,7 @@ decimal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -42,13 +42,6 @@ class _Level:
     restart: int | None = None  # w:lvlRestart: the level (1-based) whose use restarts this
 
 
-@dataclass
-class _Counters:
-    """The counts of one abstract numbering, level by level (None: not used yet)."""
-
-    values: list[int | None] = field(default_factory=lambda: [None] * LEVELS)
-
-
 class Numbering:
     """Labels numbered paragraphs in document order; `label` is called once per paragraph,
     in reading order, since each call counts."""
@@ -60,7 +53,8 @@ class Numbering:
         self._style_numbering: dict[str, tuple[str | None, int | None]] = {}
         self._style_parent: dict[str, str] = {}
         self._style_levels: dict[str, tuple[str, int]] = {}  # style -> (abstractNumId, level)
-        self._counters: dict[str, _Counters] = {}
+        # The counts of each abstract numbering, level by level (None: not used yet)
+        self._counters: dict[str, list[int | None]] = {}
         self._started: set[str] = set()  # instances whose overrides have been applied
         if numbering is not None:
             self._read_numbering(numbering)
@@ -135,7 +129,7 @@ class Numbering:
         level = levels.get(level_number)
         if level is None:
             return None
-        counters = self._counters.setdefault(abstract_id, _Counters()).values
+        counters = self._counters.setdefault(abstract_id, [None] * LEVELS)
         if number_id not in self._started:
             self._started.add(number_id)
             for number, start in restarts.items():
@@ -262,6 +256,15 @@ def _level(element: Any) -> _Level:
 def _child_val(element: Any, name: str) -> str | None:
     child = element.find(f"{_W}{name}")
     return None if child is None else child.get(_VAL)
+
+
+def whole_number(text: str | None, lowest: int, highest: int = MAX_START) -> int | None:
+    """A count an attribute writes in digits (an ODF level or start, a slide's `startAt`),
+    from `lowest` to `highest`; else None: absent, or damage rather than a list."""
+    if text is None or not text.isdecimal():
+        return None
+    value = int(text)
+    return value if lowest <= value <= highest else None
 
 
 def _int(text: str | None) -> int | None:

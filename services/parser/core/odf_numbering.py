@@ -23,13 +23,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from services.parser.core.numbering import format_count
+from services.parser.core.numbering import format_count, whole_number
 
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 LEVELS = 10  # ODF's list and outline levels
-MAX_START = 1_000_000  # a larger start is damage, not a list
 _FORMATS = {
     "1": "decimal",
     "a": "lowerLetter",
@@ -46,15 +46,26 @@ class _Level:
         self.kind = _FORMATS.get(element.get(f"{_STYLE}num-format", ""))
         self.prefix = element.get(f"{_STYLE}num-prefix", "")
         self.suffix = element.get(f"{_STYLE}num-suffix", "")
-        shown = _whole(element.get(f"{_TEXT}display-levels"))
+        shown = whole_number(element.get(f"{_TEXT}display-levels"), 1)
         self.shown = min(shown or 1, LEVELS)
-        self.start = _whole(element.get(f"{_TEXT}start-value"), allow_zero=True)
+        self.start = whole_number(element.get(f"{_TEXT}start-value"), 0)
+
+
+def _style_elements(root: Any) -> Iterator[Any]:
+    """The list, outline and paragraph styles of a document's styles sections (content.xml's
+    and styles.xml's, or a flat document's), in one pass that leaves its body alone."""
+    if root is None:
+        return
+    tags = (f"{_TEXT}list-style", f"{_TEXT}outline-style", f"{_STYLE}style")
+    for section in ("styles", "automatic-styles", "master-styles"):
+        for container in root.iterfind(f"{_OFFICE}{section}"):
+            yield from container.iter(*tags)
 
 
 def _levels(style: Any, tag: str) -> dict[int, _Level]:
     levels = {}
     for element in style.iter(tag):
-        level = _whole(element.get(f"{_TEXT}level"))
+        level = whole_number(element.get(f"{_TEXT}level"), 1)
         if level is not None and level <= LEVELS:
             levels[level] = _Level(element)
     return levels
@@ -69,23 +80,23 @@ class OdfNumbering:
         self._parents: dict[str, str] = {}  # paragraph style -> the style it is based on
         self._chapters: set[str] = set()  # paragraph styles linked to an outline level
         for root in roots:
-            if root is None:
-                continue
-            for style in root.iter(f"{_STYLE}style"):
-                name = style.get(f"{_STYLE}name")
-                if name is None or style.get(f"{_STYLE}family") != "paragraph":
-                    continue
-                parent = style.get(f"{_STYLE}parent-style-name")
-                if parent is not None:
-                    self._parents.setdefault(name, parent)
-                if style.get(f"{_STYLE}default-outline-level"):
-                    self._chapters.add(name)
-            for style in root.iter(f"{_TEXT}list-style"):
-                name = style.get(f"{_STYLE}name")
-                if name is not None:
-                    self._styles.setdefault(name, _levels(style, f"{_TEXT}list-level-style-number"))
-            for style in root.iter(f"{_TEXT}outline-style"):
-                self._outline = self._outline or _levels(style, f"{_TEXT}outline-level-style")
+            for style in _style_elements(root):
+                if style.tag == f"{_TEXT}list-style":
+                    name = style.get(f"{_STYLE}name")
+                    if name is not None:
+                        numbered = _levels(style, f"{_TEXT}list-level-style-number")
+                        self._styles.setdefault(name, numbered)
+                elif style.tag == f"{_TEXT}outline-style":
+                    self._outline = self._outline or _levels(style, f"{_TEXT}outline-level-style")
+                elif style.get(f"{_STYLE}family") == "paragraph":
+                    name = style.get(f"{_STYLE}name")
+                    if name is None:
+                        continue
+                    parent = style.get(f"{_STYLE}parent-style-name")
+                    if parent is not None:
+                        self._parents.setdefault(name, parent)
+                    if style.get(f"{_STYLE}default-outline-level"):
+                        self._chapters.add(name)
         self._stack: list[tuple[str | None, list[int | None]]] = []  # (style, counts) a list
         self._last: list[int | None] | None = None  # the counts of the last top-level list
         self._named: dict[str, list[int | None]] = {}  # counts by the lists' xml:id
@@ -124,7 +135,7 @@ class OdfNumbering:
         style, counts = self._stack[-1]
         level = len(self._stack)
         levels = self._styles.get(style or "", {})
-        restart = _whole(element.get(f"{_TEXT}start-value"), allow_zero=True)
+        restart = whole_number(element.get(f"{_TEXT}start-value"), 0)
         return _count(levels, counts, level, restart)
 
     def heading(self, element: Any, level: int) -> str | None:
@@ -135,7 +146,7 @@ class OdfNumbering:
             return None
         restart = None
         if element.get(f"{_TEXT}restart-numbering") == "true":
-            restart = _whole(element.get(f"{_TEXT}start-value"), allow_zero=True) or 1
+            restart = whole_number(element.get(f"{_TEXT}start-value"), 0) or 1
         return _count(self._outline, self._headings, level, restart)
 
     def _in_outline(self, style: str | None) -> bool:
@@ -173,11 +184,3 @@ def _count(
         shown.append(format_count(count, kind))
     label = f"{style.prefix}{'.'.join(shown)}{style.suffix}".strip()
     return label or None
-
-
-def _whole(text: str | None, *, allow_zero: bool = False) -> int | None:
-    """A whole number from an attribute, positive (or zero), at most MAX_START; else None."""
-    if text is None or not text.isdecimal():
-        return None
-    value = int(text)
-    return value if (allow_zero or value > 0) and value <= MAX_START else None

@@ -15,7 +15,7 @@ from pptx.shapes.graphfrm import GraphicFrame
 from pptx.shapes.group import GroupShape
 
 from services.parser.core.builder import TextBuilder
-from services.parser.core.numbering import format_count
+from services.parser.core.numbering import format_count, whole_number
 from services.parser.core.office import (
     CHART,
     alt_text,
@@ -215,16 +215,11 @@ class _AutoNumbers:
             self._counts.pop(level, None)
             return None
         scheme = auto.get("type", "arabicPeriod")
-        start = _whole(auto.get("startAt")) or 1
+        start = whole_number(auto.get("startAt"), 1, _MAX_START_AT) or 1
         previous = self._counts.get(level)
         count = previous[1] + 1 if previous is not None and previous[0] == scheme else start
         self._counts[level] = (scheme, count)
         return _auto_number(scheme, count)
-
-
-def _whole(text: str | None) -> int | None:
-    """A positive whole number of at most 32,767 (`startAt`'s range), or None."""
-    return int(text) if text is not None and text.isdecimal() and 0 < int(text) < 32_768 else None
 
 
 # ST_TextAutonumberScheme: a numbering ("alphaLc", "arabic", "romanUc", ...) and how the
@@ -233,6 +228,7 @@ def _whole(text: str | None) -> int | None:
 _AUTO_SCHEME = re.compile(
     r"(alphaLc|alphaUc|arabic|romanLc|romanUc)(ParenBoth|ParenR|Period|Plain|Minus)"
 )
+_MAX_START_AT = 32_767  # the schema's range of `startAt`
 _AUTO_MARKS = {
     "ParenBoth": "({})",
     "ParenR": "{})",

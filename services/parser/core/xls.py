@@ -16,9 +16,7 @@ from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.parsed import ParsedText
 from services.parser.core.sheets import MAX_CELLS, add_rows
-from services.parser.core.xlsb import calamine_text
-
-_FIX = "save it again from your spreadsheet program (as .xlsx) and upload again"
+from services.parser.core.xlsb import FIX, calamine_text
 
 
 class _Chain:
@@ -149,7 +147,7 @@ def _second_reading(data: bytes, failure: Exception) -> ParsedText:
     try:
         return calamine_text(data, "the XLS file")
     except ParseError:
-        raise unreadable("the XLS file", failure, _FIX) from failure
+        raise unreadable("the XLS file", failure, FIX) from failure
 
 
 def _notes(sheet: Any) -> list[str]:

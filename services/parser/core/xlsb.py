@@ -16,7 +16,7 @@ from services.parser.core.office import open_package
 from services.parser.core.parsed import ParsedText
 from services.parser.core.sheets import MAX_CELLS, add_rows
 
-_FIX = "save it again from your spreadsheet program (as .xlsx) and upload again"
+FIX = "save it again from your spreadsheet program (as .xlsx) and upload again"
 # Besides its errors, a panic in the library's Rust code reaches Python as pyo3's
 # PanicException, which derives from BaseException (damaged files make them: calamine's own
 # fuzzing found some); it is caught by its name, nothing else that is not an Exception.
@@ -25,7 +25,7 @@ _PANIC = "PanicException"
 
 def extract_xlsb(data: bytes) -> ParsedText:
     """Extract every worksheet as a heading (its name) and its rows of cell values."""
-    with open_package(data, "XLSB", _FIX) as package:  # the archive's limits first
+    with open_package(data, "XLSB", FIX) as package:  # the archive's limits first
         return calamine_text(package, "the XLSB file")
 
 
@@ -47,9 +47,9 @@ def calamine_text(data: bytes, what: str) -> ParsedText:
     except ParseError:
         raise
     except Exception as exc:  # the library's errors on a damaged workbook
-        raise unreadable(what, exc, _FIX) from exc
+        raise unreadable(what, exc, FIX) from exc
     except BaseException as exc:
         if type(exc).__name__ != _PANIC:
             raise
-        raise unreadable(what, exc, _FIX) from None
+        raise unreadable(what, exc, FIX) from None
     return builder.build()
