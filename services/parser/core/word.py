@@ -170,10 +170,7 @@ class _Walk:
         pictures drawn in it, the text boxes anchored in it and the titles and labels of
         its charts."""
         text, boxes = _read_paragraph(paragraph)
-        # Every numbered paragraph counts, an empty one too (Word shows its number)
-        label = None if self.numbering is None else self.numbering.label(paragraph, paragraph.style)
-        if label is not None and text.strip():
-            text = f"{label} {text.lstrip()}"
+        text = _with_number(self.numbering, paragraph, text)
         style = self.style_names.get(paragraph.style or "", "")
         level = _heading_level(style)
         if level is not None and text.strip():
@@ -263,12 +260,15 @@ def _cell_text(cell: Any, numbering: Numbering | None) -> str:
     text boxes included."""
     words = []
     for paragraph in _without_skipped(cell, _P):
-        text = _read_paragraph(paragraph)[0]
-        label = None if numbering is None else numbering.label(paragraph, paragraph.style)
-        if label is not None and text.strip():
-            words.append(label)
-        words.extend(text.split())
+        words.extend(_with_number(numbering, paragraph, _read_paragraph(paragraph)[0]).split())
     return " ".join(words)
+
+
+def _with_number(numbering: Numbering | None, paragraph: Any, text: str) -> str:
+    """A paragraph's text after the number Word draws before it, if any. Every numbered
+    paragraph counts, an empty one too (Word shows its number)."""
+    label = None if numbering is None else numbering.label(paragraph, paragraph.style)
+    return f"{label} {text.lstrip()}" if label is not None and text.strip() else text
 
 
 def _read_paragraph(paragraph: Any) -> tuple[str, list[Any]]:
