@@ -110,6 +110,45 @@ def test_an_unknown_charset_falls_back_to_detection() -> None:
     assert read(data).endswith("Café au lait.")
 
 
+@pytest.mark.parametrize(
+    ("raw", "body_charset", "expected"),
+    [
+        # Ruby mail's error_emails/invalid_subject_characters.eml: Latin bytes, no charset named
+        (
+            b"Forma\xe7\xe3o: Mega Campanha Final Ver\xe3o",
+            None,
+            "Formação: Mega Campanha Final Verão",
+        ),
+        # the charset the message names for its text is the one its program wrote headers in
+        ("Ρεκόρ πωλήσεων".encode("iso-8859-7"), "iso-8859-7", "Ρεκόρ πωλήσεων"),
+        ("Отчёт за квартал".encode("koi8-r"), "koi8-r", "Отчёт за квартал"),
+        # a UTF-16 body's label is no charset for 8-bit bytes (any even count decodes)
+        (b"Caf\xe9 cr\xe8me", "utf-16", "Café crème"),
+        # valid UTF-8 (RFC 6532) stays as the standard library reads it
+        ("Säying Hello".encode(), None, "Säying Hello"),
+    ],
+)
+def test_a_header_in_raw_8bit_bytes_is_read_in_the_messages_charset(
+    raw: bytes, body_charset: str | None, expected: str
+) -> None:
+    content_type = (
+        f"Content-Type: text/plain; charset={body_charset}\n".encode() if body_charset else b""
+    )
+    data = (
+        b"From: a@example.org\nTo: b@example.org\nSubject: "
+        + raw
+        + b"\n"
+        + content_type
+        + b"\nThe river rose overnight.\n"
+    )
+    assert f"Subject: {expected}\n" in read(data)
+
+
+def test_a_raw_header_beside_encoded_words_keeps_both() -> None:
+    data = b"From: a@example.org\nSubject: Caf\xe9 =?utf-8?q?cr=C3=A8me?=\n\nx\n"
+    assert "Subject: Café crème" in read(data)
+
+
 def test_a_japanese_message_in_iso_2022_jp_is_accepted_and_read() -> None:
     # Still how most Japanese mail is sent; 7-bit, so its escapes looked like binary (415).
     mail = message("\u672c\u6587\u3067\u3059\u3002", subject="\u65e5\u672c\u8a9e")

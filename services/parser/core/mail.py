@@ -16,6 +16,7 @@ path, and its rule (any line starting "From ") splits where a body says "From he
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser
@@ -32,6 +33,12 @@ SHOWN_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 MAX_ATTACHED_DEPTH = 8  # messages attached inside messages, read at most this deep
 MAX_ATTACHMENTS = 1_000  # attachments of one message listed at most
 _TEXT_UNREADABLE = (LookupError, UnicodeError, ValueError, AssertionError, AttributeError)
+# Bytes of a header that are not ASCII, as the parser keeps them (surrogate escapes)
+_RAW_BYTES = re.compile("[\udc80-\udcff]")
+# The charset of an RFC 2047 encoded word (with an RFC 2231 language: `=?utf-8*en?q?`)
+_WORD_CHARSET = re.compile(r"=\?([\w.:-]{1,40})(?:\*[\w-]*)?\?[BbQq]\?")
+_WESTERN = "cp1252"
+_WIDE = ("utf-16", "utf-32", "utf16", "utf32", "ucs")  # charsets of 2 or 4 bytes a character
 # Where a mailbox's messages start: a postmark at the start of a line (linear: `\S+ +`
 # cannot overlap)
 _POSTMARKS = re.compile(b"^" + MBOX_POSTMARK.encode(), re.MULTILINE)
@@ -139,7 +146,7 @@ def _utf8_labelled_otherwise(part: MIMEPart) -> str | None:
     """The part's text when its bytes are UTF-8 whatever charset its header names (see
     `utf8_whatever_its_label`); else None: its charset decides."""
     charset = (part.get_content_charset() or "").replace("_", "-")
-    if charset.startswith(("utf-16", "utf-32", "utf16", "utf32", "ucs")):
+    if charset.startswith(_WIDE):
         return None  # NUL-free UTF-16 text can be valid UTF-8 too: its label decides
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes) and utf8_whatever_its_label(payload):
@@ -151,6 +158,42 @@ def _header(message: Message, name: str) -> str:
     """A header's value, decoded (RFC 2047 words), on one line; "" when absent or unreadable."""
     try:
         value = message.get(name)
-        return one_line(str(value)) if value is not None else ""
+        if value is None:
+            return ""
+        raw = next((raw for key, raw in message.raw_items() if key.lower() == name.lower()), "")
+        if isinstance(raw, str) and _RAW_BYTES.search(raw):
+            value = policy.default.header_factory(name, _eight_bit(raw, message))
+        return one_line(str(value))
     except _TEXT_UNREADABLE:
         return ""
+
+
+def _eight_bit(raw: str, message: Message) -> str:
+    """A header written with bytes beyond ASCII and no RFC 2047 word to name their charset.
+
+    The standard library reads such bytes as UTF-8 and shows any other as U+FFFD
+    ("Forma\ufffd\ufffdo"). Mail programs read them in a charset the message names (for its
+    text, else in an encoded word of another header: the program that wrote one wrote the
+    others), else in their default, Windows-1252 (Thunderbird's and the WHATWG's for Western
+    locales). Not a detector's guess: a header is too short for one (it read "Caf\xe9" as
+    Greek).
+    """
+    data = raw.encode("ascii", "surrogateescape")
+    for charset in _named_charsets(message):
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode(_WESTERN, errors="replace")
+
+
+def _named_charsets(message: Message) -> Iterator[str]:
+    """UTF-8, then the charsets a message names: its parts' text, its headers' encoded words."""
+    yield "utf-8"
+    for part in message.walk():
+        charset = part.get_content_charset()
+        if charset and not charset.startswith(_WIDE):  # any even byte count decodes as UTF-16
+            yield charset
+    for _, value in message.raw_items():
+        for found in _WORD_CHARSET.finditer(str(value)):
+            yield found.group(1)
