@@ -18,34 +18,17 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from services.common.kafka.consumer import ConsumerLoop
-from services.common.kafka.producer import KafkaPublisher
 from services.common.kafka.records import Delivery, Position
 from tests.fixtures.infra import TopicFactory
-from tests.integration.test_consumer_loop import ORIGIN, Handler, committed, produce, run_until
+from tests.integration.test_consumer_loop import (
+    Handler,
+    committed,
+    consumer_for,
+    produce,
+    run_until,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def consumer_in(
-    kafka_bootstrap: str,
-    topic: str,
-    group: str,
-    handler: Handler,
-    producer: AIOKafkaProducer,
-    **options: int,
-) -> ConsumerLoop:
-    """A ConsumerLoop on `topic` in `group` (shared by the consumers of one test)."""
-    return ConsumerLoop(
-        bootstrap=kafka_bootstrap,
-        group_id=group,
-        topics=[topic],
-        handler=handler,
-        publisher=KafkaPublisher(producer),
-        origin=ORIGIN,
-        max_records=4,
-        **options,
-    )
 
 
 async def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -76,8 +59,8 @@ async def test_work_longer_than_max_poll_interval_loses_nothing_and_the_loop_goe
         return handler
 
     consumers = [
-        consumer_in(
-            kafka_bootstrap, topic, group, handler_for(n), producer, max_poll_interval_ms=2000
+        consumer_for(
+            kafka_bootstrap, topic, handler_for(n), producer, group=group, max_poll_interval_ms=2000
         )
         for n in range(2)
     ]
@@ -130,7 +113,9 @@ async def test_more_consumers_than_partitions_idle_ones_stay_ready_and_take_over
     async def handler(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.update((d.partition, d.offset) for d in batch)
 
-    consumers = [consumer_in(kafka_bootstrap, topic, group, handler, producer) for _ in range(4)]
+    consumers = [
+        consumer_for(kafka_bootstrap, topic, handler, producer, group=group) for _ in range(4)
+    ]
     stops = [asyncio.Event() for _ in consumers]
     tasks = [asyncio.create_task(c.run(s)) for c, s in zip(consumers, stops, strict=True)]
     try:
@@ -195,11 +180,15 @@ async def test_graceful_stop_finishes_the_batch_commits_and_hands_over_at_once(
         second_seen.extend(d.offset for d in batch)
 
     # session timeout 30 s: a hand-over faster than that can only come from leaving the group
-    first = consumer_in(kafka_bootstrap, topic, group, slow, producer, session_timeout_ms=30_000)
+    first = consumer_for(
+        kafka_bootstrap, topic, slow, producer, group=group, session_timeout_ms=30_000
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(first.run(stop))
     await asyncio.wait_for(started.wait(), 60)
-    second = consumer_in(kafka_bootstrap, topic, group, fast, producer, session_timeout_ms=30_000)
+    second = consumer_for(
+        kafka_bootstrap, topic, fast, producer, group=group, session_timeout_ms=30_000
+    )
     stop.set()  # what the services do on SIGTERM
     await asyncio.wait_for(task, 30)
     assert first_done == [0, 1, 2, 3], "the batch in hand was finished"
@@ -240,8 +229,12 @@ async def test_a_rebalance_waits_for_the_batch_in_hand_and_its_commit(
     async def fast(batch: list[Delivery], positions: dict[Position, int]) -> None:
         handled.update((d.partition, d.offset) for d in batch)
 
-    first = consumer_in(kafka_bootstrap, topic, group, slow, producer, concurrency=concurrency)
-    second = consumer_in(kafka_bootstrap, topic, group, fast, producer, concurrency=concurrency)
+    first = consumer_for(
+        kafka_bootstrap, topic, slow, producer, group=group, concurrency=concurrency
+    )
+    second = consumer_for(
+        kafka_bootstrap, topic, fast, producer, group=group, concurrency=concurrency
+    )
     stops = [asyncio.Event(), asyncio.Event()]
     tasks = [asyncio.create_task(first.run(stops[0]))]
     try:

@@ -44,12 +44,15 @@ def consumer_for(
     topic: str,
     handler: Handler,
     producer: AIOKafkaProducer,
+    *,
+    group: str | None = None,
     **options: int,
 ) -> ConsumerLoop:
-    """A ConsumerLoop on `topic` with a fresh group and small batches (`options` added)."""
+    """A ConsumerLoop on `topic` in `group` (default: a fresh one) with small batches
+    (`options` added)."""
     return ConsumerLoop(
         bootstrap=kafka_bootstrap,
-        group_id=f"consumer-test-{uuid.uuid4().hex[:8]}",
+        group_id=group or f"consumer-test-{uuid.uuid4().hex[:8]}",
         topics=[topic],
         handler=handler,
         publisher=KafkaPublisher(producer),
