@@ -163,6 +163,9 @@ _OLD_WORD_PROCESSORS: dict[bytes, str] = {
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
 _HTML_OPENERS = ("<!doctype html", "<html")
 _RTF_OPENER = "{\\rtf"
+# RTF's opening in bytes, after a byte-order mark or white space: a picture kept as raw bytes
+# (`\bin`, rtf.js's simplepngbin.rtf) makes the rest binary, so the text check cannot see it
+_RTF_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{\\rtf")
 _HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)[\s/>]", re.I)
 _MD_HEADING = re.compile(r"#{1,6} \S")
 # An RFC 5322 header line's field name and colon; the fields that make a head an e-mail's.
@@ -212,6 +215,8 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
         return None if main is None else _OLE_MAIN_ENTRIES.get(main)
     if _is_bare_worksheet(data):
         return XLS
+    if _RTF_START.match(data):
+        return RTF
     text = _head_text(data) if _binary_kind(data) is None else None
     return None if text is None else _text_kind(text, filename)
 

@@ -93,3 +93,18 @@ def test_the_title_comes_from_the_info_group() -> None:
 )
 def test_an_rtf_file_is_recognised_from_its_opening(data: bytes) -> None:
     assert sniff_media_type(data, "upload.txt") == RTF
+
+
+def test_a_picture_kept_as_raw_bytes_neither_hides_the_file_nor_its_text() -> None:
+    # `\binN` then N bytes of the picture itself (rtf.js's simplepngbin.rtf): the head was
+    # binary, not text, and the upload was refused as an unsupported type (415).
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    data = (
+        rb"{\rtf1\ansi{\pict\pngblip\bin"
+        + str(len(picture)).encode()
+        + b" "
+        + picture
+        + rb"}\par The caption under it.}"
+    )
+    assert sniff_media_type(data, "upload.rtf") == RTF
+    assert read(data) == "The caption under it."
