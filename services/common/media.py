@@ -46,6 +46,7 @@ from services.common.media_types import (
     PPT,
     PPTX,
     RTF,
+    SBV,
     SRT,
     SUFFIXES,
     VTT,
@@ -86,6 +87,7 @@ __all__ = [
     "PPT",
     "PPTX",
     "RTF",
+    "SBV",
     "SNIFF_BYTES",
     "SRT",
     "SUFFIXES",
@@ -192,8 +194,12 @@ _XML_PROLOG = ("<?xml", "<!DOCTYPE", "<!doctype")
 # A Jupyter notebook's opening and the keys only a notebook has
 _NOTEBOOK_START = re.compile(r'\{\s*"(?:cells|metadata|nbformat|nbformat_minor|worksheets)"\s*:')
 _NOTEBOOK_KEYS = re.compile(r'"(?:cell_type|nbformat)"\s*:')
-# A WebVTT file's first line; a SubRip file's first cue: its number, then its timing
+# A WebVTT file's first line; a SubRip file's first cue: its number, then its timing; a
+# SubViewer file's (YouTube's .sbv) first cue: its start and end on one line
 _WEBVTT = re.compile(r"WEBVTT(?:[ \t]|\r?\n|\Z)")
+_SUBVIEWER = re.compile(
+    r"[0-9]{1,3}:[0-9]{2}:[0-9]{2}\.[0-9]{3},[0-9]{1,3}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[ \t]*\r?\n"
+)
 _SUBRIP = re.compile(
     r"[0-9]{1,9}[ \t]*\r?\n[0-9]{1,3}:[0-9]{2}:[0-9]{2}[,.][0-9]{1,3}[ \t]*-->[ \t]*"
     r"[0-9]{1,3}:[0-9]{2}:[0-9]{2}[,.][0-9]{1,3}"
@@ -262,12 +268,15 @@ def _notebook_kind(text: str) -> str | None:
 
 
 def _caption_kind(text: str) -> str | None:
-    """WebVTT (its `WEBVTT` signature line) or SubRip (a cue number, then its timing), else
-    None."""
+    """WebVTT (its `WEBVTT` signature line), SubRip (a cue number, then its timing) or
+    SubViewer (a timing `start,end`), else None."""
     head = text.lstrip("\ufeff")
     if _WEBVTT.match(head):
         return VTT
-    return SRT if _SUBRIP.match(head.lstrip()) else None
+    head = head.lstrip()
+    if _SUBRIP.match(head):
+        return SRT
+    return SBV if _SUBVIEWER.match(head) else None
 
 
 def _xml_kind(text: str) -> str | None:

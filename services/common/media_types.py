@@ -24,6 +24,7 @@ XML = "application/xml"
 VTT = "text/vtt"
 NOTEBOOK = "application/x-ipynb+json"
 SRT = "application/x-subrip"
+SBV = "text/x-sbv"  # YouTube's SubViewer captions (no registered type)
 EPUB = "application/epub+zip"
 XLS = "application/vnd.ms-excel"
 XLSB = "application/vnd.ms-excel.sheet.binary.macroenabled.12"  # (types are lower-cased)
@@ -37,7 +38,7 @@ SUFFIXES: dict[str, str] = {
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
     ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
     XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml", VTT: ".vtt", SRT: ".srt",
-    NOTEBOOK: ".ipynb", XLSB: ".xlsb",
+    SBV: ".sbv", NOTEBOOK: ".ipynb", XLSB: ".xlsb",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.

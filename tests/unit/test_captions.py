@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.media import SRT, VTT, sniff_media_type
+from services.common.media import PLAIN, SBV, SRT, VTT, sniff_media_type
 from services.parser.core.captions import PARAGRAPH_CHARS
 from services.parser.core.errors import ParseError
 from services.parser.core.extract import extract
@@ -37,6 +37,27 @@ def test_subrip_reads_as_running_words_once() -> None:
     # The second cue repeats the first one's last line, as rolling captions do.
     assert sniff_media_type(SUBRIP, "film.srt") == SRT
     assert extract(SUBRIP, SRT).text == "The river rose overnight. The gates held."
+
+
+def test_youtube_subviewer_captions_read_as_running_words() -> None:
+    # YouTube's .sbv download (webvtt-py's tests/subtitles/sample.sbv): read as plain text,
+    # its "0:00:00.378,0:00:11.378" timings were indexed between the words.
+    data = (
+        b"0:00:00.378,0:00:11.378\nThe river rose\n\n"
+        b"0:00:11.378,0:00:12.305\novernight.\nThe gates held.\n\n"
+    )
+    assert sniff_media_type(data, "talk.sbv") == SBV
+    assert extract(data, SBV).text == "The river rose overnight. The gates held."
+
+
+def test_text_that_only_starts_like_a_timing_is_plain_text() -> None:
+    assert sniff_media_type(b"0:00:00.378,0:00:11.378 were the times we ran.\n", "x") == PLAIN
+
+
+def test_a_subviewer_file_without_one_readable_cue_is_a_named_failure() -> None:
+    with pytest.raises(ParseError) as failure:
+        extract(b"0:00:00.378,0:00:11.378\n\n", SBV)
+    assert failure.value.code in {"corrupt_file", "no_text"}
 
 
 def test_a_long_turn_breaks_at_a_sentence_end() -> None:

@@ -32,6 +32,7 @@ from services.common.media import (
     PPT,
     PPTX,
     RTF,
+    SBV,
     SRT,
     VTT,
     XLS,
@@ -157,6 +158,7 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("a word glued to WEBVTT is no signature", Sniff(b"WEBVTTX is not a signature\n"), PLAIN),
     Case("a numbered line is no subrip cue", Sniff(b"1\nThe first point of the plan.\n"), PLAIN),
     Case("subrip with hours and a dot", Sniff(b"12\n01:02:03.456 --> 01:02:05.000\nHi\n"), SRT),
+    Case("subviewer by its first timing", Sniff(b"0:00:00.378,0:00:11.378\nHi\n"), SBV),
     Case(
         "xml with a doctype and its entities",
         Sniff(b'<!DOCTYPE PATDOC SYSTEM "a.dtd" [\n<!ENTITY e SYSTEM "f">\n]>\n<PATDOC>x'),

@@ -27,6 +27,7 @@ from services.common.media import (
     NOTEBOOK,
     PLAIN,
     RTF,
+    SBV,
     SRT,
     VTT,
     XML,
@@ -269,7 +270,7 @@ def test_every_golden_event_still_decodes(path: Path) -> None:
 @BOUNDED
 @given(
     data=document_bytes,
-    media_type=st.sampled_from([PLAIN, MARKDOWN, HTML, EMAIL, RTF, XML, VTT, SRT, NOTEBOOK]),
+    media_type=st.sampled_from([PLAIN, MARKDOWN, HTML, EMAIL, RTF, XML, VTT, SRT, SBV, NOTEBOOK]),
 )
 def test_text_documents_parse_to_text_or_a_parse_error_with_a_code(
     data: bytes, media_type: str

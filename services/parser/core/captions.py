@@ -1,5 +1,5 @@
-"""Transcripts and subtitles (WebVTT `.vtt`, SubRip `.srt`) to text with webvtt-py: what is
-said, not the cue numbers, timings and styling that surround it.
+"""Transcripts and subtitles (WebVTT `.vtt`, SubRip `.srt`, YouTube's SubViewer `.sbv`) to
+text with webvtt-py: what is said, not the cue numbers, timings and styling that surround it.
 
 Read as plain text, a meeting's transcript was indexed as "00:00:13.000 --> 00:00:16.000"
 lines between fragments of sentences. Here the cues' words run on as the speech does: one
@@ -25,7 +25,7 @@ PARAGRAPH_CHARS = 1_000  # a speaker's turn longer than this breaks at a sentenc
 # full stop, question and exclamation marks, ellipsis; the CJK ones
 _SENTENCE_ENDS = (".", "?", "!", "\u2026", "\u3002", "\uff1f", "\uff01")
 _CLOSING = "\"')]\u201d\u2019"  # quotes and brackets a sentence may end inside
-_FIX = "check that it is a WebVTT or SubRip file and upload again"
+_FIX = "check that it is a WebVTT, SubRip or SubViewer file and upload again"
 
 
 def extract_webvtt(data: bytes) -> ParsedText:
@@ -36,6 +36,11 @@ def extract_webvtt(data: bytes) -> ParsedText:
 def extract_subrip(data: bytes) -> ParsedText:
     """A SubRip file's spoken words, as paragraphs."""
     return _extract(data, "srt", "the SubRip file")
+
+
+def extract_subviewer(data: bytes) -> ParsedText:
+    """A SubViewer file's (YouTube's `.sbv`) spoken words, as paragraphs."""
+    return _extract(data, "sbv", "the SubViewer file")
 
 
 def _extract(data: bytes, kind: str, what: str) -> ParsedText:

@@ -9,7 +9,7 @@ import msgspec
 from schemas.layout import Heading
 from services.common import media
 from services.parser.core.builder import TextBuilder
-from services.parser.core.captions import extract_subrip, extract_webvtt
+from services.parser.core.captions import extract_subrip, extract_subviewer, extract_webvtt
 from services.parser.core.epub import extract_epub
 from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
 from services.parser.core.html import extract_html
@@ -93,6 +93,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.XML: extract_xml,
     media.VTT: extract_webvtt,
     media.SRT: extract_subrip,
+    media.SBV: extract_subviewer,
     media.NOTEBOOK: extract_notebook,
     media.EPUB: extract_epub,
     media.XLS: extract_xls,
