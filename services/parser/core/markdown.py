@@ -11,16 +11,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgspec
+import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from mdit_py_plugins.front_matter import front_matter_plugin
 
 from services.parser.core.builder import TextBuilder
 from services.parser.core.html import feed_html
 from services.parser.core.parsed import ParsedText
+from services.parser.core.text import title_of
 
 MAX_PARSED_CHARS = 256 * 1024
+MAX_FRONT_MATTER_CHARS = 64 * 1024  # front matter read for its title at most (YAML is slow)
 
-_MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+def _commonmark() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+_MARKDOWN = _commonmark()
+# A whole Markdown file may open with YAML front matter between `---` lines (Jekyll, Hugo,
+# Docusaurus, Obsidian). CommonMark reads it as a heading: its last line and a `---` are a
+# setext heading, so "title: Flood gates tags: [river]" was the document's first section.
+_DOCUMENT = _commonmark().use(front_matter_plugin)
 _DEEPEST = _MARKDOWN.options.maxNesting - 1
 _FENCES = ("```", "~~~")
 _MAX_ATX_INDENT = 3
@@ -30,8 +43,9 @@ _LINES_PER_BLOCK = 1024
 class _Blocks:
     """Feeds markdown-it's block tokens to a TextBuilder."""
 
-    def __init__(self, builder: TextBuilder) -> None:
+    def __init__(self, builder: TextBuilder, front_matter: list[str] | None = None) -> None:
         self.builder = builder
+        self._front_matter = front_matter
         self._row: list[str] | None = None
         self._rows = 0
         self._tight = False
@@ -49,6 +63,10 @@ class _Blocks:
                 self.builder.add(token.content)
             elif token.type == "html_block":
                 feed_html(token.content, self.builder)
+            elif token.type == "front_matter":
+                self.builder.add(token.content)  # its lines as written: tags, a description
+                if self._front_matter is not None:
+                    self._front_matter.append(token.content)
             else:
                 self._structure(token)
 
@@ -97,10 +115,24 @@ def render_inline(children: Sequence[Token]) -> str:
 
 
 def extract_markdown(text: str) -> ParsedText:
-    """Turn Markdown into plain text; the title is the first H1, sections are all headings."""
+    """Turn a Markdown file into plain text; the title is its front matter's, else the first
+    H1; sections are all headings."""
     builder = TextBuilder()
-    feed_markdown(text, builder, budget=MAX_PARSED_CHARS)
-    return titled(builder.build())
+    front_matter: list[str] = []
+    feed_markdown(text, builder, budget=MAX_PARSED_CHARS, front_matter=front_matter)
+    parsed = titled(builder.build())
+    title = next(filter(None, map(_front_matter_title, front_matter)), None)
+    return parsed if title is None else msgspec.structs.replace(parsed, title=title)
+
+
+def _front_matter_title(front_matter: str) -> str | None:
+    """The `title` of YAML front matter, or None (none, not a string, not YAML)."""
+    try:
+        values = yaml.safe_load(front_matter[:MAX_FRONT_MATTER_CHARS])
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    title = values.get("title") if isinstance(values, dict) else None
+    return title_of(title) if isinstance(title, str) else None
 
 
 def extract_markdown_pages(pages: Sequence[str]) -> ParsedText:
@@ -120,18 +152,22 @@ def extract_markdown_pages(pages: Sequence[str]) -> ParsedText:
     return msgspec.structs.replace(titled(builder.build()), page_count=len(pages))
 
 
-def feed_markdown(text: str, builder: TextBuilder, *, budget: int) -> int:
+def feed_markdown(
+    text: str, builder: TextBuilder, *, budget: int, front_matter: list[str] | None = None
+) -> int:
     """Add Markdown to `builder`: up to `budget` characters through markdown-it, the rest
-    through the line scan. Returns the characters markdown-it read."""
+    through the line scan. Returns the characters markdown-it read. With `front_matter`, the
+    text is a whole file that may open with front matter: its lines are added as a block and
+    its YAML appended to that list."""
     head, rest = _split(text, max(budget, 0))
     if head:
-        tokens = _MARKDOWN.parse(head)
+        tokens = (_MARKDOWN if front_matter is None else _DOCUMENT).parse(head)
         if any(token.level >= _DEEPEST for token in tokens):
             # markdown-it drops everything after its nesting limit (20 levels: ten nested list
             # items, twenty quote marks); read such a document line by line instead.
             _scan_lines(head, builder)
         else:
-            _Blocks(builder).feed(tokens)
+            _Blocks(builder, front_matter).feed(tokens)
     if rest:
         _scan_lines(rest, builder)
     return len(head)
