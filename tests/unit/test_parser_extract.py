@@ -270,6 +270,18 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         ),
     ),
     Case(
+        # An EPUB's title page (PyMuPDF's Bezier.epub): the line break parted no words, so
+        # the heading and the title read "Circlesand other shapes".
+        "html line breaks in a heading part its words",
+        Doc(b"<h1>Circles<br/>and other shapes</h1><h2><div>One</div><div>Two</div></h2>", HTML),
+        Text(
+            ("Circles and other shapes", "One Two"),
+            absent=("Circlesand", "OneTwo"),
+            title="Circles and other shapes",
+            sections=["Circles and other shapes", "One Two"],
+        ),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

@@ -94,6 +94,10 @@ class _Walker:
         if tag == _MATH:
             self._math += 1
         self._boundary(tag)
+        if self._heading is not None and tag in _BLOCK_TAGS:
+            # a line break inside a heading (`<h1>Circles<br/>and shapes</h1>`, an EPUB's
+            # title page) parts its words as it does elsewhere: "Circlesand" was one word
+            self._heading[1].append(" ")
         if tag == "title":
             self._in_title = True
         elif tag == "pre":
