@@ -32,8 +32,9 @@ TERMINAL_ESCAPES = re.compile(
 )
 # Windows-1252 wins over a guess it nearly matches: it is what legacy Western text almost
 # always is, and a short sample (one "Caf\xe9") or one long in ASCII cannot tell code pages
-# apart (chardet named Greek and Romanian ones).
-_WESTERN = "cp1252"
+# apart (chardet named Greek and Romanian ones). Also the code page of 8-bit text that names
+# none where no guess is made (a mail header's raw bytes, an RTF or Outlook body).
+WESTERN = "cp1252"
 _WESTERN_SHARE = 0.85
 # Code pages few documents are in, which a short sample of another language fits by chance
 # (a Czech sentence in Latin-2 was read as Urdu cp1006); leaving them out cost nothing on
@@ -112,7 +113,7 @@ def legacy_codec(data: bytes) -> str:
     """The codec of 8-bit text kept by an old Office format (Word 6/95, PowerPoint 95) with no
     code page named: detected from its bytes, else Windows-1252, what such text almost
     always is."""
-    return detect_encoding(telling_sample(data)) or _WESTERN
+    return detect_encoding(telling_sample(data)) or WESTERN
 
 
 def detect_encoding(sample: bytes) -> str | None:
@@ -144,7 +145,7 @@ def detect_encoding(sample: bytes) -> str | None:
         # chardet calls any control byte binary; valid UTF-8 with a stray NUL or a terminal's
         # colour escapes still is text if few enough (the callers check unreadable_share).
         return None if text is None else "utf-8"
-    western = next((g for g in guesses if g["encoding"] == _WESTERN), None)
+    western = next((g for g in guesses if g["encoding"] == WESTERN), None)
     if western is not None and western["confidence"] >= guesses[0]["confidence"] * _WESTERN_SHARE:
-        return _WESTERN
+        return WESTERN
     return codecs.lookup(best).name

@@ -21,7 +21,7 @@ from email import policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser
 
-from services.common.encoding import bom_encoding, utf8_whatever_its_label
+from services.common.encoding import WESTERN, bom_encoding, utf8_whatever_its_label
 from services.common.media import MBOX_POSTMARK
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError, unreadable
@@ -37,7 +37,6 @@ _TEXT_UNREADABLE = (LookupError, UnicodeError, ValueError, AssertionError, Attri
 _RAW_BYTES = re.compile("[\udc80-\udcff]")
 # The charset of an RFC 2047 encoded word (with an RFC 2231 language: `=?utf-8*en?q?`)
 _WORD_CHARSET = re.compile(r"=\?([\w.:-]{1,40})(?:\*[\w-]*)?\?[BbQq]\?")
-_WESTERN = "cp1252"
 _WIDE = ("utf-16", "utf-32", "utf16", "utf32", "ucs")  # charsets of 2 or 4 bytes a character
 # Where a mailbox's messages start: a postmark at the start of a line (linear: `\S+ +`
 # cannot overlap)
@@ -184,7 +183,7 @@ def _eight_bit(raw: str, message: Message) -> str:
             return data.decode(charset)
         except (LookupError, UnicodeDecodeError):
             continue
-    return data.decode(_WESTERN, errors="replace")
+    return data.decode(WESTERN, errors="replace")
 
 
 def _named_charsets(message: Message) -> Iterator[str]:

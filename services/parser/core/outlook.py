@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import compressed_rtf
 import olefile
 
+from services.common.encoding import WESTERN
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.html import feed_html
@@ -45,7 +46,6 @@ _PROPERTIES = "__properties_version1.0"
 # attached message, 8 in an attachment or recipient.
 _TOP_HEADER, _EMBEDDED_HEADER, _ATTACHMENT_HEADER = 32, 24, 8
 _MAX_PROPERTIES_BYTES = 1024 * 1024  # of one `__properties_version1.0` read (a real one: KiBs)
-_DEFAULT_CODE_PAGE = "cp1252"
 _EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)  # where FILETIME counts from
 
 
@@ -92,7 +92,7 @@ class _Message:
         try:
             text = eight_bit.decode(self.code_page)
         except UnicodeDecodeError:  # the internet code page (UTF-8) is the HTML's, not this
-            text = eight_bit.decode(_DEFAULT_CODE_PAGE, errors="replace")
+            text = eight_bit.decode(WESTERN, errors="replace")
         return text.rstrip("\x00")
 
     def html(self) -> str:
@@ -227,7 +227,7 @@ def _code_page(fixed: dict[int, tuple[int, bytes]]) -> str:
                 return codecs.lookup(name).name
             except LookupError:
                 continue
-    return _DEFAULT_CODE_PAGE
+    return WESTERN
 
 
 def _date(fixed: dict[int, tuple[int, bytes]]) -> str:

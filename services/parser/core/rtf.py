@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from striprtf import striprtf
 
+from services.common.encoding import WESTERN
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import ParseError, unreadable
 from services.parser.core.parsed import ParsedText
@@ -25,7 +26,6 @@ _HEADER_BYTES = 4096  # where the header's \ansicpg is
 # Groups striprtf skips whose words a reader sees: a section's headers and footers, notes.
 _SHOWN_DESTINATION = re.compile(r"\\(?:header|footer)[lrf]?(?![a-z])|\\footnote(?![a-z])")
 _STRAY_STAR = re.compile(r"(?<![{\\])\\\*")  # `\*` only means something right after `{`
-_DEFAULT_CODE_PAGE = "cp1252"
 # `\bin` must give its byte count; without one (pandoc's tests hold such a picture) striprtf
 # raised on int(""). Read as `\bin0`: the picture's group is skipped to its end as usual.
 _BIN_WITHOUT_LENGTH = re.compile(r"\\bin(?![a-zA-Z0-9-])")
@@ -84,10 +84,10 @@ def _code_page(data: bytes) -> str:
     """The code page the header names (`\\ansicpg1251`), if Python has it; else Windows-1252."""
     found = _CODE_PAGE.search(data[:_HEADER_BYTES])
     if found is None:
-        return _DEFAULT_CODE_PAGE
+        return WESTERN
     name = f"cp{int(found.group(1))}"
     try:
         codecs.lookup(name)
     except LookupError:
-        return _DEFAULT_CODE_PAGE
+        return WESTERN
     return name
