@@ -121,7 +121,7 @@ def extract_markdown(text: str) -> ParsedText:
     front_matter: list[str] = []
     feed_markdown(text, builder, budget=MAX_PARSED_CHARS, front_matter=front_matter)
     parsed = titled(builder.build())
-    title = next(filter(None, map(_front_matter_title, front_matter)), None)
+    title = _front_matter_title(front_matter[0]) if front_matter else None  # one at most
     return parsed if title is None else msgspec.structs.replace(parsed, title=title)
 
 
