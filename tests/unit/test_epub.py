@@ -103,8 +103,14 @@ def test_a_chapter_that_is_not_text_costs_only_itself() -> None:
     assert text.startswith("Summer\n\nThe river fell.")
 
 
-def package(manifest: str, spine: str, namespace: str = "http://www.idpf.org/2007/opf") -> bytes:
-    """A book of one chapter (its name: OEBPS/text/one.xhtml) under the given package."""
+def package(
+    manifest: str,
+    spine: str,
+    namespace: str = "http://www.idpf.org/2007/opf",
+    parts: dict[str, bytes] | None = None,
+) -> bytes:
+    """A book of one chapter (its name: OEBPS/text/one.xhtml) under the given package, and
+    the other `parts` named."""
     opf = (
         f'<?xml version="1.0"?><package xmlns="{namespace}" version="3.0">'
         f"<metadata/><manifest>{manifest}</manifest>{spine}</package>"
@@ -116,6 +122,8 @@ def package(manifest: str, spine: str, namespace: str = "http://www.idpf.org/200
         archive.writestr("OEBPS/book.opf", opf)
         archive.writestr("OEBPS/text/one.xhtml", chapter("Spring", "The river rose."))
         archive.writestr("OEBPS/nav.xhtml", chapter("Contents", "Spring"))
+        for name, data in (parts or {}).items():
+            archive.writestr(name, data)
     return out.getvalue()
 
 
@@ -145,3 +153,27 @@ def test_an_open_ebook_1_package_is_read_too() -> None:
     manifest = '<item id="one" href="text/one.xhtml" media-type="text/x-oeb1-document"/>'
     oeb = "http://openebook.org/namespaces/oeb-package/1.0/"
     assert extract(package(manifest, SPINE, oeb), EPUB).text == "Spring\n\nThe river rose."
+
+
+def test_pages_drawn_in_svg_are_read_from_their_text() -> None:
+    # IDPF's fixed-layout "Sous le vent" sets each page's words in SVG text, a tspan a line,
+    # words split within a line to kern them ("av" "ec"); its twin has SVG pages in the
+    # spine. Both books were read as no text at all.
+    page = (
+        '<html xmlns="http://www.w3.org/1999/xhtml"><body><svg xmlns="http://www.w3.org/2000/'
+        'svg"><title>Page 1</title><style>.a { fill: red }</style><text class="a">'
+        '<tspan x="0" y="0">Il en avait souvent r\u00eav\u00e9, depuis la</tspan>'
+        '<tspan x="0" y="15">communale. L\u2019autre av</tspan><tspan x="90" y="15">ec lui.'
+        "</tspan></text></svg></body></html>"
+    )
+    drawn = '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">Le vent, chaud</text></svg>'
+    manifest = (
+        f'<item id="p1" href="p1.xhtml" {XHTML}/>'
+        '<item id="p2" href="p2.svg" media-type="image/svg+xml"/>'
+    )
+    spine = '<spine><itemref idref="p1"/><itemref idref="p2"/></spine>'
+    parts = {"OEBPS/p1.xhtml": page.encode(), "OEBPS/p2.svg": drawn.encode()}
+    assert extract(package(manifest, spine, parts=parts), EPUB).text == (
+        "Il en avait souvent r\u00eav\u00e9, depuis la communale. L\u2019autre avec lui."
+        "\n\nLe vent, chaud"
+    )

@@ -282,6 +282,23 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         ),
     ),
     Case(
+        # An SVG picture was skipped whole; what it draws as words is read (a chart's labels,
+        # a fixed-layout page's text), not its title, styles or definitions.
+        "html svg text read, svg title, style and definitions not",
+        Doc(
+            b"<p>Before</p><svg viewBox='0 0 9 9'><title>Tooltip</title><desc>About</desc>"
+            b"<style>.bar { fill: red }</style><defs><text id='d'>Defined</text></defs>"
+            b"<g><text x='1' y='5'>Rainfall (mm)</text><rect class='bar'/><text><tspan y='0'>"
+            b"Two</tspan><tspan y='9'>lines</tspan><tspan dy='1em'>three</tspan></text>"
+            b"<foreignObject><p>Foreign words</p></foreignObject></g></svg><p>After</p>",
+            HTML,
+        ),
+        Text(
+            ("Before\n\nRainfall (mm)\nTwo lines three\n\nForeign words\n\nAfter",),
+            absent=("Tooltip", "About", "fill", "Defined"),
+        ),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

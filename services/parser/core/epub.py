@@ -30,10 +30,14 @@ _ROOTFILE = "{urn:oasis:names:tc:opendocument:xmlns:container}rootfile"
 _DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 _CIPHER_REFERENCE = "{http://www.w3.org/2001/04/xmlenc#}CipherReference"
 _XML = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
-# Content documents: XHTML (and HTML), DTBook, and OEB 1.x's documents (EPUB 2 allows them)
+# Content documents: XHTML (and HTML), DTBook, OEB 1.x's documents (EPUB 2 allows them) and
+# SVG (EPUB 3 allows a page drawn as one picture; its <text> is read as in XHTML)
 _READABLE = frozenset(
-    {"application/xhtml+xml", "text/html", "application/x-dtbook+xml", "text/x-oeb1-document"}
-)
+    {
+        "application/xhtml+xml", "text/html", "application/x-dtbook+xml",
+        "text/x-oeb1-document", "image/svg+xml",
+    }
+)  # fmt: skip
 
 
 def extract_epub(data: bytes) -> ParsedText:

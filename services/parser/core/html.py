@@ -20,8 +20,21 @@ MAX_HTML_CHARS = 2 * MAX_TEXT_CHARS
 
 # MathML's annotations hold the formula again in another notation (a page's TeX source).
 _SKIP_TAGS = frozenset(
-    {"script", "style", "noscript", "template", "svg", "iframe", "annotation", "annotation-xml"}
+    {"script", "style", "noscript", "template", "iframe", "annotation", "annotation-xml"}
 )
+# Of an SVG picture, what it draws as words is read: each <text> a line, <foreignObject>'s
+# HTML as HTML. Its other marks draw no words, and what it defines, titles or describes is
+# not drawn (a fixed-layout EPUB, IDPF's "Sous le vent", sets every page's words in SVG text:
+# skipped whole, the book had none). A <tspan> on a new line (a y other than the one before
+# it, or a dy that moves it) is a space apart from the text before it; one on the same line
+# is not (that book splits words there, "av" "ec", to kern them).
+_SVG = "svg"
+_SVG_TEXT = frozenset({"text", "foreignobject"})
+_SVG_UNDRAWN = frozenset(
+    {"defs", "symbol", "clippath", "mask", "pattern", "marker", "title", "desc", "metadata"}
+)
+_SVG_SPAN = "tspan"
+_ZERO_LENGTH = re.compile(r"[+-]?0*\.?0*[a-z%]*", re.IGNORECASE)
 # MathML is read as DOCX equations are: its pieces a space apart, without the invisible
 # operators (function application, invisible times), so "2x+y" is not one word "2x+y".
 _MATH = "math"
@@ -86,13 +99,32 @@ class _Walker:
         self._heading: tuple[int, list[str]] | None = None
         self._math = 0
         self._math_pieces: list[str] = []
+        self._svg = 0  # depth of SVG pictures
+        self._svg_text = 0  # depth of their text (and foreign objects) within them
+        self._svg_y: str | None = None  # the y of the text's last line
 
-    def start(self, tag: str, text: str | None, *, hidden: bool = False) -> None:
-        if self._skip or tag in _SKIP_TAGS or hidden:
+    def start(
+        self,
+        tag: str,
+        text: str | None,
+        *,
+        hidden: bool = False,
+        line: tuple[str | None, str | None] = (None, None),
+    ) -> None:
+        """An element starts: `line` is its y and dy (an SVG text's lines are tspans)."""
+        if self._skip or tag in _SKIP_TAGS or hidden or (self._svg and tag in _SVG_UNDRAWN):
             self._skip += 1
             return
         if tag == _MATH:
             self._math += 1
+        elif tag == _SVG:
+            self._svg += 1
+        elif self._svg and tag in _SVG_TEXT:
+            self._svg_text += 1
+            self._svg_y = None
+            self._flush()
+        elif self._svg_text and tag == _SVG_SPAN:
+            self._span(*line)
         self._boundary(tag)
         if self._heading is not None and tag in _BLOCK_TAGS:
             # a line break inside a heading (`<h1>Circles<br/>and shapes</h1>`, an EPUB's
@@ -110,6 +142,11 @@ class _Walker:
         if self._skip:
             self._skip -= 1
         else:
+            if tag == _SVG and self._svg:
+                self._svg -= 1
+            elif self._svg and tag in _SVG_TEXT and self._svg_text:
+                self._svg_text -= 1
+                self._flush()
             if tag == _MATH and self._math:
                 self._math -= 1
                 if not self._math:
@@ -131,7 +168,7 @@ class _Walker:
         self.data(tail)
 
     def data(self, text: str | None) -> None:
-        if not text or self._skip:
+        if not text or self._skip or (self._svg and not self._svg_text):
             return
         if self._math:
             if piece := " ".join(text.translate(_INVISIBLE_OPERATORS).split()):
@@ -143,6 +180,15 @@ class _Walker:
             self._heading[1].append(text)
         else:
             self._inline.append(text if self._pre else _SPACES.sub(" ", text))
+
+    def _span(self, y: str | None, dy: str | None) -> None:
+        """A tspan on a new line is a space apart from the text before it."""
+        moved = y is not None and y != self._svg_y
+        if dy is not None and (first := dy.replace(",", " ").split()[:1]):
+            moved = moved or not _ZERO_LENGTH.fullmatch(first[0])
+        self._svg_y = y if y is not None else self._svg_y
+        if moved and self._inline and not self._inline[-1][-1:].isspace():
+            self._inline.append(" ")
 
     def finish(self) -> None:
         self._flush()
@@ -190,7 +236,8 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag if isinstance(element.tag, str) else ""
         if event == "start":
-            walker.start(tag.lower(), element.text, hidden=_hidden(element))
+            line = (element.get("y"), element.get("dy"))
+            walker.start(tag.lower(), element.text, hidden=_hidden(element), line=line)
         else:
             walker.end(tag.lower(), element.tail if element is not root else None)
         if builder.full:
