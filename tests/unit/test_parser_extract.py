@@ -290,13 +290,25 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
             b"<style>.bar { fill: red }</style><defs><text id='d'>Defined</text></defs>"
             b"<g><text x='1' y='5'>Rainfall (mm)</text><rect class='bar'/><text><tspan y='0'>"
             b"Two</tspan><tspan y='9'>lines</tspan><tspan dy='1em'>three</tspan></text>"
-            b"<foreignObject><p>Foreign words</p></foreignObject></g></svg><p>After</p>",
+            b"<foreignObject><p>Foreign words</p></foreignObject><text display='none'>Off</text>"
+            b"<text><tspan visibility='hidden'>Unseen</tspan></text></g></svg><p>After</p>"
+            b"<p display='none'>HTML has no display attribute</p>",
             HTML,
         ),
         Text(
-            ("Before\n\nRainfall (mm)\nTwo lines three\n\nForeign words\n\nAfter",),
-            absent=("Tooltip", "About", "fill", "Defined"),
+            (
+                "Before\n\nRainfall (mm)\nTwo lines three\n\nForeign words\n\nAfter",
+                "HTML has no display attribute",
+            ),
+            absent=("Tooltip", "About", "fill", "Defined", "Off", "Unseen"),
         ),
+    ),
+    Case(
+        # White space collapsed within each piece of text only: "a <b> b</b>" kept two
+        # spaces (resvg's nested tspans, pages formatted across lines).
+        "html white space collapses across elements",
+        Doc(b"<p>a <b> b</b> c <i> </i>\n d</p><pre>x  <b> y</b></pre>", HTML),
+        Text(("a b c d\n\nx   y",)),
     ),
     Case(
         "html title falls back to first h1",

@@ -88,6 +88,20 @@ def test_a_feeds_escaped_html_is_read_as_html() -> None:
     assert parsed.title == "River news"
 
 
+def test_a_drawing_reads_as_the_words_it_draws_not_its_styles() -> None:
+    # Walked as XML, an SVG upload's stylesheet and script were its first words (IDPF's
+    # "Sous le vent" pages: ".ps00 {stroke:none;fill:#221F1F; }...").
+    drawing = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><svg xmlns="http://www.w3.org/2000/svg">'
+        "<title>Caf\xe9 chart</title><style>.bar { fill: #221F1F }</style><script>draw()"
+        '</script><text x="1" y="2">Sales</text><text><tspan y="0">by</tspan><tspan y="9">'
+        "month</tspan></text></svg>"
+    ).encode("latin-1")
+    assert sniff_media_type(drawing, "chart.svg") == XML
+    parsed = extract(drawing, XML)
+    assert (parsed.text, parsed.title) == ("Sales\nby month", "Caf\u00e9 chart")
+
+
 def test_entities_are_not_expanded_and_files_not_read() -> None:
     hostile = (
         b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'

@@ -178,8 +178,21 @@ class _Walker:
             self.title_parts.append(text)
         elif self._heading is not None:
             self._heading[1].append(text)
+        elif self._pre:
+            self._inline.append(text)
         else:
-            self._inline.append(text if self._pre else _SPACES.sub(" ", text))
+            # white space collapses across elements too, as a browser shows it: "a <b> b</b>"
+            # is "a b"
+            piece = _SPACES.sub(" ", text)
+            if piece[:1] == " " and self._inline and self._inline[-1][-1:] == " ":
+                piece = piece[1:]
+            if piece:
+                self._inline.append(piece)
+
+    @property
+    def in_svg(self) -> bool:
+        """Whether the walk is inside an SVG picture."""
+        return self._svg > 0
 
     def _span(self, y: str | None, dy: str | None) -> None:
         """A tspan on a new line is a space apart from the text before it."""
@@ -237,13 +250,21 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
         tag = element.tag if isinstance(element.tag, str) else ""
         if event == "start":
             line = (element.get("y"), element.get("dy"))
-            walker.start(tag.lower(), element.text, hidden=_hidden(element), line=line)
+            hidden = _hidden(element) or (walker.in_svg and _undisplayed(element))
+            walker.start(tag.lower(), element.text, hidden=hidden, line=line)
         else:
             walker.end(tag.lower(), element.tail if element is not root else None)
         if builder.full:
             break
     walker.finish()
     return walker
+
+
+def _undisplayed(element: etree._Element) -> bool:
+    """Whether SVG's presentation attributes hide the element (`display="none"`,
+    `visibility="hidden"`); in HTML such attributes hide nothing."""
+    display, visibility = element.get("display"), element.get("visibility")
+    return (display or "").strip() == "none" or (visibility or "").strip() == "hidden"
 
 
 def _hidden(element: etree._Element) -> bool:

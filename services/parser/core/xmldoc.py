@@ -33,6 +33,8 @@ MAX_DEPTH = 2_048  # elements inside elements libxml2 reads (with huge_tree; els
 _SECTIONS = frozenset({"sec", "section", "chapter", "part", "div", "appendix", "abstract"})
 _HEADINGS = frozenset({"title", "heading", "head"})
 _MAX_LEVEL = 6
+_SVG = "{http://www.w3.org/2000/svg}svg"
+_SVG_TITLE = "{http://www.w3.org/2000/svg}title"
 _OUTLINE = "outline"  # OPML's element, its words in the `text` attribute (or `title`)
 # The document's title: the first element of the first of these names that has words
 _TITLES = ("article-title", "invention-title", "title")
@@ -69,8 +71,22 @@ def extract_xml(data: bytes) -> ParsedText:
     if root is None:
         raise ParseError(CORRUPT_FILE, "the XML has no element; check the file and upload again")
     builder = TextBuilder()
+    if root.tag == _SVG:
+        return _drawing(root, builder)
     _walk(root, builder)
     return builder.build(title=_title(root))
+
+
+def _drawing(root: Any, builder: TextBuilder) -> ParsedText:
+    """An SVG drawing: the words it draws, read as an HTML page's SVG pictures are; walked as
+    XML, its stylesheet and scripts were words too. Its title is its own `<title>`, and its
+    text where it draws none (an icon), as for an HTML page."""
+    feed_html(etree.tostring(root, encoding="unicode"), builder)
+    named = root.find(_SVG_TITLE)
+    title = one_line(named.text or "") if named is not None else ""
+    if title and builder.empty:
+        builder.add(title)
+    return builder.build(title=title or None)
 
 
 def _walk(root: Any, builder: TextBuilder) -> None:
