@@ -72,6 +72,24 @@ _ONE_ATTRIBUTE = re.compile(_ATTRIBUTE)
 # never starts again inside text it has read.
 _START_TAG = re.compile(rf"<([A-Za-z][^\t\n\f\r />]*+)(?:{_ATTRIBUTE})*+[\t\n\f\r /]*+>?+")
 
+# An XHTML document type with an internal subset (`<!DOCTYPE html [<!ENTITY ...>]>`, where
+# e-book tools declare entities): libxml2's HTML parser ends the document type at the first
+# `>`, so the rest ("]>") was the page's first words. The subset goes before parsing; its
+# entities are not expanded (one naming a file must never be read). It is looked for once, in
+# the document's head, and the pattern never backtracks: linear time on any input.
+_DOCTYPE = re.compile(r"<!DOCTYPE\b", re.IGNORECASE)
+_DOCTYPE_HEAD = 4096
+_SUBSET = re.compile(r"(<!DOCTYPE\b[^\[>]*+)\[(?>[^\]\"']++|\"[^\"]*+\"|'[^']*+')*+\]\s*+>", re.I)
+
+
+def _without_subset(markup: str) -> str:
+    """The markup with its document type's internal subset, if any, taken out."""
+    found = _DOCTYPE.search(markup, 0, _DOCTYPE_HEAD)
+    subset = _SUBSET.match(markup, found.start()) if found is not None else None
+    if subset is None:
+        return markup
+    return f"{markup[: subset.start()]}{subset.group(1).rstrip()}>{markup[subset.end() :]}"
+
 
 def _uncrowded(tag: re.Match[str]) -> str:
     """The start tag without its attributes if it has more than MAX_ATTRIBUTES, else as is."""
@@ -226,7 +244,8 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     """Add the visible text of `markup` to `builder`: scripts and styles dropped, blocks on
     their own lines, headings recorded. Returns the walker (title, first H1)."""
     walker = _Walker(builder)
-    markup = _START_TAG.sub(_uncrowded, markup[:MAX_HTML_CHARS].replace("\x00", ""))
+    markup = _without_subset(markup[:MAX_HTML_CHARS].replace("\x00", ""))
+    markup = _START_TAG.sub(_uncrowded, markup)
     data = markup.encode("utf-8", errors="replace")
     # huge_tree: nesting up to 2,048 deep (not 256); the input is bounded above.
     parser = etree.HTMLParser(
