@@ -169,6 +169,11 @@ _RTF_OPENER = "{\\rtf"
 # (`\bin`, rtf.js's simplepngbin.rtf) makes the rest binary, so the text check cannot see it
 _RTF_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{\\rtf")
 _HTML_TAG = re.compile(r"<(?:head|body|title|p|div|h[1-6]|meta|article)[\s/>]", re.I)
+# A page a server printed something before (PHP's warnings, "<br />\n<b>Deprecated</b>: ...",
+# 4.9 KB of them before the document type) is HTML too: markup first, then a line opening
+# the document within the first 8 KiB. Read as plain text, its markup was indexed.
+_HTML_LATE_CHARS = 8192
+_HTML_LATE_OPENER = re.compile(r"^[ \t]*<(?:!doctype[ \t\r\n]+html|html)[\s>]", re.I | re.M)
 _MD_HEADING = re.compile(r"#{1,6} \S")
 # An RFC 5322 header line's field name and colon; the fields that make a head an e-mail's.
 _HEADER_FIELD = re.compile(r"[!-9;-~]{1,76}:")
@@ -206,6 +211,11 @@ _SUBRIP = re.compile(
 )
 # An element's start: `<` and a name (declarations, `<!...`, and instructions, `<?...`, are not)
 _FIRST_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]{0,100})")
+# The root a document type names, looked for in the head; and the first elements only an
+# HTML page has (`<!DOCTYPE html><head>`, without `<html>`, was read as XML)
+_DOCTYPE_NAME = re.compile(r"<!DOCTYPE\s+([A-Za-z_][\w.:-]{0,100})", re.I)
+_DOCTYPE_CHARS = 4096
+_HTML_ROOTS = frozenset({"html", "head", "body"})
 # A start tag declaring a namespace, matched at the start of the text only (bounded)
 _NAMESPACED_ROOT = re.compile(r"<([A-Za-z_][\w.:-]{0,100})\s[^>]{0,4096}?\bxmlns[:=]")
 
@@ -287,10 +297,13 @@ def _xml_kind(text: str) -> str | None:
         return flat
     head = text.lstrip("\ufeff \t\r\n")
     if head.startswith(_XML_PROLOG):
+        doctype = _DOCTYPE_NAME.search(head, 0, _DOCTYPE_CHARS)
+        if doctype is not None and doctype[1].lower() == "html":
+            return None  # XHTML, or an HTML page that starts with its head
         root = _FIRST_ELEMENT.search(head)
     else:  # no prolog: a root element that declares a namespace (a feed: `<rss xmlns:...`)
         root = _NAMESPACED_ROOT.match(head)
-    return XML if root is not None and root[1].lower() != "html" else None
+    return XML if root is not None and root[1].lower() not in _HTML_ROOTS else None
 
 
 def unsupported_reason(data: bytes) -> str:
@@ -419,7 +432,10 @@ def _looks_like_email(text: str) -> bool:
 def _looks_like_html(text: str) -> bool:
     """Return True when the text starts like an HTML document or has HTML tags early on."""
     head = text[:_HTML_HEAD_CHARS]
-    return _skip_comments(head).lower().startswith(_HTML_OPENERS) or bool(_HTML_TAG.search(head))
+    if _skip_comments(head).lower().startswith(_HTML_OPENERS) or _HTML_TAG.search(head):
+        return True
+    late = _HTML_LATE_OPENER.search(text, 0, _HTML_LATE_CHARS)
+    return head.lstrip().startswith("<") and late is not None
 
 
 def _skip_comments(text: str) -> str:

@@ -176,6 +176,31 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     ),
     Case("a tag in a sentence is no xml", Sniff(b"<note>the gates</note> stay shut"), PLAIN),
     Case(
+        # trafilatura's test pages: WordPress pages that open with their head, read as XML
+        "html whose document type names html and that starts with its head",
+        Sniff(b'<!DOCTYPE html><head><meta charset="UTF-8"><title>Markt</title></head>'),
+        HTML,
+    ),
+    Case(
+        "xhtml by its document type",
+        Sniff(b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN">\n<html>'),
+        HTML,
+    ),
+    Case(
+        # a WordPress page PHP printed 4.9 KB of warnings before, read as plain text
+        "html after a server's warnings",
+        Sniff(
+            b"<br />\n<b>Deprecated</b>: new by reference in <b>x.php</b><br />\n" * 80
+            + b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN">\n<html>'
+        ),
+        HTML,
+    ),
+    Case(
+        "a text that shows a tag on a line is no html",
+        Sniff(b"Notes on pages.\n<html> is the root element.\n"),
+        PLAIN,
+    ),
+    Case(
         "notebook as nbformat writes it",
         Sniff(b'{\n "cells": [\n  {\n   "cell_type": "code",'),
         NOTEBOOK,
