@@ -109,6 +109,37 @@ def utf8_whatever_its_label(data: bytes) -> bool:
     return True
 
 
+def _western_bytes(error: UnicodeError) -> tuple[str, int]:
+    """A decode error handler: the bytes that are not UTF-8 read as Windows-1252."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode(WESTERN, errors="replace"), error.end
+
+
+codecs.register_error("sluice-western", _western_bytes)
+# UTF-8 text with a few bytes in another encoding (a Latin-1 comment pasted into a UTF-8
+# page's script: "M\xe4scot") is UTF-8, as a browser reads it by its `charset`; detection
+# named Windows-1252 for the whole and every "ü" became "Ã¼". It is taken for UTF-8 where its
+# non-ASCII characters that are UTF-8 outnumber the bytes that are not by this much; text in
+# a code page is hardly ever UTF-8 by chance ("Ã©" is mojibake already).
+_MOSTLY_UTF8 = 10
+
+
+def mostly_utf8(data: bytes) -> str | None:
+    """`data` decoded as UTF-8, bytes that are not UTF-8 read as Windows-1252, where it is
+    mostly UTF-8 (see _MOSTLY_UTF8); else None. Data with NULs is not taken (UTF-16/32)."""
+    if data.isascii() or b"\x00" in data:
+        return None
+    lenient = data.decode("utf-8", errors="replace")
+    stray = lenient.count("\ufffd") - data.count("\ufffd".encode())
+    # the bytes UTF-8 spends beyond one per character, the marks' aside: at least one for
+    # each non-ASCII character it decoded (a count without a loop over the characters)
+    utf8 = len(lenient.encode("utf-8")) - len(lenient) - 2 * lenient.count("\ufffd")
+    if stray < 1 or utf8 < _MOSTLY_UTF8 * stray:
+        return None
+    return data.decode("utf-8", errors="sluice-western")
+
+
 def legacy_codec(data: bytes) -> str:
     """The codec of 8-bit text kept by an old Office format (Word 6/95, PowerPoint 95) with no
     code page named: detected from its bytes, else Windows-1252, what such text almost

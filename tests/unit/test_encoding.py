@@ -6,6 +6,7 @@ import pytest
 
 from services.common.encoding import (
     detect_encoding,
+    mostly_utf8,
     sample_of,
     telling_sample,
     utf8_whatever_its_label,
@@ -132,3 +133,47 @@ def test_a_long_ascii_preamble_does_not_hide_the_encoding() -> None:
 )
 def test_utf8_whatever_its_label(data: bytes, expected: bool) -> None:
     assert utf8_whatever_its_label(data) is expected
+
+
+# trafilatura's maescot.de page: UTF-8 (its charset says so) but for one Latin-1 byte in a
+# script's comment; detection named Windows-1252 for the whole, and "weiß" became "weiÃŸ".
+GERMAN = "M\u00e4scot, das Schaf: Standardausf\u00fchrung, wei\u00df. "
+MIXED = (GERMAN * 4).encode() + "/* M\u00e4scot Breit */".encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (MIXED, GERMAN * 4 + "/* M\u00e4scot Breit */"),
+        ((WESTERN * 4).encode("cp1252"), None),
+        ((JAPANESE * 4).encode("shift_jis"), None),
+        (
+            (
+                "\u041e\u0442\u0447\u0451\u0442 \u043e \u043f\u0430\u0432\u043e\u0434\u043a\u0435. "
+                * 8
+            ).encode("cp1251"),
+            None,
+        ),
+        (
+            ("P\u0159\u00edli\u0161 \u017elu\u0165ou\u010dk\u00fd k\u016f\u0148 " * 4).encode(
+                "iso8859_2"
+            ),
+            None,
+        ),
+        ((GERMAN * 3).encode(), None),  # UTF-8 throughout: nothing to mend
+        ((GERMAN * 3).encode("utf-16-le") + b"\xe4", None),  # NULs: UTF-16
+    ],
+    ids=[
+        "utf-8 with a latin-1 byte",
+        "windows-1252",
+        "shift_jis",
+        "windows-1251",
+        "latin-2",
+        "utf-8",
+        "utf-16",
+    ],
+)
+def test_mostly_utf8_mends_only_utf8_with_a_few_stray_bytes(
+    data: bytes, expected: str | None
+) -> None:
+    assert mostly_utf8(data) == expected

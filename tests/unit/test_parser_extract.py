@@ -323,6 +323,19 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("Test passes.\n\n&xxe;",), absent=("]>", "root:")),
     ),
     Case(
+        # UTF-8 but for one Latin-1 byte (trafilatura's maescot.de page): read in
+        # Windows-1252 as a whole, each "\u00fc" became "\u00c3\u00bc"
+        "html in utf-8 with a stray latin-1 byte stays utf-8",
+        Doc(
+            "<meta charset='UTF-8'><p>Standardausf\u00fchrung, wei\u00df, gr\u00fcn und "
+            "s\u00fc\u00df. \u00dcber M\u00e4scot, das Schaf: gro\u00df, \u00d6l und "
+            "\u00c4pfel.</p>".encode()
+            + "<script>/* M\u00e4scot */</script>".encode("latin-1"),
+            HTML,
+        ),
+        Text(("Standardausf\u00fchrung, wei\u00df, gr\u00fcn und s\u00fc\u00df. \u00dcber M",)),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

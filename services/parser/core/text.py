@@ -9,6 +9,7 @@ from services.common.encoding import (
     TERMINAL_ESCAPES,
     bom_encoding,
     detect_encoding,
+    mostly_utf8,
     telling_sample,
     unreadable_share,
 )
@@ -33,7 +34,8 @@ _NOT_TEXT = (
 
 
 def decode_text(data: bytes) -> str:
-    """Decode text bytes: a byte-order mark, else UTF-8, else the detected legacy encoding.
+    """Decode text bytes: a byte-order mark, else UTF-8 (mostly: a few stray bytes read as
+    Windows-1252), else the detected legacy encoding.
 
     Returns at most MAX_SOURCE_CHARS characters.
     """
@@ -51,7 +53,8 @@ def decode_text(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        if (mixed := mostly_utf8(data)) is not None:
+            return _readable(mixed)
     else:
         # Fast path; NULs mean UTF-16 (or binary), ESC may be a 7-bit ISO-2022 encoding.
         if "\x00" not in text and "\x1b" not in text:
