@@ -100,3 +100,15 @@ def test_parsing_grows_linearly_with_tags_that_never_close(fragment: str) -> Non
     small = ("text " + fragment * 4_000).encode()
     large = ("text " + fragment * 16_000).encode()
     assert growth(parse, small, large) < LINEAR_GROWTH_BOUND
+
+
+@pytest.mark.parametrize("element", ["script", "STYLE"])
+def test_a_script_or_style_is_no_markup_to_uncrowd(element: str) -> None:
+    # A minified script's "a<b" was read as a start tag: its 150 "attributes" and a quoted
+    # string ran past the end tag, and the rewrite took the end tag with it, so the page's
+    # article was script (a recipe blog in trafilatura's test pages).
+    page = (
+        f"<{element}>for(;a<b" + " c=d" * 150 + f';s="x</{element}><p>The article.</p>'
+        '<p title="y">More of it.</p>'
+    )
+    assert html.extract_html(page).text == "The article.\n\nMore of it."

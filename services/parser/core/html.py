@@ -91,6 +91,31 @@ def _without_subset(markup: str) -> str:
     return f"{markup[: subset.start()]}{subset.group(1).rstrip()}>{markup[subset.end() :]}"
 
 
+# A script's or a style sheet's text is no markup (libxml2 reads it raw up to its end tag):
+# read as tags, a minified script's "a<b" with a quoted string in what followed made one
+# "start tag" of 7 KB that ran past `</script>`, and its rewrite took that end tag with it, so
+# the rest of the page was script (a recipe blog's whole article, trafilatura's test pages).
+_RAW_TEXT_ENDS = {name: re.compile(f"</{name}", re.IGNORECASE) for name in ("script", "style")}
+
+
+def _uncrowd(markup: str) -> str:
+    """The markup with every start tag as `_uncrowded` leaves it, scripts and style sheets
+    as they are. One pass: each search starts where the last one ended."""
+    pieces: list[str] = []
+    at = 0
+    while (tag := _START_TAG.search(markup, at)) is not None:
+        pieces += (markup[at : tag.start()], _uncrowded(tag))
+        at = tag.end()
+        end = _RAW_TEXT_ENDS.get(tag.group(1).lower())
+        if end is not None:  # its text runs to its end tag (or to the end of the markup)
+            closing = end.search(markup, at)
+            stop = len(markup) if closing is None else closing.start()
+            pieces.append(markup[at:stop])
+            at = stop
+    pieces.append(markup[at:])
+    return "".join(pieces)
+
+
 def _uncrowded(tag: re.Match[str]) -> str:
     """The start tag without its attributes if it has more than MAX_ATTRIBUTES, else as is."""
     text = tag.group()
@@ -245,7 +270,7 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     their own lines, headings recorded. Returns the walker (title, first H1)."""
     walker = _Walker(builder)
     markup = _without_subset(markup[:MAX_HTML_CHARS].replace("\x00", ""))
-    markup = _START_TAG.sub(_uncrowded, markup)
+    markup = _uncrowd(markup)
     data = markup.encode("utf-8", errors="replace")
     # huge_tree: nesting up to 2,048 deep (not 256); the input is bounded above.
     parser = etree.HTMLParser(
