@@ -336,6 +336,24 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         Text(("Standardausf\u00fchrung, wei\u00df, gr\u00fcn und s\u00fc\u00df. \u00dcber M",)),
     ),
     Case(
+        # Google's blogs keep each post in a script's template and again in a noscript, what
+        # a browser without scripts shows: skipped, the post was lost. A notice stays out.
+        "html noscript holding the content is read, a notice is not",
+        Doc(
+            b"<script type='text/template'><p>Post in a template.</p></script><noscript>"
+            + b"<p>Over the past few years threats have grown.</p>" * 12
+            + b"</noscript><noscript><p>Enable JavaScript to see the comments.</p></noscript>"
+            + b"<noscript>"
+            + b"&lt;img src='//pixel.example/c.gif?long=query'&gt;" * 20
+            + b"</noscript>",
+            HTML,
+        ),
+        Text(
+            ("Over the past few years threats have grown.\n\nOver the past",),
+            absent=("template", "Enable JavaScript", "<img", "pixel"),
+        ),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

@@ -7,6 +7,7 @@ Not `html.parser`: on Python 3.11 it backtracks quadratically on malformed marku
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 from lxml import etree
 
@@ -19,9 +20,17 @@ from services.parser.core.text import MAX_TEXT_CHARS, one_line
 MAX_HTML_CHARS = 2 * MAX_TEXT_CHARS
 
 # MathML's annotations hold the formula again in another notation (a page's TeX source).
-_SKIP_TAGS = frozenset(
-    {"script", "style", "noscript", "template", "iframe", "annotation", "annotation-xml"}
-)
+_SKIP_TAGS = frozenset({"script", "style", "template", "iframe", "annotation", "annotation-xml"})
+# A <noscript> is what a browser without scripts shows, as Sluice runs none: read where it
+# holds a page's content (Google's blogs keep each post in a script's template and again in
+# a noscript: skipped, the post was lost), not where it is a notice ("enable JavaScript to
+# see the comments"), told apart by length. Counting stops early: bounded work for each. One
+# whose text is markup (a page saved by a browser that ran scripts keeps a noscript's
+# `<img ...>` as text) is no content either.
+_NOSCRIPT = "noscript"
+_NOSCRIPT_CONTENT_CHARS = 500
+_NOSCRIPT_PIECES = 1000
+_MARKUP_AS_TEXT = re.compile(r"<[A-Za-z/!]")
 # Of an SVG picture, what it draws as words is read: each <text> a line, <foreignObject>'s
 # HTML as HTML. Its other marks draw no words, and what it defines, titles or describes is
 # not drawn (a fixed-layout EPUB, IDPF's "Sous le vent", sets every page's words in SVG text:
@@ -44,7 +53,8 @@ _BLOCK_TAGS = frozenset(
     {
         "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "details",
         "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "head",
-        "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
+        "header", "hr", "html", "li", "main", "nav", "noscript", "ol", "p", "pre", "section",
+        "summary",
         "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
     }
     | _HEADING_LEVELS.keys()
@@ -291,17 +301,34 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     if root is None:
         return walker
     for event, element in etree.iterwalk(root, events=("start", "end")):
-        tag = element.tag if isinstance(element.tag, str) else ""
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
         if event == "start":
             line = (element.get("y"), element.get("dy"))
-            hidden = _hidden(element) or (walker.in_svg and _undisplayed(element))
-            walker.start(tag.lower(), element.text, hidden=hidden, line=line)
+            hidden = (
+                _hidden(element)
+                or (walker.in_svg and _undisplayed(element))
+                or (tag == _NOSCRIPT and _notice(element))
+            )
+            walker.start(tag, element.text, hidden=hidden, line=line)
         else:
-            walker.end(tag.lower(), element.tail if element is not root else None)
+            walker.end(tag, element.tail if element is not root else None)
         if builder.full:
             break
     walker.finish()
     return walker
+
+
+def _notice(element: etree._Element) -> bool:
+    """Whether a <noscript> holds a notice (fewer than _NOSCRIPT_CONTENT_CHARS) or markup
+    kept as text, not content."""
+    chars = 0
+    for piece in islice(element.itertext(), _NOSCRIPT_PIECES):
+        if _MARKUP_AS_TEXT.search(piece):
+            return True
+        chars += len(piece.strip())
+        if chars >= _NOSCRIPT_CONTENT_CHARS:
+            return False
+    return True
 
 
 def _undisplayed(element: etree._Element) -> bool:
