@@ -354,6 +354,17 @@ SUCCESS_CASES: list[Case[Doc, Text]] = [
         ),
     ),
     Case(
+        # IDPF's Kusamakura and NHK's easy-Japanese news: the reading aid above each word
+        # was read into the text ("山路やまみちを登りながら")
+        "html ruby's reading aid is left out",
+        Doc(
+            "<p><ruby>山路<rt>やまみち</rt></ruby>を登りながら、<ruby>智<rp>(</rp><rt>ち</rt>"
+            "<rp>)</rp></ruby>に働けば</p>".encode(),
+            HTML,
+        ),
+        Text(("山路を登りながら、智に働けば",), absent=("やまみち", "(")),
+    ),
+    Case(
         "html title falls back to first h1",
         Doc(b"<body><h2>Minor</h2><h1>The Heading</h1><p>text</p></body>", HTML),
         Text(("The Heading", "text"), title="The Heading", sections=["Minor", "The Heading"]),

@@ -20,7 +20,12 @@ from services.parser.core.text import MAX_TEXT_CHARS, one_line
 MAX_HTML_CHARS = 2 * MAX_TEXT_CHARS
 
 # MathML's annotations hold the formula again in another notation (a page's TeX source).
-_SKIP_TAGS = frozenset({"script", "style", "template", "iframe", "annotation", "annotation-xml"})
+# Ruby's reading aid (<rt>, and <rp>'s brackets for browsers without ruby) is left out, as
+# DOCX's and OpenDocument's: read inline, "山路<rt>やまみち</rt>を" was "山路やまみちを"
+# (IDPF's Kusamakura, NHK's easy-Japanese news).
+_SKIP_TAGS = frozenset(
+    {"script", "style", "template", "iframe", "annotation", "annotation-xml", "rt", "rp"}
+)
 # A <noscript> is what a browser without scripts shows, as Sluice runs none: read where it
 # holds a page's content (Google's blogs keep each post in a script's template and again in
 # a noscript: skipped, the post was lost), not where it is a notice ("enable JavaScript to
