@@ -541,6 +541,14 @@ def test_corrupt_pdf_message_is_actionable() -> None:
 
 
 @pytest.mark.unit
+def test_soft_hyphens_are_no_part_of_the_words() -> None:
+    # A German page hyphenates its words for narrow screens ("Wäh&shy;rend Sie über den Markt
+    # schlen&shy;dern", trafilatura's wehranlage-horka page): kept, no search found them.
+    page = "<p>W\u00e4h&shy;rend Sie \u00fcber den Markt schlen\u00adder\u00adn</p>".encode()
+    assert extract(page, HTML).text == "W\u00e4hrend Sie \u00fcber den Markt schlendern"
+
+
+@pytest.mark.unit
 def test_lone_surrogates_from_a_pdf_become_replacement_characters() -> None:
     # pypdf decodes some PDFs' text into lone UTF-16 surrogates (tika testPDFVarious.pdf);
     # no UTF-8 encoder takes them, so the whole document used to be lost.

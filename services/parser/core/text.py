@@ -24,7 +24,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_TITLE_CHARS = 500
 # Code points Unicode keeps out of text: what a damaged metadata string is made of
 _NONCHARACTERS = re.compile("[\ufdd0-\ufdef\ufffe\uffff]")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and the soft hyphen: a hyphenation hint no reader sees inside a line
+# (a German page's "schlen&shy;dern" was no match for "schlendern")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\xad]")
 _TRAILING_SPACE = " \t\u00a0"
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _NOT_TEXT = (
@@ -76,8 +78,8 @@ def _readable(text: str) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """Unify newlines, drop control characters (a terminal's escape sequences whole) and
-    trailing spaces, squeeze blank lines."""
+    """Unify newlines, drop control characters (a terminal's escape sequences whole), soft
+    hyphens and trailing spaces, squeeze blank lines."""
     text = _valid_unicode(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     if "\x1b" in text:  # a coloured log: its colours and links' targets are no words
