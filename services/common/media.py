@@ -163,7 +163,9 @@ _OLD_WORD_PROCESSORS: dict[bytes, str] = {
 }
 
 # Linear patterns only: fixed-width alternatives, no nested or adjacent unbounded repeats.
-_HTML_OPENERS = ("<!doctype html", "<html")
+# What an HTML page opens with: its document type or root, or (a page whose server put its
+# styles or scripts first, 50 KB of them before the document type) a script or a style sheet
+_HTML_OPENER = re.compile(r"<(?:!doctype[ \t\r\n]+html|html|script|style)[\s>]", re.I)
 _RTF_OPENER = "{\\rtf"
 # RTF's opening in bytes, after a byte-order mark or white space: a picture kept as raw bytes
 # (`\bin`, rtf.js's simplepngbin.rtf) makes the rest binary, so the text check cannot see it
@@ -432,7 +434,7 @@ def _looks_like_email(text: str) -> bool:
 def _looks_like_html(text: str) -> bool:
     """Return True when the text starts like an HTML document or has HTML tags early on."""
     head = text[:_HTML_HEAD_CHARS]
-    if _skip_comments(head).lower().startswith(_HTML_OPENERS) or _HTML_TAG.search(head):
+    if _HTML_OPENER.match(_skip_comments(head)) or _HTML_TAG.search(head):
         return True
     late = _HTML_LATE_OPENER.search(text, 0, _HTML_LATE_CHARS)
     return head.lstrip().startswith("<") and late is not None

@@ -196,6 +196,14 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
         HTML,
     ),
     Case(
+        # trafilatura's laweekly.com page: 50 KB of style sheets before its document type
+        "html that opens with its style sheets",
+        Sniff(b"<style>\n  .boxes { opacity: 1; }\n" + b"  .a { color: red; }\n" * 3000),
+        HTML,
+    ),
+    Case("html that opens with a script", Sniff(b'<script src="/a.js"></script>x'), HTML),
+    Case("a word that starts like a tag is no html", Sniff(b"<scripture> a verse\n"), PLAIN),
+    Case(
         "a text that shows a tag on a line is no html",
         Sniff(b"Notes on pages.\n<html> is the root element.\n"),
         PLAIN,
