@@ -97,6 +97,12 @@ def test_a_damaged_document_fails_with_the_readers_reason() -> None:
         ("Page \x13 PAGE \x147\x15 of \x13 NUMPAGES \x149\x15", "Page 7 of 9"),
         ("a\x13 IF \x13 PAGE \x141\x15 = 1 \x14yes\x15b", "ayesb"),  # nested in the code
         ("a\x13 TOC \\o \x15b", "ab"),  # no result
+        # a phonetic guide (Tika's testWORD_phonetic.doc): its base text, not the reading
+        (
+            '\x13EQ \\* jc2 \\* "Font:MS Mincho" \\o\\ad(\\s\\up 10(とうきょう),東京)\x15へ',
+            "東京へ",
+        ),
+        ("a\x13 REF x \x13EQ \\o(\\s\\up 9(y),Y)\x15\x14r\x15b", "arb"),  # in a code
         ("no fields", "no fields"),
     ],
 )

@@ -55,6 +55,11 @@ _READ_ORDER = (0, 1, 5, 4, 6, 7)
 _PIECE = 8  # bytes of one piece descriptor
 _COMPRESSED = 0x40000000  # a piece kept as 8-bit text
 _FIELD_BEGIN, _FIELD_SEPARATOR, _FIELD_END = "\x13", "\x14", "\x15"
+# Word 97-2003's phonetic guide (furigana) is an EQ field with no result,
+# `EQ ... \o\ad(\s\up 10(とうきょう),東京)`: its base text (東京) is what the text keeps, the
+# reading left out as ruby's is in DOCX (Tika's testWORD_phonetic.doc was a document with no
+# text). Linear: no nesting.
+_PHONETIC_GUIDE = re.compile(r"\\o(?:\\a[a-z])?\(\\s\\up\s*-?\d*\([^()]*\),([^()]*)\)")
 _CELL = "\x07"
 # Characters that stand for something not text (a picture, a drawn object, a footnote's or
 # comment's reference mark, an optional hyphen) and the other controls: left out.
@@ -310,21 +315,29 @@ def _heading_level(paragraph: str) -> tuple[int | None, str]:
 
 def _without_field_codes(text: str) -> str:
     """The text without fields' instructions: a field is written begin, instructions,
-    separator, result, end (fields nest); only its result is shown."""
+    separator, result, end (fields nest); only its result is shown. A phonetic guide has
+    no result (Word draws it from the instructions): its base text is kept."""
     if _FIELD_BEGIN not in text:
         return text
     kept: list[str] = []
     showing: list[bool] = []  # per open field: past its separator
+    codes: list[list[str]] = []  # per open field: its instructions
     hidden = 0  # the open fields not past their separator: while any, nothing shows
     for piece in re.split(r"([\x13\x14\x15])", text):
         if piece == _FIELD_BEGIN:
             showing.append(False)
+            codes.append([])
             hidden += 1
         elif piece == _FIELD_SEPARATOR and showing:
             hidden -= not showing[-1]
             showing[-1] = True
         elif piece == _FIELD_END and showing:
-            hidden -= not showing.pop()
+            shown, code = showing.pop(), "".join(codes.pop())
+            hidden -= not shown
+            if not shown and hidden == 0 and (guide := _PHONETIC_GUIDE.search(code)):
+                kept.append(guide[1])
         elif hidden == 0:
             kept.append(piece)
+        elif showing and not showing[-1]:
+            codes[-1].append(piece)
     return "".join(kept)
