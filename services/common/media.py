@@ -245,13 +245,34 @@ def _text_kind(text: str, filename: str | None) -> str:
         return RTF
     if _looks_like_email(text):
         return EMAIL
-    if (kind := _caption_kind(text) or _xml_kind(text) or _notebook_kind(text)) is not None:
-        return kind
+    kind = (
+        _caption_kind(text)
+        or _xml_kind(text)
+        or _notebook_kind(text)
+        or _markup_kind(text, filename)
+    )
+    return PLAIN if kind is None else kind
+
+
+def _markup_kind(text: str, filename: str | None) -> str | None:
+    """HTML or Markdown, from the head and a Markdown file name; None for neither."""
+    if _markdown_named(filename) and not _HTML_OPENER.match(
+        _skip_comments(text[:_HTML_HEAD_CHARS])
+    ):
+        # A README that opens with an HTML block (a centred logo, `<p align="center">`, as on
+        # many GitHub projects) is Markdown still, as its name says: read as HTML, its
+        # headings, lists and links were text with their marks ("# Install")
+        return MARKDOWN
     if _looks_like_html(text):
         return HTML
     if _looks_like_markdown(text, filename):
         return MARKDOWN
-    return PLAIN
+    return None
+
+
+def _markdown_named(filename: str | None) -> bool:
+    """Whether the file name is a Markdown file's."""
+    return filename is not None and filename.lower().endswith(_MARKDOWN_SUFFIXES)
 
 
 def _flat_opendocument_kind(text: str) -> str | None:
@@ -456,7 +477,7 @@ def _looks_like_markdown(text: str, filename: str | None) -> bool:
 
     Signals: an ATX heading or a code fence; or an inline link together with a list item.
     """
-    if filename and filename.lower().endswith(_MARKDOWN_SUFFIXES):
+    if _markdown_named(filename):
         return True
     if filename and filename.lower().endswith(_HASH_COMMENT_SUFFIXES):
         return False  # its "# ..." lines are comments, not headings

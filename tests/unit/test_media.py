@@ -204,6 +204,17 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
     Case("html that opens with a script", Sniff(b'<script src="/a.js"></script>x'), HTML),
     Case("a word that starts like a tag is no html", Sniff(b"<scripture> a verse\n"), PLAIN),
     Case(
+        # many GitHub READMEs open with a centred logo: read as HTML, "# Install" was text
+        "a markdown file that opens with an html block",
+        Sniff(b'<p align="center"><img src="logo.png"></p>\n\n# Install\n', "README.md"),
+        MARKDOWN,
+    ),
+    Case(
+        "an html page named .md is html",
+        Sniff(b"<!DOCTYPE html>\n<html><body><p>x</p></body></html>", "page.md"),
+        HTML,
+    ),
+    Case(
         "a text that shows a tag on a line is no html",
         Sniff(b"Notes on pages.\n<html> is the root element.\n"),
         PLAIN,
