@@ -46,6 +46,29 @@ def test_raw_8bit_bytes_are_read_in_that_code_page_too() -> None:
     assert read(rb"{\rtf1\ansi\ansicpg1250 " + "Łódź".encode("cp1250") + rb"\par}") == "Łódź"
 
 
+@pytest.mark.parametrize(
+    ("code_page", "charset", "text", "codec"),
+    [
+        (10001, 78, "お読みください", "shift_jis"),
+        (10003, 80, "읽어 보세요", "euc_kr"),
+        (10008, 85, "请阅读", "gb2312"),
+        (10002, 79, "請閱讀", "big5"),
+    ],
+    ids=["japanese", "korean", "simplified chinese", "traditional chinese"],
+)
+def test_a_mac_documents_cjk_fonts_are_read_in_their_script(
+    code_page: int, charset: int, text: str, codec: str
+) -> None:
+    # TextEdit's RTF (rtfparserkit's test10001Encoding.rtf): striprtf names codecs Python
+    # lacks for the Mac's CJK font charsets ("mac_japanese"), and the document failed whole.
+    escaped = "".join(f"\\'{byte:02x}" for byte in text.encode(codec)).encode()
+    rtf = (
+        b"{\\rtf1\\mac\\ansicpg%d{\\fonttbl\\f0\\fnil\\fcharset%d HiraKakuPro-W6;}"
+        b"\\f0 %s\\par}" % (code_page, charset, escaped)
+    )
+    assert read(rtf) == text
+
+
 def test_an_unknown_code_page_falls_back_to_windows_1252() -> None:
     assert read(rb"{\rtf1\ansi\ansicpg99999 caf\'e9\par}") == "café"
 

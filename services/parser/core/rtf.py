@@ -32,6 +32,29 @@ _BIN_WITHOUT_LENGTH = re.compile(r"\\bin(?![a-zA-Z0-9-])")
 # The document's title in its `\info` group (escapes in it decoded as the body's are).
 _TITLE = re.compile(r"\{\\title(?![a-zA-Z]) ?([^{}]{1,2000})\}")
 _TITLES_TRIED = 3
+# The Mac code pages of CJK script (TextEdit writes `\mac\ansicpg10001` and its fonts'
+# `\fcharset78`): striprtf names codecs Python lacks ("mac_japanese"), and such a document
+# failed whole (rtfparserkit's test10001Encoding.rtf). Each is read in the Windows code page
+# of its script, a superset of the same national standard (Shift_JIS, Big5, KS X 1001,
+# GB 2312); the Mac code pages striprtf names that Python has another name for, by that one.
+_MAC_CODE_PAGES = {10001: "cp932", 10002: "cp950", 10003: "cp949", 10008: "cp936"}
+_MAC_CODECS = {
+    "mac_japanese": "cp932",
+    "mac_chinesetrad": "cp950",
+    "mac_korean": "cp949",
+    "mac_chinesesimp": "cp936",
+    "mac_rumanian": "mac_romanian",
+    "mac_ce": "mac_latin2",
+    "mac_ukrainian": "mac_cyrillic",
+}
+
+
+def _mac_codec(name: str) -> codecs.CodecInfo | None:
+    """A codec search function: striprtf's names for Mac code pages Python lacks."""
+    return codecs.lookup(_MAC_CODECS[name]) if name in _MAC_CODECS else None
+
+
+codecs.register(_mac_codec)
 # (text, encoding, errors) -> text; striprtf has no type hints.
 _rtf_to_text: Callable[[str, str, str], str] = striprtf.rtf_to_text
 
@@ -85,7 +108,8 @@ def _code_page(data: bytes) -> str:
     found = _CODE_PAGE.search(data[:_HEADER_BYTES])
     if found is None:
         return WESTERN
-    name = f"cp{int(found.group(1))}"
+    number = int(found.group(1))
+    name = _MAC_CODE_PAGES.get(number, f"cp{number}")
     try:
         codecs.lookup(name)
     except LookupError:
