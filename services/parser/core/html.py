@@ -59,8 +59,7 @@ _BLOCK_TAGS = frozenset(
         "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "details",
         "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "head",
         "header", "hr", "html", "li", "main", "nav", "noscript", "ol", "p", "pre", "section",
-        "summary",
-        "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
+        "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
     }
     | _HEADING_LEVELS.keys()
 )  # fmt: skip
@@ -308,7 +307,7 @@ def feed_html(markup: str, builder: TextBuilder) -> _Walker:
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag.lower() if isinstance(element.tag, str) else ""
         if event == "start":
-            line = (element.get("y"), element.get("dy"))
+            line = (element.get("y"), element.get("dy")) if tag == _SVG_SPAN else (None, None)
             hidden = (
                 _hidden(element)
                 or (walker.in_svg and _undisplayed(element))
