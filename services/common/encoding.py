@@ -131,10 +131,11 @@ def mostly_utf8(data: bytes) -> str | None:
     if data.isascii() or b"\x00" in data:
         return None
     lenient = data.decode("utf-8", errors="replace")
-    stray = lenient.count("\ufffd") - data.count("\ufffd".encode())
+    marks = lenient.count("\ufffd")
+    stray = marks - data.count("\ufffd".encode())
     # the bytes UTF-8 spends beyond one per character, the marks' aside: at least one for
     # each non-ASCII character it decoded (a count without a loop over the characters)
-    utf8 = len(lenient.encode("utf-8")) - len(lenient) - 2 * lenient.count("\ufffd")
+    utf8 = len(lenient.encode("utf-8")) - len(lenient) - 2 * marks
     if stray < 1 or utf8 < _MOSTLY_UTF8 * stray:
         return None
     return data.decode("utf-8", errors="sluice-western")
