@@ -321,23 +321,28 @@ def _without_field_codes(text: str) -> str:
         return text
     kept: list[str] = []
     showing: list[bool] = []  # per open field: past its separator
-    codes: list[list[str]] = []  # per open field: its instructions
+    # The open fields' instructions, innermost last, and where each field's begin: one list
+    # and plain numbers, not a list per field (80,000 nested fields made 80,000 lists)
+    code: list[str] = []
+    starts: list[int] = []
     hidden = 0  # the open fields not past their separator: while any, nothing shows
     for piece in re.split(r"([\x13\x14\x15])", text):
         if piece == _FIELD_BEGIN:
             showing.append(False)
-            codes.append([])
+            starts.append(len(code))
             hidden += 1
         elif piece == _FIELD_SEPARATOR and showing:
             hidden -= not showing[-1]
             showing[-1] = True
         elif piece == _FIELD_END and showing:
-            shown, code = showing.pop(), "".join(codes.pop())
+            shown, start = showing.pop(), starts.pop()
             hidden -= not shown
-            if not shown and hidden == 0 and (guide := _PHONETIC_GUIDE.search(code)):
+            guide = None if shown or hidden else _PHONETIC_GUIDE.search("".join(code[start:]))
+            if guide is not None:
                 kept.append(guide[1])
+            del code[start:]
         elif hidden == 0:
             kept.append(piece)
         elif showing and not showing[-1]:
-            codes[-1].append(piece)
+            code.append(piece)
     return "".join(kept)
