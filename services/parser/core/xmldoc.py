@@ -25,6 +25,7 @@ from services.common.encoding import utf8_whatever_its_label
 from services.parser.core.builder import TextBuilder
 from services.parser.core.errors import CORRUPT_FILE, ParseError, unreadable
 from services.parser.core.html import feed_html
+from services.parser.core.office_xml import office_xml
 from services.parser.core.parsed import ParsedText
 from services.parser.core.text import one_line, title_of
 
@@ -38,6 +39,11 @@ _SVG_TITLE = "{http://www.w3.org/2000/svg}title"
 _OUTLINE = "outline"  # OPML's element, its words in the `text` attribute (or `title`)
 # The document's title: the first element of the first of these names that has words
 _TITLES = ("article-title", "invention-title", "title")
+# A file in base64 (see _binary)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_BASE64_LEAST = 256
+_BASE64_LINE = 60
+_BASE64_KINDS = (re.compile("[a-z]"), re.compile("[A-Z]"), re.compile("[0-9]"))
 # A block holding HTML markup (linear: fixed alternatives, then one character)
 _HTML_MARKUP = re.compile(
     r"<(?:p|br|div|a|img|span|b|i|em|strong|ul|ol|li|h[1-6]|table)[\s/>]", re.I
@@ -70,6 +76,8 @@ def extract_xml(data: bytes) -> ParsedText:
         )
     if root is None:
         raise ParseError(CORRUPT_FILE, "the XML has no element; check the file and upload again")
+    if (office := office_xml(root)) is not None:
+        return office
     builder = TextBuilder()
     if root.tag == _SVG:
         return _drawing(root, builder)
@@ -156,8 +164,22 @@ def _add_block(
         builder.heading(words, min(max(sections, 1), _MAX_LEVEL))
     elif "<" in words and _HTML_MARKUP.search(words):
         feed_html(words, builder)
-    else:
+    elif not _binary(words):
         builder.add(" ".join(words.split()), tight=tight)
+
+
+def _binary(words: str) -> bool:
+    """Whether a block is a file in base64 (a FictionBook's cover, a picture inside a KML or
+    a SOAP message), not words: 256 or more characters of the base64 alphabet, in lines of
+    60 or more (the encoders' 64 or 76) where it is broken into lines, with small and
+    capital letters and digits (a protein or DNA sequence has only capitals)."""
+    lines = words.split()
+    return (
+        sum(map(len, lines)) >= _BASE64_LEAST
+        and all(len(line) >= _BASE64_LINE for line in lines[:-1])
+        and all(_BASE64.fullmatch(line) for line in lines)
+        and all(kind.search(words) for kind in _BASE64_KINDS)
+    )
 
 
 def _title(root: Any) -> str | None:
