@@ -89,6 +89,24 @@ def test_any_package_written_flat_reads_as_the_package(path: str, media_type: st
     assert extract(flat, XML).text == extract(package, media_type).text
 
 
+def test_a_word_2003_document_reads_tables_numbers_boxes_and_notes_as_its_docx() -> None:
+    # Tika's test document, saved by Word as 2003 XML and as DOCX
+    as_xml = extract(_read("tika/testWORD_2003ml.xml"), XML).text
+    as_docx = extract(_read("tika/testWORD_2006ml.docx"), DOCX).text
+    for line in (
+        "1. this is a basic list 1.",  # the number Word drew
+        "R1c1\tR1c2\tR1c3",  # a table row
+        "R4c1\tR3c2",
+        "This is text within a shape",  # a text box
+        "This is a comment",
+        " And this is the footnote",
+    ):
+        assert line in as_xml.split("\n") and line in as_docx.split("\n"), line
+    notes = as_xml.split("This should point to an endnote")[1]
+    assert "And this is the footnote" in notes and "This is a comment" in notes
+    assert "frog" not in as_xml  # deleted in tracked changes
+
+
 def test_a_flat_package_keeps_its_pictures_and_properties_out_of_the_text() -> None:
     flat = _flat(_read("tika/testWORD_embedded_pics.docx"))
     pictures = etree.fromstring(flat).iter(f"{{{PKG}}}binaryData")

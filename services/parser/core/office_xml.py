@@ -8,11 +8,12 @@ paragraph broke into one block per run ("It contains neither macros nor / dde / 
 Excel 2003 sheet came out a cell per line, its document properties first.
 
 A Flat OPC package is packed back into the ZIP it stands for and read by the DOCX, PPTX or
-XLSX reader, as that file would be. No library reads the two 2003 formats (python-docx,
-openpyxl and LibreOffice's converters are the only readers around, the last not a library);
-their text is a few elements, read here: Word's paragraphs (`w:p`, their runs' `w:t`) with
-the "Heading N" styles as headings, Excel's sheets as headings and their rows as
-tab-separated lines, as the XLSX reader writes them.
+XLSX reader, as that file would be. No Python library reads the two 2003 formats (python-docx
+and openpyxl read only OOXML; LibreOffice converts them, but is a program, not a library);
+their text is a few elements, read here as the DOCX and XLS readers give the same document:
+Word's paragraphs with their list numbers, "heading N" styles as headings, tables as rows of
+tab-separated cells, text boxes, then notes and comments; Excel's sheets as headings, their
+rows as tab-separated lines, then their cell notes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ _PKG = "{http://schemas.microsoft.com/office/2006/xmlPackage}"
 FLAT_PACKAGE = f"{_PKG}package"
 _W = "{http://schemas.microsoft.com/office/word/2003/wordml}"
 WORD_2003 = f"{_W}wordDocument"
+_WX = "{http://schemas.microsoft.com/office/word/2003/auxHint}"
+_AML = "{http://schemas.microsoft.com/aml/2001/core}"
+_UNREAD = frozenset({f"{_W}p", f"{_W}pPr", f"{_W}instrText", f"{_W}binData", f"{_W}delText"})
 _SS = "{urn:schemas-microsoft-com:office:spreadsheet}"
 SPREADSHEET_2003 = f"{_SS}Workbook"
 _O = "{urn:schemas-microsoft-com:office:office}"
@@ -142,51 +146,120 @@ def _zipped(parts: dict[str, tuple[str, bytes]]) -> bytes:
 
 
 def _word_2003(root: Any) -> ParsedText:
-    """Word 2003 XML: each paragraph a block, those of a "heading N" style headings; the
-    title is the document properties', else a "Title" paragraph's or the first level-1
-    heading's (as for a DOCX)."""
-    builder = TextBuilder()
+    """Word 2003 XML: as the DOCX reader gives a document (see _Word2003)."""
     styles = {
         str(style.get(f"{_W}styleId")): str(name.get(f"{_W}val") or "")
         for style in root.iterfind(f"{_W}styles/{_W}style")
         if (name := style.find(f"{_W}name")) is not None
     }
-    title = _title(root, f"{_O}DocumentProperties/{_O}Title")
-    for paragraph in root.iter(f"{_W}p"):
-        if builder.full:
-            break
-        words = "".join(_runs(paragraph))
-        style = paragraph.find(f"{_W}pPr/{_W}pStyle")
-        named = str(style.get(f"{_W}val") or "") if style is not None else ""
-        name = styles.get(named, named)
+    reader = _Word2003(styles, _title(root, f"{_O}DocumentProperties/{_O}Title"))
+    body = root.find(f"{_W}body")
+    if body is not None:
+        reader.walk(body)
+    notes = reader.notes
+    while notes and not reader.builder.full:  # a note may hold a note: read them in turn
+        reader.notes = []
+        for note in notes:
+            reader.walk(note)
+        notes = reader.notes
+    return reader.builder.build(title=reader.title)
+
+
+class _Word2003:
+    """The body's paragraphs in order, each a block (with its list number, as Word drew it),
+    those of a "heading N" style headings; a table's rows each a line of its cells apart by
+    tabs; a text box's paragraphs after the paragraph it is anchored in; footnotes, endnotes
+    and comments after the body. The title is the document properties', else a "Title"
+    paragraph's or the first level-1 heading's (as for a DOCX)."""
+
+    def __init__(self, styles: dict[str, str], title: str | None) -> None:
+        self.builder = TextBuilder()
+        self.styles = styles
+        self.title = title
+        self.notes: list[Any] = []
+
+    def walk(self, container: Any) -> None:
+        """Add the blocks inside `container`, in order (a stack: no recursion limit)."""
+        stack = list(reversed(container))
+        while stack and not self.builder.full:
+            element = stack.pop()
+            if element.tag == f"{_W}p":
+                later = self.paragraph(element)
+            elif element.tag == f"{_W}tbl":
+                later = self.table(element)
+            elif isinstance(element.tag, str):
+                later = list(element)
+            else:
+                continue
+            stack.extend(reversed(later))
+
+    def paragraph(self, paragraph: Any) -> list[Any]:
+        """Add one paragraph; return the text boxes' contents to read next."""
+        words, boxes = self.words(paragraph)
+        named = paragraph.find(f"{_W}pPr/{_W}pStyle")
+        style = str(named.get(f"{_W}val") or "") if named is not None else ""
+        name = self.styles.get(style, style)
         level = _HEADING_STYLE.fullmatch(name)
         if level and words.strip():
-            heading = builder.heading(one_line(words), min(int(level[1]), _MAX_LEVEL))
+            heading = self.builder.heading(one_line(words), min(int(level[1]), _MAX_LEVEL))
             if heading is not None and level[1] == "1":
-                title = title or heading.title
+                self.title = self.title or heading.title
         else:
-            builder.add(words)
+            self.builder.add(words)
             if name.lower() == "title" and words.strip():
-                title = title or one_line(words)
-    return builder.build(title=title)
+                self.title = self.title or one_line(words)
+        return boxes
 
+    def table(self, table: Any) -> list[Any]:
+        """Add a table's rows; return what is to be read after it (its cells' nested tables
+        and text boxes)."""
+        later: list[Any] = []
+        first = True
+        for row in table.iterfind(f"{_W}tr"):
+            cells: list[str] = []
+            for cell in row.iterfind(f"{_W}tc"):
+                texts = []
+                for paragraph in cell.iterfind(f"{_W}p"):
+                    words, boxes = self.words(paragraph)
+                    texts.append(one_line(words))
+                    later.extend(boxes)
+                later.extend(cell.iterfind(f"{_W}tbl"))
+                cells.append(" ".join(text for text in texts if text))
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                self.builder.add("\t".join(cells), tight=not first)
+                first = False
+        return later
 
-def _runs(paragraph: Any) -> Iterator[str]:
-    """The text of a paragraph's runs in order: `w:t`, tabs and breaks, but not that of a
-    paragraph inside it (a text box's: read on its own) nor a field's instructions
-    (`w:instrText`, not shown) nor a picture's base64 (`w:binData`)."""
-    stack = list(reversed(paragraph))
-    while stack:
-        element = stack.pop()
-        tag = element.tag
-        if tag == f"{_W}t":
-            yield element.text or ""
-        elif tag == f"{_W}tab":
-            yield "\t"
-        elif tag in (f"{_W}br", f"{_W}cr"):
-            yield "\n"
-        elif isinstance(tag, str) and tag not in (f"{_W}p", f"{_W}instrText", f"{_W}binData"):
-            stack.extend(reversed(element))
+    def words(self, paragraph: Any) -> tuple[str, list[Any]]:
+        """A paragraph's text (its list number first), and the contents of the text boxes
+        anchored in it; its notes and comments are kept for the end. Not read: a field's
+        instructions (`w:instrText`), a picture's base64 (`w:binData`), deleted text."""
+        parts: list[str] = []
+        boxes: list[Any] = []
+        number = paragraph.find(f"{_W}pPr/{_W}listPr/{_WX}t")
+        if number is not None and (drawn := str(number.get(f"{_WX}val") or "").strip()):
+            parts.append(drawn + " ")
+        stack = list(reversed(paragraph))
+        while stack:
+            element = stack.pop()
+            tag = element.tag
+            if tag == f"{_W}t":
+                parts.append(element.text or "")
+            elif tag == f"{_W}tab":
+                parts.append("\t")
+            elif tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+            elif tag == f"{_W}txbxContent":
+                boxes.extend(element)
+            elif tag in (f"{_W}footnote", f"{_W}endnote") or (
+                tag == f"{_AML}annotation" and element.get(f"{_W}type") == "Word.Comment"
+            ):
+                self.notes.append(element)
+            elif isinstance(tag, str) and tag not in _UNREAD:
+                stack.extend(reversed(element))
+        return "".join(parts), boxes
 
 
 def _spreadsheet_2003(root: Any) -> ParsedText:
