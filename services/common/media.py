@@ -47,6 +47,7 @@ from services.common.media_types import (
     PPTX,
     RTF,
     SBV,
+    SIGNED,
     SRT,
     SUFFIXES,
     VTT,
@@ -56,6 +57,7 @@ from services.common.media_types import (
     XML,
 )
 from services.common.packages import package_kind, package_reason
+from services.common.signed import Wrapping, pkcs7_der, unwrap
 
 # The media types are defined in media_types; importers of this module get them here too.
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "PPTX",
     "RTF",
     "SBV",
+    "SIGNED",
     "SNIFF_BYTES",
     "SRT",
     "SUFFIXES",
@@ -228,15 +231,30 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str | None:
         return PDF
     if is_zip(data):
         return package_kind(data)
-    if data.startswith(_OLE2):
-        main = _ole_main_entry(data)
-        return None if main is None else _OLE_MAIN_ENTRIES.get(main)
+    if data.startswith(_OLE2) or pkcs7_der(data) is not None:
+        return _container_kind(data, filename)
     if _is_bare_worksheet(data):
         return XLS
     if _RTF_START.match(data):
         return RTF
     text = _head_text(data) if _binary_kind(data) is None else None
     return None if text is None else _text_kind(text, filename)
+
+
+def _container_kind(data: bytes, filename: str | None) -> str | None:
+    """An OLE2 compound file's type, by the entry that says what it is; SIGNED for a signed
+    file (.p7m) whose document is of a type Sluice reads; else None."""
+    if data.startswith(_OLE2):
+        main = _ole_main_entry(data)
+        return None if main is None else _OLE_MAIN_ENTRIES.get(main)
+    wrapping, inside = unwrap(data)
+    signed = inside is not None and sniff_media_type(inside, _unsigned_name(filename))
+    return SIGNED if wrapping is Wrapping.SIGNED and signed else None
+
+
+def _unsigned_name(filename: str | None) -> str | None:
+    """The name of the document a signed file holds: `fattura.xml.p7m` holds `fattura.xml`."""
+    return filename[:-4] if filename and filename.lower().endswith(".p7m") else filename
 
 
 def _text_kind(text: str, filename: str | None) -> str:
@@ -333,16 +351,11 @@ def unsupported_reason(data: bytes) -> str:
     """Why bytes that `sniff_media_type` found no allowed type in are refused, in words a
     person can act on (the upload check says it with the list of supported types)."""
     if data.startswith(_OLE2):
-        main = _ole_main_entry(data)
-        if main in _OLE_REFUSED_ENTRIES:
-            return _OLE_REFUSED_ENTRIES[main]
-        return (
-            "an OLE2 compound file that is no Office document Sluice reads (no Word, Excel or"
-            " PowerPoint 97-2003 file, no Outlook message); save it as .docx, .pptx or .xlsx"
-            " and upload again"
-        )
+        return _ole_reason(data)
     if is_zip(data):
         return package_reason(data)
+    if pkcs7_der(data) is not None:
+        return _signed_reason(data)
     kind = _binary_kind(data)
     if kind is not None:
         family = type(kind).__module__.rpartition(".")[2]
@@ -355,6 +368,39 @@ def unsupported_reason(data: bytes) -> str:
                 " program that made it), save it as .docx or PDF and upload that"
             )
     return "not a supported document type (detected from the bytes)"
+
+
+def _ole_reason(data: bytes) -> str:
+    """Why an OLE2 compound file is refused."""
+    main = _ole_main_entry(data)
+    if main in _OLE_REFUSED_ENTRIES:
+        return _OLE_REFUSED_ENTRIES[main]
+    return (
+        "an OLE2 compound file that is no Office document Sluice reads (no Word, Excel or"
+        " PowerPoint 97-2003 file, no Outlook message); save it as .docx, .pptx or .xlsx"
+        " and upload again"
+    )
+
+
+def _signed_reason(data: bytes) -> str:
+    """Why a PKCS #7 file is refused: what it is, and what to upload instead."""
+    wrapping, inside = unwrap(data)
+    if wrapping is Wrapping.SIGNED and inside is not None:
+        return f"a signed file (.p7m) whose document is {unsupported_reason(inside)}"
+    if wrapping is Wrapping.ENCRYPTED:
+        return (
+            "an encrypted PKCS #7 (S/MIME) file, which only its recipients' keys open; decrypt"
+            " it and upload the document"
+        )
+    if wrapping is Wrapping.DETACHED:
+        return (
+            "a PKCS #7 signature or certificate file (.p7s, .p7c) with no document inside;"
+            " upload the signed document itself"
+        )
+    return (
+        "a PKCS #7 file of a kind Sluice does not read (compressed, or damaged); upload the"
+        " document inside it"
+    )
 
 
 def _ole_main_entry(data: bytes) -> str | None:

@@ -31,6 +31,8 @@ XLSB = "application/vnd.ms-excel.sheet.binary.macroenabled.12"  # (types are low
 MSG = "application/vnd.ms-outlook"
 DOC = "application/msword"
 PPT = "application/vnd.ms-powerpoint"
+# A document inside a CMS (PKCS #7) signature (.p7m): read as the document signed
+SIGNED = "application/pkcs7-mime"
 
 # The file-name suffix of each type Sluice reads (what a file of it is called elsewhere).
 SUFFIXES: dict[str, str] = {
@@ -38,7 +40,7 @@ SUFFIXES: dict[str, str] = {
     PLAIN: ".txt", EMAIL: ".eml", RTF: ".rtf", ODT: ".odt", ODS: ".ods", ODP: ".odp",
     ODG: ".odg", FODT: ".fodt", FODS: ".fods", FODP: ".fodp", FODG: ".fodg", EPUB: ".epub",
     XLS: ".xls", MSG: ".msg", DOC: ".doc", PPT: ".ppt", XML: ".xml", VTT: ".vtt", SRT: ".srt",
-    SBV: ".sbv", NOTEBOOK: ".ipynb", XLSB: ".xlsb",
+    SBV: ".sbv", NOTEBOOK: ".ipynb", XLSB: ".xlsb", SIGNED: ".p7m",
 }  # fmt: skip
 ALLOWED_MEDIA_TYPES: frozenset[str] = frozenset(SUFFIXES)
 # Formats stored as a ZIP archive of XML parts.

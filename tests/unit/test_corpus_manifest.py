@@ -43,6 +43,7 @@ FORMATS = {
     "msg",
     "ppt",
     "opml",
+    "p7m",
 }
 PDF_KINDS = {
     "broken",

@@ -33,6 +33,7 @@ from services.common.media import (
     PPTX,
     RTF,
     SBV,
+    SIGNED,
     SRT,
     VTT,
     XLS,
@@ -358,6 +359,11 @@ SNIFF_CASES: list[Case[Sniff, str | None]] = [
         PLAIN,
     ),
     Case("example random.bin", Sniff(_example("bad/random.bin"), "random.txt"), None),
+    Case(
+        "tika's signed xml (.p7m)",
+        Sniff((CORPUS_DIR / "tika/test.xml.p7m").read_bytes(), "test.xml.p7m"),
+        SIGNED,
+    ),
 ]
 
 

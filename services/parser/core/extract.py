@@ -8,10 +8,17 @@ import msgspec
 
 from schemas.layout import Heading
 from services.common import media
+from services.common.signed import unwrap
 from services.parser.core.builder import TextBuilder
 from services.parser.core.captions import extract_subrip, extract_subviewer, extract_webvtt
 from services.parser.core.epub import extract_epub
-from services.parser.core.errors import INTERNAL, NO_TEXT, UNSUPPORTED_MEDIA_TYPE, ParseError
+from services.parser.core.errors import (
+    CORRUPT_FILE,
+    INTERNAL,
+    NO_TEXT,
+    UNSUPPORTED_MEDIA_TYPE,
+    ParseError,
+)
 from services.parser.core.html import extract_html
 from services.parser.core.legacy_slides import extract_ppt
 from services.parser.core.legacy_word import extract_doc
@@ -63,6 +70,24 @@ def _extract_html(data: bytes) -> ParsedText:
     return extract_html(decode_text(data))
 
 
+def _extract_signed(data: bytes) -> ParsedText:
+    """A signed file (.p7m): the document inside its signatures, read as that document."""
+    _, inside = unwrap(data)
+    if inside is None:
+        raise ParseError(
+            CORRUPT_FILE,
+            "the signed file (.p7m) holds no document that can be read (damaged, or signed"
+            " around nothing); check the file and upload again",
+        )
+    kind = media.sniff_media_type(inside)
+    if kind is None:
+        raise ParseError(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"the signed file's document is {media.unsupported_reason(inside)}",
+        )
+    return extract(inside, kind)
+
+
 def _extract_markdown_pages(data: bytes) -> ParsedText:
     """A remote parser's Markdown, one string per page: pages, headings and title kept."""
     try:
@@ -101,6 +126,7 @@ _EXTRACTORS: dict[str, Callable[[bytes], ParsedText]] = {
     media.MSG: extract_msg,
     media.DOC: extract_doc,
     media.PPT: extract_ppt,
+    media.SIGNED: _extract_signed,
     MARKDOWN_PAGES: _extract_markdown_pages,
 }
 

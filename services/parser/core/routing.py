@@ -21,6 +21,7 @@ from fnmatch import fnmatchcase
 from typing import NamedTuple
 
 from services.common.errors import InfrastructureError, RetryableError
+from services.common.media_types import SIGNED
 from services.parser.core.errors import (
     LLAMAPARSE_RATE_LIMITED,
     LLAMAPARSE_UNAVAILABLE,
@@ -66,8 +67,11 @@ class Routes:
         return cls(tuple(media_kind(m) for m in _words(media_types)), _words(tenants))
 
     def remote(self, media_type: str, tenant_id: str) -> bool:
-        """Whether a document of `media_type` from `tenant_id` goes to the remote parser."""
+        """Whether a document of `media_type` from `tenant_id` goes to the remote parser
+        (never a signed file: the document inside is found here)."""
         kind = media_kind(media_type)
+        if kind == SIGNED:
+            return False
         return any(fnmatchcase(kind, pattern) for pattern in self.media_types) and any(
             fnmatchcase(tenant_id, pattern) for pattern in self.tenants
         )
